@@ -1,1 +1,222 @@
-//! placeholder
+//! OSC Timecode: a CLAP + VST3 plugin that turns the host's transport into SMPTE timecode and
+//! sends it as OSC `/sync/timecode` over UDP.
+//!
+//! Contract: `process()` reads the transport, finds the frames that start in the block
+//! ([`osc_timecode_core::clock::FrameClock`]) and pushes one `Copy` message per frame into a
+//! bounded `rtrb` ring. It never allocates, locks, logs, waits, wakes another thread or panics;
+//! its one call outside plain arithmetic is reading the monotonic clock (`Instant::now()`, a vDSO
+//! read on Linux, `mach_absolute_time` on macOS, `QueryPerformanceCounter` on Windows: no kernel
+//! transition) once per block that has frames. A full ring drops the frame and counts it.
+//!
+//! Data flow:
+//! 1. `activate()` `[main-thread]`: allocates the ring and the clock, spawns the network thread;
+//! 2. `process()` `[audio-thread]`: transport → frames → ring;
+//! 3. the network thread ([`network`]) sends each frame at its due wall-clock time to every
+//!    target, as an OSC bundle timetagged with when it is heard;
+//! 4. `deactivate()` / drop `[main-thread]`: stops and joins the network thread.
+//!
+//! Offline render (bounce) policy: silent. A bounce runs faster than real time, so timecode from
+//! it would flood receivers with frames they cannot follow; nothing is sent while the host
+//! processes offline, and normal sending resumes (flagged as a jump) when it is back in real time.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use nice_plug::prelude::*;
+use osc_timecode_core::clock::{BlockInput, FrameClock, offset_frames};
+
+pub mod network;
+pub mod params;
+pub mod settings;
+
+use network::{FrameMessage, NetworkThread, QUEUE_CAPACITY, Stats};
+use params::TimecodeParams;
+use settings::Settings;
+
+/// The plugin instance.
+pub struct OscTimecode {
+    /// Parameters and persisted settings. `[thread-safe]`; allocated in `default()`.
+    params: Arc<TimecodeParams>,
+    /// Counters shared with the network thread. `[thread-safe]`; allocated in `default()`.
+    stats: Arc<Stats>,
+    /// Frame detection. `[audio-thread]`; created in `activate()`, `None` while inactive.
+    clock: Option<FrameClock>,
+    /// Producer end of the frame ring. `[audio-thread]`; allocated in `activate()`.
+    producer: Option<rtrb::Producer<FrameMessage>>,
+    /// The network thread. `[main-thread]`; spawned in `activate()`, joined in `deactivate()`.
+    network: Option<NetworkThread>,
+    /// The host is rendering offline (set in `activate()`; hosts re-activate on a mode change).
+    /// `[audio-thread]` reads it.
+    offline: bool,
+    /// Frames were being sent in the previous block; when sending resumes the clock re-syncs so
+    /// the first frame is flagged. `[audio-thread]`.
+    was_sending: bool,
+    /// The last frame queued was a playing one: with "Send While Stopped" off, only the moment of
+    /// stopping is sent. `[audio-thread]`.
+    last_queued_playing: bool,
+}
+
+impl Default for OscTimecode {
+    /// Cheap: no sockets, no threads. Reads the machine config file (one small file, main thread)
+    /// so a new instance starts from the rig's settings; a restored project state overrides it.
+    fn default() -> Self {
+        let (settings, config_error) = Settings::for_new_instance();
+        if let Some(e) = config_error {
+            nice_warn!("{e}");
+        }
+        Self {
+            params: Arc::new(TimecodeParams::new(settings)),
+            stats: Arc::new(Stats::default()),
+            clock: None,
+            producer: None,
+            network: None,
+            offline: false,
+            was_sending: false,
+            last_queued_playing: false,
+        }
+    }
+}
+
+impl OscTimecode {
+    /// `[main-thread]` Stops the network thread and frees the per-activation state.
+    fn shut_down(&mut self) {
+        if let Some(network) = self.network.take() {
+            network.stop();
+        }
+        self.producer = None;
+        self.clock = None;
+    }
+}
+
+impl Plugin for OscTimecode {
+    const NAME: &'static str = "OSC Timecode";
+    const VENDOR: &'static str = "OSC Timecode";
+    const URL: &'static str = "https://example.invalid/osc-timecode";
+    const EMAIL: &'static str = "osc-timecode@example.invalid";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+
+    const AUDIO_IO_LAYOUTS: &'static [AudioIOLayout] = &[AudioIOLayout {
+        main_input_channels: NonZeroU32::new(2),
+        main_output_channels: NonZeroU32::new(2),
+        ..AudioIOLayout::const_default()
+    }];
+
+    type Editor = ();
+    type SysExMessage = ();
+    type BackgroundTask = ();
+
+    fn params(&self) -> Arc<dyn Params> {
+        self.params.clone()
+    }
+
+    fn activate(
+        &mut self,
+        _audio_io_layout: &AudioIOLayout,
+        buffer_config: &BufferConfig,
+        _context: &mut impl ActivateContext<Self>,
+    ) -> bool {
+        // May be called again without deactivate(): start from scratch each time.
+        self.shut_down();
+        let sample_rate = buffer_config.sample_rate.round();
+        if !(1.0..=1_536_000.0).contains(&sample_rate) {
+            nice_error!("refusing to activate at sample rate {}", buffer_config.sample_rate);
+            return false;
+        }
+        let rate = self.params.rate.value().rate();
+        let offset = offset_frames(self.params.offset.value() as u32, rate);
+        self.clock = Some(FrameClock::new(sample_rate as u32, rate, offset));
+        self.offline = buffer_config.process_mode == ProcessMode::Offline;
+        self.was_sending = false;
+        let (producer, consumer) = rtrb::RingBuffer::new(QUEUE_CAPACITY);
+        match NetworkThread::spawn(consumer, self.params.clone(), self.stats.clone()) {
+            Ok(thread) => self.network = Some(thread),
+            // Audio keeps flowing; frames pile up in the ring and are counted as dropped.
+            Err(e) => nice_error!("could not start the timecode network thread: {e}"),
+        }
+        self.producer = Some(producer);
+        true
+    }
+
+    fn reset(&mut self) {
+        if let Some(clock) = self.clock.as_mut() {
+            clock.resync();
+        }
+    }
+
+    fn process(
+        &mut self,
+        buffer: &mut Buffer,
+        _aux: &mut AuxiliaryBuffers,
+        context: &mut impl ProcessContext<Self>,
+    ) -> ProcessStatus {
+        // Audio passes through untouched (the wrapper already copied input to output).
+        let Self { params, stats, clock, producer, offline, was_sending, last_queued_playing, .. } = self;
+        let (Some(clock), Some(producer)) = (clock.as_mut(), producer.as_mut()) else {
+            return ProcessStatus::KeepAlive;
+        };
+        let rate = params.rate.value().rate();
+        clock.set_rate(rate, offset_frames(params.offset.value() as u32, rate));
+        let sending = params.output.value() && !*offline;
+        if sending && !*was_sending {
+            clock.resync();
+        }
+        *was_sending = sending;
+        let send_stopped = params.send_stopped.value();
+
+        let transport = context.transport();
+        let block = BlockInput {
+            playing: transport.playing,
+            position: transport.pos_samples(),
+            loop_range: transport.loop_range_samples(),
+            len: buffer.samples() as u32,
+        };
+        let sample_rate = clock.sample_rate();
+        let mut block_start: Option<Instant> = None;
+        clock.process_block(block, |event| {
+            if !sending || (!event.playing && !send_stopped && !*last_queued_playing) {
+                return;
+            }
+            let block_start = *block_start.get_or_insert_with(Instant::now);
+            *last_queued_playing = event.playing;
+            if producer.push(FrameMessage { event, block_start, sample_rate }).is_err() {
+                stats.queue_full.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        // Timecode must keep flowing through silence: never let the host suspend us.
+        ProcessStatus::KeepAlive
+    }
+
+    fn deactivate(&mut self) {
+        self.shut_down();
+    }
+}
+
+impl ClapPlugin for OscTimecode {
+    const CLAP_ID: &'static str = "org.osc-timecode.osc-timecode";
+    const CLAP_DESCRIPTION: Option<&'static str> = Some("Sends the host transport as SMPTE timecode over OSC");
+    const CLAP_MANUAL_URL: Option<&'static str> = None;
+    const CLAP_SUPPORT_URL: Option<&'static str> = None;
+    const CLAP_FEATURES: &'static [ClapFeature] = &[ClapFeature::AudioEffect, ClapFeature::Utility, ClapFeature::Stereo];
+}
+
+impl Vst3Plugin for OscTimecode {
+    const VST3_CLASS_ID: [u8; 16] = *b"OscTimecodeMastr";
+    const VST3_SUBCATEGORIES: &'static [Vst3SubCategory] = &[Vst3SubCategory::Fx, Vst3SubCategory::Tools];
+}
+
+nice_export_clap!(OscTimecode);
+nice_export_vst3!(OscTimecode);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_frozen() {
+        assert_eq!(OscTimecode::NAME, "OSC Timecode");
+        assert_eq!(OscTimecode::CLAP_ID, "org.osc-timecode.osc-timecode");
+        assert_eq!(&OscTimecode::VST3_CLASS_ID, b"OscTimecodeMastr");
+    }
+}

@@ -1,0 +1,332 @@
+//! The network thread: takes frames from the audio thread's ring and sends each one as an OSC
+//! bundle at the wall-clock moment its first sample is processed.
+//!
+//! Why a thread of its own, polling: the audio thread must not make syscalls or wake anyone, so
+//! it only pushes a `Copy` [`FrameMessage`] into an `rtrb` ring; this thread polls the ring
+//! (every [`FAST_POLL`] while timecode flows, [`IDLE_POLL`] otherwise), keeps frames in arrival
+//! order, and sends each at its due time, `block start + offset / sample rate`. Emission is thus
+//! not quantised to the host's block size. The bundle's timetag says when the frame is heard:
+//! due time plus the user's output latency (neither CLAP nor VST3 reports it to a plugin).
+//!
+//! Socket trouble (bind failure, unreachable target) is counted in [`Stats`], logged at most
+//! once per [`LOG_EVERY`], retried, and never reaches the host.
+
+use std::collections::VecDeque;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use nice_plug::prelude::*;
+use osc_timecode_core::clock::FrameEvent;
+use osc_timecode_core::protocol::{TimecodeMessage, encode_timecode_bundle, timetag_from_system_time};
+
+use crate::params::TimecodeParams;
+use crate::settings::Settings;
+
+/// Frames the audio → network ring holds. At 60 fps that is over a minute of frames: it only
+/// fills if this thread is stalled, and then the audio thread drops and counts.
+pub const QUEUE_CAPACITY: usize = 4096;
+/// Poll interval while frames are flowing: bounds how late a frame at a block's first sample
+/// can be sent.
+pub const FAST_POLL: Duration = Duration::from_micros(250);
+/// Poll interval after a second without frames.
+pub const IDLE_POLL: Duration = Duration::from_millis(2);
+/// How often the thread re-reads the persisted settings (targets, keep-alive, latency).
+pub const SETTINGS_POLL: Duration = Duration::from_millis(100);
+/// How often a failed socket bind is retried.
+const REBIND_EVERY: Duration = Duration::from_secs(1);
+/// At most one log line per kind of trouble this often.
+const LOG_EVERY: Duration = Duration::from_secs(10);
+/// How often the `Instant` → wall-clock anchor is refreshed, to follow NTP slews.
+const REANCHOR_EVERY: Duration = Duration::from_secs(10);
+
+/// One frame from the audio thread. `Copy`, no heap.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameMessage {
+    /// The frame and its flags.
+    pub event: FrameEvent,
+    /// When the audio thread started on the block this frame belongs to.
+    pub block_start: Instant,
+    /// Hz, to turn the event's sample offset into time.
+    pub sample_rate: u32,
+}
+
+impl FrameMessage {
+    /// When the frame's first sample is processed: block start + offset / sample rate.
+    pub fn due(&self) -> Instant {
+        let nanos = u64::from(self.event.offset) * 1_000_000_000 / u64::from(self.sample_rate.max(1));
+        self.block_start + Duration::from_nanos(nanos)
+    }
+}
+
+/// Counters shared by the audio thread, the network thread and whoever displays them.
+/// `[thread-safe]`, relaxed atomics: they are statistics, not synchronisation.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Frames the audio thread could not queue because the ring was full.
+    pub queue_full: AtomicU64,
+    /// Datagrams sent (one per frame per target).
+    pub sent: AtomicU64,
+    /// Datagrams the OS refused (unreachable, buffer full, …).
+    pub send_errors: AtomicU64,
+    /// Failed attempts to open a sending socket.
+    pub bind_errors: AtomicU64,
+    /// Keep-alive repeats sent (counted in `sent` too).
+    pub keepalives: AtomicU64,
+}
+
+/// Handle to the running network thread. `[main-thread]`: created in `activate()`, stopped and
+/// joined in `deactivate()` or on drop.
+#[derive(Debug)]
+pub struct NetworkThread {
+    /// Set to ask the thread to finish.
+    stop: Arc<AtomicBool>,
+    /// Joined on stop.
+    handle: Option<JoinHandle<()>>,
+}
+
+impl NetworkThread {
+    /// Spawns the thread, which owns `consumer` until it stops.
+    pub fn spawn(
+        consumer: rtrb::Consumer<FrameMessage>,
+        params: Arc<TimecodeParams>,
+        stats: Arc<Stats>,
+    ) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let worker = Worker::new(consumer, params, stats, stop.clone());
+        let handle = std::thread::Builder::new().name("osc-timecode-net".into()).spawn(move || worker.run())?;
+        Ok(Self { stop, handle: Some(handle) })
+    }
+
+    /// Stops the thread and waits for it (at most one poll interval).
+    pub fn stop(mut self) {
+        self.join();
+    }
+
+    fn join(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(handle) = self.handle.take() {
+            if handle.join().is_err() {
+                nice_error!("the OSC Timecode network thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for NetworkThread {
+    fn drop(&mut self) {
+        self.join();
+    }
+}
+
+/// The thread's state. `[network-thread]` throughout.
+struct Worker {
+    /// Frames from the audio thread.
+    consumer: rtrb::Consumer<FrameMessage>,
+    /// For "Send While Stopped" and the persisted settings.
+    params: Arc<TimecodeParams>,
+    /// Shared counters.
+    stats: Arc<Stats>,
+    /// Set by [`NetworkThread::stop`].
+    stop: Arc<AtomicBool>,
+    /// Snapshot of the persisted settings, refreshed every [`SETTINGS_POLL`].
+    settings: Settings,
+    /// When `settings` was last refreshed.
+    settings_read: Instant,
+    /// Frames taken from the ring, not yet due; in arrival (= frame) order.
+    pending: VecDeque<FrameMessage>,
+    /// Sending sockets, opened on demand.
+    sockets: Sockets,
+    /// Reused encode buffer.
+    buf: Vec<u8>,
+    /// Sequence number of the next message.
+    seq: i64,
+    /// `Instant` ↔ wall-clock anchor for timetags.
+    anchor: (Instant, SystemTime),
+    /// Last frame sent and when, for keep-alive.
+    last_sent: Option<(FrameEvent, Instant)>,
+    /// When a frame last arrived from the ring (selects the poll interval).
+    last_frame_at: Option<Instant>,
+    /// When send trouble was last logged.
+    last_error_log: Option<Instant>,
+}
+
+impl Worker {
+    fn new(
+        consumer: rtrb::Consumer<FrameMessage>,
+        params: Arc<TimecodeParams>,
+        stats: Arc<Stats>,
+        stop: Arc<AtomicBool>,
+    ) -> Self {
+        let settings = read_settings(&params);
+        Self {
+            consumer,
+            params,
+            stats,
+            stop,
+            settings,
+            settings_read: Instant::now(),
+            pending: VecDeque::with_capacity(QUEUE_CAPACITY),
+            sockets: Sockets::default(),
+            buf: Vec::with_capacity(256),
+            seq: 0,
+            anchor: (Instant::now(), SystemTime::now()),
+            last_sent: None,
+            last_frame_at: None,
+            last_error_log: None,
+        }
+    }
+
+    fn run(mut self) {
+        while !self.stop.load(Ordering::Acquire) {
+            let now = Instant::now();
+            self.refresh(now);
+            while let Ok(msg) = self.consumer.pop() {
+                self.pending.push_back(msg);
+                self.last_frame_at = Some(now);
+            }
+            let now = Instant::now();
+            while let Some(msg) = self.pending.front().copied() {
+                if msg.due() > now {
+                    break;
+                }
+                self.pending.pop_front();
+                self.send(msg.event, msg.due());
+            }
+            self.keepalive(now);
+            self.sleep(now);
+        }
+    }
+
+    /// Re-reads settings and the wall-clock anchor when they are due.
+    fn refresh(&mut self, now: Instant) {
+        if now.duration_since(self.settings_read) >= SETTINGS_POLL {
+            let settings = read_settings(&self.params);
+            if settings.targets != self.settings.targets {
+                self.sockets = Sockets::default();
+            }
+            self.settings = settings;
+            self.settings_read = now;
+        }
+        if now.duration_since(self.anchor.0) >= REANCHOR_EVERY {
+            self.anchor = (Instant::now(), SystemTime::now());
+        }
+    }
+
+    /// Repeats the parked frame while stopped.
+    fn keepalive(&mut self, now: Instant) {
+        let Some((event, at)) = self.last_sent else { return };
+        let Some(every) = self.settings.keepalive() else { return };
+        if event.playing || !self.pending.is_empty() || !self.params.send_stopped.value() {
+            return;
+        }
+        if now.duration_since(at) >= every {
+            self.stats.keepalives.fetch_add(1, Ordering::Relaxed);
+            self.send(FrameEvent { jump: false, looped: false, ..event }, now);
+        }
+    }
+
+    /// Sleeps until the next frame is due or the next poll, whichever is first.
+    fn sleep(&self, now: Instant) {
+        let flowing = self.last_frame_at.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1));
+        let mut wake = now + if flowing { FAST_POLL } else { IDLE_POLL };
+        if let Some(msg) = self.pending.front() {
+            wake = wake.min(msg.due());
+        }
+        if let Some(d) = wake.checked_duration_since(Instant::now()) {
+            std::thread::sleep(d);
+        }
+    }
+
+    /// Encodes one frame and sends it to every target.
+    fn send(&mut self, event: FrameEvent, due: Instant) {
+        let msg = TimecodeMessage::new(event.frame, event.rate, event.playing, self.seq, event.jump, event.looped);
+        self.seq += 1;
+        let heard = self.wall_clock(due, self.settings.output_latency_ms);
+        encode_timecode_bundle(&msg, timetag_from_system_time(heard), &mut self.buf);
+        for i in 0..self.settings.targets.len() {
+            let target = self.settings.targets[i];
+            let result = match self.sockets.for_target(target, &self.settings.targets, &self.stats) {
+                Some(socket) => socket.send_to(&self.buf, target).map(drop),
+                None => Err(std::io::Error::other("no socket")),
+            };
+            match result {
+                Ok(()) => {
+                    self.stats.sent.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    self.stats.send_errors.fetch_add(1, Ordering::Relaxed);
+                    self.log_error(|| format!("could not send timecode to {target}: {e}"));
+                }
+            }
+        }
+        self.last_sent = Some((event, Instant::now()));
+    }
+
+    /// The wall-clock time of `at` plus `latency_ms`.
+    fn wall_clock(&self, at: Instant, latency_ms: f64) -> SystemTime {
+        let (anchor_instant, anchor_wall) = self.anchor;
+        let base = if at >= anchor_instant {
+            anchor_wall + (at - anchor_instant)
+        } else {
+            anchor_wall - (anchor_instant - at)
+        };
+        let latency = Duration::from_secs_f64(latency_ms.abs().min(60_000.0) / 1000.0);
+        if latency_ms >= 0.0 { base + latency } else { base - latency }
+    }
+
+    fn log_error(&mut self, message: impl FnOnce() -> String) {
+        let now = Instant::now();
+        if self.last_error_log.is_none_or(|t| now.duration_since(t) >= LOG_EVERY) {
+            self.last_error_log = Some(now);
+            nice_warn!("{}", message());
+        }
+    }
+}
+
+fn read_settings(params: &TimecodeParams) -> Settings {
+    // A poisoned lock still holds valid settings: a panic elsewhere must not stop the clock.
+    params.settings.read().unwrap_or_else(PoisonError::into_inner).clone()
+}
+
+/// One sending socket per address family, bound to loopback when every target of that family
+/// is loopback (the default), to the unspecified address otherwise.
+#[derive(Default)]
+struct Sockets {
+    /// IPv4 socket, if open.
+    v4: Option<UdpSocket>,
+    /// IPv6 socket, if open.
+    v6: Option<UdpSocket>,
+    /// When opening last failed, per family (v4, v6).
+    failed_at: (Option<Instant>, Option<Instant>),
+}
+
+impl Sockets {
+    fn for_target(&mut self, target: SocketAddr, all: &[SocketAddr], stats: &Stats) -> Option<&UdpSocket> {
+        let v6 = target.is_ipv6();
+        let all_loopback = all.iter().filter(|t| t.is_ipv6() == v6).all(|t| t.ip().is_loopback());
+        let (slot, failed_at) = if v6 { (&mut self.v6, &mut self.failed_at.1) } else { (&mut self.v4, &mut self.failed_at.0) };
+        if slot.is_none() && failed_at.is_none_or(|t| t.elapsed() >= REBIND_EVERY) {
+            let bind: SocketAddr = match (v6, all_loopback) {
+                (false, true) => (Ipv4Addr::LOCALHOST, 0).into(),
+                (false, false) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+                (true, true) => (Ipv6Addr::LOCALHOST, 0).into(),
+                (true, false) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+            };
+            match UdpSocket::bind(bind).and_then(|s| s.set_nonblocking(true).map(|()| s)) {
+                Ok(s) => {
+                    *slot = Some(s);
+                    *failed_at = None;
+                }
+                Err(e) => {
+                    stats.bind_errors.fetch_add(1, Ordering::Relaxed);
+                    *failed_at = Some(Instant::now());
+                    nice_warn!("could not open a socket on {bind} for timecode: {e}");
+                }
+            }
+        }
+        slot.as_ref()
+    }
+}

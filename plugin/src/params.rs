@@ -1,0 +1,189 @@
+//! The plugin's parameters. Their string IDs are public API (saved in every project and
+//! automation lane): `tests` in this file freezes them, and nice-plug derives the CLAP and VST3
+//! numeric IDs from them.
+
+use std::sync::{Arc, RwLock};
+
+use nice_plug::prelude::*;
+use osc_timecode_core::FrameRate;
+
+use crate::settings::Settings;
+
+/// Parameter string IDs, frozen.
+pub mod ids {
+    /// Frame rate (enum).
+    pub const RATE: &str = "rate";
+    /// Output on/off.
+    pub const OUTPUT: &str = "output";
+    /// Start offset, whole seconds of label.
+    pub const OFFSET: &str = "offset";
+    /// Send the parked position and keep-alives while stopped.
+    pub const SEND_STOPPED: &str = "send_stopped";
+}
+
+/// Frame rate choices, in the order of [`FrameRate::ALL`]. The `#[id]`s are what projects store
+/// (frozen); the order only affects the host's automation scale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum RateChoice {
+    /// 24000/1001.
+    #[id = "23.976"]
+    #[name = "23.976 fps"]
+    Fps23_976,
+    /// 24.
+    #[id = "24"]
+    #[name = "24 fps"]
+    Fps24,
+    /// 25.
+    #[id = "25"]
+    #[name = "25 fps"]
+    Fps25,
+    /// 30000/1001 non-drop.
+    #[id = "29.97"]
+    #[name = "29.97 fps non-drop"]
+    Fps29_97,
+    /// 30000/1001 drop-frame.
+    #[id = "29.97df"]
+    #[name = "29.97 fps drop-frame"]
+    Fps29_97Df,
+    /// 30.
+    #[id = "30"]
+    #[name = "30 fps"]
+    Fps30,
+    /// 50.
+    #[id = "50"]
+    #[name = "50 fps"]
+    Fps50,
+    /// 60000/1001 non-drop.
+    #[id = "59.94"]
+    #[name = "59.94 fps non-drop"]
+    Fps59_94,
+    /// 60000/1001 drop-frame.
+    #[id = "59.94df"]
+    #[name = "59.94 fps drop-frame"]
+    Fps59_94Df,
+    /// 60.
+    #[id = "60"]
+    #[name = "60 fps"]
+    Fps60,
+}
+
+impl RateChoice {
+    /// The exact rate.
+    pub fn rate(self) -> FrameRate {
+        match self {
+            Self::Fps23_976 => FrameRate::FPS_23_976,
+            Self::Fps24 => FrameRate::FPS_24,
+            Self::Fps25 => FrameRate::FPS_25,
+            Self::Fps29_97 => FrameRate::FPS_29_97_NDF,
+            Self::Fps29_97Df => FrameRate::FPS_29_97_DF,
+            Self::Fps30 => FrameRate::FPS_30,
+            Self::Fps50 => FrameRate::FPS_50,
+            Self::Fps59_94 => FrameRate::FPS_59_94_NDF,
+            Self::Fps59_94Df => FrameRate::FPS_59_94_DF,
+            Self::Fps60 => FrameRate::FPS_60,
+        }
+    }
+}
+
+/// Parameters and persisted settings. Parameter values are atomics: the audio thread reads them
+/// every block, the network thread reads "Send While Stopped".
+#[derive(Params)]
+pub struct TimecodeParams {
+    /// Frame rate of the timecode sent. Default 25 fps.
+    #[id = "rate"]
+    pub rate: EnumParam<RateChoice>,
+    /// Send timecode at all. Default on.
+    #[id = "output"]
+    pub output: BoolParam,
+    /// Label shown at the project's sample 0, in whole seconds of label (0..=86399): the
+    /// hour-per-song convention sets 01:00:00. Default 00:00:00.
+    #[id = "offset"]
+    pub offset: IntParam,
+    /// While stopped, send the parked position when it changes and repeat it as keep-alive.
+    /// Off: only the moment of stopping is sent. Default on.
+    #[id = "send_stopped"]
+    pub send_stopped: BoolParam,
+    /// Targets, keep-alive, latency: `[main-thread]` and `[network-thread]`, never audio.
+    #[persist = "settings"]
+    pub settings: Arc<RwLock<Settings>>,
+}
+
+impl TimecodeParams {
+    /// Parameters at their defaults with the given settings.
+    pub fn new(settings: Settings) -> Self {
+        Self {
+            rate: EnumParam::new("Frame Rate", RateChoice::Fps25),
+            output: BoolParam::new("Output", true),
+            offset: IntParam::new("Start Offset", 0, IntRange::Linear { min: 0, max: 86_399 })
+                .with_value_to_string(Arc::new(|v| format_offset(v)))
+                .with_string_to_value(Arc::new(|s| parse_offset(s))),
+            send_stopped: BoolParam::new("Send While Stopped", true),
+            settings: Arc::new(RwLock::new(settings)),
+        }
+    }
+}
+
+/// `3600` → `"01:00:00:00"`.
+pub fn format_offset(seconds: i32) -> String {
+    let s = seconds.clamp(0, 86_399);
+    format!("{:02}:{:02}:{:02}:00", s / 3600, s / 60 % 60, s % 60)
+}
+
+/// `"01:00:00"`, `"01:00:00:00"` or `"01:00:00;00"` → `3600`. Frames other than 00 are refused
+/// (the offset has whole-second resolution), as is anything out of range.
+pub fn parse_offset(text: &str) -> Option<i32> {
+    let text = text.trim();
+    let hms = match text.len() {
+        8 => text,
+        11 if matches!(&text[8..], ":00" | ";00") => &text[..8],
+        _ => return None,
+    };
+    let b = hms.as_bytes();
+    if b[2] != b':' || b[5] != b':' {
+        return None;
+    }
+    let field = |i: usize| -> Option<i32> {
+        let (hi, lo) = (b[i], b[i + 1]);
+        (hi.is_ascii_digit() && lo.is_ascii_digit()).then(|| i32::from(hi - b'0') * 10 + i32::from(lo - b'0'))
+    };
+    let (h, m, s) = (field(0)?, field(3)?, field(6)?);
+    (h < 24 && m < 60 && s < 60).then_some(h * 3600 + m * 60 + s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameter_ids_are_frozen() {
+        let params = TimecodeParams::new(Settings::default());
+        let mut ids: Vec<String> = params.param_map().into_iter().map(|(id, _, _)| id).collect();
+        ids.sort();
+        assert_eq!(ids, ["offset", "output", "rate", "send_stopped"]);
+        assert_eq!([ids::RATE, ids::OUTPUT, ids::OFFSET, ids::SEND_STOPPED], ["rate", "output", "offset", "send_stopped"]);
+    }
+
+    #[test]
+    fn rate_choices_match_core_rates_and_ids_are_frozen() {
+        let ids: Vec<&str> = RateChoice::ids().expect("every variant has an id").to_vec();
+        assert_eq!(ids, ["23.976", "24", "25", "29.97", "29.97df", "30", "50", "59.94", "59.94df", "60"]);
+        for (i, rate) in FrameRate::ALL.into_iter().enumerate() {
+            assert_eq!(RateChoice::from_index(i).rate(), rate);
+            assert_eq!(rate.name(), ids[i], "core's rate names agree with the frozen ids");
+        }
+    }
+
+    #[test]
+    fn offset_text_round_trip() {
+        for v in [0, 1, 59, 60, 3599, 3600, 36_000, 86_399] {
+            let text = format_offset(v);
+            assert_eq!(parse_offset(&text), Some(v), "{text}");
+        }
+        assert_eq!(format_offset(3600), "01:00:00:00");
+        assert_eq!(parse_offset("01:00:00"), Some(3600));
+        assert_eq!(parse_offset("10:00:00;00"), Some(36_000));
+        for bad in ["24:00:00", "00:60:00", "00:00:60", "01:00:00:05", "1:00:00", "", "aa:bb:cc", "01-00-00"] {
+            assert_eq!(parse_offset(bad), None, "{bad:?} must be refused");
+        }
+    }
+}
