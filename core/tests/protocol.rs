@@ -1,0 +1,170 @@
+//! Golden bytes for every message we send: built by hand from the schema in docs/PROTOCOL.md
+//! (an encoder independent of rosc), pinned as hex, and checked both ways (encode and decode).
+
+use osc_timecode_core::FrameRate;
+use osc_timecode_core::protocol::{
+    ADDR_TIMECODE, ProtocolError, TIMECODE_TYPE_TAGS, TimecodeMessage, decode_timecode_packet, encode_timecode_bundle,
+    system_time_from_timetag, timetag_from_system_time,
+};
+use rosc::OscTime;
+
+/// OSC string: bytes, NUL, padded to 4.
+fn osc_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(s.as_bytes());
+    out.push(0);
+    while out.len() % 4 != 0 {
+        out.push(0);
+    }
+}
+
+/// The `/sync/timecode` message, field by field as docs/PROTOCOL.md lists them.
+#[allow(clippy::too_many_arguments)]
+fn hand_message(label: &str, hmsf: [i32; 4], num: i32, den: i32, drop: i32, frame: i64, playing: i32, seq: i64, jump: i32, looped: i32) -> Vec<u8> {
+    let mut m = Vec::new();
+    osc_str(&mut m, "/sync/timecode");
+    osc_str(&mut m, ",siiiiiiihihii");
+    osc_str(&mut m, label);
+    for v in hmsf.into_iter().chain([num, den, drop]) {
+        m.extend_from_slice(&v.to_be_bytes());
+    }
+    m.extend_from_slice(&frame.to_be_bytes());
+    m.extend_from_slice(&playing.to_be_bytes());
+    m.extend_from_slice(&seq.to_be_bytes());
+    m.extend_from_slice(&jump.to_be_bytes());
+    m.extend_from_slice(&looped.to_be_bytes());
+    m
+}
+
+/// `#bundle`, timetag, then one element: size and message.
+fn hand_bundle(timetag: (u32, u32), message: &[u8]) -> Vec<u8> {
+    let mut b = Vec::new();
+    osc_str(&mut b, "#bundle");
+    b.extend_from_slice(&timetag.0.to_be_bytes());
+    b.extend_from_slice(&timetag.1.to_be_bytes());
+    b.extend_from_slice(&(message.len() as i32).to_be_bytes());
+    b.extend_from_slice(message);
+    b
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn addresses_and_type_tags_are_frozen() {
+    assert_eq!(ADDR_TIMECODE, "/sync/timecode");
+    assert_eq!(TIMECODE_TYPE_TAGS, ",siiiiiiihihii");
+}
+
+#[test]
+fn timecode_bundle_golden_bytes_29_97_df() {
+    // Frame 1800 at 29.97 DF is 00:01:00;02 (labels ;00 and ;01 are skipped).
+    let msg = TimecodeMessage::new(1800, FrameRate::FPS_29_97_DF, true, 7, false, false);
+    let tag = OscTime { seconds: 0x83AA_7E80, fractional: 0x8000_0000 };
+    let mut out = Vec::new();
+    let n = encode_timecode_bundle(&msg, tag, &mut out);
+    let expected = hand_bundle((0x83AA_7E80, 0x8000_0000), &hand_message("00:01:00;02", [0, 1, 0, 2], 30000, 1001, 1, 1800, 1, 7, 0, 0));
+    assert_eq!(hex(&out), hex(&expected));
+    assert_eq!(n, out.len());
+    // Pinned: a change to the wire format must change this line, deliberately.
+    assert_eq!(
+        hex(&out),
+        concat!(
+            "2362756e646c650083aa7e8080000000000000642f73796e632f74696d65636f646500002c7369696969696969686968",
+            "6969000030303a30313a30303b3032000000000000000001000000000000000200007530000003e90000000100000000",
+            "000007080000000100000000000000070000000000000000",
+        )
+    );
+    assert_eq!(decode_timecode_packet(&out).unwrap(), (Some(tag), msg));
+}
+
+#[test]
+fn timecode_bundles_round_trip_for_every_rate_and_flag() {
+    let tag = OscTime { seconds: 1, fractional: 2 };
+    for rate in FrameRate::ALL {
+        for (frame, playing, jump, looped) in [(0, true, true, false), (-1, false, false, false), (123_456_789, true, true, true), (i64::from(i32::MAX) * 4, true, false, false)] {
+            let msg = TimecodeMessage::new(frame, rate, playing, frame ^ 5, jump, looped);
+            let tc = msg.timecode;
+            let hmsf = [tc.hours(), tc.minutes(), tc.seconds(), tc.frames()].map(i32::from);
+            let expected = hand_bundle(
+                (1, 2),
+                &hand_message(tc.label().as_str(), hmsf, rate.num() as i32, rate.den() as i32, i32::from(rate.is_drop()), frame, i32::from(playing), frame ^ 5, i32::from(jump), i32::from(looped)),
+            );
+            let mut out = Vec::new();
+            encode_timecode_bundle(&msg, tag, &mut out);
+            assert_eq!(hex(&out), hex(&expected), "{rate} frame {frame}");
+            assert_eq!(decode_timecode_packet(&out).unwrap(), (Some(tag), msg));
+        }
+    }
+}
+
+#[test]
+fn bare_message_decodes_without_timetag() {
+    let bytes = hand_message("01:00:00:00", [1, 0, 0, 0], 25, 1, 0, 90_000, 1, 3, 0, 0);
+    let (tag, msg) = decode_timecode_packet(&bytes).unwrap();
+    assert_eq!(tag, None);
+    assert_eq!((msg.frame, msg.rate(), msg.seq, msg.timecode.to_string()), (90_000, FrameRate::FPS_25, 3, "01:00:00:00".into()));
+}
+
+#[test]
+fn bad_packets_are_refused_with_a_reason() {
+    // Inconsistent: label says 00:00:00:01 but frame is 0.
+    let bad_label = hand_message("00:00:00:01", [0, 0, 0, 1], 25, 1, 0, 0, 1, 0, 0, 0);
+    assert!(matches!(decode_timecode_packet(&bad_label), Err(ProtocolError::Inconsistent(_))));
+    // Fields disagree with the label.
+    let bad_fields = hand_message("00:00:00:01", [0, 0, 0, 2], 25, 1, 0, 1, 1, 0, 0, 0);
+    assert!(matches!(decode_timecode_packet(&bad_fields), Err(ProtocolError::Inconsistent(_))));
+    // A rate that is not SMPTE.
+    let bad_rate = hand_message("00:00:00:01", [0, 0, 0, 1], 2997, 100, 0, 1, 1, 0, 0, 0);
+    assert!(matches!(decode_timecode_packet(&bad_rate), Err(ProtocolError::Inconsistent(_))));
+    // A dropped label.
+    let dropped = hand_message("00:01:00;00", [0, 1, 0, 0], 30000, 1001, 1, 1798, 1, 0, 0, 0);
+    assert!(matches!(decode_timecode_packet(&dropped), Err(ProtocolError::Inconsistent(_))));
+    // A flag that is not 0 or 1.
+    let bad_flag = hand_message("00:00:00:01", [0, 0, 0, 1], 25, 1, 0, 1, 2, 0, 0, 0);
+    assert!(matches!(decode_timecode_packet(&bad_flag), Err(ProtocolError::Inconsistent(_))));
+    // Wrong types: the frame count as int32.
+    let mut wrong = Vec::new();
+    osc_str(&mut wrong, "/sync/timecode");
+    osc_str(&mut wrong, ",si");
+    osc_str(&mut wrong, "00:00:00:00");
+    wrong.extend_from_slice(&0i32.to_be_bytes());
+    match decode_timecode_packet(&wrong) {
+        Err(ProtocolError::WrongArguments { got, .. }) => assert_eq!(got, ",si"),
+        other => panic!("expected WrongArguments, got {other:?}"),
+    }
+    // Another address.
+    let mut other = Vec::new();
+    osc_str(&mut other, "/cue/1");
+    osc_str(&mut other, ",");
+    assert!(matches!(decode_timecode_packet(&other), Err(ProtocolError::UnknownAddress(a)) if a == "/cue/1"));
+    // Garbage and truncation.
+    assert!(matches!(decode_timecode_packet(b"\xff\x00garbage"), Err(ProtocolError::Malformed(_))));
+    let good = hand_message("00:00:00:00", [0; 4], 25, 1, 0, 0, 1, 0, 0, 0);
+    for cut in [1, 8, 20, good.len() - 1] {
+        assert!(decode_timecode_packet(&good[..cut]).is_err(), "truncated at {cut} must fail");
+    }
+    // A bundle with two messages.
+    let mut two = hand_bundle((0, 1), &good);
+    two.extend_from_slice(&(good.len() as i32).to_be_bytes());
+    two.extend_from_slice(&good);
+    assert!(matches!(decode_timecode_packet(&two), Err(ProtocolError::Malformed(_))));
+}
+
+#[test]
+fn timetags_convert_to_and_from_wall_clock() {
+    use std::time::{Duration, UNIX_EPOCH};
+    // 2024-01-01T00:00:00.5Z: Unix 1704067200.5 → NTP seconds +2208988800.
+    let t = UNIX_EPOCH + Duration::from_millis(1_704_067_200_500);
+    let tag = timetag_from_system_time(t);
+    assert_eq!(tag.seconds, (1_704_067_200u64 + 2_208_988_800) as u32);
+    assert_eq!(tag.fractional, 0x8000_0000);
+    assert_eq!(system_time_from_timetag(tag), t);
+    // Sub-microsecond round trip for arbitrary nanoseconds.
+    for nanos in [1u64, 999, 123_456_789, 999_999_999] {
+        let t = UNIX_EPOCH + Duration::new(1_800_000_000, nanos as u32);
+        let back = system_time_from_timetag(timetag_from_system_time(t));
+        let err = back.duration_since(t).unwrap_or_else(|e| e.duration());
+        assert!(err <= Duration::from_nanos(1), "{nanos}: off by {err:?}");
+    }
+}
