@@ -330,3 +330,107 @@ impl Sockets {
         slot.as_ref()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use osc_timecode_core::FrameRate;
+    use osc_timecode_core::protocol::decode_timecode_packet;
+
+    fn event(frame: i64, offset: u32, playing: bool, jump: bool) -> FrameEvent {
+        FrameEvent { frame, rate: FrameRate::FPS_25, offset, playing, jump, looped: false }
+    }
+
+    /// A receiver on loopback and a running network thread sending to it.
+    fn setup(keepalive_ms: u32) -> (UdpSocket, rtrb::Producer<FrameMessage>, NetworkThread, Arc<Stats>) {
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let settings = Settings { targets: vec![rx.local_addr().unwrap()], keepalive_ms, output_latency_ms: 0.0 };
+        let params = Arc::new(TimecodeParams::new(settings));
+        let stats = Arc::new(Stats::default());
+        let (producer, consumer) = rtrb::RingBuffer::new(QUEUE_CAPACITY);
+        let thread = NetworkThread::spawn(consumer, params, stats.clone()).unwrap();
+        (rx, producer, thread, stats)
+    }
+
+    fn recv(rx: &UdpSocket) -> (Instant, rosc::OscTime, TimecodeMessage) {
+        let mut buf = [0u8; 1024];
+        let n = rx.recv(&mut buf).expect("a packet within the timeout");
+        let at = Instant::now();
+        let (tag, msg) = decode_timecode_packet(&buf[..n]).unwrap();
+        (at, tag.expect("sent as a bundle"), msg)
+    }
+
+    #[test]
+    fn frames_are_sent_in_order_never_before_they_are_due() {
+        let (rx, mut producer, thread, stats) = setup(0);
+        let block_start = Instant::now();
+        // One 0.2 s block at 48 kHz with five frames, offsets 0 .. 0.16 s.
+        for (i, offset) in [0u32, 1920, 3840, 5760, 7680].into_iter().enumerate() {
+            let msg = FrameMessage { event: event(i as i64, offset, true, i == 0), block_start, sample_rate: 48_000 };
+            producer.push(msg).unwrap();
+        }
+        let mut tags = Vec::new();
+        for i in 0..5 {
+            let (at, tag, msg) = recv(&rx);
+            assert_eq!((msg.frame, msg.seq, msg.jump, msg.playing), (i, i, i == 0, true));
+            let due = block_start + Duration::from_micros(40_000 * i as u64);
+            assert!(at >= due, "frame {i} arrived {:?} before it was due", due - at);
+            tags.push(osc_timecode_core::protocol::system_time_from_timetag(tag));
+        }
+        // Timetags are the due times: exactly one frame period (40 ms) apart.
+        for w in tags.windows(2) {
+            let d = w[1].duration_since(w[0]).unwrap();
+            assert!(d.abs_diff(Duration::from_millis(40)) <= Duration::from_micros(1), "{d:?}");
+        }
+        thread.stop();
+        assert_eq!(stats.sent.load(Ordering::Relaxed), 5);
+        assert_eq!(stats.send_errors.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn parked_position_is_repeated_as_keepalive() {
+        let (rx, mut producer, thread, stats) = setup(30);
+        producer.push(FrameMessage { event: event(42, 0, false, true), block_start: Instant::now(), sample_rate: 48_000 }).unwrap();
+        let (_, _, first) = recv(&rx);
+        assert_eq!((first.frame, first.playing, first.jump, first.seq), (42, false, true, 0));
+        for seq in 1..4 {
+            let (_, _, again) = recv(&rx);
+            assert_eq!((again.frame, again.playing, again.jump, again.seq), (42, false, false, seq));
+        }
+        thread.stop();
+        assert!(stats.keepalives.load(Ordering::Relaxed) >= 3);
+    }
+
+    #[test]
+    fn an_unreachable_target_is_counted_and_the_others_still_get_frames() {
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        // Port 0 cannot be sent to: the OS refuses every datagram.
+        let bad: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let settings = Settings { targets: vec![bad, rx.local_addr().unwrap()], keepalive_ms: 0, output_latency_ms: 0.0 };
+        let params = Arc::new(TimecodeParams::new(settings));
+        let stats = Arc::new(Stats::default());
+        let (mut producer, consumer) = rtrb::RingBuffer::new(QUEUE_CAPACITY);
+        let thread = NetworkThread::spawn(consumer, params, stats.clone()).unwrap();
+        for i in 0..3 {
+            producer.push(FrameMessage { event: event(i, 0, true, i == 0), block_start: Instant::now(), sample_rate: 48_000 }).unwrap();
+        }
+        for i in 0..3 {
+            assert_eq!(recv(&rx).2.frame, i);
+        }
+        thread.stop();
+        assert_eq!(stats.send_errors.load(Ordering::Relaxed), 3);
+        assert_eq!(stats.sent.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn stop_joins_promptly_and_drop_joins_too() {
+        let (_rx, _producer, thread, _) = setup(1000);
+        let t = Instant::now();
+        thread.stop();
+        assert!(t.elapsed() < Duration::from_secs(5), "stop must not hang");
+        let (_rx, _producer, thread, _) = setup(1000);
+        drop(thread);
+    }
+}
