@@ -172,7 +172,7 @@ impl Plugin for OscTimecode {
             loop_range: transport.loop_range_samples(),
             len: buffer.samples() as u32,
         };
-        let sample_rate = clock.sample_rate();
+        let (sample_rate, block_len) = (clock.sample_rate(), block.len);
         let mut block_start: Option<Instant> = None;
         clock.process_block(block, |event| {
             if !sending || (!event.playing && !send_stopped && !*last_queued_playing) {
@@ -180,7 +180,7 @@ impl Plugin for OscTimecode {
             }
             let block_start = *block_start.get_or_insert_with(Instant::now);
             *last_queued_playing = event.playing;
-            if producer.push(FrameMessage { event, block_start, sample_rate }).is_err() {
+            if producer.push(FrameMessage { event, block_start, sample_rate, block_len }).is_err() {
                 stats.queue_full.fetch_add(1, Ordering::Relaxed);
             }
         });

@@ -6,7 +6,9 @@
 //! (every [`FAST_POLL`] while timecode flows, [`IDLE_POLL`] otherwise), keeps frames in arrival
 //! order, and sends each at its due time, `block start + offset / sample rate`. Emission is thus
 //! not quantised to the host's block size. The bundle's timetag says when the frame is heard:
-//! due time plus the user's output latency (neither CLAP nor VST3 reports it to a plugin).
+//! due time plus the block's duration (a host processes each block about one block before the
+//! audio device plays it) plus the user's output latency for the device and converters (neither
+//! CLAP nor VST3 reports that to a plugin).
 //!
 //! Socket trouble (bind failure, unreachable target) is counted in [`Stats`], logged at most
 //! once per [`LOG_EVERY`], retried, and never reaches the host.
@@ -51,13 +53,25 @@ pub struct FrameMessage {
     pub block_start: Instant,
     /// Hz, to turn the event's sample offset into time.
     pub sample_rate: u32,
+    /// Samples in the block: the host plays a block about one block after processing it.
+    pub block_len: u32,
 }
 
 impl FrameMessage {
     /// When the frame's first sample is processed: block start + offset / sample rate.
     pub fn due(&self) -> Instant {
-        let nanos = u64::from(self.event.offset) * 1_000_000_000 / u64::from(self.sample_rate.max(1));
-        self.block_start + Duration::from_nanos(nanos)
+        self.block_start + self.samples(self.event.offset)
+    }
+
+    /// When the frame's first sample leaves the host's buffer for the audio device: the host is
+    /// one block ahead of playback, so due time + the block's duration. The device's own latency
+    /// is the user's `output_latency_ms`, added on top.
+    pub fn leaves_host(&self) -> Instant {
+        self.block_start + self.samples(self.event.offset.saturating_add(self.block_len))
+    }
+
+    fn samples(&self, n: u32) -> Duration {
+        Duration::from_nanos(u64::from(n) * 1_000_000_000 / u64::from(self.sample_rate.max(1)))
     }
 }
 
@@ -193,7 +207,7 @@ impl Worker {
                     break;
                 }
                 self.pending.pop_front();
-                self.send(msg.event, msg.due());
+                self.send(msg.event, msg.leaves_host());
             }
             self.keepalive(now);
             self.sleep(now);
@@ -240,11 +254,11 @@ impl Worker {
         }
     }
 
-    /// Encodes one frame and sends it to every target.
-    fn send(&mut self, event: FrameEvent, due: Instant) {
+    /// Encodes one frame, timetagged `heard_at` + output latency, and sends it to every target.
+    fn send(&mut self, event: FrameEvent, heard_at: Instant) {
         let msg = TimecodeMessage::new(event.frame, event.rate, event.playing, self.seq, event.jump, event.looped);
         self.seq += 1;
-        let heard = self.wall_clock(due, self.settings.output_latency_ms);
+        let heard = self.wall_clock(heard_at, self.settings.output_latency_ms);
         encode_timecode_bundle(&msg, timetag_from_system_time(heard), &mut self.buf);
         for i in 0..self.settings.targets.len() {
             let target = self.settings.targets[i];
@@ -364,10 +378,10 @@ mod tests {
     #[test]
     fn frames_are_sent_in_order_never_before_they_are_due() {
         let (rx, mut producer, thread, stats) = setup(0);
-        let block_start = Instant::now();
+        let (block_start, block_start_wall) = (Instant::now(), SystemTime::now());
         // One 0.2 s block at 48 kHz with five frames, offsets 0 .. 0.16 s.
         for (i, offset) in [0u32, 1920, 3840, 5760, 7680].into_iter().enumerate() {
-            let msg = FrameMessage { event: event(i as i64, offset, true, i == 0), block_start, sample_rate: 48_000 };
+            let msg = FrameMessage { event: event(i as i64, offset, true, i == 0), block_start, sample_rate: 48_000, block_len: 9600 };
             producer.push(msg).unwrap();
         }
         let mut tags = Vec::new();
@@ -378,7 +392,10 @@ mod tests {
             assert!(at >= due, "frame {i} arrived {:?} before it was due", due - at);
             tags.push(osc_timecode_core::protocol::system_time_from_timetag(tag));
         }
-        // Timetags are the due times: exactly one frame period (40 ms) apart.
+        // Timetags are one frame period (40 ms) apart, and one block (0.2 s) after the due time.
+        // Frame 0 (offset 0) is heard one block after the block started: 0.2 s.
+        let heard = tags[0].duration_since(block_start_wall).unwrap_or_default();
+        assert!(heard.abs_diff(Duration::from_millis(200)) < Duration::from_millis(2), "timetag − block start = {heard:?}");
         for w in tags.windows(2) {
             let d = w[1].duration_since(w[0]).unwrap();
             assert!(d.abs_diff(Duration::from_millis(40)) <= Duration::from_micros(1), "{d:?}");
@@ -391,7 +408,7 @@ mod tests {
     #[test]
     fn parked_position_is_repeated_as_keepalive() {
         let (rx, mut producer, thread, stats) = setup(30);
-        producer.push(FrameMessage { event: event(42, 0, false, true), block_start: Instant::now(), sample_rate: 48_000 }).unwrap();
+        producer.push(FrameMessage { event: event(42, 0, false, true), block_start: Instant::now(), sample_rate: 48_000, block_len: 480 }).unwrap();
         let (_, _, first) = recv(&rx);
         assert_eq!((first.frame, first.playing, first.jump, first.seq), (42, false, true, 0));
         for seq in 1..4 {
@@ -414,7 +431,7 @@ mod tests {
         let (mut producer, consumer) = rtrb::RingBuffer::new(QUEUE_CAPACITY);
         let thread = NetworkThread::spawn(consumer, params, stats.clone()).unwrap();
         for i in 0..3 {
-            producer.push(FrameMessage { event: event(i, 0, true, i == 0), block_start: Instant::now(), sample_rate: 48_000 }).unwrap();
+            producer.push(FrameMessage { event: event(i, 0, true, i == 0), block_start: Instant::now(), sample_rate: 48_000, block_len: 480 }).unwrap();
         }
         for i in 0..3 {
             assert_eq!(recv(&rx).2.frame, i);
