@@ -162,11 +162,13 @@ impl FrameClock {
         loop {
             let mut seg_end = seg_start + remaining;
             let mut wraps = false;
-            if let Some((ls, le)) = block.loop_range {
-                if le > ls && seg_start < le && seg_end > le {
-                    seg_end = le;
-                    wraps = true;
-                }
+            if let Some((ls, le)) = block.loop_range
+                && le > ls
+                && seg_start < le
+                && seg_end > le
+            {
+                seg_end = le;
+                wraps = true;
             }
             self.emit_segment(seg_start, seg_end, seg_offset, discontinuity.take(), emit);
             if !wraps {
@@ -379,7 +381,7 @@ mod tests {
         assert_eq!(blocks.last().unwrap().1.unwrap() + 1000, 96_000);
         blocks.push((true, Some(48_000), 1000));
         let events = run(&mut FrameClock::new(sr, rate, 0), &blocks, lr);
-        let (pos, last_jump) = events.iter().filter(|(_, e)| e.jump).last().unwrap();
+        let (pos, last_jump) = events.iter().filter(|(_, e)| e.jump).next_back().unwrap();
         assert_eq!((*pos, last_jump.frame, last_jump.looped), (48_000, 30, true));
         assert_eq!(events.iter().filter(|(_, e)| e.looped).count(), 1);
     }

@@ -121,10 +121,10 @@ impl NetworkThread {
 
     fn join(&mut self) {
         self.stop.store(true, Ordering::Release);
-        if let Some(handle) = self.handle.take() {
-            if handle.join().is_err() {
-                nice_error!("the OSC Timecode network thread panicked");
-            }
+        if let Some(handle) = self.handle.take()
+            && handle.join().is_err()
+        {
+            nice_error!("the OSC Timecode network thread panicked");
         }
     }
 }

@@ -115,8 +115,8 @@ impl TimecodeParams {
             rate: EnumParam::new("Frame Rate", RateChoice::Fps25),
             output: BoolParam::new("Output", true),
             offset: IntParam::new("Start Offset", 0, IntRange::Linear { min: 0, max: 86_399 })
-                .with_value_to_string(Arc::new(|v| format_offset(v)))
-                .with_string_to_value(Arc::new(|s| parse_offset(s))),
+                .with_value_to_string(Arc::new(format_offset))
+                .with_string_to_value(Arc::new(parse_offset)),
             send_stopped: BoolParam::new("Send While Stopped", true),
             settings: Arc::new(RwLock::new(settings)),
         }
