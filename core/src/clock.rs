@@ -381,7 +381,7 @@ mod tests {
         assert_eq!(blocks.last().unwrap().1.unwrap() + 1000, 96_000);
         blocks.push((true, Some(48_000), 1000));
         let events = run(&mut FrameClock::new(sr, rate, 0), &blocks, lr);
-        let (pos, last_jump) = events.iter().filter(|(_, e)| e.jump).next_back().unwrap();
+        let (pos, last_jump) = events.iter().rfind(|(_, e)| e.jump).unwrap();
         assert_eq!((*pos, last_jump.frame, last_jump.looped), (48_000, 30, true));
         assert_eq!(events.iter().filter(|(_, e)| e.looped).count(), 1);
     }

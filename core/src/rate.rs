@@ -149,7 +149,11 @@ impl FromStr for FrameRate {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let lower = s.trim().to_ascii_lowercase();
         let lower = lower.strip_suffix("fps").unwrap_or(&lower).trim_end();
-        let lower = lower.strip_suffix("ndf").unwrap_or(lower);
+        // The reference data writes the non-drop 1001 rates as `29.97ndf` / `59.94ndf`.
+        let lower = match lower {
+            "29.97ndf" | "59.94ndf" => &lower[..5],
+            other => other,
+        };
         Self::NAMES
             .iter()
             .position(|n| *n == lower)
@@ -167,5 +171,190 @@ impl fmt::Display for FrameRate {
 impl fmt::Debug for FrameRate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "FrameRate({}/{}{})", self.num, self.den, if self.drop { " DF" } else { "" })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every rate with its exact fraction, drop flag, name, labels per second, labels skipped a
+    /// minute and labels per day (the day counts from `shared/reference/README.md`, convention 4).
+    #[allow(clippy::type_complexity)]
+    const TABLE: [(FrameRate, u32, u32, bool, &str, u32, u32, i64); 10] = [
+        (FrameRate::FPS_23_976, 24000, 1001, false, "23.976", 24, 0, 2_073_600),
+        (FrameRate::FPS_24, 24, 1, false, "24", 24, 0, 2_073_600),
+        (FrameRate::FPS_25, 25, 1, false, "25", 25, 0, 2_160_000),
+        (FrameRate::FPS_29_97_NDF, 30000, 1001, false, "29.97", 30, 0, 2_592_000),
+        (FrameRate::FPS_29_97_DF, 30000, 1001, true, "29.97df", 30, 2, 2_589_408),
+        (FrameRate::FPS_30, 30, 1, false, "30", 30, 0, 2_592_000),
+        (FrameRate::FPS_50, 50, 1, false, "50", 50, 0, 4_320_000),
+        (FrameRate::FPS_59_94_NDF, 60000, 1001, false, "59.94", 60, 0, 5_184_000),
+        (FrameRate::FPS_59_94_DF, 60000, 1001, true, "59.94df", 60, 4, 5_178_816),
+        (FrameRate::FPS_60, 60, 1, false, "60", 60, 0, 5_184_000),
+    ];
+
+    #[test]
+    fn constants_fractions_and_day_lengths() {
+        for (i, &(rate, num, den, drop, name, nominal, dropped, per_day)) in TABLE.iter().enumerate() {
+            assert_eq!(
+                (rate.num(), rate.den(), rate.is_drop()),
+                (num, den, drop),
+                "{name}: fraction/drop"
+            );
+            assert_eq!(
+                FrameRate::ALL[i],
+                rate,
+                "ALL[{i}] must stay {name} (the plugin parameter stores the index)"
+            );
+            assert_eq!(rate.index(), i, "{name}: index");
+            assert_eq!(rate.nominal(), nominal, "{name}: nominal labels per second");
+            assert_eq!(rate.dropped_per_minute(), dropped, "{name}: labels dropped per minute");
+            assert_eq!(rate.frames_per_day(), per_day, "{name}: frames per day");
+            // Independently: 1440 minutes, the 1296 not divisible by ten each lose `dropped` labels.
+            let labels = 24 * 60 * 60 * i64::from(nominal);
+            assert_eq!(per_day, labels - 1296 * i64::from(dropped), "{name}: table self-check");
+        }
+    }
+
+    #[test]
+    fn names_round_trip_through_from_str_and_display() {
+        for &(rate, _, _, _, name, ..) in &TABLE {
+            assert_eq!(rate.name(), name, "name of {rate:?}");
+            assert_eq!(rate.to_string(), name, "Display of {rate:?}");
+            assert_eq!(name.parse::<FrameRate>(), Ok(rate), "FromStr({name:?})");
+            assert_eq!(
+                rate.to_string().parse::<FrameRate>(),
+                Ok(rate),
+                "Display then FromStr of {rate:?}"
+            );
+        }
+        assert_eq!(
+            FrameRate::NAMES.len(),
+            FrameRate::ALL.len(),
+            "NAMES and ALL must stay index-aligned"
+        );
+    }
+
+    #[test]
+    fn from_str_accepts_reference_spellings() {
+        let cases = [
+            ("29.97ndf", FrameRate::FPS_29_97_NDF),
+            ("59.94ndf", FrameRate::FPS_59_94_NDF),
+            ("29.97DF", FrameRate::FPS_29_97_DF),
+            ("59.94Df", FrameRate::FPS_59_94_DF),
+            ("  25  ", FrameRate::FPS_25),
+            ("30fps", FrameRate::FPS_30),
+            ("23.976 fps", FrameRate::FPS_23_976),
+            ("29.97ndf FPS", FrameRate::FPS_29_97_NDF),
+        ];
+        for (text, rate) in cases {
+            assert_eq!(text.parse::<FrameRate>(), Ok(rate), "FromStr({text:?})");
+        }
+    }
+
+    #[test]
+    fn from_str_refuses_other_names() {
+        for text in [
+            "", "fps", "29", "29.970", "23.98", "2997/100", "25df", "24df", "23.976df", "30df", "29.97 df", "drop",
+            "-24",
+        ] {
+            assert_eq!(
+                text.parse::<FrameRate>(),
+                Err(RateError::UnknownName(text.to_owned())),
+                "FromStr({text:?}) must be refused, never rounded to a neighbour"
+            );
+        }
+        let message = "2997/100".parse::<FrameRate>().unwrap_err().to_string();
+        assert!(
+            message.contains("\"2997/100\"") && message.contains("29.97df"),
+            "message names input and choices: {message}"
+        );
+    }
+
+    #[test]
+    fn from_parts_accepts_exact_fractions_reduced_or_not() {
+        let cases = [
+            (24000, 1001, false, FrameRate::FPS_23_976),
+            (48000, 2002, false, FrameRate::FPS_23_976),
+            (24, 1, false, FrameRate::FPS_24),
+            (48, 2, false, FrameRate::FPS_24),
+            (25, 1, false, FrameRate::FPS_25),
+            (30000, 1001, false, FrameRate::FPS_29_97_NDF),
+            (30000, 1001, true, FrameRate::FPS_29_97_DF),
+            (90000, 3003, true, FrameRate::FPS_29_97_DF),
+            (30, 1, false, FrameRate::FPS_30),
+            (60, 2, false, FrameRate::FPS_30),
+            (30000, 1000, false, FrameRate::FPS_30),
+            (3_000_000, 100_000, false, FrameRate::FPS_30),
+            (50, 1, false, FrameRate::FPS_50),
+            (60000, 1001, false, FrameRate::FPS_59_94_NDF),
+            (60000, 1001, true, FrameRate::FPS_59_94_DF),
+            (120_000, 2002, true, FrameRate::FPS_59_94_DF),
+            (60, 1, false, FrameRate::FPS_60),
+            (u32::MAX / 60 * 60, u32::MAX / 60, false, FrameRate::FPS_60),
+        ];
+        for (num, den, drop, rate) in cases {
+            assert_eq!(
+                FrameRate::from_parts(num, den, drop),
+                Ok(rate),
+                "from_parts({num}, {den}, {drop})"
+            );
+        }
+        for rate in FrameRate::ALL {
+            assert_eq!(
+                FrameRate::from_parts(rate.num(), rate.den(), rate.is_drop()),
+                Ok(rate),
+                "from_parts of {rate:?}'s own parts"
+            );
+        }
+    }
+
+    #[test]
+    fn from_parts_refuses_everything_else() {
+        let cases = [
+            (2997, 100, false),
+            (2997, 100, true),
+            (5994, 100, true),
+            (23976, 1000, false),
+            (25, 1, true),
+            (50, 1, true),
+            (24, 1, true),
+            (24000, 1001, true),
+            (30, 1, true),
+            (60, 1, true),
+            (29970, 1000, false),
+            (30001, 1001, false),
+            (0, 0, false),
+            (0, 1, false),
+            (30, 0, false),
+            (0, 0, true),
+            (1, 1, false),
+            (u32::MAX, u32::MAX, false),
+            (u32::MAX, 1, false),
+            (1, u32::MAX, false),
+        ];
+        for (num, den, drop) in cases {
+            assert_eq!(
+                FrameRate::from_parts(num, den, drop),
+                Err(RateError::Unsupported { num, den, drop }),
+                "from_parts({num}, {den}, {drop}) must be refused with the values asked for"
+            );
+        }
+        let message = FrameRate::from_parts(25, 1, true).unwrap_err().to_string();
+        assert!(
+            message.contains("25/1 drop-frame"),
+            "message names the refused rate: {message}"
+        );
+    }
+
+    #[test]
+    fn debug_shows_the_fraction() {
+        assert_eq!(
+            format!("{:?}", FrameRate::FPS_29_97_DF),
+            "FrameRate(30000/1001 DF)",
+            "Debug of 29.97 DF"
+        );
+        assert_eq!(format!("{:?}", FrameRate::FPS_25), "FrameRate(25/1)", "Debug of 25");
     }
 }
