@@ -15,7 +15,7 @@
 
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
@@ -89,6 +89,9 @@ pub struct Stats {
     pub bind_errors: AtomicU64,
     /// Keep-alive repeats sent (counted in `sent` too).
     pub keepalives: AtomicU64,
+    /// Sequence number of the next message: kept here, not in the thread, so it keeps counting
+    /// up across re-activations and receivers never see it go back.
+    pub next_seq: AtomicI64,
 }
 
 /// Handle to the running network thread. `[main-thread]`: created in `activate()`, stopped and
@@ -155,8 +158,6 @@ struct Worker {
     sockets: Sockets,
     /// Reused encode buffer.
     buf: Vec<u8>,
-    /// Sequence number of the next message.
-    seq: i64,
     /// `Instant` ↔ wall-clock anchor for timetags.
     anchor: (Instant, SystemTime),
     /// Last frame sent and when, for keep-alive.
@@ -185,7 +186,6 @@ impl Worker {
             pending: VecDeque::with_capacity(QUEUE_CAPACITY),
             sockets: Sockets::default(),
             buf: Vec::with_capacity(256),
-            seq: 0,
             anchor: (Instant::now(), SystemTime::now()),
             last_sent: None,
             last_frame_at: None,
@@ -229,11 +229,12 @@ impl Worker {
         }
     }
 
-    /// Repeats the parked frame while stopped.
+    /// Repeats the parked frame while stopped (and "Send While Stopped" and "Output" are on).
     fn keepalive(&mut self, now: Instant) {
         let Some((event, at)) = self.last_sent else { return };
         let Some(every) = self.settings.keepalive() else { return };
-        if event.playing || !self.pending.is_empty() || !self.params.send_stopped.value() {
+        let params = &self.params;
+        if event.playing || !self.pending.is_empty() || !params.send_stopped.value() || !params.output.value() {
             return;
         }
         if now.duration_since(at) >= every {
@@ -256,8 +257,8 @@ impl Worker {
 
     /// Encodes one frame, timetagged `heard_at` + output latency, and sends it to every target.
     fn send(&mut self, event: FrameEvent, heard_at: Instant) {
-        let msg = TimecodeMessage::new(event.frame, event.rate, event.playing, self.seq, event.jump, event.looped);
-        self.seq += 1;
+        let seq = self.stats.next_seq.fetch_add(1, Ordering::Relaxed);
+        let msg = TimecodeMessage::new(event.frame, event.rate, event.playing, seq, event.jump, event.looped);
         let heard = self.wall_clock(heard_at, self.settings.output_latency_ms);
         encode_timecode_bundle(&msg, timetag_from_system_time(heard), &mut self.buf);
         for i in 0..self.settings.targets.len() {
@@ -439,6 +440,21 @@ mod tests {
         thread.stop();
         assert_eq!(stats.send_errors.load(Ordering::Relaxed), 3);
         assert_eq!(stats.sent.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn sequence_numbers_keep_counting_across_reactivation() {
+        let (rx, mut producer, thread, stats) = setup(0);
+        producer.push(FrameMessage { event: event(1, 0, true, true), block_start: Instant::now(), sample_rate: 48_000, block_len: 480 }).unwrap();
+        assert_eq!(recv(&rx).2.seq, 0);
+        thread.stop();
+        // A new thread (as after deactivate/activate) shares the instance's stats.
+        let (mut producer, consumer) = rtrb::RingBuffer::new(QUEUE_CAPACITY);
+        let settings = Settings { targets: vec![rx.local_addr().unwrap()], keepalive_ms: 0, output_latency_ms: 0.0 };
+        let thread = NetworkThread::spawn(consumer, Arc::new(TimecodeParams::new(settings)), stats.clone()).unwrap();
+        producer.push(FrameMessage { event: event(2, 0, true, true), block_start: Instant::now(), sample_rate: 48_000, block_len: 480 }).unwrap();
+        assert_eq!(recv(&rx).2.seq, 1);
+        thread.stop();
     }
 
     #[test]
