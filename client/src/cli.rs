@@ -1,0 +1,60 @@
+//! The command line: global options and the list of subcommands, each in its own module.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::convert::ConvertArgs;
+
+const AFTER_HELP: &str = "\
+Examples:
+  osc-timecode convert --rate 29.97df --frames 1800            prints 00:01:00;02
+  osc-timecode convert --rate 29.97df --timecode '00:01:00;02'  prints 1800
+  seq 0 1800 9000 | osc-timecode convert --rate 29.97df         one label per line
+  osc-timecode convert --help                                   every option, more examples
+
+Configuration:
+  Defaults come from the [client] table of a TOML file, the one the plugin reads its [plugin] \
+table from:
+    [client]
+    rate = \"29.97df\"       # --rate, OSC_TIMECODE_RATE
+    sample_rate = 48000    # --sample-rate, OSC_TIMECODE_SAMPLE_RATE
+  A flag beats its environment variable, which beats the file, which beats the built-in default. \
+The file is --config FILE, else $OSC_TIMECODE_CONFIG, else
+    Linux    $XDG_CONFIG_HOME/osc-timecode/config.toml or ~/.config/osc-timecode/config.toml
+    macOS    ~/Library/Application Support/osc-timecode/config.toml
+    Windows  %APPDATA%\\osc-timecode\\config.toml
+  A missing file is fine (except with --config); an invalid one is an error.
+
+Exit status: 0 on success, 2 on any error. Errors are one line on standard error.";
+
+/// `osc-timecode`: SMPTE timecode tools for the OSC Timecode plugin's users.
+#[derive(Debug, Parser)]
+#[command(
+    name = "osc-timecode",
+    version,
+    about = "SMPTE timecode tools for OSC Timecode: exact conversions between frames, samples, seconds and labels",
+    after_help = AFTER_HELP,
+    subcommand_required = true,
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Read defaults from this TOML file (its [client] table) instead of the usual location
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+//
+// NOTE: `listen`, `cue`, `trigger` and `serve` are specified in the same issue and land as one
+//       module each (`src/listen.rs`, ...) with a variant here and an arm in `main::run`. They
+//       are deliberately absent until they work: a stub that parses and does nothing would tell
+//       a stage operator that timecode is flowing when it is not.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    // No doc comment here: it would replace the long help that `ConvertArgs` carries.
+    Convert(ConvertArgs),
+}

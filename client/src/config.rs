@@ -1,0 +1,302 @@
+//! The machine config file's `[client]` table: defaults for the command's options, so a stage
+//! machine is set up once.
+//!
+//! Precedence, highest first: the command-line flag, its environment variable (clap reads
+//! those), this file, the built-in default. The file is the one the plugin reads its `[plugin]`
+//! table from (`plugin/src/settings.rs`); other tables are left to their owners.
+//!
+//! Location: `--config FILE` (which must exist), else `$OSC_TIMECODE_CONFIG`, else
+//! - Linux and other Unix: `$XDG_CONFIG_HOME/osc-timecode/config.toml`, else
+//!   `~/.config/osc-timecode/config.toml`
+//! - macOS: `~/Library/Application Support/osc-timecode/config.toml`
+//! - Windows: `%APPDATA%\osc-timecode\config.toml`
+//!
+//! A missing file at the implicit locations means "no defaults"; a file that exists but cannot be
+//! read or is not valid is an error, never silently ignored: a typo in a show machine's config
+//! must not quietly convert at the wrong rate.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use osc_timecode_core::FrameRate;
+use serde::Deserialize;
+
+/// Environment variable naming the config file (shared with the plugin).
+pub const CONFIG_ENV: &str = "OSC_TIMECODE_CONFIG";
+
+/// Environment variable for `--rate`.
+pub const RATE_ENV: &str = "OSC_TIMECODE_RATE";
+
+/// Environment variable for `--sample-rate`.
+pub const SAMPLE_RATE_ENV: &str = "OSC_TIMECODE_SAMPLE_RATE";
+
+/// Flags that fall back to an environment variable, for error messages.
+pub const ENV_FLAGS: [(&str, &str); 2] = [("--rate", RATE_ENV), ("--sample-rate", SAMPLE_RATE_ENV)];
+
+/// Frame rate when neither flag, environment nor config file names one: the plugin's default.
+pub const DEFAULT_RATE: FrameRate = FrameRate::FPS_25;
+
+/// Audio sample rates accepted anywhere (flag, environment, file), in Hz: up to 32 × 48 kHz,
+/// beyond any interface sold; zero would divide by zero.
+pub const SAMPLE_RATES: std::ops::RangeInclusive<u32> = 1..=1_536_000;
+
+/// The `[client]` table, every key optional.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ClientConfig {
+    /// `rate = "29.97df"`: default frame rate.
+    pub rate: Option<FrameRate>,
+    /// `sample_rate = 48000`: default audio sample rate in Hz, within [`SAMPLE_RATES`].
+    pub sample_rate: Option<u32>,
+}
+
+/// The config file's shape: only `[client]` is ours.
+#[derive(Debug, Default, Deserialize)]
+struct ConfigFile {
+    #[serde(default)]
+    client: ClientTable,
+}
+
+/// `[client]` as written. Unknown keys are refused so that `sample-rate = 44100` (a hyphen for
+/// an underscore) is an error rather than a default that silently does not apply.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct ClientTable {
+    rate: Option<RateValue>,
+    sample_rate: Option<SampleRateValue>,
+}
+
+/// A rate name as users write it. A bare integer (`rate = 25`) is accepted too; a float is
+/// refused because `29.97` as a TOML float cannot say whether it is drop-frame.
+#[derive(Debug)]
+struct RateValue(FrameRate);
+
+impl<'de> Deserialize<'de> for RateValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = RateValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a frame rate name such as \"25\" or \"29.97df\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RateValue, E> {
+                v.parse().map(RateValue).map_err(E::custom)
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<RateValue, E> {
+                self.visit_str(&v.to_string())
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<RateValue, E> {
+                Err(E::custom(format_args!(
+                    "frame rate {v} must be a quoted name, e.g. rate = \"{v}\" or rate = \"{v}df\""
+                )))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// A sample rate in Hz, checked against [`SAMPLE_RATES`] while parsing so the error points at
+/// the line.
+#[derive(Debug)]
+struct SampleRateValue(u32);
+
+impl<'de> Deserialize<'de> for SampleRateValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let hz = i64::deserialize(deserializer)?;
+        u32::try_from(hz)
+            .ok()
+            .filter(|hz| SAMPLE_RATES.contains(hz))
+            .map(SampleRateValue)
+            .ok_or_else(|| serde::de::Error::custom(sample_rate_error(hz)))
+    }
+}
+
+/// Why a sample rate is refused (shared by the file and the `--sample-rate` parser).
+pub fn sample_rate_error(hz: impl fmt::Display) -> String {
+    format!(
+        "sample rate {hz} Hz is out of range: use {} to {} Hz",
+        SAMPLE_RATES.start(),
+        SAMPLE_RATES.end()
+    )
+}
+
+/// clap value parser for `--sample-rate` / `OSC_TIMECODE_SAMPLE_RATE`.
+pub fn parse_sample_rate(text: &str) -> Result<u32, String> {
+    let hz: i64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("sample rate {text:?} is not a whole number of Hz (e.g. 48000)"))?;
+    u32::try_from(hz)
+        .ok()
+        .filter(|hz| SAMPLE_RATES.contains(hz))
+        .ok_or_else(|| sample_rate_error(hz))
+}
+
+/// clap value parser for `--rate` / `OSC_TIMECODE_RATE`; the error lists the valid names.
+pub fn parse_rate(text: &str) -> Result<FrameRate, osc_timecode_core::RateError> {
+    text.parse()
+}
+
+/// Reads the `[client]` table. `explicit` is `--config FILE`: it must exist. Otherwise the file
+/// at [`CONFIG_ENV`] or the per-OS location is read if it exists.
+pub fn load(explicit: Option<&Path>) -> anyhow::Result<ClientConfig> {
+    let (path, must_exist) = match explicit {
+        Some(path) => (path.to_owned(), true),
+        None => match implicit_path() {
+            Some(path) => (path, false),
+            None => return Ok(ClientConfig::default()),
+        },
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => {
+            return Ok(ClientConfig::default());
+        }
+        Err(e) => return Err(e).with_context(|| format!("could not read config file {}", path.display())),
+    };
+    parse(&text).with_context(|| format!("config file {} is invalid", path.display()))
+}
+
+/// The `[client]` table of a config file's text. Errors are one line with the position
+/// (`line 2, column 8: ...`), unlike `toml`'s multi-line rendering.
+pub fn parse(text: &str) -> anyhow::Result<ClientConfig> {
+    let file: ConfigFile = toml::from_str(text).map_err(|e| {
+        let message = e.message().trim().replace('\n', "; ");
+        match e.span() {
+            Some(span) => {
+                let (line, column) = line_column(text, span.start);
+                anyhow::anyhow!("line {line}, column {column}: {message}")
+            }
+            None => anyhow::anyhow!("{message}"),
+        }
+    })?;
+    Ok(ClientConfig {
+        rate: file.client.rate.map(|r| r.0),
+        sample_rate: file.client.sample_rate.map(|r| r.0),
+    })
+}
+
+/// 1-based line and column (in characters) of byte offset `at` in `text`.
+fn line_column(text: &str, at: usize) -> (usize, usize) {
+    let mut at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// `$OSC_TIMECODE_CONFIG`, else the per-OS location (module docs); `None` without a home
+/// directory. Kept identical to the plugin's `settings::config_path`.
+fn implicit_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(CONFIG_ENV).filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    let env_dir = |name: &str| std::env::var_os(name).filter(|p| !p.is_empty()).map(PathBuf::from);
+    let base = if cfg!(target_os = "windows") {
+        env_dir("APPDATA")
+    } else if cfg!(target_os = "macos") {
+        env_dir("HOME").map(|h| h.join("Library").join("Application Support"))
+    } else {
+        env_dir("XDG_CONFIG_HOME").or_else(|| env_dir("HOME").map(|h| h.join(".config")))
+    };
+    base.map(|b| b.join("osc-timecode").join("config.toml"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(text: &str) -> String {
+        format!("{:#}", parse(text).expect_err(text))
+    }
+
+    #[test]
+    fn reads_the_client_table_and_ignores_the_others() {
+        let text = "[plugin]\ntargets = [\"127.0.0.1:5006\"]\nkeepalive_ms = 1000\n\n[client]\nrate = \"29.97df\"\nsample_rate = 44100\n\n[someone_else]\nx = 1\n";
+        assert_eq!(
+            parse(text).unwrap(),
+            ClientConfig {
+                rate: Some(FrameRate::FPS_29_97_DF),
+                sample_rate: Some(44_100)
+            }
+        );
+        assert_eq!(parse("").unwrap(), ClientConfig::default(), "empty file");
+        assert_eq!(parse("[client]\n").unwrap(), ClientConfig::default(), "empty table");
+    }
+
+    #[test]
+    fn rates_as_names_or_integers() {
+        for (value, rate) in [
+            ("\"23.976\"", FrameRate::FPS_23_976),
+            ("\"59.94ndf\"", FrameRate::FPS_59_94_NDF),
+            ("\"30 fps\"", FrameRate::FPS_30),
+            ("24", FrameRate::FPS_24),
+            ("60", FrameRate::FPS_60),
+        ] {
+            let got = parse(&format!("[client]\nrate = {value}\n")).unwrap();
+            assert_eq!(got.rate, Some(rate), "rate = {value}");
+        }
+    }
+
+    #[test]
+    fn errors_are_one_line_with_the_position() {
+        let cases = [
+            (
+                "[client]\nrate = \"29\"\n",
+                "line 2, column 8",
+                "unknown frame rate \"29\"",
+            ),
+            ("[client]\nrate = 29.97\n", "line 2, column 8", "must be a quoted name"),
+            ("[client]\nrate = 26\n", "line 2, column 8", "unknown frame rate \"26\""),
+            ("[client]\nsample_rate = 0\n", "line 2, column 15", "1 to 1536000 Hz"),
+            ("[client]\nsample_rate = -44100\n", "line 2", "out of range"),
+            ("[client]\nsample_rate = 99999999999\n", "line 2", "out of range"),
+            ("[client]\nsample_rate = \"48k\"\n", "line 2", "invalid type"),
+            (
+                "[client]\nsample-rate = 48000\n",
+                "line 2, column 1",
+                "unknown field `sample-rate`",
+            ),
+            ("[client]\nrate = \n", "line 2", ""),
+            ("[client\n", "line 1", ""),
+            ("client = 3\n", "line 1", "invalid type"),
+        ];
+        for (text, position, message) in cases {
+            let e = error(text);
+            assert!(!e.contains('\n'), "{text:?}: one line, got {e:?}");
+            assert!(e.starts_with(position), "{text:?}: position {position:?} in {e:?}");
+            assert!(e.contains(message), "{text:?}: {message:?} in {e:?}");
+        }
+    }
+
+    #[test]
+    fn an_explicit_file_must_exist() {
+        let missing = std::env::temp_dir().join(format!("osc-timecode-no-such-config-{}.toml", std::process::id()));
+        let e = format!("{:#}", load(Some(&missing)).unwrap_err());
+        assert!(e.starts_with("could not read config file "), "{e}");
+        assert!(e.contains(&missing.display().to_string()), "{e}");
+    }
+
+    #[test]
+    fn sample_rate_flag_parser() {
+        assert_eq!(parse_sample_rate("48000"), Ok(48_000));
+        assert_eq!(parse_sample_rate("1"), Ok(1));
+        assert_eq!(parse_sample_rate("1536000"), Ok(1_536_000));
+        for bad in ["0", "-48000", "1536001", "48k", "", "48000.0", "99999999999999999999"] {
+            assert!(parse_sample_rate(bad).is_err(), "{bad:?} must be refused");
+        }
+    }
+
+    #[test]
+    fn line_column_counts_characters() {
+        let text = "ab\ncdé\nf";
+        assert_eq!(line_column(text, 0), (1, 1));
+        assert_eq!(line_column(text, 3), (2, 1));
+        assert_eq!(line_column(text, 7), (2, 4), "after the two-byte é");
+        assert_eq!(line_column(text, 8), (3, 1));
+        assert_eq!(line_column(text, 100), (3, 2), "past the end clamps");
+    }
+}

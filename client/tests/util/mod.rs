@@ -1,0 +1,250 @@
+//! Drives the real `osc-timecode` binary (as ripgrep's `tests/util.rs` drives `rg`): a clean
+//! environment, a scratch directory per test, standard input fed from a thread, and assertions
+//! on the exit status and on what was printed.
+
+use std::ffi::OsStr;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_osc-timecode");
+
+/// Environment variables the command reads; cleared so the developer's shell never leaks in.
+const ENV_VARS: [&str; 3] = ["OSC_TIMECODE_CONFIG", "OSC_TIMECODE_RATE", "OSC_TIMECODE_SAMPLE_RATE"];
+
+/// One invocation of the binary, in its own scratch directory.
+pub struct Cmd {
+    cmd: Command,
+    dir: PathBuf,
+    stdin: Vec<u8>,
+    description: String,
+}
+
+/// A fresh scratch directory named after the test, and a command whose config file is
+/// `<dir>/config.toml` (absent unless [`Cmd::write_config`] writes it): the developer's real
+/// config never applies.
+pub fn osc_timecode(test_name: &str) -> Cmd {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("osc-timecode-cli")
+        .join(test_name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("could not create {}: {e}", dir.display()));
+    let mut cmd = Command::new(BIN);
+    for var in ENV_VARS {
+        cmd.env_remove(var);
+    }
+    cmd.env("OSC_TIMECODE_CONFIG", dir.join("config.toml"))
+        // Loud if anything panics: the assertions below look for it.
+        .env("RUST_BACKTRACE", "1")
+        .current_dir(&dir);
+    Cmd {
+        cmd,
+        dir,
+        stdin: Vec::new(),
+        description: "osc-timecode".to_owned(),
+    }
+}
+
+/// What a finished run printed.
+pub struct Run {
+    pub output: Output,
+    pub stdout: String,
+    pub stderr: String,
+    description: String,
+}
+
+impl Cmd {
+    /// Appends arguments.
+    pub fn args<I, S>(&mut self, args: I) -> &mut Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        for arg in args {
+            let arg = arg.as_ref();
+            self.description.push(' ');
+            self.description.push_str(&arg.to_string_lossy());
+            self.cmd.arg(arg);
+        }
+        self
+    }
+
+    /// Sets an environment variable for the run.
+    pub fn env(&mut self, key: &str, value: impl AsRef<OsStr>) -> &mut Self {
+        self.description = format!("{key}={} {}", value.as_ref().to_string_lossy(), self.description);
+        self.cmd.env(key, value);
+        self
+    }
+
+    /// Feeds `input` on standard input (otherwise it is empty).
+    pub fn stdin(&mut self, input: impl Into<Vec<u8>>) -> &mut Self {
+        self.stdin = input.into();
+        self
+    }
+
+    /// The scratch directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes the config file the command finds through `OSC_TIMECODE_CONFIG`.
+    pub fn write_config(&mut self, text: &str) -> &mut Self {
+        self.write_file("config.toml", text);
+        self
+    }
+
+    /// Writes `name` in the scratch directory and returns its path.
+    pub fn write_file(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.join(name);
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("could not write {}: {e}", path.display()));
+        path
+    }
+
+    /// Runs to completion whatever the exit status.
+    pub fn run(&mut self) -> Run {
+        let mut child = self
+            .cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("could not start {BIN}: {e}"));
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        let input = std::mem::take(&mut self.stdin);
+        // A thread, so a large input cannot deadlock against a full stdout pipe. Write errors are
+        // expected when the command exits without reading (a bad flag).
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let output = child
+            .wait_with_output()
+            .unwrap_or_else(|e| panic!("could not wait for {BIN}: {e}"));
+        writer.join().expect("stdin writer");
+        let text = |bytes: &[u8]| String::from_utf8(bytes.to_vec()).expect("output is UTF-8");
+        Run {
+            stdout: text(&output.stdout),
+            stderr: text(&output.stderr),
+            output,
+            description: self.description.clone(),
+        }
+    }
+
+    /// Runs, expects success with nothing on standard error, and returns standard output.
+    pub fn stdout(&mut self) -> String {
+        let run = self.run();
+        run.assert_no_panic();
+        assert!(
+            run.output.status.success() && run.stderr.is_empty(),
+            "{}: expected success, got {}\nstderr: {}",
+            run.description,
+            run.output.status,
+            run.stderr
+        );
+        run.stdout
+    }
+
+    /// Runs, expects exit status 2 with nothing on standard output and exactly one line
+    /// `osc-timecode: ...` on standard error; returns that line without the prefix.
+    pub fn fails(&mut self) -> String {
+        let run = self.run();
+        run.assert_no_panic();
+        assert_eq!(
+            run.output.status.code(),
+            Some(2),
+            "{}: expected exit status 2\nstdout: {}\nstderr: {}",
+            run.description,
+            run.stdout,
+            run.stderr
+        );
+        assert!(
+            run.stdout.is_empty(),
+            "{}: nothing on stdout, got {:?}",
+            run.description,
+            run.stdout
+        );
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        assert!(
+            lines.len() == 1 && run.stderr.ends_with('\n'),
+            "{}: expected one line on stderr, got {:?}",
+            run.description,
+            run.stderr
+        );
+        lines[0]
+            .strip_prefix("osc-timecode: ")
+            .unwrap_or_else(|| panic!("{}: error line without the prefix: {:?}", run.description, lines[0]))
+            .to_owned()
+    }
+}
+
+impl Run {
+    /// No panic message, no backtrace, no Rust-internal exit status.
+    pub fn assert_no_panic(&self) {
+        for needle in ["panicked", "backtrace", "RUST_BACKTRACE"] {
+            assert!(
+                !self.stderr.contains(needle),
+                "{}: {needle:?} on stderr:\n{}",
+                self.description,
+                self.stderr
+            );
+        }
+        assert_ne!(
+            self.output.status.code(),
+            Some(101),
+            "{}: exit status of a panic",
+            self.description
+        );
+    }
+}
+
+/// The reference vectors: `../shared/reference` beside the checkout, or
+/// `$OSC_TIMECODE_REFERENCE_DIR`. Missing data fails the test: a conversion test that silently
+/// passes without its data would prove nothing.
+pub fn reference_dir() -> PathBuf {
+    let dir = std::env::var_os("OSC_TIMECODE_REFERENCE_DIR")
+        .filter(|d| !d.is_empty())
+        .map_or_else(
+            || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/reference")),
+            PathBuf::from,
+        );
+    assert!(
+        dir.join("timecode_vectors.csv").is_file(),
+        "reference vectors not found in {}: check out shared/ beside the repository or set \
+         OSC_TIMECODE_REFERENCE_DIR to the folder holding timecode_vectors.csv",
+        dir.display()
+    );
+    dir
+}
+
+/// The rows of a reference CSV (plain comma-separated, no quoting), checked against the
+/// expected header; fields as text, in column order.
+pub fn reference_rows(file: &str, header: &[&str]) -> Vec<Vec<String>> {
+    let path = reference_dir().join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("could not read {}: {e}", path.display()));
+    let mut lines = text.lines().map(|l| l.trim_end_matches('\r'));
+    let found: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    assert_eq!(found, header, "{}: columns", path.display());
+    let rows: Vec<Vec<String>> = lines
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split(',').map(str::to_owned).collect::<Vec<_>>())
+        .inspect(|row| assert_eq!(row.len(), header.len(), "{}: row {row:?}", path.display()))
+        .collect();
+    assert!(!rows.is_empty(), "{}: no rows", path.display());
+    rows
+}
+
+/// Groups rows by a key, keeping first-seen order.
+pub fn group_by<K: PartialEq + Clone>(
+    rows: &[Vec<String>],
+    key: impl Fn(&[String]) -> K,
+) -> Vec<(K, Vec<&Vec<String>>)> {
+    let mut groups: Vec<(K, Vec<&Vec<String>>)> = Vec::new();
+    for row in rows {
+        let k = key(row);
+        match groups.iter_mut().find(|(g, _)| *g == k) {
+            Some((_, members)) => members.push(row),
+            None => groups.push((k, vec![row])),
+        }
+    }
+    groups
+}
