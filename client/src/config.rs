@@ -113,23 +113,14 @@ impl<'de> Deserialize<'de> for SampleRateValue {
 
 /// Why a sample rate is refused (shared by the file and the `--sample-rate` parser).
 pub fn sample_rate_error(hz: impl fmt::Display) -> String {
-    format!(
-        "sample rate {hz} Hz is out of range: use {} to {} Hz",
-        SAMPLE_RATES.start(),
-        SAMPLE_RATES.end()
-    )
+    format!("sample rate {hz} Hz is out of range: use {} to {} Hz", SAMPLE_RATES.start(), SAMPLE_RATES.end())
 }
 
 /// clap value parser for `--sample-rate` / `OSC_TIMECODE_SAMPLE_RATE`.
 pub fn parse_sample_rate(text: &str) -> Result<u32, String> {
-    let hz: i64 = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("sample rate {text:?} is not a whole number of Hz (e.g. 48000)"))?;
-    u32::try_from(hz)
-        .ok()
-        .filter(|hz| SAMPLE_RATES.contains(hz))
-        .ok_or_else(|| sample_rate_error(hz))
+    let hz: i64 =
+        text.trim().parse().map_err(|_| format!("sample rate {text:?} is not a whole number of Hz (e.g. 48000)"))?;
+    u32::try_from(hz).ok().filter(|hz| SAMPLE_RATES.contains(hz)).ok_or_else(|| sample_rate_error(hz))
 }
 
 /// clap value parser for `--rate` / `OSC_TIMECODE_RATE`; the error lists the valid names.
@@ -170,10 +161,7 @@ pub fn parse(text: &str) -> anyhow::Result<ClientConfig> {
             None => anyhow::anyhow!("{message}"),
         }
     })?;
-    Ok(ClientConfig {
-        rate: file.client.rate.map(|r| r.0),
-        sample_rate: file.client.sample_rate.map(|r| r.0),
-    })
+    Ok(ClientConfig { rate: file.client.rate.map(|r| r.0), sample_rate: file.client.sample_rate.map(|r| r.0) })
 }
 
 /// 1-based line and column (in characters) of byte offset `at` in `text`.
@@ -218,10 +206,7 @@ mod tests {
         let text = "[plugin]\ntargets = [\"127.0.0.1:5006\"]\nkeepalive_ms = 1000\n\n[client]\nrate = \"29.97df\"\nsample_rate = 44100\n\n[someone_else]\nx = 1\n";
         assert_eq!(
             parse(text).unwrap(),
-            ClientConfig {
-                rate: Some(FrameRate::FPS_29_97_DF),
-                sample_rate: Some(44_100)
-            }
+            ClientConfig { rate: Some(FrameRate::FPS_29_97_DF), sample_rate: Some(44_100) }
         );
         assert_eq!(parse("").unwrap(), ClientConfig::default(), "empty file");
         assert_eq!(parse("[client]\n").unwrap(), ClientConfig::default(), "empty table");
@@ -244,22 +229,14 @@ mod tests {
     #[test]
     fn errors_are_one_line_with_the_position() {
         let cases = [
-            (
-                "[client]\nrate = \"29\"\n",
-                "line 2, column 8",
-                "unknown frame rate \"29\"",
-            ),
+            ("[client]\nrate = \"29\"\n", "line 2, column 8", "unknown frame rate \"29\""),
             ("[client]\nrate = 29.97\n", "line 2, column 8", "must be a quoted name"),
             ("[client]\nrate = 26\n", "line 2, column 8", "unknown frame rate \"26\""),
             ("[client]\nsample_rate = 0\n", "line 2, column 15", "1 to 1536000 Hz"),
             ("[client]\nsample_rate = -44100\n", "line 2", "out of range"),
             ("[client]\nsample_rate = 99999999999\n", "line 2", "out of range"),
             ("[client]\nsample_rate = \"48k\"\n", "line 2", "invalid type"),
-            (
-                "[client]\nsample-rate = 48000\n",
-                "line 2, column 1",
-                "unknown field `sample-rate`",
-            ),
+            ("[client]\nsample-rate = 48000\n", "line 2, column 1", "unknown field `sample-rate`"),
             ("[client]\nrate = \n", "line 2", ""),
             ("[client\n", "line 1", ""),
             ("client = 3\n", "line 1", "invalid type"),

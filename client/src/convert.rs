@@ -175,9 +175,7 @@ pub fn run(args: ConvertArgs, config: &ClientConfig) -> anyhow::Result<()> {
         Some(input) => {
             let result = converter.convert(input)?;
             let mut out = stdout.lock();
-            writeln!(out, "{result}")
-                .and_then(|()| out.flush())
-                .context("could not write to standard output")
+            writeln!(out, "{result}").and_then(|()| out.flush()).context("could not write to standard output")
         }
         None => {
             let stdin = io::stdin();
@@ -217,9 +215,9 @@ impl Converter {
         let frame = match input {
             Input::Frames(n) => n,
             Input::Samples(n) => frame_at_sample(n, self.sample_rate()?, rate),
-            Input::Seconds(s) => s
-                .frame(rate)
-                .with_context(|| format!("{s} seconds is beyond the frames countable at {rate}"))?,
+            Input::Seconds(s) => {
+                s.frame(rate).with_context(|| format!("{s} seconds is beyond the frames countable at {rate}"))?
+            }
             Input::Timecode(text) => Timecode::parse(text, rate)?.to_frame(),
         };
         let to = self.to.unwrap_or(match input {
@@ -237,11 +235,7 @@ impl Converter {
     /// One line of standard input (already trimmed) to its output text.
     fn convert_text(&self, text: &str, from: Option<Kind>) -> anyhow::Result<String> {
         let guessed = from.is_none();
-        let from = from.unwrap_or(if text.contains([':', ';']) {
-            Kind::Timecode
-        } else {
-            Kind::Frames
-        });
+        let from = from.unwrap_or(if text.contains([':', ';']) { Kind::Timecode } else { Kind::Frames });
         let input = match from {
             Kind::Frames => Input::Frames(parse_integer(text, "frame index", guessed)?),
             Kind::Samples => Input::Samples(parse_integer(text, "sample position", false)?),
@@ -273,11 +267,7 @@ impl Converter {
                 break Err(e);
             }
             line.clear();
-            if input
-                .read_until(b'\n', &mut line)
-                .context("could not read standard input")?
-                == 0
-            {
+            if input.read_until(b'\n', &mut line).context("could not read standard input")? == 0 {
                 break out.flush();
             }
             line_number += 1;
@@ -344,17 +334,10 @@ mod tests {
     #[test]
     fn default_output_kinds() {
         let c = converter(FrameRate::FPS_29_97_DF, Some(48_000), None);
-        assert_eq!(
-            c.convert(Input::Frames(1800)).unwrap(),
-            "00:01:00;02",
-            "the issue's example"
-        );
+        assert_eq!(c.convert(Input::Frames(1800)).unwrap(), "00:01:00;02", "the issue's example");
         assert_eq!(c.convert(Input::Timecode("00:01:00;02")).unwrap(), "1800");
         assert_eq!(c.convert(Input::Samples(1602)).unwrap(), "00:00:00;01");
-        assert_eq!(
-            c.convert(Input::Seconds("3600".parse().unwrap())).unwrap(),
-            "01:00:00;00"
-        );
+        assert_eq!(c.convert(Input::Seconds("3600".parse().unwrap())).unwrap(), "01:00:00;00");
         assert_eq!(c.convert(Input::Frames(-1)).unwrap(), "23:59:59;29");
     }
 

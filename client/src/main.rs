@@ -54,10 +54,8 @@ fn one_line(e: &clap::Error) -> String {
     let text = e.render().to_string();
     let paragraphs: Vec<&str> = text.split("\n\n").map(str::trim).filter(|p| !p.is_empty()).collect();
     // The command the error is about: `osc-timecode convert` once its name is on the line.
-    let names: Vec<String> = <cli::Cli as clap::CommandFactory>::command()
-        .get_subcommands()
-        .map(|c| c.get_name().to_owned())
-        .collect();
+    let names: Vec<String> =
+        <cli::Cli as clap::CommandFactory>::command().get_subcommands().map(|c| c.get_name().to_owned()).collect();
     let command = std::env::args_os()
         .skip(1)
         .find_map(|a| a.to_str().and_then(|a| names.iter().find(|n| *n == a)).cloned())
@@ -70,11 +68,7 @@ fn one_line(e: &clap::Error) -> String {
             .filter(|p| !p.starts_with("Usage:") && !p.starts_with("For more information"))
             .map(|p| {
                 let p = p.strip_prefix("error: ").unwrap_or(p);
-                p.lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty())
-                    .collect::<Vec<_>>()
-                    .join(" ")
+                p.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
             })
             .collect::<Vec<_>>()
             .join("; ")
@@ -95,10 +89,9 @@ fn env_source(e: &clap::Error) -> Option<&'static str> {
     };
     let flag = arg.split([' ', '=']).next()?;
     let (_, env) = config::ENV_FLAGS.iter().find(|(f, _)| *f == flag)?;
-    let typed = std::env::args_os().skip(1).any(|a| {
-        a.to_str()
-            .is_some_and(|a| a == flag || a.strip_prefix(flag).is_some_and(|r| r.starts_with('=')))
-    });
+    let typed = std::env::args_os()
+        .skip(1)
+        .any(|a| a.to_str().is_some_and(|a| a == flag || a.strip_prefix(flag).is_some_and(|r| r.starts_with('='))));
     (!typed && std::env::var_os(env).is_some()).then_some(*env)
 }
 

@@ -41,10 +41,9 @@ impl fmt::Display for SecondsError {
                 f,
                 "invalid seconds {text:?}: expected a decimal number such as 12, -0.5 or 3600.25 (no exponent, no unit)"
             ),
-            Self::TooPrecise(text) => write!(
-                f,
-                "invalid seconds {text:?}: more than {MAX_DIGITS} significant digits or decimal places"
-            ),
+            Self::TooPrecise(text) => {
+                write!(f, "invalid seconds {text:?}: more than {MAX_DIGITS} significant digits or decimal places")
+            }
         }
     }
 }
@@ -75,14 +74,8 @@ impl FromStr for Seconds {
             return Err(SecondsError::TooPrecise(text.to_owned()));
         }
         // PANIC: at most 32 ASCII digits, below i128::MAX (about 1.7 × 10^38).
-        let magnitude = whole
-            .bytes()
-            .chain(fraction.bytes())
-            .fold(0i128, |n, b| n * 10 + i128::from(b - b'0'));
-        Ok(Self {
-            units: if negative { -magnitude } else { magnitude },
-            scale: fraction.len() as u32,
-        })
+        let magnitude = whole.bytes().chain(fraction.bytes()).fold(0i128, |n, b| n * 10 + i128::from(b - b'0'));
+        Ok(Self { units: if negative { -magnitude } else { magnitude }, scale: fraction.len() as u32 })
     }
 }
 
@@ -141,11 +134,7 @@ mod tests {
             ("3600.250", 360_025, 2),
             ("0.033366666666666666", 33_366_666_666_666_666, 18),
             ("-86400.000000001", -86_400_000_000_001, 9),
-            (
-                "99999999999999999999999999999999",
-                99_999_999_999_999_999_999_999_999_999_999,
-                0,
-            ),
+            ("99999999999999999999999999999999", 99_999_999_999_999_999_999_999_999_999_999, 0),
             ("0.00000000000000000000000000000001", 1, 32),
         ];
         for (text, units, scale) in cases {
@@ -159,21 +148,10 @@ mod tests {
             "", "-", "+", ".", "-.", "1.2.3", "1e3", "1,5", " 1", "1 ", "0x10", "--1", "+-1", "1s", "inf", "NaN", "١",
             "1_000",
         ] {
-            assert_eq!(
-                text.parse::<Seconds>(),
-                Err(SecondsError::Malformed(text.to_owned())),
-                "{text:?}"
-            );
+            assert_eq!(text.parse::<Seconds>(), Err(SecondsError::Malformed(text.to_owned())), "{text:?}");
         }
-        for text in [
-            "999999999999999999999999999999999",
-            "0.000000000000000000000000000000001",
-        ] {
-            assert_eq!(
-                text.parse::<Seconds>(),
-                Err(SecondsError::TooPrecise(text.to_owned())),
-                "{text:?}"
-            );
+        for text in ["999999999999999999999999999999999", "0.000000000000000000000000000000001"] {
+            assert_eq!(text.parse::<Seconds>(), Err(SecondsError::TooPrecise(text.to_owned())), "{text:?}");
         }
         let message = "1e3".parse::<Seconds>().unwrap_err().to_string();
         assert!(message.contains("\"1e3\"") && message.contains("decimal"), "{message}");
@@ -201,24 +179,14 @@ mod tests {
         for (text, rate, frame) in cases {
             assert_eq!(seconds(text).frame(rate), Some(frame), "{text} s at {rate}");
         }
-        assert_eq!(
-            seconds("368934881474191033").frame(r25),
-            None,
-            "one second beyond i64 frames"
-        );
+        assert_eq!(seconds("368934881474191033").frame(r25), None, "one second beyond i64 frames");
         assert_eq!(seconds("99999999999999999999").frame(r25), None, "beyond i64 frames");
         assert_eq!(seconds("-99999999999999999999").frame(r25), None, "beyond i64 frames");
     }
 
     #[test]
     fn displays_the_exact_value() {
-        for (text, shown) in [
-            ("0", "0"),
-            ("-0.50", "-0.5"),
-            ("0012.0340", "12.034"),
-            (".05", "0.05"),
-            ("5.", "5"),
-        ] {
+        for (text, shown) in [("0", "0"), ("-0.50", "-0.5"), ("0012.0340", "12.034"), (".05", "0.05"), ("5.", "5")] {
             assert_eq!(seconds(text).to_string(), shown, "{text:?}");
         }
     }
@@ -248,17 +216,9 @@ mod tests {
             for frame in (-3000..3000).chain([rate.frames_per_day() - 1, -rate.frames_per_day(), 1 << 40]) {
                 let start = frame_start_nanos(frame, rate);
                 let text = format_nanos(start);
-                assert_eq!(
-                    seconds(&text).frame(rate),
-                    Some(frame),
-                    "{rate}: frame {frame} at {text}"
-                );
+                assert_eq!(seconds(&text).frame(rate), Some(frame), "{rate}: frame {frame} at {text}");
                 let before = format_nanos(start - 1);
-                assert_eq!(
-                    seconds(&before).frame(rate),
-                    Some(frame - 1),
-                    "{rate}: frame {frame}, {before}"
-                );
+                assert_eq!(seconds(&before).frame(rate), Some(frame - 1), "{rate}: frame {frame}, {before}");
                 assert_eq!(frame_at_nanos(start, rate), frame, "{rate}: core agrees on {frame}");
             }
         }

@@ -11,13 +11,8 @@ use std::time::{Duration, Instant};
 use util::{group_by, osc_timecode, reference_rows};
 
 const TIMECODE_HEADER: [&str; 6] = ["rate_label", "fps_num", "fps_den", "drop", "frame_index", "timecode"];
-const SAMPLE_HEADER: [&str; 5] = [
-    "rate_label",
-    "sample_rate",
-    "sample_pos",
-    "expected_frame_index",
-    "expected_timecode",
-];
+const SAMPLE_HEADER: [&str; 5] =
+    ["rate_label", "sample_rate", "sample_pos", "expected_frame_index", "expected_timecode"];
 const INVALID_HEADER: [&str; 3] = ["rate_label", "timecode", "reason"];
 
 /// Labels in one day per reference rate label (shared/reference/README.md, convention 4).
@@ -43,19 +38,13 @@ fn results(stdout: &str, inputs: usize, what: &str) -> Vec<String> {
 
 /// Converts `inputs` (one per line) in one process and returns one result per input.
 fn batch(test: &str, args: &[&str], inputs: &[String]) -> Vec<String> {
-    let stdout = osc_timecode(test)
-        .args(["convert"])
-        .args(args)
-        .stdin(inputs.join("\n") + "\n")
-        .stdout();
+    let stdout = osc_timecode(test).args(["convert"]).args(args).stdin(inputs.join("\n") + "\n").stdout();
     results(&stdout, inputs.len(), &format!("convert {}", args.join(" ")))
 }
 
 #[test]
 fn the_issue_example() {
-    let out = osc_timecode("the_issue_example")
-        .args(["convert", "--rate", "29.97df", "--frames", "1800"])
-        .stdout();
+    let out = osc_timecode("the_issue_example").args(["convert", "--rate", "29.97df", "--frames", "1800"]).stdout();
     assert_eq!(out, "00:01:00;02\n");
 }
 
@@ -63,50 +52,20 @@ fn the_issue_example() {
 fn single_values_of_every_kind() {
     let cases: [(&[&str], &str); 12] = [
         (&["--rate", "29.97df", "--timecode", "00:01:00;02"], "1800"),
-        (
-            &["--rate", "29.97df", "--timecode", "01:00:00;00", "--to", "seconds"],
-            "3599.996400000",
-        ),
+        (&["--rate", "29.97df", "--timecode", "01:00:00;00", "--to", "seconds"], "3599.996400000"),
         (&["--rate", "29.97df", "--seconds", "3600"], "01:00:00;00"),
         (&["--rate", "29.97", "--seconds", "3600"], "00:59:56:12"),
         (&["--rate", "59.94df", "--frames", "-1"], "23:59:59;59"),
-        (
-            &["--rate", "29.97df", "--frames", "-1", "--to", "seconds"],
-            "-0.033366666",
-        ),
-        (
-            &["--rate", "29.97df", "--frames", "1", "--to", "seconds"],
-            "0.033366667",
-        ),
+        (&["--rate", "29.97df", "--frames", "-1", "--to", "seconds"], "-0.033366666"),
+        (&["--rate", "29.97df", "--frames", "1", "--to", "seconds"], "0.033366667"),
         (&["--rate", "25", "--seconds", "-1.5", "--to", "frames"], "-38"),
-        (
-            &["--rate", "25", "--sample-rate", "48000", "--samples", "172800000"],
-            "01:00:00:00",
-        ),
-        (
-            &[
-                "--rate",
-                "24",
-                "--sample-rate",
-                "44100",
-                "--timecode",
-                "00:10:00:00",
-                "--to",
-                "samples",
-            ],
-            "26460000",
-        ),
-        (
-            &["--rate", "23.976", "--timecode", "00:00:01:00", "--to", "seconds"],
-            "1.001000000",
-        ),
+        (&["--rate", "25", "--sample-rate", "48000", "--samples", "172800000"], "01:00:00:00"),
+        (&["--rate", "24", "--sample-rate", "44100", "--timecode", "00:10:00:00", "--to", "samples"], "26460000"),
+        (&["--rate", "23.976", "--timecode", "00:00:01:00", "--to", "seconds"], "1.001000000"),
         (&["--rate", "25", "--frames=-25", "--to", "timecode"], "23:59:59:00"),
     ];
     for (args, want) in cases {
-        let out = osc_timecode("single_values_of_every_kind")
-            .args(["convert"])
-            .args(args)
-            .stdout();
+        let out = osc_timecode("single_values_of_every_kind").args(["convert"]).args(args).stdout();
         assert_eq!(out, format!("{want}\n"), "convert {}", args.join(" "));
     }
 }
@@ -123,28 +82,16 @@ fn timecode_vectors() {
         let frames: Vec<String> = group.iter().map(|r| r[4].clone()).collect();
         let labels: Vec<String> = group.iter().map(|r| r[5].clone()).collect();
 
-        let got = batch(
-            test,
-            &["--rate", &rate, "--from", "frames", "--to", "timecode"],
-            &frames,
-        );
+        let got = batch(test, &["--rate", &rate, "--from", "frames", "--to", "timecode"], &frames);
         for ((frame, label), got) in frames.iter().zip(&labels).zip(&got) {
             assert_eq!(got, label, "{rate}: frame {frame} → timecode");
         }
 
-        let got = batch(
-            test,
-            &["--rate", &rate, "--from", "timecode", "--to", "frames"],
-            &labels,
-        );
+        let got = batch(test, &["--rate", &rate, "--from", "timecode", "--to", "frames"], &labels);
         let day = frames_per_day(&rate);
         for ((frame, label), got) in frames.iter().zip(&labels).zip(&got) {
             let want = frame.parse::<i64>().expect("frame_index").rem_euclid(day);
-            assert_eq!(
-                got,
-                &want.to_string(),
-                "{rate}: timecode {label} → frame (row frame {frame})"
-            );
+            assert_eq!(got, &want.to_string(), "{rate}: timecode {label} → frame (row frame {frame})");
         }
 
         let seconds = batch(test, &["--rate", &rate, "--from", "frames", "--to", "seconds"], &frames);
@@ -155,18 +102,10 @@ fn timecode_vectors() {
             // Ceiling of exact / num, from truncating division.
             let nanos = exact / num + i128::from(exact % num > 0);
             let sign = if nanos < 0 { "-" } else { "" };
-            let want = format!(
-                "{sign}{}.{:09}",
-                nanos.abs() / 1_000_000_000,
-                nanos.abs() % 1_000_000_000
-            );
+            let want = format!("{sign}{}.{:09}", nanos.abs() / 1_000_000_000, nanos.abs() % 1_000_000_000);
             assert_eq!(got, &want, "{rate}: frame {frame} → seconds");
         }
-        let back = batch(
-            test,
-            &["--rate", &rate, "--from", "seconds", "--to", "frames"],
-            &seconds,
-        );
+        let back = batch(test, &["--rate", &rate, "--from", "seconds", "--to", "frames"], &seconds);
         assert_eq!(back, frames, "{rate}: seconds → frames gives the frames back");
         checked += group.len();
     }
@@ -184,11 +123,7 @@ fn sample_vectors() {
         let common = ["--rate", rate.as_str(), "--sample-rate", hz.as_str()];
         let samples: Vec<String> = group.iter().map(|r| r[2].clone()).collect();
 
-        let got = batch(
-            test,
-            &[&common[..], &["--from", "samples", "--to", "frames"]].concat(),
-            &samples,
-        );
+        let got = batch(test, &[&common[..], &["--from", "samples", "--to", "frames"]].concat(), &samples);
         for (row, got) in group.iter().zip(&got) {
             assert_eq!(got, &row[3], "{rate} @ {hz} Hz: sample {} → frame", row[2]);
         }
@@ -204,11 +139,7 @@ fn sample_vectors() {
                 [f.to_string(), (f + 1).to_string()]
             })
             .collect();
-        let starts = batch(
-            test,
-            &[&common[..], &["--from", "frames", "--to", "samples"]].concat(),
-            &frames,
-        );
+        let starts = batch(test, &[&common[..], &["--from", "frames", "--to", "samples"]].concat(), &frames);
         for (row, pair) in group.iter().zip(starts.chunks(2)) {
             let pos: i64 = row[2].parse().expect("sample_pos");
             let (start, next): (i64, i64) = (pair[0].parse().expect("start"), pair[1].parse().expect("next"));
@@ -236,17 +167,9 @@ fn invalid_timecodes() {
             "malformed" => "malformed timecode",
             other => panic!("reason {other:?} not in the reference README"),
         };
-        let error = osc_timecode("invalid_timecodes")
-            .args(["convert", "--rate", rate, "--timecode", label])
-            .fails();
-        assert!(
-            error.contains(why),
-            "{rate} {label:?} ({reason}): {error:?} should say {why:?}"
-        );
-        assert!(
-            error.contains(label.as_str()),
-            "{rate} {label:?}: the message names the label: {error:?}"
-        );
+        let error = osc_timecode("invalid_timecodes").args(["convert", "--rate", rate, "--timecode", label]).fails();
+        assert!(error.contains(why), "{rate} {label:?} ({reason}): {error:?} should say {why:?}");
+        assert!(error.contains(label.as_str()), "{rate} {label:?}: the message names the label: {error:?}");
     }
 }
 
@@ -263,16 +186,8 @@ fn batch_reports_bad_lines_and_carries_on() {
     assert_eq!(run.stdout, "00:01:00;02\n23:59:59;29\n1800\n");
     let errors: Vec<&str> = run.stderr.lines().collect();
     assert_eq!(errors.len(), 3, "two bad lines and a summary: {:?}", run.stderr);
-    assert!(
-        errors[0].starts_with("osc-timecode: line 3: timecode 00:01:00;00 does not exist"),
-        "{}",
-        errors[0]
-    );
-    assert!(
-        errors[1].starts_with("osc-timecode: line 5: invalid frame index \"1.5\""),
-        "{}",
-        errors[1]
-    );
+    assert!(errors[0].starts_with("osc-timecode: line 3: timecode 00:01:00;00 does not exist"), "{}", errors[0]);
+    assert!(errors[1].starts_with("osc-timecode: line 5: invalid frame index \"1.5\""), "{}", errors[1]);
     assert!(errors[1].contains("--from seconds"), "hint: {}", errors[1]);
     assert_eq!(errors[2], "osc-timecode: 2 of 5 values could not be converted");
 
@@ -286,46 +201,26 @@ fn batch_reports_bad_lines_and_carries_on() {
 #[test]
 fn unknown_rate() {
     for rate in ["29.98", "29", "25df", "23.976df", ""] {
-        let error = osc_timecode("unknown_rate")
-            .args(["convert", "--rate", rate, "--frames", "0"])
-            .fails();
+        let error = osc_timecode("unknown_rate").args(["convert", "--rate", rate, "--frames", "0"]).fails();
         assert!(
             error.contains("frame rate") && error.contains("29.97df") && error.contains("59.94"),
             "--rate {rate:?}: the message lists the valid names: {error}"
         );
     }
-    let error = osc_timecode("unknown_rate_env")
-        .env("OSC_TIMECODE_RATE", "30df")
-        .args(["convert", "--frames", "0"])
-        .fails();
-    assert!(
-        error.contains("unknown frame rate \"30df\"") && error.contains("OSC_TIMECODE_RATE"),
-        "{error}"
-    );
+    let error =
+        osc_timecode("unknown_rate_env").env("OSC_TIMECODE_RATE", "30df").args(["convert", "--frames", "0"]).fails();
+    assert!(error.contains("unknown frame rate \"30df\"") && error.contains("OSC_TIMECODE_RATE"), "{error}");
 }
 
 #[test]
 fn missing_or_bad_sample_rate() {
-    let cases: [&[&str]; 3] = [
-        &["--samples", "48000"],
-        &["--frames", "25", "--to", "samples"],
-        &["--from", "samples"],
-    ];
+    let cases: [&[&str]; 3] = [&["--samples", "48000"], &["--frames", "25", "--to", "samples"], &["--from", "samples"]];
     for args in cases {
-        let error = osc_timecode("missing_sample_rate")
-            .args(["convert"])
-            .args(args)
-            .stdin("0\n")
-            .fails();
-        assert!(
-            error.contains("sample rate") && error.contains("--sample-rate"),
-            "{args:?}: {error}"
-        );
+        let error = osc_timecode("missing_sample_rate").args(["convert"]).args(args).stdin("0\n").fails();
+        assert!(error.contains("sample rate") && error.contains("--sample-rate"), "{args:?}: {error}");
     }
     for hz in ["0", "-48000", "1536001", "48k"] {
-        let error = osc_timecode("bad_sample_rate")
-            .args(["convert", "--sample-rate", hz, "--samples", "0"])
-            .fails();
+        let error = osc_timecode("bad_sample_rate").args(["convert", "--sample-rate", hz, "--samples", "0"]).fails();
         assert!(error.contains("--sample-rate"), "--sample-rate {hz}: {error}");
     }
 }
@@ -361,51 +256,31 @@ fn config_precedence() {
     assert_eq!(label(&mut osc_timecode(test)), "00:00:01:20\n", "built-in default: 25");
 
     let file = "[plugin]\nkeepalive_ms = 500\n\n[client]\nrate = \"30\"\nsample_rate = 44100\n";
-    assert_eq!(
-        label(osc_timecode(test).write_config(file)),
-        "00:00:01:15\n",
-        "file: 30"
-    );
+    assert_eq!(label(osc_timecode(test).write_config(file)), "00:00:01:15\n", "file: 30");
     assert_eq!(
         label(osc_timecode(test).write_config(file).env("OSC_TIMECODE_RATE", "50")),
         "00:00:00:45\n",
         "environment beats file"
     );
     assert_eq!(
-        label_at(
-            osc_timecode(test).write_config(file).env("OSC_TIMECODE_RATE", "50"),
-            "24"
-        ),
+        label_at(osc_timecode(test).write_config(file).env("OSC_TIMECODE_RATE", "50"), "24"),
         "00:00:01:21\n",
         "flag beats environment"
     );
 
     // The first sample of frame 1 at 25 fps: 1/25 s.
     let sample = |cmd: &mut util::Cmd, flag: &[&str]| {
-        cmd.args(["convert", "--rate", "25", "--frames", "1", "--to", "samples"])
-            .args(flag)
-            .stdout()
+        cmd.args(["convert", "--rate", "25", "--frames", "1", "--to", "samples"]).args(flag).stdout()
     };
+    assert_eq!(sample(osc_timecode(test).write_config(file), &[]), "1764\n", "file: 44100");
     assert_eq!(
-        sample(osc_timecode(test).write_config(file), &[]),
-        "1764\n",
-        "file: 44100"
-    );
-    assert_eq!(
-        sample(
-            osc_timecode(test)
-                .write_config(file)
-                .env("OSC_TIMECODE_SAMPLE_RATE", "48000"),
-            &[]
-        ),
+        sample(osc_timecode(test).write_config(file).env("OSC_TIMECODE_SAMPLE_RATE", "48000"), &[]),
         "1920\n",
         "environment beats file"
     );
     assert_eq!(
         sample(
-            osc_timecode(test)
-                .write_config(file)
-                .env("OSC_TIMECODE_SAMPLE_RATE", "48000"),
+            osc_timecode(test).write_config(file).env("OSC_TIMECODE_SAMPLE_RATE", "48000"),
             &["--sample-rate", "96000"]
         ),
         "3840\n",
@@ -415,18 +290,11 @@ fn config_precedence() {
     let mut cmd = osc_timecode(test);
     cmd.write_config(file);
     let other = cmd.write_file("other.toml", "[client]\nrate = \"60\"\n");
-    let out = cmd
-        .args(["--config"])
-        .args([&other])
-        .args(["convert", "--frames", "45"])
-        .stdout();
+    let out = cmd.args(["--config"]).args([&other]).args(["convert", "--frames", "45"]).stdout();
     assert_eq!(out, "00:00:00:45\n", "--config beats the environment's file");
     let mut cmd = osc_timecode(test);
     let other = cmd.write_file("other.toml", "[client]\nrate = \"24\"\n");
-    let out = cmd
-        .args(["convert", "--frames", "45", "--config"])
-        .args([&other])
-        .stdout();
+    let out = cmd.args(["convert", "--frames", "45", "--config"]).args([&other]).stdout();
     assert_eq!(out, "00:00:01:21\n", "--config after the subcommand");
 }
 
@@ -453,11 +321,7 @@ fn malformed_config_files() {
     }
     let mut cmd = osc_timecode("missing_explicit_config");
     let missing = cmd.dir().join("missing.toml");
-    let error = cmd
-        .args(["--config"])
-        .args([&missing])
-        .args(["convert", "--frames", "1"])
-        .fails();
+    let error = cmd.args(["--config"]).args([&missing]).args(["convert", "--frames", "1"]).fails();
     assert!(error.starts_with("could not read config file"), "{error}");
 }
 
@@ -507,10 +371,7 @@ fn broken_pipe_is_quiet() {
     writer.join().expect("writer");
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr).expect("stderr");
-    assert!(
-        stderr.is_empty(),
-        "nothing on stderr after a broken pipe, got {stderr:?}"
-    );
+    assert!(stderr.is_empty(), "nothing on stderr after a broken pipe, got {stderr:?}");
     assert_eq!(status.code(), Some(0), "status after a broken pipe");
 }
 
@@ -519,20 +380,11 @@ fn help_has_examples() {
     for args in [&["--help"][..], &["convert", "--help"], &["help", "convert"]] {
         let out = osc_timecode("help_has_examples").args(args).stdout();
         assert!(out.contains("Examples:"), "{args:?}: {out}");
-        assert!(
-            out.contains("convert --rate 29.97df --frames 1800"),
-            "{args:?}: the issue's example"
-        );
-        assert!(
-            out.contains("[client]") || out.contains("OSC_TIMECODE_RATE"),
-            "{args:?}: where defaults come from"
-        );
+        assert!(out.contains("convert --rate 29.97df --frames 1800"), "{args:?}: the issue's example");
+        assert!(out.contains("[client]") || out.contains("OSC_TIMECODE_RATE"), "{args:?}: where defaults come from");
     }
     let out = osc_timecode("help_has_examples").args(["convert", "-h"]).stdout();
-    assert!(
-        out.contains("--timecode") && out.contains("convert --help"),
-        "short help points to the long one: {out}"
-    );
+    assert!(out.contains("--timecode") && out.contains("convert --help"), "short help points to the long one: {out}");
     let out = osc_timecode("help_has_examples").args(["--version"]).stdout();
     assert!(out.starts_with("osc-timecode "), "{out}");
 }

@@ -275,7 +275,11 @@ mod tests {
     use crate::timecode::Timecode;
 
     /// A host: plays `blocks` (position, len) and collects (block position, event).
-    fn run(clock: &mut FrameClock, blocks: &[(bool, Option<i64>, u32)], loop_range: Option<(i64, i64)>) -> Vec<(i64, FrameEvent)> {
+    fn run(
+        clock: &mut FrameClock,
+        blocks: &[(bool, Option<i64>, u32)],
+        loop_range: Option<(i64, i64)>,
+    ) -> Vec<(i64, FrameEvent)> {
         let mut out = Vec::new();
         for &(playing, position, len) in blocks {
             clock.process_block(BlockInput { playing, position, loop_range, len }, |e| {
@@ -323,7 +327,11 @@ mod tests {
                     let events = run(&mut clock, &playing_blocks(0, total, sizes), None);
                     let expected = frame_at_sample(total - 1, sr, rate) + 1;
                     let covered = playing_blocks(0, total, sizes).iter().map(|b| i64::from(b.2)).sum::<i64>();
-                    assert_eq!(events.len() as i64, frame_at_sample(covered - 1, sr, rate) + 1, "{rate} {sr} {sizes:?}");
+                    assert_eq!(
+                        events.len() as i64,
+                        frame_at_sample(covered - 1, sr, rate) + 1,
+                        "{rate} {sr} {sizes:?}"
+                    );
                     assert!(events.len() as i64 >= expected);
                     assert_every_frame_once(&events, sr, rate, 0);
                 }
@@ -422,7 +430,7 @@ mod tests {
         let blocks = [
             (false, Some(0), 512),
             (false, Some(0), 512),
-            (false, Some(1_000), 512), // same frame (0..1920)
+            (false, Some(1_000), 512),  // same frame (0..1920)
             (false, Some(48_000), 512), // locate: frame 25
             (false, Some(48_000), 512),
         ];
@@ -440,7 +448,10 @@ mod tests {
         blocks.push((false, Some(5_120), 512));
         let events = run(&mut clock, &blocks, None);
         let got: Vec<(i64, bool, bool)> = events.iter().map(|(_, e)| (e.frame, e.playing, e.jump)).collect();
-        assert_eq!(got, vec![(0, false, true), (0, true, false), (1, true, false), (2, true, false), (2, false, false)]);
+        assert_eq!(
+            got,
+            vec![(0, false, true), (0, true, false), (1, true, false), (2, true, false), (2, false, false)]
+        );
     }
 
     #[test]
@@ -480,12 +491,26 @@ mod tests {
 
     #[test]
     fn offset_on_a_dropped_label_takes_the_first_label_of_that_second() {
-        assert_eq!(Timecode::from_frame(offset_frames(60, FrameRate::FPS_29_97_DF), FrameRate::FPS_29_97_DF).to_string(), "00:01:00;02");
-        assert_eq!(Timecode::from_frame(offset_frames(60, FrameRate::FPS_59_94_DF), FrameRate::FPS_59_94_DF).to_string(), "00:01:00;04");
-        assert_eq!(Timecode::from_frame(offset_frames(600, FrameRate::FPS_29_97_DF), FrameRate::FPS_29_97_DF).to_string(), "00:10:00;00");
+        assert_eq!(
+            Timecode::from_frame(offset_frames(60, FrameRate::FPS_29_97_DF), FrameRate::FPS_29_97_DF).to_string(),
+            "00:01:00;02"
+        );
+        assert_eq!(
+            Timecode::from_frame(offset_frames(60, FrameRate::FPS_59_94_DF), FrameRate::FPS_59_94_DF).to_string(),
+            "00:01:00;04"
+        );
+        assert_eq!(
+            Timecode::from_frame(offset_frames(600, FrameRate::FPS_29_97_DF), FrameRate::FPS_29_97_DF).to_string(),
+            "00:10:00;00"
+        );
         for rate in FrameRate::ALL {
             assert_eq!(offset_frames(0, rate), 0);
-            assert_eq!(offset_frames(86_399, rate), Timecode::parse(&format!("23:59:59{}00", if rate.is_drop() { ';' } else { ':' }), rate).unwrap().to_frame());
+            assert_eq!(
+                offset_frames(86_399, rate),
+                Timecode::parse(&format!("23:59:59{}00", if rate.is_drop() { ';' } else { ':' }), rate)
+                    .unwrap()
+                    .to_frame()
+            );
         }
     }
 
@@ -493,7 +518,13 @@ mod tests {
     fn zero_length_blocks_report_nothing_twice() {
         let (sr, rate) = (48_000, FrameRate::FPS_25);
         let mut clock = FrameClock::new(sr, rate, 0);
-        let blocks = [(true, Some(0), 0), (true, Some(0), 0), (true, Some(0), 1920), (true, Some(1920), 0), (true, Some(1920), 10)];
+        let blocks = [
+            (true, Some(0), 0),
+            (true, Some(0), 0),
+            (true, Some(0), 1920),
+            (true, Some(1920), 0),
+            (true, Some(1920), 10),
+        ];
         let events = run(&mut clock, &blocks, None);
         let frames: Vec<i64> = events.iter().map(|(_, e)| e.frame).collect();
         assert_eq!(frames, vec![0, 1]);

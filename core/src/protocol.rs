@@ -139,14 +139,10 @@ impl TimecodeMessage {
         let timecode = Timecode::parse(label, rate).map_err(|e| ProtocolError::Inconsistent(e.to_string()))?;
         let fields = [timecode.hours(), timecode.minutes(), timecode.seconds(), timecode.frames()].map(i32::from);
         if fields != [*h, *m, *s, *f] {
-            return Err(ProtocolError::Inconsistent(format!(
-                "label {label} disagrees with fields {h}:{m}:{s}:{f}"
-            )));
+            return Err(ProtocolError::Inconsistent(format!("label {label} disagrees with fields {h}:{m}:{s}:{f}")));
         }
         if Timecode::from_frame(*frame, rate) != timecode {
-            return Err(ProtocolError::Inconsistent(format!(
-                "label {label} is not frame {frame} at {rate}"
-            )));
+            return Err(ProtocolError::Inconsistent(format!("label {label} is not frame {frame} at {rate}")));
         }
         Ok(Self {
             timecode,

@@ -74,9 +74,8 @@ impl FrameRate {
     ];
 
     /// The names users write, index-aligned with [`Self::ALL`].
-    pub const NAMES: [&'static str; 10] = [
-        "23.976", "24", "25", "29.97", "29.97df", "30", "50", "59.94", "59.94df", "60",
-    ];
+    pub const NAMES: [&'static str; 10] =
+        ["23.976", "24", "25", "29.97", "29.97df", "30", "50", "59.94", "59.94df", "60"];
 
     const fn new_unchecked(num: u32, den: u32, drop: bool) -> Self {
         Self { num, den, drop }
@@ -91,9 +90,7 @@ impl FrameRate {
         }
         Self::ALL
             .into_iter()
-            .find(|r| {
-                r.drop == drop && u64::from(r.num) * u64::from(den) == u64::from(num) * u64::from(r.den)
-            })
+            .find(|r| r.drop == drop && u64::from(r.num) * u64::from(den) == u64::from(num) * u64::from(r.den))
             .ok_or(refused)
     }
 
@@ -197,16 +194,8 @@ mod tests {
     #[test]
     fn constants_fractions_and_day_lengths() {
         for (i, &(rate, num, den, drop, name, nominal, dropped, per_day)) in TABLE.iter().enumerate() {
-            assert_eq!(
-                (rate.num(), rate.den(), rate.is_drop()),
-                (num, den, drop),
-                "{name}: fraction/drop"
-            );
-            assert_eq!(
-                FrameRate::ALL[i],
-                rate,
-                "ALL[{i}] must stay {name} (the plugin parameter stores the index)"
-            );
+            assert_eq!((rate.num(), rate.den(), rate.is_drop()), (num, den, drop), "{name}: fraction/drop");
+            assert_eq!(FrameRate::ALL[i], rate, "ALL[{i}] must stay {name} (the plugin parameter stores the index)");
             assert_eq!(rate.index(), i, "{name}: index");
             assert_eq!(rate.nominal(), nominal, "{name}: nominal labels per second");
             assert_eq!(rate.dropped_per_minute(), dropped, "{name}: labels dropped per minute");
@@ -223,17 +212,9 @@ mod tests {
             assert_eq!(rate.name(), name, "name of {rate:?}");
             assert_eq!(rate.to_string(), name, "Display of {rate:?}");
             assert_eq!(name.parse::<FrameRate>(), Ok(rate), "FromStr({name:?})");
-            assert_eq!(
-                rate.to_string().parse::<FrameRate>(),
-                Ok(rate),
-                "Display then FromStr of {rate:?}"
-            );
+            assert_eq!(rate.to_string().parse::<FrameRate>(), Ok(rate), "Display then FromStr of {rate:?}");
         }
-        assert_eq!(
-            FrameRate::NAMES.len(),
-            FrameRate::ALL.len(),
-            "NAMES and ALL must stay index-aligned"
-        );
+        assert_eq!(FrameRate::NAMES.len(), FrameRate::ALL.len(), "NAMES and ALL must stay index-aligned");
     }
 
     #[test]
@@ -295,11 +276,7 @@ mod tests {
             (u32::MAX / 60 * 60, u32::MAX / 60, false, FrameRate::FPS_60),
         ];
         for (num, den, drop, rate) in cases {
-            assert_eq!(
-                FrameRate::from_parts(num, den, drop),
-                Ok(rate),
-                "from_parts({num}, {den}, {drop})"
-            );
+            assert_eq!(FrameRate::from_parts(num, den, drop), Ok(rate), "from_parts({num}, {den}, {drop})");
         }
         for rate in FrameRate::ALL {
             assert_eq!(
@@ -342,19 +319,12 @@ mod tests {
             );
         }
         let message = FrameRate::from_parts(25, 1, true).unwrap_err().to_string();
-        assert!(
-            message.contains("25/1 drop-frame"),
-            "message names the refused rate: {message}"
-        );
+        assert!(message.contains("25/1 drop-frame"), "message names the refused rate: {message}");
     }
 
     #[test]
     fn debug_shows_the_fraction() {
-        assert_eq!(
-            format!("{:?}", FrameRate::FPS_29_97_DF),
-            "FrameRate(30000/1001 DF)",
-            "Debug of 29.97 DF"
-        );
+        assert_eq!(format!("{:?}", FrameRate::FPS_29_97_DF), "FrameRate(30000/1001 DF)", "Debug of 29.97 DF");
         assert_eq!(format!("{:?}", FrameRate::FPS_25), "FrameRate(25/1)", "Debug of 25");
     }
 }

@@ -298,10 +298,7 @@ mod tests {
         for frame in 0..day {
             let tc = Timecode::from_frame(frame, rate);
             if (tc.hours, tc.minutes, tc.seconds, tc.frames) != (h, m, s, f) {
-                panic!(
-                    "{rate}: frame {frame} is {tc}, counting labels gives {}",
-                    text([h, m, s, f], rate)
-                );
+                panic!("{rate}: frame {frame} is {tc}, counting labels gives {}", text([h, m, s, f], rate));
             }
             let label = tc.label();
             match Timecode::parse(label.as_str(), rate) {
@@ -399,12 +396,7 @@ mod tests {
                 let before: Fields = if minute == 0 {
                     last_of_day(rate)
                 } else {
-                    [
-                        ((minute - 1) / 60) as u8,
-                        ((minute - 1) % 60) as u8,
-                        59,
-                        nominal as u8 - 1,
-                    ]
+                    [((minute - 1) / 60) as u8, ((minute - 1) % 60) as u8, 59, nominal as u8 - 1]
                 };
                 for (frame, want) in [(start, first), (start - 1, before)] {
                     let tc = Timecode::from_frame(frame, rate);
@@ -416,11 +408,7 @@ mod tests {
                     );
                     let parsed = Timecode::parse(&want_text, rate);
                     assert_eq!(parsed, Ok(tc), "{rate}: parse({want_text})");
-                    assert_eq!(
-                        tc.to_frame(),
-                        frame.rem_euclid(day),
-                        "{rate}: {want_text} back to a frame"
-                    );
+                    assert_eq!(tc.to_frame(), frame.rem_euclid(day), "{rate}: {want_text} back to a frame");
                 }
                 for f in 0..drop {
                     let label = text([h, m, 0, f], rate);
@@ -428,10 +416,7 @@ mod tests {
                     if dropping {
                         assert_eq!(
                             parsed,
-                            Err(TimecodeError::DroppedLabel {
-                                text: label.clone(),
-                                rate
-                            }),
+                            Err(TimecodeError::DroppedLabel { text: label.clone(), rate }),
                             "{rate}: {label} is skipped by drop-frame and must be refused"
                         );
                         assert!(
@@ -476,16 +461,8 @@ mod tests {
             (FrameRate::FPS_23_976, 86_400, "01:00:00:00"),
         ];
         for (rate, frame, label) in cases {
-            assert_eq!(
-                Timecode::from_frame(frame, rate).label().as_str(),
-                label,
-                "{rate}: frame {frame}"
-            );
-            assert_eq!(
-                Timecode::parse(label, rate).map(Timecode::to_frame),
-                Ok(frame),
-                "{rate}: parse({label})"
-            );
+            assert_eq!(Timecode::from_frame(frame, rate).label().as_str(), label, "{rate}: frame {frame}");
+            assert_eq!(Timecode::parse(label, rate).map(Timecode::to_frame), Ok(frame), "{rate}: parse({label})");
         }
         // An hour of wall clock at 29.97 is 107 892.1 frames: 01:00:00;00 in drop-frame, not the
         // 01:00:03;18 a whole-number rate gives.
@@ -517,11 +494,7 @@ mod tests {
             for (frame, label) in cases {
                 let tc = Timecode::from_frame(frame, rate);
                 assert_eq!(tc.label().as_str(), label.as_str(), "{rate}: frame {frame}");
-                assert_eq!(
-                    tc.to_frame(),
-                    frame.rem_euclid(day),
-                    "{rate}: frame {frame} back to the day"
-                );
+                assert_eq!(tc.to_frame(), frame.rem_euclid(day), "{rate}: frame {frame} back to the day");
             }
         }
     }
@@ -555,19 +528,11 @@ mod tests {
                 );
                 assert_eq!(tc.to_frame(), day - n, "{rate}: frame -{n} back to the day");
                 if n < day / 2 {
-                    assert_ne!(
-                        tc,
-                        Timecode::from_frame(n, rate),
-                        "{rate}: frame -{n} must not print as +{n}"
-                    );
+                    assert_ne!(tc, Timecode::from_frame(n, rate), "{rate}: frame -{n} must not print as +{n}");
                 }
             }
         }
-        assert_eq!(
-            Timecode::from_frame(-1, FrameRate::FPS_29_97_DF).to_string(),
-            "23:59:59;29",
-            "README example"
-        );
+        assert_eq!(Timecode::from_frame(-1, FrameRate::FPS_29_97_DF).to_string(), "23:59:59;29", "README example");
         assert_eq!(
             Timecode::from_frame(-2, FrameRate::FPS_59_94_DF).to_string(),
             "23:59:59;58",
@@ -640,10 +605,7 @@ mod tests {
         }
         assert_eq!(
             Timecode::new(0, 1, 0, 1, df),
-            Err(TimecodeError::DroppedLabel {
-                text: "00:01:00;01".to_owned(),
-                rate: df
-            }),
+            Err(TimecodeError::DroppedLabel { text: "00:01:00;01".to_owned(), rate: df }),
             "new() of a dropped label"
         );
         assert_eq!(
@@ -704,12 +666,7 @@ mod tests {
                 }
             }
         }
-        for (input, rate) in [
-            ("00:00:00:00", r25),
-            ("23:59:59:24", r25),
-            ("00:10:00;00", df),
-            ("12:34:56;29", df),
-        ] {
+        for (input, rate) in [("00:00:00:00", r25), ("23:59:59:24", r25), ("00:10:00;00", df), ("12:34:56;29", df)] {
             let tc = Timecode::parse(input, rate).unwrap_or_else(|e| panic!("parse({input:?}) at {rate}: {e}"));
             assert_eq!(tc.to_string(), input, "parse then Display of {input:?}");
         }
@@ -719,16 +676,8 @@ mod tests {
     fn display_and_debug() {
         let tc = Timecode::from_frame(17_983, FrameRate::FPS_29_97_DF);
         assert_eq!(tc.to_string(), "00:10:00;01", "Display");
-        assert_eq!(
-            format!("{tc:?}"),
-            "Timecode(00:10:00;01 @ 29.97df)",
-            "Debug names label and rate"
-        );
-        assert_eq!(
-            format!("{:?}", tc.label()),
-            "\"00:10:00;01\"",
-            "Label Debug is the quoted text"
-        );
+        assert_eq!(format!("{tc:?}"), "Timecode(00:10:00;01 @ 29.97df)", "Debug names label and rate");
+        assert_eq!(format!("{:?}", tc.label()), "\"00:10:00;01\"", "Label Debug is the quoted text");
         assert_eq!(tc.label().to_string(), "00:10:00;01", "Label Display");
         assert_eq!(fields(tc), [0, 10, 0, 1], "accessors");
         assert_eq!(tc.rate(), FrameRate::FPS_29_97_DF, "rate accessor");
@@ -751,16 +700,9 @@ mod tests {
     fn frames_to_probe(rate: FrameRate) -> Vec<i64> {
         let wall_day = (86_400 * i64::from(rate.num())) / i64::from(rate.den());
         let mut frames: Vec<i64> = (-2_500..=2_500).collect();
-        for centre in [
-            wall_day,
-            -wall_day,
-            rate.frames_per_day(),
-            10 * wall_day,
-            -10 * wall_day,
-            1 << 31,
-            1 << 40,
-            -(1 << 40),
-        ] {
+        for centre in
+            [wall_day, -wall_day, rate.frames_per_day(), 10 * wall_day, -10 * wall_day, 1 << 31, 1 << 40, -(1 << 40)]
+        {
             frames.extend(centre - 300..=centre + 300);
         }
         frames
@@ -782,11 +724,7 @@ mod tests {
                 for &f in &frames {
                     let start = frame_start_sample(f, sample_rate, rate);
                     let exact = ceil_div(i128::from(f) * den * sr, num);
-                    assert_eq!(
-                        i128::from(start),
-                        exact,
-                        "{rate} @ {sample_rate} Hz: first sample of frame {f}"
-                    );
+                    assert_eq!(i128::from(start), exact, "{rate} @ {sample_rate} Hz: first sample of frame {f}");
                     assert_eq!(
                         frame_at_sample(start, sample_rate, rate),
                         f,
@@ -833,18 +771,10 @@ mod tests {
                     let sample = seconds * i64::from(sample_rate);
                     let want = floor_div(i128::from(seconds) * num, den);
                     let got = frame_at_sample(sample, sample_rate, rate);
-                    assert_eq!(
-                        i128::from(got),
-                        want,
-                        "{rate} @ {sample_rate} Hz: frame at {days} days of samples"
-                    );
+                    assert_eq!(i128::from(got), want, "{rate} @ {sample_rate} Hz: frame at {days} days of samples");
                     let whole_rate = den == 1;
                     if whole_rate {
-                        assert_eq!(
-                            got,
-                            days * rate.frames_per_day(),
-                            "{rate}: a wall-clock day is a label day"
-                        );
+                        assert_eq!(got, days * rate.frames_per_day(), "{rate}: a wall-clock day is a label day");
                         assert_eq!(
                             Timecode::from_frame(got, rate).to_string(),
                             text([0, 0, 0, 0], rate),
@@ -874,11 +804,7 @@ mod tests {
                 let exact = i128::from(f) * den * 1_000_000_000;
                 let start = frame_start_nanos(f, rate);
                 assert_eq!(start, -floor_div(-exact, num), "{rate}: start of frame {f} in ns (ceil)");
-                assert_eq!(
-                    frame_at_nanos(start + 1, rate),
-                    f,
-                    "{rate}: 1 ns after frame {f} starts"
-                );
+                assert_eq!(frame_at_nanos(start + 1, rate), f, "{rate}: 1 ns after frame {f} starts");
                 assert_eq!(frame_at_nanos(start, rate), f, "{rate}: frame at the start of frame {f}");
                 assert_eq!(frame_at_nanos(start - 1, rate), f - 1, "{rate}: 1 ns before frame {f}");
                 for t in [start - 1, start, start + 1] {
@@ -940,33 +866,13 @@ mod tests {
             }
             // Below 60 Hz a frame index can outgrow the sample index.
             let over = floor_div(i128::from(i64::MAX) * num, den) > i128::from(i64::MAX);
-            let want = if over {
-                i64::MAX
-            } else {
-                floor_div(i128::from(i64::MAX) * num, den) as i64
-            };
-            assert_eq!(
-                frame_at_sample(i64::MAX, 1, rate),
-                want,
-                "{rate} @ 1 Hz: frame at sample i64::MAX"
-            );
+            let want = if over { i64::MAX } else { floor_div(i128::from(i64::MAX) * num, den) as i64 };
+            assert_eq!(frame_at_sample(i64::MAX, 1, rate), want, "{rate} @ 1 Hz: frame at sample i64::MAX");
 
-            assert_eq!(
-                frame_at_nanos(i128::MAX, rate),
-                i64::MAX,
-                "{rate}: frame at i128::MAX ns"
-            );
-            assert_eq!(
-                frame_at_nanos(i128::MIN, rate),
-                i64::MIN,
-                "{rate}: frame at i128::MIN ns"
-            );
+            assert_eq!(frame_at_nanos(i128::MAX, rate), i64::MAX, "{rate}: frame at i128::MAX ns");
+            assert_eq!(frame_at_nanos(i128::MIN, rate), i64::MIN, "{rate}: frame at i128::MIN ns");
             assert_eq!(frame_at_nanos(1 << 100, rate), i64::MAX, "{rate}: frame at 2^100 ns");
-            assert_eq!(
-                frame_at_nanos(-(1 << 100), rate),
-                i64::MIN,
-                "{rate}: frame at -2^100 ns"
-            );
+            assert_eq!(frame_at_nanos(-(1 << 100), rate), i64::MIN, "{rate}: frame at -2^100 ns");
             for f in [i64::MIN, i64::MIN + 1, i64::MAX - 1, i64::MAX] {
                 let start = frame_start_nanos(f, rate);
                 assert_eq!(

@@ -82,52 +82,23 @@ fn random_labels_round_trip() {
         let text = label_text(fields, rate);
         let skipped = rate.is_drop() && s == 0 && m % 10 != 0 && u32::from(f) < rate.dropped_per_minute();
         if skipped {
-            let want = Err(TimecodeError::DroppedLabel {
-                text: text.clone(),
-                rate,
-            });
-            assert_eq!(
-                Timecode::parse(&text, rate),
-                want,
-                "#{i}: {text} at {rate} is a dropped label"
-            );
-            assert!(
-                Timecode::new(h, m, s, f, rate).is_err(),
-                "#{i}: new() must refuse dropped {text} at {rate}"
-            );
+            let want = Err(TimecodeError::DroppedLabel { text: text.clone(), rate });
+            assert_eq!(Timecode::parse(&text, rate), want, "#{i}: {text} at {rate} is a dropped label");
+            assert!(Timecode::new(h, m, s, f, rate).is_err(), "#{i}: new() must refuse dropped {text} at {rate}");
             dropped += 1;
             continue;
         }
         let tc = Timecode::parse(&text, rate).unwrap_or_else(|e| panic!("#{i}: parse({text}) at {rate}: {e}"));
         assert_eq!(tc.to_string(), text, "#{i}: Display after parse at {rate}");
         assert_eq!(tc.label().as_str(), text, "#{i}: label() after parse at {rate}");
-        assert_eq!(
-            [tc.hours(), tc.minutes(), tc.seconds(), tc.frames()],
-            fields,
-            "#{i}: fields of {text}"
-        );
-        assert_eq!(
-            Timecode::new(h, m, s, f, rate),
-            Ok(tc),
-            "#{i}: new() of {text} at {rate}"
-        );
+        assert_eq!([tc.hours(), tc.minutes(), tc.seconds(), tc.frames()], fields, "#{i}: fields of {text}");
+        assert_eq!(Timecode::new(h, m, s, f, rate), Ok(tc), "#{i}: new() of {text} at {rate}");
         let day = rate.frames_per_day();
         let frame = tc.to_frame();
-        assert!(
-            (0..day).contains(&frame),
-            "#{i}: {text} at {rate} gives frame {frame} outside the day"
-        );
-        assert_eq!(
-            Timecode::from_frame(frame, rate),
-            tc,
-            "#{i}: {text} at {rate} -> frame {frame} -> label"
-        );
+        assert!((0..day).contains(&frame), "#{i}: {text} at {rate} gives frame {frame} outside the day");
+        assert_eq!(Timecode::from_frame(frame, rate), tc, "#{i}: {text} at {rate} -> frame {frame} -> label");
         let days = rng.between(-1000, 1000);
-        assert_eq!(
-            Timecode::from_frame(frame + days * day, rate),
-            tc,
-            "#{i}: {text} at {rate}, {days:+} days away"
-        );
+        assert_eq!(Timecode::from_frame(frame + days * day, rate), tc, "#{i}: {text} at {rate}, {days:+} days away");
 
         // Label order (lexicographic on fields) is frame order.
         let other_fields = random_fields(&mut rng, rate);
@@ -140,10 +111,7 @@ fn random_labels_round_trip() {
         }
         valid += 1;
     }
-    assert!(
-        valid > 150_000 && dropped > 1_000,
-        "generator coverage: {valid} valid, {dropped} dropped labels"
-    );
+    assert!(valid > 150_000 && dropped > 1_000, "generator coverage: {valid} valid, {dropped} dropped labels");
 }
 
 /// What a strict parser may answer for `text`, per the module's rules, written field by field.
@@ -171,11 +139,7 @@ fn allowed(text: &str, rate: FrameRate) -> Result<[u8; 4], Vec<&'static str>> {
     } else if rate.is_drop() && s == 0 && m % 10 != 0 && u32::from(f) < rate.dropped_per_minute() {
         reasons.push("dropped_label");
     }
-    if reasons.is_empty() {
-        Ok([h, m, s, f])
-    } else {
-        Err(reasons)
-    }
+    if reasons.is_empty() { Ok([h, m, s, f]) } else { Err(reasons) }
 }
 
 fn reason(e: &TimecodeError) -> &'static str {
@@ -193,9 +157,8 @@ fn reason(e: &TimecodeError) -> &'static str {
 #[test]
 fn random_text_is_parsed_strictly() {
     let mut rng = Rng::new(0x5EED_0002);
-    let alphabet: Vec<char> = "0123456789012345678901234567890123456789::::;;;;-. +a\u{e9}\u{661}\u{ff10}"
-        .chars()
-        .collect();
+    let alphabet: Vec<char> =
+        "0123456789012345678901234567890123456789::::;;;;-. +a\u{e9}\u{661}\u{ff10}".chars().collect();
     let mut outcomes = [0usize; 5];
     for i in 0..200_000 {
         let rate = rng.rate();
@@ -219,16 +182,8 @@ fn random_text_is_parsed_strictly() {
         };
         match (Timecode::parse(&text, rate), allowed(&text, rate)) {
             (Ok(tc), Ok(fields)) => {
-                assert_eq!(
-                    [tc.hours(), tc.minutes(), tc.seconds(), tc.frames()],
-                    fields,
-                    "#{i}: fields of {text:?}"
-                );
-                assert_eq!(
-                    tc.to_string(),
-                    text,
-                    "#{i}: accepted {text:?} must format back the same"
-                );
+                assert_eq!([tc.hours(), tc.minutes(), tc.seconds(), tc.frames()], fields, "#{i}: fields of {text:?}");
+                assert_eq!(tc.to_string(), text, "#{i}: accepted {text:?} must format back the same");
                 outcomes[4] += 1;
             }
             (Err(e), Err(reasons)) => {
@@ -269,11 +224,7 @@ fn random_samples_land_in_the_exact_frame() {
         };
         let frame = frame_at_sample(sample, sample_rate, rate);
         let want = floor_div(i128::from(sample) * num, den * i128::from(sr));
-        assert_eq!(
-            i128::from(frame),
-            want,
-            "#{i}: frame at sample {sample} @ {sample_rate} Hz, {rate}"
-        );
+        assert_eq!(i128::from(frame), want, "#{i}: frame at sample {sample} @ {sample_rate} Hz, {rate}");
         let start = frame_start_sample(frame, sample_rate, rate);
         let next = frame_start_sample(frame + 1, sample_rate, rate);
         assert_eq!(

@@ -19,7 +19,18 @@ fn osc_str(out: &mut Vec<u8>, s: &str) {
 
 /// The `/sync/timecode` message, field by field as docs/PROTOCOL.md lists them.
 #[allow(clippy::too_many_arguments)]
-fn hand_message(label: &str, hmsf: [i32; 4], num: i32, den: i32, drop: i32, frame: i64, playing: i32, seq: i64, jump: i32, looped: i32) -> Vec<u8> {
+fn hand_message(
+    label: &str,
+    hmsf: [i32; 4],
+    num: i32,
+    den: i32,
+    drop: i32,
+    frame: i64,
+    playing: i32,
+    seq: i64,
+    jump: i32,
+    looped: i32,
+) -> Vec<u8> {
     let mut m = Vec::new();
     osc_str(&mut m, "/sync/timecode");
     osc_str(&mut m, ",siiiiiiihihii");
@@ -63,7 +74,10 @@ fn timecode_bundle_golden_bytes_29_97_df() {
     let tag = OscTime { seconds: 0x83AA_7E80, fractional: 0x8000_0000 };
     let mut out = Vec::new();
     let n = encode_timecode_bundle(&msg, tag, &mut out);
-    let expected = hand_bundle((0x83AA_7E80, 0x8000_0000), &hand_message("00:01:00;02", [0, 1, 0, 2], 30000, 1001, 1, 1800, 1, 7, 0, 0));
+    let expected = hand_bundle(
+        (0x83AA_7E80, 0x8000_0000),
+        &hand_message("00:01:00;02", [0, 1, 0, 2], 30000, 1001, 1, 1800, 1, 7, 0, 0),
+    );
     assert_eq!(hex(&out), hex(&expected));
     assert_eq!(n, out.len());
     // Pinned: a change to the wire format must change this line, deliberately.
@@ -82,13 +96,29 @@ fn timecode_bundle_golden_bytes_29_97_df() {
 fn timecode_bundles_round_trip_for_every_rate_and_flag() {
     let tag = OscTime { seconds: 1, fractional: 2 };
     for rate in FrameRate::ALL {
-        for (frame, playing, jump, looped) in [(0, true, true, false), (-1, false, false, false), (123_456_789, true, true, true), (i64::from(i32::MAX) * 4, true, false, false)] {
+        for (frame, playing, jump, looped) in [
+            (0, true, true, false),
+            (-1, false, false, false),
+            (123_456_789, true, true, true),
+            (i64::from(i32::MAX) * 4, true, false, false),
+        ] {
             let msg = TimecodeMessage::new(frame, rate, playing, frame ^ 5, jump, looped);
             let tc = msg.timecode;
             let hmsf = [tc.hours(), tc.minutes(), tc.seconds(), tc.frames()].map(i32::from);
             let expected = hand_bundle(
                 (1, 2),
-                &hand_message(tc.label().as_str(), hmsf, rate.num() as i32, rate.den() as i32, i32::from(rate.is_drop()), frame, i32::from(playing), frame ^ 5, i32::from(jump), i32::from(looped)),
+                &hand_message(
+                    tc.label().as_str(),
+                    hmsf,
+                    rate.num() as i32,
+                    rate.den() as i32,
+                    i32::from(rate.is_drop()),
+                    frame,
+                    i32::from(playing),
+                    frame ^ 5,
+                    i32::from(jump),
+                    i32::from(looped),
+                ),
             );
             let mut out = Vec::new();
             encode_timecode_bundle(&msg, tag, &mut out);
@@ -103,7 +133,10 @@ fn bare_message_decodes_without_timetag() {
     let bytes = hand_message("01:00:00:00", [1, 0, 0, 0], 25, 1, 0, 90_000, 1, 3, 0, 0);
     let (tag, msg) = decode_timecode_packet(&bytes).unwrap();
     assert_eq!(tag, None);
-    assert_eq!((msg.frame, msg.rate(), msg.seq, msg.timecode.to_string()), (90_000, FrameRate::FPS_25, 3, "01:00:00:00".into()));
+    assert_eq!(
+        (msg.frame, msg.rate(), msg.seq, msg.timecode.to_string()),
+        (90_000, FrameRate::FPS_25, 3, "01:00:00:00".into())
+    );
 }
 
 #[test]

@@ -69,11 +69,7 @@ fn read_csv(name: &str, header: &[&str]) -> Vec<Row> {
     for (i, line) in lines {
         let line_no = i + 1;
         let line = line.trim_end_matches('\r');
-        assert!(
-            !line.is_empty(),
-            "{}:{line_no}: blank line inside the data",
-            path.display()
-        );
+        assert!(!line.is_empty(), "{}:{line_no}: blank line inside the data", path.display());
         assert!(
             !line.contains('"'),
             "{}:{line_no}: quoted field {line:?}; this reader splits on ',' and cannot parse quotes",
@@ -115,20 +111,15 @@ fn rate_of(label: &str) -> Result<FrameRate, String> {
         .iter()
         .find(|(l, ..)| *l == label)
         .ok_or_else(|| format!("rate label {label:?} is not one the README lists"))?;
-    let parsed: FrameRate = label
-        .parse()
-        .map_err(|e| format!("FrameRate::from_str({label:?}): {e}"))?;
+    let parsed: FrameRate = label.parse().map_err(|e| format!("FrameRate::from_str({label:?}): {e}"))?;
     if (parsed.num(), parsed.den(), parsed.is_drop()) != (num, den, drop) {
-        return Err(format!(
-            "{label:?} parsed as {parsed:?}, README says {num}/{den} drop={drop}"
-        ));
+        return Err(format!("{label:?} parsed as {parsed:?}, README says {num}/{den} drop={drop}"));
     }
     Ok(parsed)
 }
 
 fn int<T: std::str::FromStr>(cell: &str, column: &str) -> Result<T, String> {
-    cell.parse()
-        .map_err(|_| format!("column {column}: {cell:?} is not an integer"))
+    cell.parse().map_err(|_| format!("column {column}: {cell:?} is not an integer"))
 }
 
 /// Tallies rows checked per rate label and the failures, and asserts at the end.
@@ -141,12 +132,7 @@ struct Tally {
 
 impl Tally {
     fn new(file: &'static str) -> Self {
-        Self {
-            file,
-            checked: 0,
-            per_rate: [0; 10],
-            failures: Vec::new(),
-        }
+        Self { file, checked: 0, per_rate: [0; 10], failures: Vec::new() }
     }
 
     /// Records one row's outcome.
@@ -156,38 +142,24 @@ impl Tally {
             self.per_rate[i] += 1;
         }
         if let Err(why) = outcome {
-            self.failures
-                .push(format!("{}:{}: {} -> {why}", self.file, row.line, row.fields.join(",")));
+            self.failures.push(format!("{}:{}: {} -> {why}", self.file, row.line, row.fields.join(",")));
         }
     }
 
     /// Fails on any mismatch, on an empty file, and (when `all_rates`) on a rate with no rows.
     fn finish(self, all_rates: bool) -> usize {
-        let Self {
-            file,
-            checked,
-            per_rate,
-            failures,
-        } = self;
+        let Self { file, checked, per_rate, failures } = self;
         assert!(
             failures.is_empty(),
             "{file}: {} of {checked} rows failed:\n{}{}",
             failures.len(),
-            failures
-                .iter()
-                .take(SHOWN_FAILURES)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join("\n"),
+            failures.iter().take(SHOWN_FAILURES).cloned().collect::<Vec<_>>().join("\n"),
             if failures.len() > SHOWN_FAILURES { "\n..." } else { "" }
         );
         assert!(checked > 0, "{file}: no rows checked");
         if all_rates {
             for ((label, ..), n) in RATE_LABELS.iter().zip(per_rate) {
-                assert!(
-                    n > 0,
-                    "{file}: no rows for rate {label}; the vectors should cover all ten rates"
-                );
+                assert!(n > 0, "{file}: no rows for rate {label}; the vectors should cover all ten rates");
             }
         }
         eprintln!("{file}: {checked} rows checked");
@@ -201,9 +173,7 @@ fn label_of(frame: i64, rate: FrameRate) -> Result<String, String> {
     let fixed = tc.label().as_str().to_owned();
     let shown = tc.to_string();
     if fixed != shown {
-        return Err(format!(
-            "label() {fixed:?} and Display {shown:?} disagree for frame {frame}"
-        ));
+        return Err(format!("label() {fixed:?} and Display {shown:?} disagree for frame {frame}"));
     }
     Ok(fixed)
 }
@@ -231,9 +201,7 @@ fn check_timecode_row(f: &[String]) -> Result<(), String> {
     match FrameRate::from_parts(num, den, drop) {
         Ok(r) if r == rate => {}
         other => {
-            return Err(format!(
-                "from_parts({num}, {den}, {drop}) = {other:?}, rate label says {rate:?}"
-            ));
+            return Err(format!("from_parts({num}, {den}, {drop}) = {other:?}, rate label says {rate:?}"));
         }
     }
     let frame: i64 = int(&f[4], "frame_index")?;
@@ -252,10 +220,8 @@ fn check_timecode_row(f: &[String]) -> Result<(), String> {
 
 #[test]
 fn timecode_vectors_frame_to_label_and_back() {
-    let rows = read_csv(
-        "timecode_vectors.csv",
-        &["rate_label", "fps_num", "fps_den", "drop", "frame_index", "timecode"],
-    );
+    let rows =
+        read_csv("timecode_vectors.csv", &["rate_label", "fps_num", "fps_den", "drop", "frame_index", "timecode"]);
     let mut tally = Tally::new("timecode_vectors.csv");
     for row in &rows {
         tally.row(row, check_timecode_row(&row.fields));
@@ -271,17 +237,13 @@ fn check_sample_row(f: &[String]) -> Result<(), String> {
     let expected: i64 = int(&f[3], "expected_frame_index")?;
     let frame = frame_at_sample(sample, sample_rate, rate);
     if frame != expected {
-        return Err(format!(
-            "frame_at_sample({sample}, {sample_rate}) = {frame}, expected {expected}"
-        ));
+        return Err(format!("frame_at_sample({sample}, {sample_rate}) = {frame}, expected {expected}"));
     }
     // The frame's first sample is at or before the position, the next frame's after it.
     let start = frame_start_sample(frame, sample_rate, rate);
     let next = frame_start_sample(frame + 1, sample_rate, rate);
     if !(start <= sample && sample < next) {
-        return Err(format!(
-            "sample {sample} outside frame {frame}'s samples [{start}, {next})"
-        ));
+        return Err(format!("sample {sample} outside frame {frame}'s samples [{start}, {next})"));
     }
     let label = label_of(frame, rate)?;
     if label != f[4] {
@@ -294,13 +256,7 @@ fn check_sample_row(f: &[String]) -> Result<(), String> {
 fn sample_vectors_sample_to_frame_and_label() {
     let rows = read_csv(
         "sample_vectors.csv",
-        &[
-            "rate_label",
-            "sample_rate",
-            "sample_pos",
-            "expected_frame_index",
-            "expected_timecode",
-        ],
+        &["rate_label", "sample_rate", "sample_pos", "expected_frame_index", "expected_timecode"],
     );
     let mut tally = Tally::new("sample_vectors.csv");
     for row in &rows {
@@ -348,10 +304,7 @@ fn invalid_timecodes_are_refused_with_the_listed_reason() {
         tally.row(row, outcome.map(drop));
     }
     tally.finish(false);
-    for (reason, n) in ["malformed", "out_of_range", "wrong_separator", "dropped_label"]
-        .iter()
-        .zip(per_reason)
-    {
+    for (reason, n) in ["malformed", "out_of_range", "wrong_separator", "dropped_label"].iter().zip(per_reason) {
         assert!(n > 0, "invalid_timecodes.csv: no rows with reason {reason}");
     }
 }
@@ -386,31 +339,15 @@ fn check_mtc_row(f: &[String]) -> Result<(), String> {
     let code = mtc_rate_code(rate);
     let want = [code, tc.hours(), tc.minutes(), tc.seconds(), tc.frames() / divisor];
     let mut got = [0u8; 5];
-    for (i, (cell, column)) in f[3..8]
-        .iter()
-        .zip(["mtc_rate_code", "mtc_hh", "mtc_mm", "mtc_ss", "mtc_ff"])
-        .enumerate()
+    for (i, (cell, column)) in f[3..8].iter().zip(["mtc_rate_code", "mtc_hh", "mtc_mm", "mtc_ss", "mtc_ff"]).enumerate()
     {
         got[i] = int(cell, column)?;
     }
     if got != want {
-        return Err(format!(
-            "MTC [code, hh, mm, ss, ff] = {got:?}, label {label} gives {want:?}"
-        ));
+        return Err(format!("MTC [code, hh, mm, ss, ff] = {got:?}, label {label} gives {want:?}"));
     }
     // Full-frame message: F0 7F 7F 01 01 (code << 5 | hh) mm ss ff F7.
-    let sysex = [
-        0xF0,
-        0x7F,
-        0x7F,
-        0x01,
-        0x01,
-        code << 5 | want[1],
-        want[2],
-        want[3],
-        want[4],
-        0xF7,
-    ];
+    let sysex = [0xF0, 0x7F, 0x7F, 0x01, 0x01, code << 5 | want[1], want[2], want[3], want[4], 0xF7];
     let sysex_hex = sysex.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(" ");
     if sysex_hex != f[8] {
         return Err(format!("full-frame SysEx {:?}, fields give {sysex_hex:?}", f[8]));
@@ -444,10 +381,7 @@ fn mtc_vectors_timecode_and_fields() {
 #[test]
 fn missing_reference_folder_fails_naming_the_path() {
     let missing = concat!(env!("CARGO_MANIFEST_DIR"), "/no-such-reference-folder");
-    assert!(
-        !std::path::Path::new(missing).exists(),
-        "test precondition: {missing} must not exist"
-    );
+    assert!(!std::path::Path::new(missing).exists(), "test precondition: {missing} must not exist");
     let payload = std::panic::catch_unwind(|| locate(Some(OsString::from(missing))))
         .expect_err("a missing reference folder must fail the tests, not skip them");
     let message = payload

@@ -198,7 +198,8 @@ impl ClapPlugin for OscTimecode {
     const CLAP_DESCRIPTION: Option<&'static str> = Some("Sends the host transport as SMPTE timecode over OSC");
     const CLAP_MANUAL_URL: Option<&'static str> = None;
     const CLAP_SUPPORT_URL: Option<&'static str> = None;
-    const CLAP_FEATURES: &'static [ClapFeature] = &[ClapFeature::AudioEffect, ClapFeature::Utility, ClapFeature::Stereo];
+    const CLAP_FEATURES: &'static [ClapFeature] =
+        &[ClapFeature::AudioEffect, ClapFeature::Utility, ClapFeature::Stereo];
 }
 
 impl Vst3Plugin for OscTimecode {

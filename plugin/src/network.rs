@@ -322,7 +322,8 @@ impl Sockets {
     fn for_target(&mut self, target: SocketAddr, all: &[SocketAddr], stats: &Stats) -> Option<&UdpSocket> {
         let v6 = target.is_ipv6();
         let all_loopback = all.iter().filter(|t| t.is_ipv6() == v6).all(|t| t.ip().is_loopback());
-        let (slot, failed_at) = if v6 { (&mut self.v6, &mut self.failed_at.1) } else { (&mut self.v4, &mut self.failed_at.0) };
+        let (slot, failed_at) =
+            if v6 { (&mut self.v6, &mut self.failed_at.1) } else { (&mut self.v4, &mut self.failed_at.0) };
         if slot.is_none() && failed_at.is_none_or(|t| t.elapsed() >= REBIND_EVERY) {
             let bind: SocketAddr = match (v6, all_loopback) {
                 (false, true) => (Ipv4Addr::LOCALHOST, 0).into(),
@@ -382,7 +383,12 @@ mod tests {
         let (block_start, block_start_wall) = (Instant::now(), SystemTime::now());
         // One 0.2 s block at 48 kHz with five frames, offsets 0 .. 0.16 s.
         for (i, offset) in [0u32, 1920, 3840, 5760, 7680].into_iter().enumerate() {
-            let msg = FrameMessage { event: event(i as i64, offset, true, i == 0), block_start, sample_rate: 48_000, block_len: 9600 };
+            let msg = FrameMessage {
+                event: event(i as i64, offset, true, i == 0),
+                block_start,
+                sample_rate: 48_000,
+                block_len: 9600,
+            };
             producer.push(msg).unwrap();
         }
         let mut tags = Vec::new();
@@ -396,7 +402,10 @@ mod tests {
         // Timetags are one frame period (40 ms) apart, and one block (0.2 s) after the due time.
         // Frame 0 (offset 0) is heard one block after the block started: 0.2 s.
         let heard = tags[0].duration_since(block_start_wall).unwrap_or_default();
-        assert!(heard.abs_diff(Duration::from_millis(200)) < Duration::from_millis(2), "timetag − block start = {heard:?}");
+        assert!(
+            heard.abs_diff(Duration::from_millis(200)) < Duration::from_millis(2),
+            "timetag − block start = {heard:?}"
+        );
         for w in tags.windows(2) {
             let d = w[1].duration_since(w[0]).unwrap();
             assert!(d.abs_diff(Duration::from_millis(40)) <= Duration::from_micros(1), "{d:?}");
@@ -409,7 +418,14 @@ mod tests {
     #[test]
     fn parked_position_is_repeated_as_keepalive() {
         let (rx, mut producer, thread, stats) = setup(30);
-        producer.push(FrameMessage { event: event(42, 0, false, true), block_start: Instant::now(), sample_rate: 48_000, block_len: 480 }).unwrap();
+        producer
+            .push(FrameMessage {
+                event: event(42, 0, false, true),
+                block_start: Instant::now(),
+                sample_rate: 48_000,
+                block_len: 480,
+            })
+            .unwrap();
         let (_, _, first) = recv(&rx);
         assert_eq!((first.frame, first.playing, first.jump, first.seq), (42, false, true, 0));
         for seq in 1..4 {
@@ -426,13 +442,21 @@ mod tests {
         rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         // Port 0 cannot be sent to: the OS refuses every datagram.
         let bad: SocketAddr = "127.0.0.1:0".parse().unwrap();
-        let settings = Settings { targets: vec![bad, rx.local_addr().unwrap()], keepalive_ms: 0, output_latency_ms: 0.0 };
+        let settings =
+            Settings { targets: vec![bad, rx.local_addr().unwrap()], keepalive_ms: 0, output_latency_ms: 0.0 };
         let params = Arc::new(TimecodeParams::new(settings));
         let stats = Arc::new(Stats::default());
         let (mut producer, consumer) = rtrb::RingBuffer::new(QUEUE_CAPACITY);
         let thread = NetworkThread::spawn(consumer, params, stats.clone()).unwrap();
         for i in 0..3 {
-            producer.push(FrameMessage { event: event(i, 0, true, i == 0), block_start: Instant::now(), sample_rate: 48_000, block_len: 480 }).unwrap();
+            producer
+                .push(FrameMessage {
+                    event: event(i, 0, true, i == 0),
+                    block_start: Instant::now(),
+                    sample_rate: 48_000,
+                    block_len: 480,
+                })
+                .unwrap();
         }
         for i in 0..3 {
             assert_eq!(recv(&rx).2.frame, i);
@@ -445,14 +469,28 @@ mod tests {
     #[test]
     fn sequence_numbers_keep_counting_across_reactivation() {
         let (rx, mut producer, thread, stats) = setup(0);
-        producer.push(FrameMessage { event: event(1, 0, true, true), block_start: Instant::now(), sample_rate: 48_000, block_len: 480 }).unwrap();
+        producer
+            .push(FrameMessage {
+                event: event(1, 0, true, true),
+                block_start: Instant::now(),
+                sample_rate: 48_000,
+                block_len: 480,
+            })
+            .unwrap();
         assert_eq!(recv(&rx).2.seq, 0);
         thread.stop();
         // A new thread (as after deactivate/activate) shares the instance's stats.
         let (mut producer, consumer) = rtrb::RingBuffer::new(QUEUE_CAPACITY);
         let settings = Settings { targets: vec![rx.local_addr().unwrap()], keepalive_ms: 0, output_latency_ms: 0.0 };
         let thread = NetworkThread::spawn(consumer, Arc::new(TimecodeParams::new(settings)), stats.clone()).unwrap();
-        producer.push(FrameMessage { event: event(2, 0, true, true), block_start: Instant::now(), sample_rate: 48_000, block_len: 480 }).unwrap();
+        producer
+            .push(FrameMessage {
+                event: event(2, 0, true, true),
+                block_start: Instant::now(),
+                sample_rate: 48_000,
+                block_len: 480,
+            })
+            .unwrap();
         assert_eq!(recv(&rx).2.seq, 1);
         thread.stop();
     }

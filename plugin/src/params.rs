@@ -160,7 +160,10 @@ mod tests {
         let mut ids: Vec<String> = params.param_map().into_iter().map(|(id, _, _)| id).collect();
         ids.sort();
         assert_eq!(ids, ["offset", "output", "rate", "send_stopped"]);
-        assert_eq!([ids::RATE, ids::OUTPUT, ids::OFFSET, ids::SEND_STOPPED], ["rate", "output", "offset", "send_stopped"]);
+        assert_eq!(
+            [ids::RATE, ids::OUTPUT, ids::OFFSET, ids::SEND_STOPPED],
+            ["rate", "output", "offset", "send_stopped"]
+        );
     }
 
     #[test]

@@ -25,9 +25,7 @@ pub struct Cmd {
 /// `<dir>/config.toml` (absent unless [`Cmd::write_config`] writes it): the developer's real
 /// config never applies.
 pub fn osc_timecode(test_name: &str) -> Cmd {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("osc-timecode-cli")
-        .join(test_name);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("osc-timecode-cli").join(test_name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("could not create {}: {e}", dir.display()));
     let mut cmd = Command::new(BIN);
@@ -38,12 +36,7 @@ pub fn osc_timecode(test_name: &str) -> Cmd {
         // Loud if anything panics: the assertions below look for it.
         .env("RUST_BACKTRACE", "1")
         .current_dir(&dir);
-    Cmd {
-        cmd,
-        dir,
-        stdin: Vec::new(),
-        description: "osc-timecode".to_owned(),
-    }
+    Cmd { cmd, dir, stdin: Vec::new(), description: "osc-timecode".to_owned() }
 }
 
 /// What a finished run printed.
@@ -117,9 +110,7 @@ impl Cmd {
         let writer = std::thread::spawn(move || {
             let _ = stdin.write_all(&input);
         });
-        let output = child
-            .wait_with_output()
-            .unwrap_or_else(|e| panic!("could not wait for {BIN}: {e}"));
+        let output = child.wait_with_output().unwrap_or_else(|e| panic!("could not wait for {BIN}: {e}"));
         writer.join().expect("stdin writer");
         let text = |bytes: &[u8]| String::from_utf8(bytes.to_vec()).expect("output is UTF-8");
         Run {
@@ -157,12 +148,7 @@ impl Cmd {
             run.stdout,
             run.stderr
         );
-        assert!(
-            run.stdout.is_empty(),
-            "{}: nothing on stdout, got {:?}",
-            run.description,
-            run.stdout
-        );
+        assert!(run.stdout.is_empty(), "{}: nothing on stdout, got {:?}", run.description, run.stdout);
         let lines: Vec<&str> = run.stderr.lines().collect();
         assert!(
             lines.len() == 1 && run.stderr.ends_with('\n'),
@@ -181,19 +167,9 @@ impl Run {
     /// No panic message, no backtrace, no Rust-internal exit status.
     pub fn assert_no_panic(&self) {
         for needle in ["panicked", "backtrace", "RUST_BACKTRACE"] {
-            assert!(
-                !self.stderr.contains(needle),
-                "{}: {needle:?} on stderr:\n{}",
-                self.description,
-                self.stderr
-            );
+            assert!(!self.stderr.contains(needle), "{}: {needle:?} on stderr:\n{}", self.description, self.stderr);
         }
-        assert_ne!(
-            self.output.status.code(),
-            Some(101),
-            "{}: exit status of a panic",
-            self.description
-        );
+        assert_ne!(self.output.status.code(), Some(101), "{}: exit status of a panic", self.description);
     }
 }
 
@@ -203,10 +179,7 @@ impl Run {
 pub fn reference_dir() -> PathBuf {
     let dir = std::env::var_os("OSC_TIMECODE_REFERENCE_DIR")
         .filter(|d| !d.is_empty())
-        .map_or_else(
-            || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/reference")),
-            PathBuf::from,
-        );
+        .map_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/reference")), PathBuf::from);
     assert!(
         dir.join("timecode_vectors.csv").is_file(),
         "reference vectors not found in {}: check out shared/ beside the repository or set \
