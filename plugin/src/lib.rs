@@ -15,9 +15,11 @@
 //!    target, as an OSC bundle timetagged with when it is heard;
 //! 4. `deactivate()` / drop `[main-thread]`: stops and joins the network thread.
 //!
-//! Offline render (bounce) policy: silent. A bounce runs faster than real time, so timecode from
-//! it would flood receivers with frames they cannot follow; nothing is sent while the host
-//! processes offline, and normal sending resumes (flagged as a jump) when it is back in real time.
+//! Offline render (bounce) policy, the `offline` setting: `silent` by default. A bounce runs
+//! faster than real time, so timecode from it would flood receivers with frames they cannot
+//! follow; nothing is sent while the host processes offline, and normal sending resumes (flagged as
+//! a jump) when it is back in real time. Opt-in `realtime` paces the frames at real time instead
+//! (see [`settings::OfflinePolicy`]).
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -33,7 +35,7 @@ pub mod settings;
 
 use network::{FrameMessage, NetworkThread, QUEUE_CAPACITY, Stats};
 use params::TimecodeParams;
-use settings::Settings;
+use settings::{OfflinePolicy, Settings};
 
 /// The plugin instance.
 pub struct OscTimecode {
@@ -47,9 +49,12 @@ pub struct OscTimecode {
     producer: Option<rtrb::Producer<FrameMessage>>,
     /// The network thread. `[main-thread]`; spawned in `activate()`, joined in `deactivate()`.
     network: Option<NetworkThread>,
-    /// The host is rendering offline (set in `activate()`; hosts re-activate on a mode change).
-    /// `[audio-thread]` reads it.
-    offline: bool,
+    /// The host renders offline and the policy is silent: send nothing. Set in `activate()`
+    /// (hosts re-activate on a mode change); `[audio-thread]` reads it.
+    silent_offline: bool,
+    /// The host renders offline and the policy is "realtime": frames are paced by the network
+    /// thread. Set in `activate()`; `[audio-thread]` reads it.
+    paced: bool,
     /// Frames were being sent in the previous block; when sending resumes the clock re-syncs so
     /// the first frame is flagged. `[audio-thread]`.
     was_sending: bool,
@@ -72,7 +77,8 @@ impl Default for OscTimecode {
             clock: None,
             producer: None,
             network: None,
-            offline: false,
+            silent_offline: false,
+            paced: false,
             was_sending: false,
             last_queued_playing: false,
         }
@@ -127,7 +133,10 @@ impl Plugin for OscTimecode {
         let rate = self.params.rate.value().rate();
         let offset = offset_frames(self.params.offset.value() as u32, rate);
         self.clock = Some(FrameClock::new(sample_rate as u32, rate, offset));
-        self.offline = buffer_config.process_mode == ProcessMode::Offline;
+        let offline = buffer_config.process_mode == ProcessMode::Offline;
+        let policy = self.params.settings.read().map_or(OfflinePolicy::Silent, |s| s.offline);
+        self.silent_offline = offline && policy == OfflinePolicy::Silent;
+        self.paced = offline && policy == OfflinePolicy::Realtime;
         self.was_sending = false;
         let (producer, consumer) = rtrb::RingBuffer::new(QUEUE_CAPACITY);
         match NetworkThread::spawn(consumer, self.params.clone(), self.stats.clone()) {
@@ -152,13 +161,13 @@ impl Plugin for OscTimecode {
         context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
         // Audio passes through untouched (the wrapper already copied input to output).
-        let Self { params, stats, clock, producer, offline, was_sending, last_queued_playing, .. } = self;
+        let Self { params, stats, clock, producer, silent_offline, paced, was_sending, last_queued_playing, .. } = self;
         let (Some(clock), Some(producer)) = (clock.as_mut(), producer.as_mut()) else {
             return ProcessStatus::KeepAlive;
         };
         let rate = params.rate.value().rate();
         clock.set_rate(rate, offset_frames(params.offset.value() as u32, rate));
-        let sending = params.output.value() && !*offline;
+        let sending = params.output.value() && !*silent_offline;
         if sending && !*was_sending {
             clock.resync();
         }
@@ -180,7 +189,7 @@ impl Plugin for OscTimecode {
             }
             let block_start = *block_start.get_or_insert_with(Instant::now);
             *last_queued_playing = event.playing;
-            if producer.push(FrameMessage { event, block_start, sample_rate, block_len }).is_err() {
+            if producer.push(FrameMessage { event, block_start, sample_rate, block_len, paced: *paced }).is_err() {
                 stats.queue_full.fetch_add(1, Ordering::Relaxed);
             }
         });

@@ -55,6 +55,9 @@ pub struct FrameMessage {
     pub sample_rate: u32,
     /// Samples in the block: the host plays a block about one block after processing it.
     pub block_len: u32,
+    /// Offline render with the "realtime" policy: send one frame period after the previous
+    /// frame, not at the (meaningless) processing time.
+    pub paced: bool,
 }
 
 impl FrameMessage {
@@ -153,7 +156,9 @@ struct Worker {
     /// When `settings` was last refreshed.
     settings_read: Instant,
     /// Frames taken from the ring, not yet due; in arrival (= frame) order.
-    pending: VecDeque<FrameMessage>,
+    pending: VecDeque<Pending>,
+    /// Paced (offline "realtime") sending: when the next paced frame may go.
+    paced_next: Option<Instant>,
     /// Sending sockets, opened on demand.
     sockets: Sockets,
     /// Reused encode buffer.
@@ -184,6 +189,7 @@ impl Worker {
             settings,
             settings_read: Instant::now(),
             pending: VecDeque::with_capacity(QUEUE_CAPACITY),
+            paced_next: None,
             sockets: Sockets::default(),
             buf: Vec::with_capacity(256),
             anchor: (Instant::now(), SystemTime::now()),
@@ -198,20 +204,34 @@ impl Worker {
             let now = Instant::now();
             self.refresh(now);
             while let Ok(msg) = self.consumer.pop() {
-                self.pending.push_back(msg);
+                let pending = self.schedule(msg, now);
+                self.pending.push_back(pending);
                 self.last_frame_at = Some(now);
             }
             let now = Instant::now();
-            while let Some(msg) = self.pending.front().copied() {
-                if msg.due() > now {
+            while let Some(p) = self.pending.front().copied() {
+                if p.due > now {
                     break;
                 }
                 self.pending.pop_front();
-                self.send(msg.event, msg.leaves_host());
+                self.send(p.event, p.heard);
             }
             self.keepalive(now);
             self.sleep(now);
         }
+    }
+
+    /// When to send a frame and when it is heard.
+    fn schedule(&mut self, msg: FrameMessage, now: Instant) -> Pending {
+        if !msg.paced {
+            self.paced_next = None;
+            return Pending { event: msg.event, due: msg.due(), heard: msg.leaves_host() };
+        }
+        let rate = msg.event.rate;
+        let period = Duration::from_nanos(u64::from(rate.den()) * 1_000_000_000 / u64::from(rate.num()));
+        let due = self.paced_next.map_or(now, |next| next.max(now));
+        self.paced_next = Some(due + period);
+        Pending { event: msg.event, due, heard: due }
     }
 
     /// Re-reads settings and the wall-clock anchor when they are due.
@@ -247,8 +267,8 @@ impl Worker {
     fn sleep(&self, now: Instant) {
         let flowing = self.last_frame_at.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1));
         let mut wake = now + if flowing { FAST_POLL } else { IDLE_POLL };
-        if let Some(msg) = self.pending.front() {
-            wake = wake.min(msg.due());
+        if let Some(p) = self.pending.front() {
+            wake = wake.min(p.due);
         }
         if let Some(d) = wake.checked_duration_since(Instant::now()) {
             std::thread::sleep(d);
@@ -256,7 +276,15 @@ impl Worker {
     }
 
     /// Encodes one frame, timetagged `heard_at` + output latency, and sends it to every target.
-    fn send(&mut self, event: FrameEvent, heard_at: Instant) {
+    fn send(&mut self, mut event: FrameEvent, heard_at: Instant) {
+        // Frames lost on the way (a full ring) break continuity: say so, as for a locate.
+        if let Some((last, _)) = self.last_sent
+            && event.playing
+            && last.playing
+            && event.frame != last.frame + 1
+        {
+            event.jump = true;
+        }
         let seq = self.stats.next_seq.fetch_add(1, Ordering::Relaxed);
         let msg = TimecodeMessage::new(event.frame, event.rate, event.playing, seq, event.jump, event.looped);
         let heard = self.wall_clock(heard_at, self.settings.output_latency_ms);
@@ -304,6 +332,17 @@ impl Worker {
 fn read_settings(params: &TimecodeParams) -> Settings {
     // A poisoned lock still holds valid settings: a panic elsewhere must not stop the clock.
     params.settings.read().unwrap_or_else(PoisonError::into_inner).clone()
+}
+
+/// A frame waiting for its moment. `[network-thread]`.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    /// The frame.
+    event: FrameEvent,
+    /// When to send it.
+    due: Instant,
+    /// When it is heard (before the user's output latency): the timetag.
+    heard: Instant,
 }
 
 /// One sending socket per address family, bound to loopback when every target of that family
@@ -361,7 +400,12 @@ mod tests {
     fn setup(keepalive_ms: u32) -> (UdpSocket, rtrb::Producer<FrameMessage>, NetworkThread, Arc<Stats>) {
         let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
         rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let settings = Settings { targets: vec![rx.local_addr().unwrap()], keepalive_ms, output_latency_ms: 0.0 };
+        let settings = Settings {
+            targets: vec![rx.local_addr().unwrap()],
+            keepalive_ms,
+            output_latency_ms: 0.0,
+            ..Settings::default()
+        };
         let params = Arc::new(TimecodeParams::new(settings));
         let stats = Arc::new(Stats::default());
         let (producer, consumer) = rtrb::RingBuffer::new(QUEUE_CAPACITY);
@@ -388,6 +432,7 @@ mod tests {
                 block_start,
                 sample_rate: 48_000,
                 block_len: 9600,
+                paced: false,
             };
             producer.push(msg).unwrap();
         }
@@ -424,6 +469,7 @@ mod tests {
                 block_start: Instant::now(),
                 sample_rate: 48_000,
                 block_len: 480,
+                paced: false,
             })
             .unwrap();
         let (_, _, first) = recv(&rx);
@@ -442,8 +488,12 @@ mod tests {
         rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         // Port 0 cannot be sent to: the OS refuses every datagram.
         let bad: SocketAddr = "127.0.0.1:0".parse().unwrap();
-        let settings =
-            Settings { targets: vec![bad, rx.local_addr().unwrap()], keepalive_ms: 0, output_latency_ms: 0.0 };
+        let settings = Settings {
+            targets: vec![bad, rx.local_addr().unwrap()],
+            keepalive_ms: 0,
+            output_latency_ms: 0.0,
+            ..Settings::default()
+        };
         let params = Arc::new(TimecodeParams::new(settings));
         let stats = Arc::new(Stats::default());
         let (mut producer, consumer) = rtrb::RingBuffer::new(QUEUE_CAPACITY);
@@ -455,6 +505,7 @@ mod tests {
                     block_start: Instant::now(),
                     sample_rate: 48_000,
                     block_len: 480,
+                    paced: false,
                 })
                 .unwrap();
         }
@@ -475,13 +526,19 @@ mod tests {
                 block_start: Instant::now(),
                 sample_rate: 48_000,
                 block_len: 480,
+                paced: false,
             })
             .unwrap();
         assert_eq!(recv(&rx).2.seq, 0);
         thread.stop();
         // A new thread (as after deactivate/activate) shares the instance's stats.
         let (mut producer, consumer) = rtrb::RingBuffer::new(QUEUE_CAPACITY);
-        let settings = Settings { targets: vec![rx.local_addr().unwrap()], keepalive_ms: 0, output_latency_ms: 0.0 };
+        let settings = Settings {
+            targets: vec![rx.local_addr().unwrap()],
+            keepalive_ms: 0,
+            output_latency_ms: 0.0,
+            ..Settings::default()
+        };
         let thread = NetworkThread::spawn(consumer, Arc::new(TimecodeParams::new(settings)), stats.clone()).unwrap();
         producer
             .push(FrameMessage {
@@ -489,9 +546,36 @@ mod tests {
                 block_start: Instant::now(),
                 sample_rate: 48_000,
                 block_len: 480,
+                paced: false,
             })
             .unwrap();
         assert_eq!(recv(&rx).2.seq, 1);
+        thread.stop();
+    }
+
+    #[test]
+    fn paced_frames_go_one_frame_period_apart_and_a_gap_is_a_jump() {
+        let (rx, mut producer, thread, _) = setup(0);
+        let block_start = Instant::now();
+        // An offline render pushes a whole second at once; frame 5 was lost to a full ring.
+        for f in (0..10).filter(|f| *f != 5) {
+            let ev = event(f, 0, true, f == 0);
+            producer
+                .push(FrameMessage { event: ev, block_start, sample_rate: 48_000, block_len: 64, paced: true })
+                .unwrap();
+        }
+        let got: Vec<(Instant, TimecodeMessage)> = (0..9)
+            .map(|_| {
+                let (at, _, m) = recv(&rx);
+                (at, m)
+            })
+            .collect();
+        let frames: Vec<(i64, bool)> = got.iter().map(|(_, m)| (m.frame, m.jump)).collect();
+        let want: Vec<(i64, bool)> = (0..10).filter(|f| *f != 5).map(|f| (f, f == 0 || f == 6)).collect();
+        assert_eq!(frames, want);
+        // Nine frames at 25 fps take at least eight frame periods (320 ms) to send: never faster.
+        let spread = got[8].0 - got[0].0;
+        assert!(spread >= Duration::from_millis(319), "paced sending took only {spread:?}");
         thread.stop();
     }
 

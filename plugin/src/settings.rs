@@ -43,11 +43,32 @@ pub struct Settings {
     /// VST3 tells a plugin this, so it is the user's to set; may be negative to move the timetag
     /// earlier.
     pub output_latency_ms: f64,
+    /// What to send while the host renders offline (bounce). Read at activation: hosts
+    /// re-activate the plugin when they switch between real-time and offline processing.
+    pub offline: OfflinePolicy,
+}
+
+/// What the plugin sends during an offline render, which runs faster than real time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OfflinePolicy {
+    /// Nothing (default): receivers could not follow a faster-than-real-time clock.
+    #[default]
+    Silent,
+    /// Frames paced at real time, one frame period apart, timetagged when sent. A render faster
+    /// than real time fills the queue: the frames that do not fit are dropped and counted, and
+    /// the next frame sent after a gap is flagged as a jump.
+    Realtime,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { targets: vec![DEFAULT_TARGET], keepalive_ms: 1000, output_latency_ms: 0.0 }
+        Self {
+            targets: vec![DEFAULT_TARGET],
+            keepalive_ms: 1000,
+            output_latency_ms: 0.0,
+            offline: OfflinePolicy::Silent,
+        }
     }
 }
 
@@ -162,6 +183,7 @@ mod tests {
         assert_eq!(s.keepalive_ms, 250);
         // Fields not in the file keep their defaults.
         assert_eq!(s.output_latency_ms, 0.0);
+        assert_eq!(s.offline, OfflinePolicy::Silent);
     }
 
     #[test]
@@ -185,7 +207,12 @@ mod tests {
 
     #[test]
     fn serde_round_trip() {
-        let s = Settings { targets: vec!["127.0.0.1:9".parse().unwrap()], keepalive_ms: 5, output_latency_ms: -2.5 };
+        let s = Settings {
+            targets: vec!["127.0.0.1:9".parse().unwrap()],
+            keepalive_ms: 5,
+            output_latency_ms: -2.5,
+            offline: OfflinePolicy::Realtime,
+        };
         let back: Settings = toml::from_str(&toml::to_string(&s).unwrap()).unwrap();
         assert_eq!(back, s);
     }
