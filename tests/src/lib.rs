@@ -1,1 +1,21 @@
-//! Host-test harness.
+//! Host-test harness: loads the plugin's debug bundles in a small CLAP host (`clack-host`) and a
+//! small VST3 host (`vst3` + `libloading`), drives them with a transport model, and checks what
+//! arrives on a loopback UDP socket against core's frame arithmetic.
+//!
+//! - [`bundle`]: builds (once per test process) or locates the bundles;
+//! - [`clap`]: the CLAP host ([`clap::ClapPlugin`]);
+//! - [`vst3host`]: the VST3 host ([`vst3host::Vst3Plugin`]);
+//! - [`transport`]: the host transport model ([`transport::Transport`]);
+//! - [`receiver`]: the loopback receiver ([`receiver::Receiver`]);
+//! - [`state`]: nice-plug's state format ([`state::NiceState`]);
+//! - [`expect`]: the frames the plugin must send for what was played, and stream comparison.
+//!
+//! The tests themselves are in `tests/host/` (one integration-test binary, `host`).
+
+pub mod bundle;
+pub mod clap;
+pub mod expect;
+pub mod receiver;
+pub mod state;
+pub mod transport;
+pub mod vst3host;

@@ -1,0 +1,454 @@
+//! A minimal VST3 host on the `vst3` crate's bindings: loads the module's shared library with
+//! `libloading`, calls `ModuleEntry` (Linux) and `GetPluginFactory`, creates the component,
+//! initialises it with a minimal `IHostApplication`, sets state through `IComponent::setState`
+//! (nice-plug reads the bare state JSON there), sets up processing and processes blocks with a
+//! `ProcessContext` from the [`Transport`] model.
+
+use std::ffi::c_void;
+use std::path::Path;
+use std::ptr;
+use std::sync::Mutex;
+
+use vst3::Steinberg::Vst::ProcessContext_::StatesAndFlags_::{
+    kCycleActive, kCycleValid, kPlaying, kProjectTimeMusicValid, kTempoValid, kTimeSigValid,
+};
+use vst3::Steinberg::Vst::{
+    AudioBusBuffers, AudioBusBuffers__type0, BusDirections_, IAudioProcessor, IAudioProcessorTrait, IComponent,
+    IComponentTrait, IHostApplication, IHostApplicationTrait, MediaTypes_, ProcessContext, ProcessData, ProcessModes_,
+    ProcessSetup, SpeakerArr, SpeakerArrangement, String128, SymbolicSampleSizes_,
+};
+use vst3::Steinberg::{
+    FUnknown, IBStream, IBStream_, IBStreamTrait, IPluginBaseTrait, IPluginFactory, IPluginFactoryTrait, PClassInfo,
+    TUID, int32, int64, kInvalidArgument, kResultFalse, kResultOk, tresult,
+};
+use vst3::{Class, ComPtr, ComWrapper, Interface};
+
+use crate::bundle::{PLUGIN_NAME, bundles};
+use crate::transport::Transport;
+
+/// A minimal host context: a name, and no objects to create.
+struct HostApp;
+
+impl Class for HostApp {
+    type Interfaces = (IHostApplication,);
+}
+
+impl IHostApplicationTrait for HostApp {
+    unsafe fn getName(&self, name: *mut String128) -> tresult {
+        if name.is_null() {
+            return kInvalidArgument;
+        }
+        // SAFETY: the caller passes a valid String128.
+        let name = unsafe { &mut *name };
+        let text: Vec<u16> = "osc-timecode host tests".encode_utf16().collect();
+        name.fill(0);
+        for (d, s) in name.iter_mut().zip(text.iter().take(127)) {
+            *d = *s as _;
+        }
+        kResultOk
+    }
+
+    unsafe fn createInstance(&self, _cid: *mut TUID, _iid: *mut TUID, obj: *mut *mut c_void) -> tresult {
+        if !obj.is_null() {
+            // SAFETY: the caller passes a valid out pointer.
+            unsafe { *obj = ptr::null_mut() };
+        }
+        kResultFalse
+    }
+}
+
+/// An in-memory `IBStream`.
+struct MemStream {
+    inner: Mutex<(Vec<u8>, usize)>,
+}
+
+impl Class for MemStream {
+    type Interfaces = (IBStream,);
+}
+
+impl MemStream {
+    fn new(data: Vec<u8>) -> Self {
+        Self { inner: Mutex::new((data, 0)) }
+    }
+}
+
+impl IBStreamTrait for MemStream {
+    unsafe fn read(&self, buffer: *mut c_void, num_bytes: int32, num_bytes_read: *mut int32) -> tresult {
+        let mut g = self.inner.lock().expect("stream lock");
+        let (data, pos) = &mut *g;
+        let n = (num_bytes.max(0) as usize).min(data.len().saturating_sub(*pos));
+        if n > 0 {
+            // SAFETY: the caller gives a buffer of at least `num_bytes` bytes.
+            unsafe { ptr::copy_nonoverlapping(data[*pos..].as_ptr(), buffer as *mut u8, n) };
+        }
+        *pos += n;
+        if !num_bytes_read.is_null() {
+            // SAFETY: valid out pointer.
+            unsafe { *num_bytes_read = n as int32 };
+        }
+        kResultOk
+    }
+
+    unsafe fn write(&self, buffer: *mut c_void, num_bytes: int32, num_bytes_written: *mut int32) -> tresult {
+        let mut g = self.inner.lock().expect("stream lock");
+        let (data, pos) = &mut *g;
+        let n = num_bytes.max(0) as usize;
+        // SAFETY: the caller gives a buffer of `num_bytes` bytes.
+        let src = unsafe { std::slice::from_raw_parts(buffer as *const u8, n) };
+        if data.len() < *pos + n {
+            data.resize(*pos + n, 0);
+        }
+        data[*pos..*pos + n].copy_from_slice(src);
+        *pos += n;
+        if !num_bytes_written.is_null() {
+            // SAFETY: valid out pointer.
+            unsafe { *num_bytes_written = n as int32 };
+        }
+        kResultOk
+    }
+
+    unsafe fn seek(&self, pos: int64, mode: int32, result: *mut int64) -> tresult {
+        let mut g = self.inner.lock().expect("stream lock");
+        let (data, cur) = &mut *g;
+        let base = match mode {
+            m if m == IBStream_::IStreamSeekMode_::kIBSeekSet as int32 => 0,
+            m if m == IBStream_::IStreamSeekMode_::kIBSeekCur as int32 => *cur as i64,
+            m if m == IBStream_::IStreamSeekMode_::kIBSeekEnd as int32 => data.len() as i64,
+            _ => return kInvalidArgument,
+        };
+        let new = base + pos;
+        if new < 0 {
+            return kInvalidArgument;
+        }
+        *cur = new as usize;
+        if !result.is_null() {
+            // SAFETY: valid out pointer.
+            unsafe { *result = new };
+        }
+        kResultOk
+    }
+
+    unsafe fn tell(&self, pos: *mut int64) -> tresult {
+        let g = self.inner.lock().expect("stream lock");
+        if pos.is_null() {
+            return kInvalidArgument;
+        }
+        // SAFETY: valid out pointer.
+        unsafe { *pos = g.1 as int64 };
+        kResultOk
+    }
+}
+
+/// The loaded module.
+struct Module {
+    lib: libloading::Library,
+}
+
+impl Module {
+    fn load(path: &Path) -> Self {
+        // SAFETY: loading the plugin under test runs its initialisers.
+        let lib =
+            unsafe { libloading::Library::new(path) }.unwrap_or_else(|e| panic!("dlopen {}: {e}", path.display()));
+        // Linux modules export ModuleEntry(handle), to be called before anything else.
+        // SAFETY: the symbol's type is the VST3 SDK's `bool ModuleEntry(void*)`.
+        let entry = unsafe { lib.get::<unsafe extern "C" fn(*mut c_void) -> bool>(b"ModuleEntry\0") };
+        if let Ok(entry) = entry {
+            // nice-plug ignores the handle; the SDK passes the dlopen handle, which libloading
+            // does not expose without consuming the library, so pass null.
+            // SAFETY: calling the module's documented entry point once.
+            assert!(unsafe { entry(ptr::null_mut()) }, "ModuleEntry returned false");
+        }
+        Self { lib }
+    }
+
+    fn factory(&self) -> ComPtr<IPluginFactory> {
+        // SAFETY: `GetPluginFactory` is `IPluginFactory* PLUGIN_API GetPluginFactory()`.
+        let get = unsafe { self.lib.get::<unsafe extern "system" fn() -> *mut c_void>(b"GetPluginFactory\0") }
+            .expect("the module exports GetPluginFactory");
+        // SAFETY: the factory comes with a reference we now own.
+        let raw = unsafe { get() };
+        // SAFETY: non-null pointers from GetPluginFactory are IPluginFactory objects.
+        unsafe { ComPtr::from_raw(raw as *mut IPluginFactory) }.expect("GetPluginFactory returned null")
+    }
+}
+
+impl Drop for Module {
+    fn drop(&mut self) {
+        // SAFETY: the SDK's `bool ModuleExit()`, once, after every object is released.
+        if let Ok(exit) = unsafe { self.lib.get::<unsafe extern "C" fn() -> bool>(b"ModuleExit\0") } {
+            // SAFETY: see above.
+            unsafe { exit() };
+        }
+    }
+}
+
+/// One VST3 plugin instance.
+pub struct Vst3Plugin {
+    processor: ComPtr<IAudioProcessor>,
+    component: ComPtr<IComponent>,
+    _host: ComWrapper<HostApp>,
+    active: bool,
+    process_mode: int32,
+    sample_rate: u32,
+    max_block: u32,
+    input: [Vec<f32>; 2],
+    output: [Vec<f32>; 2],
+    // Last: dropped (and ModuleExit called) after the objects above are released.
+    _module: Module,
+}
+
+impl std::fmt::Debug for Vst3Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vst3Plugin")
+            .field("active", &self.active)
+            .field("sample_rate", &self.sample_rate)
+            .finish_non_exhaustive()
+    }
+}
+
+fn cstr_field(bytes: &[std::ffi::c_char]) -> String {
+    let bytes: Vec<u8> = bytes.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+fn check(result: tresult, what: &str) {
+    assert_eq!(result, kResultOk, "{what} returned {result}");
+}
+
+impl Vst3Plugin {
+    /// Loads the VST3 module (building the bundles first if needed) and creates and initialises
+    /// the plugin's component.
+    pub fn load() -> Self {
+        let module = Module::load(&bundles().vst3_so);
+        let factory = module.factory();
+        // SAFETY (this block): COM calls on a live factory with valid out pointers.
+        // SAFETY: COM calls on the live factory with valid out pointers; the created object is
+        // an IComponent (we asked for that IID) and is owned by the ComPtr.
+        let (component, host) = unsafe {
+            let count = factory.countClasses();
+            let mut found = None;
+            for i in 0..count {
+                let mut info: PClassInfo = std::mem::zeroed();
+                check(factory.getClassInfo(i, &mut info), "getClassInfo");
+                let (category, name) = (cstr_field(&info.category), cstr_field(&info.name));
+                if category == "Audio Module Class" && name == PLUGIN_NAME {
+                    found = Some(info.cid);
+                }
+            }
+            let cid = found.unwrap_or_else(|| panic!("no \"Audio Module Class\" named {PLUGIN_NAME:?} in the factory"));
+            let mut obj: *mut c_void = ptr::null_mut();
+            check(
+                factory.createInstance(cid.as_ptr(), IComponent::IID.as_ptr() as *const _, &mut obj),
+                "createInstance(IComponent)",
+            );
+            let component = ComPtr::from_raw(obj as *mut IComponent).expect("createInstance gave null");
+            let host = ComWrapper::new(HostApp);
+            let host_unknown =
+                host.as_com_ref::<IHostApplication>().expect("IHostApplication").as_ptr() as *mut FUnknown;
+            check(component.initialize(host_unknown), "IComponent::initialize");
+            (component, host)
+        };
+        let processor = component.cast::<IAudioProcessor>().expect("the component is an IAudioProcessor");
+        drop(factory);
+        Self {
+            processor,
+            component,
+            _host: host,
+            active: false,
+            process_mode: ProcessModes_::kRealtime as int32,
+            sample_rate: 0,
+            max_block: 0,
+            input: [Vec::new(), Vec::new()],
+            output: [Vec::new(), Vec::new()],
+            _module: module,
+        }
+    }
+
+    /// `IComponent::getState`: nice-plug's bare state JSON.
+    pub fn get_state(&mut self) -> Vec<u8> {
+        let stream = ComWrapper::new(MemStream::new(Vec::new()));
+        let ptr = stream.to_com_ptr::<IBStream>().expect("IBStream");
+        // SAFETY: a live component and stream.
+        check(unsafe { self.component.getState(ptr.as_ptr()) }, "IComponent::getState");
+        drop(ptr);
+        stream.inner.lock().expect("stream lock").0.clone()
+    }
+
+    /// `IComponent::setState` with `bytes`.
+    pub fn set_state(&mut self, bytes: &[u8]) {
+        let stream = ComWrapper::new(MemStream::new(bytes.to_vec()));
+        let ptr = stream.to_com_ptr::<IBStream>().expect("IBStream");
+        // SAFETY: a live component and stream.
+        check(unsafe { self.component.setState(ptr.as_ptr()) }, "IComponent::setState");
+    }
+
+    /// Sets up realtime processing at `sample_rate` with blocks up to `max_block`, activates and
+    /// starts processing.
+    pub fn activate(&mut self, sample_rate: u32, max_block: u32) {
+        self.activate_with_mode(sample_rate, max_block, false);
+    }
+
+    /// Like [`Vst3Plugin::activate`], in `kOffline` process mode if `offline`.
+    pub fn activate_with_mode(&mut self, sample_rate: u32, max_block: u32, offline: bool) {
+        assert!(!self.active, "already active");
+        self.process_mode = if offline { ProcessModes_::kOffline } else { ProcessModes_::kRealtime } as int32;
+        // SAFETY: COM calls on a live component with pointers to locals that outlive them.
+        unsafe {
+            let mut ins: [SpeakerArrangement; 1] = [SpeakerArr::kStereo];
+            let mut outs: [SpeakerArrangement; 1] = [SpeakerArr::kStereo];
+            check(self.processor.setBusArrangements(ins.as_mut_ptr(), 1, outs.as_mut_ptr(), 1), "setBusArrangements");
+            let mut setup = ProcessSetup {
+                processMode: self.process_mode,
+                symbolicSampleSize: SymbolicSampleSizes_::kSample32 as int32,
+                maxSamplesPerBlock: max_block as int32,
+                sampleRate: f64::from(sample_rate),
+            };
+            check(self.processor.setupProcessing(&mut setup), "setupProcessing");
+            let audio = MediaTypes_::kAudio as int32;
+            check(self.component.activateBus(audio, BusDirections_::kInput as int32, 0, 1), "activateBus(in)");
+            check(self.component.activateBus(audio, BusDirections_::kOutput as int32, 0, 1), "activateBus(out)");
+            check(self.component.setActive(1), "setActive(true)");
+            // nice-plug returns kResultOk; some plugins return kNotImplemented here.
+            let r = self.processor.setProcessing(1);
+            assert!(r == kResultOk || r == vst3::Steinberg::kNotImplemented, "setProcessing(true) returned {r}");
+        }
+        self.active = true;
+        self.sample_rate = sample_rate;
+        self.max_block = max_block;
+        let n = max_block as usize;
+        self.input = [vec![0.0; n], vec![0.0; n]];
+        self.output = [vec![0.0; n], vec![0.0; n]];
+    }
+
+    /// Stops processing and deactivates.
+    pub fn deactivate(&mut self) {
+        assert!(self.active, "not active");
+        // SAFETY: COM calls on a live component.
+        unsafe {
+            let _ = self.processor.setProcessing(0);
+            check(self.component.setActive(0), "setActive(false)");
+        }
+        self.active = false;
+    }
+
+    /// The `ProcessContext` for the transport's next block.
+    pub fn process_context(&self, t: &Transport) -> ProcessContext {
+        ContextMaker { sample_rate: self.sample_rate }.make(t)
+    }
+
+    /// Processes `total` samples in blocks of `block` on an audio thread, with a process context
+    /// from `transport` (advanced after every block). Returns the number of output samples that
+    /// were not the input (the plugin is a pass-through).
+    pub fn run(&mut self, transport: &mut Transport, total: u64, block: u32) -> u64 {
+        assert!(self.active, "activate first");
+        assert!(block >= 1 && block <= self.max_block);
+        let processor = &self.processor;
+        let (input, output) = (&mut self.input, &mut self.output);
+        let (sample_rate, process_mode) = (self.sample_rate, self.process_mode);
+        let contexts = ContextMaker { sample_rate };
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                let mut left = total;
+                let mut n_done = 0u64;
+                let mut mismatches = 0u64;
+                while left > 0 {
+                    let len = left.min(u64::from(block)) as usize;
+                    for (ch, buf) in input.iter_mut().enumerate() {
+                        for (i, v) in buf[..len].iter_mut().enumerate() {
+                            *v = ((n_done + i as u64) % 101) as f32 / 101.0 * if ch == 0 { 1.0 } else { -1.0 };
+                        }
+                    }
+                    let mut ctx = contexts.make(transport);
+                    let [il, ir] = input;
+                    let [ol, or] = output;
+                    let mut in_ptrs = [il.as_mut_ptr(), ir.as_mut_ptr()];
+                    let mut out_ptrs = [ol.as_mut_ptr(), or.as_mut_ptr()];
+                    let mut in_bus = AudioBusBuffers {
+                        numChannels: 2,
+                        silenceFlags: 0,
+                        __field0: AudioBusBuffers__type0 { channelBuffers32: in_ptrs.as_mut_ptr() },
+                    };
+                    let mut out_bus = AudioBusBuffers {
+                        numChannels: 2,
+                        silenceFlags: 0,
+                        __field0: AudioBusBuffers__type0 { channelBuffers32: out_ptrs.as_mut_ptr() },
+                    };
+                    let mut data = ProcessData {
+                        processMode: process_mode,
+                        symbolicSampleSize: SymbolicSampleSizes_::kSample32 as int32,
+                        numSamples: len as int32,
+                        numInputs: 1,
+                        numOutputs: 1,
+                        inputs: &mut in_bus,
+                        outputs: &mut out_bus,
+                        inputParameterChanges: ptr::null_mut(),
+                        outputParameterChanges: ptr::null_mut(),
+                        inputEvents: ptr::null_mut(),
+                        outputEvents: ptr::null_mut(),
+                        processContext: &mut ctx,
+                    };
+                    // SAFETY: every pointer in `data` is live for the call.
+                    check(unsafe { processor.process(&mut data) }, "IAudioProcessor::process");
+                    for ch in 0..2 {
+                        let (i, o) = if ch == 0 { (&il[..len], &ol[..len]) } else { (&ir[..len], &or[..len]) };
+                        mismatches += i.iter().zip(o).filter(|(a, b)| a.to_bits() != b.to_bits()).count() as u64;
+                    }
+                    transport.advance(len as u32);
+                    n_done += len as u64;
+                    left -= len as u64;
+                }
+                mismatches
+            })
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        })
+    }
+}
+
+/// Builds process contexts off the plugin struct (so the audio thread needs no `&Vst3Plugin`).
+struct ContextMaker {
+    sample_rate: u32,
+}
+
+impl ContextMaker {
+    fn make(&self, t: &Transport) -> ProcessContext {
+        // SAFETY: ProcessContext is plain old data; all-zero is a valid value.
+        let mut ctx: ProcessContext = unsafe { std::mem::zeroed() };
+        let pos = t.reported_position();
+        let mut state = kProjectTimeMusicValid | kTempoValid | kTimeSigValid;
+        if t.playing {
+            state |= kPlaying;
+        }
+        if let Some((ls, le)) = t.loop_range {
+            state |= kCycleActive | kCycleValid;
+            ctx.cycleStartMusic = t.beats(ls);
+            ctx.cycleEndMusic = t.beats(le);
+        }
+        // The flag type is the SDK's enum type, which differs between platforms.
+        #[allow(clippy::unnecessary_cast)]
+        {
+            ctx.state = state as u32;
+        }
+        ctx.sampleRate = f64::from(self.sample_rate);
+        ctx.projectTimeSamples = pos;
+        ctx.continousTimeSamples = pos;
+        ctx.projectTimeMusic = t.beats(pos);
+        ctx.barPositionMusic = (t.beats(pos) / 4.0).floor() * 4.0;
+        ctx.tempo = t.tempo;
+        ctx.timeSigNumerator = 4;
+        ctx.timeSigDenominator = 4;
+        ctx
+    }
+}
+
+impl Drop for Vst3Plugin {
+    fn drop(&mut self) {
+        if self.active && !std::thread::panicking() {
+            self.deactivate();
+        }
+        // SAFETY: a live component, terminated once before release.
+        unsafe {
+            let _ = self.component.terminate();
+        }
+    }
+}

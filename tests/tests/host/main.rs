@@ -1,0 +1,14 @@
+//! Host tests: the plugin's debug bundles loaded in a small CLAP host and a small VST3 host,
+//! driven with a transport model; what arrives on a loopback UDP socket is checked against
+//! core's frame arithmetic.
+//!
+//! The bundles are built once per run (`cargo xtask bundle osc-timecode-plugin`, debug, into
+//! `target/host-tests`), or taken from `$OSC_TIMECODE_BUNDLE_DIR`. See `osc_timecode_tests`.
+
+mod common;
+
+mod clap_lifecycle;
+mod clap_playback;
+mod clap_settings;
+mod clap_transport;
+mod vst3;
