@@ -22,8 +22,6 @@ use anyhow::Context as _;
 use osc_timecode_core::FrameRate;
 use serde::Deserialize;
 
-/// Environment variable naming the config file (shared with the plugin).
-pub const CONFIG_ENV: &str = "OSC_TIMECODE_CONFIG";
 
 /// Environment variable for `--rate`.
 pub const RATE_ENV: &str = "OSC_TIMECODE_RATE";
@@ -129,7 +127,7 @@ pub fn parse_rate(text: &str) -> Result<FrameRate, osc_timecode_core::RateError>
 }
 
 /// Reads the `[client]` table. `explicit` is `--config FILE`: it must exist. Otherwise the file
-/// at [`CONFIG_ENV`] or the per-OS location is read if it exists.
+/// at [`osc_timecode_core::config::CONFIG_ENV`] or the per-OS location is read if it exists.
 pub fn load(explicit: Option<&Path>) -> anyhow::Result<ClientConfig> {
     let (path, must_exist) = match explicit {
         Some(path) => (path.to_owned(), true),
@@ -177,20 +175,9 @@ fn line_column(text: &str, at: usize) -> (usize, usize) {
 }
 
 /// `$OSC_TIMECODE_CONFIG`, else the per-OS location (module docs); `None` without a home
-/// directory. Kept identical to the plugin's `settings::config_path`.
+/// directory. The same lookup as the plugin's.
 fn implicit_path() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os(CONFIG_ENV).filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(p));
-    }
-    let env_dir = |name: &str| std::env::var_os(name).filter(|p| !p.is_empty()).map(PathBuf::from);
-    let base = if cfg!(target_os = "windows") {
-        env_dir("APPDATA")
-    } else if cfg!(target_os = "macos") {
-        env_dir("HOME").map(|h| h.join("Library").join("Application Support"))
-    } else {
-        env_dir("XDG_CONFIG_HOME").or_else(|| env_dir("HOME").map(|h| h.join(".config")))
-    };
-    base.map(|b| b.join("osc-timecode").join("config.toml"))
+    osc_timecode_core::config::config_path(osc_timecode_core::config::Os::CURRENT, |name| std::env::var_os(name))
 }
 
 #[cfg(test)]

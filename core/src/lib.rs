@@ -13,6 +13,7 @@
 //!    bundle with [`protocol`].
 
 pub mod clock;
+pub mod config;
 pub mod protocol;
 pub mod rate;
 pub mod timecode;

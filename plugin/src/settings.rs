@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-/// Environment variable naming the config file, overriding the per-OS location.
-pub const CONFIG_ENV: &str = "OSC_TIMECODE_CONFIG";
+pub use osc_timecode_core::config::CONFIG_ENV;
+use osc_timecode_core::config::Os;
 
 /// The default timecode target: loopback, port 5006.
 pub const DEFAULT_TARGET: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 5006);
@@ -137,18 +137,7 @@ impl Settings {
 /// The machine config file's path: `$OSC_TIMECODE_CONFIG`, else the per-OS location (see the
 /// module docs). `None` if no home directory can be found.
 pub fn config_path() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os(CONFIG_ENV).filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(p));
-    }
-    let env_dir = |name: &str| std::env::var_os(name).filter(|p| !p.is_empty()).map(PathBuf::from);
-    let base = if cfg!(target_os = "windows") {
-        env_dir("APPDATA")
-    } else if cfg!(target_os = "macos") {
-        env_dir("HOME").map(|h| h.join("Library").join("Application Support"))
-    } else {
-        env_dir("XDG_CONFIG_HOME").or_else(|| env_dir("HOME").map(|h| h.join(".config")))
-    };
-    base.map(|b| b.join("osc-timecode").join("config.toml"))
+    osc_timecode_core::config::config_path(Os::CURRENT, |name| std::env::var_os(name))
 }
 
 #[cfg(test)]
