@@ -105,11 +105,6 @@ impl FrameClock {
         self.rate
     }
 
-    /// The start offset in frames.
-    pub fn offset_frames(&self) -> i64 {
-        self.offset_frames
-    }
-
     /// Changes the rate and/or offset. If either differs, the next block is a discontinuity (and a
     /// parked position is reported again).
     pub fn set_rate(&mut self, rate: FrameRate, offset_frames: i64) {
@@ -160,23 +155,16 @@ impl FrameClock {
         let mut seg_offset: i64 = 0;
         let mut remaining = i64::from(block.len);
         loop {
-            let mut seg_end = seg_start + remaining;
-            let mut wraps = false;
-            if let Some((ls, le)) = block.loop_range
-                && le > ls
-                && seg_start < le
-                && seg_end > le
-            {
-                seg_end = le;
-                wraps = true;
-            }
+            let block_end = seg_start + remaining;
+            // The loop start the host jumps back to, if this segment crosses the loop end.
+            let wrap = block.loop_range.filter(|&(ls, le)| le > ls && seg_start < le && block_end > le);
+            let seg_end = wrap.map_or(block_end, |(_, le)| le);
             self.emit_segment(seg_start, seg_end, seg_offset, discontinuity.take(), emit);
-            if !wraps {
+            let Some((ls, _)) = wrap else {
                 self.expected = Some(seg_end);
                 break;
-            }
+            };
             // The host plays the rest of the block from the loop start.
-            let (ls, _) = block.loop_range.unwrap_or_default();
             seg_offset += seg_end - seg_start;
             remaining -= seg_end - seg_start;
             seg_start = ls;
