@@ -11,9 +11,14 @@
 //! 2. the plugin pushes each [`clock::FrameEvent`] through a lock-free ring to its network thread;
 //! 3. the network thread turns it into a [`protocol::TimecodeMessage`] and encodes it as an OSC
 //!    bundle with [`protocol`].
+//!
+//! Cues flow the other way: [`cue`] reads `/cue/...` and `/trigger/...` packets (shape, allow-list,
+//! token, arguments, retries) and writes the `/ack` and `/status` replies.
 
 pub mod clock;
 pub mod config;
+pub mod cue;
+pub mod pattern;
 pub mod protocol;
 pub mod rate;
 pub mod timecode;

@@ -15,6 +15,10 @@
 //!    target, as an OSC bundle timetagged with when it is heard;
 //! 4. `deactivate()` / drop `[main-thread]`: stops and joins the network thread.
 //!
+//! Cues come the other way ([`cues`]): a cue thread, also spawned in `activate()`, receives
+//! `/cue/...` and `/trigger/...` over UDP (default `127.0.0.1:5005`), and `process()` drains a
+//! second ring and hands each cue to the host as a MIDI event at its sample.
+//!
 //! Offline render (bounce) policy, the `offline` setting: `silent` by default. A bounce runs
 //! faster than real time, so timecode from it would flood receivers with frames they cannot
 //! follow; nothing is sent while the host processes offline, and normal sending resumes (flagged as
@@ -26,13 +30,18 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use nice_plug::midi::{Channel, Key, VoiceID};
 use nice_plug::prelude::*;
 use osc_timecode_core::clock::{BlockInput, FrameClock, offset_frames};
 
+pub mod cues;
 pub mod network;
 pub mod params;
 pub mod settings;
 
+use cues::player::{BlockTiming, CuePlayer, MidiOut};
+use cues::receiver::CueThread;
+use cues::{CUE_QUEUE_CAPACITY, CueStats};
 use network::{FrameMessage, NetworkThread, QUEUE_CAPACITY, Stats};
 use params::TimecodeParams;
 use settings::{OfflinePolicy, Settings};
@@ -49,6 +58,12 @@ pub struct OscTimecode {
     producer: Option<rtrb::Producer<FrameMessage>>,
     /// The network thread. `[main-thread]`; spawned in `activate()`, joined in `deactivate()`.
     network: Option<NetworkThread>,
+    /// Cue counters shared with the cue thread. `[thread-safe]`; allocated in `default()`.
+    cue_stats: Arc<CueStats>,
+    /// The cue thread. `[main-thread]`; spawned in `activate()`, joined in `deactivate()`.
+    cue_thread: Option<CueThread>,
+    /// Places cues at their samples. `[audio-thread]`; allocated in `activate()`.
+    cue_player: Option<CuePlayer>,
     /// The host renders offline and the policy is silent: send nothing. Set in `activate()`
     /// (hosts re-activate on a mode change); `[audio-thread]` reads it.
     silent_offline: bool,
@@ -77,6 +92,9 @@ impl Default for OscTimecode {
             clock: None,
             producer: None,
             network: None,
+            cue_stats: Arc::new(CueStats::default()),
+            cue_thread: None,
+            cue_player: None,
             silent_offline: false,
             paced: false,
             was_sending: false,
@@ -90,6 +108,12 @@ impl OscTimecode {
     fn shut_down(&mut self) {
         if let Some(network) = self.network.take() {
             network.stop();
+        }
+        if let Some(cue_thread) = self.cue_thread.take() {
+            cue_thread.stop();
+        }
+        if let Some(mut player) = self.cue_player.take() {
+            player.abandon();
         }
         self.producer = None;
         self.clock = None;
@@ -108,6 +132,9 @@ impl Plugin for OscTimecode {
         main_output_channels: NonZeroU32::new(2),
         ..AudioIOLayout::const_default()
     }];
+
+    /// Cues leave as notes, control changes and program changes.
+    const MIDI_OUTPUT: MidiConfig = MidiConfig::MidiCCs;
 
     type Editor = ();
     type SysExMessage = ();
@@ -145,6 +172,13 @@ impl Plugin for OscTimecode {
             Err(e) => nice_error!("could not start the timecode network thread: {e}"),
         }
         self.producer = Some(producer);
+        let (cue_producer, cue_consumer) = rtrb::RingBuffer::new(CUE_QUEUE_CAPACITY);
+        match CueThread::spawn(cue_producer, self.params.clone(), self.cue_stats.clone()) {
+            Ok(thread) => self.cue_thread = Some(thread),
+            // Timecode keeps flowing; no cues arrive.
+            Err(e) => nice_error!("could not start the cue input thread: {e}"),
+        }
+        self.cue_player = Some(CuePlayer::new(cue_consumer, self.cue_stats.clone()));
         true
     }
 
@@ -161,8 +195,20 @@ impl Plugin for OscTimecode {
         context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
         // Audio passes through untouched (the wrapper already copied input to output).
-        let Self { params, stats, clock, producer, silent_offline, paced, was_sending, last_queued_playing, .. } = self;
-        let (Some(clock), Some(producer)) = (clock.as_mut(), producer.as_mut()) else {
+        let Self {
+            params,
+            stats,
+            clock,
+            producer,
+            cue_player,
+            silent_offline,
+            paced,
+            was_sending,
+            last_queued_playing,
+            ..
+        } = self;
+        let (Some(clock), Some(producer), Some(cue_player)) = (clock.as_mut(), producer.as_mut(), cue_player.as_mut())
+        else {
             return ProcessStatus::KeepAlive;
         };
         let rate = params.rate.value().rate();
@@ -183,7 +229,11 @@ impl Plugin for OscTimecode {
         };
         let (sample_rate, block_len) = (clock.sample_rate(), block.len);
         let mut block_start: Option<Instant> = None;
+        cue_player.begin_block();
         clock.process_block(block, |event| {
+            if event.playing {
+                cue_player.frame_start(event.offset);
+            }
             if !sending || (!event.playing && !send_stopped && !*last_queued_playing) {
                 return;
             }
@@ -193,12 +243,38 @@ impl Plugin for OscTimecode {
                 stats.queue_full.fetch_add(1, Ordering::Relaxed);
             }
         });
+        let timing = BlockTiming { start: block_start, sample_rate, len: block_len, playing: transport.playing };
+        cue_player.run_block(timing, |timing, event| context.try_send_event(note_event(timing, event)).is_ok());
         // Timecode must keep flowing through silence: never let the host suspend us.
         ProcessStatus::KeepAlive
     }
 
     fn deactivate(&mut self) {
         self.shut_down();
+    }
+}
+
+/// A cue's MIDI event as nice-plug's note event at `timing` samples into the block.
+fn note_event(timing: u32, event: MidiOut) -> PluginNoteEvent<OscTimecode> {
+    match event {
+        MidiOut::NoteOn { channel, key, velocity } => NoteEvent::NoteOn {
+            timing,
+            voice_id: VoiceID::Wildcard,
+            channel: Channel::Number(channel),
+            key: Key::Number(key),
+            velocity: f32::from(velocity) / 127.0,
+        },
+        MidiOut::NoteOff { channel, key } => NoteEvent::NoteOff {
+            timing,
+            voice_id: VoiceID::Wildcard,
+            channel: Channel::Number(channel),
+            key: Key::Number(key),
+            velocity: 0.0,
+        },
+        MidiOut::Cc { channel, number, value } => {
+            NoteEvent::MidiCC { timing, channel, cc: number, value: f32::from(value) / 127.0 }
+        }
+        MidiOut::Program { channel, program } => NoteEvent::MidiProgramChange { timing, channel, program },
     }
 }
 

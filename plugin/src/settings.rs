@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::cues::map::CueSettings;
+
 pub use osc_timecode_core::config::CONFIG_ENV;
 use osc_timecode_core::config::Os;
 
@@ -46,6 +48,9 @@ pub struct Settings {
     /// What to send while the host renders offline (bounce). Read at activation: hosts
     /// re-activate the plugin when they switch between real-time and offline processing.
     pub offline: OfflinePolicy,
+    /// Cue input: listen address, allow-list, token, mapping table (`[plugin.cues]` in the
+    /// config file; see [`crate::cues::map::CueSettings`]).
+    pub cues: CueSettings,
 }
 
 /// What the plugin sends during an offline render, which runs faster than real time.
@@ -68,6 +73,7 @@ impl Default for Settings {
             keepalive_ms: 1000,
             output_latency_ms: 0.0,
             offline: OfflinePolicy::Silent,
+            cues: CueSettings::default(),
         }
     }
 }
@@ -201,6 +207,7 @@ mod tests {
             keepalive_ms: 5,
             output_latency_ms: -2.5,
             offline: OfflinePolicy::Realtime,
+            cues: CueSettings { quantise: true, token: Some("t".into()), ..CueSettings::default() },
         };
         let back: Settings = toml::from_str(&toml::to_string(&s).unwrap()).unwrap();
         assert_eq!(back, s);

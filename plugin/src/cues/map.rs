@@ -1,0 +1,455 @@
+//! The cue settings and the mapping table: which OSC address becomes which MIDI event.
+//!
+//! Persisted in the plugin state (the `cues` object of the settings) and seeded from the
+//! machine config's `[plugin.cues]` table. Every value is checked when it is read: a channel
+//! outside 1–16, a key above 127 or an address that is not a plain OSC address make the whole
+//! settings object invalid (the config file's error says which), never a wrong MIDI byte.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use ipnet::IpNet;
+use osc_timecode_core::cue::{CUE_PREFIX, CueValue, MAX_FANOUT, TRIGGER_PREFIX, default_allow, parse_allow_entry};
+use osc_timecode_core::pattern;
+use serde::{Deserialize, Serialize};
+
+/// The default cue input: loopback, port 5005.
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 5005);
+/// Address patterns longer than this are not matched (unmapped): bounds matching work.
+pub const MAX_PATTERN_LEN: usize = 256;
+/// The numbers `/cue/N` and `/trigger/N` take by default: 0–127.
+pub const DEFAULT_NUMBERS: u8 = 128;
+
+/// Cue input settings. `[main-thread]` owns them (state, editor); the cue thread reads a
+/// snapshot every [`crate::cues::receiver::SETTINGS_POLL`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CueSettings {
+    /// Listen for cues at all.
+    pub enabled: bool,
+    /// The UDP address to listen on. Default `127.0.0.1:5005`; `0.0.0.0:5005` or `[::]:5005` to
+    /// listen on every interface (then widen `allow`).
+    pub listen: SocketAddr,
+    /// Senders allowed: addresses or CIDR ranges. Default loopback only.
+    pub allow: Vec<AllowEntry>,
+    /// When set, every cue and `/status` query must carry this string as its first argument.
+    pub token: Option<String>,
+    /// Move each cue to the first sample of the next timecode frame while the transport plays.
+    pub quantise: bool,
+    /// Milliseconds from a default `/cue/N` note on to its note off.
+    pub note_length_ms: u32,
+    /// Milliseconds during which a repeated ID from the same sender is not applied again; 0 off.
+    pub dedupe_ms: u32,
+    /// Map `/cue/0`…`/cue/127` and `/trigger/0`…`/trigger/127` (see the module docs).
+    pub defaults: bool,
+    /// Named mappings, checked before the defaults.
+    pub map: Vec<Mapping>,
+}
+
+impl Default for CueSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: DEFAULT_LISTEN,
+            allow: default_allow().into_iter().map(AllowEntry).collect(),
+            token: None,
+            quantise: false,
+            note_length_ms: 100,
+            dedupe_ms: 10_000,
+            defaults: true,
+            map: Vec::new(),
+        }
+    }
+}
+
+impl CueSettings {
+    /// The allow-list as ranges.
+    pub fn allow_list(&self) -> osc_timecode_core::cue::AllowList {
+        osc_timecode_core::cue::AllowList::new(self.allow.iter().map(|a| a.0).collect())
+    }
+
+    /// The token, with an empty string meaning none.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref().filter(|t| !t.is_empty())
+    }
+}
+
+/// One allow-list entry: `10.0.0.0/8`, or one address (`192.168.1.20`, `::1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct AllowEntry(pub IpNet);
+
+impl TryFrom<String> for AllowEntry {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        parse_allow_entry(&text).map(Self)
+    }
+}
+
+impl From<AllowEntry> for String {
+    fn from(entry: AllowEntry) -> Self {
+        entry.0.to_string()
+    }
+}
+
+/// A MIDI channel as users count them, 1–16.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "u8", into = "u8")]
+pub struct Channel(u8);
+
+impl Channel {
+    /// Channel 1.
+    pub const ONE: Self = Self(1);
+
+    /// 0–15, as on the wire.
+    pub fn index(self) -> u8 {
+        self.0 - 1
+    }
+}
+
+impl TryFrom<u8> for Channel {
+    type Error = String;
+    fn try_from(n: u8) -> Result<Self, String> {
+        if (1..=16).contains(&n) { Ok(Self(n)) } else { Err(format!("MIDI channel {n} is not 1-16")) }
+    }
+}
+
+impl From<Channel> for u8 {
+    fn from(c: Channel) -> u8 {
+        c.0
+    }
+}
+
+/// A 7-bit MIDI data value, 0–127 (key, velocity, controller number or value, program).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "u8", into = "u8")]
+pub struct U7(u8);
+
+impl U7 {
+    /// 127.
+    pub const MAX: Self = Self(127);
+
+    /// `n` if it is 0–127.
+    pub fn new(n: u8) -> Option<Self> {
+        (n <= 127).then_some(Self(n))
+    }
+
+    /// The value.
+    pub fn get(self) -> u8 {
+        self.0
+    }
+}
+
+impl TryFrom<u8> for U7 {
+    type Error = String;
+    fn try_from(n: u8) -> Result<Self, String> {
+        Self::new(n).ok_or_else(|| format!("MIDI value {n} is not 0-127"))
+    }
+}
+
+impl From<U7> for u8 {
+    fn from(v: U7) -> u8 {
+        v.0
+    }
+}
+
+fn max_u7() -> U7 {
+    U7::MAX
+}
+
+fn default_length_ms() -> u32 {
+    100
+}
+
+/// What a mapped address sends into the host. `Copy`: it crosses to the audio thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum MidiAction {
+    /// Note on; a note off follows after `length_ms` (0: held). The cue's VALUE replaces
+    /// `velocity`; VALUE 0 sends a note off instead.
+    Note {
+        /// 1–16.
+        channel: Channel,
+        /// Key number.
+        key: U7,
+        /// Velocity when the cue has no VALUE.
+        #[serde(default = "max_u7")]
+        velocity: U7,
+        /// Milliseconds to the note off; 0 holds the note.
+        #[serde(default = "default_length_ms")]
+        length_ms: u32,
+    },
+    /// Note off.
+    NoteOff {
+        /// 1–16.
+        channel: Channel,
+        /// Key number.
+        key: U7,
+    },
+    /// Control change. The cue's VALUE replaces `value`.
+    Cc {
+        /// 1–16.
+        channel: Channel,
+        /// Controller number.
+        number: U7,
+        /// Value when the cue has no VALUE.
+        #[serde(default = "max_u7")]
+        value: U7,
+    },
+    /// Program change (VALUE ignored).
+    Program {
+        /// 1–16.
+        channel: Channel,
+        /// Program number.
+        program: U7,
+    },
+}
+
+impl MidiAction {
+    /// The action with the cue's VALUE applied.
+    pub fn with_value(self, value: CueValue) -> Self {
+        let CueValue::Midi(v) = value else { return self };
+        let v = U7::new(v).unwrap_or(U7::MAX);
+        match self {
+            Self::Note { channel, key, .. } if v.get() == 0 => Self::NoteOff { channel, key },
+            Self::Note { channel, key, length_ms, .. } => Self::Note { channel, key, velocity: v, length_ms },
+            Self::Cc { channel, number, .. } => Self::Cc { channel, number, value: v },
+            other => other,
+        }
+    }
+}
+
+/// One named mapping: a plain OSC address and what it sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mapping {
+    /// A plain OSC address (`/cue/intro`): starts with `/`, no pattern characters.
+    pub address: PlainAddress,
+    /// The MIDI event.
+    #[serde(flatten)]
+    pub action: MidiAction,
+}
+
+/// A plain OSC address, checked: starts with `/`, no spaces or `#*,?[]{}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PlainAddress(String);
+
+impl PlainAddress {
+    /// The address.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for PlainAddress {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        if text.len() > MAX_PATTERN_LEN || pattern::is_pattern(&text) || pattern::validate(&text).is_err() {
+            return Err(format!("{text:?} is not a plain OSC address like /cue/intro"));
+        }
+        Ok(Self(text))
+    }
+}
+
+impl From<PlainAddress> for String {
+    fn from(a: PlainAddress) -> String {
+        a.0
+    }
+}
+
+/// Why an address maps to nothing usable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unresolved {
+    /// No mapped address matches.
+    Unmapped,
+    /// More than [`MAX_FANOUT`] match.
+    TooBroad,
+}
+
+/// The mapped addresses, ready for matching. `[cue-thread]`: built from the settings when they
+/// change (it allocates).
+#[derive(Debug)]
+pub struct CueMap {
+    /// Named entries and the defaults they do not replace, in matching order.
+    entries: Vec<(String, MidiAction)>,
+    /// The same, by address, for plain (non-pattern) addresses.
+    exact: HashMap<String, MidiAction>,
+}
+
+impl CueMap {
+    /// The map for `settings`.
+    pub fn new(settings: &CueSettings) -> Self {
+        let mut entries = Vec::new();
+        let mut exact = HashMap::new();
+        let mut add = |address: String, action: MidiAction| {
+            if exact.contains_key(&address) {
+                return;
+            }
+            entries.push((address.clone(), action));
+            exact.insert(address, action);
+        };
+        for m in &settings.map {
+            add(m.address.0.clone(), m.action);
+        }
+        if settings.defaults {
+            for n in 0..DEFAULT_NUMBERS {
+                let key = U7(n);
+                add(
+                    format!("{CUE_PREFIX}{n}"),
+                    MidiAction::Note {
+                        channel: Channel::ONE,
+                        key,
+                        velocity: U7::MAX,
+                        length_ms: settings.note_length_ms,
+                    },
+                );
+                add(
+                    format!("{TRIGGER_PREFIX}{n}"),
+                    MidiAction::Cc { channel: Channel::ONE, number: key, value: U7::MAX },
+                );
+            }
+        }
+        Self { entries, exact }
+    }
+
+    /// The actions `pattern` selects (OSC 1.0 matching), appended to `out` in table order.
+    pub fn resolve(&self, pattern: &str, out: &mut Vec<MidiAction>) -> Result<(), Unresolved> {
+        if pattern.len() > MAX_PATTERN_LEN {
+            return Err(Unresolved::Unmapped);
+        }
+        if !pattern::is_pattern(pattern) {
+            let action = self.exact.get(pattern).ok_or(Unresolved::Unmapped)?;
+            out.push(*action);
+            return Ok(());
+        }
+        if pattern::validate(pattern).is_err() {
+            return Err(Unresolved::Unmapped);
+        }
+        let mut found = 0;
+        for (address, action) in &self.entries {
+            if pattern::matches(pattern, address) {
+                found += 1;
+                if found > MAX_FANOUT {
+                    out.clear();
+                    return Err(Unresolved::TooBroad);
+                }
+                out.push(*action);
+            }
+        }
+        if found == 0 { Err(Unresolved::Unmapped) } else { Ok(()) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn note(channel: u8, key: u8, velocity: u8, length_ms: u32) -> MidiAction {
+        MidiAction::Note { channel: Channel(channel), key: U7(key), velocity: U7(velocity), length_ms }
+    }
+
+    fn resolve(map: &CueMap, pattern: &str) -> Result<Vec<MidiAction>, Unresolved> {
+        let mut out = Vec::new();
+        map.resolve(pattern, &mut out).map(|()| out)
+    }
+
+    #[test]
+    fn defaults_map_cues_to_notes_and_triggers_to_ccs() {
+        let map = CueMap::new(&CueSettings::default());
+        assert_eq!(resolve(&map, "/cue/0"), Ok(vec![note(1, 0, 127, 100)]));
+        assert_eq!(resolve(&map, "/cue/127"), Ok(vec![note(1, 127, 127, 100)]));
+        assert_eq!(
+            resolve(&map, "/trigger/7"),
+            Ok(vec![MidiAction::Cc { channel: Channel(1), number: U7(7), value: U7(127) }])
+        );
+        for unmapped in ["/cue/128", "/cue/007", "/cue/-1", "/cue/", "/cue", "/foo", "/trigger/x", "cue/1", ""] {
+            assert_eq!(resolve(&map, unmapped), Err(Unresolved::Unmapped), "{unmapped}");
+        }
+        let off = CueMap::new(&CueSettings { defaults: false, ..CueSettings::default() });
+        assert_eq!(resolve(&off, "/cue/1"), Err(Unresolved::Unmapped));
+    }
+
+    #[test]
+    fn patterns_match_osc_1_0_and_fan_out_is_bounded() {
+        let map = CueMap::new(&CueSettings::default());
+        assert_eq!(resolve(&map, "/cue/{1,2}").unwrap(), vec![note(1, 1, 127, 100), note(1, 2, 127, 100)]);
+        assert_eq!(resolve(&map, "/cue/1[0-2]").unwrap().len(), 3);
+        assert_eq!(resolve(&map, "/cue/12?").unwrap().len(), 8, "120..=127");
+        assert_eq!(resolve(&map, "/cue/1[!0-9]"), Err(Unresolved::Unmapped));
+        assert_eq!(resolve(&map, "/cue/*"), Err(Unresolved::TooBroad));
+        assert_eq!(resolve(&map, "/*/1").unwrap().len(), 2, "/cue/1 and /trigger/1");
+        assert_eq!(resolve(&map, "/cue/[").unwrap_err(), Unresolved::Unmapped, "a bad pattern matches nothing");
+        assert_eq!(resolve(&map, &format!("/cue/{}", "*".repeat(300))), Err(Unresolved::Unmapped));
+    }
+
+    #[test]
+    fn named_entries_come_first_and_replace_defaults() {
+        let settings: CueSettings = serde_json::from_str(
+            r#"{"map": [
+                {"address": "/cue/intro", "kind": "note", "channel": 2, "key": 60, "velocity": 100, "length_ms": 250},
+                {"address": "/cue/5", "kind": "program", "channel": 3, "program": 9},
+                {"address": "/x/off", "kind": "note_off", "channel": 1, "key": 60},
+                {"address": "/x/cc", "kind": "cc", "channel": 16, "number": 20}
+            ]}"#,
+        )
+        .unwrap();
+        let map = CueMap::new(&settings);
+        assert_eq!(resolve(&map, "/cue/intro").unwrap(), vec![note(2, 60, 100, 250)]);
+        assert_eq!(resolve(&map, "/cue/5").unwrap(), vec![MidiAction::Program { channel: Channel(3), program: U7(9) }]);
+        assert_eq!(
+            resolve(&map, "/x/cc").unwrap(),
+            vec![MidiAction::Cc { channel: Channel(16), number: U7(20), value: U7(127) }]
+        );
+        assert_eq!(resolve(&map, "/cue/in*").unwrap(), vec![note(2, 60, 100, 250)]);
+    }
+
+    #[test]
+    fn invalid_entries_are_refused_with_a_reason() {
+        for (bad, why) in [
+            (r#"{"map": [{"address": "/a", "kind": "note", "channel": 0, "key": 1}]}"#, "channel 0"),
+            (r#"{"map": [{"address": "/a", "kind": "note", "channel": 17, "key": 1}]}"#, "channel 17"),
+            (r#"{"map": [{"address": "/a", "kind": "cc", "channel": 1, "number": 128}]}"#, "128"),
+            (r#"{"map": [{"address": "/a*", "kind": "program", "channel": 1, "program": 1}]}"#, "/a*"),
+            (r#"{"map": [{"address": "a", "kind": "program", "channel": 1, "program": 1}]}"#, "\"a\""),
+            (r#"{"map": [{"address": "/a", "kind": "chord", "channel": 1}]}"#, "chord"),
+            (r#"{"allow": ["10.0.0.0/33"]}"#, "10.0.0.0/33"),
+            (r#"{"listen": "localhost"}"#, "socket address"),
+        ] {
+            let err = serde_json::from_str::<CueSettings>(bad).unwrap_err().to_string();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn value_replaces_velocity_or_value_and_zero_velocity_is_note_off() {
+        let n = note(1, 60, 100, 250);
+        assert_eq!(n.with_value(CueValue::Default), n);
+        assert_eq!(n.with_value(CueValue::Midi(5)), note(1, 60, 5, 250));
+        assert_eq!(n.with_value(CueValue::Midi(0)), MidiAction::NoteOff { channel: Channel(1), key: U7(60) });
+        let cc = MidiAction::Cc { channel: Channel(1), number: U7(7), value: U7(127) };
+        assert_eq!(
+            cc.with_value(CueValue::Midi(0)),
+            MidiAction::Cc { channel: Channel(1), number: U7(7), value: U7(0) }
+        );
+        let p = MidiAction::Program { channel: Channel(1), program: U7(3) };
+        assert_eq!(p.with_value(CueValue::Midi(9)), p);
+    }
+
+    #[test]
+    fn settings_round_trip_through_json_and_toml() {
+        let s = CueSettings {
+            token: Some("s3cret".into()),
+            allow: vec![AllowEntry(parse_allow_entry("10.0.0.0/8").unwrap())],
+            map: vec![Mapping { address: PlainAddress("/cue/go".into()), action: note(1, 1, 2, 3) }],
+            ..CueSettings::default()
+        };
+        let json = serde_json::to_string(&s).unwrap();
+        assert_eq!(serde_json::from_str::<CueSettings>(&json).unwrap(), s);
+        let toml_text = toml::to_string(&s).unwrap();
+        assert_eq!(toml::from_str::<CueSettings>(&toml_text).unwrap(), s);
+        // A plain address in the allow-list is one host.
+        let one: CueSettings = serde_json::from_str(r#"{"allow": ["192.168.1.20"]}"#).unwrap();
+        assert!(one.allow_list().allows("192.168.1.20".parse().unwrap()));
+        assert!(!one.allow_list().allows("192.168.1.21".parse().unwrap()));
+    }
+}

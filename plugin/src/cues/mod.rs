@@ -1,0 +1,226 @@
+//! Cues and triggers into the host: OSC `/cue/...` and `/trigger/...` → MIDI events at a
+//! defined sample (schema: `docs/PROTOCOL.md`, "Cues and triggers").
+//!
+//! Data flow:
+//! 1. the cue thread ([`receiver`]) `[cue-thread]`, spawned in `activate()`, receives packets on
+//!    the listen address, checks them (allow-list, shape, token, arguments, retries), maps each
+//!    message to MIDI ([`map`]), holds timetagged cues until shortly before their time, pushes a
+//!    `Copy` [`CueEvent`] into a bounded `rtrb` ring and replies `/ack`;
+//! 2. the audio thread ([`player`]) `[audio-thread]` drains the ring every block, places each cue
+//!    at its sample (immediate: offset 0; timetagged: where its time falls; quantised: on the
+//!    next frame start), and hands the events to the host with `try_send_event`. A full host
+//!    buffer drops and counts, never blocks.
+//! 3. [`CueStats`] counts everything, for `/status` and the log (written by the cue thread only).
+
+pub mod map;
+pub mod player;
+pub mod receiver;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+use osc_timecode_core::cue::MAX_FANOUT;
+
+use map::MidiAction;
+
+/// Cues the cue thread → audio thread ring holds.
+pub const CUE_QUEUE_CAPACITY: usize = 1024;
+
+/// One cue message for the audio thread: up to [`MAX_FANOUT`] actions (a pattern may match
+/// several mapped addresses) applied at the same sample. `Copy`, no heap.
+#[derive(Debug, Clone, Copy)]
+pub struct CueEvent {
+    /// The actions; the first `len` are used.
+    pub actions: [MidiAction; MAX_FANOUT],
+    /// How many of `actions` are used (1..=[`MAX_FANOUT`]).
+    pub len: u8,
+    /// `None`: immediate (the next block's first sample). `Some(t)`: the sample *processed* at
+    /// `t` plus the host block's duration, i.e. the sample heard at the timetag once the output
+    /// latency is taken off (the cue thread already did that).
+    pub at: Option<Instant>,
+    /// Arrival order, to keep cues at the same sample in the order they came.
+    pub seq: u64,
+    /// Move to the next frame start while the transport plays (the `quantise` setting when the
+    /// cue arrived).
+    pub quantise: bool,
+}
+
+impl CueEvent {
+    /// The used actions.
+    pub fn actions(&self) -> &[MidiAction] {
+        &self.actions[..usize::from(self.len).min(MAX_FANOUT)]
+    }
+}
+
+/// Why a cue message was dropped. The names are public API (`/status`, log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    /// The sender is not in the allow-list.
+    NotAllowed,
+    /// Token missing or wrong.
+    BadToken,
+    /// Not OSC, too deep, too many messages.
+    Malformed,
+    /// No mapped address matches.
+    Unmapped,
+    /// Arguments are not `[TOKEN] [VALUE] [ID]`.
+    BadArgument,
+    /// The pattern matches too many addresses.
+    TooBroad,
+    /// Timetag more than an hour away.
+    TooFarAhead,
+    /// Too many cues waiting for their time.
+    ScheduleFull,
+    /// The ring to the audio thread was full.
+    QueueFull,
+    /// A retry of an ID already applied.
+    Duplicate,
+    /// The host's output event buffer refused an event.
+    HostFull,
+    /// Still waiting when the plugin was deactivated.
+    Deactivated,
+}
+
+impl DropReason {
+    /// Every reason, in `/status` order.
+    pub const ALL: [Self; 12] = [
+        Self::NotAllowed,
+        Self::BadToken,
+        Self::Malformed,
+        Self::Unmapped,
+        Self::BadArgument,
+        Self::TooBroad,
+        Self::TooFarAhead,
+        Self::ScheduleFull,
+        Self::QueueFull,
+        Self::Duplicate,
+        Self::HostFull,
+        Self::Deactivated,
+    ];
+
+    /// The `/status` counter name.
+    pub fn counter_name(self) -> &'static str {
+        match self {
+            Self::NotAllowed => "dropped_not_allowed",
+            Self::BadToken => "dropped_bad_token",
+            Self::Malformed => "dropped_malformed",
+            Self::Unmapped => "dropped_unmapped",
+            Self::BadArgument => "dropped_bad_argument",
+            Self::TooBroad => "dropped_too_broad",
+            Self::TooFarAhead => "dropped_too_far_ahead",
+            Self::ScheduleFull => "dropped_schedule_full",
+            Self::QueueFull => "dropped_queue_full",
+            Self::Duplicate => "dropped_duplicate",
+            Self::HostFull => "dropped_host_full",
+            Self::Deactivated => "dropped_deactivated",
+        }
+    }
+}
+
+/// Cue counters, shared by the cue thread, the audio thread and whoever displays them.
+/// `[thread-safe]`, relaxed atomics. They live as long as the plugin instance, across
+/// re-activations.
+#[derive(Debug, Default)]
+pub struct CueStats {
+    /// Messages received (a dropped packet counts as one; answered `/status` queries do not).
+    pub received: AtomicU64,
+    /// Messages accepted and queued (acked `ok`). `[cue-thread]` writes.
+    pub accepted: AtomicU64,
+    /// Messages whose events all reached the host. `[audio-thread]` writes.
+    pub applied: AtomicU64,
+    /// Applied messages whose sample had already been processed. `[audio-thread]` writes.
+    pub late: AtomicU64,
+    /// Dropped messages by reason, indexed like [`DropReason::ALL`].
+    pub dropped: [AtomicU64; DropReason::ALL.len()],
+    /// Note offs that could not be delivered on time (host buffer full or too many pending);
+    /// they go out in a later block. `[audio-thread]` writes.
+    pub note_offs_delayed: AtomicU64,
+    /// Failed attempts to bind the listen address.
+    pub bind_errors: AtomicU64,
+    /// `/ack` or `/status` replies the OS refused.
+    pub reply_errors: AtomicU64,
+    /// The listen socket is bound.
+    pub listening: AtomicBool,
+}
+
+impl CueStats {
+    /// Counts one message dropped for `why`.
+    pub fn count_drop(&self, why: DropReason) {
+        self.dropped[why as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Messages dropped for `why`.
+    pub fn dropped(&self, why: DropReason) -> u64 {
+        self.dropped[why as usize].load(Ordering::Relaxed)
+    }
+
+    /// Accepted messages not yet applied or dropped: waiting for their time or in the ring.
+    pub fn queued(&self) -> u64 {
+        // The only drops after acceptance: the host refused, or the plugin was deactivated.
+        let done = self.applied.load(Ordering::Relaxed)
+            + self.dropped(DropReason::HostFull)
+            + self.dropped(DropReason::Deactivated);
+        self.accepted.load(Ordering::Relaxed).saturating_sub(done)
+    }
+
+    /// The `/status` counters, in their public order.
+    pub fn counters(&self) -> Vec<(&'static str, u64)> {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let mut out = vec![
+            ("received", load(&self.received)),
+            ("applied", load(&self.applied)),
+            ("late", load(&self.late)),
+            ("queued", self.queued()),
+        ];
+        out.extend(DropReason::ALL.iter().map(|&d| (d.counter_name(), self.dropped(d))));
+        out.push(("note_offs_delayed", load(&self.note_offs_delayed)));
+        out.push(("bind_errors", load(&self.bind_errors)));
+        out.push(("reply_errors", load(&self.reply_errors)));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_counter_names_are_frozen() {
+        let names: Vec<&str> = CueStats::default().counters().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(
+            names,
+            [
+                "received",
+                "applied",
+                "late",
+                "queued",
+                "dropped_not_allowed",
+                "dropped_bad_token",
+                "dropped_malformed",
+                "dropped_unmapped",
+                "dropped_bad_argument",
+                "dropped_too_broad",
+                "dropped_too_far_ahead",
+                "dropped_schedule_full",
+                "dropped_queue_full",
+                "dropped_duplicate",
+                "dropped_host_full",
+                "dropped_deactivated",
+                "note_offs_delayed",
+                "bind_errors",
+                "reply_errors",
+            ]
+        );
+    }
+
+    #[test]
+    fn queued_is_accepted_minus_finished() {
+        let s = CueStats::default();
+        s.accepted.store(10, Ordering::Relaxed);
+        s.applied.store(6, Ordering::Relaxed);
+        s.count_drop(DropReason::HostFull);
+        s.count_drop(DropReason::Deactivated);
+        s.count_drop(DropReason::Unmapped);
+        assert_eq!(s.queued(), 2);
+    }
+}

@@ -1,0 +1,698 @@
+//! The cue thread: receives OSC on the listen address, checks and maps each message, queues it
+//! for the audio thread and replies `/ack`; answers `/status`; logs the counters.
+//!
+//! A thread of its own, blocking on the socket with a short timeout, so a flood of packets
+//! competes only with itself: the timecode network thread and the audio thread never wait for
+//! it. Everything it holds is bounded: the receive buffer (one datagram), the schedule
+//! ([`SCHEDULE_CAPACITY`]), the retry window ([`DEDUPE_CAPACITY`]) and the ring to the audio
+//! thread ([`super::CUE_QUEUE_CAPACITY`]).
+//!
+//! Order of checks for each datagram: sender in the allow-list (else `not_allowed`, no reply),
+//! packet shape (else `malformed`, no reply); then per message: token (else `bad_token`, no
+//! reply), arguments, retry, mapping, time; then the cue is queued and only then acked `ok`.
+
+use std::cmp::{Ordering as CmpOrdering, Reverse};
+use std::collections::BinaryHeap;
+use std::io::ErrorKind;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use nice_plug::prelude::*;
+use osc_timecode_core::cue::{
+    ADDR_STATUS, Ack, AckStatus, AllowList, CueArgs, CueId, Dedupe, MAX_FANOUT, MAX_PACKET, Received, decode_packet,
+    parse_cue_args, status_to_osc, strip_token,
+};
+use osc_timecode_core::protocol::system_time_from_timetag;
+use rosc::{OscMessage, OscPacket};
+
+use super::map::{CueMap, CueSettings, MidiAction, Unresolved};
+use super::{CueEvent, CueStats, DropReason};
+use crate::params::TimecodeParams;
+
+/// How often the thread re-reads the persisted settings.
+pub const SETTINGS_POLL: Duration = Duration::from_millis(100);
+/// Timetagged cues go to the audio thread this long before their time (longer than any host
+/// block, so they are there when their block comes).
+pub const RELEASE_AHEAD: Duration = Duration::from_secs(1);
+/// Timetags further away than this are refused (`too_far_ahead`).
+pub const MAX_AHEAD: Duration = Duration::from_secs(3600);
+/// Cues waiting for their time on this thread, at most.
+pub const SCHEDULE_CAPACITY: usize = 1024;
+/// IDs remembered for dropping retries, at most.
+pub const DEDUPE_CAPACITY: usize = 4096;
+/// Longest wait on the socket: bounds how late a stop or a release is noticed.
+const RECV_TIMEOUT: Duration = Duration::from_millis(20);
+/// How often a failed bind is retried.
+const REBIND_EVERY: Duration = Duration::from_secs(1);
+/// Counters and trouble are logged at most this often.
+const LOG_EVERY: Duration = Duration::from_secs(10);
+/// How often the `Instant` ↔ wall-clock anchor is refreshed (NTP slews).
+const REANCHOR_EVERY: Duration = Duration::from_secs(10);
+
+/// Handle to the running cue thread. `[main-thread]`: spawned in `activate()`, joined in
+/// `deactivate()` or on drop.
+#[derive(Debug)]
+pub struct CueThread {
+    /// Set to ask the thread to finish.
+    stop: Arc<AtomicBool>,
+    /// Joined on stop.
+    handle: Option<JoinHandle<()>>,
+}
+
+impl CueThread {
+    /// Spawns the thread, which owns `producer` until it stops.
+    pub fn spawn(
+        producer: rtrb::Producer<CueEvent>,
+        params: Arc<TimecodeParams>,
+        stats: Arc<CueStats>,
+    ) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let worker = Worker::new(producer, params, stats, stop.clone());
+        let handle = std::thread::Builder::new().name("osc-timecode-cues".into()).spawn(move || worker.run())?;
+        Ok(Self { stop, handle: Some(handle) })
+    }
+
+    /// Stops the thread and waits for it (at most one receive timeout).
+    pub fn stop(mut self) {
+        self.join();
+    }
+
+    fn join(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(handle) = self.handle.take()
+            && handle.join().is_err()
+        {
+            nice_error!("the OSC Timecode cue thread panicked");
+        }
+    }
+}
+
+impl Drop for CueThread {
+    fn drop(&mut self) {
+        self.join();
+    }
+}
+
+/// A cue waiting on this thread for its release time. Ordered by (time, arrival).
+#[derive(Debug, Clone, Copy)]
+struct Scheduled(CueEvent);
+
+impl Scheduled {
+    fn key(&self) -> (Option<Instant>, u64) {
+        (self.0.at, self.0.seq)
+    }
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scheduled {
+    fn cmp(&self, other: &Self) -> CmpOrdering {
+        self.key().cmp(&other.key())
+    }
+}
+
+/// The listen socket and what it is bound to.
+struct Listener {
+    /// The socket.
+    socket: UdpSocket,
+    /// The configured address it was bound for.
+    configured: SocketAddr,
+    /// The read timeout currently set.
+    timeout: Duration,
+}
+
+/// The thread's state. `[cue-thread]` throughout.
+struct Worker {
+    /// Cues for the audio thread.
+    producer: rtrb::Producer<CueEvent>,
+    /// For the persisted settings.
+    params: Arc<TimecodeParams>,
+    /// Counters.
+    stats: Arc<CueStats>,
+    /// Set by [`CueThread::stop`].
+    stop: Arc<AtomicBool>,
+    /// Snapshot of the cue settings.
+    settings: CueSettings,
+    /// The output latency setting, ms (timetags are for when a sample is heard).
+    latency_ms: f64,
+    /// When the settings were last read.
+    settings_read: Instant,
+    /// The mapping built from `settings`.
+    map: CueMap,
+    /// The allow-list built from `settings`.
+    allow: AllowList,
+    /// The socket, while bound.
+    listener: Option<Listener>,
+    /// When binding last failed.
+    bind_failed_at: Option<Instant>,
+    /// Recently applied (sender, ID) pairs.
+    dedupe: Dedupe<(SocketAddr, CueId)>,
+    /// Timetagged cues not yet released to the audio thread (min-heap by time).
+    schedule: BinaryHeap<Reverse<Scheduled>>,
+    /// `Instant` ↔ wall-clock anchor.
+    anchor: (Instant, SystemTime),
+    /// Receive buffer, [`MAX_PACKET`] bytes.
+    buf: Vec<u8>,
+    /// Scratch for resolved actions.
+    actions: Vec<MidiAction>,
+    /// Arrival counter for [`CueEvent::seq`].
+    next_seq: u64,
+    /// When counters were last logged, and what they were.
+    logged: (Instant, Vec<(&'static str, u64)>),
+    /// When trouble was last logged.
+    trouble_logged: Option<Instant>,
+}
+
+impl Worker {
+    fn new(
+        producer: rtrb::Producer<CueEvent>,
+        params: Arc<TimecodeParams>,
+        stats: Arc<CueStats>,
+        stop: Arc<AtomicBool>,
+    ) -> Self {
+        let (settings, latency_ms) = read_settings(&params);
+        let now = Instant::now();
+        Self {
+            producer,
+            params,
+            map: CueMap::new(&settings),
+            allow: settings.allow_list(),
+            dedupe: Dedupe::new(Duration::from_millis(u64::from(settings.dedupe_ms)), DEDUPE_CAPACITY),
+            settings,
+            latency_ms,
+            settings_read: now,
+            listener: None,
+            bind_failed_at: None,
+            schedule: BinaryHeap::new(),
+            anchor: (now, SystemTime::now()),
+            buf: vec![0; MAX_PACKET],
+            actions: Vec::with_capacity(MAX_FANOUT),
+            next_seq: 0,
+            logged: (now, stats.counters()),
+            trouble_logged: None,
+            stats,
+            stop,
+        }
+    }
+
+    fn run(mut self) {
+        while !self.stop.load(Ordering::Acquire) {
+            let now = Instant::now();
+            self.refresh(now);
+            self.release(now);
+            self.log_counters(now);
+            self.receive_one(now);
+        }
+        self.stats.listening.store(false, Ordering::Relaxed);
+        for _ in 0..self.schedule.len() {
+            self.stats.count_drop(DropReason::Deactivated);
+        }
+    }
+
+    /// Re-reads settings, rebinds when the listen address changed, refreshes the anchor.
+    fn refresh(&mut self, now: Instant) {
+        if now.duration_since(self.settings_read) >= SETTINGS_POLL {
+            self.settings_read = now;
+            let (settings, latency_ms) = read_settings(&self.params);
+            self.latency_ms = latency_ms;
+            if settings != self.settings {
+                self.map = CueMap::new(&settings);
+                self.allow = settings.allow_list();
+                self.dedupe.set_window(Duration::from_millis(u64::from(settings.dedupe_ms)));
+                if settings.listen != self.settings.listen || settings.enabled != self.settings.enabled {
+                    self.listener = None;
+                    self.bind_failed_at = None;
+                }
+                self.settings = settings;
+            }
+        }
+        if now.duration_since(self.anchor.0) >= REANCHOR_EVERY {
+            self.anchor = (Instant::now(), SystemTime::now());
+        }
+        if self.listener.is_none()
+            && self.settings.enabled
+            && self.bind_failed_at.is_none_or(|t| now.duration_since(t) >= REBIND_EVERY)
+        {
+            self.bind(now);
+        }
+        self.stats.listening.store(self.listener.is_some(), Ordering::Relaxed);
+    }
+
+    fn bind(&mut self, now: Instant) {
+        let configured = self.settings.listen;
+        match UdpSocket::bind(configured) {
+            Ok(socket) => {
+                let local = socket.local_addr().map_or_else(|_| configured.to_string(), |a| a.to_string());
+                nice_log!("cue input listening on {local}");
+                self.listener = Some(Listener { socket, configured, timeout: Duration::ZERO });
+                self.bind_failed_at = None;
+            }
+            Err(e) => {
+                self.stats.bind_errors.fetch_add(1, Ordering::Relaxed);
+                self.bind_failed_at = Some(now);
+                self.trouble(|| format!("cue input: cannot listen on {configured}: {e}; retrying every second"));
+            }
+        }
+    }
+
+    /// Moves cues whose time is near from the schedule to the audio thread.
+    fn release(&mut self, now: Instant) {
+        while let Some(Reverse(next)) = self.schedule.peek() {
+            if next.0.at.is_some_and(|at| at > now + RELEASE_AHEAD) {
+                break;
+            }
+            let cue = next.0;
+            if self.producer.push(cue).is_err() {
+                // The ring is full: try again on the next turn (the cue stays accepted).
+                break;
+            }
+            self.schedule.pop();
+        }
+    }
+
+    /// Waits up to [`RECV_TIMEOUT`] (less when a release is due sooner) for one datagram and
+    /// handles it.
+    fn receive_one(&mut self, now: Instant) {
+        let wait = self
+            .schedule
+            .peek()
+            .and_then(|Reverse(s)| s.0.at)
+            .map_or(RECV_TIMEOUT, |at| (at.saturating_duration_since(now + RELEASE_AHEAD)).min(RECV_TIMEOUT))
+            .max(Duration::from_millis(1));
+        let Some(listener) = self.listener.as_mut() else {
+            std::thread::sleep(RECV_TIMEOUT);
+            return;
+        };
+        if listener.timeout != wait {
+            if let Err(e) = listener.socket.set_read_timeout(Some(wait)) {
+                self.trouble(|| format!("cue input: cannot set the socket timeout: {e}"));
+                std::thread::sleep(RECV_TIMEOUT);
+                return;
+            }
+            listener.timeout = wait;
+        }
+        match listener.socket.recv_from(&mut self.buf) {
+            Ok((n, from)) => self.handle_datagram(n, from),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {}
+            // ICMP errors from earlier replies surface here on some systems: not fatal.
+            Err(e) => {
+                let configured = listener.configured;
+                self.trouble(|| format!("cue input on {configured}: {e}"));
+            }
+        }
+    }
+
+    fn handle_datagram(&mut self, n: usize, from: SocketAddr) {
+        if !self.allow.allows(from.ip()) {
+            self.stats.received.fetch_add(1, Ordering::Relaxed);
+            self.stats.count_drop(DropReason::NotAllowed);
+            return;
+        }
+        let messages = match decode_packet(&self.buf[..n]) {
+            Ok(messages) => messages,
+            Err(_) => {
+                self.stats.received.fetch_add(1, Ordering::Relaxed);
+                self.stats.count_drop(DropReason::Malformed);
+                return;
+            }
+        };
+        let now = Instant::now();
+        for received in messages {
+            self.handle_message(received, from, now);
+        }
+    }
+
+    fn handle_message(&mut self, received: Received, from: SocketAddr, now: Instant) {
+        let Received { timetag, msg } = received;
+        let token = self.settings.token();
+        if msg.addr == ADDR_STATUS {
+            if strip_token(&msg.args, token).is_ok() {
+                let status = status_to_osc(&self.stats.counters());
+                self.reply(status, from);
+                return;
+            }
+            self.stats.received.fetch_add(1, Ordering::Relaxed);
+            self.stats.count_drop(DropReason::BadToken);
+            return;
+        }
+        self.stats.received.fetch_add(1, Ordering::Relaxed);
+        let args = match parse_cue_args(&msg.args, token) {
+            Ok(args) => args,
+            Err(e) if e.is_token() => {
+                self.stats.count_drop(DropReason::BadToken);
+                return;
+            }
+            Err(_) => {
+                self.stats.count_drop(DropReason::BadArgument);
+                self.ack(msg, None, AckStatus::BadArgument, from);
+                return;
+            }
+        };
+        let status = self.accept(&msg.addr, timetag.map(system_time_from_timetag), args, from, now);
+        if let Some(reason) = drop_reason(status) {
+            self.stats.count_drop(reason);
+        }
+        self.ack(msg, args.id, status, from);
+    }
+
+    /// Maps, times and queues one cue; returns what the ack says.
+    fn accept(
+        &mut self,
+        address: &str,
+        timetag: Option<SystemTime>,
+        args: CueArgs,
+        from: SocketAddr,
+        now: Instant,
+    ) -> AckStatus {
+        if let Some(id) = args.id
+            && self.dedupe.contains(&(from, id), now)
+        {
+            return AckStatus::Duplicate;
+        }
+        self.actions.clear();
+        match self.map.resolve(address, &mut self.actions) {
+            Ok(()) => {}
+            Err(Unresolved::Unmapped) => return AckStatus::Unmapped,
+            Err(Unresolved::TooBroad) => return AckStatus::TooBroad,
+        }
+        let at = match timetag {
+            None => None,
+            Some(wall) => match self.instant_for(wall) {
+                Some(at) if at > now + MAX_AHEAD => return AckStatus::TooFarAhead,
+                None => return AckStatus::TooFarAhead,
+                Some(at) => Some(at),
+            },
+        };
+        let mut cue = CueEvent {
+            actions: [self.actions[0]; MAX_FANOUT],
+            len: 0,
+            at,
+            seq: self.next_seq,
+            quantise: self.settings.quantise,
+        };
+        for (slot, action) in cue.actions.iter_mut().zip(&self.actions) {
+            *slot = action.with_value(args.value);
+            cue.len += 1;
+        }
+        if at.is_some_and(|t| t > now + RELEASE_AHEAD) {
+            if self.schedule.len() >= SCHEDULE_CAPACITY {
+                return AckStatus::ScheduleFull;
+            }
+            self.schedule.push(Reverse(Scheduled(cue)));
+        } else if self.producer.push(cue).is_err() {
+            return AckStatus::QueueFull;
+        }
+        self.next_seq += 1;
+        self.stats.accepted.fetch_add(1, Ordering::Relaxed);
+        if let Some(id) = args.id {
+            self.dedupe.insert((from, id), now);
+        }
+        AckStatus::Ok
+    }
+
+    /// The moment, on the monotonic clock, the sample heard at `wall` leaves the host (`wall` −
+    /// output latency). A time before this thread's clock can express is the earliest it can
+    /// (so the cue is late); `None` if beyond what it can express (so far ahead).
+    fn instant_for(&self, wall: SystemTime) -> Option<Instant> {
+        let (anchor_instant, anchor_wall) = self.anchor;
+        let latency = Duration::from_secs_f64(self.latency_ms.abs().min(60_000.0) / 1000.0);
+        let wall = if self.latency_ms >= 0.0 { wall.checked_sub(latency) } else { wall.checked_add(latency) };
+        let wall = wall.unwrap_or(anchor_wall);
+        match wall.duration_since(anchor_wall) {
+            Ok(ahead) => anchor_instant.checked_add(ahead),
+            Err(behind) => Some(anchor_instant.checked_sub(behind.duration()).unwrap_or(anchor_instant)),
+        }
+    }
+
+    fn ack(&mut self, msg: OscMessage, id: Option<CueId>, status: AckStatus, to: SocketAddr) {
+        let ack = Ack { address: msg.addr, id, status };
+        self.reply(ack.to_osc(), to);
+    }
+
+    fn reply(&mut self, msg: OscMessage, to: SocketAddr) {
+        let Some(listener) = self.listener.as_ref() else { return };
+        let result = rosc::encoder::encode(&OscPacket::Message(msg))
+            .map_err(|e| std::io::Error::other(format!("{e:?}")))
+            .and_then(|bytes| listener.socket.send_to(&bytes, to));
+        if let Err(e) = result {
+            self.stats.reply_errors.fetch_add(1, Ordering::Relaxed);
+            self.trouble(|| format!("cue input: cannot reply to {to}: {e}"));
+        }
+    }
+
+    /// Logs the counters every [`LOG_EVERY`] if they changed.
+    fn log_counters(&mut self, now: Instant) {
+        if now.duration_since(self.logged.0) < LOG_EVERY {
+            return;
+        }
+        let counters = self.stats.counters();
+        if counters != self.logged.1 {
+            let text: Vec<String> =
+                counters.iter().filter(|(_, n)| *n > 0).map(|(name, n)| format!("{name} {n}")).collect();
+            nice_log!("cue input: {}", text.join(", "));
+        }
+        self.logged = (now, counters);
+    }
+
+    fn trouble(&mut self, message: impl FnOnce() -> String) {
+        let now = Instant::now();
+        if self.trouble_logged.is_none_or(|t| now.duration_since(t) >= LOG_EVERY) {
+            self.trouble_logged = Some(now);
+            nice_warn!("{}", message());
+        }
+    }
+}
+
+/// The drop counter for a refusal; `None` for `ok`.
+fn drop_reason(status: AckStatus) -> Option<DropReason> {
+    Some(match status {
+        AckStatus::Ok => return None,
+        AckStatus::Duplicate => DropReason::Duplicate,
+        AckStatus::Unmapped => DropReason::Unmapped,
+        AckStatus::BadArgument => DropReason::BadArgument,
+        AckStatus::TooBroad => DropReason::TooBroad,
+        AckStatus::TooFarAhead => DropReason::TooFarAhead,
+        AckStatus::ScheduleFull => DropReason::ScheduleFull,
+        AckStatus::QueueFull => DropReason::QueueFull,
+    })
+}
+
+fn read_settings(params: &TimecodeParams) -> (CueSettings, f64) {
+    // A poisoned lock still holds valid settings.
+    let settings = params.settings.read().unwrap_or_else(PoisonError::into_inner);
+    (settings.cues.clone(), settings.output_latency_ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::player::{BlockTiming, CuePlayer, MidiOut};
+    use super::*;
+    use crate::settings::Settings;
+    use osc_timecode_core::cue::status_from_osc;
+    use rosc::{OscBundle, OscType};
+
+    /// A cue thread on a free loopback port with `edit` applied to the defaults.
+    struct Rig {
+        thread: Option<CueThread>,
+        consumer: Option<rtrb::Consumer<CueEvent>>,
+        stats: Arc<CueStats>,
+        sender: UdpSocket,
+        port: u16,
+    }
+
+    impl Rig {
+        fn new(edit: impl FnOnce(&mut CueSettings)) -> Self {
+            let port = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let mut settings = Settings::default();
+            settings.cues.listen = SocketAddr::from(([127, 0, 0, 1], port));
+            edit(&mut settings.cues);
+            let params = Arc::new(TimecodeParams::new(settings));
+            let stats = Arc::new(CueStats::default());
+            let (producer, consumer) = rtrb::RingBuffer::new(super::super::CUE_QUEUE_CAPACITY);
+            let thread = CueThread::spawn(producer, params, stats.clone()).unwrap();
+            let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+            sender.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let rig = Self { thread: Some(thread), consumer: Some(consumer), stats, sender, port };
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !rig.stats.listening.load(Ordering::Relaxed) {
+                assert!(Instant::now() < deadline, "cue thread never bound");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            rig
+        }
+
+        fn send(&self, packet: &OscPacket) {
+            self.send_bytes(&rosc::encoder::encode(packet).unwrap());
+        }
+
+        fn send_bytes(&self, bytes: &[u8]) {
+            self.sender.send_to(bytes, ("127.0.0.1", self.port)).unwrap();
+        }
+
+        fn reply(&self) -> OscMessage {
+            let mut buf = [0u8; 4096];
+            let n = self.sender.recv(&mut buf).expect("a reply within 5 s");
+            match rosc::decoder::decode_udp(&buf[..n]).unwrap().1 {
+                OscPacket::Message(m) => m,
+                OscPacket::Bundle(b) => panic!("replies are bare messages, got {b:?}"),
+            }
+        }
+
+        fn status(&self) -> Vec<(String, u64)> {
+            self.send(&cue_msg("/status", vec![]));
+            status_from_osc(&self.reply()).expect("a /status reply")
+        }
+
+        fn counter(&self, name: &str) -> u64 {
+            self.status().into_iter().find(|(n, _)| n == name).map(|(_, v)| v).unwrap()
+        }
+    }
+
+    fn cue_msg(addr: &str, args: Vec<OscType>) -> OscPacket {
+        OscPacket::Message(OscMessage { addr: addr.into(), args })
+    }
+
+    fn ack_of(m: &OscMessage) -> Ack {
+        Ack::from_osc(m).unwrap_or_else(|| panic!("not an ack: {m:?}"))
+    }
+
+    #[test]
+    fn an_immediate_cue_is_queued_before_its_ack() {
+        let mut rig = Rig::new(|_| {});
+        rig.send(&cue_msg("/cue/60", vec![OscType::Int(90), OscType::Int(1)]));
+        let ack = ack_of(&rig.reply());
+        assert_eq!(ack, Ack { address: "/cue/60".into(), id: Some(CueId::Int(1)), status: AckStatus::Ok });
+        let mut consumer = rig.consumer.take().unwrap();
+        let cue = consumer.pop().expect("queued before the ack");
+        assert_eq!(cue.at, None);
+        assert_eq!(
+            cue.actions(),
+            &[MidiAction::Note {
+                channel: super::super::map::Channel::ONE,
+                key: super::super::map::U7::new(60).unwrap(),
+                velocity: super::super::map::U7::new(90).unwrap(),
+                length_ms: 100
+            }]
+        );
+        // Played on the audio side: at offset 0 of the next block.
+        let mut player = CuePlayer::new(consumer, rig.stats.clone());
+        rig.send(&cue_msg("/cue/61", vec![]));
+        assert_eq!(ack_of(&rig.reply()).status, AckStatus::Ok);
+        let mut sent = Vec::new();
+        let timing = BlockTiming { start: None, sample_rate: 48_000, len: 64, playing: false };
+        player.run_block(timing, |o, e| {
+            sent.push((o, e));
+            true
+        });
+        assert_eq!(sent, vec![(0, MidiOut::NoteOn { channel: 0, key: 61, velocity: 127 })]);
+    }
+
+    #[test]
+    fn retries_are_applied_once_and_acked_duplicate() {
+        let rig = Rig::new(|_| {});
+        for expected in [AckStatus::Ok, AckStatus::Duplicate, AckStatus::Duplicate] {
+            rig.send(&cue_msg("/trigger/3", vec![OscType::Nil, OscType::Long(77)]));
+            assert_eq!(ack_of(&rig.reply()).status, expected);
+        }
+        // A different ID is a different cue.
+        rig.send(&cue_msg("/trigger/3", vec![OscType::Nil, OscType::Long(78)]));
+        assert_eq!(ack_of(&rig.reply()).status, AckStatus::Ok);
+        assert_eq!(rig.stats.accepted.load(Ordering::Relaxed), 2);
+        assert_eq!(rig.counter("dropped_duplicate"), 2);
+    }
+
+    #[test]
+    fn refusals_are_acked_with_their_reason_and_counted() {
+        let rig = Rig::new(|_| {});
+        let far = OscBundle {
+            timetag: osc_timecode_core::protocol::timetag_from_system_time(
+                SystemTime::now() + Duration::from_secs(7200),
+            ),
+            content: vec![cue_msg("/cue/1", vec![])],
+        };
+        for (packet, status) in [
+            (cue_msg("/nope", vec![]), AckStatus::Unmapped),
+            (cue_msg("/cue/1", vec![OscType::String("x".into())]), AckStatus::BadArgument),
+            (cue_msg("/cue/*", vec![]), AckStatus::TooBroad),
+            (OscPacket::Bundle(far), AckStatus::TooFarAhead),
+        ] {
+            rig.send(&packet);
+            assert_eq!(ack_of(&rig.reply()).status, status);
+        }
+        let status = rig.status();
+        let get = |name: &str| status.iter().find(|(n, _)| n == name).unwrap().1;
+        assert_eq!(get("received"), 4);
+        assert_eq!(get("dropped_unmapped") + get("dropped_bad_argument") + get("dropped_too_broad"), 3);
+        assert_eq!(get("dropped_too_far_ahead"), 1);
+    }
+
+    #[test]
+    fn token_and_malformed_get_no_reply_but_are_counted() {
+        let rig = Rig::new(|c| c.token = Some("s3cret".into()));
+        rig.send(&cue_msg("/cue/1", vec![]));
+        rig.send(&cue_msg("/cue/1", vec![OscType::String("wrong".into())]));
+        rig.send_bytes(b"garbage!");
+        rig.send(&cue_msg("/status", vec![OscType::String("s3cret".into())]));
+        // The first reply is the status: the three before got none.
+        let status = status_from_osc(&rig.reply()).expect("only the /status query is answered");
+        let get = |name: &str| status.iter().find(|(n, _)| n == name).unwrap().1;
+        assert_eq!((get("received"), get("dropped_bad_token"), get("dropped_malformed")), (3, 2, 1));
+        rig.send(&cue_msg("/cue/1", vec![OscType::String("s3cret".into()), OscType::Int(5)]));
+        assert_eq!(ack_of(&rig.reply()).status, AckStatus::Ok);
+    }
+
+    #[test]
+    fn timetagged_cues_wait_and_stop_counts_them() {
+        let mut rig = Rig::new(|_| {});
+        let soon = SystemTime::now() + Duration::from_millis(200);
+        let later = SystemTime::now() + Duration::from_secs(30);
+        for (t, id) in [(later, 1), (soon, 2)] {
+            rig.send(&OscPacket::Bundle(OscBundle {
+                timetag: osc_timecode_core::protocol::timetag_from_system_time(t),
+                content: vec![cue_msg("/cue/2", vec![OscType::Nil, OscType::Int(id)])],
+            }));
+            assert_eq!(ack_of(&rig.reply()).status, AckStatus::Ok);
+        }
+        let mut consumer = rig.consumer.take().unwrap();
+        // Within RELEASE_AHEAD: in the ring at once, with its time.
+        let first = consumer.pop().expect("the near cue goes straight to the ring");
+        let at = first.at.expect("timetagged");
+        let expected = Instant::now() + Duration::from_millis(200);
+        assert!(at.max(expected) - at.min(expected) < Duration::from_millis(50));
+        assert!(consumer.pop().is_err(), "the far cue waits on the cue thread");
+        rig.thread.take().unwrap().stop();
+        assert_eq!(rig.stats.dropped(DropReason::Deactivated), 1);
+    }
+
+    #[test]
+    fn senders_outside_the_allow_list_are_dropped_silently() {
+        let rig = Rig::new(|c| {
+            c.allow =
+                vec![super::super::map::AllowEntry(osc_timecode_core::cue::parse_allow_entry("127.0.0.2").unwrap())]
+        });
+        rig.send(&cue_msg("/cue/1", vec![]));
+        rig.send(&cue_msg("/status", vec![]));
+        rig.sender.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+        let mut buf = [0u8; 4096];
+        assert!(rig.sender.recv(&mut buf).is_err(), "no reply to a stranger");
+        let friend = UdpSocket::bind("127.0.0.2:0").unwrap();
+        friend.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        friend.send_to(&rosc::encoder::encode(&cue_msg("/status", vec![])).unwrap(), ("127.0.0.1", rig.port)).unwrap();
+        let n = friend.recv(&mut buf).unwrap();
+        let OscPacket::Message(m) = rosc::decoder::decode_udp(&buf[..n]).unwrap().1 else { panic!() };
+        let status = status_from_osc(&m).unwrap();
+        assert_eq!(status.iter().find(|(n, _)| n == "dropped_not_allowed").unwrap().1, 2);
+    }
+}
