@@ -201,3 +201,96 @@ fn timetags_convert_to_and_from_wall_clock() {
         assert!(err <= Duration::from_nanos(1), "{nanos}: off by {err:?}");
     }
 }
+
+mod cues {
+    //! The cue side: `/ack` and `/status` replies as golden bytes, and cue arguments as senders
+    //! (python-osc, liblo, TouchOSC) encode them, built by hand.
+
+    use super::{hex, osc_str};
+    use osc_timecode_core::cue::{
+        ADDR_ACK, ADDR_STATUS, Ack, AckStatus, CUE_PREFIX, CueArgs, CueId, CueValue, TRIGGER_PREFIX, decode_packet,
+        parse_cue_args, status_from_osc, status_to_osc,
+    };
+    use rosc::{OscPacket, encoder::encode};
+
+    #[test]
+    fn addresses_and_status_names_are_frozen() {
+        assert_eq!((CUE_PREFIX, TRIGGER_PREFIX, ADDR_ACK, ADDR_STATUS), ("/cue/", "/trigger/", "/ack", "/status"));
+        let names: Vec<&str> = AckStatus::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(
+            names,
+            ["ok", "duplicate", "unmapped", "bad_argument", "too_broad", "too_far_ahead", "schedule_full", "queue_full"]
+        );
+    }
+
+    #[test]
+    fn ack_golden_bytes() {
+        let ack = Ack { address: "/cue/intro".into(), id: Some(CueId::Int(42)), status: AckStatus::Ok };
+        let bytes = encode(&OscPacket::Message(ack.to_osc())).unwrap();
+        let mut expected = Vec::new();
+        osc_str(&mut expected, "/ack");
+        osc_str(&mut expected, ",sis");
+        osc_str(&mut expected, "/cue/intro");
+        expected.extend_from_slice(&42i32.to_be_bytes());
+        osc_str(&mut expected, "ok");
+        assert_eq!(hex(&bytes), hex(&expected));
+        assert_eq!(
+            hex(&bytes),
+            "2f61636b000000002c736973000000002f6375652f696e74726f00000000002a6f6b0000"
+        );
+        // No ID: nil; an int64 ID stays int64.
+        let none = Ack { address: "/cue/1".into(), id: None, status: AckStatus::Unmapped };
+        let mut expected = Vec::new();
+        osc_str(&mut expected, "/ack");
+        osc_str(&mut expected, ",sNs");
+        osc_str(&mut expected, "/cue/1");
+        osc_str(&mut expected, "unmapped");
+        assert_eq!(hex(&encode(&OscPacket::Message(none.to_osc())).unwrap()), hex(&expected));
+        let long = Ack { address: "/t".into(), id: Some(CueId::Long(-5)), status: AckStatus::Duplicate };
+        let long_bytes = encode(&OscPacket::Message(long.to_osc())).unwrap();
+        assert_eq!(&long_bytes[8..12], b",shs");
+    }
+
+    #[test]
+    fn status_golden_bytes() {
+        let bytes = encode(&OscPacket::Message(status_to_osc(&[("received", 3), ("applied", 2)]))).unwrap();
+        let mut expected = Vec::new();
+        osc_str(&mut expected, "/status");
+        osc_str(&mut expected, ",shsh");
+        osc_str(&mut expected, "received");
+        expected.extend_from_slice(&3i64.to_be_bytes());
+        osc_str(&mut expected, "applied");
+        expected.extend_from_slice(&2i64.to_be_bytes());
+        assert_eq!(hex(&bytes), hex(&expected));
+        let OscPacket::Message(m) = rosc::decoder::decode_udp(&bytes).unwrap().1 else { panic!("a message") };
+        assert_eq!(status_from_osc(&m).unwrap(), vec![("received".into(), 3), ("applied".into(), 2)]);
+    }
+
+    #[test]
+    fn cues_as_other_senders_encode_them() {
+        // `/cue/5 ,Nh` (value nil, int64 id), built by hand.
+        let mut bytes = Vec::new();
+        osc_str(&mut bytes, "/cue/5");
+        osc_str(&mut bytes, ",Nh");
+        bytes.extend_from_slice(&9_000_000_000i64.to_be_bytes());
+        let got = decode_packet(&bytes).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].timetag, None);
+        assert_eq!(
+            parse_cue_args(&got[0].msg.args, None),
+            Ok(CueArgs { value: CueValue::Default, id: Some(CueId::Long(9_000_000_000)) })
+        );
+        // `/trigger/1 ,sfi` with a token, a TouchOSC-style float and an id.
+        let mut bytes = Vec::new();
+        osc_str(&mut bytes, "/trigger/1");
+        osc_str(&mut bytes, ",sfi");
+        osc_str(&mut bytes, "s3cret");
+        bytes.extend_from_slice(&0.25f32.to_be_bytes());
+        bytes.extend_from_slice(&3i32.to_be_bytes());
+        let got = decode_packet(&bytes).unwrap();
+        assert_eq!(
+            parse_cue_args(&got[0].msg.args, Some("s3cret")),
+            Ok(CueArgs { value: CueValue::Midi(32), id: Some(CueId::Int(3)) })
+        );
+    }
+}
