@@ -201,6 +201,23 @@ mod tests {
     }
 
     #[test]
+    fn readme_config_examples_parse() {
+        let readme = include_str!("../../README.md");
+        let block = |start: &str| {
+            let from = readme.find(start).unwrap_or_else(|| panic!("README has no {start:?} block"));
+            let text = &readme[from + "```toml\n".len()..];
+            text[..text.find("```").unwrap()].to_owned()
+        };
+        let plugin: ConfigFile = toml::from_str(&block("```toml\n[plugin]\n")).unwrap();
+        assert!(plugin.plugin.is_some());
+        let cues: ConfigFile = toml::from_str(&block("```toml\n[plugin.cues]\n")).unwrap();
+        let cues = cues.plugin.unwrap().cues;
+        assert_eq!(cues.map.len(), 2);
+        assert_eq!(cues.map[0].address.as_str(), "/cue/intro");
+        assert_eq!(cues.listen, crate::cues::map::DEFAULT_LISTEN);
+    }
+
+    #[test]
     fn serde_round_trip() {
         let s = Settings {
             targets: vec!["127.0.0.1:9".parse().unwrap()],
