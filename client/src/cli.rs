@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::convert::ConvertArgs;
+use crate::send::SendArgs;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -12,6 +13,8 @@ Examples:
   osc-timecode convert --rate 29.97df --timecode '00:01:00;02'  prints 1800
   seq 0 1800 9000 | osc-timecode convert --rate 29.97df         one label per line
   osc-timecode convert --help                                   every option, more examples
+  osc-timecode cue 12                                           note 12 into the host, acknowledged
+  osc-timecode trigger 7 0.5                                    control change 7 = 64
 
 Configuration:
   Defaults come from the [client] table of a TOML file, the one the plugin reads its [plugin] \
@@ -19,6 +22,8 @@ table from:
     [client]
     rate = \"29.97df\"       # --rate, OSC_TIMECODE_RATE
     sample_rate = 48000    # --sample-rate, OSC_TIMECODE_SAMPLE_RATE
+    master = \"127.0.0.1:5005\"  # cue/trigger --master, OSC_TIMECODE_MASTER
+    token = \"s3cret\"     # cue/trigger --token, OSC_TIMECODE_TOKEN
   A flag beats its environment variable, which beats the file, which beats the built-in default. \
 The file is --config FILE, else $OSC_TIMECODE_CONFIG, else
     Linux    $XDG_CONFIG_HOME/osc-timecode/config.toml or ~/.config/osc-timecode/config.toml
@@ -33,7 +38,8 @@ Exit status: 0 on success, 2 on any error. Errors are one line on standard error
 #[command(
     name = "osc-timecode",
     version,
-    about = "SMPTE timecode tools for OSC Timecode: exact conversions between frames, samples, seconds and labels",
+    about = "SMPTE timecode tools for OSC Timecode: exact conversions between frames, samples, seconds and labels; \
+             cues and triggers to the master",
     after_help = AFTER_HELP,
     subcommand_required = true,
     propagate_version = true
@@ -49,7 +55,7 @@ pub struct Cli {
 
 /// The subcommands.
 //
-// NOTE: `listen`, `cue`, `trigger` and `serve` are specified in the same issue and land as one
+// NOTE: `listen` and `serve` are specified in the same issue and land as one
 //       module each (`src/listen.rs`, ...) with a variant here and an arm in `main::run`. They
 //       are deliberately absent until they work: a stub that parses and does nothing would tell
 //       a stage operator that timecode is flowing when it is not.
@@ -57,4 +63,8 @@ pub struct Cli {
 pub enum Command {
     // No doc comment here: it would replace the long help that `ConvertArgs` carries.
     Convert(ConvertArgs),
+    /// Send /cue/NAME to the master and wait for its /ack
+    Cue(SendArgs),
+    /// Send /trigger/NAME to the master and wait for its /ack
+    Trigger(SendArgs),
 }

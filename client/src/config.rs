@@ -22,7 +22,6 @@ use anyhow::Context as _;
 use osc_timecode_core::FrameRate;
 use serde::Deserialize;
 
-
 /// Environment variable for `--rate`.
 pub const RATE_ENV: &str = "OSC_TIMECODE_RATE";
 
@@ -30,7 +29,12 @@ pub const RATE_ENV: &str = "OSC_TIMECODE_RATE";
 pub const SAMPLE_RATE_ENV: &str = "OSC_TIMECODE_SAMPLE_RATE";
 
 /// Flags that fall back to an environment variable, for error messages.
-pub const ENV_FLAGS: [(&str, &str); 2] = [("--rate", RATE_ENV), ("--sample-rate", SAMPLE_RATE_ENV)];
+pub const ENV_FLAGS: [(&str, &str); 4] = [
+    ("--rate", RATE_ENV),
+    ("--sample-rate", SAMPLE_RATE_ENV),
+    ("--master", crate::send::MASTER_ENV),
+    ("--token", crate::send::TOKEN_ENV),
+];
 
 /// Frame rate when neither flag, environment nor config file names one: the plugin's default.
 pub const DEFAULT_RATE: FrameRate = FrameRate::FPS_25;
@@ -40,12 +44,16 @@ pub const DEFAULT_RATE: FrameRate = FrameRate::FPS_25;
 pub const SAMPLE_RATES: std::ops::RangeInclusive<u32> = 1..=1_536_000;
 
 /// The `[client]` table, every key optional.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ClientConfig {
     /// `rate = "29.97df"`: default frame rate.
     pub rate: Option<FrameRate>,
     /// `sample_rate = 48000`: default audio sample rate in Hz, within [`SAMPLE_RATES`].
     pub sample_rate: Option<u32>,
+    /// `master = "127.0.0.1:5005"`: where `cue` and `trigger` send.
+    pub master: Option<std::net::SocketAddr>,
+    /// `token = "..."`: the master's shared token.
+    pub token: Option<String>,
 }
 
 /// The config file's shape: only `[client]` is ours.
@@ -62,6 +70,8 @@ struct ConfigFile {
 struct ClientTable {
     rate: Option<RateValue>,
     sample_rate: Option<SampleRateValue>,
+    master: Option<std::net::SocketAddr>,
+    token: Option<String>,
 }
 
 /// A rate name as users write it. A bare integer (`rate = 25`) is accepted too; a float is
@@ -159,7 +169,8 @@ pub fn parse(text: &str) -> anyhow::Result<ClientConfig> {
             None => anyhow::anyhow!("{message}"),
         }
     })?;
-    Ok(ClientConfig { rate: file.client.rate.map(|r| r.0), sample_rate: file.client.sample_rate.map(|r| r.0) })
+    let ClientTable { rate, sample_rate, master, token } = file.client;
+    Ok(ClientConfig { rate: rate.map(|r| r.0), sample_rate: sample_rate.map(|r| r.0), master, token })
 }
 
 /// 1-based line and column (in characters) of byte offset `at` in `text`.
@@ -193,7 +204,7 @@ mod tests {
         let text = "[plugin]\ntargets = [\"127.0.0.1:5006\"]\nkeepalive_ms = 1000\n\n[client]\nrate = \"29.97df\"\nsample_rate = 44100\n\n[someone_else]\nx = 1\n";
         assert_eq!(
             parse(text).unwrap(),
-            ClientConfig { rate: Some(FrameRate::FPS_29_97_DF), sample_rate: Some(44_100) }
+            ClientConfig { rate: Some(FrameRate::FPS_29_97_DF), sample_rate: Some(44_100), ..ClientConfig::default() }
         );
         assert_eq!(parse("").unwrap(), ClientConfig::default(), "empty file");
         assert_eq!(parse("[client]\n").unwrap(), ClientConfig::default(), "empty table");

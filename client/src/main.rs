@@ -8,12 +8,14 @@
 //! Data flow:
 //! 1. [`cli::Cli`] parses the command line (and the environment variables clap reads);
 //! 2. [`config::load`] reads the `[client]` table of the config file for defaults;
-//! 3. the subcommand's module (`convert`) does the work and writes to standard output.
+//! 3. the subcommand's module (`convert`, `send` for `cue` and `trigger`) does the work and
+//!    writes to standard output.
 
 mod cli;
 mod config;
 mod convert;
 mod seconds;
+mod send;
 
 use std::process::ExitCode;
 
@@ -43,6 +45,8 @@ fn run() -> anyhow::Result<()> {
     let config = config::load(cli.config.as_deref())?;
     match cli.command {
         cli::Command::Convert(args) => convert::run(args, &config),
+        cli::Command::Cue(args) => send::run(send::Kind::Cue, args, &config),
+        cli::Command::Trigger(args) => send::run(send::Kind::Trigger, args, &config),
     }
 }
 

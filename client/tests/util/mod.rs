@@ -2,6 +2,9 @@
 //! environment, a scratch directory per test, standard input fed from a thread, and assertions
 //! on the exit status and on what was printed.
 
+// Shared by several test binaries; each uses only part of it.
+#![allow(dead_code)]
+
 use std::ffi::OsStr;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -11,7 +14,13 @@ use std::process::{Command, Output, Stdio};
 pub const BIN: &str = env!("CARGO_BIN_EXE_osc-timecode");
 
 /// Environment variables the command reads; cleared so the developer's shell never leaks in.
-const ENV_VARS: [&str; 3] = ["OSC_TIMECODE_CONFIG", "OSC_TIMECODE_RATE", "OSC_TIMECODE_SAMPLE_RATE"];
+const ENV_VARS: [&str; 5] = [
+    "OSC_TIMECODE_CONFIG",
+    "OSC_TIMECODE_RATE",
+    "OSC_TIMECODE_SAMPLE_RATE",
+    "OSC_TIMECODE_MASTER",
+    "OSC_TIMECODE_TOKEN",
+];
 
 /// One invocation of the binary, in its own scratch directory.
 pub struct Cmd {
