@@ -6,6 +6,12 @@
 //! Threads follow CLAP's model: the test's thread is the main thread (instantiation, activation,
 //! state, params info), and [`ClapPlugin::run`] processes on a scoped thread that the host's
 //! thread-check extension reports as the audio thread.
+//!
+//! Every run reports each block it processed ([`BlockRecord`]: steady-time sample, length,
+//! transport position, and the wall-clock instant just before `process()` was called) and every
+//! event the plugin put in the output event buffer ([`OutputEvent`], with its block), because the
+//! host clears that buffer at the start of each block. [`RunReport::midi`] reads the notes and
+//! MIDI 1.0 events as an instrument on the track would.
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -14,6 +20,7 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::thread::ThreadId;
+use std::time::SystemTime;
 
 use clack_extensions::latency::{HostLatency, HostLatencyImpl};
 use clack_extensions::log::{HostLog, HostLogImpl, LogSeverity};
@@ -25,6 +32,7 @@ use clack_extensions::render::{PluginRender, RenderMode};
 use clack_extensions::state::{HostState, HostStateImpl, PluginState};
 use clack_extensions::thread_check::{HostThreadCheck, HostThreadCheckImpl};
 use clack_host::events::event_types::{ParamValueEvent, TransportEvent};
+use clack_host::events::spaces::CoreEventSpace;
 use clack_host::prelude::*;
 
 use crate::bundle::{CLAP_ID, PLUGIN_NAME, bundles};
@@ -202,6 +210,251 @@ pub struct RunReport {
     pub output_events: u64,
     /// Wall-clock time the processing took.
     pub elapsed: std::time::Duration,
+    /// Every block processed, in order (`OutputEvent::block` indexes this).
+    pub block_log: Vec<BlockRecord>,
+    /// Every output event, in the order the plugin pushed them, block by block.
+    pub events: Vec<OutputEvent>,
+}
+
+impl RunReport {
+    /// The note and MIDI 1.0 events of the run, in order, as an instrument on the track would
+    /// receive them. Panics with the event on one that is not valid MIDI (a wildcard channel or
+    /// key, a velocity that is not n/127, a port other than 0, a status byte we do not expect).
+    /// Other output events (parameter values, gestures, note expressions) are not MIDI: skipped.
+    pub fn midi(&self) -> Vec<MidiAt> {
+        self.events
+            .iter()
+            .filter_map(|e| match e.midi() {
+                Ok(Some(midi)) => Some(MidiAt { block: e.block, offset: e.time, sample: e.sample, midi }),
+                Ok(None) => None,
+                Err(why) => panic!("the plugin output an invalid MIDI event ({why}): {e:?}"),
+            })
+            .collect()
+    }
+
+    /// The MIDI events of block `block` (an index into [`RunReport::block_log`]).
+    pub fn midi_in_block(&self, block: usize) -> Vec<MidiAt> {
+        self.midi().into_iter().filter(|m| m.block == block).collect()
+    }
+}
+
+/// One block as the harness processed it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BlockRecord {
+    /// Index of the block in its run (0 = the run's first block).
+    pub index: usize,
+    /// The block's first sample on the host's steady-time counter (samples processed by this
+    /// instance since it was loaded; passed to the plugin as `steady_time`).
+    pub steady_start: u64,
+    /// Samples in the block.
+    pub len: u32,
+    /// The wall-clock instant just before `process()` was called for it.
+    pub wall_start: SystemTime,
+    /// The exact timeline sample of the block's first sample as the transport model had it (not
+    /// the wobbled position it reported), or `None` when the block carried no transport.
+    pub timeline_start: Option<i64>,
+    /// The transport was rolling during the block.
+    pub playing: bool,
+}
+
+/// One event the plugin pushed to the host's output event buffer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OutputEvent {
+    /// The block it came in (an index into [`RunReport::block_log`]).
+    pub block: usize,
+    /// The event header's `time`: the sample offset within the block.
+    pub time: u32,
+    /// Steady-time sample of the event: the block's `steady_start` + `time`.
+    pub sample: u64,
+    /// What it is.
+    pub kind: OutputEventKind,
+}
+
+/// The output events the cue tests look at, with their raw CLAP fields; anything else as its
+/// space and type ids.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum OutputEventKind {
+    /// `CLAP_EVENT_NOTE_ON` (fields as in `clap_event_note`; −1 is a wildcard).
+    NoteOn {
+        /// Note port index.
+        port: i16,
+        /// MIDI channel, 0-based.
+        channel: i16,
+        /// Key, 0–127.
+        key: i16,
+        /// Note id.
+        note_id: i32,
+        /// Velocity, 0.0–1.0.
+        velocity: f64,
+    },
+    /// `CLAP_EVENT_NOTE_OFF` (fields as in `clap_event_note`).
+    NoteOff {
+        /// Note port index.
+        port: i16,
+        /// MIDI channel, 0-based.
+        channel: i16,
+        /// Key, 0–127.
+        key: i16,
+        /// Note id.
+        note_id: i32,
+        /// Release velocity, 0.0–1.0.
+        velocity: f64,
+    },
+    /// `CLAP_EVENT_MIDI`: three raw MIDI 1.0 bytes.
+    Midi {
+        /// Note port index.
+        port: u16,
+        /// Status and data bytes.
+        data: [u8; 3],
+    },
+    /// Any other event (parameter values, gestures, note expressions, …).
+    Other {
+        /// Event space id (0 is CLAP's core space).
+        space_id: u16,
+        /// Event type id within the space.
+        type_id: u16,
+    },
+}
+
+/// A MIDI 1.0 channel message as an instrument receives it. Channels are 0-based (wire values;
+/// settings count them 1–16).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Midi {
+    /// Note on with a velocity of 1–127.
+    NoteOn {
+        /// Channel, 0–15.
+        channel: u8,
+        /// Key, 0–127.
+        key: u8,
+        /// Velocity, 1–127.
+        velocity: u8,
+    },
+    /// Note off (release velocity not kept).
+    NoteOff {
+        /// Channel, 0–15.
+        channel: u8,
+        /// Key, 0–127.
+        key: u8,
+    },
+    /// Control change.
+    ControlChange {
+        /// Channel, 0–15.
+        channel: u8,
+        /// Controller number, 0–127.
+        number: u8,
+        /// Value, 0–127.
+        value: u8,
+    },
+    /// Program change.
+    ProgramChange {
+        /// Channel, 0–15.
+        channel: u8,
+        /// Program, 0–127.
+        program: u8,
+    },
+}
+
+/// A [`Midi`] message and where it was in the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MidiAt {
+    /// The block (an index into [`RunReport::block_log`]).
+    pub block: usize,
+    /// Sample offset within the block.
+    pub offset: u32,
+    /// Steady-time sample (the block's `steady_start` + `offset`).
+    pub sample: u64,
+    /// The message.
+    pub midi: Midi,
+}
+
+impl OutputEvent {
+    /// Reads a captured output event from the host's buffer; `block` and `steady_start` say
+    /// where it was.
+    fn capture(event: &UnknownEvent, block: usize, steady_start: u64) -> Self {
+        let header = event.header();
+        let time = header.time();
+        let kind = match event.as_core_event() {
+            Some(CoreEventSpace::NoteOn(e)) => {
+                let raw = e.as_raw();
+                OutputEventKind::NoteOn {
+                    port: raw.port_index,
+                    channel: raw.channel,
+                    key: raw.key,
+                    note_id: raw.note_id,
+                    velocity: raw.velocity,
+                }
+            }
+            Some(CoreEventSpace::NoteOff(e)) => {
+                let raw = e.as_raw();
+                OutputEventKind::NoteOff {
+                    port: raw.port_index,
+                    channel: raw.channel,
+                    key: raw.key,
+                    note_id: raw.note_id,
+                    velocity: raw.velocity,
+                }
+            }
+            Some(CoreEventSpace::Midi(e)) => OutputEventKind::Midi { port: e.port_index(), data: e.data() },
+            _ => OutputEventKind::Other { space_id: header.as_raw().space_id, type_id: header.type_id() },
+        };
+        Self { block, time, sample: steady_start + u64::from(time), kind }
+    }
+
+    /// The event as MIDI 1.0: `Ok(None)` for events that are not notes or MIDI, `Err` for a note
+    /// or MIDI event an instrument could not read unambiguously.
+    pub fn midi(&self) -> Result<Option<Midi>, String> {
+        let seven_bit = |what: &str, v: i16| -> Result<u8, String> {
+            u8::try_from(v).ok().filter(|v| *v < 128).ok_or_else(|| format!("{what} {v} is not 0–127"))
+        };
+        let note = |port: i16, channel: i16, key: i16| -> Result<(u8, u8), String> {
+            if port != 0 {
+                return Err(format!("note port {port}, not 0"));
+            }
+            let channel = u8::try_from(channel).ok().filter(|c| *c < 16).ok_or(format!("channel {channel}"))?;
+            Ok((channel, seven_bit("key", key)?))
+        };
+        Ok(Some(match self.kind {
+            OutputEventKind::NoteOn { port, channel, key, velocity, .. } => {
+                let (channel, key) = note(port, channel, key)?;
+                let velocity = velocity_7bit(velocity)?;
+                if velocity == 0 {
+                    return Err("note on with velocity 0".into());
+                }
+                Midi::NoteOn { channel, key, velocity }
+            }
+            OutputEventKind::NoteOff { port, channel, key, .. } => {
+                let (channel, key) = note(port, channel, key)?;
+                Midi::NoteOff { channel, key }
+            }
+            OutputEventKind::Midi { port, data: [status, d1, d2] } => {
+                if port != 0 {
+                    return Err(format!("MIDI port {port}, not 0"));
+                }
+                if d1 >= 128 || d2 >= 128 {
+                    return Err(format!("data bytes {d1:#04x} {d2:#04x} are not 7-bit"));
+                }
+                let channel = status & 0x0f;
+                match status & 0xf0 {
+                    0x90 if d2 > 0 => Midi::NoteOn { channel, key: d1, velocity: d2 },
+                    0x80 | 0x90 => Midi::NoteOff { channel, key: d1 },
+                    0xb0 => Midi::ControlChange { channel, number: d1, value: d2 },
+                    0xc0 => Midi::ProgramChange { channel, program: d1 },
+                    _ => return Err(format!("unexpected MIDI status byte {status:#04x}")),
+                }
+            }
+            OutputEventKind::Other { .. } => return Ok(None),
+        }))
+    }
+}
+
+/// A CLAP note velocity (0.0–1.0) as the MIDI 1.0 velocity it stands for: it must be n/127 for a
+/// whole n (to f32 precision: nice-plug carries velocities as `f32`).
+pub fn velocity_7bit(velocity: f64) -> Result<u8, String> {
+    let n = (velocity * 127.0).round();
+    if !(0.0..=127.0).contains(&n) || (velocity - n / 127.0).abs() > 1e-6 {
+        return Err(format!("velocity {velocity} is not n/127"));
+    }
+    Ok(n as u8)
 }
 
 /// Stereo in/out buffers sized for the maximum block.
@@ -585,9 +838,9 @@ impl ClapPlugin {
             s.spawn(|| {
                 IS_AUDIO_THREAD.with(|c| c.set(true));
                 let started = std::time::Instant::now();
-                let mut report = RunReport::default();
+                let mut report = RunReport { block_log: Vec::with_capacity(sizes.len()), ..RunReport::default() };
                 let sample_rate = f64::from(side_sample_rate);
-                for &len in sizes {
+                for (index, &len) in sizes.iter().enumerate() {
                     if realtime {
                         let due = started + std::time::Duration::from_secs_f64(report.samples as f64 / sample_rate);
                         if let Some(wait) = due.checked_duration_since(std::time::Instant::now()) {
@@ -595,7 +848,22 @@ impl ClapPlugin {
                         }
                     }
                     let event = transport.as_deref().map(Transport::clap_event);
+                    let steady_start = *side.steady_time;
+                    let (timeline_start, playing) = match transport.as_deref() {
+                        Some(t) => (Some(t.position), t.playing),
+                        None => (None, false),
+                    };
+                    let wall_start = SystemTime::now();
                     let (_, mismatches) = side.process(event.as_ref(), len);
+                    report.block_log.push(BlockRecord {
+                        index,
+                        steady_start,
+                        len,
+                        wall_start,
+                        timeline_start,
+                        playing,
+                    });
+                    report.events.extend(side.out_events.iter().map(|e| OutputEvent::capture(e, index, steady_start)));
                     if let Some(t) = transport.as_deref_mut() {
                         t.advance(len);
                     }
@@ -646,5 +914,82 @@ impl Drop for ClapPlugin {
         if self.processor.is_some() && !std::thread::panicking() {
             self.deactivate();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clack_host::events::Match;
+    use clack_host::events::event_types::{MidiEvent, NoteOffEvent, NoteOnEvent};
+
+    use super::*;
+
+    /// Captures every event of `buffer` as block 3 starting at steady sample 1000.
+    fn capture_all(buffer: &EventBuffer) -> Vec<OutputEvent> {
+        buffer.iter().map(|e| OutputEvent::capture(e, 3, 1000)).collect()
+    }
+
+    #[test]
+    fn captures_notes_and_midi_with_their_block_and_sample() {
+        let mut buffer = EventBuffer::with_capacity(8);
+        buffer.push(&NoteOnEvent::new(5, Pckn::new(0u16, 2u16, 60u16, Match::All), f64::from(100.0f32 / 127.0)));
+        buffer.push(&NoteOffEvent::new(7, Pckn::new(0u16, 2u16, 60u16, Match::All), 0.0));
+        buffer.push(&MidiEvent::new(9, 0, [0xb1, 20, 64]));
+        buffer.push(&MidiEvent::new(9, 0, [0xc2, 5, 0]));
+        buffer.push(&ParamValueEvent::new(0, ClapId::new(1), Pckn::match_all(), 0.5));
+        let got = capture_all(&buffer);
+        assert_eq!(got.len(), 5);
+        assert!(got.iter().all(|e| e.block == 3 && e.sample == 1000 + u64::from(e.time)));
+        assert_eq!(got.iter().map(|e| e.time).collect::<Vec<_>>(), [5, 7, 9, 9, 0]);
+        assert!(matches!(got[0].kind, OutputEventKind::NoteOn { port: 0, channel: 2, key: 60, note_id: -1, .. }));
+        assert!(matches!(got[4].kind, OutputEventKind::Other { space_id: 0, .. }));
+        let midi: Vec<Option<Midi>> = got.iter().map(|e| e.midi().expect("valid")).collect();
+        assert_eq!(
+            midi,
+            [
+                Some(Midi::NoteOn { channel: 2, key: 60, velocity: 100 }),
+                Some(Midi::NoteOff { channel: 2, key: 60 }),
+                Some(Midi::ControlChange { channel: 1, number: 20, value: 64 }),
+                Some(Midi::ProgramChange { channel: 2, program: 5 }),
+                None,
+            ]
+        );
+    }
+
+    #[test]
+    fn refuses_events_an_instrument_could_not_read() {
+        let ev = |kind| OutputEvent { block: 0, time: 0, sample: 0, kind };
+        let note = |port, channel, key, velocity| OutputEventKind::NoteOn { port, channel, key, note_id: -1, velocity };
+        for (kind, why) in [
+            (note(0, -1, 60, 1.0), "wildcard channel"),
+            (note(0, 16, 60, 1.0), "channel 16"),
+            (note(0, 0, -1, 1.0), "wildcard key"),
+            (note(0, 0, 128, 1.0), "key 128"),
+            (note(1, 0, 60, 1.0), "port 1"),
+            (note(0, 0, 60, 0.5), "velocity 63.5/127"),
+            (note(0, 0, 60, 0.0), "note on with velocity 0"),
+            (OutputEventKind::Midi { port: 0, data: [0xe0, 0, 64] }, "pitch bend"),
+            (OutputEventKind::Midi { port: 0, data: [0xb0, 200, 0] }, "8-bit data"),
+            (OutputEventKind::Midi { port: 2, data: [0xb0, 1, 0] }, "port 2"),
+        ] {
+            assert!(ev(kind).midi().is_err(), "{why} must be refused: {kind:?}");
+        }
+        // A raw note on with velocity 0 is a note off (MIDI 1.0 running-status convention).
+        assert_eq!(
+            ev(OutputEventKind::Midi { port: 0, data: [0x93, 60, 0] }).midi(),
+            Ok(Some(Midi::NoteOff { channel: 3, key: 60 }))
+        );
+    }
+
+    #[test]
+    fn velocities_are_whole_sevenths_of_127() {
+        for n in 0..=127u8 {
+            // nice-plug carries velocities as f32; CLAP as f64.
+            assert_eq!(velocity_7bit(f64::from(f32::from(n) / 127.0)), Ok(n));
+            assert_eq!(velocity_7bit(f64::from(n) / 127.0), Ok(n));
+        }
+        assert!(velocity_7bit(1.5).is_err());
+        assert!(velocity_7bit(-0.1).is_err());
+        assert!(velocity_7bit(0.3).is_err());
     }
 }

@@ -3,7 +3,10 @@
 //! arrives on a loopback UDP socket against core's frame arithmetic.
 //!
 //! - [`bundle`]: builds (once per test process) or locates the bundles;
-//! - [`clap`]: the CLAP host ([`clap::ClapPlugin`]);
+//! - [`clap`]: the CLAP host ([`clap::ClapPlugin`]), with the blocks and output events (notes,
+//!   MIDI) of each run;
+//! - [`cues`]: the cue sender ([`cues::CueSender`]): cues, `/ack` and `/status` over loopback,
+//!   broken packets, a flood, and where a cue must land;
 //! - [`vst3host`]: the VST3 host ([`vst3host::Vst3Plugin`]);
 //! - [`transport`]: the host transport model ([`transport::Transport`]);
 //! - [`receiver`]: the loopback receiver ([`receiver::Receiver`]);
@@ -14,6 +17,7 @@
 
 pub mod bundle;
 pub mod clap;
+pub mod cues;
 pub mod expect;
 pub mod receiver;
 pub mod state;

@@ -1,10 +1,13 @@
 //! Shared set-up for the host tests: a plugin instance sending to its own loopback receiver, a
-//! transport, and the checks every playback test makes.
+//! transport, and the checks every playback test makes; for the cue tests, the same plugin
+//! listening for cues on a loopback port of its own ([`CueRig`]).
 
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use osc_timecode_core::FrameRate;
-use osc_timecode_tests::clap::{ClapPlugin, Param, RunReport};
+use osc_timecode_tests::clap::{ClapPlugin, Midi, MidiAt, Param, RunReport};
+use osc_timecode_tests::cues::{Ack, CueId, CueSender, CueValue, Status, cues_settings, free_loopback_addr, set_cues};
 use osc_timecode_tests::expect::{Expected, Timing, assert_stream, assert_timetags, expected};
 use osc_timecode_tests::receiver::{Packet, Receiver, messages};
 use osc_timecode_tests::transport::Transport;
@@ -98,4 +101,96 @@ pub fn receive(rx: &Receiver, want: usize) -> Vec<Packet> {
 /// Every supported rate with a label for test names.
 pub fn rate(name: &str) -> FrameRate {
     name.parse().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A [`Rig`] whose plugin also listens for cues, on a loopback port of its own (so tests run in
+/// parallel), with a sender the plugin has answered once: the plugin binds on its own thread
+/// after `activate()`, and [`CueSender::wait_ready`] waits for that.
+pub struct CueRig {
+    /// The plugin, its timecode receiver and its transport (stopped at 0).
+    pub rig: Rig,
+    /// Where the plugin listens (`cues.listen`).
+    pub listen: SocketAddr,
+    /// A sender on `127.0.0.1` (`::1` for an IPv6 `listen`), with the settings' token.
+    pub sender: CueSender,
+    /// Samples per block in [`CueRig::blocks`] and [`CueRig::fire`].
+    pub block: u32,
+}
+
+impl CueRig {
+    /// 25 fps, the plugin's default `cues` settings except `listen` (a free loopback port) and
+    /// the entries of `cues` (a JSON object, see [`cues_settings`]); activated at `sample_rate`
+    /// with blocks of `block`.
+    pub fn new(sample_rate: u32, block: u32, cues: serde_json::Value) -> Self {
+        Self::with(sample_rate, rate("25"), block, free_loopback_addr(), cues, |_| {}, None)
+    }
+
+    /// Like [`CueRig::new`], with the frame rate, the listening address, more settings to change
+    /// before activation (`settings`), and the loopback address to ask `/status` from while
+    /// waiting for the plugin (`ready_from`; default: the sender's).
+    pub fn with(
+        sample_rate: u32,
+        rate: FrameRate,
+        block: u32,
+        listen: SocketAddr,
+        cues: serde_json::Value,
+        settings: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
+        ready_from: Option<IpAddr>,
+    ) -> Self {
+        let cues = cues_settings(listen, cues);
+        let token = cues.get("token").and_then(serde_json::Value::as_str).map(str::to_owned);
+        let rig = Rig::with(sample_rate, rate, block, 0, |p| {
+            p.update_settings(|s| {
+                set_cues(s, cues);
+                settings(s);
+            });
+        });
+        let sender = CueSender::new(listen).with_token(token.as_deref());
+        match ready_from {
+            Some(ip) => CueSender::from_ip(ip, listen).with_token(token.as_deref()).wait_ready(),
+            None => sender.wait_ready(),
+        };
+        Self { rig, listen, sender, block }
+    }
+
+    /// Processes `n` blocks of [`CueRig::block`] samples with the transport as it is.
+    pub fn blocks(&mut self, n: u32) -> RunReport {
+        self.rig.run(u64::from(n) * u64::from(self.block), self.block)
+    }
+
+    /// Sends an immediate cue, waits for its `/ack` (sent after the cue is in the audio thread's
+    /// queue), then processes one block: returns the ack and that block's MIDI.
+    pub fn fire(&mut self, address: &str, value: Option<CueValue>, id: Option<CueId>) -> (Ack, Vec<MidiAt>) {
+        let ack = self.sender.cue_acked(address, value, id);
+        let report = self.blocks(1);
+        (ack, report.midi())
+    }
+
+    /// Like [`CueRig::fire`], and the ack must say `ok`.
+    pub fn fire_ok(&mut self, address: &str, value: Option<CueValue>, id: Option<CueId>) -> Vec<MidiAt> {
+        let (ack, midi) = self.fire(address, value, id);
+        assert_eq!(ack.status, "ok", "{address} {value:?} {id:?}: {ack:?}");
+        assert_eq!(ack.address, address, "the ack echoes the address as sent");
+        midi
+    }
+
+    /// The plugin's counters, checked for consistency (every counter there, and `received` =
+    /// `applied` + `queued` + dropped).
+    pub fn status(&self) -> Status {
+        let status = self.sender.status();
+        status.check().unwrap_or_else(|e| panic!("{e}"));
+        status
+    }
+}
+
+/// The MIDI messages alone, without where they were.
+pub fn midi_only(events: &[MidiAt]) -> Vec<Midi> {
+    events.iter().map(|e| e.midi).collect()
+}
+
+/// `midi` in a canonical order, to compare events whose order the spec leaves open (the
+/// messages of one bundle, the matches of one pattern).
+pub fn sorted(mut midi: Vec<Midi>) -> Vec<Midi> {
+    midi.sort_by_key(|m| format!("{m:?}"));
+    midi
 }

@@ -7,8 +7,10 @@
 
 mod common;
 
+mod clap_cues;
 mod clap_lifecycle;
 mod clap_playback;
 mod clap_settings;
 mod clap_transport;
+mod interop;
 mod vst3;
