@@ -982,7 +982,7 @@ mod tests {
     }
 
     #[test]
-    fn velocities_are_whole_sevenths_of_127() {
+    fn velocities_are_whole_127ths() {
         for n in 0..=127u8 {
             // nice-plug carries velocities as f32; CLAP as f64.
             assert_eq!(velocity_7bit(f64::from(f32::from(n) / 127.0)), Ok(n));

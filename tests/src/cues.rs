@@ -32,8 +32,9 @@ pub const ADDR_ACK: &str = "/ack";
 /// The counters query and its reply.
 pub const ADDR_STATUS: &str = "/status";
 
-/// The `/status` counters, in the order of PROTOCOL.md's table.
-pub const STATUS_COUNTERS: [&str; 15] = [
+/// The `/status` counters, in the order of PROTOCOL.md's table. Every `dropped_*` one is in the
+/// sum `received` = `applied` + `queued` + dropped; the last three count other things.
+pub const STATUS_COUNTERS: [&str; 19] = [
     "received",
     "applied",
     "late",
@@ -49,6 +50,10 @@ pub const STATUS_COUNTERS: [&str; 15] = [
     "dropped_queue_full",
     "dropped_duplicate",
     "dropped_host_full",
+    "dropped_deactivated",
+    "note_offs_delayed",
+    "bind_errors",
+    "reply_errors",
 ];
 
 /// The OSC timetag meaning "immediately" (`1`).

@@ -15,14 +15,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use osc_timecode_core::FrameRate;
-use osc_timecode_tests::clap::{Midi, MidiAt, RunReport};
+use osc_timecode_core::protocol::system_time_from_timetag;
+use osc_timecode_tests::clap::{BlockRecord, Midi, MidiAt, RunReport};
 use osc_timecode_tests::cues::{
     Ack, CueId, CueSender, CueValue, IMMEDIATELY, NO_REPLY_WINDOW, Status, bundle, bundle_with_element_size,
     check_landing, encode, flood, free_loopback_addr, free_loopback_addr_v6, length_samples, message, nested,
-    next_frame_start, non_utf8_address, query_status, timetag,
+    next_frame_start, non_utf8_address, query_status, seconds_between, timetag,
 };
 use osc_timecode_tests::expect::assert_stream;
-use osc_timecode_tests::receiver::messages;
+use osc_timecode_tests::receiver::{Receiver, messages};
 use rosc::{OscPacket, OscType};
 use serde_json::json;
 
@@ -365,9 +366,9 @@ fn packets_at_the_limits_8_levels_and_64_messages_are_applied() {
     let many = (0..64).map(|i| message(&format!("/trigger/{i}"), vec![OscType::Int(i)])).collect();
     let midi = fire_packet(&mut cr, &bundle(IMMEDIATELY, many), 64);
     assert_eq!(
-        sorted(midi_only(&midi)),
-        sorted((0..64u8).map(|i| cc(i, i)).collect()),
-        "64 messages in one bundle: 64 control changes"
+        midi_only(&midi),
+        (0..64u8).map(|i| cc(i, i)).collect::<Vec<_>>(),
+        "64 messages in one bundle: 64 control changes, in the order of the messages"
     );
     assert!(midi.iter().all(|m| m.block == 0 && m.offset == 0), "all at offset 0");
     let status = cr.status();
@@ -422,6 +423,70 @@ fn timetagged_cues_land_on_the_sample_heard_at_their_timetag() {
 #[test]
 fn output_latency_makes_timetagged_cues_play_earlier() {
     timetagged_cues_land_where_heard(Duration::from_millis(25));
+}
+
+#[test]
+fn a_cue_timetagged_like_a_frame_lands_on_that_frames_first_sample() {
+    // PROTOCOL.md: "A cue timetagged with the timetag of a /sync/timecode frame lands on that
+    // frame's first sample." While the plugin plays in real time, a helper thread takes the first
+    // frame F it sends, and cues frame F + AHEAD at F's timetag + AHEAD frame periods (the
+    // timetag the plugin will give that frame, to the jitter of its block clock).
+    const AHEAD: i64 = 10;
+    let (sr, block) = (48_000, 256);
+    let rate = rate("25");
+    let frames = Receiver::bind();
+    let target = frames.addr();
+    let mut cr = CueRig::with(
+        sr,
+        rate,
+        block,
+        free_loopback_addr(),
+        json!({}),
+        |s| {
+            s.insert("targets".into(), json!([target.to_string()]));
+        },
+        None,
+    );
+    let listen = cr.listen;
+    let cuer = std::thread::spawn(move || {
+        let first = frames.collect(1, Duration::from_secs(5));
+        let packet = first.first().expect("the plugin sends timecode while playing");
+        let frame = packet.msg().frame;
+        assert!(packet.msg().playing, "the first frame sent is a playing one: {:?}", packet.msg());
+        let period = Duration::from_nanos(1_000_000_000 * u64::from(rate.den()) / u64::from(rate.num()));
+        let at = system_time_from_timetag(packet.timetag()) + period * AHEAD as u32;
+        let mut sender = CueSender::new(listen);
+        sender.cue_at("/trigger/9", None, None, timetag(at));
+        (frame + AHEAD, sender.ack())
+    });
+    cr.rig.transport.play();
+    let report = cr.rig.plugin.run_realtime(&mut cr.rig.transport, u64::from(sr), block);
+    let (frame, ack) = cuer.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+    assert_eq!(ack.status, "ok", "{ack:?}");
+    let got = the_one(&report, cc(9, DEFAULT_VALUE), "the cue");
+    let timeline_of = |b: &BlockRecord| b.timeline_start.expect("played with a transport");
+    let timeline = timeline_of(&report.block_log[got.block]) + i64::from(got.offset);
+    let start_of = |frame: i64| osc_timecode_core::timecode::frame_start_sample(frame, sr, rate);
+    let want = start_of(frame);
+    // Both frames' timetags come from the plugin's clock at the start of their blocks: a host
+    // that starts a block early or late moves one timetag and not the other. Allow for what this
+    // run's blocks did.
+    let block_of = |sample: i64| {
+        report
+            .block_log
+            .iter()
+            .find(|b| (timeline_of(b)..timeline_of(b) + i64::from(b.len)).contains(&sample))
+            .unwrap_or_else(|| panic!("sample {sample} was not played"))
+    };
+    let (first, cued) = (block_of(start_of(frame - AHEAD)), block_of(want));
+    let jitter = seconds_between(first.wall_start, cued.wall_start)
+        - (timeline_of(cued) - timeline_of(first)) as f64 / f64::from(sr);
+    let tolerance = i64::from(sr / 1000) + (jitter.abs() * f64::from(sr)).ceil() as i64;
+    assert!(
+        (timeline - want).abs() <= tolerance,
+        "cued at frame {frame}'s timetag: landed on timeline sample {timeline}, the frame starts at {want} \
+         (tolerance ±{tolerance}, of which {jitter:.6} s is the harness's block jitter)"
+    );
 }
 
 #[test]
@@ -482,14 +547,18 @@ fn too_far_ahead_and_a_full_schedule_are_refused() {
     );
 }
 
-/// Plays from `start` with `cues.quantise` on, sends an immediate trigger, and checks it lands on
-/// the first frame start at or after `start` (where it would have landed unquantised).
-fn quantised(sample_rate: u32, rate_name: &str, block: u32, start: i64) {
+/// Plays from `start` with `cues.quantise` on for `before` blocks, sends an immediate trigger,
+/// and checks it lands on the first frame start at or after the sample where it would have
+/// landed unquantised (the first sample of the next block).
+fn quantised(sample_rate: u32, rate_name: &str, block: u32, start: i64, before: u32) {
     let rate = rate(rate_name);
-    let what = format!("{rate_name} at {sample_rate} Hz, block {block}, from sample {start}");
+    let what =
+        format!("{rate_name} at {sample_rate} Hz, block {block}, from sample {start}, cue after {before} blocks");
     let mut cr = CueRig::with(sample_rate, rate, block, free_loopback_addr(), json!({"quantise": true}), |_| {}, None);
     cr.rig.transport.locate(start);
     cr.rig.transport.play();
+    cr.blocks(before);
+    let unquantised = cr.rig.transport.position;
     let ack = cr.sender.cue_acked("/trigger/1", None, None);
     assert_eq!(ack.status, "ok", "{what}: {ack:?}");
     // A frame lasts at most sample_rate × 1001 / 24000 samples; run two frames' worth.
@@ -498,20 +567,34 @@ fn quantised(sample_rate: u32, rate_name: &str, block: u32, start: i64) {
     let got = the_one(&report, cc(1, DEFAULT_VALUE), &what);
     let b = report.block_log[got.block];
     let timeline = b.timeline_start.expect("played with a transport") + i64::from(got.offset);
-    assert_eq!(timeline, next_frame_start(start, sample_rate, rate), "{what}: on the next frame start");
+    assert_eq!(timeline, next_frame_start(unquantised, sample_rate, rate), "{what}: on the next frame start");
 }
 
 #[test]
-fn quantise_moves_a_cue_to_the_next_frame_start() {
-    quantised(48_000, "25", 256, 1000);
-    quantised(44_100, "29.97df", 64, 12_345);
-    quantised(96_000, "23.976", 512, -5000);
+fn quantise_moves_a_cue_to_the_next_frame_start_while_playing_on() {
+    quantised(48_000, "25", 256, 0, 10);
+    quantised(44_100, "29.97df", 64, 0, 100);
+}
+
+#[test]
+fn quantise_moves_a_cue_sent_before_play_starts_off_a_frame_start() {
+    quantised(48_000, "25", 256, 1000, 0);
+}
+
+#[test]
+fn quantise_moves_a_cue_at_the_first_block_after_a_start_at_29_97df() {
+    quantised(44_100, "29.97df", 64, 12_345, 0);
+}
+
+#[test]
+fn quantise_moves_a_cue_in_pre_roll() {
+    quantised(96_000, "23.976", 512, -5000, 0);
 }
 
 #[test]
 fn quantise_leaves_a_cue_on_a_frame_start_where_it_is() {
     let start = osc_timecode_core::timecode::frame_start_sample(10, 48_000, rate("25"));
-    quantised(48_000, "25", 256, start);
+    quantised(48_000, "25", 256, start, 0);
 }
 
 #[test]
@@ -706,6 +789,7 @@ fn a_flood_while_playing_leaves_timecode_whole_and_counters_adding_up() {
     assert_stream(&messages(&packets), &want, cr.rig.timing.rate, "timecode during a cue flood");
 
     let status = settled_status(&cr.sender);
+    eprintln!("[flood] the plugin's counters: {status}");
     status.check().unwrap_or_else(|e| panic!("after the flood: {e}"));
     let received = status.get("received");
     assert!(received > 0, "some of the flood was received: {status}");
