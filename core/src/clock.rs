@@ -58,6 +58,10 @@ pub struct FrameEvent {
     pub jump: bool,
     /// The discontinuity is the host's loop wrapping to its start.
     pub looped: bool,
+    /// The frame's first sample is at `offset` in this block. False for a parked position and for
+    /// the frame already under way when play starts, locates or wraps mid-frame (reported at the
+    /// break's offset). Cues quantise only to frames that start.
+    pub starts: bool,
 }
 
 /// Frame detection state for one activation. Owned by the audio thread.
@@ -187,7 +191,8 @@ impl FrameClock {
         let f0 = frame_at_sample(start, sr, rate);
         let mut next = match discontinuity {
             Some(Break { jump, looped }) => {
-                emit(self.event(f0, offset, true, jump, looped));
+                let starts = frame_start_sample(f0, sr, rate) == start;
+                emit(FrameEvent { starts, ..self.event(f0, offset, true, jump, looped) });
                 self.last_played = Some(f0);
                 f0 + 1
             }
@@ -218,7 +223,7 @@ impl FrameClock {
         if changed || self.was_playing {
             // A locate while parked is a jump; stopping where we were is not.
             let jump = previous.is_none_or(|p| frame != p && frame != p + 1);
-            emit(self.event(frame, 0, false, jump, false));
+            emit(FrameEvent { starts: false, ..self.event(frame, 0, false, jump, false) });
         }
         self.parked = Some((pos, frame));
         self.expected = None;
@@ -233,6 +238,7 @@ impl FrameClock {
             playing,
             jump,
             looped,
+            starts: playing,
         }
     }
 }
@@ -302,7 +308,22 @@ mod tests {
             if i > 0 {
                 assert_eq!(block_pos + i64::from(e.offset), frame_start_sample(e.frame, sr, rate), "offset of {e:?}");
             }
+            // `starts` says exactly whether the frame begins at the reported sample.
+            let begins = block_pos + i64::from(e.offset) == frame_start_sample(e.frame, sr, rate);
+            assert_eq!(e.starts, begins, "starts of {e:?} at block {block_pos}");
         }
+    }
+
+    #[test]
+    fn starts_marks_only_frames_that_begin_at_their_offset() {
+        // 25 fps at 48 kHz: frames every 1920 samples. Play from 1000 (mid-frame 0), then locate
+        // to 3840 (frame 2's first sample), then park.
+        let mut clock = FrameClock::new(48_000, FrameRate::FPS_25, 0);
+        let events =
+            run(&mut clock, &[(true, Some(1000), 1024), (true, Some(3840), 64), (false, Some(5000), 64)], None);
+        let got: Vec<(i64, u32, bool, bool)> =
+            events.iter().map(|(_, e)| (e.frame, e.offset, e.jump, e.starts)).collect();
+        assert_eq!(got, vec![(0, 0, true, false), (1, 920, false, true), (2, 0, true, true), (2, 0, false, false)]);
     }
 
     #[test]

@@ -231,7 +231,7 @@ impl Plugin for OscTimecode {
         let mut block_start: Option<Instant> = None;
         cue_player.begin_block();
         clock.process_block(block, |event| {
-            if event.playing {
+            if event.starts {
                 cue_player.frame_start(event.offset);
             }
             if !sending || (!event.playing && !send_stopped && !*last_queued_playing) {

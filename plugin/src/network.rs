@@ -393,7 +393,7 @@ mod tests {
     use osc_timecode_core::protocol::decode_timecode_packet;
 
     fn event(frame: i64, offset: u32, playing: bool, jump: bool) -> FrameEvent {
-        FrameEvent { frame, rate: FrameRate::FPS_25, offset, playing, jump, looped: false }
+        FrameEvent { frame, rate: FrameRate::FPS_25, offset, playing, jump, looped: false, starts: playing }
     }
 
     /// A receiver on loopback and a running network thread sending to it.
