@@ -38,6 +38,7 @@ pub mod cues;
 pub mod network;
 pub mod params;
 pub mod settings;
+pub mod thread;
 
 use cues::player::{BlockTiming, CuePlayer, MidiOut};
 use cues::receiver::CueThread;

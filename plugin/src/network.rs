@@ -17,7 +17,6 @@ use std::collections::VecDeque;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use nice_plug::prelude::*;
@@ -26,6 +25,7 @@ use osc_timecode_core::protocol::{TimecodeMessage, encode_timecode_bundle, timet
 
 use crate::params::TimecodeParams;
 use crate::settings::Settings;
+use crate::thread::StoppableThread;
 
 /// Frames the audio → network ring holds. At 60 fps that is over a minute of frames: it only
 /// fills if this thread is stalled, and then the audio thread drops and counts.
@@ -97,15 +97,10 @@ pub struct Stats {
     pub next_seq: AtomicI64,
 }
 
-/// Handle to the running network thread. `[main-thread]`: created in `activate()`, stopped and
+/// Handle to the running network thread. `[main-thread]`: spawned in `activate()`, stopped and
 /// joined in `deactivate()` or on drop.
 #[derive(Debug)]
-pub struct NetworkThread {
-    /// Set to ask the thread to finish.
-    stop: Arc<AtomicBool>,
-    /// Joined on stop.
-    handle: Option<JoinHandle<()>>,
-}
+pub struct NetworkThread(StoppableThread);
 
 impl NetworkThread {
     /// Spawns the thread, which owns `consumer` until it stops.
@@ -114,30 +109,13 @@ impl NetworkThread {
         params: Arc<TimecodeParams>,
         stats: Arc<Stats>,
     ) -> std::io::Result<Self> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let worker = Worker::new(consumer, params, stats, stop.clone());
-        let handle = std::thread::Builder::new().name("osc-timecode-net".into()).spawn(move || worker.run())?;
-        Ok(Self { stop, handle: Some(handle) })
+        StoppableThread::spawn("osc-timecode-net", move |stop| Worker::new(consumer, params, stats, stop).run())
+            .map(Self)
     }
 
     /// Stops the thread and waits for it (at most one poll interval).
-    pub fn stop(mut self) {
-        self.join();
-    }
-
-    fn join(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(handle) = self.handle.take()
-            && handle.join().is_err()
-        {
-            nice_error!("the OSC Timecode network thread panicked");
-        }
-    }
-}
-
-impl Drop for NetworkThread {
-    fn drop(&mut self) {
-        self.join();
+    pub fn stop(self) {
+        self.0.stop();
     }
 }
 

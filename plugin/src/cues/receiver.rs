@@ -17,7 +17,6 @@ use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use nice_plug::prelude::*;
@@ -31,6 +30,7 @@ use rosc::{OscMessage, OscPacket};
 use super::map::{CueMap, CueSettings, MidiAction, Unresolved};
 use super::{CueEvent, CueStats, DropReason};
 use crate::params::TimecodeParams;
+use crate::thread::StoppableThread;
 
 /// How often the thread re-reads the persisted settings.
 pub const SETTINGS_POLL: Duration = Duration::from_millis(100);
@@ -52,15 +52,10 @@ const LOG_EVERY: Duration = Duration::from_secs(10);
 /// How often the `Instant` ↔ wall-clock anchor is refreshed (NTP slews).
 const REANCHOR_EVERY: Duration = Duration::from_secs(10);
 
-/// Handle to the running cue thread. `[main-thread]`: spawned in `activate()`, joined in
-/// `deactivate()` or on drop.
+/// Handle to the running cue thread. `[main-thread]`: spawned in `activate()`, stopped and
+/// joined in `deactivate()` or on drop.
 #[derive(Debug)]
-pub struct CueThread {
-    /// Set to ask the thread to finish.
-    stop: Arc<AtomicBool>,
-    /// Joined on stop.
-    handle: Option<JoinHandle<()>>,
-}
+pub struct CueThread(StoppableThread);
 
 impl CueThread {
     /// Spawns the thread, which owns `producer` until it stops.
@@ -69,30 +64,13 @@ impl CueThread {
         params: Arc<TimecodeParams>,
         stats: Arc<CueStats>,
     ) -> std::io::Result<Self> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let worker = Worker::new(producer, params, stats, stop.clone());
-        let handle = std::thread::Builder::new().name("osc-timecode-cues".into()).spawn(move || worker.run())?;
-        Ok(Self { stop, handle: Some(handle) })
+        StoppableThread::spawn("osc-timecode-cues", move |stop| Worker::new(producer, params, stats, stop).run())
+            .map(Self)
     }
 
     /// Stops the thread and waits for it (at most one receive timeout).
-    pub fn stop(mut self) {
-        self.join();
-    }
-
-    fn join(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(handle) = self.handle.take()
-            && handle.join().is_err()
-        {
-            nice_error!("the OSC Timecode cue thread panicked");
-        }
-    }
-}
-
-impl Drop for CueThread {
-    fn drop(&mut self) {
-        self.join();
+    pub fn stop(self) {
+        self.0.stop();
     }
 }
 
