@@ -12,9 +12,13 @@
 //! 3. the network thread turns it into a [`protocol::TimecodeMessage`] and encodes it as an OSC
 //!    bundle with [`protocol`].
 //!
+//! Receivers rebuild the master's timeline from those bundles with [`chase::Chase`] (timetags
+//! and frame counts, not arrival times).
+//!
 //! Cues flow the other way: [`cue`] reads `/cue/...` and `/trigger/...` packets (shape, allow-list,
 //! token, arguments, retries) and writes the `/ack` and `/status` replies.
 
+pub mod chase;
 pub mod clock;
 pub mod config;
 pub mod cue;

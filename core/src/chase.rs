@@ -1,0 +1,396 @@
+//! The chase engine of `osc-timecode listen`: reconstructs the master's timeline from the
+//! `/sync/timecode` packets it receives and says where it is at any moment.
+//!
+//! The timeline comes from each packet's **timetag and frame count**, never from when the packet
+//! arrived: frame `F` is heard at timetag `T`, so at wall time `t` the master is at frame
+//! `F + (t − T) · rate`. Network jitter changes arrival times only, so it never reaches the
+//! position (it is measured and reported instead). This assumes the master's and the
+//! receiver's clocks agree (the same machine, or NTP/PTP): timetags are wall-clock times. A bare
+//! message (no bundle, so no timetag) falls back to its arrival time.
+//!
+//! States, explicit ([`ChaseState`]):
+//! - **stopped**: the master reports a parked position (`playing` = 0);
+//! - **locking**: frames are coming, but fewer than [`ChaseConfig::lock_frames`] have agreed
+//!   in a row since the first frame or an unannounced discontinuity;
+//! - **locked**: they agree; the position is extrapolated between packets;
+//! - **freewheel**: locked, but no packet for more than two frame periods: the position keeps
+//!   running from the last reference;
+//! - **lost**: no packet for more than [`ChaseConfig::freewheel_frames`] frame periods.
+//!
+//! A frame flagged `jump` (locate, loop wrap, rate change) re-locks at once: it becomes the new
+//! reference, and a locked chase stays locked. A discontinuity *without* the flag is treated as
+//! untrusted: back to locking.
+//!
+//! Pure: times are passed in as nanoseconds since the Unix epoch (`i128`), so tests drive it
+//! with any clock.
+
+use std::collections::VecDeque;
+
+use crate::protocol::TimecodeMessage;
+use crate::rate::FrameRate;
+use crate::timecode::Timecode;
+
+/// Nanoseconds per second.
+const NANOS: i128 = 1_000_000_000;
+/// Arrival-minus-timetag samples kept for the jitter figure.
+pub const JITTER_WINDOW: usize = 128;
+
+/// Tuning of the chase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChaseConfig {
+    /// Consecutive agreeing frames needed to lock.
+    pub lock_frames: u32,
+    /// Frame periods without a packet before a locked chase is lost (it freewheels until then).
+    pub freewheel_frames: u32,
+}
+
+impl Default for ChaseConfig {
+    fn default() -> Self {
+        Self { lock_frames: 3, freewheel_frames: 10 }
+    }
+}
+
+/// Where the chase stands. The names ([`ChaseState::name`]) are public (JSON output).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChaseState {
+    /// Nothing received yet.
+    Waiting,
+    /// The master is parked.
+    Stopped,
+    /// Frames are coming; not yet enough agree.
+    Locking,
+    /// Following the master.
+    Locked,
+    /// Locked, packets missing, extrapolating.
+    Freewheel,
+    /// Packets missing for too long.
+    Lost,
+}
+
+impl ChaseState {
+    /// The lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Waiting => "waiting",
+            Self::Stopped => "stopped",
+            Self::Locking => "locking",
+            Self::Locked => "locked",
+            Self::Freewheel => "freewheel",
+            Self::Lost => "lost",
+        }
+    }
+}
+
+/// What a packet did to the chase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PacketEffect {
+    /// It followed the timeline.
+    Followed,
+    /// It carried the jump flag: new reference (`looped`: the host's loop wrapped).
+    Jumped {
+        /// The jump was a loop wrap.
+        looped: bool,
+    },
+    /// It disagreed with the timeline without a jump flag: back to locking.
+    Discontinuity,
+    /// The master parked (or repeated its parked position).
+    Parked,
+    /// An old packet (sequence number already seen): ignored.
+    Stale,
+}
+
+/// The chase's view at one moment.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Readout {
+    /// State.
+    pub state: ChaseState,
+    /// The master's frame now (absolute count), if known.
+    pub frame: Option<i64>,
+    /// The master's rate, once a packet came.
+    pub rate: Option<FrameRate>,
+    /// Packets received.
+    pub received: u64,
+    /// Packets missing by sequence number.
+    pub lost: u64,
+    /// Peak-to-peak of arrival − timetag over the last [`JITTER_WINDOW`] packets, ns.
+    pub jitter_ns: u64,
+}
+
+impl Readout {
+    /// The label of [`Readout::frame`] at the master's rate.
+    pub fn label(&self) -> Option<String> {
+        Some(Timecode::from_frame(self.frame?, self.rate?).label().to_string())
+    }
+
+    /// Lost packets as a fraction of those sent (0 when none were expected).
+    pub fn loss(&self) -> f64 {
+        let sent = self.received + self.lost;
+        if sent == 0 { 0.0 } else { self.lost as f64 / sent as f64 }
+    }
+}
+
+/// The engine. Owned by one thread (the listener's).
+#[derive(Debug, Clone)]
+pub struct Chase {
+    /// Tuning.
+    config: ChaseConfig,
+    /// State as of the last packet or tick.
+    state: ChaseState,
+    /// The master's rate.
+    rate: Option<FrameRate>,
+    /// The timeline: frame `.0` is heard at `.1` ns (wall clock), playing.
+    reference: Option<(i64, i128)>,
+    /// The parked frame while stopped.
+    parked: Option<i64>,
+    /// Agreeing frames in a row since the last untrusted discontinuity.
+    agreeing: u32,
+    /// Highest sequence number seen.
+    last_seq: Option<i64>,
+    /// Packets received.
+    received: u64,
+    /// Packets missing by sequence number.
+    lost: u64,
+    /// Arrival of the last playing packet, ns.
+    last_arrival: Option<i128>,
+    /// Recent arrival − timetag, ns.
+    transit: VecDeque<i128>,
+}
+
+impl Chase {
+    /// A chase waiting for its first packet.
+    pub fn new(config: ChaseConfig) -> Self {
+        Self {
+            config,
+            state: ChaseState::Waiting,
+            rate: None,
+            reference: None,
+            parked: None,
+            agreeing: 0,
+            last_seq: None,
+            received: 0,
+            lost: 0,
+            last_arrival: None,
+            transit: VecDeque::with_capacity(JITTER_WINDOW),
+        }
+    }
+
+    /// Feeds one packet: `timetag_ns` is its bundle's timetag (wall clock, ns since the epoch),
+    /// `None` for a bare message; `arrival_ns` when it arrived (same clock).
+    pub fn on_packet(&mut self, msg: &TimecodeMessage, timetag_ns: Option<i128>, arrival_ns: i128) -> PacketEffect {
+        match self.last_seq {
+            // A much lower sequence number is a restarted master; a slightly lower one is late.
+            Some(last) if msg.seq <= last && last - msg.seq < 1000 => return PacketEffect::Stale,
+            Some(last) if msg.seq > last + 1 => self.lost += (msg.seq - last - 1) as u64,
+            _ => {}
+        }
+        self.last_seq = Some(msg.seq);
+        self.received += 1;
+        let heard = timetag_ns.unwrap_or(arrival_ns);
+        if timetag_ns.is_some() {
+            if self.transit.len() == JITTER_WINDOW {
+                self.transit.pop_front();
+            }
+            self.transit.push_back(arrival_ns - heard);
+        }
+        let rate = msg.rate();
+        let rate_changed = self.rate.is_some_and(|r| r != rate);
+        self.rate = Some(rate);
+        if !msg.playing {
+            self.state = ChaseState::Stopped;
+            self.parked = Some(msg.frame);
+            self.reference = None;
+            self.agreeing = 0;
+            self.last_arrival = None;
+            return PacketEffect::Parked;
+        }
+        self.parked = None;
+        let was = self.state;
+        self.last_arrival = Some(arrival_ns);
+        let expected = self.reference.map(|(f, t)| f + frames_between(t, heard, rate));
+        let effect = if msg.jump || rate_changed {
+            PacketEffect::Jumped { looped: msg.looped }
+        } else if expected.is_some_and(|e| (e - msg.frame).abs() <= 1) {
+            PacketEffect::Followed
+        } else {
+            PacketEffect::Discontinuity
+        };
+        self.reference = Some((msg.frame, heard));
+        match effect {
+            PacketEffect::Followed => self.agreeing += 1,
+            PacketEffect::Jumped { .. } if matches!(was, ChaseState::Locked | ChaseState::Freewheel) => {
+                self.agreeing = self.config.lock_frames;
+            }
+            _ => self.agreeing = 1,
+        }
+        self.state = if self.agreeing >= self.config.lock_frames { ChaseState::Locked } else { ChaseState::Locking };
+        effect
+    }
+
+    /// The view at `now_ns` (wall clock): updates freewheel and lost from the time since the last
+    /// packet, and extrapolates the position.
+    pub fn tick(&mut self, now_ns: i128) -> Readout {
+        if let (Some(rate), Some(last)) = (self.rate, self.last_arrival)
+            && matches!(self.state, ChaseState::Locked | ChaseState::Freewheel | ChaseState::Locking)
+        {
+            let period = NANOS * i128::from(rate.den()) / i128::from(rate.num());
+            let silent = now_ns - last;
+            if silent > period * (i128::from(self.config.freewheel_frames) + 1) {
+                self.state = ChaseState::Lost;
+                self.agreeing = 0;
+            } else if silent > 2 * period && self.state != ChaseState::Locking {
+                self.state = ChaseState::Freewheel;
+            } else if self.state == ChaseState::Freewheel {
+                self.state = ChaseState::Locked;
+            }
+        }
+        let frame = match self.state {
+            ChaseState::Stopped => self.parked,
+            ChaseState::Locked | ChaseState::Freewheel | ChaseState::Locking => {
+                self.reference.zip(self.rate).map(|((f, t), rate)| f + frames_between(t, now_ns, rate))
+            }
+            ChaseState::Waiting | ChaseState::Lost => None,
+        };
+        Readout {
+            state: self.state,
+            frame,
+            rate: self.rate,
+            received: self.received,
+            lost: self.lost,
+            jitter_ns: self.jitter_ns(),
+        }
+    }
+
+    /// Peak-to-peak transit time over the window, ns.
+    fn jitter_ns(&self) -> u64 {
+        let (min, max) = self.transit.iter().fold((i128::MAX, i128::MIN), |(lo, hi), &d| (lo.min(d), hi.max(d)));
+        if min > max { 0 } else { u64::try_from(max - min).unwrap_or(u64::MAX) }
+    }
+}
+
+/// Whole frames from `from` to `to` (ns) at `rate`, floored (negative when `to` is earlier).
+fn frames_between(from: i128, to: i128, rate: FrameRate) -> i64 {
+    let n = (to - from) * i128::from(rate.num());
+    let d = NANOS * i128::from(rate.den());
+    i64::try_from(n.div_euclid(d)).unwrap_or(if n < 0 { i64::MIN } else { i64::MAX })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RATE: FrameRate = FrameRate::FPS_25;
+    const PERIOD: i128 = 40_000_000;
+    const T0: i128 = 1_700_000_000 * NANOS;
+
+    /// A master sending frame `frame` heard at `T0 + (frame − first) · period`.
+    struct Master {
+        seq: i64,
+        first: i64,
+    }
+
+    impl Master {
+        fn frame(&mut self, frame: i64, jump: bool) -> (TimecodeMessage, i128) {
+            let msg = TimecodeMessage::new(frame, RATE, true, self.seq, jump, false);
+            self.seq += 1;
+            (msg, T0 + i128::from(frame - self.first) * PERIOD)
+        }
+    }
+
+    #[test]
+    fn locks_after_three_frames_and_ignores_arrival_jitter() {
+        let mut chase = Chase::new(ChaseConfig::default());
+        let mut m = Master { seq: 0, first: 90_000 };
+        let jitter = [3_000_000i128, 0, 7_000_000, 1_000_000, 5_000_000];
+        for i in 0..5 {
+            let (msg, heard) = m.frame(90_000 + i, i == 0);
+            // Sent 20 ms before it is heard, arriving with up to 7 ms of jitter.
+            let arrival = heard - 20_000_000 + jitter[i as usize];
+            chase.on_packet(&msg, Some(heard), arrival);
+            let r = chase.tick(arrival);
+            let want = if i < 2 { ChaseState::Locking } else { ChaseState::Locked };
+            assert_eq!(r.state, want, "after frame {i}");
+        }
+        // Half a frame after frame 90_004 is heard: still frame 90_004, whatever the arrivals were.
+        let r = chase.tick(T0 + 4 * PERIOD + PERIOD / 2);
+        assert_eq!(r.frame, Some(90_004));
+        assert_eq!(r.label().as_deref(), Some("01:00:00:04"));
+        assert_eq!(r.jitter_ns, 7_000_000);
+        assert_eq!((r.received, r.lost), (5, 0));
+        // Exactly on a frame boundary: the new frame.
+        assert_eq!(chase.tick(T0 + 5 * PERIOD).frame, Some(90_005));
+    }
+
+    #[test]
+    fn freewheels_through_missing_frames_then_is_lost() {
+        let mut chase = Chase::new(ChaseConfig { lock_frames: 3, freewheel_frames: 5 });
+        let mut m = Master { seq: 0, first: 0 };
+        for i in 0..3 {
+            let (msg, heard) = m.frame(i, i == 0);
+            chase.on_packet(&msg, Some(heard), heard);
+        }
+        let last = T0 + 2 * PERIOD;
+        assert_eq!(chase.tick(last + PERIOD).state, ChaseState::Locked);
+        let r = chase.tick(last + 3 * PERIOD);
+        assert_eq!((r.state, r.frame), (ChaseState::Freewheel, Some(5)));
+        assert_eq!(chase.tick(last + 6 * PERIOD).state, ChaseState::Freewheel);
+        let r = chase.tick(last + 6 * PERIOD + 1);
+        assert_eq!((r.state, r.frame), (ChaseState::Lost, None));
+        // Packets return on the same timeline after a gap in sequence numbers: the gap is
+        // counted, and the chase locks again from scratch.
+        m.seq += 10;
+        let (msg, heard) = m.frame(20, false);
+        assert_eq!(chase.on_packet(&msg, Some(heard), heard), PacketEffect::Followed);
+        let r = chase.tick(heard);
+        assert_eq!((r.state, r.lost), (ChaseState::Locking, 10));
+    }
+
+    #[test]
+    fn flagged_jumps_and_loops_relock_at_once_unflagged_ones_do_not() {
+        let mut chase = Chase::new(ChaseConfig::default());
+        let mut m = Master { seq: 0, first: 0 };
+        for i in 0..4 {
+            let (msg, heard) = m.frame(i, i == 0);
+            chase.on_packet(&msg, Some(heard), heard);
+        }
+        // A loop back to frame 0, heard one period after frame 3.
+        let msg = TimecodeMessage::new(0, RATE, true, m.seq, true, true);
+        m.seq += 1;
+        let heard = T0 + 4 * PERIOD;
+        assert_eq!(chase.on_packet(&msg, Some(heard), heard), PacketEffect::Jumped { looped: true });
+        let r = chase.tick(heard + PERIOD / 2);
+        assert_eq!((r.state, r.frame), (ChaseState::Locked, Some(0)));
+        // A jump with no flag: untrusted.
+        let msg = TimecodeMessage::new(500, RATE, true, m.seq, false, false);
+        assert_eq!(chase.on_packet(&msg, Some(heard + PERIOD), heard + PERIOD), PacketEffect::Discontinuity);
+        assert_eq!(chase.tick(heard + PERIOD).state, ChaseState::Locking);
+    }
+
+    #[test]
+    fn parked_positions_stale_packets_and_bare_messages() {
+        let mut chase = Chase::new(ChaseConfig::default());
+        assert_eq!(chase.tick(T0).state, ChaseState::Waiting);
+        let parked = TimecodeMessage::new(1234, RATE, false, 5, true, false);
+        assert_eq!(chase.on_packet(&parked, Some(T0), T0), PacketEffect::Parked);
+        let r = chase.tick(T0 + 10 * NANOS);
+        assert_eq!((r.state, r.frame), (ChaseState::Stopped, Some(1234)), "parked does not run or get lost");
+        assert_eq!(chase.on_packet(&parked, Some(T0), T0), PacketEffect::Stale, "same sequence number");
+        // A bare message: its arrival stands in for the timetag, and no jitter sample is taken.
+        let bare = TimecodeMessage::new(10, RATE, true, 6, true, false);
+        chase.on_packet(&bare, None, T0 + NANOS);
+        let r = chase.tick(T0 + NANOS + PERIOD);
+        assert_eq!(r.frame, Some(11));
+        assert_eq!(r.jitter_ns, 0);
+    }
+
+    #[test]
+    fn drop_frame_rates_extrapolate_exactly() {
+        let rate = FrameRate::FPS_29_97_DF;
+        let mut chase = Chase::new(ChaseConfig { lock_frames: 1, freewheel_frames: 1_000_000 });
+        let msg = TimecodeMessage::new(0, rate, true, 0, true, false);
+        chase.on_packet(&msg, Some(T0), T0);
+        // One hour of wall time is 107,892 frames at 29.97 (3600 × 30000/1001 = 107,892.1).
+        let r = chase.tick(T0 + 3600 * NANOS);
+        assert_eq!(r.frame, Some(107_892));
+        assert_eq!(r.label().as_deref(), Some("01:00:00;00"));
+    }
+}
