@@ -219,7 +219,16 @@ mod cues {
         let names: Vec<&str> = AckStatus::ALL.iter().map(|s| s.as_str()).collect();
         assert_eq!(
             names,
-            ["ok", "duplicate", "unmapped", "bad_argument", "too_broad", "too_far_ahead", "schedule_full", "queue_full"]
+            [
+                "ok",
+                "duplicate",
+                "unmapped",
+                "bad_argument",
+                "too_broad",
+                "too_far_ahead",
+                "schedule_full",
+                "queue_full"
+            ]
         );
     }
 
@@ -234,10 +243,7 @@ mod cues {
         expected.extend_from_slice(&42i32.to_be_bytes());
         osc_str(&mut expected, "ok");
         assert_eq!(hex(&bytes), hex(&expected));
-        assert_eq!(
-            hex(&bytes),
-            "2f61636b000000002c736973000000002f6375652f696e74726f00000000002a6f6b0000"
-        );
+        assert_eq!(hex(&bytes), "2f61636b000000002c736973000000002f6375652f696e74726f00000000002a6f6b0000");
         // No ID: nil; an int64 ID stays int64.
         let none = Ack { address: "/cue/1".into(), id: None, status: AckStatus::Unmapped };
         let mut expected = Vec::new();
