@@ -34,6 +34,8 @@ use crate::timecode::Timecode;
 const NANOS: i128 = 1_000_000_000;
 /// Arrival-minus-timetag samples kept for the jitter figure.
 pub const JITTER_WINDOW: usize = 128;
+/// Frames received ahead of their time kept waiting, at most (a master a few blocks ahead).
+pub const UPCOMING_MAX: usize = 64;
 
 /// Tuning of the chase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,8 +140,12 @@ pub struct Chase {
     state: ChaseState,
     /// The master's rate.
     rate: Option<FrameRate>,
-    /// The timeline: frame `.0` is heard at `.1` ns (wall clock), playing.
+    /// The timeline in force: frame `.0` is heard at `.1` ns (wall clock), playing.
     reference: Option<(i64, i128)>,
+    /// References that arrived before their time (a master sends ahead of playback), oldest
+    /// first: each takes over when its time comes, so a jump shows when it is heard. At most
+    /// [`UPCOMING_MAX`].
+    upcoming: VecDeque<(i64, i128)>,
     /// The parked frame while stopped.
     parked: Option<i64>,
     /// Agreeing frames in a row since the last untrusted discontinuity.
@@ -164,6 +170,7 @@ impl Chase {
             state: ChaseState::Waiting,
             rate: None,
             reference: None,
+            upcoming: VecDeque::new(),
             parked: None,
             agreeing: 0,
             last_seq: None,
@@ -199,6 +206,7 @@ impl Chase {
             self.state = ChaseState::Stopped;
             self.parked = Some(msg.frame);
             self.reference = None;
+            self.upcoming.clear();
             self.agreeing = 0;
             self.last_arrival = None;
             return PacketEffect::Parked;
@@ -206,7 +214,8 @@ impl Chase {
         self.parked = None;
         let was = self.state;
         self.last_arrival = Some(arrival_ns);
-        let expected = self.reference.map(|(f, t)| f + frames_between(t, heard, rate));
+        let latest = self.upcoming.back().copied().or(self.reference);
+        let expected = latest.map(|(f, t)| f + frames_between(t, heard, rate));
         let effect = if msg.jump || rate_changed {
             PacketEffect::Jumped { looped: msg.looped }
         } else if expected.is_some_and(|e| (e - msg.frame).abs() <= 1) {
@@ -214,7 +223,16 @@ impl Chase {
         } else {
             PacketEffect::Discontinuity
         };
-        self.reference = Some((msg.frame, heard));
+        if heard <= arrival_ns {
+            // Already due: in force now (after anything due before it).
+            self.promote(arrival_ns);
+            self.reference = Some((msg.frame, heard));
+        } else {
+            if self.upcoming.len() == UPCOMING_MAX {
+                self.upcoming.pop_front();
+            }
+            self.upcoming.push_back((msg.frame, heard));
+        }
         match effect {
             PacketEffect::Followed => self.agreeing += 1,
             PacketEffect::Jumped { .. } if matches!(was, ChaseState::Locked | ChaseState::Freewheel) => {
@@ -229,6 +247,7 @@ impl Chase {
     /// The view at `now_ns` (wall clock): updates freewheel and lost from the time since the last
     /// packet, and extrapolates the position.
     pub fn tick(&mut self, now_ns: i128) -> Readout {
+        self.promote(now_ns);
         if let (Some(rate), Some(last)) = (self.rate, self.last_arrival)
             && matches!(self.state, ChaseState::Locked | ChaseState::Freewheel | ChaseState::Locking)
         {
@@ -257,6 +276,17 @@ impl Chase {
             received: self.received,
             lost: self.lost,
             jitter_ns: self.jitter_ns(),
+        }
+    }
+
+    /// Puts the upcoming references whose time has come in force.
+    fn promote(&mut self, now_ns: i128) {
+        while let Some(&(f, t)) = self.upcoming.front() {
+            if t > now_ns {
+                break;
+            }
+            self.reference = Some((f, t));
+            self.upcoming.pop_front();
         }
     }
 
@@ -363,6 +393,23 @@ mod tests {
         let msg = TimecodeMessage::new(500, RATE, true, m.seq, false, false);
         assert_eq!(chase.on_packet(&msg, Some(heard + PERIOD), heard + PERIOD), PacketEffect::Discontinuity);
         assert_eq!(chase.tick(heard + PERIOD).state, ChaseState::Locking);
+    }
+
+    #[test]
+    fn frames_sent_ahead_take_over_when_they_are_heard() {
+        let mut chase = Chase::new(ChaseConfig { lock_frames: 1, freewheel_frames: 10 });
+        let lead = 60_000_000; // a master 1.5 frames ahead of playback
+        let first = TimecodeMessage::new(100, RATE, true, 0, true, false);
+        chase.on_packet(&first, Some(T0), T0 - lead);
+        assert_eq!(chase.tick(T0 - lead).frame, None, "nothing before the first frame is heard");
+        assert_eq!(chase.tick(T0).frame, Some(100));
+        // A locate to 5000, heard at T0 + 2 periods, arrives at T0 + 0.5 period: frame 100 and
+        // 101 still play until then; never 4999.
+        let jump = TimecodeMessage::new(5000, RATE, true, 1, true, false);
+        chase.on_packet(&jump, Some(T0 + 2 * PERIOD), T0 + 2 * PERIOD - lead);
+        assert_eq!(chase.tick(T0 + PERIOD).frame, Some(101));
+        assert_eq!(chase.tick(T0 + 2 * PERIOD - 1).frame, Some(101));
+        assert_eq!(chase.tick(T0 + 2 * PERIOD).frame, Some(5000));
     }
 
     #[test]
