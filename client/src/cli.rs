@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 use crate::convert::ConvertArgs;
 use crate::send::SendArgs;
+use crate::serve::ServeArgs;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -15,15 +16,16 @@ Examples:
   osc-timecode convert --help                                   every option, more examples
   osc-timecode cue 12                                           note 12 into the host, acknowledged
   osc-timecode trigger 7 0.5                                    control change 7 = 64
+  osc-timecode serve --rate 29.97df --start '01:00:00;00'       a master without a DAW (Ctrl-C ends)
 
 Configuration:
   Defaults come from the [client] table of a TOML file, the one the plugin reads its [plugin] \
 table from:
     [client]
-    rate = \"29.97df\"       # --rate, OSC_TIMECODE_RATE
+    rate = \"29.97df\"       # --rate (convert, serve), OSC_TIMECODE_RATE
     sample_rate = 48000    # --sample-rate, OSC_TIMECODE_SAMPLE_RATE
     master = \"127.0.0.1:5005\"  # cue/trigger --master, OSC_TIMECODE_MASTER
-    token = \"s3cret\"     # cue/trigger --token, OSC_TIMECODE_TOKEN
+    token = \"s3cret\"     # cue/trigger/serve --token, OSC_TIMECODE_TOKEN
   A flag beats its environment variable, which beats the file, which beats the built-in default. \
 The file is --config FILE, else $OSC_TIMECODE_CONFIG, else
     Linux    $XDG_CONFIG_HOME/osc-timecode/config.toml or ~/.config/osc-timecode/config.toml
@@ -67,4 +69,6 @@ pub enum Command {
     Cue(SendArgs),
     /// Send /trigger/NAME to the master and wait for its /ack
     Trigger(SendArgs),
+    /// Be the master: free-running timecode to the targets; cues, triggers and transport in
+    Serve(ServeArgs),
 }

@@ -8,14 +8,15 @@
 //! Data flow:
 //! 1. [`cli::Cli`] parses the command line (and the environment variables clap reads);
 //! 2. [`config::load`] reads the `[client]` table of the config file for defaults;
-//! 3. the subcommand's module (`convert`, `send` for `cue` and `trigger`) does the work and
-//!    writes to standard output.
+//! 3. the subcommand's module (`convert`, `send` for `cue` and `trigger`, `serve`) does the work
+//!    and writes to standard output.
 
 mod cli;
 mod config;
 mod convert;
 mod seconds;
 mod send;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -47,6 +48,7 @@ fn run() -> anyhow::Result<()> {
         cli::Command::Convert(args) => convert::run(args, &config),
         cli::Command::Cue(args) => send::run(send::Kind::Cue, args, &config),
         cli::Command::Trigger(args) => send::run(send::Kind::Trigger, args, &config),
+        cli::Command::Serve(args) => serve::run(args, &config),
     }
 }
 

@@ -130,6 +130,23 @@ impl Cmd {
         }
     }
 
+    /// Starts the command without waiting for it: standard input empty, standard output and
+    /// error piped. For long-running commands (`serve`); the caller owns the child and must kill
+    /// it (see `tests/serve.rs`'s guard).
+    pub fn spawn(&mut self) -> std::process::Child {
+        self.cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("could not start {BIN}: {e}"))
+    }
+
+    /// What the command line looks like, for messages.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
     /// Runs, expects success with nothing on standard error, and returns standard output.
     pub fn stdout(&mut self) -> String {
         let run = self.run();

@@ -1,0 +1,234 @@
+//! `osc-timecode serve`: a master without a DAW. Free-running timecode from the system clock at
+//! a chosen rate and start, sent to the targets exactly as the plugin sends it, and a listen
+//! socket for cues, triggers and transport control.
+//!
+//! Contract: one `/sync/timecode` message per frame, each alone in a bundle timetagged with the
+//! frame's wall-clock time, sequence numbers +1 per message, `jump` on the first frame after a
+//! start or locate, parked frames with `playing` 0 repeated as keep-alive (docs/PROTOCOL.md).
+//! Deadlines are absolute: frame `k` after a (re)start is due `ceil(k·den/num)` s after one
+//! anchor, in integer nanoseconds, so the clock does not drift however long it runs
+//! ([`transport`]).
+//!
+//! Threads (two, and the Ctrl-C handler's):
+//! 1. `[main-thread]` binds the sockets, then receives on the listen socket with a
+//!    [`RECV_TIMEOUT`] read timeout, answers `/ack` and `/status`, prints cue lines, changes the
+//!    transport on `/transport/...`, and checks the stop flag between datagrams;
+//! 2. `[sender-thread]` ([`sender`]) sleeps until each frame's deadline and sends it; a
+//!    transport change wakes it through [`Shared::changed`];
+//! 3. `ctrlc`'s handler thread sets the stop flag on SIGINT, SIGTERM or SIGHUP (Ctrl-Break and
+//!    console close on Windows). The main thread then stops the sender, joins it, and the command
+//!    exits 0.
+//!
+//! The two share the [`transport::Transport`] behind a `Mutex` (held only to copy or change a
+//! few words, never across I/O) and [`sender::SenderStats`] atomics.
+
+mod receiver;
+mod sender;
+mod transport;
+
+use std::io::Write as _;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use ipnet::IpNet;
+use osc_timecode_core::cue::{AllowList, MAX_PACKET, parse_allow_entry};
+use osc_timecode_core::{FrameRate, Timecode};
+use rosc::OscPacket;
+
+use crate::config::{self, ClientConfig};
+use transport::{Now, Transport};
+
+/// Transport control: `/transport/play`, `/transport/stop`, `/transport/locate`.
+pub const TRANSPORT_PREFIX: &str = "/transport/";
+/// `/transport/play [TOKEN]`: roll from the parked position.
+pub const ADDR_PLAY: &str = "/transport/play";
+/// `/transport/stop [TOKEN]`: park on the frame playing now.
+pub const ADDR_STOP: &str = "/transport/stop";
+/// `/transport/locate [TOKEN] TIMECODE`: continue (or park) at a label of the serve rate.
+pub const ADDR_LOCATE: &str = "/transport/locate";
+
+/// Where timecode goes when no `--to` is given: the plugin's default target.
+pub const DEFAULT_TARGET: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 5006);
+/// Where cues and transport control are received by default: the plugin's default cue input.
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 5005);
+/// Longest wait on the listen socket: bounds how long Ctrl-C takes to end the command.
+const RECV_TIMEOUT: Duration = Duration::from_millis(50);
+
+const AFTER_HELP: &str = "\
+Examples:
+  osc-timecode serve                                    25 fps from 00:00:00:00 to 127.0.0.1:5006
+  osc-timecode serve --rate 29.97df --start '01:00:00;00'
+  osc-timecode serve --stopped --to 192.168.1.20:5006 --to 192.168.1.21:5006
+  osc-timecode serve --listen 0.0.0.0:5005 --allow 192.168.1.0/24 --token s3cret
+  oscsend 127.0.0.1 5005 /transport/play                roll (/transport/stop parks)
+  oscsend 127.0.0.1 5005 /transport/locate s 01:00:00:00
+  osc-timecode cue 12 100                               acknowledged, printed by serve
+
+Timecode is sent as the plugin sends it (docs/PROTOCOL.md): one /sync/timecode message per frame \
+in a bundle timetagged with the frame's time, at absolute deadlines from the system clock (no \
+drift). Stopped, the parked frame is repeated every --keepalive-ms.
+
+The listen socket takes /cue/NAME and /trigger/NAME (any NAME; acknowledged and printed on \
+standard output, one line each), /transport/play, /transport/stop, /transport/locate TIMECODE and \
+/status, from senders in --allow (default loopback), with the token as first argument when one is \
+set. Ctrl-C ends it (exit status 0).
+
+Defaults: --rate falls back to OSC_TIMECODE_RATE, then [client] rate, then 25; --token to \
+OSC_TIMECODE_TOKEN, then [client] token. Errors (port in use, bad address, unknown rate, \
+malformed timecode) are one line, exit status 2.";
+
+/// `osc-timecode serve` options.
+#[derive(Debug, Args)]
+#[command(after_help = AFTER_HELP)]
+pub struct ServeArgs {
+    /// Frame rate: 23.976, 24, 25, 29.97, 29.97df, 30, 50, 59.94, 59.94df or 60 [default: 25]
+    #[arg(long, value_name = "RATE", env = config::RATE_ENV, value_parser = config::parse_rate)]
+    rate: Option<FrameRate>,
+
+    /// First label (HH:MM:SS:FF, HH:MM:SS;FF at drop-frame rates)
+    // NOTE: hyphen values allowed so that `-00:00:05:00` gets the timecode parser's message.
+    #[arg(long, value_name = "TIMECODE", default_value = "00:00:00:00", allow_hyphen_values = true)]
+    start: String,
+
+    /// Send timecode here (repeat for more targets) [default: 127.0.0.1:5006]
+    #[arg(long = "to", value_name = "HOST:PORT")]
+    targets: Vec<SocketAddr>,
+
+    /// Receive cues and transport control here
+    #[arg(long, value_name = "HOST:PORT", default_value_t = DEFAULT_LISTEN)]
+    listen: SocketAddr,
+
+    /// Accept messages from this address or CIDR range (repeat for more) [default: 127.0.0.0/8
+    /// and ::1]
+    #[arg(long = "allow", value_name = "CIDR", value_parser = parse_allow_entry)]
+    allow: Vec<IpNet>,
+
+    /// Shared token every message must carry as its first argument [or [client] token in the
+    /// config file]
+    #[arg(long, env = crate::send::TOKEN_ENV, hide_env_values = true)]
+    token: Option<String>,
+
+    /// Start parked at --start instead of rolling (/transport/play rolls)
+    #[arg(long)]
+    stopped: bool,
+
+    /// While stopped, repeat the parked frame this often, in milliseconds; 0: never
+    #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
+    keepalive_ms: u64,
+
+    /// Print nothing on standard output (no cue or transport lines)
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// What the main thread and the sender thread share.
+#[derive(Debug)]
+pub struct Shared {
+    /// The transport. `[thread-safe]`: changed by the main thread, read by both; each holds the
+    /// lock only to copy or change a few words.
+    pub transport: Mutex<Transport>,
+    /// Notified on every transport change and at shutdown: wakes the sender thread from its
+    /// sleep until the next deadline.
+    pub changed: Condvar,
+    /// The sender's counters. `[thread-safe]`: written by the sender thread, read for `/status`.
+    pub stats: sender::SenderStats,
+}
+
+impl Shared {
+    /// Shared state around `transport`.
+    pub fn new(transport: Transport) -> Self {
+        Self { transport: Mutex::new(transport), changed: Condvar::new(), stats: sender::SenderStats::default() }
+    }
+}
+
+/// Runs `serve` until Ctrl-C (or SIGTERM).
+pub fn run(args: ServeArgs, config: &ClientConfig) -> anyhow::Result<()> {
+    let rate = args.rate.or(config.rate).unwrap_or(config::DEFAULT_RATE);
+    let start = Timecode::parse(&args.start, rate).with_context(|| format!("invalid --start at {rate}"))?;
+    let token = args.token.or_else(|| config.token.clone()).filter(|t| !t.is_empty());
+    let targets = if args.targets.is_empty() { vec![DEFAULT_TARGET] } else { args.targets };
+    let allow = if args.allow.is_empty() { AllowList::loopback() } else { AllowList::new(args.allow) };
+
+    let socket = UdpSocket::bind(args.listen).with_context(|| format!("could not listen on {}", args.listen))?;
+    socket.set_read_timeout(Some(RECV_TIMEOUT)).context("could not set the listen socket's timeout")?;
+    let listening = socket.local_addr().unwrap_or(args.listen);
+    let sockets = sender::Targets::open(targets.clone())?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = Arc::clone(&stop);
+        ctrlc::set_handler(move || stop.store(true, Ordering::Release))
+            .context("could not install the Ctrl-C handler")?;
+    }
+
+    let shared = Arc::new(Shared::new(Transport::new(rate, start.to_frame(), !args.stopped, Now::read())));
+    let keepalive = Some(Duration::from_millis(args.keepalive_ms)).filter(|d| !d.is_zero());
+    let sender = sender::spawn(Arc::clone(&shared), sockets, keepalive)?;
+
+    let to: Vec<String> = targets.iter().map(SocketAddr::to_string).collect();
+    crate::note(&format!(
+        "serving {rate} timecode from {start} ({}) to {}; cues and transport on {listening}{}; Ctrl-C ends",
+        if args.stopped { "stopped" } else { "rolling" },
+        to.join(", "),
+        if token.is_some() { " (token required)" } else { "" },
+    ));
+
+    let mut receiver = receiver::Receiver::new(allow, token, Arc::clone(&shared));
+    let result = receive(&socket, &mut receiver, &stop, args.quiet);
+
+    shared.transport.lock().unwrap_or_else(PoisonError::into_inner).shutdown = true;
+    shared.changed.notify_all();
+    if sender.join().is_err() {
+        bail!("the timecode sender thread failed");
+    }
+    result
+}
+
+/// Receives and answers until `stop` is set.
+fn receive(
+    socket: &UdpSocket,
+    receiver: &mut receiver::Receiver,
+    stop: &AtomicBool,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    let mut buf = vec![0u8; MAX_PACKET];
+    while !stop.load(Ordering::Acquire) {
+        let (n, from) = match socket.recv_from(&mut buf) {
+            Ok(got) => got,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted
+                ) =>
+            {
+                continue;
+            }
+            // ICMP errors from earlier replies (the sender has gone) surface here on some
+            // systems: not fatal.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => continue,
+            Err(e) => return Err(e).context("could not receive on the listen socket"),
+        };
+        for outcome in receiver.handle_datagram(&buf[..n], from) {
+            if let Some(reply) = outcome.reply {
+                let sent = rosc::encoder::encode(&OscPacket::Message(reply))
+                    .map_err(|e| std::io::Error::other(format!("{e:?}")))
+                    .and_then(|bytes| socket.send_to(&bytes, from));
+                if sent.is_err() {
+                    receiver.counters.reply_errors += 1;
+                }
+            }
+            if let Some(line) = outcome.line
+                && !quiet
+            {
+                // A reader that went away does not stop the clock: the lines are for people.
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+            }
+        }
+    }
+    Ok(())
+}

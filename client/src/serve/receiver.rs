@@ -1,0 +1,385 @@
+//! The listen socket's messages: cues and triggers (acknowledged and printed), transport
+//! control, and `/status`, with the plugin's checks and replies (`osc_timecode_core::cue`).
+//!
+//! Order of checks for each datagram, as in the plugin's cue thread: sender in the allow-list
+//! (else `not_allowed`, no reply), packet shape (else `malformed`, no reply); then per message:
+//! token (else `bad_token`, no reply), arguments (`bad_argument`), retry (`duplicate`), address
+//! (`unmapped`). `serve` has no mapping table: any `/cue/NAME` or `/trigger/NAME` is accepted.
+//!
+//! Everything here runs on the main thread; [`Receiver::handle_message`] is pure apart from the
+//! transport lock, so tests drive it without sockets.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use osc_timecode_core::cue::{
+    ADDR_STATUS, Ack, AckStatus, AllowList, CUE_PREFIX, CueArgs, CueId, CueValue, Dedupe, PacketError, Received,
+    TRIGGER_PREFIX, decode_packet, parse_cue_args, status_to_osc, strip_token,
+};
+use osc_timecode_core::protocol::system_time_from_timetag;
+use osc_timecode_core::{FrameRate, Timecode};
+use rosc::{OscMessage, OscType};
+
+use super::transport::Now;
+use super::{ADDR_LOCATE, ADDR_PLAY, ADDR_STOP, Shared, TRANSPORT_PREFIX};
+
+/// How long a cue ID is remembered for dropping retries (the plugin's default `dedupe_ms`).
+pub const DEDUPE_WINDOW: Duration = Duration::from_secs(10);
+/// IDs remembered at most (as the plugin).
+pub const DEDUPE_CAPACITY: usize = 4096;
+
+/// Message counters for `/status`. `[main-thread]`: only the receiver touches them.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Counters {
+    /// Messages received (a dropped packet counts as one; answered `/status` queries do not).
+    pub received: u64,
+    /// Cues, triggers and transport commands acknowledged `ok`.
+    pub acked: u64,
+    /// Packets from senders outside the allow-list.
+    pub not_allowed: u64,
+    /// Messages (or `/status` queries) without the right token.
+    pub bad_token: u64,
+    /// Packets that are not OSC 1.0 or exceed the size limits.
+    pub malformed: u64,
+    /// Messages to an address `serve` does not handle.
+    pub unmapped: u64,
+    /// Messages with arguments `serve` does not accept.
+    pub bad_argument: u64,
+    /// Retries of a cue ID already accepted.
+    pub duplicate: u64,
+    /// Replies the OS refused to send.
+    pub reply_errors: u64,
+}
+
+/// What handling one message produced.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Outcome {
+    /// The reply to the sender, if any.
+    pub reply: Option<OscMessage>,
+    /// The line for standard output, if any (without the newline).
+    pub line: Option<String>,
+}
+
+/// The receiver's state. `[main-thread]`.
+#[derive(Debug)]
+pub struct Receiver {
+    /// Senders allowed.
+    allow: AllowList,
+    /// The shared token every message must carry first, if set.
+    token: Option<String>,
+    /// Recently accepted (sender, ID) pairs.
+    dedupe: Dedupe<(SocketAddr, CueId)>,
+    /// The transport and the sender's counters.
+    shared: Arc<Shared>,
+    /// This thread's counters.
+    pub counters: Counters,
+}
+
+impl Receiver {
+    /// A receiver checking senders against `allow` and messages against `token`.
+    pub fn new(allow: AllowList, token: Option<String>, shared: Arc<Shared>) -> Self {
+        Self {
+            allow,
+            token,
+            dedupe: Dedupe::new(DEDUPE_WINDOW, DEDUPE_CAPACITY),
+            shared,
+            counters: Counters::default(),
+        }
+    }
+
+    /// One datagram from `from`: its outcomes, one per message (none when it was dropped).
+    pub fn handle_datagram(&mut self, bytes: &[u8], from: SocketAddr) -> Vec<Outcome> {
+        if !self.allow.allows(from.ip()) {
+            self.counters.received += 1;
+            self.counters.not_allowed += 1;
+            return Vec::new();
+        }
+        let messages = match decode_packet(bytes) {
+            Ok(messages) => messages,
+            Err(PacketError::Malformed(_) | PacketError::TooDeep | PacketError::TooManyMessages) => {
+                self.counters.received += 1;
+                self.counters.malformed += 1;
+                return Vec::new();
+            }
+        };
+        let now = Instant::now();
+        messages.into_iter().map(|m| self.handle_message(m, from, now)).collect()
+    }
+
+    /// One message from an allowed sender.
+    pub fn handle_message(&mut self, received: Received, from: SocketAddr, now: Instant) -> Outcome {
+        let Received { timetag, msg } = received;
+        let token = self.token.as_deref();
+        if msg.addr == ADDR_STATUS {
+            if strip_token(&msg.args, token).is_ok() {
+                return Outcome { reply: Some(status_to_osc(&self.status())), line: None };
+            }
+            self.counters.received += 1;
+            self.counters.bad_token += 1;
+            return Outcome::default();
+        }
+        self.counters.received += 1;
+        if msg.addr.starts_with(TRANSPORT_PREFIX) {
+            let Ok(args) = strip_token(&msg.args, token) else {
+                self.counters.bad_token += 1;
+                return Outcome::default();
+            };
+            let (status, line) = self.transport(&msg.addr, args);
+            return self.ack(msg.addr, None, status, line);
+        }
+        let args = match parse_cue_args(&msg.args, token) {
+            Ok(args) => args,
+            Err(e) if e.is_token() => {
+                self.counters.bad_token += 1;
+                return Outcome::default();
+            }
+            Err(_) => return self.ack(msg.addr, None, AckStatus::BadArgument, None),
+        };
+        let Some(kind) = cue_kind(&msg.addr) else {
+            return self.ack(msg.addr, args.id, AckStatus::Unmapped, None);
+        };
+        if let Some(id) = args.id {
+            if self.dedupe.contains(&(from, id), now) {
+                return self.ack(msg.addr, args.id, AckStatus::Duplicate, None);
+            }
+            self.dedupe.insert((from, id), now);
+        }
+        let line = self.cue_line(kind, &msg.addr, args, timetag.map(system_time_from_timetag), now);
+        self.ack(msg.addr, args.id, AckStatus::Ok, Some(line))
+    }
+
+    /// Applies a transport command; its ack status and its line.
+    fn transport(&mut self, address: &str, args: &[OscType]) -> (AckStatus, Option<String>) {
+        let mut transport = self.shared.transport.lock().unwrap_or_else(PoisonError::into_inner);
+        let rate = transport.rate;
+        let now = Now::read();
+        let (changed, line) = match (address, args) {
+            (ADDR_PLAY, []) => {
+                let changed = transport.play(now);
+                (changed, format!("play at {}", label(transport.position(now.instant), rate)))
+            }
+            (ADDR_STOP, []) => {
+                let changed = transport.stop(now.instant);
+                (changed, format!("stop at {}", label(transport.position(now.instant), rate)))
+            }
+            (ADDR_LOCATE, [OscType::String(text)]) => match Timecode::parse(text, rate) {
+                Ok(tc) => {
+                    transport.locate(tc.to_frame(), now);
+                    (true, format!("locate {tc}"))
+                }
+                Err(_) => return (AckStatus::BadArgument, None),
+            },
+            (ADDR_PLAY | ADDR_STOP | ADDR_LOCATE, _) => return (AckStatus::BadArgument, None),
+            _ => return (AckStatus::Unmapped, None),
+        };
+        drop(transport);
+        if changed {
+            self.shared.changed.notify_all();
+        }
+        (AckStatus::Ok, Some(line))
+    }
+
+    /// `cue /cue/12 value 100 id 7 at 01:00:03:12`, plus when it is due for a timetagged one.
+    fn cue_line(&self, kind: &str, address: &str, args: CueArgs, due: Option<SystemTime>, now: Instant) -> String {
+        let transport = *self.shared.transport.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut line = format!("{kind} {address}");
+        // Writing to a String cannot fail.
+        if let CueValue::Midi(v) = args.value {
+            let _ = write!(line, " value {v}");
+        }
+        if let Some(id) = args.id {
+            let _ = write!(line, " id {}", id.value());
+        }
+        let _ = write!(line, " at {}", label(transport.position(now), transport.rate));
+        if let Some(due) = due {
+            let (wall_now, ahead) = (SystemTime::now(), |d: Duration| format!("{:.3} s", d.as_secs_f64()));
+            let when = match due.duration_since(wall_now) {
+                Ok(d) => format!("in {}", ahead(d)),
+                Err(e) => format!("{} ago", ahead(e.duration())),
+            };
+            let _ = match transport.frame_at_wall(due) {
+                Some(frame) => write!(line, " due {} ({when})", label(frame, transport.rate)),
+                None => write!(line, " due {when}"),
+            };
+        }
+        line
+    }
+
+    /// Counts and builds the `/ack`.
+    fn ack(&mut self, address: String, id: Option<CueId>, status: AckStatus, line: Option<String>) -> Outcome {
+        match status {
+            AckStatus::Ok => self.counters.acked += 1,
+            AckStatus::Duplicate => self.counters.duplicate += 1,
+            AckStatus::Unmapped => self.counters.unmapped += 1,
+            // serve refuses nothing else; counted with bad arguments should that change.
+            _ => self.counters.bad_argument += 1,
+        }
+        Outcome { reply: Some(Ack { address, id, status }.to_osc()), line }
+    }
+
+    /// The `/status` counters, in their public order.
+    pub fn status(&self) -> Vec<(&'static str, u64)> {
+        let c = &self.counters;
+        let stats = &self.shared.stats;
+        vec![
+            ("received", c.received),
+            ("acked", c.acked),
+            ("dropped_not_allowed", c.not_allowed),
+            ("dropped_bad_token", c.bad_token),
+            ("dropped_malformed", c.malformed),
+            ("dropped_unmapped", c.unmapped),
+            ("dropped_bad_argument", c.bad_argument),
+            ("dropped_duplicate", c.duplicate),
+            ("reply_errors", c.reply_errors),
+            ("timecode_sent", stats.sent.load(Ordering::Relaxed)),
+            ("timecode_send_errors", stats.send_errors.load(Ordering::Relaxed)),
+            ("frames_skipped", stats.skipped.load(Ordering::Relaxed)),
+        ]
+    }
+}
+
+/// `cue` or `trigger` for an address with a non-empty NAME after the prefix.
+fn cue_kind(address: &str) -> Option<&'static str> {
+    [(CUE_PREFIX, "cue"), (TRIGGER_PREFIX, "trigger")]
+        .into_iter()
+        .find_map(|(prefix, kind)| address.strip_prefix(prefix).filter(|name| !name.is_empty()).map(|_| kind))
+}
+
+/// The label of an absolute frame.
+fn label(frame: i64, rate: FrameRate) -> Timecode {
+    Timecode::from_frame(frame, rate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::transport::Transport;
+    use super::*;
+    use osc_timecode_core::cue::status_from_osc;
+    use osc_timecode_core::protocol::timetag_from_system_time;
+    use rosc::OscTime;
+
+    fn receiver(token: Option<&str>, rolling: bool) -> Receiver {
+        let shared =
+            Arc::new(Shared::new(Transport::new(FrameRate::FPS_25, 90_000 + 3 * 25 + 12, rolling, Now::read())));
+        Receiver::new(AllowList::loopback(), token.map(str::to_owned), shared)
+    }
+
+    fn from() -> SocketAddr {
+        "127.0.0.1:40000".parse().unwrap()
+    }
+
+    fn handle(r: &mut Receiver, addr: &str, args: Vec<OscType>, timetag: Option<OscTime>) -> Outcome {
+        let msg = OscMessage { addr: addr.to_owned(), args };
+        r.handle_message(Received { timetag, msg }, from(), Instant::now())
+    }
+
+    fn ack(o: &Outcome) -> Ack {
+        Ack::from_osc(o.reply.as_ref().expect("a reply")).expect("an /ack")
+    }
+
+    #[test]
+    fn cues_are_acked_printed_and_deduplicated() {
+        let mut r = receiver(None, false);
+        let o = handle(&mut r, "/cue/12", vec![OscType::Int(100), OscType::Long(7)], None);
+        assert_eq!(ack(&o), Ack { address: "/cue/12".into(), id: Some(CueId::Long(7)), status: AckStatus::Ok });
+        assert_eq!(o.line.as_deref(), Some("cue /cue/12 value 100 id 7 at 01:00:03:12"));
+        let o = handle(&mut r, "/cue/12", vec![OscType::Int(100), OscType::Long(7)], None);
+        assert_eq!((ack(&o).status, o.line), (AckStatus::Duplicate, None), "a retry is not printed again");
+        let o = handle(&mut r, "/trigger/go", vec![], None);
+        assert_eq!((ack(&o).status, o.line.as_deref()), (AckStatus::Ok, Some("trigger /trigger/go at 01:00:03:12")));
+        assert_eq!(ack(&handle(&mut r, "/cue/", vec![], None)).status, AckStatus::Unmapped);
+        assert_eq!(ack(&handle(&mut r, "/other", vec![], None)).status, AckStatus::Unmapped);
+        assert_eq!(
+            ack(&handle(&mut r, "/cue/1", vec![OscType::String("x".into())], None)).status,
+            AckStatus::BadArgument
+        );
+        let status = status_from_osc(&handle(&mut r, "/status", vec![], None).reply.unwrap()).unwrap();
+        let get = |name: &str| status.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
+        assert_eq!(
+            [
+                get("received"),
+                get("acked"),
+                get("dropped_duplicate"),
+                get("dropped_unmapped"),
+                get("dropped_bad_argument")
+            ],
+            [Some(6), Some(2), Some(1), Some(2), Some(1)]
+        );
+    }
+
+    #[test]
+    fn a_timetagged_cue_says_when_it_is_due() {
+        let mut r = receiver(None, true);
+        let soon = timetag_from_system_time(SystemTime::now() + Duration::from_secs(2));
+        // The seconds printed: between 1.5 and 2 (the test's own time passes).
+        let seconds = |line: &str| -> f64 {
+            let rest = &line[line.find("in ").expect("'in N s'") + 3..];
+            rest.split(' ').next().unwrap().parse().unwrap()
+        };
+        let line = handle(&mut r, "/cue/9", vec![], Some(soon)).line.unwrap();
+        assert!(line.starts_with("cue /cue/9 at 01:00:03:1"), "{line}");
+        assert!(line.contains(" due 01:00:05:") && line.ends_with(" s)"), "{line}");
+        assert!((1.5..=2.0).contains(&seconds(&line)), "{line}");
+        let mut parked = receiver(None, false);
+        let line = handle(&mut parked, "/cue/9", vec![], Some(soon)).line.unwrap();
+        assert!(line.starts_with("cue /cue/9 at 01:00:03:12 due in "), "{line}");
+        assert!((1.5..=2.0).contains(&seconds(&line)), "{line}");
+        let past = timetag_from_system_time(SystemTime::now() - Duration::from_secs(3));
+        let line = handle(&mut parked, "/cue/9", vec![], Some(past)).line.unwrap();
+        assert!(line.starts_with("cue /cue/9 at 01:00:03:12 due 3.0") && line.ends_with(" s ago"), "{line}");
+    }
+
+    #[test]
+    fn tokens_guard_everything_silently() {
+        let mut r = receiver(Some("s3cret"), false);
+        for addr in ["/cue/1", "/transport/play", "/status", "/nope"] {
+            assert_eq!(handle(&mut r, addr, vec![], None), Outcome::default(), "{addr} without the token");
+        }
+        let o = handle(&mut r, "/cue/1", vec![OscType::String("s3cret".into()), OscType::Int(5)], None);
+        assert_eq!(ack(&o).status, AckStatus::Ok);
+        let o = handle(&mut r, "/transport/play", vec![OscType::String("s3cret".into())], None);
+        assert_eq!(ack(&o).status, AckStatus::Ok);
+        assert_eq!(r.counters.bad_token, 4);
+    }
+
+    #[test]
+    fn transport_commands() {
+        let mut r = receiver(None, false);
+        let o = handle(&mut r, "/transport/locate", vec![OscType::String("02:00:00:00".into())], None);
+        assert_eq!(ack(&o), Ack { address: "/transport/locate".into(), id: None, status: AckStatus::Ok });
+        assert_eq!(o.line.as_deref(), Some("locate 02:00:00:00"));
+        assert_eq!(r.shared.transport.lock().unwrap().position(Instant::now()), 180_000);
+        let o = handle(&mut r, "/transport/play", vec![], None);
+        assert_eq!((ack(&o).status, o.line.as_deref()), (AckStatus::Ok, Some("play at 02:00:00:00")));
+        assert!(r.shared.transport.lock().unwrap().rolling());
+        let o = handle(&mut r, "/transport/stop", vec![], None);
+        assert_eq!(ack(&o).status, AckStatus::Ok);
+        assert!(o.line.unwrap().starts_with("stop at 02:00:0"));
+        for (addr, args) in [
+            ("/transport/locate", vec![OscType::String("2:00".into())]),
+            ("/transport/locate", vec![OscType::String("00:00:00;00".into())]),
+            ("/transport/locate", vec![OscType::Int(5)]),
+            ("/transport/locate", vec![]),
+            ("/transport/play", vec![OscType::Int(1)]),
+        ] {
+            let o = handle(&mut r, addr, args.clone(), None);
+            assert_eq!((ack(&o).status, o.line), (AckStatus::BadArgument, None), "{addr} {args:?}");
+        }
+        assert_eq!(ack(&handle(&mut r, "/transport/rewind", vec![], None)).status, AckStatus::Unmapped);
+    }
+
+    #[test]
+    fn strangers_and_garbage_are_dropped_and_counted() {
+        let mut r = receiver(None, false);
+        let bytes =
+            rosc::encoder::encode(&rosc::OscPacket::Message(OscMessage { addr: "/cue/1".into(), args: vec![] }))
+                .unwrap();
+        assert!(r.handle_datagram(&bytes, "10.0.0.1:9000".parse().unwrap()).is_empty());
+        assert!(r.handle_datagram(&[1, 2, 3], from()).is_empty());
+        assert_eq!(r.handle_datagram(&bytes, from()).len(), 1);
+        assert_eq!((r.counters.not_allowed, r.counters.malformed, r.counters.received), (1, 1, 3));
+    }
+}

@@ -1,0 +1,153 @@
+//! The sender thread: turns the transport into `/sync/timecode` bundles, each sent at its
+//! deadline to every target.
+//!
+//! It sleeps on the transport's condition variable until the next deadline
+//! (`Condvar::wait_timeout`), so a transport command wakes it at once, and otherwise wakes when a
+//! frame is due. No final spin: on Linux the wake-up comes some tens of microseconds late (timer
+//! slack), which receivers never see, because the timetag carries the frame's exact time from the
+//! absolute schedule, not the moment of sending; a spin would burn a core for precision nobody
+//! can observe over a network. The lock is held only to copy the transport and advance the
+//! schedule, never while encoding or sending, so the receiver never waits on a send and the
+//! sender never waits on a datagram.
+
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use osc_timecode_core::protocol::{encode_timecode_bundle, timetag_from_system_time};
+
+use super::Shared;
+use super::transport::{Now, Schedule, Step};
+
+/// At most one warning about failed sends per this interval.
+const WARN_EVERY: Duration = Duration::from_secs(10);
+
+/// Counters the sender thread keeps and `/status` reports. `[thread-safe]`: written by the
+/// sender thread, read by the main thread; relaxed atomics, they are statistics.
+#[derive(Debug, Default)]
+pub struct SenderStats {
+    /// Datagrams sent (one per message per target).
+    pub sent: AtomicU64,
+    /// Datagrams the OS refused.
+    pub send_errors: AtomicU64,
+    /// Frames skipped because the sender fell behind (a stall or a suspended machine).
+    pub skipped: AtomicU64,
+}
+
+/// The sending sockets: one per address family in use, bound to loopback when every target of
+/// that family is loopback (the default), else to the unspecified address. Non-blocking: a full
+/// socket buffer drops and counts a datagram rather than delaying the next frame.
+#[derive(Debug)]
+pub struct Targets {
+    /// Where every message goes, in order.
+    targets: Vec<SocketAddr>,
+    /// The IPv4 socket, if any target is IPv4.
+    v4: Option<UdpSocket>,
+    /// The IPv6 socket, if any target is IPv6.
+    v6: Option<UdpSocket>,
+}
+
+impl Targets {
+    /// Opens the sockets for `targets` (errors name the address that could not be bound).
+    pub fn open(targets: Vec<SocketAddr>) -> anyhow::Result<Self> {
+        let open = |v6: bool| -> anyhow::Result<Option<UdpSocket>> {
+            let family: Vec<&SocketAddr> = targets.iter().filter(|t| t.is_ipv6() == v6).collect();
+            if family.is_empty() {
+                return Ok(None);
+            }
+            let loopback = family.iter().all(|t| t.ip().is_loopback());
+            let bind: SocketAddr = match (v6, loopback) {
+                (false, true) => (Ipv4Addr::LOCALHOST, 0).into(),
+                (false, false) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+                (true, true) => (Ipv6Addr::LOCALHOST, 0).into(),
+                (true, false) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+            };
+            let socket = UdpSocket::bind(bind)
+                .and_then(|s| s.set_nonblocking(true).map(|()| s))
+                .with_context(|| format!("could not open a UDP socket on {bind} to send timecode"))?;
+            Ok(Some(socket))
+        };
+        Ok(Self { v4: open(false)?, v6: open(true)?, targets })
+    }
+}
+
+/// Spawns the sender thread. It runs until `Shared::transport`'s `shutdown` is set (and the
+/// condition variable notified), then returns.
+pub fn spawn(shared: Arc<Shared>, targets: Targets, keepalive: Option<Duration>) -> anyhow::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("osc-timecode-serve-sender".to_owned())
+        .spawn(move || {
+            Sender { shared, targets, schedule: Schedule::new(keepalive), buf: Vec::new(), warned: None }.run()
+        })
+        .context("could not start the sender thread")
+}
+
+/// The thread's state. `[sender-thread]` throughout.
+struct Sender {
+    /// The transport and the counters, shared with the main thread.
+    shared: Arc<Shared>,
+    /// Where to send, and the sockets.
+    targets: Targets,
+    /// Which message is next and when.
+    schedule: Schedule,
+    /// Reused encode buffer (one bundle, about 120 bytes).
+    buf: Vec<u8>,
+    /// When a send failure was last reported on standard error.
+    warned: Option<Instant>,
+}
+
+impl Sender {
+    fn run(mut self) {
+        let shared = Arc::clone(&self.shared);
+        let mut transport = shared.transport.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if transport.shutdown {
+                return;
+            }
+            match self.schedule.step(&transport, Now::read()) {
+                Step::Send(msg, timetag) => {
+                    drop(transport);
+                    self.shared.stats.skipped.store(self.schedule.skipped(), Ordering::Relaxed);
+                    encode_timecode_bundle(&msg, timetag_from_system_time(timetag), &mut self.buf);
+                    self.send();
+                    transport = shared.transport.lock().unwrap_or_else(PoisonError::into_inner);
+                }
+                Step::Wait(Some(until)) => {
+                    let wait = until.saturating_duration_since(Instant::now());
+                    transport = shared.changed.wait_timeout(transport, wait).unwrap_or_else(PoisonError::into_inner).0;
+                }
+                Step::Wait(None) => {
+                    transport = shared.changed.wait(transport).unwrap_or_else(PoisonError::into_inner);
+                }
+            }
+        }
+    }
+
+    /// Sends the encoded bundle to every target.
+    fn send(&mut self) {
+        for i in 0..self.targets.targets.len() {
+            let target = self.targets.targets[i];
+            let socket = if target.is_ipv6() { self.targets.v6.as_ref() } else { self.targets.v4.as_ref() };
+            let result = match socket {
+                Some(socket) => socket.send_to(&self.buf, target).map(drop),
+                None => Err(std::io::Error::other("no socket for its address family")),
+            };
+            match result {
+                Ok(()) => {
+                    self.shared.stats.sent.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    self.shared.stats.send_errors.fetch_add(1, Ordering::Relaxed);
+                    let now = Instant::now();
+                    if self.warned.is_none_or(|t| now.duration_since(t) >= WARN_EVERY) {
+                        self.warned = Some(now);
+                        crate::note(&format!("could not send timecode to {target}: {e} (reported at most every 10 s)"));
+                    }
+                }
+            }
+        }
+    }
+}
