@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::convert::ConvertArgs;
+use crate::listen::ListenArgs;
 use crate::send::SendArgs;
 use crate::serve::ServeArgs;
 
@@ -55,12 +56,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// The subcommands.
-//
-// NOTE: `listen` and `serve` are specified in the same issue and land as one
-//       module each (`src/listen.rs`, ...) with a variant here and an arm in `main::run`. They
-//       are deliberately absent until they work: a stub that parses and does nothing would tell
-//       a stage operator that timecode is flowing when it is not.
+/// The subcommands, one module each, with an arm in `main::run`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     // No doc comment here: it would replace the long help that `ConvertArgs` carries.
@@ -71,4 +67,6 @@ pub enum Command {
     Trigger(SendArgs),
     /// Be the master: free-running timecode to the targets; cues, triggers and transport in
     Serve(ServeArgs),
+    /// Receive /sync/timecode and chase the master's timeline
+    Listen(ListenArgs),
 }

@@ -54,6 +54,8 @@ pub struct ClientConfig {
     pub master: Option<std::net::SocketAddr>,
     /// `token = "..."`: the master's shared token.
     pub token: Option<String>,
+    /// `listen = "127.0.0.1:5006"`: where `listen` receives timecode.
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 /// The config file's shape: only `[client]` is ours.
@@ -72,6 +74,7 @@ struct ClientTable {
     sample_rate: Option<SampleRateValue>,
     master: Option<std::net::SocketAddr>,
     token: Option<String>,
+    listen: Option<std::net::SocketAddr>,
 }
 
 /// A rate name as users write it. A bare integer (`rate = 25`) is accepted too; a float is
@@ -169,8 +172,8 @@ pub fn parse(text: &str) -> anyhow::Result<ClientConfig> {
             None => anyhow::anyhow!("{message}"),
         }
     })?;
-    let ClientTable { rate, sample_rate, master, token } = file.client;
-    Ok(ClientConfig { rate: rate.map(|r| r.0), sample_rate: sample_rate.map(|r| r.0), master, token })
+    let ClientTable { rate, sample_rate, master, token, listen } = file.client;
+    Ok(ClientConfig { rate: rate.map(|r| r.0), sample_rate: sample_rate.map(|r| r.0), master, token, listen })
 }
 
 /// 1-based line and column (in characters) of byte offset `at` in `text`.

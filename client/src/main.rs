@@ -14,6 +14,7 @@
 mod cli;
 mod config;
 mod convert;
+mod listen;
 mod seconds;
 mod send;
 mod serve;
@@ -49,6 +50,7 @@ fn run() -> anyhow::Result<()> {
         cli::Command::Cue(args) => send::run(send::Kind::Cue, args, &config),
         cli::Command::Trigger(args) => send::run(send::Kind::Trigger, args, &config),
         cli::Command::Serve(args) => serve::run(args, &config),
+        cli::Command::Listen(args) => listen::run(args, &config),
     }
 }
 
