@@ -234,7 +234,7 @@ impl Drop for KillOnDrop {
 #[test]
 fn serve_to_listen_locks_within_a_few_frames_then_freewheels_and_is_lost_when_serve_ends() {
     let port = free_port();
-    let mut serve = KillOnDrop(
+    let serve = KillOnDrop(
         osc_timecode("listen_serve_master")
             .args(["serve", "--rate", "29.97df", "--start", "01:00:00;00", "--to", &format!("127.0.0.1:{port}")])
             .args(["--listen", &format!("127.0.0.1:{}", free_port())])
