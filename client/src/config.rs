@@ -29,11 +29,12 @@ pub const RATE_ENV: &str = "OSC_TIMECODE_RATE";
 pub const SAMPLE_RATE_ENV: &str = "OSC_TIMECODE_SAMPLE_RATE";
 
 /// Flags that fall back to an environment variable, for error messages.
-pub const ENV_FLAGS: [(&str, &str); 4] = [
+pub const ENV_FLAGS: [(&str, &str); 5] = [
     ("--rate", RATE_ENV),
     ("--sample-rate", SAMPLE_RATE_ENV),
     ("--master", crate::send::MASTER_ENV),
     ("--token", crate::send::TOKEN_ENV),
+    ("--bind", crate::listen::LISTEN_ENV),
 ];
 
 /// Frame rate when neither flag, environment nor config file names one: the plugin's default.

@@ -30,6 +30,8 @@ use crate::config::ClientConfig;
 
 /// Where `listen` binds when neither flag nor config says.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 5006);
+/// Environment variable for `--bind`.
+pub const LISTEN_ENV: &str = "OSC_TIMECODE_LISTEN";
 /// Longest wait on the socket: bounds how late a frame change, freewheel or Ctrl-C is shown.
 const TICK: Duration = Duration::from_millis(5);
 
@@ -50,7 +52,7 @@ shown is the spread of arrival minus timetag over the last 128 packets. Ctrl-C e
 #[command(after_help = AFTER_HELP)]
 pub struct ListenArgs {
     /// Address to receive timecode on [default: 127.0.0.1:5006, or [client] listen]
-    #[arg(long, value_name = "HOST:PORT")]
+    #[arg(long, env = LISTEN_ENV, value_name = "HOST:PORT")]
     pub bind: Option<SocketAddr>,
 
     /// One JSON object per frame on standard output

@@ -262,3 +262,34 @@ fn serve_to_listen_locks_within_a_few_frames_then_freewheels_and_is_lost_when_se
     let tail = states(&objs);
     assert_eq!(tail[tail.len() - 2..], ["freewheel", "lost"], "{tail:?}");
 }
+
+#[test]
+fn the_bind_address_comes_from_the_environment_or_the_config_file_and_ctrl_c_ends_it() {
+    for source in ["env", "config"] {
+        let port = free_port();
+        let mut cmd = osc_timecode("listen_sources");
+        match source {
+            "env" => {
+                cmd.env("OSC_TIMECODE_LISTEN", format!("127.0.0.1:{port}"));
+            }
+            _ => {
+                cmd.write_config(&format!("[client]\nlisten = \"127.0.0.1:{port}\"\n"));
+            }
+        }
+        let mut child = KillOnDrop(cmd.args(["listen", "--json"]).spawn());
+        // Bound where it was told: the port is taken now.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            assert!(std::time::Instant::now() < deadline, "{source}: listen never bound {port}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // SIGINT, as Ctrl-C sends it.
+        let pid = child.0.id().to_string();
+        assert!(std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+        let status = child.0.wait().unwrap();
+        assert_eq!(status.code(), Some(0), "{source}: Ctrl-C ends listen cleanly");
+        let mut out = String::new();
+        std::io::Read::read_to_string(child.0.stdout.as_mut().unwrap(), &mut out).unwrap();
+        assert!(out.lines().next().is_some_and(|l| l.contains("\"waiting\"")), "{out}");
+    }
+}

@@ -14,12 +14,13 @@ use std::process::{Command, Output, Stdio};
 pub const BIN: &str = env!("CARGO_BIN_EXE_osc-timecode");
 
 /// Environment variables the command reads; cleared so the developer's shell never leaks in.
-const ENV_VARS: [&str; 5] = [
+const ENV_VARS: [&str; 6] = [
     "OSC_TIMECODE_CONFIG",
     "OSC_TIMECODE_RATE",
     "OSC_TIMECODE_SAMPLE_RATE",
     "OSC_TIMECODE_MASTER",
     "OSC_TIMECODE_TOKEN",
+    "OSC_TIMECODE_LISTEN",
 ];
 
 /// One invocation of the binary, in its own scratch directory.
