@@ -171,7 +171,7 @@ pub fn run(args: ServeArgs, config: &ClientConfig) -> anyhow::Result<()> {
 
     let to: Vec<String> = targets.iter().map(SocketAddr::to_string).collect();
     crate::note(&format!(
-        "serving {rate} timecode from {start} ({}) to {}; cues and transport on {listening}{}; Ctrl-C ends",
+        "serving timecode at rate {rate} from {start} ({}) to {}; cues and transport on {listening}{}; Ctrl-C ends",
         if args.stopped { "stopped" } else { "rolling" },
         to.join(", "),
         if token.is_some() { " (token required)" } else { "" },
