@@ -11,9 +11,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, bail};
 use clap::Args;
+use osc_timecode_core::Timecode;
+use osc_timecode_core::chase::{Chase, ChaseConfig, ChaseState};
 use osc_timecode_core::cue::{Ack, AckStatus, CUE_PREFIX, CueId, MAX_PACKET, TRIGGER_PREFIX, decode_packet};
 use osc_timecode_core::pattern;
-use rosc::{OscMessage, OscPacket, OscType};
+use osc_timecode_core::protocol::{decode_timecode_packet, system_time_from_timetag, timetag_from_system_time};
+use rosc::{OscBundle, OscMessage, OscPacket, OscTime, OscType};
 
 use crate::config::ClientConfig;
 
@@ -30,6 +33,7 @@ Examples:
   osc-timecode cue intro 100              the named cue 'intro' at velocity 100
   osc-timecode trigger 7 0.5              control change 7 = 64
   osc-timecode cue 5 --master 127.0.0.1:5005 --token s3cret
+  osc-timecode cue 5 --at 01:00:10:00     lands at 01:00:10:00 (chased from 127.0.0.1:5006)
 
 VALUE is an integer 0-127 or a number 0.0-1.0 (scaled to 0-127); without it the master's mapping \
 decides. The cue carries an ID; it is sent again (same ID) until the master answers /ack, at most \
@@ -76,6 +80,16 @@ pub struct SendArgs {
     /// How long to wait for each /ack, in milliseconds
     #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub timeout_ms: u64,
+
+    /// Send it timetagged to land at this timecode of the master's timeline (read from the
+    /// timecode arriving at --timecode-from)
+    #[arg(long, value_name = "TIMECODE")]
+    pub at: Option<String>,
+
+    /// With --at: where the master's /sync/timecode arrives [default: [client] listen, or
+    /// 127.0.0.1:5006]
+    #[arg(long, value_name = "HOST:PORT", requires = "at")]
+    pub timecode_from: Option<SocketAddr>,
 }
 
 /// A cue VALUE as typed.
@@ -105,8 +119,16 @@ pub fn run(kind: Kind, args: SendArgs, config: &ClientConfig) -> anyhow::Result<
     let token = args.token.clone().or_else(|| config.token.clone()).filter(|t| !t.is_empty());
     let address = address(kind, &args.name)?;
     let id = args.id.unwrap_or_else(fresh_id);
-    let msg = message(&address, token.as_deref(), args.value, id);
-    let bytes = rosc::encoder::encode(&OscPacket::Message(msg)).context("could not encode the cue")?;
+    let msg = OscPacket::Message(message(&address, token.as_deref(), args.value, id));
+    let (packet, at_label) = match &args.at {
+        None => (msg, String::new()),
+        Some(label) => {
+            let from = args.timecode_from.or(config.listen).unwrap_or(crate::listen::DEFAULT_LISTEN);
+            let (timetag, label) = timetag_for(label, from)?;
+            (OscPacket::Bundle(OscBundle { timetag, content: vec![msg] }), format!(" at {label}"))
+        }
+    };
+    let bytes = rosc::encoder::encode(&packet).context("could not encode the cue")?;
 
     let local: SocketAddr = match (master.is_ipv6(), master.ip().is_loopback()) {
         (false, true) => (Ipv4Addr::LOCALHOST, 0).into(),
@@ -133,7 +155,7 @@ pub fn run(kind: Kind, args: SendArgs, config: &ClientConfig) -> anyhow::Result<
         }
         match wait_for_ack(&socket, &mut buf, &address, id, timeout)? {
             Reply::Ack(status) if status.accepted() => {
-                println!("{} {address} id {id}", status.as_str());
+                println!("{} {address} id {id}{at_label}", status.as_str());
                 return Ok(());
             }
             Reply::Ack(status) => bail!("{master} refused {address}: {}", explain(status)),
@@ -150,6 +172,57 @@ pub fn run(kind: Kind, args: SendArgs, config: &ClientConfig) -> anyhow::Result<
          with this machine in its allow-list and the right token?)",
         waited.as_secs_f64()
     )
+}
+
+/// How long `--at` waits to lock to the master's timecode.
+const LOCK_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The timetag of `label` on the master's timeline, chased from the timecode arriving at `from`
+/// until locked; with the label as the master's rate writes it.
+fn timetag_for(label: &str, from: SocketAddr) -> anyhow::Result<(OscTime, String)> {
+    let socket = UdpSocket::bind(from).with_context(|| format!("cannot receive the master's timecode on {from}"))?;
+    socket.set_read_timeout(Some(Duration::from_millis(20))).context("could not set the socket timeout")?;
+    let mut chase = Chase::new(ChaseConfig::default());
+    let deadline = Instant::now() + LOCK_TIMEOUT;
+    let mut buf = vec![0u8; MAX_PACKET];
+    let mut stopped = false;
+    loop {
+        if Instant::now() >= deadline {
+            if stopped {
+                bail!("the master is stopped: --at needs its timecode rolling");
+            }
+            bail!(
+                "no timecode to lock to on {from} within {} s (is the master sending there?)",
+                LOCK_TIMEOUT.as_secs()
+            );
+        }
+        let Ok((n, _)) = socket.recv_from(&mut buf) else { continue };
+        let now = wall_ns(SystemTime::now());
+        let Ok((timetag, msg)) = decode_timecode_packet(&buf[..n]) else { continue };
+        chase.on_packet(&msg, timetag.map(|t| wall_ns(system_time_from_timetag(t))), now);
+        let readout = chase.tick(now);
+        stopped = readout.state == ChaseState::Stopped;
+        let (Some(current), Some(rate)) = (readout.frame, readout.rate) else { continue };
+        if readout.state != ChaseState::Locked {
+            continue;
+        }
+        let wanted = Timecode::parse(label, rate)
+            .with_context(|| format!("--at {label:?} is not a timecode at the master's rate {}", rate.name()))?;
+        let day = rate.frames_per_day();
+        let target = current - current.rem_euclid(day) + wanted.to_frame();
+        if target <= current {
+            let now_label = Timecode::from_frame(current, rate).label();
+            bail!("--at {} has passed: the master is at {now_label}", wanted.label());
+        }
+        let Some(at) = chase.time_of_frame(target) else { continue };
+        let at = UNIX_EPOCH + Duration::from_nanos(u64::try_from(at).unwrap_or(0));
+        return Ok((timetag_from_system_time(at), wanted.label().to_string()));
+    }
+}
+
+/// Nanoseconds since the Unix epoch.
+fn wall_ns(t: SystemTime) -> i128 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i128)
 }
 
 /// What came back for one try.

@@ -179,3 +179,58 @@ fn bad_input_is_one_line() {
         assert!(line.contains(needle), "{args:?}: {line}");
     }
 }
+
+/// Kills the child when dropped, so a failing assertion never leaves `serve` running.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn at_sends_the_cue_timetagged_for_that_frame_of_the_masters_timeline() {
+    let (timecode, control) = (free_port(), free_port());
+    let mut serve = KillOnDrop(
+        osc_timecode("cue_at_serve")
+            .args(["serve", "--rate", "25", "--start", "01:00:00:00"])
+            .args(["--to", &format!("127.0.0.1:{timecode}"), "--listen", &format!("127.0.0.1:{control}")])
+            .spawn(),
+    );
+    let from = format!("127.0.0.1:{timecode}");
+    let master = format!("127.0.0.1:{control}");
+    let out = osc_timecode("cue_at")
+        .args(["cue", "5", "--id", "1", "--at", "01:00:03:00", "--timecode-from", &from, "--master", &master])
+        .stdout();
+    assert_eq!(out, "ok /cue/5 id 1 at 01:00:03:00\n");
+    // A time already passed is refused before anything is sent.
+    let line = osc_timecode("cue_at_past")
+        .args(["cue", "5", "--at", "01:00:00:00", "--timecode-from", &from, "--master", &master])
+        .fails();
+    assert!(line.starts_with("--at 01:00:00:00 has passed: the master is at 01:00:0"), "{line}");
+    let line = osc_timecode("cue_at_bad")
+        .args(["cue", "5", "--at", "01:00:00:25", "--timecode-from", &from, "--master", &master])
+        .fails();
+    assert!(line.contains("is not a timecode at the master's rate 25"), "{line}");
+    // Serve saw the cue due exactly at 01:00:03:00 on its own timeline.
+    let _ = serve.0.kill();
+    let _ = serve.0.wait();
+    let mut printed = String::new();
+    std::io::Read::read_to_string(serve.0.stdout.as_mut().unwrap(), &mut printed).unwrap();
+    let line = printed.lines().find(|l| l.starts_with("cue /cue/5")).unwrap_or_else(|| panic!("{printed}"));
+    assert!(line.contains("due 01:00:03:00"), "{line}");
+}
+
+#[test]
+fn at_without_timecode_is_one_line() {
+    let line = osc_timecode("cue_at_none")
+        .args(["cue", "5", "--at", "01:00:03:00", "--timecode-from", &format!("127.0.0.1:{}", free_port())])
+        .fails();
+    assert!(line.starts_with("no timecode to lock to on 127.0.0.1:"), "{line}");
+}

@@ -279,6 +279,19 @@ impl Chase {
         }
     }
 
+    /// When `frame` is (or was) heard on the master's timeline, ns since the epoch: `None` unless
+    /// locked. Uses the latest reference, also one not yet in force.
+    pub fn time_of_frame(&self, frame: i64) -> Option<i128> {
+        if self.state != ChaseState::Locked {
+            return None;
+        }
+        let ((f, t), rate) = (self.upcoming.back().copied().or(self.reference)?, self.rate?);
+        // The frame's first instant, rounded up to a whole nanosecond (as core's frame_start_nanos).
+        let n = i128::from(frame - f) * NANOS * i128::from(rate.den());
+        let d = i128::from(rate.num());
+        Some(t + n.div_euclid(d) + i128::from(n.rem_euclid(d) != 0))
+    }
+
     /// Puts the upcoming references whose time has come in force.
     fn promote(&mut self, now_ns: i128) {
         while let Some(&(f, t)) = self.upcoming.front() {
@@ -410,6 +423,26 @@ mod tests {
         assert_eq!(chase.tick(T0 + PERIOD).frame, Some(101));
         assert_eq!(chase.tick(T0 + 2 * PERIOD - 1).frame, Some(101));
         assert_eq!(chase.tick(T0 + 2 * PERIOD).frame, Some(5000));
+    }
+
+    #[test]
+    fn the_time_of_a_frame_once_locked() {
+        let mut chase = Chase::new(ChaseConfig::default());
+        let mut m = Master { seq: 0, first: 0 };
+        let (msg, heard) = m.frame(0, true);
+        chase.on_packet(&msg, Some(heard), heard);
+        assert_eq!(chase.time_of_frame(10), None, "not locked yet");
+        for i in 1..3 {
+            let (msg, heard) = m.frame(i, false);
+            chase.on_packet(&msg, Some(heard), heard);
+        }
+        assert_eq!(chase.time_of_frame(10), Some(T0 + 10 * PERIOD));
+        assert_eq!(chase.time_of_frame(-1), Some(T0 - PERIOD));
+        // At 29.97 a frame lasts 33,366,666.67 ns: rounded up to whole nanoseconds.
+        let mut ntsc = Chase::new(ChaseConfig { lock_frames: 1, freewheel_frames: 10 });
+        ntsc.on_packet(&TimecodeMessage::new(0, FrameRate::FPS_29_97_NDF, true, 0, true, false), Some(T0), T0);
+        assert_eq!(ntsc.time_of_frame(1), Some(T0 + 33_366_667));
+        assert_eq!(ntsc.time_of_frame(3), Some(T0 + 100_100_000));
     }
 
     #[test]
