@@ -114,3 +114,37 @@ fn isolate_plugin_config() {
     // which serialises access with its own lock.
     unsafe { std::env::set_var(PLUGIN_CONFIG_ENV, &path) };
 }
+
+/// The `osc-timecode` client binary (debug), built once per test process into
+/// `target/host-tests` like the bundles, for tests where the client talks to the loaded plugin.
+/// Panics with the build output if the build fails.
+pub fn client_binary() -> &'static Path {
+    static CLIENT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let result = CLIENT.get_or_init(|| {
+        let root = workspace_root();
+        let target_dir = root.join("target").join("host-tests");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let output = Command::new(&cargo)
+            .args(["build", "-p", "osc-timecode-client", "--bin", "osc-timecode"])
+            .current_dir(&root)
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .env_remove("CARGO_MANIFEST_DIR")
+            .env_remove("CARGO_PKG_NAME")
+            .env_remove("CARGO_PRIMARY_PACKAGE")
+            .env_remove("RUSTC_WORKSPACE_WRAPPER")
+            .output()
+            .map_err(|e| format!("could not run {cargo:?} build: {e}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "`cargo build -p osc-timecode-client` failed with {}\n--- stderr\n{}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+        Ok(target_dir.join("debug").join("osc-timecode"))
+    });
+    match result {
+        Ok(path) => path,
+        Err(e) => panic!("{e}"),
+    }
+}

@@ -12,5 +12,6 @@ mod clap_lifecycle;
 mod clap_playback;
 mod clap_settings;
 mod clap_transport;
+mod client_to_plugin;
 mod interop;
 mod vst3;
