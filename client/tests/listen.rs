@@ -293,3 +293,36 @@ fn the_bind_address_comes_from_the_environment_or_the_config_file_and_ctrl_c_end
         assert!(out.lines().next().is_some_and(|l| l.contains("\"waiting\"")), "{out}");
     }
 }
+
+/// In a terminal the readout is one line, redrawn in place. `script` (util-linux) gives the
+/// command a pseudo-terminal; where it is missing the test says so and checks nothing else.
+#[test]
+fn in_a_terminal_one_line_is_redrawn_in_place() {
+    if std::process::Command::new("script").arg("--version").output().is_err() {
+        assert!(std::env::var_os("CI").is_none(), "script (util-linux) is missing under CI");
+        println!("skipped: script (util-linux) not installed");
+        return;
+    }
+    let port = free_port();
+    let sender = play(port, steps(0..8, 250));
+    let command = format!("{} listen --bind 127.0.0.1:{port} --duration 0.8", util::BIN);
+    // Only for its scratch directory (an absent config file).
+    let cmd = osc_timecode("listen_tty");
+    let output = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .env("OSC_TIMECODE_CONFIG", cmd.dir().join("none.toml"))
+        .env_remove("OSC_TIMECODE_LISTEN")
+        .output()
+        .unwrap();
+    sender.join().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8_lossy(&output.stdout);
+    // Every update starts with a carriage return and clears the rest of the line; one newline
+    // at the end (the terminal writes it as "\r\n").
+    assert!(text.ends_with("\r\n"), "{text:?}");
+    let updates: Vec<&str> = text.trim_end_matches("\r\n").split('\r').filter(|u| !u.is_empty()).collect();
+    assert!(updates.len() >= 5, "{text:?}");
+    assert!(updates.iter().all(|u| u.contains("\x1b[K")), "{text:?}");
+    assert_eq!(text.matches('\n').count(), 1, "{text:?}");
+    assert!(updates.iter().any(|u| u.starts_with("00:00:10:0") && u.contains("  locked  ")), "{text:?}");
+}
