@@ -73,22 +73,9 @@ pub fn bundles() -> &'static Bundles {
 
 /// Runs the debug bundle build and returns the `bundled` directory, or why it failed.
 fn build_debug_bundles() -> Result<PathBuf, String> {
-    let root = workspace_root();
-    let target_dir = root.join("target").join("host-tests");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let target_dir = host_tests_target_dir();
     let started = std::time::Instant::now();
-    let output = Command::new(&cargo)
-        .args(["xtask", "bundle", "osc-timecode-plugin"])
-        .current_dir(&root)
-        .env("CARGO_TARGET_DIR", &target_dir)
-        // The outer `cargo test` sets these for the test binary; they must not leak into the
-        // inner build (they would point it at the outer build's settings).
-        .env_remove("CARGO_MANIFEST_DIR")
-        .env_remove("CARGO_PKG_NAME")
-        .env_remove("CARGO_PRIMARY_PACKAGE")
-        .env_remove("RUSTC_WORKSPACE_WRAPPER")
-        .output()
-        .map_err(|e| format!("could not run {cargo:?} xtask bundle: {e}"))?;
+    let output = inner_cargo(&["xtask", "bundle", "osc-timecode-plugin"])?;
     if !output.status.success() {
         return Err(format!(
             "`cargo xtask bundle osc-timecode-plugin` (CARGO_TARGET_DIR={}) failed with {}\n--- stdout\n{}\n--- stderr\n{}",
@@ -121,19 +108,7 @@ fn isolate_plugin_config() {
 pub fn client_binary() -> &'static Path {
     static CLIENT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     let result = CLIENT.get_or_init(|| {
-        let root = workspace_root();
-        let target_dir = root.join("target").join("host-tests");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let output = Command::new(&cargo)
-            .args(["build", "-p", "osc-timecode-client", "--bin", "osc-timecode"])
-            .current_dir(&root)
-            .env("CARGO_TARGET_DIR", &target_dir)
-            .env_remove("CARGO_MANIFEST_DIR")
-            .env_remove("CARGO_PKG_NAME")
-            .env_remove("CARGO_PRIMARY_PACKAGE")
-            .env_remove("RUSTC_WORKSPACE_WRAPPER")
-            .output()
-            .map_err(|e| format!("could not run {cargo:?} build: {e}"))?;
+        let output = inner_cargo(&["build", "-p", "osc-timecode-client", "--bin", "osc-timecode"])?;
         if !output.status.success() {
             return Err(format!(
                 "`cargo build -p osc-timecode-client` failed with {}\n--- stderr\n{}",
@@ -141,10 +116,32 @@ pub fn client_binary() -> &'static Path {
                 String::from_utf8_lossy(&output.stderr)
             ));
         }
-        Ok(target_dir.join("debug").join("osc-timecode"))
+        Ok(host_tests_target_dir().join("debug").join("osc-timecode"))
     });
     match result {
         Ok(path) => path,
         Err(e) => panic!("{e}"),
     }
+}
+
+/// `<workspace>/target/host-tests`: the inner builds' target dir, apart from the outer build's.
+fn host_tests_target_dir() -> PathBuf {
+    workspace_root().join("target").join("host-tests")
+}
+
+/// Runs `cargo ARGS` in the workspace with [`host_tests_target_dir`], and returns its output.
+fn inner_cargo(args: &[&str]) -> Result<std::process::Output, String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    Command::new(&cargo)
+        .args(args)
+        .current_dir(workspace_root())
+        .env("CARGO_TARGET_DIR", host_tests_target_dir())
+        // The outer `cargo test` sets these for the test binary; they must not leak into the
+        // inner build (they would point it at the outer build's settings).
+        .env_remove("CARGO_MANIFEST_DIR")
+        .env_remove("CARGO_PKG_NAME")
+        .env_remove("CARGO_PRIMARY_PACKAGE")
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
+        .output()
+        .map_err(|e| format!("could not run {cargo:?} {}: {e}", args.join(" ")))
 }
