@@ -18,11 +18,11 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
 use clap::Args;
-use osc_timecode_core::chase::{Chase, ChaseConfig, ChaseState, Readout};
+use osc_timecode_core::chase::{Chase, ChaseConfig, ChaseState, Readout, unix_nanos};
 use osc_timecode_core::cue::MAX_PACKET;
 use osc_timecode_core::protocol::{decode_timecode_packet, system_time_from_timetag};
 
@@ -123,10 +123,10 @@ pub fn run(args: ListenArgs, config: &ClientConfig) -> anyhow::Result<()> {
     while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| std::time::Instant::now() < d) {
         match socket.recv_from(&mut buf) {
             Ok((n, from)) => {
-                let arrival = wall_ns(SystemTime::now());
+                let arrival = unix_nanos(SystemTime::now());
                 let decoded = decode_timecode_packet(&buf[..n]);
                 if let Ok((timetag, msg)) = &decoded {
-                    chase.on_packet(msg, timetag.map(|t| wall_ns(system_time_from_timetag(t))), arrival);
+                    chase.on_packet(msg, timetag.map(|t| unix_nanos(system_time_from_timetag(t))), arrival);
                 }
                 if let Some(file) = record.as_mut() {
                     let line = record_line(arrival, from, &buf[..n], &decoded);
@@ -137,7 +137,7 @@ pub fn run(args: ListenArgs, config: &ClientConfig) -> anyhow::Result<()> {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e).with_context(|| format!("receiving on {bind}")),
         }
-        let readout = chase.tick(wall_ns(SystemTime::now()));
+        let readout = chase.tick(unix_nanos(SystemTime::now()));
         let now = (readout.state, readout.frame);
         if shown != Some(now) {
             shown = Some(now);
@@ -151,14 +151,6 @@ pub fn run(args: ListenArgs, config: &ClientConfig) -> anyhow::Result<()> {
         file.flush().context("could not write the record file")?;
     }
     Ok(())
-}
-
-/// Nanoseconds since the Unix epoch.
-fn wall_ns(t: SystemTime) -> i128 {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => d.as_nanos() as i128,
-        Err(e) => -(e.duration().as_nanos() as i128),
-    }
 }
 
 fn write_readout(out: &mut impl std::io::Write, style: Style, r: &Readout) -> anyhow::Result<()> {
@@ -214,7 +206,7 @@ fn record_line(
     });
     match decoded {
         Ok((timetag, msg)) => {
-            obj["timetag_ns"] = timetag.map(|t| wall_ns(system_time_from_timetag(t)).to_string()).into();
+            obj["timetag_ns"] = timetag.map(|t| unix_nanos(system_time_from_timetag(t)).to_string()).into();
             obj["timecode"] = msg.timecode.label().to_string().into();
             obj["frame"] = msg.frame.into();
             obj["rate"] = msg.rate().name().into();

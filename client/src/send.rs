@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context as _, bail};
 use clap::Args;
 use osc_timecode_core::Timecode;
-use osc_timecode_core::chase::{Chase, ChaseConfig, ChaseState};
+use osc_timecode_core::chase::{Chase, ChaseConfig, ChaseState, unix_nanos};
 use osc_timecode_core::cue::{Ack, AckStatus, CUE_PREFIX, CueId, MAX_PACKET, TRIGGER_PREFIX, decode_packet};
 use osc_timecode_core::pattern;
 use osc_timecode_core::protocol::{decode_timecode_packet, system_time_from_timetag, timetag_from_system_time};
@@ -197,9 +197,9 @@ fn timetag_for(label: &str, from: SocketAddr) -> anyhow::Result<(OscTime, String
             );
         }
         let Ok((n, _)) = socket.recv_from(&mut buf) else { continue };
-        let now = wall_ns(SystemTime::now());
+        let now = unix_nanos(SystemTime::now());
         let Ok((timetag, msg)) = decode_timecode_packet(&buf[..n]) else { continue };
-        chase.on_packet(&msg, timetag.map(|t| wall_ns(system_time_from_timetag(t))), now);
+        chase.on_packet(&msg, timetag.map(|t| unix_nanos(system_time_from_timetag(t))), now);
         let readout = chase.tick(now);
         stopped = readout.state == ChaseState::Stopped;
         let (Some(current), Some(rate)) = (readout.frame, readout.rate) else { continue };
@@ -218,11 +218,6 @@ fn timetag_for(label: &str, from: SocketAddr) -> anyhow::Result<(OscTime, String
         let at = UNIX_EPOCH + Duration::from_nanos(u64::try_from(at).unwrap_or(0));
         return Ok((timetag_from_system_time(at), wanted.label().to_string()));
     }
-}
-
-/// Nanoseconds since the Unix epoch.
-fn wall_ns(t: SystemTime) -> i128 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i128)
 }
 
 /// What came back for one try.

@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rosc::{OscMessage, OscPacket, OscType};
-use util::osc_timecode;
+use util::{KillOnDrop, free_port, osc_timecode};
 
 /// How the scripted master answers each arriving cue, in order; after the script, silence.
 #[derive(Debug, Clone)]
@@ -178,20 +178,6 @@ fn bad_input_is_one_line() {
         let line = osc_timecode("cue_bad").args(&args).fails();
         assert!(line.contains(needle), "{args:?}: {line}");
     }
-}
-
-/// Kills the child when dropped, so a failing assertion never leaves `serve` running.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use rosc::{OscBundle, OscMessage, OscPacket, OscTime, OscType};
 use serde_json::Value;
-use util::osc_timecode;
+use util::{KillOnDrop, free_port, osc_timecode};
 
 /// Seconds between 1900 and 1970.
 const NTP_UNIX: u64 = 2_208_988_800;
@@ -82,10 +82,6 @@ fn steps(slots: std::ops::Range<u32>, first_frame: i64) -> Vec<Step> {
         .enumerate()
         .map(|(i, slot)| Step { slot, frame: first_frame + i as i64, jump: i == 0, looped: false })
         .collect()
-}
-
-fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Runs `listen --json` on a free port for `seconds` while `script` plays; returns its objects.
@@ -219,16 +215,6 @@ fn a_port_in_use_is_one_line() {
     let addr = taken.local_addr().unwrap();
     let line = osc_timecode("listen_in_use").args(["listen", "--bind", &addr.to_string(), "--duration", "1"]).fails();
     assert!(line.starts_with(&format!("cannot listen on {addr}: ")), "{line}");
-}
-
-/// Kills the child when dropped, so a failing assertion never leaves `serve` running.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]

@@ -25,20 +25,10 @@ use osc_timecode_core::protocol::{TimecodeMessage, decode_timecode_packet};
 use osc_timecode_core::timecode::frame_start_nanos;
 use osc_timecode_core::{FrameRate, Timecode};
 use rosc::{OscMessage, OscPacket, OscTime, OscType};
-use util::{Cmd, osc_timecode};
+use util::{Cmd, KillOnDrop, osc_timecode};
 
 /// Bounds every wait of a test that fails; never reached by one that passes.
 const PATIENCE: Duration = Duration::from_secs(10);
-
-/// A child process killed (and reaped) when dropped, whatever happened.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Waits up to [`PATIENCE`] for `child` to exit.
 fn wait_exit(child: &mut Child, what: &str) -> ExitStatus {

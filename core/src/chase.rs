@@ -310,6 +310,14 @@ impl Chase {
     }
 }
 
+/// A wall-clock time as the chase counts it: nanoseconds since the Unix epoch (negative before).
+pub fn unix_nanos(t: std::time::SystemTime) -> i128 {
+    match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => d.as_nanos() as i128,
+        Err(e) => -(e.duration().as_nanos() as i128),
+    }
+}
+
 /// Whole frames from `from` to `to` (ns) at `rate`, floored (negative when `to` is earlier).
 fn frames_between(from: i128, to: i128, rate: FrameRate) -> i64 {
     let n = (to - from) * i128::from(rate.num());
@@ -460,6 +468,13 @@ mod tests {
         let r = chase.tick(T0 + NANOS + PERIOD);
         assert_eq!(r.frame, Some(11));
         assert_eq!(r.jitter_ns, 0);
+    }
+
+    #[test]
+    fn unix_nanos_both_sides_of_the_epoch() {
+        use std::time::{Duration, UNIX_EPOCH};
+        assert_eq!(unix_nanos(UNIX_EPOCH + Duration::new(2, 5)), 2 * NANOS + 5);
+        assert_eq!(unix_nanos(UNIX_EPOCH - Duration::from_nanos(7)), -7);
     }
 
     #[test]

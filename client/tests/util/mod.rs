@@ -248,3 +248,22 @@ pub fn group_by<K: PartialEq + Clone>(
     }
     groups
 }
+
+/// A child process killed (and reaped) when dropped, so a failing assertion never leaves a
+/// long-running command (`serve`, `listen`) behind.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A UDP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
