@@ -190,6 +190,19 @@ pub fn run(args: ConvertArgs, config: &ClientConfig) -> anyhow::Result<()> {
     }
 }
 
+/// One line as `convert` reads it from standard input (`text` already trimmed), at `rate`, to
+/// its output text: what `seq 0 1800 9000 | osc-timecode convert --rate 29.97df` does per line.
+/// `from` and `to` as the flags (`None`: guessed from the text / the default).
+pub fn convert_line(
+    rate: FrameRate,
+    sample_rate: Option<u32>,
+    from: Option<Kind>,
+    to: Option<Kind>,
+    text: &str,
+) -> anyhow::Result<String> {
+    Converter { rate, sample_rate, to }.convert_text(text, from)
+}
+
 impl Input<'_> {
     fn kind(self) -> Kind {
         match self {

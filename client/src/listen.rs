@@ -124,12 +124,9 @@ pub fn run(args: ListenArgs, config: &ClientConfig) -> anyhow::Result<()> {
         match socket.recv_from(&mut buf) {
             Ok((n, from)) => {
                 let arrival = unix_nanos(SystemTime::now());
-                let decoded = decode_timecode_packet(&buf[..n]);
-                if let Ok((timetag, msg)) = &decoded {
-                    chase.on_packet(msg, timetag.map(|t| unix_nanos(system_time_from_timetag(t))), arrival);
-                }
-                if let Some(file) = record.as_mut() {
-                    let line = record_line(arrival, from, &buf[..n], &decoded);
+                if let Some(line) = handle_datagram(&mut chase, &buf[..n], from, arrival, record.is_some())
+                    && let Some(file) = record.as_mut()
+                {
                     writeln!(file, "{line}").context("could not write the record file")?;
                 }
             }
@@ -153,6 +150,24 @@ pub fn run(args: ListenArgs, config: &ClientConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One datagram from `from`, received at `arrival` (ns since the Unix epoch): a timecode packet
+/// moves `chase`; anything else is ignored. With `record`, returns its `--record` line (every
+/// datagram has one: the decoded fields, or why it did not decode). No I/O: the fuzz target
+/// `listen_decode` calls this with arbitrary bytes.
+pub fn handle_datagram(
+    chase: &mut Chase,
+    bytes: &[u8],
+    from: SocketAddr,
+    arrival: i128,
+    record: bool,
+) -> Option<String> {
+    let decoded = decode_timecode_packet(bytes);
+    if let Ok((timetag, msg)) = &decoded {
+        chase.on_packet(msg, timetag.map(|t| unix_nanos(system_time_from_timetag(t))), arrival);
+    }
+    record.then(|| record_line(arrival, from, bytes, &decoded))
+}
+
 fn write_readout(out: &mut impl std::io::Write, style: Style, r: &Readout) -> anyhow::Result<()> {
     match style {
         Style::Json => writeln!(out, "{}", json_line(r))?,
@@ -165,7 +180,7 @@ fn write_readout(out: &mut impl std::io::Write, style: Style, r: &Readout) -> an
 }
 
 /// `01:00:03:12  25  locked  loss 0.0%  jitter 0.42 ms`.
-fn text_line(r: &Readout) -> String {
+pub fn text_line(r: &Readout) -> String {
     let label = r.label().unwrap_or_else(|| "--:--:--:--".to_owned());
     let rate = r.rate.map_or_else(|| "-".to_owned(), |rate| rate.name().to_owned());
     format!(
@@ -178,7 +193,7 @@ fn text_line(r: &Readout) -> String {
 
 /// One JSON object: `timecode` (label or null), `frame` (absolute count or null), `rate` (name
 /// or null), `state`, `received`, `lost`, `loss` (fraction), `jitter_ms`.
-fn json_line(r: &Readout) -> String {
+pub fn json_line(r: &Readout) -> String {
     serde_json::json!({
         "timecode": r.label(),
         "frame": r.frame,

@@ -8,20 +8,13 @@
 //! Data flow:
 //! 1. [`cli::Cli`] parses the command line (and the environment variables clap reads);
 //! 2. [`config::load`] reads the `[client]` table of the config file for defaults;
-//! 3. the subcommand's module (`convert`, `send` for `cue` and `trigger`, `serve`) does the work
-//!    and writes to standard output.
-
-mod cli;
-mod config;
-mod convert;
-mod listen;
-mod seconds;
-mod send;
-mod serve;
+//! 3. the subcommand's module (`convert`, `send` for `cue` and `trigger`, `serve`, `listen`; in
+//!    the library, `lib.rs`) does the work and writes to standard output.
 
 use std::process::ExitCode;
 
 use clap::Parser as _;
+use osc_timecode_client::{cli, config, convert, listen, note, send, serve};
 
 fn main() -> ExitCode {
     match run() {
@@ -101,13 +94,6 @@ fn env_source(e: &clap::Error) -> Option<&'static str> {
         .skip(1)
         .any(|a| a.to_str().is_some_and(|a| a == flag || a.strip_prefix(flag).is_some_and(|r| r.starts_with('='))));
     (!typed && std::env::var_os(env).is_some()).then_some(*env)
-}
-
-/// One line on standard error, prefixed like every message of the command. A closed standard
-/// error is ignored: there is nowhere left to report it.
-pub(crate) fn note(message: &str) {
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr().lock(), "osc-timecode: {message}");
 }
 
 /// Whether `e` is, at heart, a write to a closed pipe.

@@ -22,9 +22,9 @@
 //! The two share the [`transport::Transport`] behind a `Mutex` (held only to copy or change a
 //! few words, never across I/O) and [`sender::SenderStats`] atomics.
 
-mod receiver;
-mod sender;
-mod transport;
+pub mod receiver;
+pub mod sender;
+pub mod transport;
 
 use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
