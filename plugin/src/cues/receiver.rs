@@ -21,8 +21,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use nice_plug::prelude::*;
 use osc_timecode_core::cue::{
-    ADDR_STATUS, Ack, AckStatus, AllowList, CueArgs, CueId, Dedupe, MAX_FANOUT, MAX_PACKET, Received, decode_packet,
-    parse_cue_args, status_to_osc, strip_token,
+    ADDR_STATUS, Ack, AckStatus, AllowList, CueArgs, CueId, Dedupe, MAX_FANOUT, MAX_MESSAGES_PER_PACKET, MAX_PACKET,
+    Received, decode_packet, parse_cue_args, status_to_osc, strip_token,
 };
 use osc_timecode_core::protocol::system_time_from_timetag;
 use rosc::{OscMessage, OscPacket};
@@ -111,142 +111,100 @@ struct Listener {
     timeout: Duration,
 }
 
-/// The thread's state. `[cue-thread]` throughout.
-struct Worker {
+/// The checks, mapping and queueing of cues, without sockets or threads: one datagram in
+/// ([`Dispatcher::handle_datagram`]), cues out into the ring to the audio thread, replies out
+/// into a buffer the caller sends. `[cue-thread]` in the plugin; the fuzz target
+/// `plugin_cue_receiver` drives it with arbitrary datagrams.
+pub struct Dispatcher {
     /// Cues for the audio thread.
     producer: rtrb::Producer<CueEvent>,
-    /// For the persisted settings.
-    params: Arc<TimecodeParams>,
-    /// Counters.
+    /// Counters, shared with the audio thread and `/status`.
     stats: Arc<CueStats>,
-    /// Set by [`CueThread::stop`].
-    stop: Arc<AtomicBool>,
     /// Snapshot of the cue settings.
     settings: CueSettings,
     /// The output latency setting, ms (timetags are for when a sample is heard).
     latency_ms: f64,
-    /// When the settings were last read.
-    settings_read: Instant,
     /// The mapping built from `settings`.
     map: CueMap,
     /// The allow-list built from `settings`.
     allow: AllowList,
-    /// The socket, while bound.
-    listener: Option<Listener>,
-    /// When binding last failed.
-    bind_failed_at: Option<Instant>,
     /// Recently applied (sender, ID) pairs.
     dedupe: Dedupe<(SocketAddr, CueId)>,
-    /// Timetagged cues not yet released to the audio thread (min-heap by time).
+    /// Timetagged cues not yet released to the audio thread (min-heap by time), at most
+    /// [`SCHEDULE_CAPACITY`].
     schedule: BinaryHeap<Reverse<Scheduled>>,
-    /// `Instant` ↔ wall-clock anchor.
+    /// `Instant` ↔ wall-clock anchor, refreshed every [`REANCHOR_EVERY`].
     anchor: (Instant, SystemTime),
-    /// Receive buffer, [`MAX_PACKET`] bytes.
-    buf: Vec<u8>,
-    /// Scratch for resolved actions.
+    /// Scratch for resolved actions, [`MAX_FANOUT`] long.
     actions: Vec<MidiAction>,
     /// Arrival counter for [`CueEvent::seq`].
     next_seq: u64,
-    /// When counters were last logged, and what they were.
-    logged: (Instant, Vec<(&'static str, u64)>),
-    /// When trouble was last logged.
-    trouble_logged: Option<Instant>,
 }
 
-impl Worker {
-    fn new(
+impl Dispatcher {
+    /// A dispatcher for `settings` (with the output latency `latency_ms`) feeding `producer`,
+    /// its clock anchored at `now`.
+    pub fn new(
         producer: rtrb::Producer<CueEvent>,
-        params: Arc<TimecodeParams>,
         stats: Arc<CueStats>,
-        stop: Arc<AtomicBool>,
+        settings: CueSettings,
+        latency_ms: f64,
+        now: Instant,
     ) -> Self {
-        let (settings, latency_ms) = read_settings(&params);
-        let now = Instant::now();
         Self {
             producer,
-            params,
+            stats,
             map: CueMap::new(&settings),
             allow: settings.allow_list(),
             dedupe: Dedupe::new(Duration::from_millis(u64::from(settings.dedupe_ms)), DEDUPE_CAPACITY),
             settings,
             latency_ms,
-            settings_read: now,
-            listener: None,
-            bind_failed_at: None,
             schedule: BinaryHeap::new(),
             anchor: (now, SystemTime::now()),
-            buf: vec![0; MAX_PACKET],
             actions: Vec::with_capacity(MAX_FANOUT),
             next_seq: 0,
-            logged: (now, stats.counters()),
-            trouble_logged: None,
-            stats,
-            stop,
         }
     }
 
-    fn run(mut self) {
-        while !self.stop.load(Ordering::Acquire) {
-            let now = Instant::now();
-            self.refresh(now);
-            self.release(now);
-            self.log_counters(now);
-            self.receive_one(now);
-        }
-        self.stats.listening.store(false, Ordering::Relaxed);
-        for _ in 0..self.schedule.len() {
-            self.stats.count_drop(DropReason::Deactivated);
-        }
+    /// The settings in use.
+    pub fn settings(&self) -> &CueSettings {
+        &self.settings
     }
 
-    /// Re-reads settings, rebinds when the listen address changed, refreshes the anchor.
-    fn refresh(&mut self, now: Instant) {
-        if now.duration_since(self.settings_read) >= SETTINGS_POLL {
-            self.settings_read = now;
-            let (settings, latency_ms) = read_settings(&self.params);
-            self.latency_ms = latency_ms;
-            if settings != self.settings {
-                self.map = CueMap::new(&settings);
-                self.allow = settings.allow_list();
-                self.dedupe.set_window(Duration::from_millis(u64::from(settings.dedupe_ms)));
-                if settings.listen != self.settings.listen || settings.enabled != self.settings.enabled {
-                    self.listener = None;
-                    self.bind_failed_at = None;
-                }
-                self.settings = settings;
-            }
+    /// Takes new settings (rebuilding the map and allow-list when they changed). Returns true
+    /// when the listen socket must be rebound (address or `enabled` changed).
+    pub fn apply_settings(&mut self, settings: CueSettings, latency_ms: f64) -> bool {
+        self.latency_ms = latency_ms;
+        if settings == self.settings {
+            return false;
         }
+        self.map = CueMap::new(&settings);
+        self.allow = settings.allow_list();
+        self.dedupe.set_window(Duration::from_millis(u64::from(settings.dedupe_ms)));
+        let rebind = settings.listen != self.settings.listen || settings.enabled != self.settings.enabled;
+        self.settings = settings;
+        rebind
+    }
+
+    /// Refreshes the `Instant` ↔ wall-clock anchor when it is [`REANCHOR_EVERY`] old (NTP slews).
+    pub fn reanchor_if_due(&mut self, now: Instant) {
         if now.duration_since(self.anchor.0) >= REANCHOR_EVERY {
             self.anchor = (Instant::now(), SystemTime::now());
         }
-        if self.listener.is_none()
-            && self.settings.enabled
-            && self.bind_failed_at.is_none_or(|t| now.duration_since(t) >= REBIND_EVERY)
-        {
-            self.bind(now);
-        }
-        self.stats.listening.store(self.listener.is_some(), Ordering::Relaxed);
     }
 
-    fn bind(&mut self, now: Instant) {
-        let configured = self.settings.listen;
-        match UdpSocket::bind(configured) {
-            Ok(socket) => {
-                let local = socket.local_addr().map_or_else(|_| configured.to_string(), |a| a.to_string());
-                nice_log!("cue input listening on {local}");
-                self.listener = Some(Listener { socket, configured, timeout: Duration::ZERO });
-                self.bind_failed_at = None;
-            }
-            Err(e) => {
-                self.stats.bind_errors.fetch_add(1, Ordering::Relaxed);
-                self.bind_failed_at = Some(now);
-                self.trouble(|| format!("cue input: cannot listen on {configured}: {e}; retrying every second"));
-            }
-        }
+    /// When the next scheduled cue is due to leave for the audio thread, if any is waiting.
+    pub fn next_release(&self) -> Option<Instant> {
+        self.schedule.peek().and_then(|Reverse(s)| s.0.at).map(|at| at.checked_sub(RELEASE_AHEAD).unwrap_or(at))
+    }
+
+    /// Cues waiting on this side for their time.
+    pub fn scheduled(&self) -> usize {
+        self.schedule.len()
     }
 
     /// Moves cues whose time is near from the schedule to the audio thread.
-    fn release(&mut self, now: Instant) {
+    pub fn release(&mut self, now: Instant) {
         while let Some(Reverse(next)) = self.schedule.peek() {
             if next.0.at.is_some_and(|at| at > now + RELEASE_AHEAD) {
                 break;
@@ -260,45 +218,16 @@ impl Worker {
         }
     }
 
-    /// Waits up to [`RECV_TIMEOUT`] (less when a release is due sooner) for one datagram and
-    /// handles it.
-    fn receive_one(&mut self, now: Instant) {
-        let wait = self
-            .schedule
-            .peek()
-            .and_then(|Reverse(s)| s.0.at)
-            .map_or(RECV_TIMEOUT, |at| (at.saturating_duration_since(now + RELEASE_AHEAD)).min(RECV_TIMEOUT))
-            .max(Duration::from_millis(1));
-        let Some(listener) = self.listener.as_mut() else {
-            std::thread::sleep(RECV_TIMEOUT);
-            return;
-        };
-        if listener.timeout != wait {
-            if let Err(e) = listener.socket.set_read_timeout(Some(wait)) {
-                self.trouble(|| format!("cue input: cannot set the socket timeout: {e}"));
-                std::thread::sleep(RECV_TIMEOUT);
-                return;
-            }
-            listener.timeout = wait;
-        }
-        match listener.socket.recv_from(&mut self.buf) {
-            Ok((n, from)) => self.handle_datagram(n, from),
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {}
-            // ICMP errors from earlier replies surface here on some systems: not fatal.
-            Err(e) => {
-                let configured = listener.configured;
-                self.trouble(|| format!("cue input on {configured}: {e}"));
-            }
-        }
-    }
-
-    fn handle_datagram(&mut self, n: usize, from: SocketAddr) {
+    /// One datagram `bytes` from `from`, received at `now`: checks it, queues its cues and
+    /// appends the replies for `from` (`/ack`s, `/status`) to `replies`, in message order.
+    /// Never panics, whatever the bytes.
+    pub fn handle_datagram(&mut self, bytes: &[u8], from: SocketAddr, now: Instant, replies: &mut Vec<OscMessage>) {
         if !self.allow.allows(from.ip()) {
             self.stats.received.fetch_add(1, Ordering::Relaxed);
             self.stats.count_drop(DropReason::NotAllowed);
             return;
         }
-        let messages = match decode_packet(&self.buf[..n]) {
+        let messages = match decode_packet(bytes) {
             Ok(messages) => messages,
             Err(_) => {
                 self.stats.received.fetch_add(1, Ordering::Relaxed);
@@ -306,43 +235,42 @@ impl Worker {
                 return;
             }
         };
-        let now = Instant::now();
         for received in messages {
-            self.handle_message(received, from, now);
+            if let Some(reply) = self.handle_message(received, from, now) {
+                replies.push(reply);
+            }
         }
     }
 
-    fn handle_message(&mut self, received: Received, from: SocketAddr, now: Instant) {
+    /// One message from an allowed sender; its reply, if it gets one.
+    fn handle_message(&mut self, received: Received, from: SocketAddr, now: Instant) -> Option<OscMessage> {
         let Received { timetag, msg } = received;
         let token = self.settings.token();
         if msg.addr == ADDR_STATUS {
             if strip_token(&msg.args, token).is_ok() {
-                let status = status_to_osc(&self.stats.counters());
-                self.reply(status, from);
-                return;
+                return Some(status_to_osc(&self.stats.counters()));
             }
             self.stats.received.fetch_add(1, Ordering::Relaxed);
             self.stats.count_drop(DropReason::BadToken);
-            return;
+            return None;
         }
         self.stats.received.fetch_add(1, Ordering::Relaxed);
         let args = match parse_cue_args(&msg.args, token) {
             Ok(args) => args,
             Err(e) if e.is_token() => {
                 self.stats.count_drop(DropReason::BadToken);
-                return;
+                return None;
             }
             Err(_) => {
                 self.stats.count_drop(DropReason::BadArgument);
-                self.ack(msg, None, AckStatus::BadArgument, from);
-                return;
+                return Some(ack(msg, None, AckStatus::BadArgument));
             }
         };
         let status = self.accept(&msg.addr, timetag.map(system_time_from_timetag), args, from, now);
         if let Some(reason) = drop_reason(status) {
             self.stats.count_drop(reason);
         }
-        self.ack(msg, args.id, status, from);
+        Some(ack(msg, args.id, status))
     }
 
     /// Maps, times and queues one cue; returns what the ack says.
@@ -365,6 +293,7 @@ impl Worker {
             Err(Unresolved::Unmapped) => return AckStatus::Unmapped,
             Err(Unresolved::TooBroad) => return AckStatus::TooBroad,
         }
+        let Some(&first) = self.actions.first() else { return AckStatus::Unmapped };
         let at = match timetag {
             None => None,
             Some(wall) => match self.instant_for(wall) {
@@ -373,13 +302,8 @@ impl Worker {
                 Some(at) => Some(at),
             },
         };
-        let mut cue = CueEvent {
-            actions: [self.actions[0]; MAX_FANOUT],
-            len: 0,
-            at,
-            seq: self.next_seq,
-            quantise: self.settings.quantise,
-        };
+        let mut cue =
+            CueEvent { actions: [first; MAX_FANOUT], len: 0, at, seq: self.next_seq, quantise: self.settings.quantise };
         for (slot, action) in cue.actions.iter_mut().zip(&self.actions) {
             *slot = action.with_value(args.value);
             cue.len += 1;
@@ -413,10 +337,150 @@ impl Worker {
             Err(behind) => Some(anchor_instant.checked_sub(behind.duration()).unwrap_or(anchor_instant)),
         }
     }
+}
 
-    fn ack(&mut self, msg: OscMessage, id: Option<CueId>, status: AckStatus, to: SocketAddr) {
-        let ack = Ack { address: msg.addr, id, status };
-        self.reply(ack.to_osc(), to);
+/// The `/ack` for `msg`.
+fn ack(msg: OscMessage, id: Option<CueId>, status: AckStatus) -> OscMessage {
+    Ack { address: msg.addr, id, status }.to_osc()
+}
+
+/// The thread's state. `[cue-thread]` throughout.
+struct Worker {
+    /// For the persisted settings.
+    params: Arc<TimecodeParams>,
+    /// Counters.
+    stats: Arc<CueStats>,
+    /// Set by [`CueThread::stop`].
+    stop: Arc<AtomicBool>,
+    /// Checks, maps and queues the cues.
+    dispatcher: Dispatcher,
+    /// When the settings were last read.
+    settings_read: Instant,
+    /// The socket, while bound.
+    listener: Option<Listener>,
+    /// When binding last failed.
+    bind_failed_at: Option<Instant>,
+    /// Receive buffer, [`MAX_PACKET`] bytes.
+    buf: Vec<u8>,
+    /// Replies to the datagram being handled (reused; at most one per message of a packet).
+    replies: Vec<OscMessage>,
+    /// When counters were last logged, and what they were.
+    logged: (Instant, Vec<(&'static str, u64)>),
+    /// When trouble was last logged.
+    trouble_logged: Option<Instant>,
+}
+
+impl Worker {
+    fn new(
+        producer: rtrb::Producer<CueEvent>,
+        params: Arc<TimecodeParams>,
+        stats: Arc<CueStats>,
+        stop: Arc<AtomicBool>,
+    ) -> Self {
+        let (settings, latency_ms) = read_settings(&params);
+        let now = Instant::now();
+        Self {
+            dispatcher: Dispatcher::new(producer, stats.clone(), settings, latency_ms, now),
+            params,
+            settings_read: now,
+            listener: None,
+            bind_failed_at: None,
+            buf: vec![0; MAX_PACKET],
+            replies: Vec::with_capacity(MAX_MESSAGES_PER_PACKET),
+            logged: (now, stats.counters()),
+            trouble_logged: None,
+            stats,
+            stop,
+        }
+    }
+
+    fn run(mut self) {
+        while !self.stop.load(Ordering::Acquire) {
+            let now = Instant::now();
+            self.refresh(now);
+            self.dispatcher.release(now);
+            self.log_counters(now);
+            self.receive_one(now);
+        }
+        self.stats.listening.store(false, Ordering::Relaxed);
+        for _ in 0..self.dispatcher.scheduled() {
+            self.stats.count_drop(DropReason::Deactivated);
+        }
+    }
+
+    /// Re-reads settings, rebinds when the listen address changed, refreshes the anchor.
+    fn refresh(&mut self, now: Instant) {
+        if now.duration_since(self.settings_read) >= SETTINGS_POLL {
+            self.settings_read = now;
+            let (settings, latency_ms) = read_settings(&self.params);
+            if self.dispatcher.apply_settings(settings, latency_ms) {
+                self.listener = None;
+                self.bind_failed_at = None;
+            }
+        }
+        self.dispatcher.reanchor_if_due(now);
+        if self.listener.is_none()
+            && self.dispatcher.settings().enabled
+            && self.bind_failed_at.is_none_or(|t| now.duration_since(t) >= REBIND_EVERY)
+        {
+            self.bind(now);
+        }
+        self.stats.listening.store(self.listener.is_some(), Ordering::Relaxed);
+    }
+
+    fn bind(&mut self, now: Instant) {
+        let configured = self.dispatcher.settings().listen;
+        match UdpSocket::bind(configured) {
+            Ok(socket) => {
+                let local = socket.local_addr().map_or_else(|_| configured.to_string(), |a| a.to_string());
+                nice_log!("cue input listening on {local}");
+                self.listener = Some(Listener { socket, configured, timeout: Duration::ZERO });
+                self.bind_failed_at = None;
+            }
+            Err(e) => {
+                self.stats.bind_errors.fetch_add(1, Ordering::Relaxed);
+                self.bind_failed_at = Some(now);
+                self.trouble(|| format!("cue input: cannot listen on {configured}: {e}; retrying every second"));
+            }
+        }
+    }
+
+    /// Waits up to [`RECV_TIMEOUT`] (less when a release is due sooner) for one datagram and
+    /// handles it.
+    fn receive_one(&mut self, now: Instant) {
+        let wait = self
+            .dispatcher
+            .next_release()
+            .map_or(RECV_TIMEOUT, |release| release.saturating_duration_since(now).min(RECV_TIMEOUT))
+            .max(Duration::from_millis(1));
+        let Some(listener) = self.listener.as_mut() else {
+            std::thread::sleep(RECV_TIMEOUT);
+            return;
+        };
+        if listener.timeout != wait {
+            if let Err(e) = listener.socket.set_read_timeout(Some(wait)) {
+                self.trouble(|| format!("cue input: cannot set the socket timeout: {e}"));
+                std::thread::sleep(RECV_TIMEOUT);
+                return;
+            }
+            listener.timeout = wait;
+        }
+        match listener.socket.recv_from(&mut self.buf) {
+            Ok((n, from)) => {
+                let mut replies = std::mem::take(&mut self.replies);
+                self.dispatcher.handle_datagram(&self.buf[..n], from, Instant::now(), &mut replies);
+                for reply in replies.drain(..) {
+                    self.reply(reply, from);
+                }
+                self.replies = replies;
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {}
+            // ICMP errors from earlier replies surface here on some systems: not fatal.
+            Err(e) => {
+                let configured = listener.configured;
+                self.trouble(|| format!("cue input on {configured}: {e}"));
+            }
+        }
     }
 
     fn reply(&mut self, msg: OscMessage, to: SocketAddr) {
