@@ -12,11 +12,21 @@
 //! - Windows: `%APPDATA%\osc-timecode\config.toml`
 //!
 //! The plugin reads the `[plugin]` table; other tables belong to other programs (the client).
+//!
+//! Two readers, two policies:
+//! - the config file is read strictly ([`Settings::from_config_file`]): an invalid `[plugin]` table
+//!   is an error, reported in the host's log, and the instance starts from the defaults;
+//! - the project state is read by this type's `Deserialize`, which nice-plug's `#[persist]` field
+//!   calls with the saved JSON ([`Settings::from_state`]). A project whose settings are not valid
+//!   (a wrong type, a number out of range, an invalid address, a truncated or garbled document)
+//!   must still open: it gets what a new instance gets (the config file, else the defaults), and
+//!   the reason is logged. Never a panic: the fuzz target `plugin_state` feeds it arbitrary bytes.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use nice_plug::prelude::{PluginState, nice_warn};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::cues::map::CueSettings;
 
@@ -29,11 +39,16 @@ pub const DEFAULT_TARGET: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCA
 /// Keep-alive intervals below this are raised to it, so a typo cannot flood the network.
 pub const MIN_KEEPALIVE_MS: u32 = 20;
 
+/// The key of the settings in nice-plug's state fields (`#[persist = "settings"]` in `params.rs`).
+pub const STATE_KEY: &str = "settings";
+
 /// Persisted non-parameter settings. Shared as `Arc<RwLock<Settings>>` between the main thread
 /// (state save/load, editor) and the network thread, which re-reads it every
 /// [`crate::network::SETTINGS_POLL`]; never touched by the audio thread.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+///
+/// `Deserialize` is the project-state loader (see the module docs): it never fails on a
+/// well-formed document. The config file is read strictly by [`StrictSettings`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Settings {
     /// Where `/sync/timecode` goes, in order. Empty: send nowhere.
     pub targets: Vec<SocketAddr>,
@@ -78,11 +93,51 @@ impl Default for Settings {
     }
 }
 
+/// [`Settings`] as serde reads them strictly: a wrong type or value is an error, a missing field
+/// takes its default. `remote` has the compiler check this list against `Settings`' fields.
+#[derive(Deserialize)]
+#[serde(remote = "Settings", default = "Settings::default")]
+struct StrictSettings {
+    targets: Vec<SocketAddr>,
+    keepalive_ms: u32,
+    output_latency_ms: f64,
+    offline: OfflinePolicy,
+    cues: CueSettings,
+}
+
+/// [`Settings`] read strictly, as a type (for [`ConfigFile`]).
+#[derive(Debug, Deserialize)]
+#[serde(transparent)]
+struct Strict(#[serde(with = "StrictSettings")] Settings);
+
 /// The config file's shape: only the `[plugin]` table is ours.
 #[derive(Debug, Default, Deserialize)]
 struct ConfigFile {
+    /// The `[plugin]` table.
     #[serde(default)]
-    plugin: Option<Settings>,
+    plugin: Option<Strict>,
+}
+
+impl<'de> Deserialize<'de> for Settings {
+    /// The project-state loader: settings from any well-formed document. Content that is not
+    /// valid settings loads [`Settings::fallback`] and logs why. A document that is not
+    /// well-formed is refused (nice-plug then keeps the instance's settings, which are the same
+    /// fallback for a project being opened; [`filter_state`] also logs it).
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        Ok(Self::from_state_value(value).unwrap_or_else(|e| Self::fallback(&e)))
+    }
+}
+
+/// Why a project's saved settings could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// Not a JSON document: truncated, garbled, or nested deeper than the parser allows.
+    #[error("the project's saved settings are not readable JSON ({0})")]
+    Unreadable(serde_json::Error),
+    /// JSON, but not settings: a wrong type, a number out of range, an invalid address.
+    #[error("the project's saved settings are invalid ({0})")]
+    Invalid(serde_json::Error),
 }
 
 /// Why the machine config could not be used.
@@ -136,8 +191,65 @@ impl Settings {
         };
         let file: ConfigFile =
             toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.to_owned(), source })?;
-        Ok(file.plugin)
+        Ok(file.plugin.map(|Strict(settings)| settings))
     }
+
+    /// Reads settings saved in a project (nice-plug's state field: JSON). Fields not in the
+    /// document take their defaults; anything else wrong is an error.
+    pub fn from_state(json: &str) -> Result<Self, StateError> {
+        let value = serde_json::from_str(json).map_err(StateError::Unreadable)?;
+        Self::from_state_value(value)
+    }
+
+    fn from_state_value(value: serde_json::Value) -> Result<Self, StateError> {
+        use serde::de::{Error as _, Unexpected};
+        use serde_json::Value;
+        // serde also reads a struct from an array of its fields in order; saved settings are
+        // always an object, so anything else is not ours.
+        let found = match &value {
+            Value::Object(_) => return StrictSettings::deserialize(value).map_err(StateError::Invalid),
+            Value::Null => Unexpected::Unit,
+            Value::Bool(b) => Unexpected::Bool(*b),
+            Value::Number(_) => Unexpected::Other("number"),
+            Value::String(s) => Unexpected::Str(s),
+            Value::Array(_) => Unexpected::Seq,
+        };
+        Err(StateError::Invalid(serde_json::Error::invalid_type(found, &"an object of settings")))
+    }
+
+    /// `[main-thread]` What a project whose settings are unusable gets: what a new instance gets
+    /// (the config file's `[plugin]` table, else the defaults). Logs `error` and which it is.
+    pub fn fallback(error: &StateError) -> Self {
+        let (settings, source) = Self::fallback_source();
+        nice_warn!("{error}; using {source}");
+        settings
+    }
+
+    /// The fallback settings and where they come from, for the log line.
+    fn fallback_source() -> (Self, &'static str) {
+        match config_path().map(|path| Self::from_config_file(&path)) {
+            Some(Ok(Some(settings))) => (settings, "the config file's settings"),
+            _ => (Self::default(), "the default settings"),
+        }
+    }
+}
+
+/// `[main-thread]` For `Plugin::filter_state`, which nice-plug calls before it loads a state:
+/// replaces saved settings that are not readable JSON with [`Settings::fallback`]'s, so the
+/// reason is logged (nice-plug itself only reports it in debug builds). Settings that are JSON
+/// but invalid are left to `Deserialize`, which does the same. Returns the error, if any.
+pub fn filter_state(state: &mut PluginState) -> Option<StateError> {
+    let field = state.fields.get_mut(STATE_KEY)?;
+    let Err(error @ StateError::Unreadable(_)) = Settings::from_state(field) else { return None };
+    // Settings (strings, numbers, addresses) always serialize; were that to fail, dropping the
+    // field keeps the instance's settings, which for a project being opened are the same.
+    match serde_json::to_string(&Settings::fallback(&error)) {
+        Ok(json) => *field = json,
+        Err(_) => {
+            state.fields.remove(STATE_KEY);
+        }
+    }
+    Some(error)
 }
 
 /// The machine config file's path: `$OSC_TIMECODE_CONFIG`, else the per-OS location (see the
@@ -211,7 +323,7 @@ mod tests {
         let plugin: ConfigFile = toml::from_str(&block("```toml\n[plugin]\n")).unwrap();
         assert!(plugin.plugin.is_some());
         let cues: ConfigFile = toml::from_str(&block("```toml\n[plugin.cues]\n")).unwrap();
-        let cues = cues.plugin.unwrap().cues;
+        let cues = cues.plugin.unwrap().0.cues;
         assert_eq!(cues.map.len(), 2);
         assert_eq!(cues.map[0].address.as_str(), "/cue/intro");
         assert_eq!(cues.listen, crate::cues::map::DEFAULT_LISTEN);
@@ -228,5 +340,159 @@ mod tests {
         };
         let back: Settings = toml::from_str(&toml::to_string(&s).unwrap()).unwrap();
         assert_eq!(back, s);
+    }
+
+    /// What nice-plug's state load does with the `settings` field: `Params::deserialize_fields`.
+    fn load_through_nice_plug(json: &str) -> Settings {
+        use nice_plug::prelude::Params as _;
+        let custom = Settings { keepalive_ms: 7, ..Settings::default() };
+        let params = crate::params::TimecodeParams::new(custom);
+        params.deserialize_fields(&[(STATE_KEY.to_owned(), json.to_owned())].into_iter().collect());
+        params.settings.read().unwrap().clone()
+    }
+
+    fn fallback() -> Settings {
+        Settings::fallback_source().0
+    }
+
+    #[test]
+    fn saved_settings_load_and_missing_fields_take_defaults() {
+        let s = Settings::from_state(r#"{"keepalive_ms": 250, "targets": ["[::1]:9"]}"#).unwrap();
+        assert_eq!(s, Settings { keepalive_ms: 250, targets: vec!["[::1]:9".parse().unwrap()], ..Settings::default() });
+        assert_eq!(Settings::from_state("{}").unwrap(), Settings::default());
+        // Unknown top-level fields (a newer version's) are ignored.
+        assert_eq!(Settings::from_state(r#"{"future": [1, {"x": null}]}"#).unwrap(), Settings::default());
+        assert_eq!(load_through_nice_plug(r#"{"keepalive_ms": 250}"#).keepalive_ms, 250);
+    }
+
+    #[test]
+    fn state_round_trips_through_nice_plug() {
+        use nice_plug::prelude::Params as _;
+        let s = Settings {
+            targets: vec!["127.0.0.1:9".parse().unwrap(), "[::1]:7000".parse().unwrap()],
+            keepalive_ms: 5,
+            output_latency_ms: -2.5,
+            offline: OfflinePolicy::Realtime,
+            cues: CueSettings { quantise: true, token: Some("t".into()), ..CueSettings::default() },
+        };
+        let saved = crate::params::TimecodeParams::new(s.clone()).serialize_fields();
+        let params = crate::params::TimecodeParams::new(Settings::default());
+        params.deserialize_fields(&saved);
+        assert_eq!(*params.settings.read().unwrap(), s);
+    }
+
+    #[test]
+    fn truncated_or_garbled_state_is_unreadable_and_never_panics() {
+        let full = serde_json::to_string(&Settings::default()).unwrap();
+        for cut in 0..full.len() {
+            match Settings::from_state(&full[..cut]) {
+                Err(StateError::Unreadable(_)) => {}
+                other => panic!("{:?} gave {other:?}", &full[..cut]),
+            }
+        }
+        for garbage in ["", "   ", "nul", "{\"targets\": [\"127.0.0.1:9\"", "{]", "\u{0}", "{\"a\":1}}", "1e400"] {
+            let err = Settings::from_state(garbage).unwrap_err();
+            assert!(matches!(err, StateError::Unreadable(_)), "{garbage:?}: {err:?}");
+            assert!(err.to_string().starts_with("the project's saved settings are not readable JSON"), "{err}");
+        }
+    }
+
+    #[test]
+    fn wrong_types_load_the_fallback() {
+        for json in [
+            "null",
+            "[]",
+            "5",
+            "\"settings\"",
+            r#"{"targets": 5}"#,
+            r#"{"targets": [5]}"#,
+            r#"{"keepalive_ms": "1000"}"#,
+            r#"{"keepalive_ms": 1.5}"#,
+            r#"{"output_latency_ms": "0"}"#,
+            r#"{"offline": "sometimes"}"#,
+            r#"{"cues": "none"}"#,
+            r#"{"cues": {"enabled": 1}}"#,
+            r#"{"cues": {"map": [{"address": "/cue/x", "kind": "note", "channel": 0, "key": 60}]}}"#,
+            r#"{"cues": {"map": [{"address": "/cue/x", "kind": "fader"}]}}"#,
+            r#"{"cues": {"unknown": true}}"#,
+        ] {
+            let err = Settings::from_state(json).err().unwrap_or_else(|| panic!("{json} loaded"));
+            assert!(matches!(err, StateError::Invalid(_)), "{json}: {err:?}");
+            assert!(err.to_string().starts_with("the project's saved settings are invalid ("), "{err}");
+            assert_eq!(load_through_nice_plug(json), fallback(), "{json}");
+        }
+    }
+
+    #[test]
+    fn huge_numbers_load_the_fallback() {
+        for json in [
+            r#"{"keepalive_ms": 4294967296}"#,
+            r#"{"keepalive_ms": -1}"#,
+            r#"{"keepalive_ms": 1e30}"#,
+            r#"{"cues": {"dedupe_ms": 18446744073709551616}}"#,
+            r#"{"cues": {"note_length_ms": 99999999999999999999999999999}}"#,
+            r#"{"cues": {"map": [{"address": "/cue/x", "kind": "note", "channel": 1, "key": 128}]}}"#,
+            r#"{"cues": {"map": [{"address": "/cue/x", "kind": "cc", "channel": 256, "number": 1}]}}"#,
+        ] {
+            assert!(matches!(Settings::from_state(json), Err(StateError::Invalid(_))), "{json}");
+            assert_eq!(load_through_nice_plug(json), fallback(), "{json}");
+        }
+        // The largest finite latency is a value (clamped where it is used), not an error.
+        let s = Settings::from_state(r#"{"output_latency_ms": -1.7976931348623157e308}"#).unwrap();
+        assert_eq!(s.output_latency_ms, f64::MIN);
+        // A float beyond f64 is a parse error in serde_json: unreadable.
+        assert!(matches!(Settings::from_state(r#"{"output_latency_ms": 1e309}"#), Err(StateError::Unreadable(_))));
+    }
+
+    #[test]
+    fn invalid_addresses_load_the_fallback() {
+        for json in [
+            r#"{"targets": ["not an address"]}"#,
+            r#"{"targets": ["127.0.0.1"]}"#,
+            r#"{"targets": ["256.0.0.1:5006"]}"#,
+            r#"{"targets": ["127.0.0.1:65536"]}"#,
+            r#"{"cues": {"listen": "localhost:5005"}}"#,
+            r#"{"cues": {"allow": ["10.0.0.0/33"]}}"#,
+            r#"{"cues": {"allow": ["::1/129"]}}"#,
+            r#"{"cues": {"map": [{"address": "/cue/*", "kind": "program", "channel": 1, "program": 1}]}}"#,
+            r#"{"cues": {"map": [{"address": "cue", "kind": "program", "channel": 1, "program": 1}]}}"#,
+        ] {
+            assert!(matches!(Settings::from_state(json), Err(StateError::Invalid(_))), "{json}");
+            assert_eq!(load_through_nice_plug(json), fallback(), "{json}");
+        }
+    }
+
+    #[test]
+    fn deeply_nested_state_is_refused_without_overflowing_the_stack() {
+        // Beyond serde_json's recursion limit (128): unreadable, however deep.
+        for depth in [129, 10_000, 1_000_000] {
+            let json = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+            assert!(matches!(Settings::from_state(&json), Err(StateError::Unreadable(_))), "depth {depth}");
+            let json = format!(r#"{{"cues": {{"map": {}{}}}}}"#, "[".repeat(depth), "]".repeat(depth));
+            assert!(matches!(Settings::from_state(&json), Err(StateError::Unreadable(_))), "depth {depth}");
+        }
+        // Within the limit, but not settings: invalid.
+        let json = format!(r#"{{"cues": {{"map": {}{}}}}}"#, "[".repeat(100), "]".repeat(100));
+        assert!(matches!(Settings::from_state(&json), Err(StateError::Invalid(_))));
+        assert_eq!(load_through_nice_plug(&json), fallback());
+    }
+
+    #[test]
+    fn filter_state_replaces_unreadable_settings_and_leaves_the_rest() {
+        let state = |settings: Option<&str>| PluginState {
+            version: "0.1.0".into(),
+            params: Default::default(),
+            fields: settings.map(|s| (STATE_KEY.to_owned(), s.to_owned())).into_iter().collect(),
+        };
+        let mut garbled = state(Some("{\"targets\": [\"127.0.0.1:9\""));
+        let err = filter_state(&mut garbled).expect("unreadable settings are reported");
+        assert!(matches!(err, StateError::Unreadable(_)));
+        // What is left loads without nice-plug's debug assertion, as the fallback.
+        assert_eq!(load_through_nice_plug(&garbled.fields[STATE_KEY]), fallback());
+        for untouched in [Some(r#"{"keepalive_ms": 250}"#), Some(r#"{"targets": 5}"#), None] {
+            let mut s = state(untouched);
+            assert!(filter_state(&mut s).is_none());
+            assert_eq!(s.fields.get(STATE_KEY).map(String::as_str), untouched);
+        }
     }
 }
