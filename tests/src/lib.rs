@@ -2,6 +2,7 @@
 //! small VST3 host (`vst3` + `libloading`), drives them with a transport model, and checks what
 //! arrives on a loopback UDP socket against core's frame arithmetic.
 //!
+//! - [`ardour`]: headless Ardour driving the VST3 ([`ardour::Session`]);
 //! - [`bundle`]: builds (once per test process) or locates the bundles;
 //! - [`clap`]: the CLAP host ([`clap::ClapPlugin`]), with the blocks and output events (notes,
 //!   MIDI) of each run;
@@ -15,6 +16,7 @@
 //!
 //! The tests themselves are in `tests/host/` (one integration-test binary, `host`).
 
+pub mod ardour;
 pub mod bundle;
 pub mod clap;
 pub mod cues;

@@ -1,0 +1,99 @@
+-- Drives headless Ardour (ardour7-lua, "None (Dummy)" backend) for tests/tests/host/ardour.rs.
+--
+-- Two phases, each its own ardour7-lua process (a session closed in a process leaves its plugin
+-- instances running until the process exits, so the play phase gets a process of its own):
+--   OSCTC_PHASE=create: a 48 kHz session with one audio track, the OSC Timecode VST3 on it with
+--     its "Frame Rate" parameter at OSCTC_RATE_INDEX, and a one-second range two seconds after
+--     01:00:00:00, saved; then the range is made the loop range in the session file (Ardour's Lua
+--     cannot flag a range as the loop).
+--   OSCTC_PHASE=play: loads the session; locates to 01:00:00:00, rolls, plays the loop range
+--     twice, stops.
+-- Every step prints one line "OSCTC <what> <values...>" for the test to read: playhead positions
+-- in samples, and the parameter read back after loading.
+--
+-- Environment: OSCTC_SESSION_DIR (must not exist for create), OSCTC_RATE_INDEX (index into
+-- FrameRate::ALL), OSCTC_ROLL_S, OSCTC_LOOPS; VST3_PATH (the bundle's folder, already scanned
+-- with ardour-vst3-scanner).
+
+local dir = assert(os.getenv("OSCTC_SESSION_DIR"), "OSCTC_SESSION_DIR is not set")
+local name = "osctc"
+local phase = os.getenv("OSCTC_PHASE")
+local rate = 48000
+local loop_start = (3600 + 2) * rate
+local loop_len = rate
+
+local function sleep(s) ARDOUR.LuaAPI.usleep(math.floor(s * 1000000)) end
+local function say(...) print("OSCTC " .. table.concat({ ... }, " ")) io.stdout:flush() end
+
+assert(AudioEngine:set_backend("None (Dummy)", "", ""), "no dummy backend")
+
+local function find_plugin()
+  for r in Session:get_routes():iter() do
+    local i = 0
+    while true do
+      local proc = r:nth_plugin(i)
+      if proc:isnil() then break end
+      if proc:display_name() == "OSC Timecode" then return proc:to_insert() end
+      i = i + 1
+    end
+  end
+  error("the session has no OSC Timecode plugin")
+end
+
+if phase == "create" then
+  local rate_index = assert(tonumber(os.getenv("OSCTC_RATE_INDEX")), "OSCTC_RATE_INDEX is not set")
+  assert(create_session(dir, name, rate), "create_session failed (does the folder exist?)")
+  assert(Session:nominal_sample_rate() == rate, "session rate")
+  local loc = Session:locations():add_range(Temporal.timepos_t(loop_start), Temporal.timepos_t(loop_start + loop_len))
+  loc:set_name("OSCTC_LOOP")
+  local tl = Session:new_audio_track(2, 2, nil, 1, "Timecode", ARDOUR.PresentationInfo.max_order,
+    ARDOUR.TrackMode.Normal, true)
+  local p = ARDOUR.LuaAPI.new_plugin(Session, "OSC Timecode", ARDOUR.PluginType.VST3, "")
+  assert(not p:isnil(), "Ardour does not list the OSC Timecode VST3 (scanned? VST3_PATH?)")
+  assert(tl:front():add_processor_by_index(p, 0, nil, true) == 0, "inserting the plugin failed")
+  assert(ARDOUR.LuaAPI.set_plugin_insert_param(p:to_insert(), 0, rate_index), "setting Frame Rate failed")
+  -- A VST3 parameter change reaches the plugin in its next process() call; the saved plugin
+  -- state must have it.
+  sleep(0.5)
+  Session:save_state("", false, false, false, false, false)
+  close_session()
+  local path = dir .. "/" .. name .. ".ardour"
+  local f = assert(io.open(path))
+  local xml = f:read("a")
+  f:close()
+  local n
+  xml, n = xml:gsub('(name="OSCTC_LOOP"[^>]-)flags="IsRangeMarker"', '%1flags="IsAutoLoop,IsHidden"')
+  assert(n == 1, "the loop range is not in the session file")
+  f = assert(io.open(path, "w"))
+  f:write(xml)
+  f:close()
+  say("created", dir)
+elseif phase == "play" then
+  local roll_s = tonumber(os.getenv("OSCTC_ROLL_S") or "3")
+  local loops = tonumber(os.getenv("OSCTC_LOOPS") or "2")
+  assert(load_session(dir, name), "load_session failed")
+  local pi = find_plugin()
+  local rate_param = ARDOUR.LuaAPI.get_plugin_insert_param(pi, 0)
+  say("rate_param", math.floor(rate_param))
+  local loop = assert(Session:locations():auto_loop_location(), "no loop range after loading")
+  say("loop", loop:start():samples(), loop:_end():samples())
+  local TRS = ARDOUR.TransportRequestSource.TRS_UI
+  sleep(1)
+  Session:request_locate(3600 * rate, false, ARDOUR.LocateTransportDisposition.MustStop, TRS)
+  sleep(1)
+  say("located", Session:transport_sample())
+  Session:request_roll(TRS)
+  sleep(roll_s)
+  say("rolled", Session:transport_sample())
+  Session:request_play_loop(true, true)
+  sleep(loops * loop_len / rate + 0.5)
+  say("looped", Session:transport_sample())
+  Session:request_play_loop(false, false)
+  Session:request_stop(false, false, TRS)
+  sleep(1)
+  say("stopped", Session:transport_sample(), tostring(Session:transport_rolling()))
+  close_session()
+else
+  error("OSCTC_PHASE must be create or play")
+end
+quit()

@@ -1,0 +1,278 @@
+//! Headless Ardour as a test host: `ardour7-lua` with the "None (Dummy)" audio backend, which runs
+//! in real time without a sound card, drives the plugin's VST3 through `tests/ardour/session.lua`.
+//!
+//! Each run is isolated: a fresh folder under the system temp dir holds its own `HOME` (Ardour's
+//! plugin cache and settings), a copy of the bundle, the plugin's config file (its only target is
+//! the test's loopback [`Receiver`], its cue input a free loopback port) and the session.
+//!
+//! What headless Ardour needs, found by trying (Ardour 7.3, Debian 12):
+//! - it never scans plugins itself: `ardour-vst3-scanner <bundle>` writes the cache entry it reads,
+//!   which counts only if it is newer than the module by Ardour's whole-second comparison;
+//! - `VST3_PATH` points it at the bundle's folder;
+//! - creating the session must come before listing plugins, and fails if the folder exists;
+//! - its Lua cannot flag a range as the loop, so the script edits the saved session file;
+//! - a session closed with `close_session()` keeps its plugin instances running until the process
+//!   exits, so creating and playing are two processes.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use osc_timecode_core::FrameRate;
+
+use crate::bundle::{PLUGIN_CONFIG_ENV, bundles, workspace_root};
+use crate::receiver::{Packet, Receiver};
+
+/// How long one `ardour7-lua` phase may take before the test kills it and fails.
+const PHASE_TIMEOUT: Duration = Duration::from_secs(120);
+/// After the play phase exits, how long to wait for the last packets in flight.
+const LAST_PACKETS: Duration = Duration::from_millis(300);
+
+/// Where Ardour's programs are.
+#[derive(Debug, Clone)]
+pub struct Ardour {
+    /// The headless Lua session runner, `ardour7-lua` (or `ardour8-lua`).
+    pub lua: PathBuf,
+    /// `ardour-vst3-scanner`, next to Ardour's libraries.
+    pub vst3_scanner: PathBuf,
+    /// Ardour's library folder, for the scanner's `LD_LIBRARY_PATH`.
+    pub lib_dir: PathBuf,
+}
+
+impl Ardour {
+    /// Ardour 8 or 7 as Debian installs them, if installed.
+    pub fn find() -> Option<Self> {
+        for major in [8, 7] {
+            let lua = PathBuf::from(format!("/usr/bin/ardour{major}-lua"));
+            let lib_dir = PathBuf::from(format!("/usr/lib/ardour{major}"));
+            let vst3_scanner = lib_dir.join("ardour-vst3-scanner");
+            if lua.is_file() && vst3_scanner.is_file() {
+                return Some(Self { lua, vst3_scanner, lib_dir });
+            }
+        }
+        None
+    }
+
+    /// [`Ardour::find`], or, when Ardour is missing: a panic under CI (`CI` set: `.ci/run`
+    /// installs it), else `None` after printing `skipped: …`.
+    pub fn find_or_skip() -> Option<Self> {
+        let found = Self::find();
+        if found.is_none() {
+            let install = "apt-get install --no-install-recommends ardour";
+            if std::env::var_os("CI").is_some() {
+                panic!("Ardour (ardour7-lua) is not installed, and CI is set: the Ardour tests need it ({install}; .ci/run does this)");
+            }
+            eprintln!("skipped: Ardour (ardour7-lua) not installed ({install})");
+        }
+        found
+    }
+}
+
+/// One session played in Ardour: what its script reported and what the plugin sent.
+#[derive(Debug)]
+pub struct Played {
+    /// The script's `OSCTC <what> <values...>` lines: playhead positions in samples and the
+    /// like, by `<what>` (see `tests/ardour/session.lua`).
+    pub report: HashMap<String, Vec<String>>,
+    /// Every datagram the plugin sent during the play phase, in arrival order.
+    pub packets: Vec<Packet>,
+    /// The play phase's stdout and stderr, for failure messages.
+    pub log: String,
+}
+
+impl Played {
+    /// The first value of report line `what` as a number (a sample position, say).
+    pub fn number(&self, what: &str) -> i64 {
+        let values = self.report.get(what).unwrap_or_else(|| panic!("Ardour did not report {what:?}:\n{}", self.log));
+        let text = values.first().unwrap_or_else(|| panic!("Ardour's {what:?} line has no value:\n{}", self.log));
+        text.parse().unwrap_or_else(|e| panic!("Ardour's {what:?} value {text:?} is not a number ({e})"))
+    }
+
+    /// The `i`-th value of report line `what`, as text.
+    pub fn text(&self, what: &str, i: usize) -> &str {
+        self.report
+            .get(what)
+            .and_then(|v| v.get(i))
+            .unwrap_or_else(|| panic!("Ardour did not report {what:?} value {i}:\n{}", self.log))
+    }
+}
+
+/// A session set up for one frame rate, ready to play.
+#[derive(Debug)]
+pub struct Session {
+    /// The programs.
+    ardour: Ardour,
+    /// The run's folder (removed on drop).
+    root: PathBuf,
+    /// The loopback receiver the plugin sends to.
+    rx: Receiver,
+}
+
+impl Session {
+    /// Copies the debug VST3 into a fresh folder, scans it, writes the plugin's config (target:
+    /// a new loopback receiver) and creates the session with the plugin's "Frame Rate" at `rate`.
+    pub fn create(ardour: &Ardour, rate: FrameRate) -> Self {
+        let root = std::env::temp_dir().join(format!(
+            "osc-timecode-ardour-{}-{}",
+            std::process::id(),
+            rate.name().replace('.', "_")
+        ));
+        let _ = std::fs::remove_dir_all(&root);
+        let plugins = root.join("plugins");
+        std::fs::create_dir_all(root.join("home")).expect("create the run's HOME");
+        let vst3_so = &bundles().vst3_so;
+        let vst3 = vst3_so.ancestors().nth(3).expect("the .vst3 bundle folder");
+        let bundle = plugins.join(vst3.file_name().expect("bundle name"));
+        copy_dir(vst3, &bundle);
+
+        let rx = Receiver::bind();
+        let cue_port = crate::cues::free_loopback_addr();
+        write_plugin_config(&root.join("config.toml"), rx.addr(), cue_port);
+
+        let session = Self { ardour: ardour.clone(), root, rx };
+        let scan = session
+            .command(&session.ardour.vst3_scanner)
+            .arg(&bundle)
+            .env("LD_LIBRARY_PATH", &session.ardour.lib_dir)
+            .output()
+            .expect("run ardour-vst3-scanner");
+        assert!(
+            scan.status.success() && String::from_utf8_lossy(&scan.stdout).contains("Found Plugin: OSC Timecode"),
+            "ardour-vst3-scanner did not find the plugin in {}:\n{}{}",
+            bundle.display(),
+            String::from_utf8_lossy(&scan.stdout),
+            String::from_utf8_lossy(&scan.stderr)
+        );
+        let (ok, log) = session.phase("create", &[("OSCTC_RATE_INDEX", rate.index().to_string())]);
+        assert!(ok && log.contains("OSCTC created"), "creating the Ardour session failed:\n{log}");
+        // The create phase's plugin sent to the receiver too; only the play phase counts.
+        let _ = session.rx.drain_now();
+        session
+    }
+
+    /// Loads the session and runs the script's play phase: locate to 01:00:00:00, roll for
+    /// `roll_s` seconds, play the loop range `loops` times, stop.
+    pub fn play(&self, roll_s: u32, loops: u32) -> Played {
+        let _ = self.rx.drain_now();
+        let (ok, log) =
+            self.phase("play", &[("OSCTC_ROLL_S", roll_s.to_string()), ("OSCTC_LOOPS", loops.to_string())]);
+        assert!(ok, "the Ardour play phase failed:\n{log}");
+        std::thread::sleep(LAST_PACKETS);
+        let packets = self.rx.drain_now();
+        let mut report: HashMap<String, Vec<String>> = HashMap::new();
+        for line in log.lines() {
+            let mut words = line.split_whitespace();
+            if words.next() == Some("OSCTC")
+                && let Some(what) = words.next()
+            {
+                report.insert(what.to_string(), words.map(str::to_string).collect());
+            }
+        }
+        Played { report, packets, log }
+    }
+
+    /// A command with the run's environment: isolated `HOME`, the bundle folder, the config.
+    fn command(&self, program: &Path) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env("HOME", self.root.join("home"))
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("XDG_CACHE_HOME")
+            .env_remove("XDG_DATA_HOME")
+            .env("VST3_PATH", self.root.join("plugins"))
+            .env(PLUGIN_CONFIG_ENV, self.root.join("config.toml"))
+            .env("OSCTC_SESSION_DIR", self.root.join("session"))
+            .current_dir(&self.root)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs one phase of the script to completion (or [`PHASE_TIMEOUT`]): success and the
+    /// combined output.
+    fn phase(&self, phase: &str, env: &[(&str, String)]) -> (bool, String) {
+        let script = workspace_root().join("tests/ardour/session.lua");
+        let mut cmd = self.command(&self.ardour.lua);
+        cmd.arg(&script).env("OSCTC_PHASE", phase).stdout(Stdio::piped()).stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("run {}: {e}", self.ardour.lua.display()));
+        let mut stdout = child.stdout.take().expect("stdout");
+        let mut stderr = child.stderr.take().expect("stderr");
+        let out = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stdout.read_to_string(&mut s);
+            s
+        });
+        let err = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stderr.read_to_string(&mut s);
+            s
+        });
+        let deadline = Instant::now() + PHASE_TIMEOUT;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait for ardour-lua") {
+                break Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let log = format!(
+            "--- ardour-lua {phase}: {} ---\n{}{}",
+            status.map_or_else(|| format!("killed after {PHASE_TIMEOUT:?}"), |s| s.to_string()),
+            out.join().unwrap_or_default(),
+            err.join().unwrap_or_default()
+        );
+        // A script error exits 1 and prints "Error: ...".
+        let ok = status.is_some_and(|s| s.success()) && !log.contains("\nError: ");
+        (ok, log)
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.root);
+        } else {
+            eprintln!("the Ardour run's files are kept in {}", self.root.display());
+        }
+    }
+}
+
+/// The plugin's machine config for the run: one loopback target, keep-alive every 200 ms (so
+/// parked positions show), and the cue input on a free loopback port of its own.
+fn write_plugin_config(path: &Path, target: SocketAddr, cues: SocketAddr) {
+    assert!(target.ip().is_loopback() && cues.ip().is_loopback(), "tests use loopback only");
+    let text = format!(
+        "[plugin]\ntargets = [\"{target}\"]\nkeepalive_ms = 200\noutput_latency_ms = 0.0\n\n[plugin.cues]\nlisten = \"{cues}\"\n"
+    );
+    std::fs::write(path, text).expect("write the plugin config");
+}
+
+/// `cp -r`.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("create {}: {e}", to.display()));
+    for entry in std::fs::read_dir(from).unwrap_or_else(|e| panic!("read {}: {e}", from.display())) {
+        let entry = entry.expect("directory entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap_or_else(|e| panic!("copy to {}: {e}", target.display()));
+            // Ardour trusts a cache entry only if it is newer than the module, comparing whole
+            // seconds: a module copied in the same second as the scan counts as changed.
+            let past = std::time::SystemTime::now() - Duration::from_secs(60);
+            std::fs::File::options()
+                .write(true)
+                .open(&target)
+                .and_then(|f| f.set_modified(past))
+                .unwrap_or_else(|e| panic!("set the time of {}: {e}", target.display()));
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! The plugin's debug VST3 in a real DAW: headless Ardour (`ardour7-lua`, dummy backend, real
+//! time) inserts it on a track, sets its frame rate, saves and reloads the session, locates to
+//! 01:00:00:00, rolls, plays a one-second loop range twice and stops, while a loopback receiver
+//! takes every `/sync/timecode` packet. See `osc_timecode_tests::ardour` and
+//! `tests/ardour/session.lua`.
+//!
+//! Without Ardour these tests print `skipped: …` and pass, except under CI (`CI` set), where they
+//! fail: `.ci/run` installs Ardour.
+
+use osc_timecode_core::FrameRate;
+use osc_timecode_core::protocol::TimecodeMessage;
+use osc_timecode_core::timecode::{Timecode, frame_at_sample};
+use osc_timecode_tests::ardour::{Ardour, Played, Session};
+use osc_timecode_tests::expect::describe;
+
+/// The session's sample rate (the script creates it at 48 kHz).
+const SAMPLE_RATE: u32 = 48_000;
+
+#[test]
+fn ardour_plays_29_97_drop_frame() {
+    plays_in_ardour(FrameRate::FPS_29_97_DF);
+}
+
+#[test]
+fn ardour_plays_25() {
+    plays_in_ardour(FrameRate::FPS_25);
+}
+
+fn plays_in_ardour(rate: FrameRate) {
+    let Some(ardour) = Ardour::find_or_skip() else { return };
+    let session = Session::create(&ardour, rate);
+    let played = session.play(3, 2);
+    check(&played, rate);
+}
+
+/// Everything the issue asks of a run, against the playhead positions Ardour reported.
+fn check(played: &Played, rate: FrameRate) {
+    let frame = |sample: i64| frame_at_sample(sample, SAMPLE_RATE, rate);
+    let log = &played.log;
+    let msgs: Vec<TimecodeMessage> = played.packets.iter().map(|p| p.msg()).collect();
+    let dump = || msgs.iter().map(describe).collect::<Vec<_>>().join("\n");
+    assert!(!msgs.is_empty(), "nothing arrived from the plugin in Ardour:\n{log}");
+
+    // The parameter survived save → reload, and every packet carries that rate.
+    assert_eq!(played.text("rate_param", 0), rate.index().to_string(), "Frame Rate after reloading:\n{log}");
+    for m in &msgs {
+        assert_eq!(m.rate(), rate, "a packet at the wrong rate: {}", describe(m));
+    }
+    // One sender, no packet lost: sequence numbers consecutive.
+    for w in msgs.windows(2) {
+        assert_eq!(w[1].seq, w[0].seq + 1, "sequence gap or duplicate:\n{}\n{}", describe(&w[0]), describe(&w[1]));
+    }
+
+    // Located to 01:00:00:00 and parked there: the plugin reports Ardour's playhead.
+    let located = played.number("located");
+    assert_eq!(located, 3600 * i64::from(SAMPLE_RATE), "Ardour's playhead after the locate:\n{log}");
+    let f_located = frame(located);
+    let parked = msgs
+        .iter()
+        .position(|m| !m.playing && m.frame == f_located)
+        .unwrap_or_else(|| panic!("no parked packet at frame {f_located} after the locate:\n{}", dump()));
+    let label = Timecode::from_frame(f_located, rate).label();
+    assert!(label.as_str().starts_with("01:00:00") && label.as_str().ends_with("00"), "label at 1 h: {label}");
+    assert!(msgs[parked].jump, "the locate is flagged: {}", describe(&msgs[parked]));
+
+    // Rolling: the first frame is the playhead's, then every frame in order until the next
+    // discontinuity, which must be flagged.
+    let first_playing = parked
+        + msgs[parked..].iter().position(|m| m.playing).unwrap_or_else(|| panic!("never played:\n{}", dump()));
+    assert_eq!(msgs[first_playing].frame, f_located, "first frame after roll: {}", describe(&msgs[first_playing]));
+    assert_eq!(msgs[first_playing].timecode.label(), label);
+    let mut loops = Vec::new();
+    for w in msgs[first_playing..].windows(2) {
+        let (a, b) = (&w[0], &w[1]);
+        if !b.playing {
+            continue;
+        }
+        if !a.playing {
+            continue;
+        }
+        if b.looped {
+            loops.push((*a, *b));
+        } else if !b.jump {
+            assert_eq!(b.frame, a.frame + 1, "a gap or duplicate while rolling:\n{}\n{}", describe(a), describe(b));
+        }
+        assert!(b.frame > a.frame || b.jump, "an unflagged jump back:\n{}\n{}", describe(a), describe(b));
+    }
+    // The first roll ended near where Ardour said it was (read asynchronously from Lua).
+    let rolled = frame(played.number("rolled"));
+    let last_of_first_run = msgs[first_playing..]
+        .iter()
+        .take_while(|m| m.playing)
+        .last()
+        .unwrap_or_else(|| panic!("first roll empty:\n{}", dump()));
+    assert!(
+        (rolled - 1..=rolled + 3).contains(&last_of_first_run.frame),
+        "first roll ended at {} but Ardour's playhead said frame {rolled}",
+        describe(last_of_first_run)
+    );
+
+    // The loop: Ardour relocates to the loop start, then wraps at the loop end; each wrap is
+    // flagged as a loop back to the loop start's frame, from the last frame before the end.
+    let loop_start = played.text("loop", 0).parse::<i64>().expect("loop start");
+    let loop_end = played.text("loop", 1).parse::<i64>().expect("loop end");
+    assert!(!loops.is_empty(), "no flagged loop in Ardour's loop playback:\n{}", dump());
+    for (before, wrap) in &loops {
+        assert_eq!(wrap.frame, frame(loop_start), "loop wrap lands on the loop start: {}", describe(wrap));
+        assert_eq!(before.frame, frame(loop_end - 1), "loop wrap comes from the loop's last frame: {}", describe(before));
+        assert!(wrap.jump, "a loop wrap is also a jump: {}", describe(wrap));
+    }
+
+    // Stopped: the last packets are parked at Ardour's final playhead.
+    let stopped = played.number("stopped");
+    assert_eq!(played.text("stopped", 1), "false", "Ardour still rolling after stop:\n{log}");
+    let last = msgs.last().expect("packets");
+    assert!(!last.playing, "the stop is reported: last packet {}", describe(last));
+    assert_eq!(last.frame, frame(stopped), "parked at Ardour's playhead after stop: {}", describe(last));
+    let stop_at = msgs.iter().rposition(|m| m.playing).expect("played") + 1;
+    assert!(msgs[stop_at..].iter().all(|m| !m.playing && m.frame == frame(stopped)), "after stop:\n{}", dump());
+}
