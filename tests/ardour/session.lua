@@ -6,8 +6,10 @@
 --     its "Frame Rate" parameter at OSCTC_RATE_INDEX, and a one-second range two seconds after
 --     01:00:00:00, saved; then the range is made the loop range in the session file (Ardour's Lua
 --     cannot flag a range as the loop).
+--     With OSCTC_MIDI_LOG=1, the "OSCTC MIDI Log" Lua processor (tests/ardour/midi_log.lua)
+--     follows the plugin on the track and records the MIDI it puts out.
 --   OSCTC_PHASE=play: loads the session; locates to 01:00:00:00, rolls, plays the loop range
---     twice, stops.
+--     OSCTC_LOOPS times (none if 0), stops; then lists what the MIDI log recorded.
 -- Every step prints one line "OSCTC <what> <values...>" for the test to read: playhead positions
 -- in samples, and the parameter read back after loading.
 --
@@ -27,17 +29,18 @@ local function say(...) print("OSCTC " .. table.concat({ ... }, " ")) io.stdout:
 
 assert(AudioEngine:set_backend("None (Dummy)", "", ""), "no dummy backend")
 
-local function find_plugin()
+-- The first processor called `name` on any route, or nil.
+local function find_processor(name)
   for r in Session:get_routes():iter() do
     local i = 0
     while true do
       local proc = r:nth_plugin(i)
       if proc:isnil() then break end
-      if proc:display_name() == "OSC Timecode" then return proc:to_insert() end
+      if proc:display_name() == name then return proc:to_insert() end
       i = i + 1
     end
   end
-  error("the session has no OSC Timecode plugin")
+  return nil
 end
 
 if phase == "create" then
@@ -51,6 +54,11 @@ if phase == "create" then
   local p = ARDOUR.LuaAPI.new_plugin(Session, "OSC Timecode", ARDOUR.PluginType.VST3, "")
   assert(not p:isnil(), "Ardour does not list the OSC Timecode VST3 (scanned? VST3_PATH?)")
   assert(tl:front():add_processor_by_index(p, 0, nil, true) == 0, "inserting the plugin failed")
+  if os.getenv("OSCTC_MIDI_LOG") == "1" then
+    local log = ARDOUR.LuaAPI.new_luaproc(Session, "OSCTC MIDI Log")
+    assert(not log:isnil(), "no OSCTC MIDI Log processor (is midi_log.lua in the scripts folder?)")
+    assert(tl:front():add_processor_by_index(log, 1, nil, true) == 0, "inserting the MIDI log failed")
+  end
   assert(ARDOUR.LuaAPI.set_plugin_insert_param(p:to_insert(), 0, rate_index), "setting Frame Rate failed")
   -- A VST3 parameter change reaches the plugin in its next process() call; the saved plugin
   -- state must have it.
@@ -72,11 +80,12 @@ elseif phase == "play" then
   local roll_s = tonumber(os.getenv("OSCTC_ROLL_S") or "3")
   local loops = tonumber(os.getenv("OSCTC_LOOPS") or "2")
   assert(load_session(dir, name), "load_session failed")
-  local pi = find_plugin()
+  local pi = assert(find_processor("OSC Timecode"), "the session has no OSC Timecode plugin")
   local rate_param = ARDOUR.LuaAPI.get_plugin_insert_param(pi, 0)
   say("rate_param", math.floor(rate_param))
   local loop = assert(Session:locations():auto_loop_location(), "no loop range after loading")
   say("loop", loop:start():samples(), loop:_end():samples())
+  say("block", Session:get_block_size())
   local TRS = ARDOUR.TransportRequestSource.TRS_UI
   sleep(1)
   Session:request_locate(3600 * rate, false, ARDOUR.LocateTransportDisposition.MustStop, TRS)
@@ -85,13 +94,23 @@ elseif phase == "play" then
   Session:request_roll(TRS)
   sleep(roll_s)
   say("rolled", Session:transport_sample())
-  Session:request_play_loop(true, true)
-  sleep(loops * loop_len / rate + 0.5)
-  say("looped", Session:transport_sample())
-  Session:request_play_loop(false, false)
+  if loops > 0 then
+    Session:request_play_loop(true, true)
+    sleep(loops * loop_len / rate + 0.5)
+    say("looped", Session:transport_sample())
+    Session:request_play_loop(false, false)
+  end
   Session:request_stop(false, false, TRS)
   sleep(1)
   say("stopped", Session:transport_sample(), tostring(Session:transport_rolling()))
+  local log = find_processor("OSCTC MIDI Log")
+  if log then
+    local a = log:plugin(0):to_luaproc():shmem():to_int(0):array()
+    say("midi_events", a[1])
+    for n = 0, a[1] - 1 do
+      say("midi", a[2 + 4 * n], a[3 + 4 * n], a[4 + 4 * n], a[5 + 4 * n])
+    end
+  end
   close_session()
 else
   error("OSCTC_PHASE must be create or play")

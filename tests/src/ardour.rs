@@ -14,7 +14,6 @@
 //! - a session closed with `close_session()` keeps its plugin instances running until the process
 //!   exits, so creating and playing are two processes.
 
-use std::collections::HashMap;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -40,6 +39,8 @@ pub struct Ardour {
     pub vst3_scanner: PathBuf,
     /// Ardour's library folder, for the scanner's `LD_LIBRARY_PATH`.
     pub lib_dir: PathBuf,
+    /// Major version: Ardour reads Lua scripts from `$HOME/.config/ardour<major>/scripts`.
+    pub major: u32,
 }
 
 impl Ardour {
@@ -50,7 +51,7 @@ impl Ardour {
             let lib_dir = PathBuf::from(format!("/usr/lib/ardour{major}"));
             let vst3_scanner = lib_dir.join("ardour-vst3-scanner");
             if lua.is_file() && vst3_scanner.is_file() {
-                return Some(Self { lua, vst3_scanner, lib_dir });
+                return Some(Self { lua, vst3_scanner, lib_dir, major });
             }
         }
         None
@@ -63,7 +64,9 @@ impl Ardour {
         if found.is_none() {
             let install = "apt-get install --no-install-recommends ardour";
             if std::env::var_os("CI").is_some() {
-                panic!("Ardour (ardour7-lua) is not installed, and CI is set: the Ardour tests need it ({install}; .ci/run does this)");
+                panic!(
+                    "Ardour (ardour7-lua) is not installed, and CI is set: the Ardour tests need it ({install}; .ci/run does this)"
+                );
             }
             eprintln!("skipped: Ardour (ardour7-lua) not installed ({install})");
         }
@@ -74,9 +77,9 @@ impl Ardour {
 /// One session played in Ardour: what its script reported and what the plugin sent.
 #[derive(Debug)]
 pub struct Played {
-    /// The script's `OSCTC <what> <values...>` lines: playhead positions in samples and the
-    /// like, by `<what>` (see `tests/ardour/session.lua`).
-    pub report: HashMap<String, Vec<String>>,
+    /// The script's `OSCTC <what> <values...>` lines in order: playhead positions in samples,
+    /// MIDI events and the like (see `tests/ardour/session.lua`).
+    pub lines: Vec<(String, Vec<String>)>,
     /// Every datagram the plugin sent during the play phase, in arrival order.
     pub packets: Vec<Packet>,
     /// The play phase's stdout and stderr, for failure messages.
@@ -84,20 +87,59 @@ pub struct Played {
 }
 
 impl Played {
-    /// The first value of report line `what` as a number (a sample position, say).
+    /// The first value of the first report line `what` as a number (a sample position, say).
     pub fn number(&self, what: &str) -> i64 {
-        let values = self.report.get(what).unwrap_or_else(|| panic!("Ardour did not report {what:?}:\n{}", self.log));
-        let text = values.first().unwrap_or_else(|| panic!("Ardour's {what:?} line has no value:\n{}", self.log));
+        let text = self.text(what, 0);
         text.parse().unwrap_or_else(|e| panic!("Ardour's {what:?} value {text:?} is not a number ({e})"))
     }
 
-    /// The `i`-th value of report line `what`, as text.
+    /// The `i`-th value of the first report line `what`, as text.
     pub fn text(&self, what: &str, i: usize) -> &str {
-        self.report
-            .get(what)
+        self.all(what)
+            .first()
             .and_then(|v| v.get(i))
             .unwrap_or_else(|| panic!("Ardour did not report {what:?} value {i}:\n{}", self.log))
     }
+
+    /// The values of every report line `what`, in order.
+    pub fn all(&self, what: &str) -> Vec<&[String]> {
+        self.lines.iter().filter(|(w, _)| w == what).map(|(_, v)| v.as_slice()).collect()
+    }
+
+    /// What the MIDI log after the plugin recorded (sessions made with [`Options::midi_log`]).
+    pub fn midi(&self) -> Vec<MidiEvent> {
+        self.all("midi")
+            .into_iter()
+            .map(|v| {
+                let n = |i: usize| -> i64 {
+                    v.get(i).and_then(|t| t.parse().ok()).unwrap_or_else(|| panic!("bad midi line {v:?}"))
+                };
+                MidiEvent { sample: n(0), status: n(1) as u8, data1: n(2) as u8, data2: n(3) as u8 }
+            })
+            .collect()
+    }
+}
+
+/// One MIDI event out of the plugin, as Ardour played it on the track.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MidiEvent {
+    /// The transport position it played at, in samples.
+    pub sample: i64,
+    /// Status byte (0x90 note on channel 1, …).
+    pub status: u8,
+    /// First data byte (key, controller).
+    pub data1: u8,
+    /// Second data byte (velocity, value).
+    pub data2: u8,
+}
+
+/// How to set up a session.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Put the MIDI log (`tests/ardour/midi_log.lua`) after the plugin.
+    pub midi_log: bool,
+    /// The plugin's `cues.quantise` setting (cues move to the next frame start).
+    pub quantise: bool,
 }
 
 /// A session set up for one frame rate, ready to play.
@@ -109,12 +151,14 @@ pub struct Session {
     root: PathBuf,
     /// The loopback receiver the plugin sends to.
     rx: Receiver,
+    /// Where the plugin listens for cues.
+    cue_addr: SocketAddr,
 }
 
 impl Session {
     /// Copies the debug VST3 into a fresh folder, scans it, writes the plugin's config (target:
     /// a new loopback receiver) and creates the session with the plugin's "Frame Rate" at `rate`.
-    pub fn create(ardour: &Ardour, rate: FrameRate) -> Self {
+    pub fn create(ardour: &Ardour, rate: FrameRate, options: Options) -> Self {
         let root = std::env::temp_dir().join(format!(
             "osc-timecode-ardour-{}-{}",
             std::process::id(),
@@ -129,12 +173,17 @@ impl Session {
         copy_dir(vst3, &bundle);
 
         let rx = Receiver::bind();
-        let cue_port = crate::cues::free_loopback_addr();
-        write_plugin_config(&root.join("config.toml"), rx.addr(), cue_port);
+        let cue_addr = crate::cues::free_loopback_addr();
+        write_plugin_config(&root.join("config.toml"), rx.addr(), cue_addr, options.quantise);
+        if options.midi_log {
+            let scripts = root.join(format!("home/.config/ardour{}/scripts", ardour.major));
+            std::fs::create_dir_all(&scripts).expect("create Ardour's scripts folder");
+            std::fs::copy(workspace_root().join("tests/ardour/midi_log.lua"), scripts.join("osctc_midi_log.lua"))
+                .expect("copy the MIDI log script");
+        }
 
-        let session = Self { ardour: ardour.clone(), root, rx };
-        let scan = session
-            .command(&session.ardour.vst3_scanner)
+        let session = Self { ardour: ardour.clone(), root, rx, cue_addr };
+        let scan = command(&session.root, &session.ardour.vst3_scanner)
             .arg(&bundle)
             .env("LD_LIBRARY_PATH", &session.ardour.lib_dir)
             .output()
@@ -146,7 +195,11 @@ impl Session {
             String::from_utf8_lossy(&scan.stdout),
             String::from_utf8_lossy(&scan.stderr)
         );
-        let (ok, log) = session.phase("create", &[("OSCTC_RATE_INDEX", rate.index().to_string())]);
+        let env = [
+            ("OSCTC_RATE_INDEX", rate.index().to_string()),
+            ("OSCTC_MIDI_LOG", u8::from(options.midi_log).to_string()),
+        ];
+        let (ok, log) = phase(&session.ardour, &session.root, "create", &env);
         assert!(ok && log.contains("OSCTC created"), "creating the Ardour session failed:\n{log}");
         // The create phase's plugin sent to the receiver too; only the play phase counts.
         let _ = session.rx.drain_now();
@@ -156,83 +209,101 @@ impl Session {
     /// Loads the session and runs the script's play phase: locate to 01:00:00:00, roll for
     /// `roll_s` seconds, play the loop range `loops` times, stop.
     pub fn play(&self, roll_s: u32, loops: u32) -> Played {
+        self.play_while(roll_s, loops, |_, _| Vec::new())
+    }
+
+    /// [`Session::play`], running `during` on this thread while Ardour plays: it gets the
+    /// receiver (what it takes from it, it returns, to be put first in [`Played::packets`]) and
+    /// the plugin's cue address.
+    pub fn play_while(
+        &self,
+        roll_s: u32,
+        loops: u32,
+        during: impl FnOnce(&Receiver, SocketAddr) -> Vec<Packet>,
+    ) -> Played {
         let _ = self.rx.drain_now();
-        let (ok, log) =
-            self.phase("play", &[("OSCTC_ROLL_S", roll_s.to_string()), ("OSCTC_LOOPS", loops.to_string())]);
+        let env = [("OSCTC_ROLL_S", roll_s.to_string()), ("OSCTC_LOOPS", loops.to_string())];
+        let (taken, (ok, log)) = std::thread::scope(|scope| {
+            let (ardour, root, env) = (&self.ardour, &self.root, &env);
+            let ardour = scope.spawn(move || phase(ardour, root, "play", env));
+            let taken = during(&self.rx, self.cue_addr);
+            (taken, ardour.join().expect("the Ardour phase thread"))
+        });
         assert!(ok, "the Ardour play phase failed:\n{log}");
         std::thread::sleep(LAST_PACKETS);
-        let packets = self.rx.drain_now();
-        let mut report: HashMap<String, Vec<String>> = HashMap::new();
+        let mut packets = taken;
+        packets.extend(self.rx.drain_now());
+        let mut lines = Vec::new();
         for line in log.lines() {
             let mut words = line.split_whitespace();
             if words.next() == Some("OSCTC")
                 && let Some(what) = words.next()
             {
-                report.insert(what.to_string(), words.map(str::to_string).collect());
+                lines.push((what.to_string(), words.map(str::to_string).collect()));
             }
         }
-        Played { report, packets, log }
+        Played { lines, packets, log }
     }
+}
 
-    /// A command with the run's environment: isolated `HOME`, the bundle folder, the config.
-    fn command(&self, program: &Path) -> Command {
-        let mut cmd = Command::new(program);
-        cmd.env("HOME", self.root.join("home"))
-            .env_remove("XDG_CONFIG_HOME")
-            .env_remove("XDG_CACHE_HOME")
-            .env_remove("XDG_DATA_HOME")
-            .env("VST3_PATH", self.root.join("plugins"))
-            .env(PLUGIN_CONFIG_ENV, self.root.join("config.toml"))
-            .env("OSCTC_SESSION_DIR", self.root.join("session"))
-            .current_dir(&self.root)
-            .stdin(Stdio::null());
-        cmd
+/// A command with the run's environment: isolated `HOME`, the bundle folder, the config.
+fn command(root: &Path, program: &Path) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.env("HOME", root.join("home"))
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("XDG_CACHE_HOME")
+        .env_remove("XDG_DATA_HOME")
+        .env("VST3_PATH", root.join("plugins"))
+        .env(PLUGIN_CONFIG_ENV, root.join("config.toml"))
+        .env("OSCTC_SESSION_DIR", root.join("session"))
+        .current_dir(root)
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Runs one phase of the script to completion (or [`PHASE_TIMEOUT`]): success and the
+/// combined output.
+fn phase(ardour: &Ardour, root: &Path, phase: &str, env: &[(&str, String)]) -> (bool, String) {
+    let script = workspace_root().join("tests/ardour/session.lua");
+    let mut cmd = command(root, &ardour.lua);
+    cmd.arg(&script).env("OSCTC_PHASE", phase).stdout(Stdio::piped()).stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
     }
-
-    /// Runs one phase of the script to completion (or [`PHASE_TIMEOUT`]): success and the
-    /// combined output.
-    fn phase(&self, phase: &str, env: &[(&str, String)]) -> (bool, String) {
-        let script = workspace_root().join("tests/ardour/session.lua");
-        let mut cmd = self.command(&self.ardour.lua);
-        cmd.arg(&script).env("OSCTC_PHASE", phase).stdout(Stdio::piped()).stderr(Stdio::piped());
-        for (k, v) in env {
-            cmd.env(k, v);
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("run {}: {e}", ardour.lua.display()));
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + PHASE_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for ardour-lua") {
+            break Some(status);
         }
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("run {}: {e}", self.ardour.lua.display()));
-        let mut stdout = child.stdout.take().expect("stdout");
-        let mut stderr = child.stderr.take().expect("stderr");
-        let out = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = stdout.read_to_string(&mut s);
-            s
-        });
-        let err = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = stderr.read_to_string(&mut s);
-            s
-        });
-        let deadline = Instant::now() + PHASE_TIMEOUT;
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("wait for ardour-lua") {
-                break Some(status);
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let log = format!(
-            "--- ardour-lua {phase}: {} ---\n{}{}",
-            status.map_or_else(|| format!("killed after {PHASE_TIMEOUT:?}"), |s| s.to_string()),
-            out.join().unwrap_or_default(),
-            err.join().unwrap_or_default()
-        );
-        // A script error exits 1 and prints "Error: ...".
-        let ok = status.is_some_and(|s| s.success()) && !log.contains("\nError: ");
-        (ok, log)
-    }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let log = format!(
+        "--- ardour-lua {phase}: {} ---\n{}{}",
+        status.map_or_else(|| format!("killed after {PHASE_TIMEOUT:?}"), |s| s.to_string()),
+        out.join().unwrap_or_default(),
+        err.join().unwrap_or_default()
+    );
+    // A script error exits 1 and prints "Error: ...".
+    let ok = status.is_some_and(|s| s.success()) && !log.contains("\nError: ");
+    (ok, log)
 }
 
 impl Drop for Session {
@@ -247,10 +318,11 @@ impl Drop for Session {
 
 /// The plugin's machine config for the run: one loopback target, keep-alive every 200 ms (so
 /// parked positions show), and the cue input on a free loopback port of its own.
-fn write_plugin_config(path: &Path, target: SocketAddr, cues: SocketAddr) {
+fn write_plugin_config(path: &Path, target: SocketAddr, cues: SocketAddr, quantise: bool) {
     assert!(target.ip().is_loopback() && cues.ip().is_loopback(), "tests use loopback only");
     let text = format!(
-        "[plugin]\ntargets = [\"{target}\"]\nkeepalive_ms = 200\noutput_latency_ms = 0.0\n\n[plugin.cues]\nlisten = \"{cues}\"\n"
+        "[plugin]\ntargets = [\"{target}\"]\nkeepalive_ms = 200\noutput_latency_ms = 0.0\n\n\
+         [plugin.cues]\nlisten = \"{cues}\"\nquantise = {quantise}\n"
     );
     std::fs::write(path, text).expect("write the plugin config");
 }

@@ -4,13 +4,19 @@
 //! takes every `/sync/timecode` packet. See `osc_timecode_tests::ardour` and
 //! `tests/ardour/session.lua`.
 //!
+//! A third run records the plugin's MIDI out on the track (a Lua processor after the plugin) while
+//! the test sends it cues over loopback.
+//!
 //! Without Ardour these tests print `skipped: …` and pass, except under CI (`CI` set), where they
 //! fail: `.ci/run` installs Ardour.
 
+use std::time::Duration;
+
 use osc_timecode_core::FrameRate;
-use osc_timecode_core::protocol::TimecodeMessage;
-use osc_timecode_core::timecode::{Timecode, frame_at_sample};
-use osc_timecode_tests::ardour::{Ardour, Played, Session};
+use osc_timecode_core::protocol::{TimecodeMessage, system_time_from_timetag};
+use osc_timecode_core::timecode::{Timecode, frame_at_sample, frame_start_nanos, frame_start_sample};
+use osc_timecode_tests::ardour::{Ardour, MidiEvent, Options, Played, Session};
+use osc_timecode_tests::cues::{CueId, CueSender, CueValue, timetag};
 use osc_timecode_tests::expect::describe;
 
 /// The session's sample rate (the script creates it at 48 kHz).
@@ -28,9 +34,82 @@ fn ardour_plays_25() {
 
 fn plays_in_ardour(rate: FrameRate) {
     let Some(ardour) = Ardour::find_or_skip() else { return };
-    let session = Session::create(&ardour, rate);
+    let session = Session::create(&ardour, rate, Options::default());
     let played = session.play(3, 2);
     check(&played, rate);
+}
+
+/// Cues sent to the plugin while Ardour rolls come out as MIDI on the track, on frame starts
+/// (the run's plugin quantises cues): an immediate cue on the next frame start, a cue timetagged
+/// 40 % into a frame on the start of the frame after it; each note off 100 ms later.
+#[test]
+fn ardour_records_cues_as_midi_on_frame_starts() {
+    let Some(ardour) = Ardour::find_or_skip() else { return };
+    let rate = FrameRate::FPS_25;
+    let session = Session::create(&ardour, rate, Options { midi_log: true, quantise: true });
+    let mut aimed = None;
+    let played = session.play_while(4, 0, |rx, cue_addr| {
+        // Half a second into the roll.
+        let mut taken = Vec::new();
+        while taken.iter().filter(|p: &&osc_timecode_tests::receiver::Packet| p.msg().playing).count() < 12 {
+            let mut got = rx.collect(1, Duration::from_secs(60));
+            assert!(!got.is_empty(), "Ardour sent no timecode within a minute");
+            taken.append(&mut got);
+        }
+        let mut sender = CueSender::new(cue_addr);
+        let ack = sender.cue_acked("/cue/60", Some(CueValue::Int(100)), Some(CueId::Int(1)));
+        assert_eq!(ack.status, "ok", "immediate cue: {ack:?}");
+
+        let last = taken.last().expect("a packet");
+        let (n, m) = (last.msg().frame, last.msg().frame + 5);
+        let ahead = frame_start_nanos(m, rate) - frame_start_nanos(n, rate) + frame_start_nanos(1, rate) * 2 / 5;
+        let at = system_time_from_timetag(last.timetag()) + Duration::from_nanos(ahead as u64);
+        sender.cue_at("/cue/61", Some(CueValue::Int(90)), Some(CueId::Int(2)), timetag(at));
+        let ack = sender.ack();
+        assert_eq!(ack.status, "ok", "timetagged cue: {ack:?}");
+        aimed = Some(m);
+        taken
+    });
+    let log = &played.log;
+    let aimed = aimed.expect("the cues were sent");
+    let midi = played.midi();
+    eprintln!("Ardour played the cues as {midi:?} (timetagged cue aimed 40 % into frame {aimed})");
+    assert_eq!(played.number("midi_events"), 4, "MIDI out of the plugin in Ardour: {midi:?}\n{log}");
+    let on = |key: u8| -> MidiEvent {
+        *midi
+            .iter()
+            .find(|e| e.status == 0x90 && e.data1 == key)
+            .unwrap_or_else(|| panic!("no note on {key}: {midi:?}"))
+    };
+    let off = |key: u8| -> MidiEvent {
+        *midi
+            .iter()
+            .find(|e| e.status == 0x80 && e.data1 == key)
+            .unwrap_or_else(|| panic!("no note off {key}: {midi:?}"))
+    };
+    let is_frame_start = |s: i64| frame_start_sample(frame_at_sample(s, SAMPLE_RATE, rate), SAMPLE_RATE, rate) == s;
+    let located = played.number("located");
+
+    let immediate = on(60);
+    assert_eq!(immediate.data2, 100, "velocity");
+    assert!(immediate.sample > located, "the immediate cue plays while rolling: {immediate:?}");
+    assert!(is_frame_start(immediate.sample), "the immediate cue lands on a frame start: {immediate:?}");
+    assert_eq!(off(60).sample, immediate.sample + 4_800, "note off 100 ms after the note");
+
+    let timed = on(61);
+    assert_eq!(timed.data2, 90, "velocity");
+    assert_eq!(
+        timed.sample,
+        frame_start_sample(aimed + 1, SAMPLE_RATE, rate),
+        "the timetagged cue (40 % into frame {aimed}) lands on the next frame start: {timed:?}"
+    );
+    assert_eq!(off(61).sample, timed.sample + 4_800, "note off 100 ms after the note");
+    // The timecode stream carried the frame the cue landed on.
+    assert!(
+        played.packets.iter().any(|p| p.msg().playing && p.msg().frame == aimed + 1),
+        "frame {} was sent as timecode",
+        aimed + 1
+    );
 }
 
 /// Everything the issue asks of a run, against the playhead positions Ardour reported.
@@ -65,8 +144,8 @@ fn check(played: &Played, rate: FrameRate) {
 
     // Rolling: the first frame is the playhead's, then every frame in order until the next
     // discontinuity, which must be flagged.
-    let first_playing = parked
-        + msgs[parked..].iter().position(|m| m.playing).unwrap_or_else(|| panic!("never played:\n{}", dump()));
+    let first_playing =
+        parked + msgs[parked..].iter().position(|m| m.playing).unwrap_or_else(|| panic!("never played:\n{}", dump()));
     assert_eq!(msgs[first_playing].frame, f_located, "first frame after roll: {}", describe(&msgs[first_playing]));
     assert_eq!(msgs[first_playing].timecode.label(), label);
     let mut loops = Vec::new();
@@ -105,9 +184,23 @@ fn check(played: &Played, rate: FrameRate) {
     assert!(!loops.is_empty(), "no flagged loop in Ardour's loop playback:\n{}", dump());
     for (before, wrap) in &loops {
         assert_eq!(wrap.frame, frame(loop_start), "loop wrap lands on the loop start: {}", describe(wrap));
-        assert_eq!(before.frame, frame(loop_end - 1), "loop wrap comes from the loop's last frame: {}", describe(before));
+        assert_eq!(
+            before.frame,
+            frame(loop_end - 1),
+            "loop wrap comes from the loop's last frame: {}",
+            describe(before)
+        );
         assert!(wrap.jump, "a loop wrap is also a jump: {}", describe(wrap));
     }
+
+    eprintln!(
+        "Ardour at {}: {} packets, first frame {}, {} loop wraps, stopped at {}",
+        rate.name(),
+        msgs.len(),
+        describe(&msgs[first_playing]),
+        loops.len(),
+        played.number("stopped")
+    );
 
     // Stopped: the last packets are parked at Ardour's final playhead.
     let stopped = played.number("stopped");

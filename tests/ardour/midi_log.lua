@@ -1,0 +1,43 @@
+-- An Ardour Lua DSP processor for tests/tests/ardour.rs: placed after the OSC Timecode plugin on
+-- its track, it passes audio and MIDI through and keeps the first 64 MIDI events it sees, each with
+-- the transport sample it plays at, in its shared memory, where tests/ardour/session.lua reads them.
+-- Ardour finds it in $HOME/.config/ardour<N>/scripts/.
+ardour {
+  ["type"] = "dsp",
+  name = "OSCTC MIDI Log",
+  category = "Utility",
+  license = "ISC",
+  author = "osc-timecode tests",
+  description = [[Keeps the MIDI events it sees, with the transport sample each plays at]]
+}
+
+local MAX = 64
+
+function dsp_ioconfig ()
+  return { { midi_in = 1, midi_out = 1, audio_in = -1, audio_out = -1 } }
+end
+
+-- Shared memory, int32: [1] = count, then per event: sample, status, data 1, data 2.
+function dsp_init (rate)
+  self:shmem():allocate(1 + 4 * MAX)
+  self:shmem():clear()
+end
+
+function dsp_run (ins, outs, n_samples)
+  for c = 1, #outs do
+    if ins[c] ~= outs[c] then ARDOUR.DSP.copy_vector(outs[c], ins[c], n_samples) end
+  end
+  local a = self:shmem():to_int(0):array()
+  local pos = Session:transport_sample()
+  for _, e in ipairs(midiin) do
+    local n = a[1]
+    if n < MAX then
+      a[2 + 4 * n] = pos + e.time - 1
+      a[3 + 4 * n] = e.data[1]
+      a[4 + 4 * n] = e.data[2]
+      a[5 + 4 * n] = e.data[3] or 0
+      a[1] = n + 1
+    end
+  end
+  midiout = midiin
+end
