@@ -113,13 +113,28 @@ impl TimecodeParams {
     pub fn new(settings: Settings) -> Self {
         Self {
             rate: EnumParam::new("Frame Rate", RateChoice::Fps25),
-            output: BoolParam::new("Output", true),
+            output: BoolParam::new("Output", true).with_string_to_value(Arc::new(parse_switch)),
             offset: IntParam::new("Start Offset", 0, IntRange::Linear { min: 0, max: 86_399 })
                 .with_value_to_string(Arc::new(format_offset))
                 .with_string_to_value(Arc::new(parse_offset)),
-            send_stopped: BoolParam::new("Send While Stopped", true),
+            send_stopped: BoolParam::new("Send While Stopped", true).with_string_to_value(Arc::new(parse_switch)),
             settings: Arc::new(RwLock::new(settings)),
         }
+    }
+}
+
+/// A switch's text as a host's value field takes it: `On`/`Off` (how nice-plug displays them),
+/// `true`/`false` or `1`/`0`, in any case. Anything else is refused: nice-plug's default reads
+/// every text but `on` and `true` as off, so a typo in the Output field would stop the timecode.
+pub fn parse_switch(text: &str) -> Option<bool> {
+    let text = text.trim();
+    let is = |words: [&str; 3]| words.iter().any(|w| text.eq_ignore_ascii_case(w));
+    if is(["on", "true", "1"]) {
+        Some(true)
+    } else if is(["off", "false", "0"]) {
+        Some(false)
+    } else {
+        None
     }
 }
 
@@ -173,6 +188,26 @@ mod tests {
         for (i, rate) in FrameRate::ALL.into_iter().enumerate() {
             assert_eq!(RateChoice::from_index(i).rate(), rate);
             assert_eq!(rate.name(), ids[i], "core's rate names agree with the frozen ids");
+        }
+    }
+
+    #[test]
+    fn switch_text_is_on_off_true_false_or_1_0_and_nothing_else() {
+        for (text, want) in
+            [("On", true), ("off", false), (" TRUE ", true), ("False", false), ("1", true), ("0", false)]
+        {
+            assert_eq!(parse_switch(text), Some(want), "{text:?}");
+        }
+        for bad in ["", "maybe", "onn", "of", "2", "yes", "0.5", "-1"] {
+            assert_eq!(parse_switch(bad), None, "{bad:?} must be refused");
+        }
+        let params = TimecodeParams::new(Settings::default());
+        for p in [&params.output, &params.send_stopped] {
+            for value in [true, false] {
+                let text = p.normalized_value_to_string(p.preview_normalized(value), false);
+                assert_eq!(p.string_to_normalized_value(&text), Some(p.preview_normalized(value)), "{text:?}");
+            }
+            assert_eq!(p.string_to_normalized_value("maybe"), None);
         }
     }
 
