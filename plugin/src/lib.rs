@@ -244,6 +244,9 @@ impl Plugin for OscTimecode {
                 stats.queue_full.fetch_add(1, Ordering::Relaxed);
             }
         });
+        // No position: the network thread stops repeating the last parked one. Stored after the
+        // block's frames are queued, so the network thread sees them first.
+        stats.position_unknown.store(block.position.is_none(), Ordering::Release);
         let timing = BlockTiming { start: block_start, sample_rate, len: block_len, playing: transport.playing };
         cue_player.run_block(timing, |timing, event| context.try_send_event(note_event(timing, event)).is_ok());
         // Timecode must keep flowing through silence: never let the host suspend us.

@@ -95,6 +95,10 @@ pub struct Stats {
     /// Sequence number of the next message: kept here, not in the thread, so it keeps counting
     /// up across re-activations and receivers never see it go back.
     pub next_seq: AtomicI64,
+    /// The host gave no transport position in the latest block (`[audio-thread]` writes it every
+    /// block, after queueing the block's frames): the parked position is no longer known, so it
+    /// is not repeated as keep-alive.
+    pub position_unknown: AtomicBool,
 }
 
 /// Handle to the running network thread. `[main-thread]`: spawned in `activate()`, stopped and
@@ -227,12 +231,22 @@ impl Worker {
         }
     }
 
-    /// Repeats the parked frame while stopped (and "Send While Stopped" and "Output" are on).
+    /// Repeats the parked frame while stopped (and "Send While Stopped" and "Output" are on),
+    /// as long as the host still gives a position: blocks without one send nothing
+    /// (PROTOCOL.md), not even the last parked frame again.
     fn keepalive(&mut self, now: Instant) {
         let Some((event, at)) = self.last_sent else { return };
         let Some(every) = self.settings.keepalive() else { return };
         let params = &self.params;
-        if event.playing || !self.pending.is_empty() || !params.send_stopped.value() || !params.output.value() {
+        // Frames queued since this turn's pop (the audio thread may have just started playing)
+        // make the parked frame stale too.
+        if event.playing
+            || !self.pending.is_empty()
+            || !params.send_stopped.value()
+            || !params.output.value()
+            || self.stats.position_unknown.load(Ordering::Acquire)
+            || !self.consumer.is_empty()
+        {
             return;
         }
         if now.duration_since(at) >= every {
@@ -458,6 +472,31 @@ mod tests {
         }
         thread.stop();
         assert!(stats.keepalives.load(Ordering::Relaxed) >= 3);
+    }
+
+    #[test]
+    fn no_keepalive_while_the_host_gives_no_position() {
+        let (rx, mut producer, thread, stats) = setup(30);
+        let parked = FrameMessage {
+            event: event(42, 0, false, true),
+            block_start: Instant::now(),
+            sample_rate: 48_000,
+            block_len: 480,
+            paced: false,
+        };
+        producer.push(parked).unwrap();
+        stats.position_unknown.store(true, Ordering::Relaxed);
+        let (_, _, first) = recv(&rx);
+        assert_eq!((first.frame, first.playing), (42, false), "the parked frame itself still goes");
+        rx.set_read_timeout(Some(Duration::from_millis(150))).unwrap();
+        let mut buf = [0u8; 256];
+        assert!(rx.recv(&mut buf).is_err(), "no keep-alive in 5 intervals without a position");
+        // A position again: keep-alives resume.
+        stats.position_unknown.store(false, Ordering::Relaxed);
+        rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let (_, _, again) = recv(&rx);
+        assert_eq!((again.frame, again.playing, again.jump), (42, false, false));
+        thread.stop();
     }
 
     #[test]
