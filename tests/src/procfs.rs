@@ -1,0 +1,108 @@
+//! What this process holds, read from Linux's `/proc/self`: threads, open file descriptors
+//! (sockets among them) and resident memory. The leak tests compare a [`ProcessCounts`] taken
+//! before many activations or instances with one taken after.
+//!
+//! The counts cover the whole process, so they only mean something where nothing else runs at
+//! the same time: the leak tests run alone in a child process ([`crate::child`]).
+
+use std::path::Path;
+
+/// A snapshot of what the process holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessCounts {
+    /// Threads (entries of `/proc/self/task`), with their names (`comm`, at most 15 bytes:
+    /// `osc-timecode-ne` is the plugin's network thread).
+    pub threads: Vec<String>,
+    /// Open file descriptors (entries of `/proc/self/fd`), sockets included.
+    pub fds: usize,
+    /// File descriptors that are sockets (links to `socket:[INODE]`).
+    pub sockets: usize,
+    /// Resident set size in KiB (`VmRSS` in `/proc/self/status`).
+    pub rss_kib: u64,
+}
+
+impl ProcessCounts {
+    /// Reads the counts now. Panics where `/proc/self` cannot be read (not Linux).
+    pub fn now() -> Self {
+        let mut threads = Vec::new();
+        for entry in read_dir("/proc/self/task") {
+            let name = std::fs::read_to_string(entry.join("comm")).unwrap_or_default();
+            threads.push(name.trim_end().to_owned());
+        }
+        threads.sort();
+        let (mut fds, mut sockets) = (0, 0);
+        for entry in read_dir("/proc/self/fd") {
+            // The descriptor read_dir itself holds is gone by the time we read its link.
+            let Ok(target) = std::fs::read_link(&entry) else { continue };
+            fds += 1;
+            if target.to_string_lossy().starts_with("socket:[") {
+                sockets += 1;
+            }
+        }
+        Self { threads, fds, sockets, rss_kib: rss_kib() }
+    }
+
+    /// How many threads are named `name` (as the kernel truncates it: 15 bytes).
+    pub fn threads_named(&self, name: &str) -> usize {
+        let name = &name[..name.len().min(15)];
+        self.threads.iter().filter(|t| *t == name).count()
+    }
+
+    /// One line for test output: `threads 5, fds 9 (sockets 2), rss 12345 KiB`.
+    pub fn summary(&self) -> String {
+        format!("threads {}, fds {} (sockets {}), rss {} KiB", self.threads.len(), self.fds, self.sockets, self.rss_kib)
+    }
+}
+
+fn read_dir(dir: &str) -> Vec<std::path::PathBuf> {
+    let entries = std::fs::read_dir(Path::new(dir)).unwrap_or_else(|e| panic!("could not read {dir}: {e}"));
+    entries.filter_map(|e| e.ok().map(|e| e.path())).collect()
+}
+
+/// `VmRSS` of this process in KiB.
+pub fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_else(|e| panic!("could not read /proc/self/status: {e}"));
+    parse_vm_rss(&status).unwrap_or_else(|| panic!("no VmRSS line in /proc/self/status:\n{status}"))
+}
+
+/// The `VmRSS:    1234 kB` line of a `/proc/PID/status` text, in KiB.
+fn parse_vm_rss(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let mut words = line["VmRSS:".len()..].split_whitespace();
+    let kib = words.next()?.parse().ok()?;
+    (words.next() == Some("kB")).then_some(kib)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_vm_rss() {
+        let status = "Name:\tx\nVmHWM:\t  2000 kB\nVmRSS:\t  1234 kB\nThreads:\t3\n";
+        assert_eq!(parse_vm_rss(status), Some(1234));
+        assert_eq!(parse_vm_rss("VmRSS:\t12 MB\n"), None);
+        assert_eq!(parse_vm_rss("Name:\tx\n"), None);
+    }
+
+    #[test]
+    fn sees_a_new_thread_and_socket_and_their_end() {
+        // Other unit tests of this crate may run in parallel, so only the direction is checked
+        // here, on things this test holds while it looks.
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind loopback");
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("procfs-probe".into())
+            .spawn(move || rx.recv().unwrap_or_default())
+            .expect("spawn");
+        let with = ProcessCounts::now();
+        assert_eq!(with.threads_named("procfs-probe"), 1, "{:?}", with.threads);
+        assert!(with.sockets >= 1 && with.fds >= with.sockets, "{}", with.summary());
+        assert!(with.rss_kib > 0);
+        tx.send(()).expect("wake the probe");
+        thread.join().expect("probe thread");
+        drop(socket);
+        assert_eq!(ProcessCounts::now().threads_named("procfs-probe"), 0);
+    }
+}
