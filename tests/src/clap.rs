@@ -15,10 +15,10 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::net::SocketAddr;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::thread::ThreadId;
 use std::time::SystemTime;
 
@@ -112,6 +112,91 @@ pub struct HostShared {
     pub rescans: AtomicU32,
     /// What the plugin logged through the host.
     pub log: Mutex<Vec<String>>,
+    /// Every `clap.thread-check` question asked of this host, by where it was asked.
+    pub thread_checks: ThreadCheckLog,
+}
+
+/// Counts of `clap.thread-check` questions by the thread they were asked on (the harness knows
+/// which threads are which without asking itself: the test thread that loaded the instance is
+/// the main thread; [`ClapPlugin::run`]'s threads are audio threads). `[thread-safe]`.
+#[derive(Debug, Default)]
+pub struct ThreadCheckLog {
+    /// `is_main_thread` asked on the main thread.
+    pub main_asked_on_main: AtomicU64,
+    /// `is_main_thread` asked on an audio thread.
+    pub main_asked_on_audio: AtomicU64,
+    /// `is_main_thread` asked on any other thread (the plugin's own threads).
+    pub main_asked_elsewhere: AtomicU64,
+    /// `is_audio_thread` asked on the main thread.
+    pub audio_asked_on_main: AtomicU64,
+    /// `is_audio_thread` asked on an audio thread.
+    pub audio_asked_on_audio: AtomicU64,
+    /// `is_audio_thread` asked on any other thread.
+    pub audio_asked_elsewhere: AtomicU64,
+}
+
+/// A snapshot of a [`ThreadCheckLog`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ThreadCheckCounts {
+    /// `is_main_thread` asked on the main thread.
+    pub main_asked_on_main: u64,
+    /// `is_main_thread` asked on an audio thread.
+    pub main_asked_on_audio: u64,
+    /// `is_main_thread` asked on any other thread.
+    pub main_asked_elsewhere: u64,
+    /// `is_audio_thread` asked on the main thread.
+    pub audio_asked_on_main: u64,
+    /// `is_audio_thread` asked on an audio thread.
+    pub audio_asked_on_audio: u64,
+    /// `is_audio_thread` asked on any other thread.
+    pub audio_asked_elsewhere: u64,
+}
+
+impl ThreadCheckLog {
+    fn count(&self, asked_main: bool, on_main: bool, on_audio: bool) {
+        let counter = match (asked_main, on_main, on_audio) {
+            (true, true, _) => &self.main_asked_on_main,
+            (true, false, true) => &self.main_asked_on_audio,
+            (true, false, false) => &self.main_asked_elsewhere,
+            (false, true, _) => &self.audio_asked_on_main,
+            (false, false, true) => &self.audio_asked_on_audio,
+            (false, false, false) => &self.audio_asked_elsewhere,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counts now.
+    pub fn snapshot(&self) -> ThreadCheckCounts {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        ThreadCheckCounts {
+            main_asked_on_main: get(&self.main_asked_on_main),
+            main_asked_on_audio: get(&self.main_asked_on_audio),
+            main_asked_elsewhere: get(&self.main_asked_elsewhere),
+            audio_asked_on_main: get(&self.audio_asked_on_main),
+            audio_asked_on_audio: get(&self.audio_asked_on_audio),
+            audio_asked_elsewhere: get(&self.audio_asked_elsewhere),
+        }
+    }
+}
+
+/// What the host's `clap.thread-check` answers on one thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThreadCheckAnswers {
+    /// `is_main_thread()`.
+    pub is_main: bool,
+    /// `is_audio_thread()`.
+    pub is_audio: bool,
+}
+
+impl HostShared {
+    /// The host's thread-check answers on the calling thread, through the same implementation
+    /// the plugin's calls reach (and counted in [`HostShared::thread_checks`] like them).
+    pub fn thread_check_answers(&self) -> ThreadCheckAnswers {
+        ThreadCheckAnswers {
+            is_main: HostThreadCheckImpl::is_main_thread(self),
+            is_audio: HostThreadCheckImpl::is_audio_thread(self),
+        }
+    }
 }
 
 impl<'a> SharedHandler<'a> for HostShared {
@@ -138,10 +223,14 @@ impl HostLogImpl for HostShared {
 
 impl HostThreadCheckImpl for HostShared {
     fn is_main_thread(&self) -> bool {
-        std::thread::current().id() == self.main_thread
+        let (on_main, on_audio) = (std::thread::current().id() == self.main_thread, IS_AUDIO_THREAD.with(Cell::get));
+        self.thread_checks.count(true, on_main, on_audio);
+        on_main
     }
     fn is_audio_thread(&self) -> bool {
-        IS_AUDIO_THREAD.with(Cell::get)
+        let (on_main, on_audio) = (std::thread::current().id() == self.main_thread, IS_AUDIO_THREAD.with(Cell::get));
+        self.thread_checks.count(false, on_main, on_audio);
+        on_audio
     }
 }
 
@@ -214,6 +303,10 @@ pub struct RunReport {
     pub block_log: Vec<BlockRecord>,
     /// Every output event, in the order the plugin pushed them, block by block.
     pub events: Vec<OutputEvent>,
+    /// The thread the run's blocks were processed on (a new one for every run).
+    pub audio_thread: Option<ThreadId>,
+    /// What the host's thread-check said on that thread, asked just before the first block.
+    pub audio_thread_check: Option<ThreadCheckAnswers>,
 }
 
 impl RunReport {
@@ -543,6 +636,46 @@ impl AudioSide<'_> {
     }
 }
 
+/// What the bundle's CLAP plugin factory says about the plugin, before any instance exists (as a
+/// host's plugin scanner reads it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClapDescriptor {
+    /// `id`.
+    pub id: String,
+    /// `name`.
+    pub name: String,
+    /// `vendor`.
+    pub vendor: String,
+    /// `version`.
+    pub version: String,
+    /// `features`, in order (`CLAP_PLUGIN_FEATURE_*` strings like `audio-effect`).
+    pub features: Vec<String>,
+}
+
+impl ClapDescriptor {
+    /// Loads the CLAP bundle (building it first if needed) and reads the descriptor with
+    /// [`CLAP_ID`]. Panics if the factory or the descriptor is missing.
+    pub fn read() -> Self {
+        let path = &bundles().clap;
+        // SAFETY: loading a shared library runs its initialisers; this is the plugin under test,
+        // built from this workspace.
+        let entry = unsafe { PluginEntry::load(path) }.unwrap_or_else(|e| panic!("load {}: {e}", path.display()));
+        let factory = entry.get_plugin_factory().expect("the bundle has a plugin factory");
+        let text = |s: Option<&CStr>| s.map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let descriptor = factory
+            .plugin_descriptors()
+            .find(|d| d.id().is_some_and(|id| id.to_bytes() == CLAP_ID.as_bytes()))
+            .unwrap_or_else(|| panic!("no plugin with id {CLAP_ID} in {}", path.display()));
+        Self {
+            id: text(descriptor.id()),
+            name: text(descriptor.name()),
+            vendor: text(descriptor.vendor()),
+            version: text(descriptor.version()),
+            features: descriptor.features().map(|f| f.to_string_lossy().into_owned()).collect(),
+        }
+    }
+}
+
 /// One plugin instance in the test host.
 pub struct ClapPlugin {
     processor: Option<PluginAudioProcessor<TestHost>>,
@@ -598,6 +731,7 @@ impl ClapPlugin {
                 flush_requested: AtomicBool::new(false),
                 rescans: AtomicU32::new(0),
                 log: Mutex::new(Vec::new()),
+                thread_checks: ThreadCheckLog::default(),
             },
             |shared| HostMainThread { shared, state_dirty: Cell::new(false), latency_changed: Cell::new(false) },
             &entry,
@@ -681,6 +815,54 @@ impl ClapPlugin {
         self.params.get_value(&self.instance.plugin_handle(), id).unwrap_or_else(|| panic!("get_value({p:?})"))
     }
 
+    /// How many parameters `clap.params` reports.
+    pub fn param_count(&mut self) -> u32 {
+        self.params.count(&self.instance.plugin_handle())
+    }
+
+    /// `clap.params` `value_to_text` for a parameter: the display text of a plain value, or
+    /// `None` when the plugin refuses.
+    pub fn value_to_text(&mut self, p: Param, value: f64) -> Option<String> {
+        self.value_to_text_by_id(self.param_id(p), value)
+    }
+
+    /// `value_to_text` by raw CLAP ID (for IDs the plugin does not have).
+    pub fn value_to_text_by_id(&mut self, id: ClapId, value: f64) -> Option<String> {
+        self.value_to_text_in(id, value, 256)
+    }
+
+    /// `value_to_text` into a buffer of `capacity` bytes (CLAP's `size`, NUL included): the text
+    /// up to its NUL, or the whole buffer if the plugin wrote none. Panics if it is not UTF-8.
+    pub fn value_to_text_in(&mut self, id: ClapId, value: f64, capacity: usize) -> Option<String> {
+        let mut buf = vec![0u8; capacity];
+        let text = self.params.value_to_text(&self.instance.plugin_handle(), id, value, &mut buf).ok()?;
+        let text = String::from_utf8(text.to_vec());
+        Some(text.unwrap_or_else(|e| panic!("value_to_text({id:?}, {value}) is not UTF-8: {e}")))
+    }
+
+    /// `clap.params` `text_to_value` for a parameter: the plain value of a display text, or
+    /// `None` when the plugin refuses the text.
+    pub fn text_to_value(&mut self, p: Param, text: &CStr) -> Option<f64> {
+        self.text_to_value_by_id(self.param_id(p), text)
+    }
+
+    /// `text_to_value` by raw CLAP ID.
+    pub fn text_to_value_by_id(&mut self, id: ClapId, text: &CStr) -> Option<f64> {
+        self.params.text_to_value(&self.instance.plugin_handle(), id, text)
+    }
+
+    /// The host's thread-check answers on the calling thread (the instance's main thread when
+    /// called from the test).
+    pub fn thread_check_answers(&self) -> ThreadCheckAnswers {
+        self.instance.access_shared_handler(HostShared::thread_check_answers)
+    }
+
+    /// How often `clap.thread-check` was asked so far, by whom (the plugin, and the harness's own
+    /// [`ClapPlugin::thread_check_answers`] and [`RunReport::audio_thread_check`]).
+    pub fn thread_checks(&self) -> ThreadCheckCounts {
+        self.instance.access_shared_handler(|h| h.thread_checks.snapshot())
+    }
+
     /// Sets a parameter (CLAP plain value: enum index, 0/1, seconds). While active it is sent as a
     /// `CLAP_EVENT_PARAM_VALUE` at sample 0 of the next processed block; while inactive it is
     /// applied at once through `clap.params` `flush`.
@@ -745,15 +927,17 @@ impl ClapPlugin {
 
     /// Activates at `sample_rate` with blocks of 1 to `max_block` samples and starts processing.
     pub fn activate(&mut self, sample_rate: u32, max_block: u32) {
+        self.try_activate(f64::from(sample_rate), max_block)
+            .unwrap_or_else(|e| panic!("activate at {sample_rate} Hz: {e}"));
+    }
+
+    /// Like [`ClapPlugin::activate`] at any sample rate, returning the plugin's refusal (the
+    /// instance then stays inactive, as CLAP requires).
+    pub fn try_activate(&mut self, sample_rate: f64, max_block: u32) -> Result<(), String> {
         assert!(self.processor.is_none(), "already active");
-        let config = PluginAudioConfiguration {
-            sample_rate: f64::from(sample_rate),
-            min_frames_count: 1,
-            max_frames_count: max_block,
-        };
-        let stopped =
-            self.instance.activate(|_, _| (), config).unwrap_or_else(|e| panic!("activate at {sample_rate} Hz: {e}"));
-        self.sample_rate = sample_rate;
+        let config = PluginAudioConfiguration { sample_rate, min_frames_count: 1, max_frames_count: max_block };
+        let stopped = self.instance.activate(|_, _| (), config).map_err(|e| e.to_string())?;
+        self.sample_rate = sample_rate.round() as u32;
         self.max_block = max_block;
         self.io = AudioIo::new(max_block);
         // `start_processing` belongs to the audio thread: do it there.
@@ -767,6 +951,7 @@ impl ClapPlugin {
         .unwrap_or_else(|p| std::panic::resume_unwind(p));
         self.processor = Some(started.into());
         self.poll_main_thread();
+        Ok(())
     }
 
     /// Stops processing and deactivates.
@@ -807,10 +992,11 @@ impl ClapPlugin {
         self.run_blocks(Some(transport), &sizes)
     }
 
-    /// Processes blocks of the given sizes; with `None`, the blocks carry no transport at all
+    /// Processes blocks of the given sizes (0 to the maximum block; a host may pass an empty
+    /// block, see [`ClapPlugin::run_scripted`]); with `None`, the blocks carry no transport at all
     /// (`process.transport == NULL`).
     pub fn run_blocks(&mut self, transport: Option<&mut Transport>, sizes: &[u32]) -> RunReport {
-        self.run_blocks_paced(transport, sizes, false)
+        self.run_inner(transport, sizes.len(), |_, i| sizes[i], false)
     }
 
     /// Like [`ClapPlugin::run`], but paced like a real-time host: each block starts one block
@@ -820,12 +1006,36 @@ impl ClapPlugin {
             .take_while(|&left| left > 0)
             .map(|left| left.min(u64::from(block)) as u32)
             .collect();
-        self.run_blocks_paced(Some(transport), &sizes, true)
+        self.run_inner(Some(transport), sizes.len(), |_, i| sizes[i], true)
     }
 
-    fn run_blocks_paced(&mut self, mut transport: Option<&mut Transport>, sizes: &[u32], realtime: bool) -> RunReport {
-        assert!(sizes.iter().all(|&n| n >= 1 && n <= self.max_block), "block sizes must be 1..={}", self.max_block);
-        let side_sample_rate = self.sample_rate;
+    /// Processes `blocks` blocks with `transport`; before each one, on the audio thread,
+    /// `script(transport, index)` may change the transport (play, stop, locate, loop, tempo) and
+    /// returns the block's length: 0 to the maximum block.
+    ///
+    /// CLAP bounds a block's length by the activation's `[min, max]`, itself within
+    /// `[1, INT32_MAX]` (`plugin.h`, `activate`), so a 0-sample block is outside the contract;
+    /// VST3 hosts do send them (`numSamples == 0` to flush parameters), and clack-host passes
+    /// one on when the buffers are empty, so the harness can too.
+    pub fn run_scripted(
+        &mut self,
+        transport: &mut Transport,
+        blocks: usize,
+        mut script: impl FnMut(&mut Transport, usize) -> u32 + Send,
+    ) -> RunReport {
+        self.run_inner(Some(transport), blocks, |t, i| script(t.expect("a transport"), i), false)
+    }
+
+    /// Processes `blocks` blocks on a new audio thread, each `len(transport, index)` samples
+    /// long (called before the block's transport is read), paced in real time if `realtime`.
+    fn run_inner(
+        &mut self,
+        mut transport: Option<&mut Transport>,
+        blocks: usize,
+        mut len_of: impl FnMut(Option<&mut Transport>, usize) -> u32 + Send,
+        realtime: bool,
+    ) -> RunReport {
+        let (side_sample_rate, max_block) = (self.sample_rate, self.max_block);
         let processor = self.processor.as_mut().expect("activate first").ensure_processing_started().expect("started");
         let mut side = AudioSide {
             processor,
@@ -838,9 +1048,16 @@ impl ClapPlugin {
             s.spawn(|| {
                 IS_AUDIO_THREAD.with(|c| c.set(true));
                 let started = std::time::Instant::now();
-                let mut report = RunReport { block_log: Vec::with_capacity(sizes.len()), ..RunReport::default() };
+                let mut report = RunReport {
+                    block_log: Vec::with_capacity(blocks),
+                    audio_thread: Some(std::thread::current().id()),
+                    audio_thread_check: Some(side.processor.access_shared_handler(HostShared::thread_check_answers)),
+                    ..RunReport::default()
+                };
                 let sample_rate = f64::from(side_sample_rate);
-                for (index, &len) in sizes.iter().enumerate() {
+                for index in 0..blocks {
+                    let len = len_of(transport.as_deref_mut(), index);
+                    assert!(len <= max_block, "block {index} has {len} samples, more than the maximum {max_block}");
                     if realtime {
                         let due = started + std::time::Duration::from_secs_f64(report.samples as f64 / sample_rate);
                         if let Some(wait) = due.checked_duration_since(std::time::Instant::now()) {

@@ -221,9 +221,21 @@ impl Transport {
         }
     }
 
+    /// How the next playing block's span will start (a pending play, locate or loop wrap, or
+    /// [`SpanStart::Continue`]).
+    pub fn next_span_start(&self) -> SpanStart {
+        self.next_start
+    }
+
     /// Moves on by one block of `len` samples (recording what was played), wrapping at the loop
     /// end while playing, inside the block if need be.
+    ///
+    /// A block of 0 samples plays nothing and parks nothing: it changes nothing here, and a
+    /// pending start, locate or wrap waits for the next block that has samples.
     pub fn advance(&mut self, len: u32) {
+        if len == 0 {
+            return;
+        }
         let len = i64::from(len);
         if !self.playing {
             self.history.push(Played::Parked(self.position));
@@ -327,5 +339,21 @@ mod tests {
             t.advance(64);
         }
         assert_eq!(seen, [0, 1, -1, 1, -1]);
+    }
+
+    #[test]
+    fn empty_blocks_change_nothing() {
+        let mut t = Transport::new(48_000);
+        t.locate(500);
+        t.play();
+        t.advance(0);
+        assert_eq!((t.position, t.next_span_start()), (500, SpanStart::Start), "the start waits for samples");
+        t.advance(100);
+        t.advance(0);
+        t.stop();
+        t.advance(0);
+        assert_eq!(t.history(), &[Played::Span { start: 500, end: 600, how: SpanStart::Start }]);
+        t.advance(10);
+        assert_eq!(t.history().last(), Some(&Played::Parked(600)));
     }
 }

@@ -18,8 +18,9 @@ use vst3::Steinberg::Vst::{
     ProcessSetup, SpeakerArr, SpeakerArrangement, String128, SymbolicSampleSizes_,
 };
 use vst3::Steinberg::{
-    FUnknown, IBStream, IBStream_, IBStreamTrait, IPluginBaseTrait, IPluginFactory, IPluginFactoryTrait, PClassInfo,
-    TUID, int32, int64, kInvalidArgument, kResultFalse, kResultOk, tresult,
+    FUnknown, IBStream, IBStream_, IBStreamTrait, IPluginBaseTrait, IPluginFactory, IPluginFactory2,
+    IPluginFactory2Trait, IPluginFactoryTrait, PClassInfo, PClassInfo2, TUID, int32, int64, kInvalidArgument,
+    kResultFalse, kResultOk, tresult,
 };
 use vst3::{Class, ComPtr, ComWrapper, Interface};
 
@@ -180,6 +181,54 @@ impl Drop for Module {
             unsafe { exit() };
         }
     }
+}
+
+/// One class of the module's factory as `IPluginFactory2::getClassInfo2` describes it (what a
+/// host's plugin scanner reads to sort plugins into its browser).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vst3ClassInfo {
+    /// `category`: `Audio Module Class` for the processor, `Component Controller Class` for an
+    /// edit controller.
+    pub category: String,
+    /// `name`.
+    pub name: String,
+    /// `subCategories`: `|`-separated (`Fx|Tools`).
+    pub sub_categories: String,
+    /// `vendor`.
+    pub vendor: String,
+    /// `version`.
+    pub version: String,
+    /// `sdkVersion`.
+    pub sdk_version: String,
+}
+
+/// Every class of the VST3 module's factory (building the bundles first if needed). Panics if
+/// the factory is not an `IPluginFactory2`.
+pub fn vst3_class_infos() -> Vec<Vst3ClassInfo> {
+    let module = Module::load(&bundles().vst3_so);
+    let factory = module.factory();
+    let factory2 = factory.cast::<IPluginFactory2>().expect("the factory implements IPluginFactory2");
+    // SAFETY: COM calls on the live factory with a valid out pointer to a zeroed POD struct.
+    let infos = unsafe {
+        (0..factory2.countClasses())
+            .map(|i| {
+                let mut info: PClassInfo2 = std::mem::zeroed();
+                check(factory2.getClassInfo2(i, &mut info), "getClassInfo2");
+                Vst3ClassInfo {
+                    category: cstr_field(&info.category),
+                    name: cstr_field(&info.name),
+                    sub_categories: cstr_field(&info.subCategories),
+                    vendor: cstr_field(&info.vendor),
+                    version: cstr_field(&info.version),
+                    sdk_version: cstr_field(&info.sdkVersion),
+                }
+            })
+            .collect()
+    };
+    // The factory's references go before the module (and ModuleExit).
+    drop(factory2);
+    drop(factory);
+    infos
 }
 
 /// One VST3 plugin instance.
