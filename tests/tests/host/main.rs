@@ -7,6 +7,7 @@
 
 mod common;
 
+mod clap_conformance;
 mod clap_cues;
 mod clap_lifecycle;
 mod clap_playback;
