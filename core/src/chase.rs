@@ -126,7 +126,7 @@ impl Readout {
 
     /// Lost packets as a fraction of those sent (0 when none were expected).
     pub fn loss(&self) -> f64 {
-        let sent = self.received + self.lost;
+        let sent = self.received.saturating_add(self.lost);
         if sent == 0 { 0.0 } else { self.lost as f64 / sent as f64 }
     }
 }
@@ -184,14 +184,16 @@ impl Chase {
     /// Feeds one packet: `timetag_ns` is its bundle's timetag (wall clock, ns since the epoch),
     /// `None` for a bare message; `arrival_ns` when it arrived (same clock).
     pub fn on_packet(&mut self, msg: &TimecodeMessage, timetag_ns: Option<i128>, arrival_ns: i128) -> PacketEffect {
+        // Sequence numbers are whatever the sender put on the wire: differences in u64, counts
+        // saturating, so no value overflows (fuzz target listen_decode).
         match self.last_seq {
             // A much lower sequence number is a restarted master; a slightly lower one is late.
-            Some(last) if msg.seq <= last && last - msg.seq < 1000 => return PacketEffect::Stale,
-            Some(last) if msg.seq > last + 1 => self.lost += (msg.seq - last - 1) as u64,
+            Some(last) if msg.seq <= last && last.abs_diff(msg.seq) < 1000 => return PacketEffect::Stale,
+            Some(last) if msg.seq > last => self.lost = self.lost.saturating_add(msg.seq.abs_diff(last) - 1),
             _ => {}
         }
         self.last_seq = Some(msg.seq);
-        self.received += 1;
+        self.received = self.received.saturating_add(1);
         let heard = timetag_ns.unwrap_or(arrival_ns);
         if timetag_ns.is_some() {
             if self.transit.len() == JITTER_WINDOW {
@@ -215,10 +217,10 @@ impl Chase {
         let was = self.state;
         self.last_arrival = Some(arrival_ns);
         let latest = self.upcoming.back().copied().or(self.reference);
-        let expected = latest.map(|(f, t)| f + frames_between(t, heard, rate));
+        let expected = latest.map(|(f, t)| f.saturating_add(frames_between(t, heard, rate)));
         let effect = if msg.jump || rate_changed {
             PacketEffect::Jumped { looped: msg.looped }
-        } else if expected.is_some_and(|e| (e - msg.frame).abs() <= 1) {
+        } else if expected.is_some_and(|e| e.abs_diff(msg.frame) <= 1) {
             PacketEffect::Followed
         } else {
             PacketEffect::Discontinuity
@@ -234,7 +236,7 @@ impl Chase {
             self.upcoming.push_back((msg.frame, heard));
         }
         match effect {
-            PacketEffect::Followed => self.agreeing += 1,
+            PacketEffect::Followed => self.agreeing = self.agreeing.saturating_add(1),
             PacketEffect::Jumped { .. } if matches!(was, ChaseState::Locked | ChaseState::Freewheel) => {
                 self.agreeing = self.config.lock_frames;
             }
@@ -265,7 +267,7 @@ impl Chase {
         let frame = match self.state {
             ChaseState::Stopped => self.parked,
             ChaseState::Locked | ChaseState::Freewheel | ChaseState::Locking => {
-                self.reference.zip(self.rate).map(|((f, t), rate)| f + frames_between(t, now_ns, rate))
+                self.reference.zip(self.rate).map(|((f, t), rate)| f.saturating_add(frames_between(t, now_ns, rate)))
             }
             ChaseState::Waiting | ChaseState::Lost => None,
         };
@@ -287,7 +289,7 @@ impl Chase {
         }
         let ((f, t), rate) = (self.upcoming.back().copied().or(self.reference)?, self.rate?);
         // The frame's first instant, rounded up to a whole nanosecond (as core's frame_start_nanos).
-        let n = i128::from(frame - f) * NANOS * i128::from(rate.den());
+        let n = (i128::from(frame) - i128::from(f)) * NANOS * i128::from(rate.den());
         let d = i128::from(rate.num());
         Some(t + n.div_euclid(d) + i128::from(n.rem_euclid(d) != 0))
     }
@@ -487,5 +489,39 @@ mod tests {
         let r = chase.tick(T0 + 3600 * NANOS);
         assert_eq!(r.frame, Some(107_892));
         assert_eq!(r.label().as_deref(), Some("01:00:00;00"));
+    }
+
+    /// Regression (fuzz target listen_decode): sequence numbers and frame counts are whatever a
+    /// sender puts on the wire. A sequence number jumping from 102 to `i64::MIN + 103` overflowed
+    /// `last - seq`; frames near `i64::MAX` overflowed the extrapolation.
+    #[test]
+    fn extreme_sequence_numbers_and_frames_never_overflow() {
+        let mut chase = Chase::new(ChaseConfig::default());
+        for (seq, frame) in [
+            (102, 4),
+            (i64::MIN + 103, 5),
+            (i64::MAX, 6),
+            (i64::MIN, 7),
+            (i64::MAX, i64::MAX),
+            (i64::MIN + 1, i64::MAX - 1),
+            (-1, i64::MIN),
+            (0, i64::MAX),
+        ] {
+            let msg = TimecodeMessage::new(frame, RATE, true, seq, false, false);
+            chase.on_packet(&msg, Some(T0), T0);
+            let r = chase.tick(T0 + 3600 * NANOS);
+            assert!((0.0..=1.0).contains(&r.loss()), "{r:?}");
+            let _ = (r.label(), chase.time_of_frame(i64::MIN), chase.time_of_frame(i64::MAX));
+        }
+        let r = chase.tick(T0 + PERIOD);
+        assert_eq!(r.lost, u64::MAX, "gaps of 2^64 saturate the count");
+        // Locked on a frame near the end of the range: the position saturates, it does not wrap.
+        let mut chase = Chase::new(ChaseConfig { lock_frames: 1, freewheel_frames: 1_000_000 });
+        chase.on_packet(&TimecodeMessage::new(i64::MAX - 1, RATE, true, 0, true, false), Some(T0), T0);
+        assert_eq!(chase.tick(T0 + 3600 * NANOS).frame, Some(i64::MAX));
+        assert_eq!(
+            chase.on_packet(&TimecodeMessage::new(i64::MIN, RATE, true, 1, false, false), Some(T0), T0),
+            PacketEffect::Discontinuity
+        );
     }
 }
