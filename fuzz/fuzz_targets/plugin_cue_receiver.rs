@@ -1,0 +1,101 @@
+//! The plugin's cue input: `Dispatcher::handle_datagram` (plugin/src/cues/receiver.rs), what the
+//! cue thread does with every datagram it receives (allow-list, packet shape, token, arguments,
+//! retries, mapping, timetags, schedule, ring) minus the socket.
+//!
+//! Input: `[settings byte] [sender byte] datagram [#sep datagram]...` (fuzz/src/lib.rs). Checks,
+//! besides "never panics": every reply is an `/ack` or a `/status` that encodes; every cue
+//! accepted reaches the audio thread's ring once the schedule is released, with 1 to MAX_FANOUT
+//! actions; every message counted as received is accepted or dropped, once.
+#![no_main]
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use libfuzzer_sys::fuzz_target;
+use osc_timecode_core::cue::{ADDR_ACK, ADDR_STATUS, Ack, MAX_FANOUT, parse_allow_entry};
+use osc_timecode_fuzz::{Knobs, TOKEN, datagrams, receiver_input, sender};
+use osc_timecode_plugin::cues::map::{AllowEntry, CueSettings, Mapping};
+use osc_timecode_plugin::cues::receiver::Dispatcher;
+use osc_timecode_plugin::cues::{CueStats, DropReason};
+use rosc::OscPacket;
+
+/// Named mappings: one of each kind, names that patterns can select several of.
+const NAMED: &str = r#"[
+    {"address": "/cue/intro", "kind": "note", "channel": 2, "key": 60, "velocity": 100, "length_ms": 250},
+    {"address": "/cue/hold", "kind": "note", "channel": 16, "key": 0, "length_ms": 0},
+    {"address": "/cue/off", "kind": "note_off", "channel": 1, "key": 127},
+    {"address": "/trigger/fader", "kind": "cc", "channel": 3, "number": 7},
+    {"address": "/cue/blackout", "kind": "program", "channel": 1, "program": 12}
+]"#;
+
+fn settings(knobs: Knobs) -> CueSettings {
+    let mut s = CueSettings { quantise: knobs.quantise_or_rolling, defaults: !knobs.no_defaults, ..Default::default() };
+    if knobs.token {
+        s.token = Some(TOKEN.to_owned());
+    }
+    if knobs.named_or_drop_frame {
+        // PANIC: a constant, valid mapping table.
+        s.map = serde_json::from_str::<Vec<Mapping>>(NAMED).expect("valid named mappings");
+    }
+    if knobs.allow_all {
+        // PANIC: constant, valid ranges.
+        s.allow = ["0.0.0.0/0", "::/0"].map(|r| AllowEntry(parse_allow_entry(r).expect("a range"))).to_vec();
+    }
+    if knobs.no_dedupe {
+        s.dedupe_ms = 0;
+    }
+    s
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((knobs, from, rest)) = receiver_input(data) else { return };
+    let knobs = Knobs::from_byte(knobs);
+    let from = sender(from);
+    let stats = Arc::new(CueStats::default());
+    let (producer, mut consumer) = rtrb::RingBuffer::new(if knobs.small_ring { 4 } else { 1024 });
+    let latency_ms = if knobs.negative_latency { -35.5 } else { 12.0 };
+    let start = Instant::now();
+    let mut dispatcher = Dispatcher::new(producer, stats.clone(), settings(knobs), latency_ms, start);
+    let mut replies = Vec::new();
+    let mut popped = 0u64;
+    for (i, datagram) in datagrams(rest).into_iter().enumerate() {
+        // 300 ms apart: retries within the dedupe window, schedules released on the way.
+        let now = start + Duration::from_millis(300 * i as u64);
+        dispatcher.release(now);
+        replies.clear();
+        dispatcher.handle_datagram(datagram, from, now, &mut replies);
+        for reply in &replies {
+            assert!(reply.addr == ADDR_ACK || reply.addr == ADDR_STATUS, "reply to {}", reply.addr);
+            if reply.addr == ADDR_ACK {
+                assert!(Ack::from_osc(reply).is_some(), "an /ack that does not read back: {reply:?}");
+            }
+            rosc::encoder::encode(&OscPacket::Message(reply.clone())).expect("replies encode");
+        }
+        // The audio thread drains the ring (a small ring fills first when it does not).
+        if !knobs.small_ring {
+            while let Ok(cue) = consumer.pop() {
+                assert!((1..=MAX_FANOUT).contains(&cue.actions().len()), "{cue:?}");
+                popped += 1;
+            }
+        }
+    }
+    // Everything accepted reaches the ring: release the schedule far in the future.
+    let later = start + Duration::from_secs(7200);
+    while dispatcher.scheduled() > 0 {
+        dispatcher.release(later);
+        let before = popped;
+        while let Ok(cue) = consumer.pop() {
+            assert!((1..=MAX_FANOUT).contains(&cue.actions().len()), "{cue:?}");
+            popped += 1;
+        }
+        assert!(popped > before || dispatcher.scheduled() == 0, "the schedule does not drain");
+    }
+    while consumer.pop().is_ok() {
+        popped += 1;
+    }
+    assert_eq!(stats.accepted.load(Ordering::Relaxed), popped, "accepted cues and cues in the ring");
+    // Every message counted as received is accepted or dropped for one reason, once.
+    let dropped: u64 = DropReason::ALL.iter().map(|&r| stats.dropped(r)).sum();
+    assert_eq!(popped + dropped, stats.received.load(Ordering::Relaxed), "accepted + dropped = received");
+});
