@@ -6,12 +6,14 @@
 //! the same time: the leak tests run alone in a child process ([`crate::child`]).
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// A snapshot of what the process holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcessCounts {
-    /// Threads (entries of `/proc/self/task`), with their names (`comm`, at most 15 bytes:
-    /// `osc-timecode-ne` is the plugin's network thread).
+    /// Threads (entries of `/proc/self/task`), by name (`comm`, at most 15 bytes:
+    /// `osc-timecode-ne` is the plugin's network thread; a thread carries its creator's name until
+    /// it has started and named itself), sorted.
     pub threads: Vec<String>,
     /// Open file descriptors (entries of `/proc/self/fd`), sockets included.
     pub fds: usize,
@@ -40,6 +42,20 @@ impl ProcessCounts {
             }
         }
         Self { threads, fds, sockets, rss_kib: rss_kib() }
+    }
+
+    /// The counts once `done` holds for them, or the last ones read after `patience`. A joined
+    /// thread leaves `/proc/self/task` a moment after `join()` returns (the kernel wakes the
+    /// joiner before it removes the task), so a count right after a join may still show it.
+    pub fn settle(patience: Duration, done: impl Fn(&Self) -> bool) -> Self {
+        let deadline = Instant::now() + patience;
+        loop {
+            let counts = Self::now();
+            if done(&counts) || Instant::now() >= deadline {
+                return counts;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
 
     /// How many threads are named `name` (as the kernel truncates it: 15 bytes).
@@ -92,10 +108,16 @@ mod tests {
         // here, on things this test holds while it looks.
         let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind loopback");
         let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("procfs-probe".into())
-            .spawn(move || rx.recv().unwrap_or_default())
+            .spawn(move || {
+                // A new thread carries its creator's name until std renames it, at its start.
+                started_tx.send(()).unwrap_or_default();
+                rx.recv().unwrap_or_default()
+            })
             .expect("spawn");
+        started.recv().expect("the probe started");
         let with = ProcessCounts::now();
         assert_eq!(with.threads_named("procfs-probe"), 1, "{:?}", with.threads);
         assert!(with.sockets >= 1 && with.fds >= with.sockets, "{}", with.summary());
@@ -103,6 +125,7 @@ mod tests {
         tx.send(()).expect("wake the probe");
         thread.join().expect("probe thread");
         drop(socket);
-        assert_eq!(ProcessCounts::now().threads_named("procfs-probe"), 0);
+        let gone = ProcessCounts::settle(Duration::from_secs(2), |c| c.threads_named("procfs-probe") == 0);
+        assert_eq!(gone.threads_named("procfs-probe"), 0, "{:?}", gone.threads);
     }
 }
