@@ -185,7 +185,7 @@ impl Receiver {
     /// `cue /cue/12 value 100 id 7 at 01:00:03:12`, plus when it is due for a timetagged one.
     fn cue_line(&self, kind: &str, address: &str, args: CueArgs, due: Option<SystemTime>, now: Instant) -> String {
         let transport = *self.shared.transport.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut line = format!("{kind} {address}");
+        let mut line = format!("{kind} {}", printable(address));
         // Writing to a String cannot fail.
         if let CueValue::Midi(v) = args.value {
             let _ = write!(line, " value {v}");
@@ -246,6 +246,17 @@ fn cue_kind(address: &str) -> Option<&'static str> {
     [(CUE_PREFIX, "cue"), (TRIGGER_PREFIX, "trigger")]
         .into_iter()
         .find_map(|(prefix, kind)| address.strip_prefix(prefix).filter(|name| !name.is_empty()).map(|_| kind))
+}
+
+/// `address` as it goes on a line of standard output: control characters (a newline, an escape
+/// sequence) escaped as `\n`, `\u{1b}`, so a sender cannot forge lines or drive the terminal.
+/// OSC addresses are printable ASCII in practice: those are printed as they are.
+fn printable(address: &str) -> std::borrow::Cow<'_, str> {
+    if address.chars().any(char::is_control) {
+        address.chars().map(|c| if c.is_control() { c.escape_debug().to_string() } else { c.to_string() }).collect()
+    } else {
+        address.into()
+    }
 }
 
 /// The label of an absolute frame.
@@ -369,6 +380,19 @@ mod tests {
             assert_eq!((ack(&o).status, o.line), (AckStatus::BadArgument, None), "{addr} {args:?}");
         }
         assert_eq!(ack(&handle(&mut r, "/transport/rewind", vec![], None)).status, AckStatus::Unmapped);
+    }
+
+    /// Regression (fuzz target serve_decode): a cue address with a newline printed a second,
+    /// forged line on standard output.
+    #[test]
+    fn control_characters_in_addresses_are_escaped_on_the_line() {
+        let mut r = receiver(None, false);
+        let o = handle(&mut r, "/cue/60\u{1e}\ni at 01:00:00:00", vec![], None);
+        assert_eq!(o.line.as_deref(), Some(r"cue /cue/60\u{1e}\ni at 01:00:00:00 at 01:00:03:12"));
+        let o = handle(&mut r, "/trigger/\u{1b}[2Jgo", vec![], None);
+        assert_eq!(o.line.as_deref(), Some(r"trigger /trigger/\u{1b}[2Jgo at 01:00:03:12"));
+        // The ack carries the address as it came: it goes back to its sender only.
+        assert_eq!(ack(&o).address, "/trigger/\u{1b}[2Jgo");
     }
 
     #[test]
