@@ -661,6 +661,13 @@ fn random_transport_every_block_seed_3() {
 // ---------------------------------------------------------------------------------------------
 // Empty and one-sample blocks
 
+/// CLAP keeps a block's length within the activation's `[min, max]`, itself within
+/// `[1, INT32_MAX]` (`plugin.h`, `activate`), so an empty block breaks the contract; VST3 hosts do
+/// send them (`numSamples == 0`, to flush parameters), and clack-host passes one through (its
+/// `frames_count` is the shortest buffer's length). nice-plug's CLAP wrapper then applies the
+/// block's parameter events but does not call the plugin's `process()` (the output buffers are
+/// empty; debug builds log "Debug assertion failed: buffer_is_valid"). So an empty block must
+/// send nothing and change nothing, and the transport model plays nothing for it.
 #[test]
 fn empty_blocks_change_nothing_and_one_sample_blocks_stay_exact() {
     let sr = 48_000;
