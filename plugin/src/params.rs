@@ -147,13 +147,14 @@ pub fn format_offset(seconds: i32) -> String {
 /// `"01:00:00"`, `"01:00:00:00"` or `"01:00:00;00"` → `3600`. Frames other than 00 are refused
 /// (the offset has whole-second resolution), as is anything out of range.
 pub fn parse_offset(text: &str) -> Option<i32> {
-    let text = text.trim();
-    let hms = match text.len() {
+    // Bytes, not `str` slices: a multi-byte character across byte 8 must not panic (fuzz:
+    // timecode_parse); any non-ASCII byte fails the checks below.
+    let text = text.trim().as_bytes();
+    let b = match text.len() {
         8 => text,
-        11 if matches!(&text[8..], ":00" | ";00") => &text[..8],
+        11 if matches!(&text[8..], b":00" | b";00") => &text[..8],
         _ => return None,
     };
-    let b = hms.as_bytes();
     if b[2] != b':' || b[5] != b':' {
         return None;
     }
@@ -221,6 +222,15 @@ mod tests {
         assert_eq!(parse_offset("01:00:00"), Some(3600));
         assert_eq!(parse_offset("10:00:00;00"), Some(36_000));
         for bad in ["24:00:00", "00:60:00", "00:00:60", "01:00:00:05", "1:00:00", "", "aa:bb:cc", "01-00-00"] {
+            assert_eq!(parse_offset(bad), None, "{bad:?} must be refused");
+        }
+    }
+
+    /// Regression (fuzz target timecode_parse): eleven bytes with a character across byte 8
+    /// panicked slicing the text, in the host's call when the user typed into the field.
+    #[test]
+    fn offset_text_with_multibyte_characters_is_refused() {
+        for bad in ["00:00:0\u{e9}00", "0\u{12}:+0:3\u{4bf}3", "00:00:00\u{e9}0", "\u{e9}0:00:00", "00:00:\u{e9}"] {
             assert_eq!(parse_offset(bad), None, "{bad:?} must be refused");
         }
     }
