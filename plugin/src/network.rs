@@ -95,10 +95,78 @@ pub struct Stats {
     /// Sequence number of the next message: kept here, not in the thread, so it keeps counting
     /// up across re-activations and receivers never see it go back.
     pub next_seq: AtomicI64,
+    /// `sent` and `send_errors` per target, for the plugin window. `[network-thread]` writes.
+    pub targets: TargetCounters,
     /// The host gave no transport position in the latest block (`[audio-thread]` writes it every
     /// block, after queueing the block's frames): the parked position is no longer known, so it
     /// is not repeated as keep-alive.
     pub position_unknown: AtomicBool,
+}
+
+/// Targets counted one by one in [`TargetCounters`]; the ones after them only in the totals.
+pub const TARGET_SLOTS: usize = 16;
+
+/// Datagrams sent and refused per target: slot `i` counts the `i`th target of the settings the
+/// network thread uses, tagged with that target's address so a reader holding other settings
+/// (the window, for the moment after an edit) never shows one target's counts for another.
+/// `[thread-safe]`, relaxed atomics; `[network-thread]` writes.
+#[derive(Debug, Default)]
+pub struct TargetCounters {
+    /// One per target position.
+    slots: [TargetSlot; TARGET_SLOTS],
+}
+
+/// The counters of one target position.
+#[derive(Debug, Default)]
+struct TargetSlot {
+    /// [`target_key`] of the address counted here; 0 while unused or being reset.
+    key: AtomicU64,
+    /// Datagrams sent.
+    sent: AtomicU64,
+    /// Datagrams the OS refused.
+    errors: AtomicU64,
+}
+
+impl TargetCounters {
+    /// `[network-thread]` The targets are now `targets`: a slot whose address changed starts
+    /// again from zero; one whose address stayed keeps counting.
+    pub fn assign(&self, targets: &[SocketAddr]) {
+        for (i, slot) in self.slots.iter().enumerate() {
+            let key = targets.get(i).map_or(0, |t| target_key(*t));
+            if slot.key.load(Ordering::Relaxed) != key {
+                slot.key.store(0, Ordering::Release);
+                slot.sent.store(0, Ordering::Relaxed);
+                slot.errors.store(0, Ordering::Relaxed);
+                slot.key.store(key, Ordering::Release);
+            }
+        }
+    }
+
+    /// `[network-thread]` One datagram to the `i`th target went out (`sent`) or was refused.
+    pub fn count(&self, i: usize, sent: bool) {
+        if let Some(slot) = self.slots.get(i) {
+            let counter = if sent { &slot.sent } else { &slot.errors };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// `[thread-safe]` (sent, errors) for `target` as the `i`th target; `None` when the network
+    /// thread is not counting that address there (not yet, or beyond [`TARGET_SLOTS`]).
+    pub fn get(&self, i: usize, target: SocketAddr) -> Option<(u64, u64)> {
+        let slot = self.slots.get(i)?;
+        if slot.key.load(Ordering::Acquire) != target_key(target) {
+            return None;
+        }
+        Some((slot.sent.load(Ordering::Relaxed), slot.errors.load(Ordering::Relaxed)))
+    }
+}
+
+/// A non-zero tag for `addr` (`DefaultHasher::new()` hashes alike throughout the process).
+fn target_key(addr: SocketAddr) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    addr.hash(&mut hasher);
+    hasher.finish() | 1
 }
 
 /// Handle to the running network thread. `[main-thread]`: spawned in `activate()`, stopped and
@@ -163,6 +231,7 @@ impl Worker {
         stop: Arc<AtomicBool>,
     ) -> Self {
         let settings = read_settings(&params);
+        stats.targets.assign(&settings.targets);
         Self {
             consumer,
             params,
@@ -222,6 +291,7 @@ impl Worker {
             let settings = read_settings(&self.params);
             if settings.targets != self.settings.targets {
                 self.sockets = Sockets::default();
+                self.stats.targets.assign(&settings.targets);
             }
             self.settings = settings;
             self.settings_read = now;
@@ -290,9 +360,11 @@ impl Worker {
             match result {
                 Ok(()) => {
                     self.stats.sent.fetch_add(1, Ordering::Relaxed);
+                    self.stats.targets.count(i, true);
                 }
                 Err(e) => {
                     self.stats.send_errors.fetch_add(1, Ordering::Relaxed);
+                    self.stats.targets.count(i, false);
                     self.log_error(|| format!("could not send timecode to {target}: {e}"));
                 }
             }
@@ -532,6 +604,60 @@ mod tests {
         thread.stop();
         assert_eq!(stats.send_errors.load(Ordering::Relaxed), 3);
         assert_eq!(stats.sent.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn targets_are_counted_one_by_one_and_restart_when_their_address_changes() {
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let (bad, good): (SocketAddr, SocketAddr) = ("127.0.0.1:0".parse().unwrap(), rx.local_addr().unwrap());
+        let settings = Settings { targets: vec![bad, good], keepalive_ms: 0, ..Settings::default() };
+        let params = Arc::new(TimecodeParams::new(settings));
+        let stats = Arc::new(Stats::default());
+        let (mut producer, consumer) = rtrb::RingBuffer::new(QUEUE_CAPACITY);
+        let thread = NetworkThread::spawn(consumer, params.clone(), stats.clone()).unwrap();
+        let frame = |i| FrameMessage {
+            event: event(i, 0, true, i == 0),
+            block_start: Instant::now(),
+            sample_rate: 48_000,
+            block_len: 480,
+            paced: false,
+        };
+        for i in 0..2 {
+            producer.push(frame(i)).unwrap();
+            recv(&rx);
+        }
+        assert_eq!(stats.targets.get(0, bad), Some((0, 2)));
+        assert_eq!(stats.targets.get(1, good), Some((2, 0)));
+        assert_eq!(stats.targets.get(0, good), None, "slot 0 counts another address");
+        assert_eq!(stats.targets.get(2, good), None, "no third target");
+        // The window removes the first target: the good one moves to slot 0 and starts from 0 there.
+        params.settings.write().unwrap().targets = vec![good];
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while stats.targets.get(0, good).is_none() {
+            assert!(Instant::now() < deadline, "the network thread never took the new targets");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(stats.targets.get(0, good), Some((0, 0)));
+        producer.push(frame(2)).unwrap();
+        recv(&rx);
+        thread.stop();
+        assert_eq!(stats.targets.get(0, good), Some((1, 0)));
+        assert_eq!(stats.targets.get(1, good), None);
+    }
+
+    #[test]
+    fn a_target_that_stays_in_its_place_keeps_its_counts() {
+        let counters = TargetCounters::default();
+        let (a, b): (SocketAddr, SocketAddr) = ("127.0.0.1:1".parse().unwrap(), "[::1]:2".parse().unwrap());
+        counters.assign(&[a, b]);
+        counters.count(0, true);
+        counters.count(1, false);
+        counters.count(TARGET_SLOTS, true);
+        counters.assign(&[a, a]);
+        assert_eq!(counters.get(0, a), Some((1, 0)), "same address, same place: kept");
+        assert_eq!(counters.get(1, a), Some((0, 0)), "new address: from zero");
+        assert_eq!(counters.get(1, b), None);
     }
 
     #[test]
