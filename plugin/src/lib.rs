@@ -37,6 +37,7 @@ use osc_timecode_core::clock::{BlockInput, FrameClock, offset_frames};
 pub mod cues;
 pub mod network;
 pub mod params;
+pub mod readout;
 pub mod settings;
 pub mod thread;
 
@@ -45,6 +46,7 @@ use cues::receiver::CueThread;
 use cues::{CUE_QUEUE_CAPACITY, CueStats};
 use network::{FrameMessage, NetworkThread, QUEUE_CAPACITY, Stats};
 use params::TimecodeParams;
+use readout::{CueActivity, Readout};
 use settings::{OfflinePolicy, Settings};
 
 /// The plugin instance.
@@ -77,6 +79,12 @@ pub struct OscTimecode {
     /// The last frame queued was a playing one: with "Send While Stopped" off, only the moment of
     /// stopping is sent. `[audio-thread]`.
     last_queued_playing: bool,
+    /// The latest frame and block count for the plugin window. `[thread-safe]`: the
+    /// `[audio-thread]` stores, the window loads; allocated in `default()`.
+    readout: Arc<Readout>,
+    /// The cue thread's socket and recent cues for the plugin window. `[thread-safe]`: the
+    /// cue thread writes, the window reads; allocated in `default()`.
+    cue_activity: Arc<CueActivity>,
 }
 
 impl Default for OscTimecode {
@@ -100,6 +108,8 @@ impl Default for OscTimecode {
             paced: false,
             was_sending: false,
             last_queued_playing: false,
+            readout: Arc::new(Readout::default()),
+            cue_activity: Arc::new(CueActivity::default()),
         }
     }
 }
@@ -166,6 +176,7 @@ impl Plugin for OscTimecode {
         self.silent_offline = offline && policy == OfflinePolicy::Silent;
         self.paced = offline && policy == OfflinePolicy::Realtime;
         self.was_sending = false;
+        self.readout.activated(sample_rate as u32, offline);
         let (producer, consumer) = rtrb::RingBuffer::new(QUEUE_CAPACITY);
         match NetworkThread::spawn(consumer, self.params.clone(), self.stats.clone()) {
             Ok(thread) => self.network = Some(thread),
@@ -174,7 +185,7 @@ impl Plugin for OscTimecode {
         }
         self.producer = Some(producer);
         let (cue_producer, cue_consumer) = rtrb::RingBuffer::new(CUE_QUEUE_CAPACITY);
-        match CueThread::spawn(cue_producer, self.params.clone(), self.cue_stats.clone()) {
+        match CueThread::spawn(cue_producer, self.params.clone(), self.cue_stats.clone(), self.cue_activity.clone()) {
             Ok(thread) => self.cue_thread = Some(thread),
             // Timecode keeps flowing; no cues arrive.
             Err(e) => nice_error!("could not start the cue input thread: {e}"),
@@ -206,6 +217,7 @@ impl Plugin for OscTimecode {
             paced,
             was_sending,
             last_queued_playing,
+            readout,
             ..
         } = self;
         let (Some(clock), Some(producer), Some(cue_player)) = (clock.as_mut(), producer.as_mut(), cue_player.as_mut())
@@ -231,7 +243,9 @@ impl Plugin for OscTimecode {
         let (sample_rate, block_len) = (clock.sample_rate(), block.len);
         let mut block_start: Option<Instant> = None;
         cue_player.begin_block();
+        let mut last_event = None;
         clock.process_block(block, |event| {
+            last_event = Some(event);
             if event.starts {
                 cue_player.frame_start(event.offset);
             }
@@ -247,6 +261,7 @@ impl Plugin for OscTimecode {
         // No position: the network thread stops repeating the last parked one. Stored after the
         // block's frames are queued, so the network thread sees them first.
         stats.position_unknown.store(block.position.is_none(), Ordering::Release);
+        readout.block(block.position.is_some(), last_event.as_ref());
         let timing = BlockTiming { start: block_start, sample_rate, len: block_len, playing: transport.playing };
         cue_player.run_block(timing, |timing, event| context.try_send_event(note_event(timing, event)).is_ok());
         // Timecode must keep flowing through silence: never let the host suspend us.
@@ -255,6 +270,7 @@ impl Plugin for OscTimecode {
 
     fn deactivate(&mut self) {
         self.shut_down();
+        self.readout.deactivated();
     }
 }
 

@@ -21,8 +21,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use nice_plug::prelude::*;
 use osc_timecode_core::cue::{
-    ADDR_STATUS, Ack, AckStatus, AllowList, CueArgs, CueId, Dedupe, MAX_FANOUT, MAX_MESSAGES_PER_PACKET, MAX_PACKET,
-    Received, decode_packet, parse_cue_args, status_to_osc, strip_token,
+    ADDR_STATUS, Ack, AckStatus, AllowList, CueArgs, CueId, CueValue, Dedupe, MAX_FANOUT, MAX_MESSAGES_PER_PACKET,
+    MAX_PACKET, Received, decode_packet, parse_cue_args, status_to_osc, strip_token,
 };
 use osc_timecode_core::protocol::system_time_from_timetag;
 use rosc::{OscMessage, OscPacket};
@@ -30,6 +30,7 @@ use rosc::{OscMessage, OscPacket};
 use super::map::{CueMap, CueSettings, MidiAction, Unresolved};
 use super::{CueEvent, CueStats, DropReason};
 use crate::params::TimecodeParams;
+use crate::readout::{BindFailure, CueActivity, RecentCue, ShortText};
 use crate::thread::StoppableThread;
 
 /// How often the thread re-reads the persisted settings.
@@ -58,14 +59,18 @@ const REANCHOR_EVERY: Duration = Duration::from_secs(10);
 pub struct CueThread(StoppableThread);
 
 impl CueThread {
-    /// Spawns the thread, which owns `producer` until it stops.
+    /// Spawns the thread, which owns `producer` until it stops and tells `activity` (the
+    /// plugin window) about its socket and the cues it receives.
     pub fn spawn(
         producer: rtrb::Producer<CueEvent>,
         params: Arc<TimecodeParams>,
         stats: Arc<CueStats>,
+        activity: Arc<CueActivity>,
     ) -> std::io::Result<Self> {
-        StoppableThread::spawn("osc-timecode-cues", move |stop| Worker::new(producer, params, stats, stop).run())
-            .map(Self)
+        StoppableThread::spawn("osc-timecode-cues", move |stop| {
+            Worker::new(producer, params, stats, activity, stop).run()
+        })
+        .map(Self)
     }
 
     /// Stops the thread and waits for it (at most one receive timeout).
@@ -139,6 +144,9 @@ pub struct Dispatcher {
     actions: Vec<MidiAction>,
     /// Arrival counter for [`CueEvent::seq`].
     next_seq: u64,
+    /// Where each message from an allowed sender with a good token is recorded for the plugin
+    /// window; `None`: nowhere (set with [`Dispatcher::report_to`]).
+    activity: Option<Arc<CueActivity>>,
 }
 
 impl Dispatcher {
@@ -163,7 +171,14 @@ impl Dispatcher {
             anchor: (now, SystemTime::now()),
             actions: Vec::with_capacity(MAX_FANOUT),
             next_seq: 0,
+            activity: None,
         }
+    }
+
+    /// Records every message from an allowed sender with a good token, with its ack status and
+    /// mapped MIDI, in `activity` (the plugin window's list of recent cues and its "learn").
+    pub fn report_to(&mut self, activity: Arc<CueActivity>) {
+        self.activity = Some(activity);
     }
 
     /// The settings in use.
@@ -255,6 +270,8 @@ impl Dispatcher {
             return None;
         }
         self.stats.received.fetch_add(1, Ordering::Relaxed);
+        // From here on `actions` holds only what this message maps to (for `report`).
+        self.actions.clear();
         let args = match parse_cue_args(&msg.args, token) {
             Ok(args) => args,
             Err(e) if e.is_token() => {
@@ -263,6 +280,7 @@ impl Dispatcher {
             }
             Err(_) => {
                 self.stats.count_drop(DropReason::BadArgument);
+                self.report(&msg.addr, from, now, timetag.is_some(), AckStatus::BadArgument, CueValue::Default);
                 return Some(ack(msg, None, AckStatus::BadArgument));
             }
         };
@@ -270,7 +288,27 @@ impl Dispatcher {
         if let Some(reason) = drop_reason(status) {
             self.stats.count_drop(reason);
         }
+        self.report(&msg.addr, from, now, timetag.is_some(), status, args.value);
         Some(ack(msg, args.id, status))
+    }
+
+    /// Records one message for the plugin window, if it is watching (see [`Self::report_to`]).
+    fn report(
+        &self,
+        address: &str,
+        from: SocketAddr,
+        now: Instant,
+        timetagged: bool,
+        status: AckStatus,
+        value: CueValue,
+    ) {
+        let Some(activity) = &self.activity else { return };
+        let mut actions = [None; MAX_FANOUT];
+        for (slot, action) in actions.iter_mut().zip(&self.actions) {
+            *slot = Some(action.with_value(value));
+        }
+        let address = ShortText::new(address);
+        activity.record(RecentCue { number: 0, at: now, from, address, timetagged, status, actions });
     }
 
     /// Maps, times and queues one cue; returns what the ack says.
@@ -368,6 +406,8 @@ struct Worker {
     logged: (Instant, Vec<(&'static str, u64)>),
     /// When trouble was last logged.
     trouble_logged: Option<Instant>,
+    /// The socket's state for the plugin window (the dispatcher records the cues there too).
+    activity: Arc<CueActivity>,
 }
 
 impl Worker {
@@ -375,12 +415,16 @@ impl Worker {
         producer: rtrb::Producer<CueEvent>,
         params: Arc<TimecodeParams>,
         stats: Arc<CueStats>,
+        activity: Arc<CueActivity>,
         stop: Arc<AtomicBool>,
     ) -> Self {
         let (settings, latency_ms) = read_settings(&params);
         let now = Instant::now();
+        let mut dispatcher = Dispatcher::new(producer, stats.clone(), settings, latency_ms, now);
+        dispatcher.report_to(activity.clone());
         Self {
-            dispatcher: Dispatcher::new(producer, stats.clone(), settings, latency_ms, now),
+            dispatcher,
+            activity,
             params,
             settings_read: now,
             listener: None,
@@ -403,6 +447,7 @@ impl Worker {
             self.receive_one(now);
         }
         self.stats.listening.store(false, Ordering::Relaxed);
+        self.activity.closed();
         for _ in 0..self.dispatcher.scheduled() {
             self.stats.count_drop(DropReason::Deactivated);
         }
@@ -416,6 +461,7 @@ impl Worker {
             if self.dispatcher.apply_settings(settings, latency_ms) {
                 self.listener = None;
                 self.bind_failed_at = None;
+                self.activity.closed();
             }
         }
         self.dispatcher.reanchor_if_due(now);
@@ -432,13 +478,15 @@ impl Worker {
         let configured = self.dispatcher.settings().listen;
         match UdpSocket::bind(configured) {
             Ok(socket) => {
-                let local = socket.local_addr().map_or_else(|_| configured.to_string(), |a| a.to_string());
+                let local = socket.local_addr().unwrap_or(configured);
+                self.activity.bound(local);
                 nice_log!("cue input listening on {local}");
                 self.listener = Some(Listener { socket, configured, timeout: Duration::ZERO });
                 self.bind_failed_at = None;
             }
             Err(e) => {
                 self.stats.bind_errors.fetch_add(1, Ordering::Relaxed);
+                self.activity.bind_failed(configured, BindFailure::of(&e));
                 self.bind_failed_at = Some(now);
                 self.trouble(|| format!("cue input: cannot listen on {configured}: {e}; retrying every second"));
             }
@@ -563,7 +611,7 @@ mod tests {
             let params = Arc::new(TimecodeParams::new(settings));
             let stats = Arc::new(CueStats::default());
             let (producer, consumer) = rtrb::RingBuffer::new(super::super::CUE_QUEUE_CAPACITY);
-            let thread = CueThread::spawn(producer, params, stats.clone()).unwrap();
+            let thread = CueThread::spawn(producer, params, stats.clone(), Arc::default()).unwrap();
             let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
             sender.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
             let rig = Self { thread: Some(thread), consumer: Some(consumer), stats, sender, port };
@@ -716,6 +764,54 @@ mod tests {
         assert!(consumer.pop().is_err(), "the far cue waits on the cue thread");
         rig.thread.take().unwrap().stop();
         assert_eq!(rig.stats.dropped(DropReason::Deactivated), 1);
+    }
+
+    #[test]
+    fn the_window_sees_each_cue_from_an_allowed_sender_with_its_midi_and_status() {
+        let (producer, _consumer) = rtrb::RingBuffer::new(16);
+        let settings = CueSettings { token: Some("t".into()), ..CueSettings::default() };
+        let mut d = Dispatcher::new(producer, Arc::new(CueStats::default()), settings, 0.0, Instant::now());
+        let activity = Arc::new(CueActivity::default());
+        d.report_to(activity.clone());
+        let friend: SocketAddr = "127.0.0.1:9000".parse().unwrap();
+        let stranger: SocketAddr = "10.1.2.3:9000".parse().unwrap();
+        let token = || OscType::String("t".into());
+        let mut replies = Vec::new();
+        for (from, addr, args) in [
+            (friend, "/cue/60", vec![token(), OscType::Int(90)]),
+            (friend, "/nope", vec![token()]),
+            (friend, "/cue/61", vec![]),
+            (stranger, "/cue/62", vec![token()]),
+            (friend, "/cue/{1,2}", vec![token()]),
+            (friend, "/cue/1", vec![token(), OscType::String("x".into())]),
+            (friend, "/cue/60", vec![token(), OscType::Int(0), OscType::Int(5)]),
+            (friend, "/cue/60", vec![token(), OscType::Int(0), OscType::Int(5)]),
+        ] {
+            let bytes = rosc::encoder::encode(&cue_msg(addr, args)).unwrap();
+            d.handle_datagram(&bytes, from, Instant::now(), &mut replies);
+        }
+        let mut recent = Vec::new();
+        activity.recent(0, &mut recent);
+        let seen: Vec<(&str, AckStatus, usize)> =
+            recent.iter().map(|c| (c.address.as_str(), c.status, c.actions().count())).collect();
+        // Newest first; the bad token and the stranger are not there.
+        assert_eq!(
+            seen,
+            [
+                ("/cue/60", AckStatus::Duplicate, 0),
+                ("/cue/60", AckStatus::Ok, 1),
+                ("/cue/1", AckStatus::BadArgument, 0),
+                ("/cue/{1,2}", AckStatus::Ok, 2),
+                ("/nope", AckStatus::Unmapped, 0),
+                ("/cue/60", AckStatus::Ok, 1),
+            ]
+        );
+        let key = super::super::map::U7::new(60).unwrap();
+        let channel = super::super::map::Channel::ONE;
+        let velocity = super::super::map::U7::new(90).unwrap();
+        assert_eq!(recent[5].actions().next(), Some(&MidiAction::Note { channel, key, velocity, length_ms: 100 }));
+        assert_eq!(recent[1].actions().next(), Some(&MidiAction::NoteOff { channel, key }), "VALUE 0 applied");
+        assert_eq!(recent[0].from, friend);
     }
 
     #[test]

@@ -1,0 +1,430 @@
+//! What the plugin window reads from the threads that do the work, without ever making them wait.
+//!
+//! The window (`[gui-thread]`) is a reader only. Each writer owns its own part:
+//! - [`Readout`]: the audio thread's latest frame and block count, in atomics it stores with
+//!   `Relaxed` once per block (no allocation, no lock, no syscall);
+//! - [`CueActivity`]: the cue thread's listen socket and its last few cues, behind two mutexes
+//!   that only the cue thread and the window ever take (never the audio thread), each holding
+//!   `Copy` data of fixed size, so neither side allocates under the lock;
+//! - the counters that already exist: [`crate::network::Stats`] (audio and network threads) and
+//!   [`crate::cues::CueStats`] (cue and audio threads).
+//!
+//! With the window closed nobody reads any of it; the writers' cost is a few relaxed stores per
+//! block and one uncontended lock per cue.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::Instant;
+
+use osc_timecode_core::FrameRate;
+use osc_timecode_core::clock::FrameEvent;
+use osc_timecode_core::cue::{AckStatus, MAX_FANOUT};
+
+use crate::cues::map::{MAX_PATTERN_LEN, MidiAction};
+
+/// The audio thread's side of the window: what it last saw. `[thread-safe]`; allocated with the
+/// plugin in `default()`, lives across re-activations.
+#[derive(Debug, Default)]
+pub struct Readout {
+    /// The latest frame, its rate and flags, packed by [`Position::pack`] so a reader never mixes
+    /// the frame of one block with the rate of another. `[audio-thread]` stores once per block
+    /// that reports a frame; `[gui-thread]` loads.
+    position: AtomicU64,
+    /// `process()` calls since the instance was created. `[audio-thread]` increments once per
+    /// block; the window tells from it whether the host is still running the plugin.
+    blocks: AtomicU64,
+    /// The host gave a transport position in the latest block. `[audio-thread]` stores once per
+    /// block.
+    has_position: AtomicBool,
+    /// Between `activate()` and `deactivate()`. `[main-thread]` stores.
+    active: AtomicBool,
+    /// The host renders offline (bounce), as told in the latest `activate()`. `[main-thread]`
+    /// stores.
+    offline: AtomicBool,
+    /// Sample rate of the latest activation, Hz. `[main-thread]` stores.
+    sample_rate: AtomicU32,
+}
+
+/// The latest frame as the window shows it. `Copy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    /// Absolute frame number, start offset included (the clock's [`FrameEvent::frame`]).
+    /// Stored in 48 bits: ±1.4·10¹⁴ frames, 74 years at 60 fps; beyond that it saturates.
+    pub frame: i64,
+    /// The rate `frame` counts in.
+    pub rate: FrameRate,
+    /// The transport was rolling.
+    pub playing: bool,
+}
+
+/// Bits of [`Position::frame`] in the packed word.
+const FRAME_BITS: u32 = 48;
+/// The largest frame the packed word holds.
+const FRAME_MAX: i64 = (1 << (FRAME_BITS - 1)) - 1;
+/// Set in a packed word that holds a position (so 0 means "no frame yet").
+const VALID: u64 = 1 << 63;
+/// Set when playing.
+const PLAYING: u64 = 1 << 62;
+
+impl Position {
+    /// One word: frame in bits 0–47 (two's complement), rate index in bits 48–55, playing in
+    /// bit 62, valid in bit 63.
+    pub fn pack(self) -> u64 {
+        let frame = self.frame.clamp(-FRAME_MAX, FRAME_MAX) as u64 & ((1 << FRAME_BITS) - 1);
+        let rate = (self.rate.index() as u64) << FRAME_BITS;
+        VALID | if self.playing { PLAYING } else { 0 } | rate | frame
+    }
+
+    /// The position in a word from [`Self::pack`]; `None` for 0 (nothing stored yet).
+    pub fn unpack(word: u64) -> Option<Self> {
+        if word & VALID == 0 {
+            return None;
+        }
+        // Sign-extend the 48-bit frame.
+        let frame = ((word << (64 - FRAME_BITS)) as i64) >> (64 - FRAME_BITS);
+        let index = ((word >> FRAME_BITS) & 0xff) as usize;
+        let rate = *FrameRate::ALL.get(index)?;
+        Some(Self { frame, rate, playing: word & PLAYING != 0 })
+    }
+}
+
+/// What the window reads from [`Readout`] at once. `Copy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadoutSnapshot {
+    /// The latest frame; `None` before the first.
+    pub position: Option<Position>,
+    /// Blocks processed so far.
+    pub blocks: u64,
+    /// The host gave a position in the latest block.
+    pub has_position: bool,
+    /// Activated.
+    pub active: bool,
+    /// Rendering offline.
+    pub offline: bool,
+    /// Hz; 0 before the first activation.
+    pub sample_rate: u32,
+}
+
+impl Readout {
+    /// `[main-thread]` From `activate()`.
+    pub fn activated(&self, sample_rate: u32, offline: bool) {
+        self.sample_rate.store(sample_rate, Ordering::Relaxed);
+        self.offline.store(offline, Ordering::Relaxed);
+        self.active.store(true, Ordering::Relaxed);
+    }
+
+    /// `[main-thread]` From `deactivate()`.
+    pub fn deactivated(&self) {
+        self.active.store(false, Ordering::Relaxed);
+    }
+
+    /// `[audio-thread]` Once per block: whether the host gave a position, and the block's last
+    /// frame event, if any. Relaxed stores only.
+    pub fn block(&self, has_position: bool, last: Option<&FrameEvent>) {
+        self.blocks.fetch_add(1, Ordering::Relaxed);
+        self.has_position.store(has_position, Ordering::Relaxed);
+        if let Some(event) = last {
+            let position = Position { frame: event.frame, rate: event.rate, playing: event.playing };
+            self.position.store(position.pack(), Ordering::Relaxed);
+        }
+    }
+
+    /// `[gui-thread]` Everything at once.
+    pub fn snapshot(&self) -> ReadoutSnapshot {
+        ReadoutSnapshot {
+            position: Position::unpack(self.position.load(Ordering::Relaxed)),
+            blocks: self.blocks.load(Ordering::Relaxed),
+            has_position: self.has_position.load(Ordering::Relaxed),
+            active: self.active.load(Ordering::Relaxed),
+            offline: self.offline.load(Ordering::Relaxed),
+            sample_rate: self.sample_rate.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Cues kept for the window.
+pub const RECENT_CUES: usize = 16;
+
+/// The cue thread's side of the window. `[thread-safe]`: the cue thread writes, the window
+/// reads; the audio thread never touches it. Allocated with the plugin in `default()`.
+#[derive(Debug, Default)]
+pub struct CueActivity {
+    /// The listen socket's state. `[cue-thread]` writes on every bind attempt and when it stops.
+    listen: Mutex<ListenState>,
+    /// The last [`RECENT_CUES`] messages from allowed senders with a good token.
+    /// `[cue-thread]` writes one per message.
+    recent: Mutex<Recent>,
+}
+
+/// The cue input's socket as the window shows it. `Copy`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListenState {
+    /// The address the socket is bound to (the port the OS chose, for port 0).
+    pub bound: Option<SocketAddr>,
+    /// The latest failed bind: the configured address and why. Cleared by a successful bind.
+    pub failure: Option<(SocketAddr, BindFailure)>,
+}
+
+/// Why the listen socket could not be bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BindFailure {
+    /// Another program (or another instance) has the port.
+    InUse,
+    /// The address is not one of this machine's.
+    NotAvailable,
+    /// The OS refused (a port below 1024 without privileges).
+    Denied,
+    /// Anything else.
+    Other,
+}
+
+impl BindFailure {
+    /// The kind of a bind error.
+    pub fn of(error: &std::io::Error) -> Self {
+        match error.kind() {
+            std::io::ErrorKind::AddrInUse => Self::InUse,
+            std::io::ErrorKind::AddrNotAvailable => Self::NotAvailable,
+            std::io::ErrorKind::PermissionDenied => Self::Denied,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// One received cue message as the window shows it. `Copy`, fixed size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecentCue {
+    /// Arrival number, counting from 1 over the instance's life.
+    pub number: u64,
+    /// When it arrived.
+    pub at: Instant,
+    /// Who sent it.
+    pub from: SocketAddr,
+    /// Its address (pattern), as received.
+    pub address: ShortText,
+    /// Timetagged (in a bundle with a time), not immediate.
+    pub timetagged: bool,
+    /// What the ack said.
+    pub status: AckStatus,
+    /// The MIDI it maps to, VALUE applied; the first `len` are used (none when refused before
+    /// mapping).
+    pub actions: [Option<MidiAction>; MAX_FANOUT],
+}
+
+impl RecentCue {
+    /// The mapped MIDI events.
+    pub fn actions(&self) -> impl Iterator<Item = &MidiAction> {
+        self.actions.iter().flatten()
+    }
+}
+
+/// Text of at most [`MAX_PATTERN_LEN`] bytes, stored inline. `Copy`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct ShortText {
+    /// The bytes; the first `len` are used.
+    bytes: [u8; MAX_PATTERN_LEN],
+    /// Bytes used.
+    len: u16,
+    /// The original was longer and was cut (at a character boundary).
+    truncated: bool,
+}
+
+impl ShortText {
+    /// `text`, cut to [`MAX_PATTERN_LEN`] bytes at a character boundary.
+    pub fn new(text: &str) -> Self {
+        let mut len = text.len().min(MAX_PATTERN_LEN);
+        while !text.is_char_boundary(len) {
+            len -= 1;
+        }
+        let mut bytes = [0; MAX_PATTERN_LEN];
+        bytes[..len].copy_from_slice(&text.as_bytes()[..len]);
+        Self { bytes, len: len as u16, truncated: len < text.len() }
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        // Cut at a character boundary of a `str`, so always UTF-8; never fails.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
+    }
+
+    /// The original was longer.
+    pub fn truncated(&self) -> bool {
+        self.truncated
+    }
+}
+
+impl std::fmt::Debug for ShortText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}{}", self.as_str(), if self.truncated { "…" } else { "" })
+    }
+}
+
+/// A ring of the last [`RECENT_CUES`] cues.
+#[derive(Debug, Default)]
+struct Recent {
+    /// Slot `number % RECENT_CUES` holds cue `number`.
+    slots: [Option<RecentCue>; RECENT_CUES],
+    /// Cues recorded so far (the number of the latest).
+    total: u64,
+}
+
+impl CueActivity {
+    /// `[cue-thread]` The socket is bound to `local`.
+    pub fn bound(&self, local: SocketAddr) {
+        *lock(&self.listen) = ListenState { bound: Some(local), failure: None };
+    }
+
+    /// `[cue-thread]` Binding `configured` failed.
+    pub fn bind_failed(&self, configured: SocketAddr, failure: BindFailure) {
+        *lock(&self.listen) = ListenState { bound: None, failure: Some((configured, failure)) };
+    }
+
+    /// `[cue-thread]` Not listening (stopped, or the input is disabled).
+    pub fn closed(&self) {
+        *lock(&self.listen) = ListenState::default();
+    }
+
+    /// `[gui-thread]` The socket's state.
+    pub fn listen(&self) -> ListenState {
+        *lock(&self.listen)
+    }
+
+    /// `[cue-thread]` Records one message; returns its number.
+    pub fn record(&self, mut cue: RecentCue) -> u64 {
+        let mut recent = lock(&self.recent);
+        recent.total += 1;
+        cue.number = recent.total;
+        recent.slots[(cue.number % RECENT_CUES as u64) as usize] = Some(cue);
+        cue.number
+    }
+
+    /// `[gui-thread]` The recorded cues numbered above `after`, newest first, into `out`
+    /// (cleared first; at most [`RECENT_CUES`]).
+    pub fn recent(&self, after: u64, out: &mut Vec<RecentCue>) {
+        out.clear();
+        let recent = lock(&self.recent);
+        let oldest = recent.total.saturating_sub(RECENT_CUES as u64 - 1).max(after + 1);
+        for number in (oldest..=recent.total).rev() {
+            if let Some(cue) = recent.slots[(number % RECENT_CUES as u64) as usize] {
+                out.push(cue);
+            }
+        }
+    }
+
+    /// `[gui-thread]` The number of the latest cue (0 before the first).
+    pub fn latest(&self) -> u64 {
+        lock(&self.recent).total
+    }
+}
+
+/// A poisoned lock still holds valid `Copy` data: a panic elsewhere must not blank the window.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cues::map::{Channel, U7};
+
+    #[test]
+    fn positions_round_trip_through_one_word() {
+        for rate in FrameRate::ALL {
+            for frame in [0, 1, -1, 90_000, -3_000, 5_183_999, FRAME_MAX, -FRAME_MAX] {
+                for playing in [false, true] {
+                    let p = Position { frame, rate, playing };
+                    assert_eq!(Position::unpack(p.pack()), Some(p), "{p:?}");
+                }
+            }
+        }
+        assert_eq!(Position::unpack(0), None, "nothing stored yet");
+        let huge = Position { frame: i64::MAX, rate: FrameRate::FPS_25, playing: true };
+        assert_eq!(Position::unpack(huge.pack()).unwrap().frame, FRAME_MAX, "saturates");
+        let bad_rate = VALID | (200 << FRAME_BITS);
+        assert_eq!(Position::unpack(bad_rate), None);
+    }
+
+    #[test]
+    fn a_block_updates_the_snapshot() {
+        let readout = Readout::default();
+        assert_eq!(readout.snapshot().position, None);
+        readout.activated(48_000, false);
+        let event = FrameEvent {
+            frame: 90_000,
+            rate: FrameRate::FPS_25,
+            offset: 0,
+            playing: true,
+            jump: false,
+            looped: false,
+            starts: true,
+        };
+        readout.block(true, Some(&event));
+        readout.block(false, None);
+        let s = readout.snapshot();
+        assert_eq!(s.position, Some(Position { frame: 90_000, rate: FrameRate::FPS_25, playing: true }));
+        assert_eq!((s.blocks, s.has_position, s.active, s.offline, s.sample_rate), (2, false, true, false, 48_000));
+        readout.deactivated();
+        assert!(!readout.snapshot().active);
+    }
+
+    fn cue(address: &str) -> RecentCue {
+        RecentCue {
+            number: 0,
+            at: Instant::now(),
+            from: "127.0.0.1:9000".parse().unwrap(),
+            address: ShortText::new(address),
+            timetagged: false,
+            status: AckStatus::Ok,
+            actions: [None; MAX_FANOUT],
+        }
+    }
+
+    #[test]
+    fn recent_cues_keep_the_last_sixteen_newest_first() {
+        let activity = CueActivity::default();
+        let mut out = Vec::new();
+        activity.recent(0, &mut out);
+        assert!(out.is_empty());
+        for i in 1..=20 {
+            let mut c = cue(&format!("/cue/{i}"));
+            c.actions[0] = Some(MidiAction::Program { channel: Channel::ONE, program: U7::MAX });
+            assert_eq!(activity.record(c), i);
+        }
+        activity.recent(0, &mut out);
+        let addresses: Vec<&str> = out.iter().map(|c| c.address.as_str()).collect();
+        assert_eq!(addresses.len(), RECENT_CUES);
+        assert_eq!((addresses[0], addresses[15]), ("/cue/20", "/cue/5"));
+        assert_eq!(out[0].actions().count(), 1);
+        activity.recent(18, &mut out);
+        assert_eq!(out.iter().map(|c| c.number).collect::<Vec<_>>(), [20, 19]);
+        activity.recent(20, &mut out);
+        assert!(out.is_empty());
+        assert_eq!(activity.latest(), 20);
+    }
+
+    #[test]
+    fn long_addresses_are_cut_at_a_character_boundary() {
+        let short = ShortText::new("/cue/intro");
+        assert_eq!((short.as_str(), short.truncated()), ("/cue/intro", false));
+        let long = format!("/{}", "é".repeat(200));
+        let cut = ShortText::new(&long);
+        assert!(cut.truncated());
+        assert!(cut.as_str().len() <= MAX_PATTERN_LEN && long.starts_with(cut.as_str()));
+        assert_eq!(cut.as_str().len(), MAX_PATTERN_LEN - 1, "one byte short of a split 'é'");
+    }
+
+    #[test]
+    fn listen_state_follows_binds() {
+        let activity = CueActivity::default();
+        let addr: SocketAddr = "127.0.0.1:5005".parse().unwrap();
+        activity.bind_failed(addr, BindFailure::InUse);
+        assert_eq!(activity.listen().failure, Some((addr, BindFailure::InUse)));
+        activity.bound(addr);
+        assert_eq!(activity.listen(), ListenState { bound: Some(addr), failure: None });
+        activity.closed();
+        assert_eq!(activity.listen(), ListenState::default());
+        let in_use = std::io::Error::from(std::io::ErrorKind::AddrInUse);
+        assert_eq!(BindFailure::of(&in_use), BindFailure::InUse);
+        assert_eq!(BindFailure::of(&std::io::Error::other("x")), BindFailure::Other);
+    }
+}
