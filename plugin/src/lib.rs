@@ -35,6 +35,7 @@ use nice_plug::prelude::*;
 use osc_timecode_core::clock::{BlockInput, FrameClock, offset_frames};
 
 pub mod cues;
+pub mod editor;
 pub mod network;
 pub mod params;
 pub mod readout;
@@ -85,6 +86,8 @@ pub struct OscTimecode {
     /// The cue thread's socket and recent cues for the plugin window. `[thread-safe]`: the
     /// cue thread writes, the window reads; allocated in `default()`.
     cue_activity: Arc<CueActivity>,
+    /// The window's size and open state. `[main-thread]`; allocated in `default()`.
+    editor_state: Arc<nice_plug_egui::EguiEditorState>,
 }
 
 impl Default for OscTimecode {
@@ -110,6 +113,7 @@ impl Default for OscTimecode {
             last_queued_playing: false,
             readout: Arc::new(Readout::default()),
             cue_activity: Arc::new(CueActivity::default()),
+            editor_state: editor::default_state(),
         }
     }
 }
@@ -147,12 +151,23 @@ impl Plugin for OscTimecode {
     /// Cues leave as notes, control changes and program changes.
     const MIDI_OUTPUT: MidiConfig = MidiConfig::MidiCCs;
 
-    type Editor = ();
+    type Editor = nice_plug_egui::EguiEditor<editor::App>;
     type SysExMessage = ();
     type BackgroundTask = ();
 
     fn params(&self) -> Arc<dyn Params> {
         self.params.clone()
+    }
+
+    fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
+        let shared = editor::Shared {
+            params: self.params.clone(),
+            stats: self.stats.clone(),
+            cue_stats: self.cue_stats.clone(),
+            readout: self.readout.clone(),
+            cue_activity: self.cue_activity.clone(),
+        };
+        editor::create(shared, self.editor_state.clone())
     }
 
     fn activate(

@@ -1,0 +1,108 @@
+//! The plugin window: a timecode readout to read from across the room, the state of every
+//! target and of the cue input, and every setting, edited in place.
+//!
+//! Built on nice-plug's egui adapter (`nice-plug-egui`): egui redraws the whole window each
+//! frame from plain values, which suits a readout that changes 25–60 times a second and tables
+//! that are edited row by row, and its adapter is the one published for nice-plug 0.4 (see the
+//! README's "Plugin window" for the comparison with iced).
+//!
+//! Threads: everything here runs on the `[gui-thread]` while the window is open, and nothing
+//! runs while it is closed. It reads the audio thread only through atomics
+//! ([`crate::readout::Readout`], the parameters, [`crate::network::Stats`],
+//! [`crate::cues::CueStats`]), the cue thread through [`crate::readout::CueActivity`], and
+//! writes the persisted [`crate::settings::Settings`] (which the network and cue threads re-read
+//! every 100 ms, so edits apply without re-activating) and the parameters through nice-plug's
+//! `ParamSetter` (a host gesture per change).
+//!
+//! Layout: [`model`] holds the logic (validation, table edits, formatting, warnings) and its
+//! tests; `view` only draws.
+
+pub mod model;
+mod view;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use nice_plug::context::gui::GuiContext;
+use nice_plug::editor::dpi::LogicalSize;
+use nice_plug_egui::{EguiEditor, EguiEditorState, EguiNiceSettings, NiceEguiApp, RepaintNotifier};
+
+use crate::cues::CueStats;
+use crate::network::Stats;
+use crate::params::TimecodeParams;
+use crate::readout::{CueActivity, Readout};
+
+/// The window's size in logical pixels (width, height). Not resizable.
+pub const WINDOW_SIZE: (u32, u32) = (760, 620);
+
+/// How often the open window redraws: the display rate, so the readout never lags a frame.
+pub const REDRAW_EVERY: Duration = Duration::from_micros(16_667);
+
+/// Everything the window reads and writes, shared with the plugin. `[thread-safe]`: each part
+/// says which thread writes it.
+#[derive(Clone)]
+pub struct Shared {
+    /// Parameters (atomics) and the persisted settings (`RwLock`, never taken by the audio
+    /// thread).
+    pub params: Arc<TimecodeParams>,
+    /// Timecode counters: the audio and network threads write.
+    pub stats: Arc<Stats>,
+    /// Cue counters: the cue and audio threads write.
+    pub cue_stats: Arc<CueStats>,
+    /// The latest frame and block count: the audio thread writes.
+    pub readout: Arc<Readout>,
+    /// The listen socket and recent cues: the cue thread writes.
+    pub cue_activity: Arc<CueActivity>,
+}
+
+/// The window's size and open state, kept by the plugin across openings.
+pub fn default_state() -> Arc<EguiEditorState> {
+    EguiEditorState::from_size(LogicalSize::new(WINDOW_SIZE.0 as f32, WINDOW_SIZE.1 as f32), 1.0)
+}
+
+/// `[main-thread]` The editor nice-plug opens when the host shows the plugin's window.
+pub fn create(shared: Shared, state: Arc<EguiEditorState>) -> Option<EguiEditor<App>> {
+    // (`with_tile` is the adapter's spelling of "with title".)
+    let settings = EguiNiceSettings::new().with_tile(<crate::OscTimecode as nice_plug::prelude::Plugin>::NAME);
+    nice_plug_egui::create_egui_editor(state, RepaintNotifier::new(), settings, App::new(shared))
+}
+
+/// The egui app behind the window. `[gui-thread]`.
+pub struct App {
+    /// What it shows and edits.
+    shared: Shared,
+    /// The host connection for parameter gestures; set when the window opens, dropped when it
+    /// closes.
+    gui: Option<GuiContext>,
+    /// The window's own state: drafts, reasons, the tab, trends.
+    view: view::View,
+}
+
+impl App {
+    fn new(shared: Shared) -> Self {
+        Self { shared, gui: None, view: view::View::default() }
+    }
+}
+
+impl NiceEguiApp for App {
+    fn build(
+        &mut self,
+        egui_ctx: egui::Context,
+        nice_gui_ctx: GuiContext,
+        _frame: &mut nice_plug_egui::Frame,
+    ) -> Result<(), nice_plug_egui::baseview::HandlerError> {
+        view::style(&egui_ctx);
+        self.gui = Some(nice_gui_ctx);
+        Ok(())
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut nice_plug_egui::Frame) {
+        self.view.draw(ui, &self.shared, self.gui.as_ref());
+        ui.ctx().request_repaint_after(REDRAW_EVERY);
+    }
+
+    fn editor_closed(&mut self) {
+        self.gui = None;
+        self.view = view::View::default();
+    }
+}

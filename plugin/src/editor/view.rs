@@ -1,0 +1,736 @@
+//! Drawing the window with egui. No decisions here: what to show and whether an edit is valid
+//! come from [`super::model`]. `[gui-thread]` throughout.
+
+use std::sync::atomic::Ordering;
+use std::sync::{PoisonError, RwLockReadGuard};
+use std::time::Instant;
+
+use egui::{Color32, RichText, Ui};
+use nice_plug::context::gui::GuiContext;
+use nice_plug::prelude::{Enum, Param};
+
+use super::Shared;
+use super::model::{
+    Field, FieldError, Growth, Health, Kind, Learn, ListEdit, MappingDraft, MappingErrors, MappingField, SettingsEdit,
+    Stillness, TextList, TransportState, Warning, format_age, format_count, format_midi, format_outcome, parse_allow,
+    parse_listen, parse_offset, parse_target, parse_token, timecode_text, transport_state, warnings,
+};
+use crate::cues::DropReason;
+use crate::params::{RateChoice, format_offset};
+use crate::readout::RecentCue;
+use crate::settings::Settings;
+
+/// Text and accent colours.
+const GREEN: Color32 = Color32::from_rgb(0x4c, 0xd1, 0x7a);
+const AMBER: Color32 = Color32::from_rgb(0xf0, 0xb4, 0x29);
+const RED: Color32 = Color32::from_rgb(0xff, 0x6b, 0x6b);
+const DIM: Color32 = Color32::from_gray(0x8a);
+const BRIGHT: Color32 = Color32::from_gray(0xf2);
+const WARN_FILL: Color32 = Color32::from_rgb(0x6e, 0x1c, 0x1c);
+const INFO_FILL: Color32 = Color32::from_rgb(0x5a, 0x45, 0x10);
+
+/// The tabs below the readout.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Tab {
+    /// Rate, offset, output, targets.
+    #[default]
+    Timecode,
+    /// Listen address, allow-list, token, counters, recent cues.
+    Cues,
+    /// The cue → MIDI table.
+    Map,
+}
+
+/// Which mapping row "learn" fills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LearnInto {
+    /// The "add" row.
+    New,
+    /// The row being edited.
+    Editing,
+}
+
+/// The window's own state. Reset when the window closes.
+#[derive(Default)]
+pub struct View {
+    /// The tab shown.
+    tab: Tab,
+    /// The window's copy of the settings, refreshed when the shared ones differ (a project load).
+    settings: Settings,
+    /// The Start Offset field.
+    offset: Field,
+    /// The targets table.
+    targets: TextList,
+    /// The listen address field.
+    listen: Field,
+    /// The allow-list table.
+    allow: TextList,
+    /// The token field.
+    token: Field,
+    /// Show the token in clear.
+    show_token: bool,
+    /// The mapping "add" row and why it was refused.
+    map_new: (MappingDraft, MappingErrors),
+    /// The mapping row being edited, its draft and why it was refused.
+    map_editing: Option<(usize, MappingDraft, MappingErrors)>,
+    /// Waiting for a cue to learn its address, and for which row.
+    learn: Option<(LearnInto, Learn)>,
+    /// Why the last learned address was refused.
+    learn_error: Option<FieldError>,
+    /// A list edit that found its row gone (the settings changed under the window).
+    notice: Option<String>,
+    /// Scratch for the recent cues, reused every frame.
+    recent: Vec<RecentCue>,
+    /// How long the block count has stood still.
+    idle: Stillness,
+    /// Trends behind the warnings.
+    send_errors: Growth,
+    /// Socket failures.
+    socket_errors: Growth,
+    /// Frames dropped.
+    dropped: Growth,
+}
+
+/// The window's look: egui's dark theme, a little larger.
+pub fn style(ctx: &egui::Context) {
+    ctx.set_theme(egui::Theme::Dark);
+    ctx.all_styles_mut(|style| {
+        style.spacing.item_spacing = egui::vec2(8.0, 6.0);
+        for font in style.text_styles.values_mut() {
+            font.size += 1.0;
+        }
+    });
+}
+
+impl View {
+    /// One frame.
+    pub fn draw(&mut self, ui: &mut Ui, shared: &Shared, gui: Option<&GuiContext>) {
+        let now = Instant::now();
+        self.sync_settings(shared);
+        if self.learn.is_some() || self.tab == Tab::Cues {
+            shared.cue_activity.recent(0, &mut self.recent);
+        }
+        self.take_learned();
+
+        egui::Panel::top("readout").show(ui, |ui| {
+            ui.add_space(6.0);
+            self.readout(ui, shared, now);
+            ui.add_space(4.0);
+        });
+        egui::CentralPanel::default().show(ui, |ui| {
+            ui.horizontal(|ui| {
+                for (tab, label) in [(Tab::Timecode, "Timecode"), (Tab::Cues, "Cue input"), (Tab::Map, "Cue map")] {
+                    ui.selectable_value(&mut self.tab, tab, RichText::new(label).size(16.0));
+                }
+            });
+            ui.separator();
+            if let Some(notice) = &self.notice {
+                ui.colored_label(AMBER, notice);
+            }
+            egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| match self.tab {
+                Tab::Timecode => self.timecode_tab(ui, shared, gui),
+                Tab::Cues => self.cues_tab(ui, shared, now),
+                Tab::Map => self.map_tab(ui, shared),
+            });
+        });
+    }
+
+    /// Takes the shared settings when they are not what the window last saw.
+    fn sync_settings(&mut self, shared: &Shared) {
+        let current = read(shared);
+        if *current != self.settings {
+            self.settings = current.clone();
+        }
+    }
+
+    /// Applies one edit to the shared settings (and the window's copy).
+    fn edit(&mut self, shared: &Shared, edit: SettingsEdit) {
+        let mut settings = shared.params.settings.write().unwrap_or_else(PoisonError::into_inner);
+        match edit.apply(&mut settings) {
+            Ok(()) => self.notice = None,
+            Err(stale) => self.notice = Some(format!("Not changed: {stale} (the settings were reloaded).")),
+        }
+        self.settings = settings.clone();
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // The readout.
+
+    fn readout(&mut self, ui: &mut Ui, shared: &Shared, now: Instant) {
+        let params = &shared.params;
+        let snapshot = shared.readout.snapshot();
+        let output_on = params.output.value();
+        let state = transport_state(&snapshot, output_on);
+        let text = timecode_text(snapshot.position, params.rate.value().rate());
+        let (state_colour, label_colour) = match state {
+            TransportState::Playing => (GREEN, BRIGHT),
+            TransportState::Stopped => (BRIGHT, BRIGHT),
+            TransportState::OfflineRender => (AMBER, DIM),
+            TransportState::OutputOff | TransportState::Inactive => (DIM, DIM),
+        };
+        ui.horizontal(|ui| {
+            ui.label(RichText::new(&text.label).monospace().size(76.0).color(label_colour));
+            ui.add_space(12.0);
+            ui.vertical(|ui| {
+                ui.add_space(10.0);
+                ui.horizontal(|ui| {
+                    ui.label(RichText::new(text.rate).size(22.0).color(BRIGHT));
+                    if !text.marker.is_empty() {
+                        ui.label(RichText::new(text.marker).size(22.0).strong().color(AMBER));
+                    }
+                });
+                ui.label(RichText::new(state.label()).size(22.0).strong().color(state_colour));
+            });
+        });
+
+        let stats = &shared.stats;
+        let health = Health {
+            readout: snapshot,
+            idle: self.idle.update(snapshot.blocks, now),
+            output_on,
+            targets: self.settings.targets.len(),
+            cue_enabled: self.settings.cues.enabled,
+            listen: shared.cue_activity.listen(),
+            send_errors: self.send_errors.update(stats.send_errors.load(Ordering::Relaxed), now),
+            socket_errors: self.socket_errors.update(stats.bind_errors.load(Ordering::Relaxed), now),
+            frames_dropped: self.dropped.update(stats.queue_full.load(Ordering::Relaxed), now),
+        };
+        for warning in warnings(&health) {
+            warning_strip(ui, &warning);
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Timecode: parameters and targets.
+
+    fn timecode_tab(&mut self, ui: &mut Ui, shared: &Shared, gui: Option<&GuiContext>) {
+        let params = &shared.params;
+        ui.heading("Output");
+        let Some(gui) = gui else {
+            ui.label("The host has not connected this window yet.");
+            return;
+        };
+        egui::Grid::new("parameters").num_columns(2).spacing([16.0, 8.0]).show(ui, |ui| {
+            ui.label("Frame rate");
+            let current = params.rate.value();
+            let names = RateChoice::variants();
+            egui::ComboBox::from_id_salt("rate").width(200.0).selected_text(names[current.to_index()]).show_ui(
+                ui,
+                |ui| {
+                    for (i, name) in names.iter().enumerate() {
+                        let choice = RateChoice::from_index(i);
+                        if ui.selectable_label(choice == current, *name).clicked() && choice != current {
+                            set_param(gui, &params.rate, choice);
+                        }
+                    }
+                },
+            );
+            ui.end_row();
+
+            ui.label("Start offset");
+            ui.horizontal(|ui| {
+                let offset = params.offset.value();
+                self.offset.follow(|| format_offset(offset));
+                let committed = text_field(ui, &mut self.offset, 130.0, "HH:MM:SS");
+                if committed && let Some(seconds) = self.offset.commit(parse_offset) {
+                    set_param(gui, &params.offset, seconds);
+                }
+                ui.weak("label at the project's start");
+                field_error(ui, &self.offset.error);
+            });
+            ui.end_row();
+
+            ui.label("Output");
+            let mut output = params.output.value();
+            if ui.checkbox(&mut output, "send timecode").changed() {
+                set_param(gui, &params.output, output);
+            }
+            ui.end_row();
+
+            ui.label("Send while stopped");
+            let mut stopped = params.send_stopped.value();
+            if ui.checkbox(&mut stopped, "parked position and keep-alive").changed() {
+                set_param(gui, &params.send_stopped, stopped);
+            }
+            ui.end_row();
+        });
+
+        ui.add_space(10.0);
+        ui.heading("Targets");
+        let targets = self.settings.targets.clone();
+        let mut edit = None;
+        egui::Grid::new("targets").num_columns(4).striped(true).spacing([16.0, 6.0]).show(ui, |ui| {
+            ui.strong("address");
+            ui.strong("sent");
+            ui.strong("errors");
+            ui.label("");
+            ui.end_row();
+            for (i, target) in targets.iter().enumerate() {
+                if let Some((row, text, _)) = self.targets.editing.as_mut()
+                    && *row == i
+                {
+                    let committed = edit_line(ui, text, 220.0);
+                    ui.label("");
+                    ui.label("");
+                    ui.horizontal(|ui| {
+                        if committed || ui.button("Save").clicked() {
+                            edit = self.targets.commit_edit(|t, i| parse_target(t, &targets, Some(i)));
+                        }
+                        if ui.button("Cancel").clicked() {
+                            self.targets.editing = None;
+                        }
+                    });
+                    ui.end_row();
+                    if let Some((_, _, Some(e))) = &self.targets.editing {
+                        ui.colored_label(RED, e.to_string());
+                        ui.end_row();
+                    }
+                    continue;
+                }
+                ui.monospace(target.to_string());
+                match shared.stats.targets.get(i, *target) {
+                    Some((sent, errors)) => {
+                        ui.monospace(format_count(sent));
+                        let colour = if errors > 0 { RED } else { DIM };
+                        ui.label(RichText::new(format_count(errors)).monospace().color(colour));
+                    }
+                    None => {
+                        ui.weak("–");
+                        ui.weak("–");
+                    }
+                }
+                ui.horizontal(|ui| {
+                    if ui.small_button("Edit").clicked() {
+                        self.targets.start_edit(i, target.to_string());
+                    }
+                    if ui.small_button("Remove").clicked() {
+                        edit = Some(ListEdit::Remove(i));
+                    }
+                });
+                ui.end_row();
+            }
+        });
+        if targets.is_empty() {
+            ui.weak("No targets: timecode goes nowhere.");
+        }
+        ui.horizontal(|ui| {
+            let committed = add_line(ui, &mut self.targets.adding, 220.0, "IP:port, like 192.168.1.20:5006");
+            if committed || ui.button("Add target").clicked() {
+                edit = edit.take().or_else(|| self.targets.commit_add(|t| parse_target(t, &targets, None)));
+            }
+            field_error(ui, &self.targets.add_error);
+        });
+        ui.weak(format!(
+            "Totals: {} datagrams sent, {} refused.",
+            format_count(shared.stats.sent.load(Ordering::Relaxed)),
+            format_count(shared.stats.send_errors.load(Ordering::Relaxed)),
+        ));
+        if let Some(edit) = edit {
+            self.edit(shared, SettingsEdit::Targets(edit));
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Cue input: address, allow-list, token, counters, recent cues.
+
+    fn cues_tab(&mut self, ui: &mut Ui, shared: &Shared, now: Instant) {
+        let cues = self.settings.cues.clone();
+        let mut edits = Vec::new();
+        egui::Grid::new("cue-input").num_columns(2).spacing([16.0, 8.0]).show(ui, |ui| {
+            ui.label("Cue input");
+            let mut enabled = cues.enabled;
+            if ui.checkbox(&mut enabled, "listen for /cue and /trigger").changed() {
+                edits.push(SettingsEdit::CueEnabled(enabled));
+            }
+            ui.end_row();
+
+            ui.label("Listen on");
+            ui.horizontal(|ui| {
+                self.listen.follow(|| cues.listen.to_string());
+                if text_field(ui, &mut self.listen, 200.0, "IP:port")
+                    && let Some(addr) = self.listen.commit(parse_listen)
+                {
+                    edits.push(SettingsEdit::Listen(addr));
+                }
+                field_error(ui, &self.listen.error);
+            });
+            ui.end_row();
+
+            ui.label("");
+            let listen = shared.cue_activity.listen();
+            match (cues.enabled, listen.bound, listen.failure) {
+                (false, ..) => ui.weak("off"),
+                (true, Some(bound), _) => ui.colored_label(GREEN, format!("listening on {bound}")),
+                (true, None, Some((addr, why))) => {
+                    ui.colored_label(RED, format!("cannot listen on {addr}: {}", super::model::bind_failure_text(why)))
+                }
+                (true, None, None) => ui.weak("not listening (the plugin is not active)"),
+            };
+            ui.end_row();
+
+            ui.label("Token");
+            ui.horizontal(|ui| {
+                self.token.follow(|| cues.token.clone().unwrap_or_default());
+                let response = ui.add(
+                    egui::TextEdit::singleline(&mut self.token.text)
+                        .password(!self.show_token)
+                        .desired_width(200.0)
+                        .hint_text("none"),
+                );
+                if response.changed() {
+                    self.token.edited();
+                }
+                if (entered(ui, &response) || ui.button("Apply").clicked())
+                    && let Some(token) = self.token.commit(parse_token)
+                {
+                    edits.push(SettingsEdit::Token(token));
+                }
+                ui.checkbox(&mut self.show_token, "show");
+                field_error(ui, &self.token.error);
+            });
+            ui.end_row();
+        });
+
+        ui.add_space(6.0);
+        ui.strong("Allowed senders");
+        let allow = cues.allow.clone();
+        let mut list_edit = None;
+        for (i, entry) in allow.iter().enumerate() {
+            ui.horizontal(|ui| {
+                if let Some((row, text, error)) = self.allow.editing.as_mut()
+                    && *row == i
+                {
+                    let committed = edit_line(ui, text, 200.0);
+                    let error = error.clone();
+                    if committed || ui.button("Save").clicked() {
+                        list_edit = self.allow.commit_edit(|t, i| parse_allow(t, &allow, Some(i)));
+                    }
+                    if ui.button("Cancel").clicked() {
+                        self.allow.editing = None;
+                    }
+                    field_error(ui, &error);
+                    return;
+                }
+                ui.monospace(entry.0.to_string());
+                if ui.small_button("Edit").clicked() {
+                    self.allow.start_edit(i, entry.0.to_string());
+                }
+                if ui.small_button("Remove").clicked() {
+                    list_edit = Some(ListEdit::Remove(i));
+                }
+            });
+        }
+        if allow.is_empty() {
+            ui.colored_label(AMBER, "Nobody is allowed: every cue is dropped.");
+        }
+        ui.horizontal(|ui| {
+            let committed = add_line(ui, &mut self.allow.adding, 200.0, "10.0.0.0/8 or 192.168.1.20");
+            if committed || ui.button("Allow").clicked() {
+                list_edit = list_edit.take().or_else(|| self.allow.commit_add(|t| parse_allow(t, &allow, None)));
+            }
+            field_error(ui, &self.allow.add_error);
+        });
+        if let Some(list_edit) = list_edit {
+            edits.push(SettingsEdit::Allow(list_edit));
+        }
+        for edit in edits {
+            self.edit(shared, edit);
+        }
+
+        ui.add_space(8.0);
+        ui.strong("Counters");
+        counters(ui, shared);
+
+        ui.add_space(8.0);
+        ui.strong("Last cues");
+        if self.recent.is_empty() {
+            ui.weak("None yet. Try: oscsend 127.0.0.1 5005 /cue/60");
+            return;
+        }
+        egui::Grid::new("recent").num_columns(4).striped(true).spacing([14.0, 4.0]).show(ui, |ui| {
+            for cue in &self.recent {
+                ui.weak(format_age(now.saturating_duration_since(cue.at)));
+                ui.monospace(cue.address.as_str());
+                let outcome = format_outcome(cue);
+                if cue.status == osc_timecode_core::cue::AckStatus::Ok {
+                    ui.label(outcome);
+                } else {
+                    ui.colored_label(AMBER, outcome);
+                }
+                ui.weak(format!("from {}{}", cue.from, if cue.timetagged { ", timetagged" } else { "" }));
+                ui.end_row();
+            }
+        });
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Cue map.
+
+    fn map_tab(&mut self, ui: &mut Ui, shared: &Shared) {
+        let map = self.settings.cues.map.clone();
+        ui.label(if self.settings.cues.defaults {
+            "Named addresses are matched first; /cue/N (note N) and /trigger/N (CC N) on channel 1 stay mapped."
+        } else {
+            "Only these addresses are mapped (the /cue/N and /trigger/N defaults are off)."
+        });
+        ui.add_space(4.0);
+        let mut edit = None;
+        egui::Grid::new("map").num_columns(3).striped(true).spacing([14.0, 6.0]).show(ui, |ui| {
+            ui.strong("address");
+            ui.strong("sends");
+            ui.label("");
+            ui.end_row();
+            for (i, mapping) in map.iter().enumerate() {
+                if self.map_editing.as_ref().is_some_and(|(row, ..)| *row == i) {
+                    continue;
+                }
+                ui.monospace(mapping.address.as_str());
+                ui.label(format_midi(&mapping.action));
+                ui.horizontal(|ui| {
+                    if ui.small_button("Edit").clicked() {
+                        self.map_editing = Some((i, MappingDraft::from_mapping(mapping), Vec::new()));
+                        self.learn = None;
+                    }
+                    if ui.small_button("Remove").clicked() {
+                        edit = Some(ListEdit::Remove(i));
+                    }
+                });
+                ui.end_row();
+            }
+        });
+        if map.is_empty() {
+            ui.weak("No named mappings yet.");
+        }
+
+        if let Some((row, draft, errors)) = self.map_editing.as_mut() {
+            ui.add_space(8.0);
+            ui.strong(format!("Edit {}", map.get(*row).map_or("", |m| m.address.as_str())));
+            let learning = matches!(self.learn, Some((LearnInto::Editing, _)));
+            match mapping_form(ui, "edit", draft, errors, learning) {
+                FormAction::Save => match draft.to_mapping(&map, Some(*row)) {
+                    Ok(mapping) => {
+                        edit = Some(ListEdit::Replace(*row, mapping));
+                        self.map_editing = None;
+                    }
+                    Err(e) => *errors = e,
+                },
+                FormAction::Cancel => self.map_editing = None,
+                FormAction::Learn => {
+                    self.learn = Some((LearnInto::Editing, Learn { after: shared.cue_activity.latest() }))
+                }
+                FormAction::StopLearning => self.learn = None,
+                FormAction::None => {}
+            }
+        }
+
+        ui.add_space(8.0);
+        ui.strong("Add a mapping");
+        let learning = matches!(self.learn, Some((LearnInto::New, _)));
+        let (draft, errors) = &mut self.map_new;
+        match mapping_form(ui, "new", draft, errors, learning) {
+            FormAction::Save => match draft.to_mapping(&map, None) {
+                Ok(mapping) => {
+                    edit = Some(ListEdit::Add(mapping));
+                    *draft = MappingDraft { kind: draft.kind, ..MappingDraft::default() };
+                    errors.clear();
+                }
+                Err(e) => *errors = e,
+            },
+            FormAction::Cancel => {
+                *draft = MappingDraft::default();
+                errors.clear();
+            }
+            FormAction::Learn => self.learn = Some((LearnInto::New, Learn { after: shared.cue_activity.latest() })),
+            FormAction::StopLearning => self.learn = None,
+            FormAction::None => {}
+        }
+        field_error(ui, &self.learn_error);
+        if let Some(edit) = edit {
+            self.edit(shared, SettingsEdit::Map(edit));
+        }
+    }
+
+    /// Fills the learning row's address from the first cue since learning started.
+    fn take_learned(&mut self) {
+        let Some((into, learn)) = self.learn else { return };
+        let Some(result) = learn.take(&self.recent) else { return };
+        self.learn = None;
+        match result {
+            Ok(address) => {
+                self.learn_error = None;
+                match into {
+                    LearnInto::New => self.map_new.0.address = address,
+                    LearnInto::Editing => {
+                        if let Some((_, draft, _)) = self.map_editing.as_mut() {
+                            draft.address = address;
+                        }
+                    }
+                }
+            }
+            Err(e) => self.learn_error = Some(e),
+        }
+    }
+}
+
+/// What a mapping form's buttons asked for.
+enum FormAction {
+    /// Nothing.
+    None,
+    /// Save (add or replace).
+    Save,
+    /// Discard the draft.
+    Cancel,
+    /// Wait for the next cue's address.
+    Learn,
+    /// Stop waiting.
+    StopLearning,
+}
+
+/// One mapping's fields in a row, with their reasons below.
+fn mapping_form(
+    ui: &mut Ui,
+    id: &str,
+    draft: &mut MappingDraft,
+    errors: &[(MappingField, FieldError)],
+    learning: bool,
+) -> FormAction {
+    let mut action = FormAction::None;
+    let invalid = |field| errors.iter().any(|(f, _)| *f == field);
+    ui.horizontal_wrapped(|ui| {
+        let mut entered = false;
+        entered |= small_field(ui, &mut draft.address, 170.0, "/cue/intro", invalid(MappingField::Address));
+        egui::ComboBox::from_id_salt(("kind", id)).width(90.0).selected_text(draft.kind.label()).show_ui(ui, |ui| {
+            for kind in Kind::ALL {
+                ui.selectable_value(&mut draft.kind, kind, kind.label());
+            }
+        });
+        ui.label("ch");
+        entered |= small_field(ui, &mut draft.channel, 28.0, "1", invalid(MappingField::Channel));
+        ui.label(draft.kind.number_label());
+        entered |= small_field(ui, &mut draft.number, 36.0, "60", invalid(MappingField::Number));
+        if let Some(label) = draft.kind.value_label() {
+            ui.label(label);
+            entered |= small_field(ui, &mut draft.value, 36.0, "127", invalid(MappingField::Value));
+        }
+        if draft.kind.has_length() {
+            ui.label("ms");
+            entered |= small_field(ui, &mut draft.length_ms, 52.0, "100", invalid(MappingField::Length));
+        }
+        if entered || ui.button(if id == "new" { "Add" } else { "Save" }).clicked() {
+            action = FormAction::Save;
+        }
+        if ui.button(if id == "new" { "Clear" } else { "Cancel" }).clicked() {
+            action = FormAction::Cancel;
+        }
+        if learning {
+            ui.colored_label(AMBER, "waiting for a cue…");
+            if ui.button("Stop").clicked() {
+                action = FormAction::StopLearning;
+            }
+        } else if ui.button("Learn").on_hover_text("Take the address of the next cue from an allowed sender").clicked()
+        {
+            action = FormAction::Learn;
+        }
+    });
+    for (_, e) in errors {
+        ui.colored_label(RED, e.to_string());
+    }
+    action
+}
+
+/// The cue counters: received, applied, late, queued, then each drop reason.
+fn counters(ui: &mut Ui, shared: &Shared) {
+    let s = &shared.cue_stats;
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let mut cells: Vec<(String, u64)> = vec![
+        ("received".into(), load(&s.received)),
+        ("applied".into(), load(&s.applied)),
+        ("late".into(), load(&s.late)),
+        ("queued".into(), s.queued()),
+    ];
+    cells.extend(
+        DropReason::ALL.iter().map(|&d| (format!("dropped: {}", super::model::drop_reason_text(d)), s.dropped(d))),
+    );
+    egui::Grid::new("counters").num_columns(6).spacing([10.0, 2.0]).show(ui, |ui| {
+        for (i, (name, n)) in cells.iter().enumerate() {
+            let colour = if *n > 0 && name.starts_with("dropped") { AMBER } else { BRIGHT };
+            ui.weak(name);
+            ui.label(RichText::new(format_count(*n)).monospace().color(colour));
+            if i % 3 == 2 {
+                ui.end_row();
+            }
+        }
+    });
+}
+
+/// A red strip with a warning.
+fn warning_strip(ui: &mut Ui, warning: &Warning) {
+    let fill = if warning.is_info() { INFO_FILL } else { WARN_FILL };
+    egui::Frame::new().fill(fill).corner_radius(4.0).inner_margin(egui::Margin::symmetric(10, 5)).show(ui, |ui| {
+        ui.set_width(ui.available_width());
+        ui.label(RichText::new(warning.text()).color(BRIGHT).size(15.0));
+    });
+}
+
+/// A field bound to a value; true when Enter was pressed in it.
+fn text_field(ui: &mut Ui, field: &mut Field, width: f32, hint: &str) -> bool {
+    let mut edit = egui::TextEdit::singleline(&mut field.text).desired_width(width).hint_text(hint.to_owned());
+    if field.error.is_some() {
+        edit = edit.text_color(RED);
+    }
+    let response = ui.add(edit);
+    if response.changed() {
+        field.edited();
+    }
+    if response.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Escape)) {
+        field.revert();
+    }
+    entered(ui, &response)
+}
+
+/// An "add" field; true when Enter was pressed in it.
+fn add_line(ui: &mut Ui, text: &mut String, width: f32, hint: &str) -> bool {
+    let response = ui.add(egui::TextEdit::singleline(text).desired_width(width).hint_text(hint.to_owned()));
+    entered(ui, &response) && !text.is_empty()
+}
+
+/// A row being edited; true when Enter was pressed in it.
+fn edit_line(ui: &mut Ui, text: &mut String, width: f32) -> bool {
+    let response = ui.add(egui::TextEdit::singleline(text).desired_width(width));
+    entered(ui, &response)
+}
+
+/// A small field of a mapping row, red when refused; true when Enter was pressed in it.
+fn small_field(ui: &mut Ui, text: &mut String, width: f32, hint: &str, invalid: bool) -> bool {
+    let mut edit = egui::TextEdit::singleline(text).desired_width(width).hint_text(hint.to_owned());
+    if invalid {
+        edit = edit.text_color(RED);
+    }
+    let response = ui.add(edit);
+    entered(ui, &response)
+}
+
+/// Enter pressed in the field that just lost focus.
+fn entered(ui: &Ui, response: &egui::Response) -> bool {
+    response.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter))
+}
+
+/// The reason a field was refused, in red beside it.
+fn field_error(ui: &mut Ui, error: &Option<FieldError>) {
+    if let Some(e) = error {
+        ui.colored_label(RED, e.to_string());
+    }
+}
+
+/// One parameter change as a host gesture: begin, set, end.
+fn set_param<P: Param>(gui: &GuiContext, param: &P, value: P::Plain) {
+    let setter = gui.param_setter();
+    setter.begin_set_parameter(param);
+    setter.set_parameter(param, value);
+    setter.end_set_parameter(param);
+}
+
+/// The shared settings, read. A poisoned lock still holds valid settings.
+fn read(shared: &Shared) -> RwLockReadGuard<'_, Settings> {
+    shared.params.settings.read().unwrap_or_else(PoisonError::into_inner)
+}
