@@ -21,10 +21,17 @@
 //! reference, and a locked chase stays locked. A discontinuity *without* the flag is treated as
 //! untrusted: back to locking.
 //!
+//! One master at a time ([`Chase::on_packet_from`]): the chase follows the first source (address
+//! and port) it hears and ignores timecode from any other, counting it ([`Readout::ignored`]),
+//! rather than mixing two timelines. A master that falls silent is let go once the chase would call
+//! it lost (more than [`ChaseConfig::freewheel_frames`] frame periods; [`PARKED_MASTER_TIMEOUT`]
+//! when it was parked): the next source heard is followed from scratch (waiting, then locking).
+//!
 //! Pure: times are passed in as nanoseconds since the Unix epoch (`i128`), so tests drive it
 //! with any clock.
 
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 
 use crate::protocol::TimecodeMessage;
 use crate::rate::FrameRate;
@@ -36,6 +43,12 @@ const NANOS: i128 = 1_000_000_000;
 pub const JITTER_WINDOW: usize = 128;
 /// Frames received ahead of their time kept waiting, at most (a master a few blocks ahead).
 pub const UPCOMING_MAX: usize = 64;
+/// Other masters remembered, at most: each is reported once ([`PacketEffect::Ignored`]); more are
+/// still ignored and counted, without a report.
+pub const OTHER_MASTERS_MAX: usize = 8;
+/// A parked master that has sent nothing for this long (ns) is let go: three of the default 1 s
+/// keep-alives missed.
+pub const PARKED_MASTER_TIMEOUT: i128 = 3 * NANOS;
 
 /// Tuning of the chase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +112,11 @@ pub enum PacketEffect {
     Parked,
     /// An old packet (sequence number already seen): ignored.
     Stale,
+    /// Timecode from another master than the one followed: ignored.
+    Ignored {
+        /// The first packet from this source (reported once; at most [`OTHER_MASTERS_MAX`]).
+        new_source: bool,
+    },
 }
 
 /// The chase's view at one moment.
@@ -110,12 +128,20 @@ pub struct Readout {
     pub frame: Option<i64>,
     /// The master's rate, once a packet came.
     pub rate: Option<FrameRate>,
-    /// Packets received.
+    /// Packets received from the master followed (and used: not stale).
     pub received: u64,
     /// Packets missing by sequence number.
     pub lost: u64,
     /// Peak-to-peak of arrival − timetag over the last [`JITTER_WINDOW`] packets, ns.
     pub jitter_ns: u64,
+    /// The master followed (source address and port), once one is heard.
+    pub master: Option<SocketAddr>,
+    /// Packets from the master with a sequence number already seen (duplicates, reordering).
+    pub stale: u64,
+    /// Valid timecode packets from other masters.
+    pub ignored: u64,
+    /// Datagrams that were not valid timecode ([`Chase::on_invalid`]).
+    pub invalid: u64,
 }
 
 impl Readout {
@@ -160,6 +186,18 @@ pub struct Chase {
     last_arrival: Option<i128>,
     /// Recent arrival − timetag, ns.
     transit: VecDeque<i128>,
+    /// The source followed, once one is heard through [`Chase::on_packet_from`].
+    master: Option<SocketAddr>,
+    /// Arrival of the master's last packet (any: playing, parked or stale), ns.
+    master_heard: Option<i128>,
+    /// Other sources heard, for one report each; at most [`OTHER_MASTERS_MAX`].
+    others: Vec<SocketAddr>,
+    /// Stale packets from the master.
+    stale: u64,
+    /// Packets from other masters.
+    ignored: u64,
+    /// Datagrams that were not timecode.
+    invalid: u64,
 }
 
 impl Chase {
@@ -178,17 +216,96 @@ impl Chase {
             lost: 0,
             last_arrival: None,
             transit: VecDeque::with_capacity(JITTER_WINDOW),
+            master: None,
+            master_heard: None,
+            others: Vec::with_capacity(OTHER_MASTERS_MAX),
+            stale: 0,
+            ignored: 0,
+            invalid: 0,
         }
     }
 
-    /// Feeds one packet: `timetag_ns` is its bundle's timetag (wall clock, ns since the epoch),
-    /// `None` for a bare message; `arrival_ns` when it arrived (same clock).
+    /// Feeds one packet from `from`, following one master at a time (see the module docs): the
+    /// first source heard is followed; packets from others are counted and ignored until the
+    /// master falls silent (lost, or parked and silent for [`PARKED_MASTER_TIMEOUT`]), and then
+    /// the next source heard is followed from scratch. Otherwise as [`Chase::on_packet`].
+    pub fn on_packet_from(
+        &mut self,
+        from: SocketAddr,
+        msg: &TimecodeMessage,
+        timetag_ns: Option<i128>,
+        arrival_ns: i128,
+    ) -> PacketEffect {
+        if let Some(master) = self.master
+            && master != from
+        {
+            if !self.master_silent(arrival_ns) {
+                self.ignored = self.ignored.saturating_add(1);
+                let new_source = !self.others.contains(&from) && self.others.len() < OTHER_MASTERS_MAX;
+                if new_source {
+                    self.others.push(from);
+                }
+                return PacketEffect::Ignored { new_source };
+            }
+            self.hand_over();
+        }
+        self.others.retain(|o| *o != from);
+        self.master = Some(from);
+        self.master_heard = Some(arrival_ns);
+        self.on_packet(msg, timetag_ns, arrival_ns)
+    }
+
+    /// Counts a datagram that was not valid timecode (garbage, another address): it changes
+    /// nothing else.
+    pub fn on_invalid(&mut self) {
+        self.invalid = self.invalid.saturating_add(1);
+    }
+
+    /// The master followed, if any.
+    pub fn master(&self) -> Option<SocketAddr> {
+        self.master
+    }
+
+    /// Whether the master has been silent long enough at `now_ns` to be let go: longer than the
+    /// chase waits before calling it lost, or [`PARKED_MASTER_TIMEOUT`] while it is parked.
+    fn master_silent(&self, now_ns: i128) -> bool {
+        let Some(heard) = self.master_heard else { return true };
+        let limit = match (self.state, self.rate) {
+            (ChaseState::Stopped, _) | (_, None) => PARKED_MASTER_TIMEOUT,
+            (_, Some(rate)) => {
+                NANOS * i128::from(rate.den()) / i128::from(rate.num()) * (i128::from(self.config.freewheel_frames) + 1)
+            }
+        };
+        now_ns.saturating_sub(heard) > limit
+    }
+
+    /// Forgets the silent master's timeline (the counters stay): the next packet starts afresh.
+    fn hand_over(&mut self) {
+        self.state = ChaseState::Waiting;
+        self.rate = None;
+        self.reference = None;
+        self.upcoming.clear();
+        self.parked = None;
+        self.agreeing = 0;
+        self.last_seq = None;
+        self.last_arrival = None;
+        self.transit.clear();
+        self.master = None;
+        self.master_heard = None;
+    }
+
+    /// Feeds one packet, trusting it comes from the master (one source; with several, use
+    /// [`Chase::on_packet_from`]): `timetag_ns` is its bundle's timetag (wall clock, ns since the
+    /// epoch), `None` for a bare message; `arrival_ns` when it arrived (same clock).
     pub fn on_packet(&mut self, msg: &TimecodeMessage, timetag_ns: Option<i128>, arrival_ns: i128) -> PacketEffect {
         // Sequence numbers are whatever the sender put on the wire: differences in u64, counts
         // saturating, so no value overflows (fuzz target listen_decode).
         match self.last_seq {
             // A much lower sequence number is a restarted master; a slightly lower one is late.
-            Some(last) if msg.seq <= last && last.abs_diff(msg.seq) < 1000 => return PacketEffect::Stale,
+            Some(last) if msg.seq <= last && last.abs_diff(msg.seq) < 1000 => {
+                self.stale = self.stale.saturating_add(1);
+                return PacketEffect::Stale;
+            }
             Some(last) if msg.seq > last => self.lost = self.lost.saturating_add(msg.seq.abs_diff(last) - 1),
             _ => {}
         }
@@ -278,6 +395,10 @@ impl Chase {
             received: self.received,
             lost: self.lost,
             jitter_ns: self.jitter_ns(),
+            master: self.master,
+            stale: self.stale,
+            ignored: self.ignored,
+            invalid: self.invalid,
         }
     }
 
@@ -470,6 +591,125 @@ mod tests {
         let r = chase.tick(T0 + NANOS + PERIOD);
         assert_eq!(r.frame, Some(11));
         assert_eq!(r.jitter_ns, 0);
+    }
+
+    fn source(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    #[test]
+    fn a_second_master_is_ignored_and_counted_not_mixed_in() {
+        let mut chase = Chase::new(ChaseConfig::default());
+        let (a, b) = (source(40_000), source(40_001));
+        let mut ma = Master { seq: 0, first: 0 };
+        // B plays another timeline (frame 90,000 on) with its own sequence numbers, interleaved.
+        let mut mb = Master { seq: 500, first: 90_000 - 10 };
+        let mut reports = 0;
+        for i in 0..10 {
+            let (msg, heard) = ma.frame(i, i == 0);
+            assert!(!matches!(chase.on_packet_from(a, &msg, Some(heard), heard), PacketEffect::Ignored { .. }));
+            let (msg, heard_b) = mb.frame(90_000 + i, i == 0);
+            match chase.on_packet_from(b, &msg, Some(heard_b), heard + PERIOD / 2) {
+                PacketEffect::Ignored { new_source } => reports += usize::from(new_source),
+                other => panic!("B's packet {i} moved the chase: {other:?}"),
+            }
+        }
+        assert_eq!(reports, 1, "B is reported once");
+        let r = chase.tick(T0 + 9 * PERIOD + PERIOD / 2);
+        assert_eq!((r.state, r.frame, r.master), (ChaseState::Locked, Some(9), Some(a)));
+        assert_eq!((r.received, r.lost, r.ignored, r.stale, r.invalid), (10, 0, 10, 0, 0));
+        // Packets from the master's address on another port are another master.
+        let (msg, heard) = mb.frame(90_010, false);
+        assert_eq!(
+            chase.on_packet_from(source(40_002), &msg, Some(heard), T0 + 10 * PERIOD),
+            PacketEffect::Ignored { new_source: true }
+        );
+    }
+
+    #[test]
+    fn other_masters_are_reported_up_to_a_bound_and_all_counted() {
+        let mut chase = Chase::new(ChaseConfig::default());
+        let msg = TimecodeMessage::new(0, RATE, true, 0, true, false);
+        chase.on_packet_from(source(1), &msg, Some(T0), T0);
+        let mut reports = 0;
+        for port in 2..1000 {
+            if let PacketEffect::Ignored { new_source: true } = chase.on_packet_from(source(port), &msg, Some(T0), T0) {
+                reports += 1;
+            }
+        }
+        assert_eq!(reports, OTHER_MASTERS_MAX);
+        assert_eq!(chase.tick(T0).ignored, 998);
+    }
+
+    #[test]
+    fn a_silent_master_is_let_go_when_lost_and_the_next_one_is_followed_from_scratch() {
+        let config = ChaseConfig { lock_frames: 3, freewheel_frames: 10 };
+        let mut chase = Chase::new(config);
+        let (a, b) = (source(40_000), source(40_001));
+        let mut ma = Master { seq: 1000, first: 0 };
+        for i in 0..5 {
+            let (msg, heard) = ma.frame(i, i == 0);
+            chase.on_packet_from(a, &msg, Some(heard), heard);
+        }
+        let last_a = T0 + 4 * PERIOD;
+        // B restarted with low sequence numbers: not stale, a master of its own. Its frame 100
+        // is heard when it arrives, as A would be lost (11 periods after A's last packet).
+        let mut mb = Master { seq: 0, first: 85 };
+        let lost_after = 11 * PERIOD;
+        let (msg, heard) = mb.frame(100, false);
+        assert_eq!(heard, last_a + lost_after);
+        assert_eq!(
+            chase.on_packet_from(b, &msg, Some(heard), heard),
+            PacketEffect::Ignored { new_source: true },
+            "A is freewheeling, not lost yet"
+        );
+        assert_eq!(chase.tick(heard).state, ChaseState::Freewheel);
+        for i in 101..=102 {
+            let (msg, heard) = mb.frame(i, false);
+            let effect = chase.on_packet_from(b, &msg, Some(heard), heard);
+            assert!(!matches!(effect, PacketEffect::Ignored { .. }), "frame {i} after A is lost: {effect:?}");
+            let r = chase.tick(heard);
+            assert_eq!((r.master, r.state), (Some(b), ChaseState::Locking), "from scratch: {i}");
+        }
+        let (msg, heard) = mb.frame(103, false);
+        chase.on_packet_from(b, &msg, Some(heard), heard);
+        let r = chase.tick(heard);
+        assert_eq!((r.state, r.frame), (ChaseState::Locked, Some(103)));
+        assert_eq!((r.received, r.ignored, r.lost), (8, 1, 0), "counts carry over; no loss across masters");
+        // A comes back: now it is the other one.
+        let (msg, _) = ma.frame(20, false);
+        assert_eq!(chase.on_packet_from(a, &msg, Some(heard), heard), PacketEffect::Ignored { new_source: true });
+    }
+
+    #[test]
+    fn a_parked_master_is_kept_for_its_keepalives_then_let_go() {
+        let mut chase = Chase::new(ChaseConfig::default());
+        let (a, b) = (source(1), source(2));
+        let parked = TimecodeMessage::new(1234, RATE, false, 0, true, false);
+        chase.on_packet_from(a, &parked, Some(T0), T0);
+        let rolling = TimecodeMessage::new(5000, RATE, true, 0, true, false);
+        assert!(matches!(
+            chase.on_packet_from(b, &rolling, Some(T0 + 2 * NANOS), T0 + 2 * NANOS),
+            PacketEffect::Ignored { .. }
+        ));
+        let keepalive = TimecodeMessage::new(1234, RATE, false, 1, false, false);
+        assert_eq!(chase.on_packet_from(a, &keepalive, Some(T0 + NANOS), T0 + 2 * NANOS), PacketEffect::Parked);
+        let at = T0 + 2 * NANOS + PARKED_MASTER_TIMEOUT;
+        assert!(matches!(chase.on_packet_from(b, &rolling, Some(at), at), PacketEffect::Ignored { .. }));
+        assert!(!matches!(chase.on_packet_from(b, &rolling, Some(at + 1), at + 1), PacketEffect::Ignored { .. }));
+        assert_eq!(chase.master(), Some(b));
+    }
+
+    #[test]
+    fn stale_and_invalid_datagrams_are_counted() {
+        let mut chase = Chase::new(ChaseConfig::default());
+        let msg = TimecodeMessage::new(10, RATE, true, 7, true, false);
+        chase.on_packet_from(source(1), &msg, Some(T0), T0);
+        assert_eq!(chase.on_packet_from(source(1), &msg, Some(T0), T0), PacketEffect::Stale);
+        chase.on_invalid();
+        chase.on_invalid();
+        let r = chase.tick(T0);
+        assert_eq!((r.received, r.stale, r.ignored, r.invalid), (1, 1, 0, 2));
     }
 
     #[test]
