@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod convert;
 pub mod listen;
+pub mod port;
 pub mod seconds;
 pub mod send;
 pub mod serve;

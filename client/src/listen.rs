@@ -11,6 +11,14 @@
 //!
 //! `--record FILE` appends every datagram, with its arrival time, as one JSON object per line
 //! (good or not: a malformed packet is recorded with the reason), for looking back after a show.
+//!
+//! One master at a time: the chase follows the first source (address and port) it hears
+//! ([`Chase::on_packet_from`]); timecode from any other is counted as `ignored` and reported once
+//! per source on standard error, never mixed in. When the master falls silent (lost, or parked
+//! and silent for 3 s) the next source heard is followed, with a line saying so.
+//!
+//! A taken address is one line and exit status 2, or with `--wait-for-port` a status line and a
+//! retry every second until it is free ([`crate::port`]).
 
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal as _, Write as _};
@@ -22,11 +30,12 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
 use clap::Args;
-use osc_timecode_core::chase::{Chase, ChaseConfig, ChaseState, Readout, unix_nanos};
+use osc_timecode_core::chase::{Chase, ChaseConfig, ChaseState, PacketEffect, Readout, unix_nanos};
 use osc_timecode_core::cue::MAX_PACKET;
 use osc_timecode_core::protocol::{decode_timecode_packet, system_time_from_timetag};
 
 use crate::config::ClientConfig;
+use crate::port::{PortWaiter, bind_error};
 
 /// Where `listen` binds when neither flag nor config says.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 5006);
@@ -41,11 +50,20 @@ Examples:
   osc-timecode listen --bind 0.0.0.0:5006      from any interface
   osc-timecode listen --json | jq .timecode    one JSON object per frame
   osc-timecode listen --record show.jsonl      also log every packet with its arrival time
+  osc-timecode listen --wait-for-port          if 127.0.0.1:5006 is taken, wait until it is free
 
 States: waiting (nothing yet), stopped (master parked), locking, locked, freewheel (packets \
 missing, the clock runs on), lost (missing for more than --freewheel-frames frames). The position \
 comes from the packets' timetags and frame counts, so network jitter does not move it; the jitter \
-shown is the spread of arrival minus timetag over the last 128 packets. Ctrl-C ends.";
+shown is the spread of arrival minus timetag over the last 128 packets. Ctrl-C ends.
+
+One master at a time: the first source (address and port) heard is followed; timecode from others \
+is ignored, counted (JSON: ignored) and reported once per source on standard error. A master \
+silent for longer than --freewheel-frames frames (3 s when parked) is let go, and the next source \
+heard is followed.
+
+An address in use is an error (one line, exit status 2); with --wait-for-port, listen says so \
+once and tries again every second until it is free.";
 
 /// Arguments of `listen`.
 #[derive(Debug, Args)]
@@ -74,6 +92,11 @@ pub struct ListenArgs {
     /// Stop after this many seconds (for scripts and tests)
     #[arg(long, value_name = "SECONDS")]
     pub duration: Option<f64>,
+
+    /// If the address is in use, say so once and retry every second until it is free (default:
+    /// exit with an error)
+    #[arg(long)]
+    pub wait_for_port: bool,
 }
 
 /// How lines are written.
@@ -90,13 +113,32 @@ enum Style {
 /// Runs `listen` until Ctrl-C (or SIGTERM) or `--duration`.
 pub fn run(args: ListenArgs, config: &ClientConfig) -> anyhow::Result<()> {
     let bind = args.bind.or(config.listen).unwrap_or(DEFAULT_LISTEN);
-    let socket = UdpSocket::bind(bind).with_context(|| format!("cannot listen on {bind}"))?;
+    let deadline = args.duration.map(|s| std::time::Instant::now() + Duration::from_secs_f64(s.clamp(0.0, 1e9)));
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = Arc::clone(&stop);
         ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed))
             .context("could not install the Ctrl-C handler")?;
     }
+    let running = || !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| std::time::Instant::now() < d);
+    let socket = if args.wait_for_port {
+        let mut waiter = PortWaiter::new(bind, "cannot listen on");
+        loop {
+            if !running() {
+                // Ctrl-C or --duration while waiting: nothing was received, nothing went wrong.
+                return Ok(());
+            }
+            if let Some(socket) = waiter.poll(std::time::Instant::now(), crate::note)? {
+                if waiter.waited() {
+                    crate::note(&format!("{bind} is free now; listening"));
+                }
+                break socket;
+            }
+            std::thread::sleep(TICK);
+        }
+    } else {
+        UdpSocket::bind(bind).map_err(|e| bind_error("cannot listen on", bind, e))?
+    };
     socket.set_read_timeout(Some(TICK)).context("could not set the socket timeout")?;
     let mut record = match &args.record {
         Some(path) => Some(BufWriter::new(
@@ -115,19 +157,27 @@ pub fn run(args: ListenArgs, config: &ClientConfig) -> anyhow::Result<()> {
     } else {
         Style::Lines
     };
-    let deadline = args.duration.map(|s| std::time::Instant::now() + Duration::from_secs_f64(s.clamp(0.0, 1e9)));
     let mut chase = Chase::new(ChaseConfig { lock_frames: args.lock_frames, freewheel_frames: args.freewheel_frames });
     let mut out = std::io::stdout().lock();
     let mut shown: Option<(ChaseState, Option<i64>)> = None;
     let mut buf = vec![0u8; MAX_PACKET];
-    while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| std::time::Instant::now() < d) {
+    while running() {
         match socket.recv_from(&mut buf) {
             Ok((n, from)) => {
                 let arrival = unix_nanos(SystemTime::now());
-                if let Some(line) = handle_datagram(&mut chase, &buf[..n], from, arrival, record.is_some())
+                let master = chase.master();
+                let handled = handle(&mut chase, &buf[..n], from, arrival, record.is_some());
+                if let Some(line) = handled.record
                     && let Some(file) = record.as_mut()
                 {
                     writeln!(file, "{line}").context("could not write the record file")?;
+                }
+                if let Some(note) = master_note(master, chase.master(), from, handled.effect) {
+                    if style == Style::Live {
+                        // Off the live line, which the next readout redraws below the note.
+                        writeln!(out)?;
+                    }
+                    crate::note(&note);
                 }
             }
             Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
@@ -150,10 +200,36 @@ pub fn run(args: ListenArgs, config: &ClientConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The line about masters a datagram from `from` calls for, if any: the first packet from a
+/// source other than the master followed (`was`), or a change of master (`was` → `now`).
+fn master_note(
+    was: Option<SocketAddr>,
+    now: Option<SocketAddr>,
+    from: SocketAddr,
+    effect: Option<PacketEffect>,
+) -> Option<String> {
+    match (was, now, effect) {
+        (_, Some(master), Some(PacketEffect::Ignored { new_source: true })) => Some(format!(
+            "ignoring timecode from {from}: following {master}, the master heard first (one master at a time)"
+        )),
+        (Some(old), Some(new), _) if old != new => Some(format!("following {new} now: {old} went silent")),
+        _ => None,
+    }
+}
+
+/// What one datagram did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Handled {
+    /// What the timecode packet did to the chase; `None` when it was not valid timecode.
+    pub effect: Option<PacketEffect>,
+    /// The `--record` line, when asked for.
+    pub record: Option<String>,
+}
+
 /// One datagram from `from`, received at `arrival` (ns since the Unix epoch): a timecode packet
-/// moves `chase`; anything else is ignored. With `record`, returns its `--record` line (every
-/// datagram has one: the decoded fields, or why it did not decode). No I/O: the fuzz target
-/// `listen_decode` calls this with arbitrary bytes.
+/// moves `chase` (if `from` is the master it follows); anything else is counted as invalid. With
+/// `record`, returns its `--record` line (every datagram has one: the decoded fields, or why it
+/// did not decode). No I/O: the fuzz target `listen_decode` calls this with arbitrary bytes.
 pub fn handle_datagram(
     chase: &mut Chase,
     bytes: &[u8],
@@ -161,11 +237,22 @@ pub fn handle_datagram(
     arrival: i128,
     record: bool,
 ) -> Option<String> {
+    handle(chase, bytes, from, arrival, record).record
+}
+
+/// [`handle_datagram`], also saying what the packet did to the chase.
+pub fn handle(chase: &mut Chase, bytes: &[u8], from: SocketAddr, arrival: i128, record: bool) -> Handled {
     let decoded = decode_timecode_packet(bytes);
-    if let Ok((timetag, msg)) = &decoded {
-        chase.on_packet(msg, timetag.map(|t| unix_nanos(system_time_from_timetag(t))), arrival);
-    }
-    record.then(|| record_line(arrival, from, bytes, &decoded))
+    let effect = match &decoded {
+        Ok((timetag, msg)) => {
+            Some(chase.on_packet_from(from, msg, timetag.map(|t| unix_nanos(system_time_from_timetag(t))), arrival))
+        }
+        Err(_) => {
+            chase.on_invalid();
+            None
+        }
+    };
+    Handled { effect, record: record.then(|| record_line(arrival, from, bytes, &decoded)) }
 }
 
 fn write_readout(out: &mut impl std::io::Write, style: Style, r: &Readout) -> anyhow::Result<()> {
@@ -192,17 +279,24 @@ pub fn text_line(r: &Readout) -> String {
 }
 
 /// One JSON object: `timecode` (label or null), `frame` (absolute count or null), `rate` (name
-/// or null), `state`, `received`, `lost`, `loss` (fraction), `jitter_ms`.
+/// or null), `state`, `master` (the source followed, `HOST:PORT`, or null), `received`, `lost`,
+/// `loss` (fraction), `jitter_ms`, and the datagrams not used: `stale` (from the master, a
+/// sequence number already seen), `ignored` (timecode from other masters), `invalid` (not
+/// timecode). Every datagram is counted once: in `received`, `stale`, `ignored` or `invalid`.
 pub fn json_line(r: &Readout) -> String {
     serde_json::json!({
         "timecode": r.label(),
         "frame": r.frame,
         "rate": r.rate.map(|rate| rate.name()),
         "state": r.state.name(),
+        "master": r.master.map(|m| m.to_string()),
         "received": r.received,
         "lost": r.lost,
         "loss": r.loss(),
         "jitter_ms": r.jitter_ns as f64 / 1e6,
+        "stale": r.stale,
+        "ignored": r.ignored,
+        "invalid": r.invalid,
     })
     .to_string()
 }
@@ -242,7 +336,18 @@ mod tests {
     use osc_timecode_core::chase::ChaseState;
 
     fn readout(state: ChaseState, frame: Option<i64>) -> Readout {
-        Readout { state, frame, rate: Some(FrameRate::FPS_29_97_DF), received: 99, lost: 1, jitter_ns: 420_000 }
+        Readout {
+            state,
+            frame,
+            rate: Some(FrameRate::FPS_29_97_DF),
+            received: 99,
+            lost: 1,
+            jitter_ns: 420_000,
+            master: Some("127.0.0.1:40000".parse().unwrap()),
+            stale: 2,
+            ignored: 3,
+            invalid: 4,
+        }
     }
 
     #[test]
@@ -255,9 +360,49 @@ mod tests {
         assert_eq!(v["rate"], "29.97df");
         assert_eq!(v["state"], "locked");
         assert_eq!(v["loss"], 0.01);
+        assert_eq!(v["master"], "127.0.0.1:40000");
+        assert_eq!((v["stale"].as_u64(), v["ignored"].as_u64(), v["invalid"].as_u64()), (Some(2), Some(3), Some(4)));
         let lost = readout(ChaseState::Lost, None);
         assert!(text_line(&lost).starts_with("--:--:--:--  29.97df  lost"));
         let v: serde_json::Value = serde_json::from_str(&json_line(&lost)).unwrap();
         assert!(v["timecode"].is_null() && v["frame"].is_null());
+    }
+
+    #[test]
+    fn other_masters_are_reported_once_each_and_a_change_of_master_is_said() {
+        let (a, b): (SocketAddr, SocketAddr) = ("127.0.0.1:1".parse().unwrap(), "127.0.0.1:2".parse().unwrap());
+        let ignored = |new_source| Some(PacketEffect::Ignored { new_source });
+        let line = master_note(Some(a), Some(a), b, ignored(true)).unwrap();
+        assert_eq!(
+            line,
+            "ignoring timecode from 127.0.0.1:2: following 127.0.0.1:1, the master heard first (one master at a time)"
+        );
+        assert_eq!(master_note(Some(a), Some(a), b, ignored(false)), None);
+        assert_eq!(master_note(None, Some(a), a, Some(PacketEffect::Followed)), None, "the first master: no line");
+        assert_eq!(master_note(Some(a), Some(a), a, Some(PacketEffect::Followed)), None);
+        let line = master_note(Some(a), Some(b), b, Some(PacketEffect::Discontinuity)).unwrap();
+        assert_eq!(line, "following 127.0.0.1:2 now: 127.0.0.1:1 went silent");
+    }
+
+    #[test]
+    fn every_datagram_is_counted_once() {
+        use osc_timecode_core::protocol::{TimecodeMessage, encode_timecode_bundle, timetag_from_system_time};
+        let (a, b): (SocketAddr, SocketAddr) = ("127.0.0.1:1".parse().unwrap(), "127.0.0.1:2".parse().unwrap());
+        let mut chase = Chase::new(ChaseConfig::default());
+        let now = SystemTime::now();
+        let mut bytes = Vec::new();
+        let mut send = |chase: &mut Chase, from, frame, seq| {
+            let msg = TimecodeMessage::new(frame, FrameRate::FPS_25, true, seq, seq == 0, false);
+            encode_timecode_bundle(&msg, timetag_from_system_time(now), &mut bytes);
+            handle(chase, &bytes, from, unix_nanos(now), false).effect
+        };
+        assert_eq!(send(&mut chase, a, 10, 0), Some(PacketEffect::Jumped { looped: false }));
+        assert_eq!(send(&mut chase, a, 10, 0), Some(PacketEffect::Stale));
+        assert_eq!(send(&mut chase, b, 99, 0), Some(PacketEffect::Ignored { new_source: true }));
+        let garbage = handle(&mut chase, b"/cue/1\0\0,\0\0\0", b, unix_nanos(now), true);
+        assert_eq!(garbage.effect, None);
+        assert!(garbage.record.is_some_and(|l| l.contains("\"error\"")));
+        let r = chase.tick(unix_nanos(now));
+        assert_eq!((r.received, r.stale, r.ignored, r.invalid), (1, 1, 1, 1));
     }
 }

@@ -196,10 +196,11 @@ fn timetag_for(label: &str, from: SocketAddr) -> anyhow::Result<(OscTime, String
                 LOCK_TIMEOUT.as_secs()
             );
         }
-        let Ok((n, _)) = socket.recv_from(&mut buf) else { continue };
+        let Ok((n, sender)) = socket.recv_from(&mut buf) else { continue };
         let now = unix_nanos(SystemTime::now());
         let Ok((timetag, msg)) = decode_timecode_packet(&buf[..n]) else { continue };
-        chase.on_packet(&msg, timetag.map(|t| unix_nanos(system_time_from_timetag(t))), now);
+        // One master at a time, as `listen` follows it.
+        chase.on_packet_from(sender, &msg, timetag.map(|t| unix_nanos(system_time_from_timetag(t))), now);
         let readout = chase.tick(now);
         stopped = readout.state == ChaseState::Stopped;
         let (Some(current), Some(rate)) = (readout.frame, readout.rate) else { continue };

@@ -12,7 +12,9 @@
 //! Threads (two, and the Ctrl-C handler's):
 //! 1. `[main-thread]` binds the sockets, then receives on the listen socket with a
 //!    [`RECV_TIMEOUT`] read timeout, answers `/ack` and `/status`, prints cue lines, changes the
-//!    transport on `/transport/...`, and checks the stop flag between datagrams;
+//!    transport on `/transport/...`, and checks the stop flag between datagrams. With
+//!    `--wait-for-port` and the listen address taken, it tries again every second while the
+//!    sender thread already sends timecode (as the plugin does with its cue port);
 //! 2. `[sender-thread]` ([`sender`]) sleeps until each frame's deadline and sends it; a
 //!    transport change wakes it through [`Shared::changed`];
 //! 3. `ctrlc`'s handler thread sets the stop flag on SIGINT, SIGTERM or SIGHUP (Ctrl-Break and
@@ -40,6 +42,7 @@ use osc_timecode_core::{FrameRate, Timecode};
 use rosc::OscPacket;
 
 use crate::config::{self, ClientConfig};
+use crate::port::{PortWaiter, bind_error};
 use transport::{Now, Transport};
 
 /// Transport control: `/transport/play`, `/transport/stop`, `/transport/locate`.
@@ -67,6 +70,7 @@ Examples:
   oscsend 127.0.0.1 5005 /transport/play                roll (/transport/stop parks)
   oscsend 127.0.0.1 5005 /transport/locate s 01:00:00:00
   osc-timecode cue 12 100                               acknowledged, printed by serve
+  osc-timecode serve --wait-for-port                    timecode at once; cues once 127.0.0.1:5005 is free
 
 Timecode is sent as the plugin sends it (docs/PROTOCOL.md): one /sync/timecode message per frame \
 in a bundle timetagged with the frame's time, at absolute deadlines from the system clock (no \
@@ -79,7 +83,9 @@ set. Ctrl-C ends it (exit status 0).
 
 Defaults: --rate falls back to OSC_TIMECODE_RATE, then [client] rate, then 25; --token to \
 OSC_TIMECODE_TOKEN, then [client] token. Errors (port in use, bad address, unknown rate, \
-malformed timecode) are one line, exit status 2.";
+malformed timecode) are one line, exit status 2. With --wait-for-port, a --listen address in use \
+is not an error: serve says so once, sends timecode meanwhile, and tries the address again every \
+second until it is free.";
 
 /// `osc-timecode serve` options.
 #[derive(Debug, Args)]
@@ -123,6 +129,11 @@ pub struct ServeArgs {
     /// Print nothing on standard output (no cue or transport lines)
     #[arg(long)]
     quiet: bool,
+
+    /// If the --listen address is in use, say so once, send timecode meanwhile and retry every
+    /// second until it is free (default: exit with an error)
+    #[arg(long)]
+    wait_for_port: bool,
 }
 
 /// What the main thread and the sender thread share.
@@ -153,9 +164,21 @@ pub fn run(args: ServeArgs, config: &ClientConfig) -> anyhow::Result<()> {
     let targets = if args.targets.is_empty() { vec![DEFAULT_TARGET] } else { args.targets };
     let allow = if args.allow.is_empty() { AllowList::loopback() } else { AllowList::new(args.allow) };
 
-    let socket = UdpSocket::bind(args.listen).with_context(|| format!("could not listen on {}", args.listen))?;
-    socket.set_read_timeout(Some(RECV_TIMEOUT)).context("could not set the listen socket's timeout")?;
-    let listening = socket.local_addr().unwrap_or(args.listen);
+    let mut waiter = PortWaiter::new(args.listen, "could not listen on");
+    let socket = if args.wait_for_port {
+        // A taken address is reported after the startup line, once the clock runs.
+        match UdpSocket::bind(args.listen) {
+            Ok(socket) => Some(socket),
+            Err(e) if crate::port::worth_waiting_for(&e) => None,
+            Err(e) => return Err(bind_error("could not listen on", args.listen, e)),
+        }
+    } else {
+        Some(UdpSocket::bind(args.listen).map_err(|e| bind_error("could not listen on", args.listen, e))?)
+    };
+    let listening = match &socket {
+        Some(socket) => socket.local_addr().unwrap_or(args.listen).to_string(),
+        None => format!("{} (once it is free)", args.listen),
+    };
     let sockets = sender::Targets::open(targets.clone())?;
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -178,7 +201,10 @@ pub fn run(args: ServeArgs, config: &ClientConfig) -> anyhow::Result<()> {
     ));
 
     let mut receiver = receiver::Receiver::new(allow, token, Arc::clone(&shared));
-    let result = receive(&socket, &mut receiver, &stop, args.quiet);
+    let result = match socket {
+        Some(socket) => listen(socket, &mut receiver, &stop, args.quiet),
+        None => wait_then_listen(&mut waiter, &mut receiver, &stop, args.quiet),
+    };
 
     shared.transport.lock().unwrap_or_else(PoisonError::into_inner).shutdown = true;
     shared.changed.notify_all();
@@ -186,6 +212,31 @@ pub fn run(args: ServeArgs, config: &ClientConfig) -> anyhow::Result<()> {
         bail!("the timecode sender thread failed");
     }
     result
+}
+
+/// Tries the listen address every second until it is free (or `stop` is set), then receives.
+fn wait_then_listen(
+    waiter: &mut PortWaiter,
+    receiver: &mut receiver::Receiver,
+    stop: &AtomicBool,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    while !stop.load(Ordering::Acquire) {
+        let note = |line: &str| crate::note(&format!("cues and transport: {line}; timecode is sent meanwhile"));
+        if let Some(socket) = waiter.poll(std::time::Instant::now(), note)? {
+            let local = socket.local_addr().map_or_else(|_| "the address".to_owned(), |a| a.to_string());
+            crate::note(&format!("cues and transport on {local} now"));
+            return listen(socket, receiver, stop, quiet);
+        }
+        std::thread::sleep(RECV_TIMEOUT);
+    }
+    Ok(())
+}
+
+/// Sets the read timeout, then receives and answers until `stop` is set.
+fn listen(socket: UdpSocket, receiver: &mut receiver::Receiver, stop: &AtomicBool, quiet: bool) -> anyhow::Result<()> {
+    socket.set_read_timeout(Some(RECV_TIMEOUT)).context("could not set the listen socket's timeout")?;
+    receive(&socket, receiver, stop, quiet)
 }
 
 /// Receives and answers until `stop` is set.

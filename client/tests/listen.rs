@@ -215,6 +215,7 @@ fn a_port_in_use_is_one_line() {
     let addr = taken.local_addr().unwrap();
     let line = osc_timecode("listen_in_use").args(["listen", "--bind", &addr.to_string(), "--duration", "1"]).fails();
     assert!(line.starts_with(&format!("cannot listen on {addr}: ")), "{line}");
+    assert!(line.ends_with("or add --wait-for-port to wait until it is free"), "says what to do: {line}");
 }
 
 #[test]

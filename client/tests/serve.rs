@@ -54,6 +54,8 @@ struct Serve {
     stderr: Arc<Mutex<String>>,
     /// The command line, for messages.
     description: String,
+    /// Standard error, line by line, after the startup line.
+    stderr_lines: Receiver<String>,
 }
 
 impl Serve {
@@ -64,7 +66,12 @@ impl Serve {
 
     /// Starts `cmd` (a `serve` command line) and waits for its startup line.
     fn start_cmd(cmd: &mut Cmd) -> Self {
-        cmd.args(["--listen", "127.0.0.1:0"]);
+        Self::start_listening(cmd, "127.0.0.1:0")
+    }
+
+    /// Starts `cmd` with `--listen LISTEN` and waits for its startup line.
+    fn start_listening(cmd: &mut Cmd, listen: &str) -> Self {
+        cmd.args(["--listen", listen]);
         let description = cmd.description().to_owned();
         let mut child = KillOnDrop(cmd.spawn());
         let stdout = child.0.stdout.take().expect("piped stdout");
@@ -86,9 +93,8 @@ impl Serve {
                 for line in BufReader::new(stderr).lines() {
                     let Ok(line) = line else { break };
                     text.lock().unwrap().push_str(&format!("{line}\n"));
-                    if line.starts_with("osc-timecode: serving ") {
-                        let _ = ready_tx.send(line);
-                    }
+                    // The startup line first, then every later line (--wait-for-port's).
+                    let _ = ready_tx.send(line);
                 }
             });
         }
@@ -96,6 +102,7 @@ impl Serve {
             let status = child.0.try_wait().ok().flatten();
             panic!("{description}: no startup line (exit status {status:?}); stderr:\n{}", text.lock().unwrap())
         });
+        assert!(startup.starts_with("osc-timecode: serving "), "{description}: startup line {startup:?}");
         // "... cues and transport on 127.0.0.1:PORT; Ctrl-C ends" (or "PORT (token required);").
         let listen = startup
             .split(" on ")
@@ -103,7 +110,14 @@ impl Serve {
             .and_then(|rest| rest.split([';', ' ']).next())
             .and_then(|addr| addr.parse().ok())
             .unwrap_or_else(|| panic!("no listen address in the startup line {startup:?}"));
-        Self { child, listen, lines, stderr: text, description }
+        Self { child, listen, lines, stderr: text, description, stderr_lines: ready }
+    }
+
+    /// The next line on standard error after the startup line.
+    fn stderr_line(&self, timeout: Duration, what: &str) -> String {
+        self.stderr_lines.recv_timeout(timeout).unwrap_or_else(|_| {
+            panic!("{}: no line on stderr for {what}; stderr:\n{}", self.description, self.stderr.lock().unwrap())
+        })
     }
 
     /// The next line on standard output.
@@ -510,6 +524,72 @@ fn errors_are_one_line_with_status_2() {
         assert!(!err.contains("panicked"), "{err}");
     }
     drop(held);
+}
+
+#[test]
+fn with_wait_for_port_a_taken_listen_port_delays_cues_not_timecode() {
+    let held = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let listen = held.local_addr().unwrap();
+    let mut tc = Timecodes::bind();
+    let serve = Serve::start_listening(
+        osc_timecode("serve_wait").args(["serve", "--to", &tc.addr(), "--wait-for-port"]),
+        &listen.to_string(),
+    );
+    assert_eq!(serve.listen, listen, "the startup line names the address it waits for");
+    let line = serve.stderr_line(PATIENCE, "the waiting line");
+    assert_eq!(
+        line,
+        format!(
+            "osc-timecode: cues and transport: {listen} is in use; retrying every second; timecode is sent meanwhile"
+        )
+    );
+    // Timecode flows while the port is taken (Timecodes checks every packet and the sequence).
+    let first = tc.next();
+    assert!(first.msg.jump && first.msg.seq == 0, "{first:?}");
+    for _ in 0..50 {
+        tc.next();
+    }
+    drop(held);
+    let freed = Instant::now();
+    let line = serve.stderr_line(Duration::from_secs(5), "the line saying it listens");
+    assert_eq!(line, format!("osc-timecode: cues and transport on {listen} now"));
+    // Liveness, not speed: one retry a second.
+    assert!(freed.elapsed() < Duration::from_secs(3), "bound {:?} after the port was freed", freed.elapsed());
+    let ctl = Control::new(listen);
+    assert_eq!(ctl.request("/cue/7", vec![]), ok("/cue/7"));
+    let status = ctl.status(None);
+    check_sum(&status);
+    assert_eq!(get(&status, "acked"), 1);
+    // The clock never stopped: the frames still follow one another without a gap.
+    let f = tc.until("frames after the port was freed", |_| true, |m| m.seq > 100);
+    assert!(!f.msg.jump && f.msg.frame == first.msg.frame + f.msg.seq, "{f:?}");
+    assert!(serve.line("the cue line").starts_with("cue /cue/7 at "));
+}
+
+/// Port 0 is no destination: Linux refuses the datagram (EINVAL) at `sendto`. (A closed port
+/// is not an error for serve's unconnected socket: Linux reports ICMP "port unreachable" only to
+/// connected sockets, so those datagrams count as sent.)
+#[test]
+fn a_target_that_refuses_is_counted_and_the_others_get_every_frame() {
+    let mut tc = Timecodes::bind();
+    let serve = Serve::start("serve_refused", &["--to", "127.0.0.1:0", "--to", &tc.addr()]);
+    let warning = serve.stderr_line(PATIENCE, "the send warning");
+    assert!(
+        warning.starts_with("osc-timecode: could not send timecode to 127.0.0.1:0: ")
+            && warning.ends_with(" (reported at most every 10 s)"),
+        "{warning}"
+    );
+    let first = tc.next();
+    assert_eq!(first.msg.seq, 0);
+    // Every frame reaches the good target (Timecodes checks the sequence has no gap).
+    let last = (0..50).map(|_| tc.next()).last().unwrap();
+    assert_eq!(last.msg.frame, first.msg.frame + 50);
+    let status = Control::new(serve.listen).status(None);
+    let (sent, errors) = (get(&status, "timecode_sent"), get(&status, "timecode_send_errors"));
+    // Each frame went once to each target: one sent, one refused (the status may fall between
+    // the two sends of a frame).
+    assert!(sent >= 51 && errors.abs_diff(sent) <= 1, "{status:?}");
+    assert!(serve.stderr_lines.try_recv().is_err(), "one warning, not one per frame");
 }
 
 #[cfg(unix)]

@@ -267,3 +267,85 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("a free loopback port")
 }
+
+/// A long-running command's output, read as it comes: standard output line by line through a
+/// channel, standard error collected (and each line also sent to a channel), so a test can wait
+/// for a line without blocking on a pipe the command fills.
+pub struct Streams {
+    /// Standard output, line by line.
+    pub stdout: std::sync::mpsc::Receiver<String>,
+    /// Standard error, line by line.
+    pub stderr_lines: std::sync::mpsc::Receiver<String>,
+    /// Standard error so far.
+    pub stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Streams {
+    /// Takes `child`'s piped standard output and error and reads them on threads of their own.
+    pub fn take(child: &mut std::process::Child) -> Self {
+        use std::io::BufRead as _;
+        let out = child.stdout.take().expect("piped stdout");
+        let err = child.stderr.take().expect("piped stderr");
+        let (out_tx, stdout) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if out_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (err_tx, stderr_lines) = std::sync::mpsc::channel();
+        {
+            let stderr = std::sync::Arc::clone(&stderr);
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(err).lines() {
+                    let Ok(line) = line else { break };
+                    stderr.lock().unwrap().push_str(&format!("{line}\n"));
+                    let _ = err_tx.send(line);
+                }
+            });
+        }
+        Self { stdout, stderr_lines, stderr }
+    }
+
+    /// The next line on standard error, within `timeout`.
+    pub fn stderr_line(&self, timeout: std::time::Duration, what: &str) -> String {
+        self.stderr_lines.recv_timeout(timeout).unwrap_or_else(|_| {
+            panic!("no line on stderr for {what} within {timeout:?}; stderr so far:\n{}", self.stderr())
+        })
+    }
+
+    /// Standard error so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+/// A `/proc/PID/status` field in KiB (`VmRSS`, `VmHWM`). Panics where it cannot be read.
+pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    let path = format!("/proc/{pid}/status");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("could not read {path}: {e}"));
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("no {field} in {path}:\n{text}"));
+    let mut words = line[field.len() + 1..].split_whitespace();
+    let kib = words.next().and_then(|w| w.parse().ok()).unwrap_or_else(|| panic!("{path}: {line}"));
+    assert_eq!(words.next(), Some("kB"), "{path}: {line}");
+    kib
+}
+
+/// Datagrams the kernel dropped for the IPv4 UDP socket bound to `127.0.0.1:port` (the last
+/// column of its `/proc/net/udp` line: a full receive buffer), or `None` if no socket is bound
+/// there.
+pub fn udp_drops(port: u16) -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/net/udp").expect("/proc/net/udp");
+    // `sl local_address rem_address st ... drops`, addresses as hex, 127.0.0.1 is 0100007F.
+    let local = format!("0100007F:{port:04X}");
+    text.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        (fields.get(1) == Some(&local.as_str())).then(|| fields.last().and_then(|d| d.parse().ok())).flatten()
+    })
+}

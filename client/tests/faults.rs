@@ -1,0 +1,390 @@
+//! Faults around `osc-timecode listen` and `serve`, through the real binaries on loopback: a
+//! port another program holds (`--wait-for-port`), two masters sending to one `listen`, and a
+//! flood of valid and invalid datagrams at `listen` while `serve` plays.
+//!
+//! Every process runs behind a guard that kills it on drop. No assertion is about speed (house
+//! rule): the timeouts only bound tests that fail, and the "within ~2 s" ones are liveness
+//! (the commands retry a taken port every second).
+
+mod util;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::process::ExitStatus;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use osc_timecode_core::FrameRate;
+use osc_timecode_core::cue::status_from_osc;
+use osc_timecode_core::protocol::{TimecodeMessage, encode_timecode_bundle, timetag_from_system_time};
+use rosc::{OscBundle, OscMessage, OscPacket, OscTime, OscType};
+use serde_json::Value;
+use util::{KillOnDrop, Streams, free_port, osc_timecode, proc_status_kib, udp_drops};
+
+/// Bounds every wait of a test that fails; never reached by one that passes.
+const PATIENCE: Duration = Duration::from_secs(10);
+/// Frame 01:00:00:00 at 25 fps: where master A starts.
+const A_START: i64 = 90_000;
+/// Frame 10:00:00:00 at 25 fps: where master B starts, far from anything A plays in a test.
+const B_START: i64 = 900_000;
+
+/// A running `listen --json`.
+struct Listen {
+    /// The process.
+    child: KillOnDrop,
+    /// Its output.
+    streams: Streams,
+    /// Every JSON object it printed so far, in order.
+    seen: Vec<Value>,
+}
+
+impl Listen {
+    /// `listen --json --bind 127.0.0.1:PORT EXTRA` in a scratch directory named `test`.
+    fn spawn(test: &str, port: u16, extra: &[&str]) -> Self {
+        let mut child = KillOnDrop(
+            osc_timecode(test).args(["listen", "--json", "--bind", &format!("127.0.0.1:{port}")]).args(extra).spawn(),
+        );
+        let streams = Streams::take(&mut child.0);
+        Self { child, streams, seen: Vec::new() }
+    }
+
+    /// Like [`Listen::spawn`], and waits until the port is bound.
+    fn bound(test: &str, port: u16, extra: &[&str]) -> Self {
+        let listen = Self::spawn(test, port, extra);
+        let deadline = Instant::now() + PATIENCE;
+        while UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            assert!(Instant::now() < deadline, "listen never bound {port}; stderr:\n{}", listen.streams.stderr());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        listen
+    }
+
+    /// Reads objects until one satisfies `pred` (kept in [`Listen::seen`] with the others).
+    fn until(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self.streams.stdout.recv_timeout(left).unwrap_or_else(|_| {
+                panic!(
+                    "listen: no object for {what} within {PATIENCE:?}; last {:?}; stderr:\n{}",
+                    self.seen.last(),
+                    self.streams.stderr()
+                )
+            });
+            let obj: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+            self.seen.push(obj.clone());
+            if pred(&obj) {
+                return obj;
+            }
+        }
+    }
+
+    /// Sends SIGINT (Ctrl-C) and returns the exit status.
+    fn interrupt(mut self) -> (ExitStatus, String) {
+        let status = interrupt(&mut self.child);
+        // The stderr reader ends with the process.
+        std::thread::sleep(Duration::from_millis(50));
+        (status, self.streams.stderr())
+    }
+}
+
+/// SIGINT, as Ctrl-C sends it, then the exit status (within [`PATIENCE`]).
+fn interrupt(child: &mut KillOnDrop) -> ExitStatus {
+    let pid = child.0.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "still running {PATIENCE:?} after SIGINT");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A running `serve` sending to `127.0.0.1:port`.
+struct Serve {
+    /// The process (killed on drop).
+    _child: KillOnDrop,
+    /// Where it listens for transport control and `/status`.
+    control: SocketAddr,
+    /// Its output (kept so the pipes stay drained).
+    _streams: Streams,
+}
+
+impl Serve {
+    /// `serve --to 127.0.0.1:PORT --listen 127.0.0.1:0 --start START ARGS`; waits for its startup line.
+    fn start(test: &str, port: u16, start: &str, args: &[&str]) -> Self {
+        let mut child = KillOnDrop(
+            osc_timecode(test)
+                .args(["serve", "--to", &format!("127.0.0.1:{port}"), "--listen", "127.0.0.1:0", "--start", start])
+                .args(args)
+                .spawn(),
+        );
+        let streams = Streams::take(&mut child.0);
+        let startup = streams.stderr_line(PATIENCE, "serve's startup line");
+        // "... cues and transport on 127.0.0.1:PORT; Ctrl-C ends"
+        let control = startup
+            .split(" on ")
+            .nth(1)
+            .and_then(|rest| rest.split([';', ' ']).next())
+            .and_then(|addr| addr.parse().ok())
+            .unwrap_or_else(|| panic!("no listen address in serve's startup line {startup:?}"));
+        Self { _child: child, control, _streams: streams }
+    }
+
+    /// Sends `address` (no arguments) and returns the reply.
+    fn request(&self, address: &str) -> OscMessage {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_read_timeout(Some(PATIENCE)).unwrap();
+        let msg = OscPacket::Message(OscMessage { addr: address.to_owned(), args: vec![] });
+        socket.send_to(&rosc::encoder::encode(&msg).unwrap(), self.control).unwrap();
+        let mut buf = [0u8; 4096];
+        let n = socket.recv(&mut buf).unwrap_or_else(|e| panic!("no reply from serve to {address}: {e}"));
+        match rosc::decoder::decode_udp(&buf[..n]).expect("a valid reply").1 {
+            OscPacket::Message(m) => m,
+            OscPacket::Bundle(b) => panic!("replies are bare messages, got {b:?}"),
+        }
+    }
+
+    /// `/status` counter `name`.
+    fn counter(&self, name: &str) -> u64 {
+        let reply = self.request("/status");
+        let status = status_from_osc(&reply).unwrap_or_else(|| panic!("not a /status reply: {reply:?}"));
+        status.iter().find(|(n, _)| n == name).map(|(_, v)| *v).unwrap_or_else(|| panic!("no {name} in {status:?}"))
+    }
+}
+
+fn state(o: &Value) -> &str {
+    o["state"].as_str().unwrap_or_default()
+}
+
+fn frame(o: &Value) -> i64 {
+    o["frame"].as_i64().unwrap_or(i64::MIN)
+}
+
+fn counter(o: &Value, name: &str) -> u64 {
+    o[name].as_u64().unwrap_or_else(|| panic!("no counter {name} in {o}"))
+}
+
+/// Frames a test may see from a master that started at `start`: the first two minutes.
+fn near(start: i64) -> std::ops::Range<i64> {
+    start..start + 25 * 120
+}
+
+#[test]
+fn listen_waits_for_a_taken_port_with_wait_for_port_then_locks_onto_serve() {
+    let held = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().port();
+    let mut listen = Listen::spawn("faults_listen_wait", port, &["--wait-for-port", "--duration", "60"]);
+    let line = listen.streams.stderr_line(PATIENCE, "the waiting line");
+    assert_eq!(line, format!("osc-timecode: 127.0.0.1:{port} is in use; retrying every second"));
+    // Still there, waiting, after a few retries; nothing on standard output yet.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(listen.child.0.try_wait().unwrap().is_none(), "listen gave up: {}", listen.streams.stderr());
+    assert!(listen.streams.stdout.try_recv().is_err(), "nothing shown before it listens");
+    let _serve = Serve::start("faults_listen_wait_master", port, "01:00:00:00", &[]);
+    drop(held);
+    let freed = Instant::now();
+    let line = listen.streams.stderr_line(Duration::from_secs(5), "the line saying it listens");
+    assert_eq!(line, format!("osc-timecode: 127.0.0.1:{port} is free now; listening"));
+    // Liveness, not speed: one retry a second.
+    assert!(freed.elapsed() < Duration::from_secs(3), "bound {:?} after the port was freed", freed.elapsed());
+    let locked = listen.until("locked onto serve", |o| state(o) == "locked");
+    assert!(near(A_START).contains(&frame(&locked)), "{locked}");
+    let (status, stderr) = listen.interrupt();
+    assert_eq!(status.code(), Some(0), "Ctrl-C ends it cleanly; stderr:\n{stderr}");
+    assert_eq!(stderr.lines().count(), 2, "the waiting line and the listening line only:\n{stderr}");
+}
+
+#[test]
+fn with_two_masters_listen_follows_the_first_reports_the_other_once_and_takes_it_when_the_first_stops() {
+    let port = free_port();
+    let mut listen = Listen::bound("faults_two_masters", port, &["--duration", "60"]);
+    let a = Serve::start("faults_two_masters_a", port, "01:00:00:00", &[]);
+    let locked = listen.until("locked onto A", |o| state(o) == "locked");
+    assert!(near(A_START).contains(&frame(&locked)), "{locked}");
+    let master_a = locked["master"].as_str().expect("the master's address").to_owned();
+    let b = Serve::start("faults_two_masters_b", port, "10:00:00:00", &[]);
+    let warning = listen.streams.stderr_line(PATIENCE, "the line about the second master");
+    let prefix = "osc-timecode: ignoring timecode from ";
+    let suffix = format!(": following {master_a}, the master heard first (one master at a time)");
+    let master_b = warning
+        .strip_prefix(prefix)
+        .and_then(|rest| rest.strip_suffix(&suffix))
+        .unwrap_or_else(|| panic!("{warning:?}"))
+        .to_owned();
+    assert_ne!(master_b, master_a);
+    // Two seconds of both: A's timeline only, frame by frame, B counted as ignored.
+    let from = listen.seen.len();
+    let until = Instant::now() + Duration::from_secs(2);
+    let last = listen.until("two seconds of both masters", |_| Instant::now() >= until);
+    let both = &listen.seen[from..];
+    assert!(both.len() >= 25, "{both:?}");
+    for w in both.windows(2) {
+        assert!(matches!(state(&w[1]), "locked" | "freewheel"), "{w:?}");
+        assert_eq!(w[1]["master"].as_str(), Some(master_a.as_str()), "{w:?}");
+        assert!(near(A_START).contains(&frame(&w[1])) && frame(&w[1]) > frame(&w[0]), "A's frames in order: {w:?}");
+    }
+    assert!(counter(&last, "ignored") >= 25, "B's packets are counted: {last}");
+    // A stops: listen lets it go once it is lost and follows B.
+    drop(a);
+    let line = listen.streams.stderr_line(PATIENCE, "the line about the change of master");
+    assert_eq!(line, format!("osc-timecode: following {master_b} now: {master_a} went silent"));
+    let on_b = listen.until("locked onto B", |o| state(o) == "locked" && o["master"] == master_b.as_str());
+    assert!(near(B_START).contains(&frame(&on_b)), "{on_b}");
+    drop(b);
+    let (status, stderr) = listen.interrupt();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr.lines().count(), 2, "one line about B, one about the change:\n{stderr}");
+}
+
+/// A seeded SplitMix64, for the flood's garbage.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// Datagrams that are not timecode: other addresses, `/sync/timecode` with wrong arguments, a
+/// bundle nested too deep for the decoder, a large message.
+fn not_timecode() -> Vec<Vec<u8>> {
+    let message = |addr: &str, args: Vec<OscType>| OscPacket::Message(OscMessage { addr: addr.to_owned(), args });
+    let mut nested = message("/sync/timecode", vec![]);
+    for _ in 0..20 {
+        nested = OscPacket::Bundle(OscBundle { timetag: OscTime { seconds: 0, fractional: 1 }, content: vec![nested] });
+    }
+    let packets = [
+        message("/cue/1", vec![OscType::Int(100)]),
+        message("/status", vec![]),
+        message("/transport/stop", vec![]),
+        message("/sync/timecode", vec![OscType::Int(1)]),
+        message("/sync/timecode", vec![OscType::String("01:00:00:00".into())]),
+        message("/sync/timecodes", vec![]),
+        message("/x", vec![OscType::String("y".repeat(1400))]),
+        message("/x", vec![OscType::Blob(vec![0xab; 1400])]),
+        nested,
+    ];
+    packets.iter().map(|p| rosc::encoder::encode(p).unwrap()).collect()
+}
+
+/// What one flood thread sent.
+#[derive(Debug, Default, Clone, Copy)]
+struct Sent {
+    /// Datagrams the kernel took.
+    ok: u64,
+    /// Sends it refused.
+    refused: u64,
+}
+
+/// Sends `burst` datagrams from `next` to `127.0.0.1:port` every 5 ms until `stop`; returns the
+/// socket's address and what it sent.
+fn flood(
+    port: u16,
+    burst: u32,
+    stop: Arc<AtomicBool>,
+    mut next: impl FnMut(u64) -> Vec<u8> + Send + 'static,
+) -> (SocketAddr, std::thread::JoinHandle<Sent>) {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    let thread = std::thread::spawn(move || {
+        let mut sent = Sent::default();
+        let mut i = 0;
+        while !stop.load(Ordering::Relaxed) {
+            for _ in 0..burst {
+                match socket.send_to(&next(i), ("127.0.0.1", port)) {
+                    Ok(_) => sent.ok += 1,
+                    Err(_) => sent.refused += 1,
+                }
+                i += 1;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        sent
+    });
+    (addr, thread)
+}
+
+#[test]
+fn a_flood_at_listen_while_serve_plays_leaves_it_on_its_master_with_every_datagram_counted() {
+    let port = free_port();
+    let mut listen = Listen::bound("faults_listen_flood", port, &["--duration", "120"]);
+    let pid = listen.child.0.id();
+    // No keep-alive: once parked, serve is silent, so its count is final.
+    let serve = Serve::start("faults_listen_flood_master", port, "01:00:00:00", &["--keepalive-ms", "0"]);
+    let locked = listen.until("locked onto serve", |o| state(o) == "locked");
+    let master = locked["master"].as_str().expect("a master").to_owned();
+    let from = listen.seen.len() - 1;
+    let (rss_before, hwm_before) = (proc_status_kib(pid, "VmRSS"), proc_status_kib(pid, "VmHWM"));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    // A second master's valid timecode, another timeline, as fast as the bursts go.
+    let (b_addr, b) = flood(port, 20, stop.clone(), |i| {
+        let msg = TimecodeMessage::new(B_START + i as i64, FrameRate::FPS_25, true, i as i64, i == 0, false);
+        let mut bytes = Vec::new();
+        encode_timecode_bundle(&msg, timetag_from_system_time(SystemTime::now()), &mut bytes);
+        bytes
+    });
+    let mut rng = Rng(0x5eed);
+    let (_, garbage) = flood(port, 15, stop.clone(), move |_| {
+        let len = 1 + (rng.next() % 96) as usize;
+        (0..len).map(|_| rng.next() as u8).collect()
+    });
+    let others = not_timecode();
+    let (_, other) = flood(port, 15, stop.clone(), move |i| others[i as usize % others.len()].clone());
+    let until = Instant::now() + Duration::from_secs(3);
+    listen.until("three seconds of flood", |_| Instant::now() >= until);
+    stop.store(true, Ordering::Relaxed);
+    let (b, garbage, other) = (b.join().unwrap(), garbage.join().unwrap(), other.join().unwrap());
+    eprintln!("[flood] second master {b:?}, garbage {garbage:?}, other addresses {other:?}");
+
+    // Park serve: its parked frame is the last datagram listen gets, after the whole flood.
+    std::thread::sleep(Duration::from_millis(200));
+    let ack = serve.request("/transport/stop");
+    assert_eq!(ack.args.last(), Some(&OscType::String("ok".into())), "{ack:?}");
+    let last = listen.until("the parked frame", |o| state(o) == "stopped");
+    let serve_sent = serve.counter("timecode_sent");
+    let drops = udp_drops(port).expect("listen's socket in /proc/net/udp");
+    let (rss_after, hwm_after) = (proc_status_kib(pid, "VmRSS"), proc_status_kib(pid, "VmHWM"));
+    eprintln!(
+        "[flood] listen: {last}; serve sent {serve_sent}; kernel drops {drops}; VmRSS {rss_before} -> {rss_after} \
+         KiB, VmHWM {hwm_before} -> {hwm_after} KiB"
+    );
+
+    // On its master throughout: A's timeline frame by frame (locked, or freewheeling over a
+    // packet the kernel dropped), never B's.
+    let during = &listen.seen[from..listen.seen.len() - 1];
+    for w in during.windows(2) {
+        assert!(matches!(state(&w[1]), "locked" | "freewheel"), "{w:?}");
+        assert_eq!(w[1]["master"].as_str(), Some(master.as_str()), "{w:?}");
+        assert!(near(A_START).contains(&frame(&w[1])) && frame(&w[1]) > frame(&w[0]), "{w:?}");
+    }
+    assert!(near(A_START).contains(&frame(&last)), "{last}");
+    // Every datagram counted once: used, stale, ignored (B), invalid, or dropped by the kernel.
+    let (received, stale, ignored, invalid) =
+        (counter(&last, "received"), counter(&last, "stale"), counter(&last, "ignored"), counter(&last, "invalid"));
+    let flooded = b.ok + garbage.ok + other.ok;
+    assert_eq!(received + stale + ignored + invalid + drops, serve_sent + flooded, "{last}; drops {drops}");
+    assert!(ignored <= b.ok && ignored + drops >= b.ok, "B: ignored {ignored}, sent {}", b.ok);
+    assert!(invalid <= garbage.ok + other.ok && invalid + drops >= garbage.ok + other.ok, "invalid {invalid}");
+    assert!(received + stale <= serve_sent && received + stale + drops >= serve_sent, "{last}");
+    assert!(ignored > 1000 && invalid > 1000, "the flood arrived: {last}");
+    // Memory: bounded, not growing with the flood (a generous margin for the allocator).
+    assert!(hwm_after <= rss_before + 8 * 1024, "VmHWM {hwm_after} KiB after the flood, VmRSS {rss_before} KiB before");
+
+    let (status, stderr) = listen.interrupt();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    // One line about B; none about the datagrams that are not timecode.
+    assert_eq!(
+        stderr.lines().collect::<Vec<_>>(),
+        [format!(
+            "osc-timecode: ignoring timecode from {b_addr}: following {master}, the master heard first (one master at a time)"
+        )],
+    );
+}
