@@ -121,6 +121,14 @@ impl Default for OscTimecode {
 impl OscTimecode {
     /// `[main-thread]` Stops the network thread and frees the per-activation state.
     fn shut_down(&mut self) {
+        // Both threads notice the flag at their next wake-up (the cue thread's is up to 20 ms):
+        // ask both first, so deactivate waits for the slower one once, not for each in turn.
+        if let Some(network) = &self.network {
+            network.request_stop();
+        }
+        if let Some(cue_thread) = &self.cue_thread {
+            cue_thread.request_stop();
+        }
         if let Some(network) = self.network.take() {
             network.stop();
         }

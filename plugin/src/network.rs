@@ -185,6 +185,11 @@ impl NetworkThread {
             .map(Self)
     }
 
+    /// Asks the thread to finish without waiting (see [`StoppableThread::request_stop`]).
+    pub fn request_stop(&self) {
+        self.0.request_stop();
+    }
+
     /// Stops the thread and waits for it (at most one poll interval).
     pub fn stop(self) {
         self.0.stop();

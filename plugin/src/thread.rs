@@ -29,6 +29,12 @@ impl StoppableThread {
         Ok(Self { name, stop, handle: Some(handle) })
     }
 
+    /// Asks the thread to finish without waiting for it, so that several threads wind down
+    /// together; [`StoppableThread::stop`] (or drop) then joins it.
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::Release);
+    }
+
     /// Stops the thread and waits for it (as long as its loop takes to notice).
     pub fn stop(mut self) {
         self.join();

@@ -73,6 +73,11 @@ impl CueThread {
         .map(Self)
     }
 
+    /// Asks the thread to finish without waiting (see [`StoppableThread::request_stop`]).
+    pub fn request_stop(&self) {
+        self.0.request_stop();
+    }
+
     /// Stops the thread and waits for it (at most one receive timeout).
     pub fn stop(self) {
         self.0.stop();
