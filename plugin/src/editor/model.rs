@@ -103,6 +103,50 @@ pub fn transport_state(readout: &ReadoutSnapshot, output_on: bool) -> TransportS
     }
 }
 
+/// The cue input as the line under the readout sums it up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CueSummary {
+    /// The input is enabled.
+    pub enabled: bool,
+    /// The address it is bound to, if it is.
+    pub bound: Option<SocketAddr>,
+    /// Messages received.
+    pub received: u64,
+    /// Messages applied.
+    pub applied: u64,
+    /// Messages dropped, every reason.
+    pub dropped: u64,
+}
+
+/// The line under the readout: `"48 kHz · 2 targets · cues on 127.0.0.1:5005: 3 received, 3
+/// applied, 0 dropped"`, what the plugin runs at, where timecode goes and what the cue input does.
+pub fn status_line(sample_rate: u32, targets: usize, cues: CueSummary) -> String {
+    let mut parts = Vec::new();
+    if sample_rate > 0 {
+        let khz = f64::from(sample_rate) / 1000.0;
+        parts.push(if sample_rate.is_multiple_of(1000) { format!("{khz:.0} kHz") } else { format!("{khz:.1} kHz") });
+    }
+    parts.push(match targets {
+        0 => "no targets".into(),
+        1 => "1 target".into(),
+        n => format!("{n} targets"),
+    });
+    let counts = || {
+        format!(
+            "{} received, {} applied, {} dropped",
+            format_count(cues.received),
+            format_count(cues.applied),
+            format_count(cues.dropped)
+        )
+    };
+    parts.push(match (cues.enabled, cues.bound) {
+        (false, _) => "cue input off".into(),
+        (true, Some(addr)) => format!("cues on {addr}: {}", counts()),
+        (true, None) => format!("cue input not listening: {}", counts()),
+    });
+    parts.join("  ·  ")
+}
+
 // ---------------------------------------------------------------------------------------------
 // Warnings.
 
@@ -968,6 +1012,26 @@ mod tests {
             offline,
             sample_rate: 48_000,
         }
+    }
+
+    #[test]
+    fn the_status_line_sums_up_rate_targets_and_cues() {
+        let cues = CueSummary {
+            enabled: true,
+            bound: Some(addr("127.0.0.1:5005")),
+            received: 1200,
+            applied: 1190,
+            dropped: 10,
+        };
+        assert_eq!(
+            status_line(48_000, 2, cues),
+            "48 kHz  ·  2 targets  ·  cues on 127.0.0.1:5005: 1\u{2009}200 received, 1\u{2009}190 applied, 10 dropped"
+        );
+        assert_eq!(
+            status_line(44_100, 1, CueSummary { bound: None, ..cues }),
+            "44.1 kHz  ·  1 target  ·  cue input not listening: 1\u{2009}200 received, 1\u{2009}190 applied, 10 dropped"
+        );
+        assert_eq!(status_line(0, 0, CueSummary { enabled: false, ..cues }), "no targets  ·  cue input off");
     }
 
     #[test]

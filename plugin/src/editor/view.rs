@@ -11,9 +11,10 @@ use nice_plug::prelude::{Enum, Param};
 
 use super::Shared;
 use super::model::{
-    Field, FieldError, Growth, Health, Kind, Learn, ListEdit, MappingDraft, MappingErrors, MappingField, SettingsEdit,
-    Stillness, TextList, TransportState, Warning, format_age, format_count, format_midi, format_outcome, parse_allow,
-    parse_listen, parse_offset, parse_target, parse_token, timecode_text, transport_state, warnings,
+    CueSummary, Field, FieldError, Growth, Health, Kind, Learn, ListEdit, MappingDraft, MappingErrors, MappingField,
+    SettingsEdit, Stillness, TextList, TransportState, Warning, format_age, format_count, format_midi, format_outcome,
+    parse_allow, parse_listen, parse_offset, parse_target, parse_token, status_line, timecode_text, transport_state,
+    warnings,
 };
 use crate::cues::DropReason;
 use crate::params::{RateChoice, format_offset};
@@ -182,6 +183,16 @@ impl View {
                 ui.label(RichText::new(state.label()).size(22.0).strong().color(state_colour));
             });
         });
+        let listen = shared.cue_activity.listen();
+        let cue_stats = &shared.cue_stats;
+        let cues = CueSummary {
+            enabled: self.settings.cues.enabled,
+            bound: listen.bound,
+            received: cue_stats.received.load(Ordering::Relaxed),
+            applied: cue_stats.applied.load(Ordering::Relaxed),
+            dropped: DropReason::ALL.iter().map(|&d| cue_stats.dropped(d)).sum(),
+        };
+        ui.label(RichText::new(status_line(snapshot.sample_rate, self.settings.targets.len(), cues)).color(DIM));
 
         let stats = &shared.stats;
         let health = Health {
@@ -190,7 +201,7 @@ impl View {
             output_on,
             targets: self.settings.targets.len(),
             cue_enabled: self.settings.cues.enabled,
-            listen: shared.cue_activity.listen(),
+            listen,
             send_errors: self.send_errors.update(stats.send_errors.load(Ordering::Relaxed), now),
             socket_errors: self.socket_errors.update(stats.bind_errors.load(Ordering::Relaxed), now),
             frames_dropped: self.dropped.update(stats.queue_full.load(Ordering::Relaxed), now),
@@ -228,14 +239,16 @@ impl View {
             ui.end_row();
 
             ui.label("Start offset");
-            ui.horizontal(|ui| {
-                let offset = params.offset.value();
-                self.offset.follow(|| format_offset(offset));
-                let committed = text_field(ui, &mut self.offset, 130.0, "HH:MM:SS");
-                if committed && let Some(seconds) = self.offset.commit(parse_offset) {
-                    set_param(gui, &params.offset, seconds);
-                }
-                ui.weak("label at the project's start");
+            ui.vertical(|ui| {
+                ui.horizontal(|ui| {
+                    let offset = params.offset.value();
+                    self.offset.follow(|| format_offset(offset));
+                    let committed = text_field(ui, &mut self.offset, 130.0, "HH:MM:SS");
+                    if committed && let Some(seconds) = self.offset.commit(parse_offset) {
+                        set_param(gui, &params.offset, seconds);
+                    }
+                    ui.weak("label at the project's start (Enter applies)");
+                });
                 field_error(ui, &self.offset.error);
             });
             ui.end_row();
@@ -318,8 +331,8 @@ impl View {
             if committed || ui.button("Add target").clicked() {
                 edit = edit.take().or_else(|| self.targets.commit_add(|t| parse_target(t, &targets, None)));
             }
-            field_error(ui, &self.targets.add_error);
         });
+        field_error(ui, &self.targets.add_error);
         ui.weak(format!(
             "Totals: {} datagrams sent, {} refused.",
             format_count(shared.stats.sent.load(Ordering::Relaxed)),
@@ -345,106 +358,113 @@ impl View {
             ui.end_row();
 
             ui.label("Listen on");
-            ui.horizontal(|ui| {
-                self.listen.follow(|| cues.listen.to_string());
-                if text_field(ui, &mut self.listen, 200.0, "IP:port")
-                    && let Some(addr) = self.listen.commit(parse_listen)
-                {
-                    edits.push(SettingsEdit::Listen(addr));
-                }
+            ui.vertical(|ui| {
+                ui.horizontal(|ui| {
+                    self.listen.follow(|| cues.listen.to_string());
+                    if text_field(ui, &mut self.listen, 200.0, "IP:port")
+                        && let Some(addr) = self.listen.commit(parse_listen)
+                    {
+                        edits.push(SettingsEdit::Listen(addr));
+                    }
+                    let listen = shared.cue_activity.listen();
+                    match (cues.enabled, listen.bound, listen.failure) {
+                        (false, ..) => ui.weak("off"),
+                        (true, Some(bound), _) => ui.colored_label(GREEN, format!("listening on {bound}")),
+                        (true, None, Some((addr, why))) => ui.colored_label(
+                            RED,
+                            format!("cannot listen on {addr}: {}", super::model::bind_failure_text(why)),
+                        ),
+                        (true, None, None) => ui.weak("not listening (the plugin is not active)"),
+                    };
+                });
                 field_error(ui, &self.listen.error);
             });
             ui.end_row();
 
-            ui.label("");
-            let listen = shared.cue_activity.listen();
-            match (cues.enabled, listen.bound, listen.failure) {
-                (false, ..) => ui.weak("off"),
-                (true, Some(bound), _) => ui.colored_label(GREEN, format!("listening on {bound}")),
-                (true, None, Some((addr, why))) => {
-                    ui.colored_label(RED, format!("cannot listen on {addr}: {}", super::model::bind_failure_text(why)))
-                }
-                (true, None, None) => ui.weak("not listening (the plugin is not active)"),
-            };
-            ui.end_row();
-
             ui.label("Token");
-            ui.horizontal(|ui| {
-                self.token.follow(|| cues.token.clone().unwrap_or_default());
-                let response = ui.add(
-                    egui::TextEdit::singleline(&mut self.token.text)
-                        .password(!self.show_token)
-                        .desired_width(200.0)
-                        .hint_text("none"),
-                );
-                if response.changed() {
-                    self.token.edited();
-                }
-                if (entered(ui, &response) || ui.button("Apply").clicked())
-                    && let Some(token) = self.token.commit(parse_token)
-                {
-                    edits.push(SettingsEdit::Token(token));
-                }
-                ui.checkbox(&mut self.show_token, "show");
+            ui.vertical(|ui| {
+                ui.horizontal(|ui| {
+                    self.token.follow(|| cues.token.clone().unwrap_or_default());
+                    let response = ui.add(
+                        egui::TextEdit::singleline(&mut self.token.text)
+                            .password(!self.show_token)
+                            .desired_width(200.0)
+                            .hint_text("none"),
+                    );
+                    if response.changed() {
+                        self.token.edited();
+                    }
+                    if (entered(ui, &response) || ui.button("Apply").clicked())
+                        && let Some(token) = self.token.commit(parse_token)
+                    {
+                        edits.push(SettingsEdit::Token(token));
+                    }
+                    ui.checkbox(&mut self.show_token, "show");
+                });
                 field_error(ui, &self.token.error);
             });
             ui.end_row();
-        });
 
-        ui.add_space(6.0);
-        ui.strong("Allowed senders");
-        let allow = cues.allow.clone();
-        let mut list_edit = None;
-        for (i, entry) in allow.iter().enumerate() {
-            ui.horizontal(|ui| {
-                if let Some((row, text, error)) = self.allow.editing.as_mut()
-                    && *row == i
-                {
-                    let committed = edit_line(ui, text, 200.0);
-                    let error = error.clone();
-                    if committed || ui.button("Save").clicked() {
-                        list_edit = self.allow.commit_edit(|t, i| parse_allow(t, &allow, Some(i)));
+            ui.label("Allowed senders");
+            ui.vertical(|ui| {
+                let allow = cues.allow.clone();
+                let mut list_edit = None;
+                ui.horizontal_wrapped(|ui| {
+                    for (i, entry) in allow.iter().enumerate() {
+                        if let Some((row, text, _)) = self.allow.editing.as_mut()
+                            && *row == i
+                        {
+                            let committed = edit_line(ui, text, 160.0);
+                            if committed || ui.button("Save").clicked() {
+                                list_edit = self.allow.commit_edit(|t, i| parse_allow(t, &allow, Some(i)));
+                            }
+                            if ui.button("Cancel").clicked() {
+                                self.allow.editing = None;
+                            }
+                            continue;
+                        }
+                        ui.monospace(entry.0.to_string());
+                        if ui.small_button("Edit").clicked() {
+                            self.allow.start_edit(i, entry.0.to_string());
+                        }
+                        if ui.small_button("Remove").clicked() {
+                            list_edit = Some(ListEdit::Remove(i));
+                        }
+                        ui.add_space(8.0);
                     }
-                    if ui.button("Cancel").clicked() {
-                        self.allow.editing = None;
+                });
+                if let Some((_, _, error)) = &self.allow.editing {
+                    field_error(ui, error);
+                }
+                if allow.is_empty() {
+                    ui.colored_label(AMBER, "Nobody is allowed: every cue is dropped.");
+                }
+                ui.horizontal(|ui| {
+                    let committed = add_line(ui, &mut self.allow.adding, 200.0, "10.0.0.0/8 or 192.168.1.20");
+                    if committed || ui.button("Allow").clicked() {
+                        list_edit =
+                            list_edit.take().or_else(|| self.allow.commit_add(|t| parse_allow(t, &allow, None)));
                     }
-                    field_error(ui, &error);
-                    return;
-                }
-                ui.monospace(entry.0.to_string());
-                if ui.small_button("Edit").clicked() {
-                    self.allow.start_edit(i, entry.0.to_string());
-                }
-                if ui.small_button("Remove").clicked() {
-                    list_edit = Some(ListEdit::Remove(i));
+                });
+                field_error(ui, &self.allow.add_error);
+                if let Some(list_edit) = list_edit {
+                    edits.push(SettingsEdit::Allow(list_edit));
                 }
             });
-        }
-        if allow.is_empty() {
-            ui.colored_label(AMBER, "Nobody is allowed: every cue is dropped.");
-        }
-        ui.horizontal(|ui| {
-            let committed = add_line(ui, &mut self.allow.adding, 200.0, "10.0.0.0/8 or 192.168.1.20");
-            if committed || ui.button("Allow").clicked() {
-                list_edit = list_edit.take().or_else(|| self.allow.commit_add(|t| parse_allow(t, &allow, None)));
-            }
-            field_error(ui, &self.allow.add_error);
+            ui.end_row();
+
+            ui.label("Counters");
+            counters(ui, shared);
+            ui.end_row();
         });
-        if let Some(list_edit) = list_edit {
-            edits.push(SettingsEdit::Allow(list_edit));
-        }
         for edit in edits {
             self.edit(shared, edit);
         }
 
-        ui.add_space(8.0);
-        ui.strong("Counters");
-        counters(ui, shared);
-
-        ui.add_space(8.0);
+        ui.add_space(6.0);
         ui.strong("Last cues");
         if self.recent.is_empty() {
-            ui.weak("None yet. Try: oscsend 127.0.0.1 5005 /cue/60");
+            ui.weak(format!("None yet. Try: oscsend {} {} /cue/60", cues.listen.ip(), cues.listen.port()));
             return;
         }
         egui::Grid::new("recent").num_columns(4).striped(true).spacing([14.0, 4.0]).show(ui, |ui| {
@@ -638,27 +658,34 @@ fn mapping_form(
     action
 }
 
-/// The cue counters: received, applied, late, queued, then each drop reason.
+/// The cue counters: received, applied, late, queued, then each drop reason that happened.
 fn counters(ui: &mut Ui, shared: &Shared) {
     let s = &shared.cue_stats;
     let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-    let mut cells: Vec<(String, u64)> = vec![
-        ("received".into(), load(&s.received)),
-        ("applied".into(), load(&s.applied)),
-        ("late".into(), load(&s.late)),
-        ("queued".into(), s.queued()),
-    ];
-    cells.extend(
-        DropReason::ALL.iter().map(|&d| (format!("dropped: {}", super::model::drop_reason_text(d)), s.dropped(d))),
-    );
-    egui::Grid::new("counters").num_columns(6).spacing([10.0, 2.0]).show(ui, |ui| {
-        for (i, (name, n)) in cells.iter().enumerate() {
-            let colour = if *n > 0 && name.starts_with("dropped") { AMBER } else { BRIGHT };
+    ui.horizontal_wrapped(|ui| {
+        for (name, n) in [
+            ("received", load(&s.received)),
+            ("applied", load(&s.applied)),
+            ("late", load(&s.late)),
+            ("queued", s.queued()),
+        ] {
             ui.weak(name);
-            ui.label(RichText::new(format_count(*n)).monospace().color(colour));
-            if i % 3 == 2 {
-                ui.end_row();
+            ui.monospace(format_count(n));
+            ui.add_space(6.0);
+        }
+        let mut dropped = false;
+        for reason in DropReason::ALL {
+            let n = s.dropped(reason);
+            if n > 0 {
+                ui.weak(format!("dropped, {}", super::model::drop_reason_text(reason)));
+                ui.label(RichText::new(format_count(n)).monospace().color(AMBER));
+                ui.add_space(6.0);
+                dropped = true;
             }
+        }
+        if !dropped {
+            ui.weak("dropped");
+            ui.monospace("0");
         }
     });
 }
