@@ -11,7 +11,9 @@
 //! CLAP nor VST3 reports that to a plugin).
 //!
 //! Socket trouble (bind failure, unreachable target) is counted in [`Stats`], logged at most
-//! once per [`LOG_EVERY`], retried, and never reaches the host.
+//! once per [`LOG_EVERY`], retried, and never reaches the host. A target the OS refuses does not
+//! hold up the others: every frame is offered to every target. When the thread stops
+//! (deactivation) it logs what it sent and what was refused during the activation ([`Totals`]).
 
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
@@ -101,6 +103,43 @@ pub struct Stats {
     /// block, after queueing the block's frames): the parked position is no longer known, so it
     /// is not repeated as keep-alive.
     pub position_unknown: AtomicBool,
+}
+
+/// The totals of [`Stats`] at one moment, to report what one activation did: its network thread
+/// logs the difference when it stops (the only place a host's log shows them).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// [`Stats::sent`].
+    pub sent: u64,
+    /// [`Stats::send_errors`].
+    pub send_errors: u64,
+    /// [`Stats::bind_errors`].
+    pub bind_errors: u64,
+    /// [`Stats::queue_full`].
+    pub queue_full: u64,
+}
+
+impl Totals {
+    /// `[thread-safe]` The totals now.
+    pub fn of(stats: &Stats) -> Self {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        Self {
+            sent: get(&stats.sent),
+            send_errors: get(&stats.send_errors),
+            bind_errors: get(&stats.bind_errors),
+            queue_full: get(&stats.queue_full),
+        }
+    }
+
+    /// What was counted from `start` to `self`.
+    pub fn since(self, start: Self) -> Self {
+        Self {
+            sent: self.sent.saturating_sub(start.sent),
+            send_errors: self.send_errors.saturating_sub(start.send_errors),
+            bind_errors: self.bind_errors.saturating_sub(start.bind_errors),
+            queue_full: self.queue_full.saturating_sub(start.queue_full),
+        }
+    }
 }
 
 /// Targets counted one by one in [`TargetCounters`]; the ones after them only in the totals.
@@ -226,6 +265,8 @@ struct Worker {
     last_frame_at: Option<Instant>,
     /// When send trouble was last logged.
     last_error_log: Option<Instant>,
+    /// The totals when this thread started, for its stop line.
+    started_with: Totals,
 }
 
 impl Worker {
@@ -240,7 +281,6 @@ impl Worker {
         Self {
             consumer,
             params,
-            stats,
             stop,
             settings,
             settings_read: Instant::now(),
@@ -252,6 +292,8 @@ impl Worker {
             last_sent: None,
             last_frame_at: None,
             last_error_log: None,
+            started_with: Totals::of(&stats),
+            stats,
         }
     }
 
@@ -275,6 +317,14 @@ impl Worker {
             self.keepalive(now);
             self.sleep(now);
         }
+        let done = Totals::of(&self.stats).since(self.started_with);
+        nice_log!(
+            "timecode output stopped; this activation: sent {}, send_errors {}, bind_errors {}, queue_full {}",
+            done.sent,
+            done.send_errors,
+            done.bind_errors,
+            done.queue_full
+        );
     }
 
     /// When to send a frame and when it is heard.
@@ -649,6 +699,18 @@ mod tests {
         thread.stop();
         assert_eq!(stats.targets.get(0, good), Some((1, 0)));
         assert_eq!(stats.targets.get(1, good), None);
+    }
+
+    #[test]
+    fn totals_of_one_activation() {
+        let stats = Stats::default();
+        stats.sent.store(10, Ordering::Relaxed);
+        let start = Totals::of(&stats);
+        stats.sent.fetch_add(5, Ordering::Relaxed);
+        stats.send_errors.fetch_add(2, Ordering::Relaxed);
+        stats.queue_full.fetch_add(1, Ordering::Relaxed);
+        let done = Totals::of(&stats).since(start);
+        assert_eq!(done, Totals { sent: 5, send_errors: 2, bind_errors: 0, queue_full: 1 });
     }
 
     #[test]
