@@ -35,6 +35,13 @@ pub enum Side {
 /// a child process, unless this is that child. Panics if the child fails or runs longer than
 /// `timeout` (then it is killed), with its output.
 pub fn run_alone(test: &str, timeout: Duration) -> Side {
+    run_alone_with_env(test, timeout, &[])
+}
+
+/// Like [`run_alone`], with `env` added to the child's environment: for what a plugin reads once
+/// per process, when its library is loaded (`NICE_LOG`, the file nice-plug's logger writes to),
+/// or what must not be the developer's (`HOME`, `XDG_CONFIG_HOME`).
+pub fn run_alone_with_env(test: &str, timeout: Duration, env: &[(&str, &std::ffi::OsStr)]) -> Side {
     if std::env::var(CHILD_ENV).is_ok_and(|t| t == test) {
         return Side::Child;
     }
@@ -45,6 +52,7 @@ pub fn run_alone(test: &str, timeout: Duration) -> Side {
         .args([test, "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, test)
         .env(BUNDLE_DIR_ENV, &bundle_dir)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

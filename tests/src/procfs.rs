@@ -82,10 +82,28 @@ pub fn rss_kib() -> u64 {
     parse_vm_rss(&status).unwrap_or_else(|| panic!("no VmRSS line in /proc/self/status:\n{status}"))
 }
 
+/// `VmHWM` of this process in KiB: the peak resident set size so far.
+pub fn hwm_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_else(|e| panic!("could not read /proc/self/status: {e}"));
+    parse_vm_kib(&status, "VmHWM").unwrap_or_else(|| panic!("no VmHWM line in /proc/self/status:\n{status}"))
+}
+
+/// Resets this process's `VmHWM` to its resident set size now (`5` written to
+/// `/proc/self/clear_refs`, Linux 4.0 and later), so a later [`hwm_kib`] is the peak since then.
+pub fn reset_hwm() {
+    std::fs::write("/proc/self/clear_refs", "5").unwrap_or_else(|e| panic!("could not reset VmHWM: {e}"));
+}
+
 /// The `VmRSS:    1234 kB` line of a `/proc/PID/status` text, in KiB.
 fn parse_vm_rss(status: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let mut words = line["VmRSS:".len()..].split_whitespace();
+    parse_vm_kib(status, "VmRSS")
+}
+
+/// The `FIELD:    1234 kB` line of a `/proc/PID/status` text, in KiB.
+fn parse_vm_kib(status: &str, field: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.strip_prefix(field).is_some_and(|rest| rest.starts_with(':')))?;
+    let mut words = line[field.len() + 1..].split_whitespace();
     let kib = words.next()?.parse().ok()?;
     (words.next() == Some("kB")).then_some(kib)
 }
@@ -100,6 +118,7 @@ mod tests {
         assert_eq!(parse_vm_rss(status), Some(1234));
         assert_eq!(parse_vm_rss("VmRSS:\t12 MB\n"), None);
         assert_eq!(parse_vm_rss("Name:\tx\n"), None);
+        assert_eq!(parse_vm_kib(status, "VmHWM"), Some(2000));
     }
 
     #[test]

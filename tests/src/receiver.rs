@@ -24,6 +24,8 @@ pub struct Packet {
     pub at: Instant,
     /// When it arrived (wall clock).
     pub wall: SystemTime,
+    /// Where it came from: the sender's address and port (one stream per sending socket).
+    pub from: SocketAddr,
     /// The raw bytes.
     pub bytes: Vec<u8>,
     /// The decoded bundle: timetag (if it was a bundle) and message, or why it did not decode.
@@ -145,7 +147,7 @@ fn drain(socket: UdpSocket, tx: mpsc::Sender<Packet>, stop: Arc<AtomicBool>) {
                 assert!(from.ip().is_loopback(), "datagram from a non-loopback address {from}");
                 let bytes = buf[..n].to_vec();
                 let decoded = decode_timecode_packet(&bytes).map_err(|e| e.to_string());
-                if tx.send(Packet { at, wall, bytes, decoded }).is_err() {
+                if tx.send(Packet { at, wall, from, bytes, decoded }).is_err() {
                     return;
                 }
             }

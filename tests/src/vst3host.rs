@@ -369,6 +369,24 @@ impl Vst3Plugin {
         self.output = [vec![0.0; n], vec![0.0; n]];
     }
 
+    /// Calls `IAudioProcessor::setupProcessing` at `sample_rate` while active and processing, as a
+    /// host that changes the device's rate without deactivating would. VST3 allows the call only
+    /// while inactive (`setActive(false)` first), so this is a host breaking the contract. Returns
+    /// what the plugin answered; the process contexts from now on carry the new rate.
+    pub fn setup_processing_while_active(&mut self, sample_rate: u32) -> tresult {
+        assert!(self.active, "activate first");
+        let mut setup = ProcessSetup {
+            processMode: self.process_mode,
+            symbolicSampleSize: SymbolicSampleSizes_::kSample32 as int32,
+            maxSamplesPerBlock: self.max_block as int32,
+            sampleRate: f64::from(sample_rate),
+        };
+        // SAFETY: a COM call on a live component with a pointer to a local that outlives it.
+        let result = unsafe { self.processor.setupProcessing(&mut setup) };
+        self.sample_rate = sample_rate;
+        result
+    }
+
     /// Stops processing and deactivates.
     pub fn deactivate(&mut self) {
         assert!(self.active, "not active");
