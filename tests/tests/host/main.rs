@@ -9,6 +9,7 @@ mod common;
 
 mod clap_conformance;
 mod clap_cues;
+mod clap_faults;
 mod clap_lifecycle;
 mod clap_playback;
 mod clap_settings;
