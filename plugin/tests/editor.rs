@@ -408,6 +408,7 @@ fn write_png(path: &Path, image: &Image) -> anyhow::Result<()> {
     let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), image.width, image.height);
     encoder.set_color(png::ColorType::Rgb);
     encoder.set_depth(png::BitDepth::Eight);
+    encoder.set_compression(png::Compression::Best);
     let mut writer = encoder.write_header().context("could not write the PNG header")?;
     writer.write_image_data(&image.rgb).context("could not write the PNG")?;
     writer.finish().context("could not finish the PNG")?;
