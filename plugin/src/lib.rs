@@ -257,6 +257,13 @@ impl Plugin for OscTimecode {
         let send_stopped = params.send_stopped.value();
 
         let transport = context.transport();
+        // A VST3 host may change the sample rate through setupProcessing() without deactivating
+        // (against the spec; nice-plug passes it on): positions then count at the new rate. The
+        // clock follows, and the change is a discontinuity. `FrameClock` is plain data: no heap.
+        let host_rate = transport.sample_rate.round();
+        if (1.0..=1_536_000.0).contains(&host_rate) && host_rate as u32 != clock.sample_rate() {
+            *clock = FrameClock::new(host_rate as u32, rate, offset_frames(params.offset.value() as u32, rate));
+        }
         let block = BlockInput {
             playing: transport.playing,
             position: transport.pos_samples(),

@@ -611,12 +611,12 @@ fn nothing_from_the_network_changes_settings_writes_files_or_grows_memory() {
 // deactivating and activating again (the lifecycle tests cover that). VST3 passes it in
 // `setupProcessing()`, which the spec allows only while the plugin is inactive; a host that calls
 // it while processing breaks the contract. nice-plug accepts the call and stores the new rate,
-// and the host's positions (`projectTimeSamples`) then count samples at the new rate.
+// and the host's positions (`projectTimeSamples`) then count samples at the new rate: the plugin
+// follows the transport's sample rate from the next block.
 
 /// 48 kHz, then the host switches to 96 kHz without deactivating: the frames must still be the
 /// host's timeline at 25 fps (the position in seconds is what counts, not in samples).
 #[test]
-#[ignore = "the plugin keeps its activation's sample rate until re-activated: reported (plugin/src/lib.rs)"]
 fn vst3_a_sample_rate_change_without_reactivation_keeps_the_timeline() {
     use osc_timecode_tests::vst3host::Vst3Plugin;
     let rx = Receiver::bind();
