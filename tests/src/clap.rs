@@ -17,10 +17,10 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::net::SocketAddr;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::thread::ThreadId;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use clack_extensions::latency::{HostLatency, HostLatencyImpl};
 use clack_extensions::log::{HostLog, HostLogImpl, LogSeverity};
@@ -307,6 +307,12 @@ pub struct RunReport {
     pub audio_thread: Option<ThreadId>,
     /// What the host's thread-check said on that thread, asked just before the first block.
     pub audio_thread_check: Option<ThreadCheckAnswers>,
+    /// When the run began on the audio thread (monotonic): the origin of
+    /// [`ClapPlugin::run_realtime`]'s pacing, where block `k` is due the duration of the samples
+    /// before it after this instant.
+    pub started: Option<Instant>,
+    /// The same moment on the wall clock (read just after `started`).
+    pub started_wall: Option<SystemTime>,
 }
 
 impl RunReport {
@@ -550,6 +556,29 @@ pub fn velocity_7bit(velocity: f64) -> Result<u8, String> {
     Ok(n as u8)
 }
 
+/// Where a [`ProcessProbe`] is called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbePoint {
+    /// Just before the plugin's `process()`, after the buffers and events are ready.
+    Before,
+    /// Just after it returns, before its output is looked at.
+    After,
+}
+
+/// A function the harness calls on the audio thread right around every `process()` call of every
+/// instance in this process, with nothing of the harness's own work in between: the benchmarks
+/// time `process()` and count its instructions there. `[audio-thread]`
+pub type ProcessProbe = fn(ProbePoint);
+
+/// The process-wide probe, if one was installed.
+static PROCESS_PROBE: OnceLock<ProcessProbe> = OnceLock::new();
+
+/// Installs the process-wide [`ProcessProbe`]. Only the first call installs one (`true`); the
+/// probe stays for the life of the process, so it should check a switch of its own.
+pub fn set_process_probe(probe: ProcessProbe) -> bool {
+    PROCESS_PROBE.set(probe).is_ok()
+}
+
 /// Stereo in/out buffers sized for the maximum block.
 struct AudioIo {
     input: [Vec<f32>; 2],
@@ -618,9 +647,16 @@ impl AudioSide<'_> {
             }]);
             let in_events = self.in_events.as_input();
             let mut out_events = self.out_events.as_output();
-            self.processor
-                .process(&inputs, &mut outputs, &in_events, &mut out_events, Some(start), transport)
-                .unwrap_or_else(|e| panic!("process() failed: {e}"))
+            let probe = PROCESS_PROBE.get().copied();
+            if let Some(probe) = probe {
+                probe(ProbePoint::Before);
+            }
+            let status =
+                self.processor.process(&inputs, &mut outputs, &in_events, &mut out_events, Some(start), transport);
+            if let Some(probe) = probe {
+                probe(ProbePoint::After);
+            }
+            status.unwrap_or_else(|e| panic!("process() failed: {e}"))
         };
         self.in_events.clear();
         *self.steady_time += u64::from(len);
@@ -1049,6 +1085,8 @@ impl ClapPlugin {
                 IS_AUDIO_THREAD.with(|c| c.set(true));
                 let started = std::time::Instant::now();
                 let mut report = RunReport {
+                    started: Some(started),
+                    started_wall: Some(SystemTime::now()),
                     block_log: Vec::with_capacity(blocks),
                     audio_thread: Some(std::thread::current().id()),
                     audio_thread_check: Some(side.processor.access_shared_handler(HostShared::thread_check_answers)),
