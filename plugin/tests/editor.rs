@@ -95,9 +95,9 @@ fn run() -> anyhow::Result<()> {
     })?;
     // Three cues from an allowed sender: a note, a CC and an address nothing maps.
     send_cues(cue_port)?;
-    let interval = Duration::from_millis(1000);
-    std::thread::sleep(interval);
-    let last = screen.grab()?;
+    std::thread::sleep(Duration::from_secs(1));
+    // It runs: the host's transport rolls, so the readout moves on from the first capture.
+    let (last, moved) = screen.wait_until(SETTLE_WITHIN, |image| image.rows(READOUT) != first.rows(READOUT))?;
     ensure!(host.0.try_wait()?.is_none(), "the window host died:\n{}", log_text());
 
     let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().context("no target dir")?;
@@ -124,19 +124,15 @@ fn run() -> anyhow::Result<()> {
     // The readout: 76 px digits in near-white across the top band.
     let bright = image.count_in(READOUT, |[r, g, b]| r > 200 && g > 200 && b > 200);
     ensure!(bright > 1500, "only {bright} bright pixels where the timecode readout goes");
-    // It runs: the host's transport rolls, so the readout differs between two captures.
-    ensure!(
-        first.rows(READOUT) != image.rows(READOUT),
-        "the readout did not change in {interval:?} while the transport rolled"
-    );
+    ensure!(moved, "the readout did not change while the transport rolled");
 
     // A person types a name where an address goes: refused in place, in red, with the reason.
     let reds_before = last.count_in(BELOW_TABS, is_red);
     screen.click(ADD_TARGET_FIELD)?;
     screen.type_text("localhost")?;
     screen.press(KEYSYM_RETURN)?;
-    std::thread::sleep(Duration::from_millis(600));
-    let refused = screen.grab()?;
+    let (refused, _) =
+        screen.wait_until(SETTLE_WITHIN, |image| image.count_in(BELOW_TABS, is_red) > reds_before + 100)?;
     write_png(&shots_dir.join("editor-refused.png"), &refused)?;
     let reds = refused.count_in(BELOW_TABS, is_red);
     ensure!(
@@ -163,11 +159,10 @@ fn run() -> anyhow::Result<()> {
 
     // The "Cue input" tab lists the cues just sent, the unmapped one in amber.
     screen.click(CUE_TAB)?;
-    std::thread::sleep(Duration::from_millis(600));
-    let cues = screen.grab()?;
+    let (cues, _) = screen.wait_until(SETTLE_WITHIN, |image| amber_in(image) > 20)?;
     write_png(&shots_dir.join("editor-cues.png"), &cues)?;
     ensure!(cues.rows(BELOW_TABS) != refused.rows(BELOW_TABS), "clicking {CUE_TAB:?} did not change the tab");
-    let amber = cues.count_in(BELOW_TABS, |[r, g, b]| r > 180 && (120..220).contains(&g) && b < 110);
+    let amber = amber_in(&cues);
     ensure!(amber > 20, "no amber (an unmapped or dropped cue) on the cue tab: {amber} pixels");
     ensure!(host.0.try_wait()?.is_none(), "the window host died:\n{}", log_text());
 
@@ -190,6 +185,14 @@ const KEYSYM_RETURN: u32 = 0xff0d;
 const KEYSYM_BACKSPACE: u32 = 0xff08;
 /// X keysym of the left Shift key.
 const KEYSYM_SHIFT: u32 = 0xffe1;
+
+/// How long the window may take to show the effect of a click or a key.
+const SETTLE_WITHIN: Duration = Duration::from_secs(15);
+
+/// Pixels in the window's amber (refused cues, drop counts) below the tabs, anti-aliased.
+fn amber_in(image: &Image) -> usize {
+    image.count_in(BELOW_TABS, |[r, g, b]| r > 180 && (120..220).contains(&g) && b < 110)
+}
 
 /// The window's red (refusals), anti-aliased.
 fn is_red([r, g, b]: [u8; 3]) -> bool {
@@ -258,6 +261,22 @@ impl Screen {
 
     fn grab(&self) -> anyhow::Result<Image> {
         grab(&self.conn, self.window)
+    }
+
+    /// Captures every 100 ms until `done` holds (at most `within`): that capture and `true`, or
+    /// the last one and `false`.
+    fn wait_until(&self, within: Duration, done: impl Fn(&Image) -> bool) -> anyhow::Result<(Image, bool)> {
+        let deadline = Instant::now() + within;
+        loop {
+            let image = self.grab()?;
+            if done(&image) {
+                return Ok((image, true));
+            }
+            if Instant::now() >= deadline {
+                return Ok((image, false));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// A left click at `(x, y)` in the window.

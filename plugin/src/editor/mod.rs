@@ -93,6 +93,9 @@ impl NiceEguiApp for App {
     ) -> Result<(), nice_plug_egui::baseview::HandlerError> {
         view::style(&egui_ctx);
         self.gui = Some(nice_gui_ctx);
+        // Each opening starts fresh: `build` runs on every opening, while nice-plug-egui 0.6
+        // never calls `editor_closed`.
+        self.view = view::View::default();
         Ok(())
     }
 
@@ -103,6 +106,5 @@ impl NiceEguiApp for App {
 
     fn editor_closed(&mut self) {
         self.gui = None;
-        self.view = view::View::default();
     }
 }
