@@ -20,6 +20,7 @@
 //! The tests themselves are in `tests/host/` (one integration-test binary, `host`).
 
 pub mod ardour;
+pub mod bench;
 pub mod bundle;
 pub mod child;
 pub mod clap;

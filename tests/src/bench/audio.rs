@@ -1,0 +1,698 @@
+//! Section 1, the audio thread: how long one `process()` call of the release plugin takes in the
+//! clack-host harness and how many instructions it executes (callgrind), at 64, 512 and 4096
+//! samples, playing, output on (one and eight targets) and off; and the proof that `process()`
+//! never allocates (the debug bundle, whose `assert_process_allocs` aborts on the first
+//! allocation, runs every path without aborting).
+//!
+//! Both measurements go through the harness's [`ProcessProbe`], called right around each
+//! `process()` call, so the harness's own per-block work (filling the input, checking the
+//! pass-through) is never counted. What is counted is what a host pays for the call: clack-host's
+//! few instructions building the `clap_process`, nice-plug's wrapper (which copies the input to the
+//! output: proportional to the block) and the plugin's own work.
+//!
+//! Blocks are split by how many timecode frames start in them, because the per-block cost and
+//! the per-frame cost are separate targets.
+
+use std::cell::Cell;
+use std::io::Write as _;
+use std::net::{SocketAddr, UdpSocket};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context as _, bail};
+use osc_timecode_core::FrameRate;
+
+use super::stats::{Summary, num};
+use super::valgrind;
+use super::{Ctx, PluginSetup, Section, Target, frames_starting_in, load_plugin};
+use crate::bundle::BUNDLE_DIR_ENV;
+use crate::clap::{ProbePoint, set_process_probe};
+use crate::cues::{CueSender, CueValue, free_loopback_addr, timetag};
+use crate::transport::Transport;
+
+/// Sample rate of every audio-thread measurement.
+const SR: u32 = 48_000;
+/// Block sizes measured.
+const BLOCKS: [u32; 3] = [64, 512, 4096];
+/// The frame rate of every audio-thread measurement.
+const RATE: FrameRate = FrameRate::FPS_25;
+
+/// What the probe does.
+const PROBE_OFF: u8 = 0;
+/// Time each `process()` call.
+const PROBE_TIME: u8 = 1;
+/// Switch callgrind's collection on around the blocks in [`COLLECT_MASK`].
+const PROBE_CALLGRIND: u8 = 2;
+
+/// The probe's mode: [`PROBE_OFF`], [`PROBE_TIME`] or [`PROBE_CALLGRIND`].
+static PROBE_MODE: AtomicU8 = AtomicU8::new(PROBE_OFF);
+/// `process()` calls seen by the probe since the last [`reset_probe`].
+static PROBE_CALLS: AtomicU64 = AtomicU64::new(0);
+/// Nanoseconds of each timed `process()` call, in order.
+static TIMES_NS: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+/// Callgrind mode: whether to collect the call with this index.
+static COLLECT_MASK: Mutex<Vec<bool>> = Mutex::new(Vec::new());
+/// Callgrind mode: calls collected.
+static COLLECTED: AtomicU64 = AtomicU64::new(0);
+/// Set once the probe is installed.
+static PROBE_INSTALLED: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    /// When the current `process()` call began (time mode).
+    static CALL_START: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// The current call is being collected (callgrind mode).
+    static COLLECTING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The harness calls this just before and just after every `process()` call.
+fn probe(point: ProbePoint) {
+    match (PROBE_MODE.load(Ordering::Relaxed), point) {
+        (PROBE_TIME, ProbePoint::Before) => {
+            PROBE_CALLS.fetch_add(1, Ordering::Relaxed);
+            // Last thing before the call.
+            CALL_START.with(|c| c.set(Some(Instant::now())));
+        }
+        (PROBE_TIME, ProbePoint::After) => {
+            // First thing after it.
+            let end = Instant::now();
+            if let Some(start) = CALL_START.with(Cell::take) {
+                let ns = u64::try_from((end - start).as_nanos()).unwrap_or(u64::MAX);
+                if let Ok(mut times) = TIMES_NS.lock() {
+                    times.push(ns);
+                }
+            }
+        }
+        (PROBE_CALLGRIND, ProbePoint::Before) => {
+            let index = PROBE_CALLS.fetch_add(1, Ordering::Relaxed) as usize;
+            let collect = COLLECT_MASK.lock().is_ok_and(|m| m.get(index).copied().unwrap_or(false));
+            if collect {
+                COLLECTED.fetch_add(1, Ordering::Relaxed);
+                COLLECTING.with(|c| c.set(true));
+                valgrind::toggle_collect();
+            }
+        }
+        (PROBE_CALLGRIND, ProbePoint::After) if COLLECTING.with(|c| c.replace(false)) => {
+            valgrind::toggle_collect();
+        }
+        _ => {}
+    }
+}
+
+/// Installs [`probe`] (once), clears what it recorded and sets its mode.
+fn start_probe(mode: u8) {
+    if !PROBE_INSTALLED.swap(true, Ordering::SeqCst) {
+        set_process_probe(probe);
+    }
+    PROBE_CALLS.store(0, Ordering::SeqCst);
+    COLLECTED.store(0, Ordering::SeqCst);
+    if let Ok(mut t) = TIMES_NS.lock() {
+        t.clear();
+    }
+    PROBE_MODE.store(mode, Ordering::SeqCst);
+}
+
+/// Stops the probe, keeping what it recorded.
+fn stop_probe() {
+    PROBE_MODE.store(PROBE_OFF, Ordering::SeqCst);
+}
+
+/// One measured configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Config {
+    /// Samples per block.
+    block: u32,
+    /// The Output parameter.
+    output: bool,
+    /// How many targets the plugin sends to.
+    targets: usize,
+}
+
+impl Config {
+    /// All configurations, in report order.
+    fn all() -> Vec<Config> {
+        let mut v = Vec::new();
+        for block in BLOCKS {
+            v.push(Config { block, output: true, targets: 1 });
+            v.push(Config { block, output: true, targets: 8 });
+            v.push(Config { block, output: false, targets: 1 });
+        }
+        v
+    }
+
+    fn label(self) -> String {
+        if self.output {
+            format!(
+                "{} samples, output on, {} target{}",
+                self.block,
+                self.targets,
+                if self.targets == 1 { "" } else { "s" }
+            )
+        } else {
+            format!("{} samples, output off", self.block)
+        }
+    }
+
+    fn args(self) -> [String; 3] {
+        [self.block.to_string(), if self.output { "on" } else { "off" }.to_owned(), self.targets.to_string()]
+    }
+
+    fn parse(args: &[String]) -> anyhow::Result<Self> {
+        match args {
+            [block, output, targets, ..] => Ok(Self {
+                block: block.parse().context("block size")?,
+                output: output == "on",
+                targets: targets.parse().context("targets")?,
+            }),
+            _ => bail!("expected BLOCK on|off TARGETS"),
+        }
+    }
+
+    /// Seconds of audio for a timing run: enough blocks for a p99 while the frames stay fewer
+    /// than the plugin's 4096-frame ring (the run goes faster than real time, and a full ring
+    /// would time the drop path instead).
+    fn timing_blocks(self, quick: bool) -> u64 {
+        let audio_seconds = if quick { 30 } else { 120 };
+        (u64::from(SR) * audio_seconds / u64::from(self.block)).max(200)
+    }
+}
+
+/// Which blocks a callgrind run counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    /// Blocks where no frame starts.
+    NoFrame,
+    /// Blocks where at least one frame starts.
+    Frames,
+}
+
+impl Class {
+    fn name(self) -> &'static str {
+        match self {
+            Class::NoFrame => "none",
+            Class::Frames => "some",
+        }
+    }
+
+    fn parse(s: &str) -> anyhow::Result<Self> {
+        match s {
+            "none" => Ok(Class::NoFrame),
+            "some" => Ok(Class::Frames),
+            _ => bail!("unknown block class {s:?}"),
+        }
+    }
+
+    fn matches(self, frames: i64) -> bool {
+        match self {
+            Class::NoFrame => frames == 0,
+            Class::Frames => frames > 0,
+        }
+    }
+}
+
+/// Bound, never-read loopback sockets standing in for targets: the kernel drops what does not
+/// fit their buffers, and nothing on this machine spends time reading them.
+fn sinks(n: usize) -> anyhow::Result<(Vec<UdpSocket>, Vec<SocketAddr>)> {
+    let sockets = (0..n)
+        .map(|_| UdpSocket::bind("127.0.0.1:0").context("could not bind a sink socket"))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let addrs = sockets.iter().map(|s| s.local_addr().context("sink address")).collect::<anyhow::Result<_>>()?;
+    Ok((sockets, addrs))
+}
+
+/// Per-block times of one configuration, split by frames starting in the block.
+#[derive(Debug, Clone)]
+struct Timing {
+    /// The configuration.
+    config: Config,
+    /// All blocks, ns.
+    all: Option<Summary>,
+    /// Blocks without a frame start, ns.
+    no_frame: Option<Summary>,
+    /// Blocks with one or more frame starts, ns.
+    frames: Option<Summary>,
+    /// Mean frames per block among those with frames.
+    frames_per_frame_block: f64,
+}
+
+/// Times every `process()` call of a back-to-back run (not paced: a paced 4096-sample run long
+/// enough for a p99 would take minutes).
+fn time_config(config: Config, quick: bool) -> anyhow::Result<Timing> {
+    let (_sinks, targets) = sinks(config.targets)?;
+    let mut plugin =
+        load_plugin(&PluginSetup { targets, rate: RATE, output: config.output, cues: free_loopback_addr() });
+    plugin.activate(SR, config.block);
+    let mut transport = Transport::new(SR);
+    transport.play();
+    // Warm-up: first-call costs (page faults, the network thread starting) are not per-block.
+    plugin.run(&mut transport, u64::from(config.block) * 50, config.block);
+    start_probe(PROBE_TIME);
+    let blocks = config.timing_blocks(quick);
+    let report = plugin.run(&mut transport, blocks * u64::from(config.block), config.block);
+    stop_probe();
+    let times: Vec<u64> = std::mem::take(&mut *TIMES_NS.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
+    plugin.deactivate();
+    if times.len() != report.block_log.len() {
+        bail!("{} timed calls for {} blocks", times.len(), report.block_log.len());
+    }
+    let (mut none, mut some, mut frame_count) = (Vec::new(), Vec::new(), 0);
+    for (t, b) in times.iter().zip(&report.block_log) {
+        let frames = frames_starting_in(b.timeline_start.unwrap_or(0), b.len, SR, RATE);
+        if frames == 0 {
+            none.push(*t as f64);
+        } else {
+            some.push(*t as f64);
+            frame_count += frames;
+        }
+    }
+    let all: Vec<f64> = times.iter().map(|&t| t as f64).collect();
+    Ok(Timing {
+        config,
+        all: Summary::of(&all),
+        no_frame: Summary::of(&none),
+        frames: Summary::of(&some),
+        frames_per_frame_block: if some.is_empty() { 0.0 } else { frame_count as f64 / some.len() as f64 },
+    })
+}
+
+/// What a callgrind child counted.
+#[derive(Debug, Clone, Copy)]
+struct Counted {
+    /// Calls collected.
+    calls: u64,
+    /// Frames starting in those calls' blocks.
+    frames: i64,
+    /// Instructions per call.
+    per_call: f64,
+    /// Of those, in libc's `memcpy`/`memmove` (nice-plug's input → output copy), per call;
+    /// `None` without `callgrind_annotate`.
+    memcpy_per_call: Option<f64>,
+}
+
+/// Blocks a callgrind child runs before it starts counting.
+const CALLGRIND_WARM: usize = 100;
+/// Blocks a callgrind child looks at.
+const CALLGRIND_MEASURE: usize = 1000;
+
+/// The callgrind child: runs [`CALLGRIND_WARM`] + [`CALLGRIND_MEASURE`] blocks of `config` and
+/// collects the measured blocks of `class`. Prints `calls FRAMES` on standard output.
+pub fn callgrind_child(args: &[String]) -> anyhow::Result<()> {
+    let config = Config::parse(args)?;
+    let class = Class::parse(args.get(3).map(String::as_str).unwrap_or("some"))?;
+    let (_sinks, targets) = sinks(config.targets)?;
+    let mut plugin =
+        load_plugin(&PluginSetup { targets, rate: RATE, output: config.output, cues: free_loopback_addr() });
+    plugin.activate(SR, config.block);
+    let mut transport = Transport::new(SR);
+    transport.play();
+    let total = CALLGRIND_WARM + CALLGRIND_MEASURE;
+    let mut frames = 0;
+    let mask: Vec<bool> = (0..total)
+        .map(|i| {
+            let n = frames_starting_in(i as i64 * i64::from(config.block), config.block, SR, RATE);
+            let on = i >= CALLGRIND_WARM && class.matches(n);
+            if on {
+                frames += n;
+            }
+            on
+        })
+        .collect();
+    *COLLECT_MASK.lock().map_err(|_| anyhow::anyhow!("poisoned"))? = mask;
+    start_probe(PROBE_CALLGRIND);
+    plugin.run(&mut transport, total as u64 * u64::from(config.block), config.block);
+    stop_probe();
+    plugin.deactivate();
+    println!("{} {frames}", COLLECTED.load(Ordering::SeqCst));
+    Ok(())
+}
+
+/// Runs the callgrind child for `config` and `class` and returns what it counted, or why not.
+fn count_instructions(ctx: &Ctx, config: Config, class: Class) -> anyhow::Result<Counted> {
+    let out =
+        ctx.scratch.join(format!("callgrind.{}.{}.{}.{}", config.block, config.output, config.targets, class.name()));
+    let _ = std::fs::remove_file(&out);
+    let mut cmd = Command::new("valgrind");
+    cmd.arg("--tool=callgrind")
+        .arg("--collect-atstart=no")
+        .arg(format!("--callgrind-out-file={}", out.display()))
+        .arg(&ctx.exe)
+        .args(["--child", "callgrind"])
+        .args(config.args())
+        .arg(class.name())
+        .env(BUNDLE_DIR_ENV, &ctx.bundle_dir)
+        .stdin(Stdio::null());
+    let output = cmd.output().context("could not run valgrind")?;
+    if !output.status.success() {
+        bail!(
+            "valgrind child failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).lines().rev().take(5).collect::<Vec<_>>().join(" / ")
+        );
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let mut words = stdout.split_whitespace();
+    let calls: u64 = words.next().context("no call count from the child")?.parse()?;
+    let frames: i64 = words.next().context("no frame count from the child")?.parse()?;
+    let text = std::fs::read_to_string(&out).with_context(|| format!("could not read {}", out.display()))?;
+    let total = callgrind_total(&text).with_context(|| format!("no totals in {}", out.display()))?;
+    let memcpy = memcpy_instructions(&out);
+    let _ = std::fs::remove_file(&out);
+    if calls == 0 {
+        bail!("no block of that kind");
+    }
+    Ok(Counted {
+        calls,
+        frames,
+        per_call: total as f64 / calls as f64,
+        memcpy_per_call: memcpy.map(|m| m as f64 / calls as f64),
+    })
+}
+
+/// Instructions in libc's `memcpy`/`memmove` in a callgrind output file, from
+/// `callgrind_annotate`'s per-function table (`None` if it is not installed).
+fn memcpy_instructions(file: &Path) -> Option<u64> {
+    let out = Command::new("callgrind_annotate").arg("--threshold=100").arg(file).output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    Some(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| (l.contains("memcpy") || l.contains("memmove")) && l.contains("libc"))
+            .filter_map(|l| l.split_whitespace().next()?.replace(',', "").parse::<u64>().ok())
+            .sum(),
+    )
+}
+
+/// The `totals:` (or `summary:`) figure of a callgrind output file: instructions collected.
+pub fn callgrind_total(text: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("totals:").or_else(|| l.strip_prefix("summary:")))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+}
+
+/// The allocation child (debug bundle): every audio-thread path at every block size, with cues
+/// arriving, transport moves and eight targets. Prints `BLOCKS CUES_SENT` when done; an
+/// allocation inside `process()` aborts the process before that.
+pub fn alloc_child(quick: bool) -> anyhow::Result<()> {
+    let (_sinks, mut targets) = sinks(7)?;
+    let rx = crate::receiver::Receiver::bind();
+    targets.push(rx.addr());
+    let mut blocks = 0u64;
+    let mut cues_sent = 0u64;
+    for block in BLOCKS {
+        let listen = free_loopback_addr();
+        let mut plugin = load_plugin(&PluginSetup { targets: targets.clone(), rate: RATE, output: true, cues: listen });
+        plugin.activate(SR, block);
+        let sender = CueSender::new(listen);
+        sender.wait_ready();
+        let stop = AtomicBool::new(false);
+        let mut transport = Transport::new(SR);
+        let sent = std::thread::scope(|s| {
+            let cues = s.spawn(|| {
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    // Immediate, timetagged, notes (with their note-offs) and CCs, and a pattern.
+                    let v = Some(CueValue::Int((n % 127) as i32 + 1));
+                    sender.cue(&format!("/cue/{}", n % 128), v, None);
+                    sender.cue(&format!("/trigger/{}", n % 128), v, None);
+                    let at = timetag(SystemTime::now() + Duration::from_millis(20 + n % 200));
+                    sender.cue_at("/cue/{1,2,3}", v, None, at);
+                    n += 3;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                n
+            });
+            let per_phase = (u64::from(SR) * if quick { 2 } else { 6 } / u64::from(block)) as usize;
+            // Real-time paced phases, so cues and frames arrive between blocks as in a host.
+            transport.play();
+            blocks += plugin.run_realtime(&mut transport, per_phase as u64 * u64::from(block) / 3, block).blocks;
+            // Scripted: locate, loop, stop and start, pre-roll, as fast as it goes.
+            let report = plugin.run_scripted(&mut transport, per_phase * 4, |t, i| {
+                match i % 400 {
+                    0 => t.locate(i as i64 * 997 - 200_000),
+                    100 => t.set_loop(Some((t.position, t.position + 30_000))),
+                    200 => t.stop(),
+                    250 => {
+                        t.set_loop(None);
+                        t.play();
+                    }
+                    _ => {}
+                }
+                block
+            });
+            blocks += report.blocks;
+            transport.stop();
+            blocks += plugin.run(&mut transport, u64::from(block) * 20, block).blocks;
+            stop.store(true, Ordering::Relaxed);
+            cues.join().unwrap_or(0)
+        });
+        cues_sent += sent;
+        plugin.deactivate();
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{blocks} {cues_sent}")?;
+    Ok(())
+}
+
+/// Runs the allocation child on the debug bundles: `Ok((blocks, cues))` when it finished.
+fn prove_no_alloc(ctx: &Ctx, debug_dir: &Path) -> anyhow::Result<(u64, u64)> {
+    let mut cmd = Command::new(&ctx.exe);
+    cmd.args(["--child", "alloc"]).env(BUNDLE_DIR_ENV, debug_dir).stdin(Stdio::null());
+    if ctx.quick {
+        cmd.arg("--quick");
+    }
+    let output = cmd.output().context("could not run the allocation child")?;
+    if !output.status.success() {
+        let tail: Vec<String> =
+            String::from_utf8_lossy(&output.stderr).lines().rev().take(8).map(str::to_owned).collect();
+        bail!("the debug plugin aborted or failed ({}): {}", output.status, tail.join(" / "));
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let mut words = stdout.split_whitespace();
+    let blocks = words.next().context("no block count")?.parse()?;
+    let cues = words.next().context("no cue count")?.parse()?;
+    Ok((blocks, cues))
+}
+
+/// Runs section 1.
+pub fn run(ctx: &Ctx) -> Section {
+    let mut body = String::new();
+    let mut targets = Vec::new();
+    let mut headline = Vec::new();
+    let findings = Vec::new();
+    body.push_str(
+        "Each figure is one `process()` call of the release bundle in the clack-host harness at 48 kHz, 25 fps, \
+         transport playing, measured right around the call (the harness's own per-block work is outside). \
+         It includes clack-host building the call and nice-plug's wrapper, which copies the input to the output \
+         (a cost proportional to the block that every nice-plug plugin pays). Blocks are split by how many \
+         timecode frames start in them. Targets are loopback sockets that are never read.\n\n",
+    );
+
+    // Time.
+    body.push_str("### Time per call (ns), back-to-back blocks\n\n");
+    body.push_str(
+        "Blocks run back to back (not paced), after 50 warm-up blocks, so caches are warm: a real host's \
+         calls, a block period apart, can be slower. `Instant::now()` around the call adds ~20–40 ns.\n\n",
+    );
+    body.push_str(
+        "| configuration | blocks | all: p50 | p99 | max | no frame: p50 | p99 | with frames: p50 | p99 | frames/block |\n",
+    );
+    body.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
+    let mut timings = Vec::new();
+    for config in Config::all() {
+        eprintln!("[bench] audio thread: timing {}", config.label());
+        match time_config(config, ctx.quick) {
+            Ok(t) => {
+                let f =
+                    |s: Option<Summary>| s.map_or(("—".to_owned(), "—".to_owned()), |s| (num(s.p50), num(s.p99)));
+                let (a50, a99) = f(t.all);
+                let (n50, n99) = f(t.no_frame);
+                let (s50, s99) = f(t.frames);
+                body.push_str(&format!(
+                    "| {} | {} | {a50} | {a99} | {} | {n50} | {n99} | {s50} | {s99} | {} |\n",
+                    config.label(),
+                    t.all.map_or(0, |s| s.n),
+                    t.all.map_or("—".to_owned(), |s| num(s.max)),
+                    num(t.frames_per_frame_block),
+                ));
+                timings.push(t);
+            }
+            Err(e) => body.push_str(&format!("| {} | failed: {e:#} |\n", config.label())),
+        }
+    }
+    body.push('\n');
+
+    // Instructions.
+    let mut counts: Vec<(Config, Class, f64, Counted)> = Vec::new();
+    let valgrind_ok = Command::new("valgrind").arg("--version").output().is_ok_and(|o| o.status.success());
+    body.push_str("### Instructions per call (callgrind)\n\n");
+    if !valgrind_ok {
+        body.push_str("skipped: `valgrind` is not installed.\n\n");
+    } else {
+        body.push_str(&format!(
+            "`valgrind --tool=callgrind --collect-atstart=no`: the bench's child switches collection on for the \
+             calling thread just before each counted `process()` call and off just after (client requests), so \
+             the network and cue threads are not counted. {CALLGRIND_WARM} warm-up blocks, then the blocks of one \
+             kind among the next {CALLGRIND_MEASURE}. Exact and repeatable, unlike time.\n\n"
+        ));
+        body.push_str(
+            "| configuration | no frame: instr/call | of which memcpy | with frames: instr/call | of which memcpy | \
+             frames/block | instr per frame (difference ÷ frames/block) |\n|---|---|---|---|---|---|---|\n",
+        );
+        for config in Config::all() {
+            let mut row = vec![config.label()];
+            let mut per: [Option<Counted>; 2] = [None, None];
+            for (i, class) in [Class::NoFrame, Class::Frames].into_iter().enumerate() {
+                eprintln!("[bench] audio thread: callgrind {} ({})", config.label(), class.name());
+                match count_instructions(ctx, config, class) {
+                    Ok(counted) => {
+                        row.push(format!("{:.0}", counted.per_call));
+                        row.push(counted.memcpy_per_call.map_or("—".to_owned(), |m| format!("{m:.0}")));
+                        per[i] = Some(counted);
+                        counts.push((config, class, counted.per_call, counted));
+                    }
+                    Err(e) if e.to_string().contains("no block of that kind") => {
+                        row.extend(["— (none)".to_owned(), "—".to_owned()]);
+                    }
+                    Err(e) => row.extend([format!("failed: {e:#}"), "—".to_owned()]),
+                }
+            }
+            let fpb = per[1].map(|c| c.frames as f64 / c.calls as f64);
+            row.push(fpb.map_or("—".to_owned(), num));
+            row.push(match (per[0], per[1], fpb) {
+                (Some(a), Some(b), Some(f)) if f > 0.0 => format!("{:.0}", (b.per_call - a.per_call) / f),
+                _ => "—".to_owned(),
+            });
+            body.push_str(&format!("| {} |\n", row.join(" | ")));
+        }
+        body.push_str(
+            "\nglibc's `memcpy` copies more than 2 KiB with `rep movsb`, which callgrind counts once per byte: at 4096 \
+             samples nice-plug's input → output copy (2 × 16 KiB) is ~33 000 \"instructions\" that take a few hundred \
+             nanoseconds (the time table is the better measure there). The plugin's own work is the count minus the \
+             memcpy column.\n\n",
+        );
+    }
+
+    // Targets: per-block cost and per-target independence.
+    let find = |block, output, targets| timings.iter().find(|t| t.config == Config { block, output, targets });
+    let ins = |block, output, targets, class| {
+        counts.iter().find(|(c, k, _, _)| *c == Config { block, output, targets } && *k == class).map(|(_, _, v, _)| *v)
+    };
+    if let (Some(t64), Some(t4096)) = (find(64, true, 1), find(4096, true, 1)) {
+        let no_frame = t64.no_frame.map_or(f64::NAN, |s| s.p50);
+        let with = t64.frames.map_or(f64::NAN, |s| s.p50);
+        let big = t4096.all.map_or(f64::NAN, |s| s.p50);
+        let off_big = find(4096, false, 1).and_then(|t| t.all).map_or(f64::NAN, |s| s.p50);
+        headline.push(format!(
+            "process(): {} ns median at 64 samples without a frame, {} ns with one; {} ns at 4096 samples ({} ns with output off)",
+            num(no_frame),
+            num(with),
+            num(big),
+            num(off_big)
+        ));
+        targets.push(Target {
+            target: "audio thread under 1 µs per block plus a small cost per frame".into(),
+            result: format!(
+                "64-sample block: median {} ns without a frame, {} ns with one (p99 {} / {} ns); 4096-sample block \
+                 (2–3 frames): median {} ns, of which nice-plug's input→output copy is most: output off {} ns",
+                num(no_frame),
+                num(with),
+                num(t64.no_frame.map_or(f64::NAN, |s| s.p99)),
+                num(t64.frames.map_or(f64::NAN, |s| s.p99)),
+                num(big),
+                num(off_big),
+            ),
+            met: Some(no_frame < 1000.0 && t64.no_frame.is_some_and(|s| s.p99 < 1000.0)),
+        });
+    }
+    let mut independence = Vec::new();
+    for block in BLOCKS {
+        for class in [Class::NoFrame, Class::Frames] {
+            if let (Some(one), Some(eight)) = (ins(block, true, 1, class), ins(block, true, 8, class)) {
+                independence.push((block, class, one, eight));
+            }
+        }
+    }
+    if !independence.is_empty() {
+        let worst = independence.iter().map(|(_, _, a, b)| ((b - a) / a).abs()).fold(0.0f64, f64::max);
+        let cells: Vec<String> =
+            independence.iter().map(|(b, c, one, eight)| format!("{b}/{}: {one:.0} vs {eight:.0}", c.name())).collect();
+        targets.push(Target {
+            target: "audio-thread work independent of the number of targets".into(),
+            result: format!(
+                "instructions per call, 1 vs 8 targets (block/frames): {}; largest difference {:.2} %",
+                cells.join("; "),
+                worst * 100.0
+            ),
+            met: Some(worst < 0.02),
+        });
+        if let (Some(on), Some(off)) = (ins(64, true, 1, Class::Frames), ins(64, false, 1, Class::Frames)) {
+            headline.push(format!(
+                "callgrind: {} instructions per 64-sample call with a frame ({} with output off); 1 vs 8 targets differ by at most {:.2} %",
+                num(on),
+                num(off),
+                worst * 100.0
+            ));
+        }
+    }
+
+    // Allocations.
+    body.push_str("### Allocations on the audio thread\n\n");
+    match &ctx.debug_bundle_dir {
+        None => body.push_str("skipped: no debug bundle given (`--debug-bundles DIR`).\n\n"),
+        Some(dir) => {
+            eprintln!("[bench] audio thread: allocation proof (debug bundle)");
+            let result = prove_no_alloc(ctx, dir);
+            let (text, met) = match &result {
+                Ok((blocks, cues)) => (
+                    format!(
+                        "0: the debug bundle (nice-plug's `assert_process_allocs`, which aborts the process on the first \
+                         allocation inside `process()`) ran {blocks} blocks at 64, 512 and 4096 samples with 8 targets, \
+                         {cues} cues sent while it ran (immediate, timetagged, notes, CCs, patterns), locates, loops, \
+                         stop and start, without aborting"
+                    ),
+                    true,
+                ),
+                Err(e) => (format!("ALLOCATION OR FAILURE: {e:#}"), false),
+            };
+            body.push_str(&format!("{text}.\n\n"));
+            targets.push(Target {
+                target: "zero allocations on the audio thread".into(),
+                result: text,
+                met: Some(met),
+            });
+            if met {
+                headline.push("allocations on the audio thread: 0".into());
+            }
+        }
+    }
+    Section { title: "1. Audio-thread cost".into(), body, targets, headline, findings }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_callgrind_totals() {
+        let text =
+            "version: 1\ncmd: bench\nevents: Ir\nsummary: 1234\n\nfl=(1) x.rs\nfn=(1) f\n3 1234\n\ntotals: 1234\n";
+        assert_eq!(callgrind_total(text), Some(1234));
+        assert_eq!(callgrind_total("events: Ir\ntotals: 99\n"), Some(99));
+        assert_eq!(callgrind_total("events: Ir\n"), None);
+    }
+
+    #[test]
+    fn classes_split_blocks_by_frames() {
+        assert!(Class::NoFrame.matches(0) && !Class::NoFrame.matches(1));
+        assert!(Class::Frames.matches(3) && !Class::Frames.matches(0));
+        assert_eq!(Class::parse("none").ok(), Some(Class::NoFrame));
+        assert!(Class::parse("all").is_err());
+        let c = Config { block: 512, output: false, targets: 8 };
+        assert_eq!(Config::parse(&c.args()).ok(), Some(c));
+    }
+}
