@@ -32,6 +32,7 @@ use nice_plug::context::process::SendEventError;
 use nice_plug::editor::EditorHandle;
 use nice_plug::params::internals::ParamPtr;
 use nice_plug::prelude::*;
+use osc_timecode_core::cue::{Ack, AckStatus};
 use osc_timecode_plugin::OscTimecode;
 use osc_timecode_plugin::editor::WINDOW_SIZE;
 
@@ -164,6 +165,24 @@ fn run() -> anyhow::Result<()> {
     ensure!(cues.rows(BELOW_TABS) != refused.rows(BELOW_TABS), "clicking {CUE_TAB:?} did not change the tab");
     let amber = amber_in(&cues);
     ensure!(amber > 20, "no amber (an unmapped or dropped cue) on the cue tab: {amber} pixels");
+
+    // The "Cue map" tab: Learn takes the next cue's address, Add maps it, and the same cue is
+    // then acknowledged `ok` instead of `unmapped`: the cue thread took the new map at once.
+    screen.click(MAP_TAB)?;
+    let (map, changed) = screen.wait_until(SETTLE_WITHIN, |image| image.rows(BELOW_TABS) != cues.rows(BELOW_TABS))?;
+    ensure!(changed, "clicking {MAP_TAB:?} did not change the tab");
+    screen.click(LEARN_BUTTON)?;
+    let (learning, _) = screen.wait_until(SETTLE_WITHIN, |image| image.rows(BELOW_TABS) != map.rows(BELOW_TABS))?;
+    ensure!(cue_status(cue_port, "/show/outro")? == AckStatus::Unmapped, "/show/outro is mapped already");
+    let (_, learned) = screen.wait_until(SETTLE_WITHIN, |image| image.rows(BELOW_TABS) != learning.rows(BELOW_TABS))?;
+    ensure!(learned, "Learn did not take the cue's address");
+    screen.click(ADD_MAPPING_BUTTON)?;
+    let deadline = Instant::now() + SETTLE_WITHIN;
+    while cue_status(cue_port, "/show/outro")? != AckStatus::Ok {
+        ensure!(Instant::now() < deadline, "the learned mapping never took effect ({ADD_MAPPING_BUTTON:?} is Add?)");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    write_png(&shots_dir.join("editor-map.png"), &screen.grab()?)?;
     ensure!(host.0.try_wait()?.is_none(), "the window host died:\n{}", log_text());
 
     drop(server);
@@ -179,6 +198,12 @@ const BELOW_TABS: std::ops::Range<u32> = 170..WINDOW_SIZE.1;
 const ADD_TARGET_FIELD: (i16, i16) = (110, 443);
 /// Window coordinates of the "Cue input" tab.
 const CUE_TAB: (i16, i16) = (144, 150);
+/// Window coordinates of the "Cue map" tab.
+const MAP_TAB: (i16, i16) = (234, 150);
+/// Window coordinates of the "Learn" button of the Cue map tab's "add" row (empty map).
+const LEARN_BUTTON: (i16, i16) = (33, 319);
+/// Window coordinates of the "Add" button of that row.
+const ADD_MAPPING_BUTTON: (i16, i16) = (621, 293);
 /// X keysym of the Return key.
 const KEYSYM_RETURN: u32 = 0xff0d;
 /// X keysym of the BackSpace key.
@@ -213,6 +238,23 @@ fn send_cues(port: u16) -> anyhow::Result<()> {
         socket.send_to(&bytes, ("127.0.0.1", port))?;
     }
     Ok(())
+}
+
+/// Sends `address` to the cue port and returns the ack's status.
+fn cue_status(port: u16, address: &str) -> anyhow::Result<AckStatus> {
+    use rosc::{OscMessage, OscPacket};
+    let socket = UdpSocket::bind("127.0.0.1:0")?;
+    socket.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let packet = OscPacket::Message(OscMessage { addr: address.into(), args: vec![] });
+    let bytes = rosc::encoder::encode(&packet).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    socket.send_to(&bytes, ("127.0.0.1", port))?;
+    let mut buf = [0u8; 1024];
+    let n = socket.recv(&mut buf).with_context(|| format!("no /ack for {address}"))?;
+    let reply = match rosc::decoder::decode_udp(&buf[..n]).map_err(|e| anyhow::anyhow!("{e:?}"))?.1 {
+        OscPacket::Message(m) => m,
+        OscPacket::Bundle(_) => bail!("a bundle where an /ack was expected"),
+    };
+    Ok(Ack::from_osc(&reply).with_context(|| format!("not an /ack: {reply:?}"))?.status)
 }
 
 /// The X display the window is on: finds the window, captures it, and plays a person at it
