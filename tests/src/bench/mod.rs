@@ -99,7 +99,7 @@ pub struct Target {
     pub target: String,
     /// The numbers.
     pub result: String,
-    /// Met, missed, or not decidable (`None`).
+    /// Met, missed, or met in part (`None`, the result says which part).
     pub met: Option<bool>,
 }
 

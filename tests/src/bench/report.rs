@@ -141,7 +141,7 @@ pub fn render(run: &Run) -> String {
         let met = match t.met {
             Some(true) => "yes",
             Some(false) => "**no**",
-            None => "—",
+            None => "partly (see the result)",
         };
         s.push_str(&format!("| {} | {} | {met} |\n", t.target, t.result));
     }
