@@ -383,19 +383,22 @@ pub fn run(ctx: &Ctx) -> Section {
     if !lat.is_empty() {
         let blocks: Vec<String> = lat
             .iter()
+            .filter(|l| l.after.is_none())
             .map(|l| {
-                format!(
-                    "{}: {}",
-                    l.block,
-                    l.blocks.map_or("—".to_owned(), |s| format!("p50 {} p99 {}", num(s.p50), num(s.p99)))
-                )
+                let s = l.blocks.map_or("—".to_owned(), |s| format!("p50 {} p99 {}", num(s.p50), num(s.p99)));
+                format!("{}: {s}", l.block)
             })
             .collect();
         let worst_landing = lat.iter().filter_map(|l| l.landing).map(|s| s.max).fold(0.0f64, f64::max);
+        let settled = lat.iter().find(|l| l.after.is_some()).and_then(|l| l.landing).map(|s| s.max);
         headline.push(format!(
-            "cue latency, immediate, in blocks: {}; timetagged landing error at most {} samples",
+            "cue latency, immediate, in blocks: {}; timetagged landing error at most {} samples{}",
             blocks.join(", "),
-            num(worst_landing)
+            num(worst_landing),
+            settled.map_or(String::new(), |m| format!(
+                " ({} once the cue thread re-anchored its clock, 10 s after activation)",
+                num(m)
+            ))
         ));
         let before: Vec<f64> =
             lat.iter().filter(|l| l.after.is_none() && l.landing.is_some()).map(|l| l.landing_signed_p50).collect();
