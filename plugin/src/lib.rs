@@ -298,6 +298,12 @@ impl Plugin for OscTimecode {
         ProcessStatus::KeepAlive
     }
 
+    fn filter_state(state: &mut PluginState) {
+        // A saved settings field that is not even JSON would be refused by nice-plug without a
+        // word in release builds: replace it with the fallback settings, logging why.
+        let _ = settings::filter_state(state);
+    }
+
     fn deactivate(&mut self) {
         self.shut_down();
         self.readout.deactivated();
