@@ -98,10 +98,19 @@ impl Serve {
                 }
             });
         }
-        let startup = ready.recv_timeout(PATIENCE).unwrap_or_else(|_| {
-            let status = child.0.try_wait().ok().flatten();
-            panic!("{description}: no startup line (exit status {status:?}); stderr:\n{}", text.lock().unwrap())
-        });
+        // The sender may warn (a refusing target) before the startup line is printed.
+        let deadline = std::time::Instant::now() + PATIENCE;
+        let startup = loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match ready.recv_timeout(left) {
+                Ok(line) if line.starts_with("osc-timecode: serving ") => break line,
+                Ok(_) => continue,
+                Err(_) => {
+                    let status = child.0.try_wait().ok().flatten();
+                    panic!("{description}: no startup line (exit status {status:?}); stderr:\n{}", text.lock().unwrap())
+                }
+            }
+        };
         assert!(startup.starts_with("osc-timecode: serving "), "{description}: startup line {startup:?}");
         // "... cues and transport on 127.0.0.1:PORT; Ctrl-C ends" (or "PORT (token required);").
         let listen = startup
@@ -573,7 +582,16 @@ fn with_wait_for_port_a_taken_listen_port_delays_cues_not_timecode() {
 fn a_target_that_refuses_is_counted_and_the_others_get_every_frame() {
     let mut tc = Timecodes::bind();
     let serve = Serve::start("serve_refused", &["--to", "127.0.0.1:0", "--to", &tc.addr()]);
-    let warning = serve.stderr_line(PATIENCE, "the send warning");
+    // The warning may come before or after the startup line: look for it in all of stderr.
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let warning = loop {
+        let text = serve.stderr.lock().unwrap().clone();
+        if let Some(line) = text.lines().find(|l| l.starts_with("osc-timecode: could not send")) {
+            break line.to_owned();
+        }
+        assert!(std::time::Instant::now() < deadline, "no send warning; stderr:\n{text}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert!(
         warning.starts_with("osc-timecode: could not send timecode to 127.0.0.1:0: ")
             && warning.ends_with(" (reported at most every 10 s)"),
