@@ -72,6 +72,9 @@ thread_local! {
 
 /// The harness calls this just before and just after every `process()` call.
 fn probe(point: ProbePoint) {
+    if point == ProbePoint::Before {
+        super::priority::on_audio_thread();
+    }
     match (PROBE_MODE.load(Ordering::Relaxed), point) {
         (PROBE_TIME, ProbePoint::Before) => {
             PROBE_CALLS.fetch_add(1, Ordering::Relaxed);
@@ -109,11 +112,17 @@ fn probe(point: ProbePoint) {
     }
 }
 
-/// Installs [`probe`] (once), clears what it recorded and sets its mode.
-fn start_probe(mode: u8) {
+/// Installs [`probe`] in the harness (once; it does nothing until a mode is set, but raises the
+/// audio threads' priority when [`super::priority`] is enabled).
+pub fn install_probe() {
     if !PROBE_INSTALLED.swap(true, Ordering::SeqCst) {
         set_process_probe(probe);
     }
+}
+
+/// Installs [`probe`] (once), clears what it recorded and sets its mode.
+fn start_probe(mode: u8) {
+    install_probe();
     PROBE_CALLS.store(0, Ordering::SeqCst);
     COLLECTED.store(0, Ordering::SeqCst);
     if let Ok(mut t) = TIMES_NS.lock() {
@@ -524,23 +533,23 @@ pub fn run(ctx: &Ctx) -> Section {
     let findings = Vec::new();
     body.push_str(
         "Each figure is one `process()` call of the release bundle in the clack-host harness at 48 kHz, 25 fps, \
-         transport playing, measured right around the call (the harness's own per-block work is outside). \
-         It includes clack-host building the call and nice-plug's wrapper, which copies the input to the output \
-         (a cost proportional to the block that every nice-plug plugin pays). Blocks are split by how many \
-         timecode frames start in them. Targets are loopback sockets that are never read.\n\n",
+         transport playing, measured right around the call (the harness's own per-block work is outside). It includes \
+         clack-host building the call and nice-plug's wrapper, which copies the input to the output (a cost \
+         proportional to the block that every nice-plug plugin pays). Blocks are split by how many timecode frames \
+         start in them. Targets are loopback sockets that are never read.\n\n",
     );
 
     // Time.
     body.push_str("### Time per call (ns)\n\n");
     body.push_str(
         "Blocks run back to back (not paced), after 50 warm-up blocks, so caches are warm; the last row paces \
-         64-sample blocks in real time, as a host's callback calls them, with the network thread sending in \
-         between (colder caches). `Instant::now()` around the call adds ~20–40 ns. The last column times one more \
+         64-sample blocks in real time, as a host's callback calls them, with the network thread sending in between \
+         (colder caches). `Instant::now()` around the call adds ~20–40 ns. The last column times one more \
          `Instant::now()` just before the call, for reference.\n\n",
     );
     body.push_str(
-        "| configuration | blocks | all: p50 | p99 | max | no frame: p50 | p99 | with frames: p50 | p99 | frames/block | \
-         one clock read just before: p50 |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| configuration | blocks | all: p50 | p99 | max | no frame: p50 | p99 | with frames: p50 | p99 | frames/block \
+         | one clock read just before: p50 |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     let mut timings = Vec::new();
     let paced_seconds = if ctx.quick { 3.0 } else { 10.0 };
@@ -576,9 +585,9 @@ pub fn run(ctx: &Ctx) -> Section {
     } else {
         body.push_str(&format!(
             "`valgrind --tool=callgrind --collect-atstart=no`: the bench's child switches collection on for the \
-             calling thread just before each counted `process()` call and off just after (client requests), so \
-             the network and cue threads are not counted. {CALLGRIND_WARM} warm-up blocks, then the blocks of one \
-             kind among the next {CALLGRIND_MEASURE}. Exact and repeatable, unlike time.\n\n"
+             calling thread just before each counted `process()` call and off just after (client requests), so the \
+             network and cue threads are not counted. {CALLGRIND_WARM} warm-up blocks, then the blocks of one kind \
+             among the next {CALLGRIND_MEASURE}. Exact and repeatable, unlike time.\n\n"
         ));
         body.push_str(
             "| configuration | no frame: instr/call | of which memcpy | with frames: instr/call | of which memcpy | \
@@ -637,7 +646,7 @@ pub fn run(ctx: &Ctx) -> Section {
         };
         let paced = paced_timing.as_ref().map_or(String::new(), |t| {
             let cold = if p50(t.no_frame) >= 1000.0 {
-                " (the same instructions, with the caches and TLB cold after each sleep of the audio thread on this \
+                "(the same instructions, with the caches and TLB cold after each sleep of the audio thread on this \
                  shared VM)"
             } else {
                 ""
@@ -651,7 +660,8 @@ pub fn run(ctx: &Ctx) -> Section {
             )
         });
         headline.push(format!(
-            "process(): {} ns median at 64 samples without a frame, {} ns with one; {} ns at 4096 samples ({} ns with output off)",
+            "process(): {} ns median at 64 samples without a frame, {} ns with one; {} ns at 4096 samples ({} ns with \
+             output off)",
             num(no_frame),
             num(with),
             num(big),
@@ -660,8 +670,9 @@ pub fn run(ctx: &Ctx) -> Section {
         targets.push(Target {
             target: "audio thread under 1 µs per block plus a small cost per frame".into(),
             result: format!(
-                "64-sample block, back to back: median {} ns without a frame, {} ns with one (p99 {} / {} ns){paced}{per_frame_ins}. \
-                 4096-sample block (2–3 frames): median {} ns, most of it nice-plug's input → output copy (output off: {} ns)",
+                "64-sample block, back to back: median {} ns without a frame, {} ns with one (p99 {} / {} \
+                 ns){paced}{per_frame_ins}. 4096-sample block (2–3 frames): median {} ns, most of it nice-plug's input \
+                 → output copy (output off: {} ns)",
                 num(no_frame),
                 num(with),
                 num(p99(t64.no_frame)),
@@ -700,7 +711,8 @@ pub fn run(ctx: &Ctx) -> Section {
         });
         if let (Some(on), Some(off)) = (ins(64, true, 1, Class::Frames), ins(64, false, 1, Class::Frames)) {
             headline.push(format!(
-                "callgrind: {} instructions per 64-sample call with a frame ({} with output off); 1 vs 8 targets differ by at most {:.2} %",
+                "callgrind: {} instructions per 64-sample call with a frame ({} with output off); 1 vs 8 targets \
+                 differ by at most {:.2} %",
                 num(on),
                 num(off),
                 worst * 100.0
@@ -718,10 +730,10 @@ pub fn run(ctx: &Ctx) -> Section {
             let (text, met) = match &result {
                 Ok((blocks, cues)) => (
                     format!(
-                        "0: the debug bundle (nice-plug's `assert_process_allocs`, which aborts the process on the first \
-                         allocation inside `process()`) ran {blocks} blocks at 64, 512 and 4096 samples with 8 targets, \
-                         {cues} cues sent while it ran (immediate, timetagged, notes, CCs, patterns), locates, loops, \
-                         stop and start, without aborting"
+                        "0: the debug bundle (nice-plug's `assert_process_allocs`, which aborts the process on the \
+                         first allocation inside `process()`) ran {blocks} blocks at 64, 512 and 4096 samples with 8 \
+                         targets, {cues} cues sent while it ran (immediate, timetagged, notes, CCs, patterns), \
+                         locates, loops, stop and start, without aborting"
                     ),
                     true,
                 ),

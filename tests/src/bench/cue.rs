@@ -338,11 +338,11 @@ pub fn run(ctx: &Ctx) -> Section {
     body.push('\n');
 
     body.push_str(
-        "### Latency\n\nImmediate cues sent at irregular moments (so they fall anywhere in a block): the block that was \
-         running when the cue was sent is 0; \"1\" is the next block, the earliest possible. Timetagged cues (300 ms \
-         ahead): where the event landed against the sample the plugin should aim at (the sample processed at timetag \
-         − one block, PROTOCOL.md), in samples at 48 kHz, from the harness's own reading of each block's start (the \
-         plugin reads its own clock, microseconds apart).\n\n| block | immediate: blocks p50 / p99 / max | send → \
+        "### Latency\n\nImmediate cues sent at irregular moments (so they fall anywhere in a block): the block that \
+         was running when the cue was sent is 0; \"1\" is the next block, the earliest possible. Timetagged cues (300 \
+         ms ahead): where the event landed against the sample the plugin should aim at (the sample processed at \
+         timetag − one block, PROTOCOL.md), in samples at 48 kHz, from the harness's own reading of each block's start \
+         (the plugin reads its own clock, microseconds apart).\n\n| block | immediate: blocks p50 / p99 / max | send → \
          block start ms p50 / p99 / max | matched | timetagged: landing error samples p50 / p99 / max | signed p50 | \
          matched | due between blocks |\n|---|---|---|---|---|---|---|---|\n",
     );

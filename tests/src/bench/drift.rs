@@ -97,15 +97,18 @@ pub fn run(ctx: &Ctx) -> Section {
     eprintln!("[bench] drift: serve and the python loop side by side for {seconds} s");
     let mut body = format!(
         "`osc-timecode serve --rate 25` (release) and the Python sleep loop at 25 fps, side by side for {seconds} s, \
-         each into its own loopback receiver. Drift = slope of a least-squares line through (k · frame period, \
-         arrival of frame k − arrival of the first frame), − 1, × 1 h (± its standard error). Error = arrival − (origin + \
-         k periods), absolute, where the origin is the median of the first 25 frames' arrival − k periods.\n\n"
+         each into its own loopback receiver. Drift = slope of a least-squares line through (k · frame period, arrival \
+         of frame k − arrival of the first frame), − 1, × 1 h (± its standard error). Error = arrival − (origin + k \
+         periods), absolute, where the origin is the median of the first 25 frames' arrival − k periods.\n\n"
     );
     let (serve, python) = match run_masters(ctx, seconds) {
         Ok((serve, python)) => (analyse(&serve, RATE), python.map(|p| analyse(&p, RATE))),
         Err(e) => (Err(e), None),
     };
-    body.push_str("| master | frames | span s | drift ms/hour | run end − start µs | error µs p50 / p99 / max | arrival − timetag µs p50 / p99 / max | timetag step error ns |\n");
+    body.push_str(
+        "| master | frames | span s | drift ms/hour | run end − start µs | error µs p50 / p99 / max | arrival − \
+        timetag µs p50 / p99 / max | timetag step error ns |\n",
+    );
     body.push_str("|---|---|---|---|---|---|---|---|\n");
     let cell = |s: Option<Summary>| {
         s.map_or("—".to_owned(), |s| format!("{} / {} / {}", num(s.p50), num(s.p99), num(s.max)))
@@ -145,8 +148,9 @@ pub fn run(ctx: &Ctx) -> Section {
         targets.push(Target {
             target: "zero drift of serve".into(),
             result: format!(
-                "{} ± {} ms/hour fitted over {} s ({} frames), end − start {} µs (zero within the 1 ms/h = 0.3 ppm that \
-                 arrivals on a loaded machine resolve in minutes); its timetags are exact (largest step error {} ns){}",
+                "{} ± {} ms/hour fitted over {} s ({} frames), end − start {} µs (zero within the 1 ms/h = 0.3 ppm \
+                 that arrivals on a loaded machine resolve in minutes); its timetags are exact (largest step error {} \
+                 ns){}",
                 num(d.ms_per_hour),
                 num(d.ms_per_hour_stderr),
                 num(d.span_s),
@@ -162,7 +166,8 @@ pub fn run(ctx: &Ctx) -> Section {
             num(d.ms_per_hour),
             num(d.ms_per_hour_stderr),
             py.map_or(String::new(), |p| format!(
-                " vs python sleep loop {} ms/hour ({} s/hour: at least {} serve's, taking serve's as the 1 ms/h resolution)",
+                "vs python sleep loop {} ms/hour ({} s/hour: at least {} serve's, taking serve's as the 1 ms/h \
+                 resolution)",
                 num(p.ms_per_hour),
                 num(p.ms_per_hour / 1000.0),
                 ratio(p.ms_per_hour.abs(), d.ms_per_hour.abs().max(1.0))

@@ -142,25 +142,35 @@ pub fn naive_errors(rate: FrameRate, block: u32, seconds: f64) -> anyhow::Result
     let rx = Receiver::bind();
     let socket = UdpSocket::bind("127.0.0.1:0").context("could not bind the naive sender")?;
     let total = run_samples(seconds, block);
-    let (started, started_wall) = (Instant::now(), SystemTime::now());
-    let mut buf = Vec::with_capacity(256);
-    let mut seq = 0;
-    let mut walls = Vec::new();
-    for b in 0..total / u64::from(block) {
-        let first = (b * u64::from(block)) as i64;
-        sleep_until(started + samples_ns(first, SR));
-        let block_wall = SystemTime::now();
-        walls.push(block_wall);
-        let end = first + i64::from(block);
-        for frame in frame_at_sample(first - 1, SR, rate) + 1..=frame_at_sample(end - 1, SR, rate) {
-            let offset = frame_start_sample(frame, SR, rate) - first;
-            let heard = block_wall + samples_ns(offset + i64::from(block), SR);
-            let msg = TimecodeMessage::new(frame, rate, true, seq, frame == 0, false);
-            encode_timecode_bundle(&msg, timetag(heard), &mut buf);
-            socket.send_to(&buf, rx.addr()).context("the naive sender could not send")?;
-            seq += 1;
-        }
-    }
+    let to = rx.addr();
+    // The naive sender is the host's audio thread: a thread of its own, at the harness's priority.
+    let (started, started_wall, walls) = std::thread::scope(|s| {
+        s.spawn(|| -> anyhow::Result<(Instant, SystemTime, Vec<SystemTime>)> {
+            super::priority::raise_current_thread();
+            let (started, started_wall) = (Instant::now(), SystemTime::now());
+            let mut buf = Vec::with_capacity(256);
+            let mut seq = 0;
+            let mut walls = Vec::new();
+            for b in 0..total / u64::from(block) {
+                let first = (b * u64::from(block)) as i64;
+                sleep_until(started + samples_ns(first, SR));
+                let block_wall = SystemTime::now();
+                walls.push(block_wall);
+                let end = first + i64::from(block);
+                for frame in frame_at_sample(first - 1, SR, rate) + 1..=frame_at_sample(end - 1, SR, rate) {
+                    let offset = frame_start_sample(frame, SR, rate) - first;
+                    let heard = block_wall + samples_ns(offset + i64::from(block), SR);
+                    let msg = TimecodeMessage::new(frame, rate, true, seq, frame == 0, false);
+                    encode_timecode_bundle(&msg, timetag(heard), &mut buf);
+                    socket.send_to(&buf, to).context("the naive sender could not send")?;
+                    seq += 1;
+                }
+            }
+            Ok((started, started_wall, walls))
+        })
+        .join()
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("the naive sender panicked")))
+    })?;
     let packets = rx.collect_until_quiet(Duration::from_millis(500), Duration::from_secs(5));
     let (mut arrival, mut own, mut tag) = (Vec::new(), Vec::new(), Vec::new());
     for p in &packets {
@@ -227,12 +237,13 @@ pub fn run(ctx: &Ctx) -> Section {
     let naive_seconds = if ctx.quick { 3.0 } else { 10.0 };
     let mut body = format!(
         "Loopback receiver, 48 kHz host paced like an audio callback (absolute deadlines `k · block / sr` from the \
-         start), {seconds} s per configuration ({naive_seconds} s for the naive sender), one target. Error = arrival − \
-         ideal frame time; timetag error = timetag − (ideal frame time + one block). Figures are absolute errors in µs \
-         as p50 / p99 / max; \"signed p50\" keeps the sign (negative = early).\n\n"
+         start, real-time priority: see Run), {seconds} s per configuration ({naive_seconds} s for the naive sender), \
+         one target. Error = arrival − ideal frame time; timetag error = timetag − (ideal frame time + one block). \
+         Figures are absolute errors in µs as p50 / p99 / max; \"signed p50\" keeps the sign (negative = early).\n\n"
     );
     body.push_str(
-        "| fps | block | sender | received/expected | arrival error µs p50 / p99 / max | signed p50 µs | timetag error µs p50 / p99 / max | arrival − (actual block start + offset) µs p50 / p99 / max | p99 ÷ ours |\n",
+        "| fps | block | sender | received/expected | arrival error µs p50 / p99 / max | signed p50 µs | timetag error \
+         µs p50 / p99 / max | arrival − (actual block start + offset) µs p50 / p99 / max | p99 ÷ ours |\n",
     );
     body.push_str("|---|---|---|---|---|---|---|---|---|\n");
     let mut ours_p99 = Vec::new();
@@ -313,15 +324,15 @@ pub fn run(ctx: &Ctx) -> Section {
     }
     body.push_str(
         "\nThe python row is measured once per frame rate (it has no host blocks); its ratio is against the plugin at \
-         64 samples. Its ideal is anchored on its own first datagram, which hides the constant part of its latency \
-         (in its favour) but not its drift: its error grows through the run (section 4).\n\n",
+         64 samples. Its ideal is anchored on its own first datagram, which hides the constant part of its latency (in \
+         its favour) but not its drift: its error grows through the run (section 4).\n\n",
     );
     body.push_str(
-        "The plugin's own timing (arrival − (the block's actual start + the frame's offset)), by where the frame starts \
-         in its block: a frame on a block's first sample is queued as the block starts and the network thread finds it \
-         at its next poll; a frame inside a block is slept for. The run's first frame (frame 0, on the first block's \
-         first sample, the first after the transport starts) is shown apart.\n\n| fps | block | first frame µs | \
-         other frames on a block's first sample µs p50 / p99 / max | frames inside a block µs p50 / p99 / max \
+        "The plugin's own timing (arrival − (the block's actual start + the frame's offset)), by where the frame \
+         starts in its block: a frame on a block's first sample is queued as the block starts and the network thread \
+         finds it at its next poll; a frame inside a block is slept for. The run's first frame (frame 0, on the first \
+         block's first sample, the first after the transport starts) is shown apart.\n\n| fps | block | first frame µs \
+         | other frames on a block's first sample µs p50 / p99 / max | frames inside a block µs p50 / p99 / max \
          |\n|---|---|---|---|---|\n",
     );
     body.push_str(&split_rows);
@@ -341,10 +352,10 @@ pub fn run(ctx: &Ctx) -> Section {
             String::new()
         } else {
             format!(
-                ". Arrival error = the host's lateness (the harness's audio thread, normal priority on this shared \
-                 2-vCPU VM, starting a block late: timetag error p99 up to {} µs) + the plugin's own timing (arrival − \
-                 actual block start − offset: p99 up to {} µs{}); each run's first frame also waits for the network \
-                 thread's idle poll (up to {} µs, one frame in ~500; see Findings)",
+                ". Arrival error = the host's lateness (the harness's audio thread starting a block late on this \
+                 shared 2-vCPU VM: timetag error p99 up to {} µs) + the plugin's own timing (arrival − actual block \
+                 start − offset: p99 up to {} µs{}); each run's first frame also waits for the network thread's idle \
+                 poll (up to {} µs, one frame in ~500; see Findings)",
                 num(host_late),
                 num(own_worst),
                 if own_worst < 500.0 { ", under 0.5 ms in every configuration" } else { "" },
@@ -368,10 +379,10 @@ pub fn run(ctx: &Ctx) -> Section {
         {
             findings.push(format!(
                 "The first frame after the transport starts (the `jump` frame a receiver re-locks on) leaves {} µs \
-                 after its due time (median of the {} runs, max {} µs), against {} µs for frames inside a block: \
-                 after a second without frames the network thread polls every 2 ms (`IDLE_POLL`, \
-                 plugin/src/network.rs), so the first frame of a start waits up to one idle poll. Its timetag is right, \
-                 so receivers that follow timetags are not misled, only late to hear of the start.",
+                 after its due time (median of the {} runs, max {} µs), against {} µs for frames inside a block: after \
+                 a second without frames the network thread polls every 2 ms (`IDLE_POLL`, plugin/src/network.rs), so \
+                 the first frame of a start waits up to one idle poll. Its timetag is right, so receivers that follow \
+                 timetags are not misled, only late to hear of the start.",
                 num(f.p50),
                 f.n,
                 num(f.max),
@@ -387,15 +398,16 @@ pub fn run(ctx: &Ctx) -> Section {
                 "Frames on a block's first sample leave later than frames inside a block (median over the runs of each \
                  run's p50: {} µs vs {} µs after their due time): `process()` queues them as the block starts and the \
                  network thread finds them at its next poll, every 250 µs while frames flow (`FAST_POLL`, \
-                 plugin/src/network.rs), where a frame inside a block is slept for. At 25 fps on 64-sample blocks every \
-                 frame starts on a block boundary. A shorter poll, or waking the thread (which `process()` must not), \
-                 is the trade-off.",
+                 plugin/src/network.rs), where a frame inside a block is slept for. At 25 fps on 64-sample blocks \
+                 every frame starts on a block boundary. A shorter poll, or waking the thread (which `process()` must \
+                 not), is the trade-off.",
                 num(a.p50),
                 num(b.p50)
             ));
         }
         headline.push(format!(
-            "emission p99 error: worst {} µs over 64/1024/4096-sample blocks at 25 and 29.97 fps (timetag error p99 ≤ {} µs)",
+            "emission p99 error: worst {} µs over 64/1024/4096-sample blocks at 25 and 29.97 fps (timetag error p99 ≤ \
+             {} µs)",
             num(worst),
             num(ours_tag_p99.iter().copied().fold(0.0f64, f64::max))
         ));

@@ -321,7 +321,8 @@ pub fn run(ctx: &Ctx) -> Section {
                 frame_err.len()
             ));
             body.push_str(&format!(
-                "| chase engine (core `Chase`) on the relayed stream: estimated − true start of the next frame, µs (absolute) | {} | {} packets |\n",
+                "| chase engine (core `Chase`) on the relayed stream: estimated − true start of the next frame, µs \
+                 (absolute) | {} | {} packets |\n",
                 cell(engine),
                 engine_us.len()
             ));
@@ -331,15 +332,15 @@ pub fn run(ctx: &Ctx) -> Section {
                 arrival_ms.len()
             ));
             body.push_str(
-                "`listen` waits on its socket with a 5 ms read timeout and prints when the frame it computes changes, so a \
-                 line appears at its first wake-up (a datagram or the timeout) after the frame starts: the display lag \
-                 comes from that waiting, not from the chase, whose position comes from timetags.\n\n",
+                "`listen` waits on its socket with a 5 ms read timeout and prints when the frame it computes changes, \
+                 so a line appears at its first wake-up (a datagram or the timeout) after the frame starts: the \
+                 display lag comes from that waiting, not from the chase, whose position comes from timetags.\n\n",
             );
             let timeout = socket_timeout_ms();
             if let Some(t) = timeout {
                 body.push_str(&format!(
-                    "On this kernel a 5 ms socket read timeout lasts {} ms (median of 9): Linux rounds `SO_RCVTIMEO` up to \
-                     scheduler ticks.\n\n",
+                    "On this kernel a 5 ms socket read timeout lasts {} ms (median of 9): Linux rounds `SO_RCVTIMEO` \
+                     up to scheduler ticks.\n\n",
                     num(t)
                 ));
             }
@@ -348,12 +349,12 @@ pub fn run(ctx: &Ctx) -> Section {
                 && lag.p50 > 0.5 * a.p50
             {
                 findings.push(format!(
-                    "`listen` redraws when a datagram arrives, not when a frame starts: it waits on its socket with a 5 ms \
-                     read timeout (`TICK`, client/src/listen.rs), which lasts {} ms here, longer than the frame-to-arrival \
-                     delay, so its lines lag the true frame start by the network delay (p50 {} / p99 {} ms, the \
-                     arrival-time baseline {} / {} ms) although its chase is exact ({} µs p99). Waking at the next frame \
-                     start the chase computes (a timeout set to that instant, or poll/timerfd) would take the jitter out of \
-                     the display too.",
+                    "`listen` redraws when a datagram arrives, not when a frame starts: it waits on its socket with a \
+                     5 ms read timeout (`TICK`, client/src/listen.rs), which lasts {} ms here, longer than the \
+                     frame-to-arrival delay, so its lines lag the true frame start by the network delay (p50 {} / p99 \
+                     {} ms, the arrival-time baseline {} / {} ms) although its chase is exact ({} µs p99). Waking at \
+                     the next frame start the chase computes (a timeout set to that instant, or poll/timerfd) would \
+                     take the jitter out of the display too.",
                     num(t),
                     num(lag.p50),
                     num(lag.p99),

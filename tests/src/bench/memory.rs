@@ -111,9 +111,10 @@ pub fn run(ctx: &Ctx) -> Section {
     let mut body = String::from(
         "Resident memory (`VmRSS`) and its peak (`VmHWM`) from `/proc/PID/status`, in KiB. The plugin runs in a fresh \
          child process of the bench, so every figure includes the bench itself: the differences between stages are \
-         what the plugin adds, plus what the harness records of each run (shown for the flood run); the flood is 100 000 datagrams from one thread as fast as it goes: for the plugin \
-         and `serve`, the cue flood of the host tests (valid, refused and garbage cues); for `listen`, valid \
-         `/sync/timecode` bundles with random frames.\n\n| process | stage | RSS KiB | peak KiB |\n|---|---|---|---|\n",
+         what the plugin adds, plus what the harness records of each run (shown for the flood run); the flood is 100 \
+         000 datagrams from one thread as fast as it goes: for the plugin and `serve`, the cue flood of the host tests \
+         (valid, refused and garbage cues); for `listen`, valid `/sync/timecode` bundles with random frames.\n\n| \
+         process | stage | RSS KiB | peak KiB |\n|---|---|---|---|\n",
     );
     let mut targets = Vec::new();
     let mut headline = Vec::new();
@@ -162,8 +163,8 @@ pub fn run(ctx: &Ctx) -> Section {
                 let growth = flooded.rss.saturating_sub(played.rss);
                 let verdict = if record >= growth { ", more than the growth: the plugin kept nothing" } else { "" };
                 headline.push(format!(
-                    "memory: the plugin instance adds {} KiB loaded and active; +{} KiB after 5 s of play, +{} KiB after \
-                     a 100k-datagram cue flood (the harness's record of that run was {record} KiB{verdict})",
+                    "memory: the plugin instance adds {} KiB loaded and active; +{} KiB after 5 s of play, +{} KiB \
+                     after a 100k-datagram cue flood (the harness's record of that run was {record} KiB{verdict})",
                     active.rss.saturating_sub(before.rss),
                     played.rss.saturating_sub(active.rss),
                     growth
@@ -228,7 +229,8 @@ pub fn run(ctx: &Ctx) -> Section {
                 (find("serve", true), find("serve", false), find("listen", true), find("listen", false))
             {
                 headline.push(format!(
-                    "memory: serve {} KiB idle, peak {} KiB under a flood; listen {} KiB idle, peak {} KiB under a flood",
+                    "memory: serve {} KiB idle, peak {} KiB under a flood; listen {} KiB idle, peak {} KiB under a \
+                     flood",
                     si.rss, sf.hwm, li.rss, lf.hwm
                 ));
                 let bounded = sf.hwm < si.rss + 4096 && lf.hwm < li.rss + 4096;

@@ -14,6 +14,8 @@
 //! 6. [`cue`]: cue throughput and latency;
 //! 7. [`memory`]: resident memory of the plugin, `listen` and `serve`.
 //!
+//! The harness's audio threads run at real-time priority ([`priority`]), as a DAW's do.
+//!
 //! The binary also runs child modes of its own (`--child callgrind|alloc|memory`), for the
 //! measurements that need a process to themselves (under Valgrind, on the debug bundle, or
 //! from a clean start).
@@ -26,6 +28,7 @@ pub mod drift;
 pub mod emission;
 pub mod lock;
 pub mod memory;
+pub mod priority;
 pub mod report;
 pub mod stats;
 pub mod valgrind;
@@ -300,6 +303,9 @@ fn run() -> anyhow::Result<()> {
     };
     // Loads the bundles once (and points the plugin's config file at an empty one).
     let _ = crate::bundle::bundles();
+    // The harness's audio threads run at real-time priority, as a DAW's callback does.
+    audio::install_probe();
+    priority::enable();
     let machine = report::Machine::read(&ctx);
     let wanted = |n: u32| options.only.as_ref().is_none_or(|o| o.contains(&n));
     let mut sections = Vec::new();
@@ -322,6 +328,7 @@ fn run() -> anyhow::Result<()> {
         started: started_wall,
         elapsed: started.elapsed(),
         python: ctx.python.clone(),
+        priority: priority::summary(),
         sections,
     });
     let out = options.out.unwrap_or_else(|| workspace_root().join("BENCHMARKS.md"));
