@@ -159,8 +159,11 @@ impl Session {
     /// Copies the debug VST3 into a fresh folder, scans it, writes the plugin's config (target:
     /// a new loopback receiver) and creates the session with the plugin's "Frame Rate" at `rate`.
     pub fn create(ardour: &Ardour, rate: FrameRate, options: Options) -> Self {
+        // One folder per session: tests at the same rate run in parallel.
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let root = std::env::temp_dir().join(format!(
-            "osc-timecode-ardour-{}-{}",
+            "osc-timecode-ardour-{}-{n}-{}",
             std::process::id(),
             rate.name().replace('.', "_")
         ));
