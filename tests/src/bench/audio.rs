@@ -646,7 +646,7 @@ pub fn run(ctx: &Ctx) -> Section {
         };
         let paced = paced_timing.as_ref().map_or(String::new(), |t| {
             let cold = if p50(t.no_frame) >= 1000.0 {
-                "(the same instructions, with the caches and TLB cold after each sleep of the audio thread on this \
+                " (the same instructions, with the caches and TLB cold after each sleep of the audio thread on this \
                  shared VM)"
             } else {
                 ""

@@ -26,6 +26,7 @@ pub mod audio;
 pub mod cue;
 pub mod drift;
 pub mod emission;
+pub mod inbox;
 pub mod lock;
 pub mod memory;
 pub mod priority;
