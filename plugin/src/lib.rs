@@ -186,20 +186,19 @@ impl Plugin for OscTimecode {
     ) -> bool {
         // May be called again without deactivate(): start from scratch each time.
         self.shut_down();
-        let sample_rate = buffer_config.sample_rate.round();
-        if !(1.0..=1_536_000.0).contains(&sample_rate) {
+        let Some(sample_rate) = usable_sample_rate(buffer_config.sample_rate) else {
             nice_error!("refusing to activate at sample rate {}", buffer_config.sample_rate);
             return false;
-        }
+        };
         let rate = self.params.rate.value().rate();
         let offset = offset_frames(self.params.offset.value() as u32, rate);
-        self.clock = Some(FrameClock::new(sample_rate as u32, rate, offset));
+        self.clock = Some(FrameClock::new(sample_rate, rate, offset));
         let offline = buffer_config.process_mode == ProcessMode::Offline;
         let policy = self.params.settings.read().map_or(OfflinePolicy::Silent, |s| s.offline);
         self.silent_offline = offline && policy == OfflinePolicy::Silent;
         self.paced = offline && policy == OfflinePolicy::Realtime;
         self.was_sending = false;
-        self.readout.activated(sample_rate as u32, offline);
+        self.readout.activated(sample_rate, offline);
         let (producer, consumer) = rtrb::RingBuffer::new(QUEUE_CAPACITY);
         match NetworkThread::spawn(consumer, self.params.clone(), self.stats.clone()) {
             Ok(thread) => self.network = Some(thread),
@@ -248,7 +247,8 @@ impl Plugin for OscTimecode {
             return ProcessStatus::KeepAlive;
         };
         let rate = params.rate.value().rate();
-        clock.set_rate(rate, offset_frames(params.offset.value() as u32, rate));
+        let offset = offset_frames(params.offset.value() as u32, rate);
+        clock.set_rate(rate, offset);
         let sending = params.output.value() && !*silent_offline;
         if sending && !*was_sending {
             clock.resync();
@@ -260,9 +260,10 @@ impl Plugin for OscTimecode {
         // A VST3 host may change the sample rate through setupProcessing() without deactivating
         // (against the spec; nice-plug passes it on): positions then count at the new rate. The
         // clock follows, and the change is a discontinuity. `FrameClock` is plain data: no heap.
-        let host_rate = transport.sample_rate.round();
-        if (1.0..=1_536_000.0).contains(&host_rate) && host_rate as u32 != clock.sample_rate() {
-            *clock = FrameClock::new(host_rate as u32, rate, offset_frames(params.offset.value() as u32, rate));
+        if let Some(host_rate) = usable_sample_rate(transport.sample_rate)
+            && host_rate != clock.sample_rate()
+        {
+            *clock = FrameClock::new(host_rate, rate, offset);
         }
         let block = BlockInput {
             playing: transport.playing,
@@ -308,6 +309,12 @@ impl Plugin for OscTimecode {
         self.shut_down();
         self.readout.deactivated();
     }
+}
+
+/// `sample_rate` rounded to whole Hz, if the clock can use it (1 Hz to 1.536 MHz).
+fn usable_sample_rate(sample_rate: f32) -> Option<u32> {
+    let hz = sample_rate.round();
+    (1.0..=1_536_000.0).contains(&hz).then_some(hz as u32)
 }
 
 /// A cue's MIDI event as nice-plug's note event at `timing` samples into the block.

@@ -63,10 +63,16 @@ pub struct Receiver {
 impl Receiver {
     /// Binds `127.0.0.1:0` and starts draining.
     pub fn bind() -> Self {
-        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind a loopback UDP socket");
-        let addr = socket.local_addr().expect("local address");
-        assert!(addr.ip().is_loopback(), "the receiver must be on loopback, got {addr}");
-        socket.set_read_timeout(Some(Duration::from_millis(20))).expect("set read timeout");
+        Self::try_bind().unwrap_or_else(|e| panic!("{e:#}"))
+    }
+
+    /// [`Receiver::bind`], with an error instead of a panic (for the bench binary).
+    pub fn try_bind() -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        let socket = UdpSocket::bind("127.0.0.1:0").context("bind a loopback UDP socket")?;
+        let addr = socket.local_addr().context("local address")?;
+        anyhow::ensure!(addr.ip().is_loopback(), "the receiver must be on loopback, got {addr}");
+        socket.set_read_timeout(Some(Duration::from_millis(20))).context("set read timeout")?;
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::channel();
         let thread = {
@@ -74,9 +80,9 @@ impl Receiver {
             std::thread::Builder::new()
                 .name(format!("udp-rx-{}", addr.port()))
                 .spawn(move || drain(socket, tx, stop))
-                .expect("spawn receiver thread")
+                .context("spawn receiver thread")?
         };
-        Self { addr, rx, stop, thread: Some(thread) }
+        Ok(Self { addr, rx, stop, thread: Some(thread) })
     }
 
     /// The address to give the plugin as its target.
@@ -151,7 +157,13 @@ fn drain(socket: UdpSocket, tx: mpsc::Sender<Packet>, stop: Arc<AtomicBool>) {
                     return;
                 }
             }
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            // Timeouts let the thread notice `stop`; an interrupted call (a signal during a long
+            // run) is simply retried.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted
+                ) => {}
             Err(e) => panic!("receiver socket error: {e}"),
         }
     }

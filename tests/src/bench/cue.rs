@@ -9,15 +9,12 @@
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant, SystemTime};
 
-use osc_timecode_core::FrameRate;
 use rosc::OscType;
 
 use super::stats::{Summary, num};
-use super::{Ctx, PluginSetup, Section, Target, load_plugin, signed_secs_wall, sleep_until};
+use super::{Ctx, Section, Target, cue_plugin, signed_secs_wall, sleep_until};
 use crate::clap::{BlockRecord, Midi, RunReport};
-use crate::cues::{
-    CueSender, CueValue, Status, encode, expected_offset, free_loopback_addr, message, query_status, timetag,
-};
+use crate::cues::{CueSender, CueValue, Status, encode, expected_offset, message, query_status, timetag};
 use crate::transport::Transport;
 
 /// Host sample rate.
@@ -97,14 +94,7 @@ fn send_at_rate(socket: &UdpSocket, to: SocketAddr, packets: &[Vec<u8>], rate: u
 fn throughput(block: u32, rates: &[u64], quick: bool) -> anyhow::Result<Vec<Step>> {
     let seconds = if quick { 1.0 } else { 2.0 };
     let settle = 0.6;
-    let sink = UdpSocket::bind("127.0.0.1:0")?;
-    let listen = free_loopback_addr();
-    let mut plugin = load_plugin(&PluginSetup {
-        targets: vec![sink.local_addr()?],
-        rate: FrameRate::FPS_25,
-        output: true,
-        cues: listen,
-    });
+    let (_sink, listen, mut plugin) = cue_plugin()?;
     plugin.activate(SR, block);
     CueSender::new(listen).wait_ready();
     let packets: Vec<Vec<u8>> =
@@ -169,14 +159,7 @@ fn block_at(blocks: &[BlockRecord], t: SystemTime) -> Option<usize> {
 fn latency(block: u32, quick: bool, after: Option<Duration>) -> anyhow::Result<Latency> {
     let n = if quick { 15 } else { 60 };
     let lead = Duration::from_millis(300);
-    let sink = UdpSocket::bind("127.0.0.1:0")?;
-    let listen = free_loopback_addr();
-    let mut plugin = load_plugin(&PluginSetup {
-        targets: vec![sink.local_addr()?],
-        rate: FrameRate::FPS_25,
-        output: true,
-        cues: listen,
-    });
+    let (_sink, listen, mut plugin) = cue_plugin()?;
     plugin.activate(SR, block);
     let activated = Instant::now();
     let sender = CueSender::new(listen);

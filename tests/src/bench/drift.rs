@@ -14,11 +14,11 @@ use osc_timecode_core::FrameRate;
 use osc_timecode_core::protocol::system_time_from_timetag;
 
 use super::emission::spawn_python;
-use super::inbox::Inbox;
 use super::stats::{Summary, fit_line, num, ratio};
 use super::{Ctx, KillOnDrop, Section, Target, signed_secs_instant, signed_secs_wall};
 use crate::cues::free_loopback_addr;
 use crate::receiver::Packet;
+use crate::receiver::Receiver;
 
 /// The frame rate of both masters.
 const RATE: FrameRate = FrameRate::FPS_25;
@@ -181,8 +181,8 @@ pub fn run(ctx: &Ctx) -> Section {
 /// Runs serve and the Python master side by side for `seconds`; returns what each sent (`None`
 /// for Python when it could not start).
 fn run_masters(ctx: &Ctx, seconds: f64) -> anyhow::Result<(Vec<Packet>, Option<Vec<Packet>>)> {
-    let rx = Inbox::bind()?;
-    let py_rx = Inbox::bind()?;
+    let rx = Receiver::try_bind()?;
+    let py_rx = Receiver::try_bind()?;
     let listen = free_loopback_addr();
     let child = Command::new(&ctx.client)
         .args(["serve", "--rate", "25", "--quiet", "--keepalive-ms", "0"])

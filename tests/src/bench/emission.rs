@@ -22,13 +22,13 @@ use osc_timecode_core::FrameRate;
 use osc_timecode_core::protocol::{TimecodeMessage, encode_timecode_bundle, system_time_from_timetag};
 use osc_timecode_core::timecode::{frame_at_sample, frame_start_sample};
 
-use super::inbox::Inbox;
 use super::stats::{Summary, num, ratio};
 use super::{
     Ctx, PluginSetup, Section, Target, load_plugin, samples_ns, signed_secs_instant, signed_secs_wall, sleep_until,
 };
 use crate::cues::{free_loopback_addr, timetag};
 use crate::receiver::Packet;
+use crate::receiver::Receiver;
 use crate::transport::Transport;
 
 /// Sample rate of the host.
@@ -97,7 +97,7 @@ fn run_samples(seconds: f64, block: u32) -> u64 {
 
 /// Measures the plugin in the harness paced in real time.
 pub fn plugin_errors(rate: FrameRate, block: u32, seconds: f64) -> anyhow::Result<Errors> {
-    let rx = Inbox::bind()?;
+    let rx = Receiver::try_bind()?;
     let mut plugin =
         load_plugin(&PluginSetup { targets: vec![rx.addr()], rate, output: true, cues: free_loopback_addr() });
     plugin.activate(SR, block);
@@ -140,7 +140,7 @@ pub fn plugin_errors(rate: FrameRate, block: u32, seconds: f64) -> anyhow::Resul
 
 /// Measures the naive sender: the same pacing, every frame of a block sent when it is processed.
 pub fn naive_errors(rate: FrameRate, block: u32, seconds: f64) -> anyhow::Result<Errors> {
-    let rx = Inbox::bind()?;
+    let rx = Receiver::try_bind()?;
     let socket = UdpSocket::bind("127.0.0.1:0").context("could not bind the naive sender")?;
     let total = run_samples(seconds, block);
     let to = rx.addr();
@@ -216,7 +216,7 @@ pub fn spawn_python(ctx: &Ctx, rate: FrameRate, port: u16, frames: u64) -> anyho
 
 /// Runs the Python master for about `seconds` and measures it.
 pub fn python_errors(ctx: &Ctx, rate: FrameRate, seconds: f64) -> anyhow::Result<Errors> {
-    let rx = Inbox::bind()?;
+    let rx = Receiver::try_bind()?;
     let frames = (seconds * f64::from(rate.num()) / f64::from(rate.den())).round() as u64;
     let child = spawn_python(ctx, rate, rx.addr().port(), frames)?;
     let output = child.wait_with_output().context("the Python master")?;

@@ -14,7 +14,7 @@ use osc_timecode_core::FrameRate;
 use osc_timecode_core::protocol::{TimecodeMessage, encode_timecode_bundle};
 
 use super::stats::num;
-use super::{Ctx, KillOnDrop, PluginSetup, Section, Target, load_plugin};
+use super::{Ctx, KillOnDrop, Section, Target, cue_plugin};
 use crate::bundle::BUNDLE_DIR_ENV;
 use crate::cues::{CueSender, flood, free_loopback_addr, timetag};
 use crate::transport::Transport;
@@ -58,14 +58,7 @@ pub fn plugin_child() -> anyhow::Result<()> {
         Ok(())
     };
     stage("before-load")?;
-    let sink = UdpSocket::bind("127.0.0.1:0")?;
-    let listen = free_loopback_addr();
-    let mut plugin = load_plugin(&PluginSetup {
-        targets: vec![sink.local_addr()?],
-        rate: FrameRate::FPS_25,
-        output: true,
-        cues: listen,
-    });
+    let (_sink, listen, mut plugin) = cue_plugin()?;
     stage("loaded")?;
     plugin.activate(48_000, 512);
     CueSender::new(listen).wait_ready();

@@ -26,7 +26,6 @@ pub mod audio;
 pub mod cue;
 pub mod drift;
 pub mod emission;
-pub mod inbox;
 pub mod lock;
 pub mod memory;
 pub mod priority;
@@ -45,7 +44,7 @@ use osc_timecode_core::timecode::frame_at_sample;
 
 use crate::bundle::{BUNDLE_DIR_ENV, workspace_root};
 use crate::clap::{ClapPlugin, Param};
-use crate::cues::{cues_settings, set_cues};
+use crate::cues::{cues_settings, free_loopback_addr, set_cues};
 
 /// A section's entry point.
 type SectionFn = fn(&Ctx) -> Section;
@@ -138,6 +137,16 @@ pub fn load_plugin(setup: &PluginSetup) -> ClapPlugin {
     plugin.set_param(Param::Rate, setup.rate.index() as f64);
     plugin.set_param(Param::Output, if setup.output { 1.0 } else { 0.0 });
     plugin
+}
+
+/// A 25 fps instance, output on, sending to a loopback sink nobody reads, its cue input on a
+/// free loopback port: the sink (keep it alive), the cue address and the plugin, not activated.
+pub fn cue_plugin() -> anyhow::Result<(std::net::UdpSocket, SocketAddr, ClapPlugin)> {
+    let sink = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    let cues = free_loopback_addr();
+    let plugin =
+        load_plugin(&PluginSetup { targets: vec![sink.local_addr()?], rate: FrameRate::FPS_25, output: true, cues });
+    Ok((sink, cues, plugin))
 }
 
 /// How many timecode frames start in the block `[start, start + len)` (timeline samples).
