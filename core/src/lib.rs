@@ -27,5 +27,5 @@ pub mod protocol;
 pub mod rate;
 pub mod timecode;
 
-pub use rate::{FrameRate, RateError};
+pub use rate::{FrameRate, HostRate, RateError};
 pub use timecode::{Label, Timecode, TimecodeError};

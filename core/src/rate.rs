@@ -171,6 +171,80 @@ impl fmt::Debug for FrameRate {
     }
 }
 
+/// A frame rate as a host reports its project's rate (VST3's `ProcessContext::frameRate`):
+/// whole frames per second, pulled down by 1000/1001 or not, drop-frame or not. Hosts may send
+/// any combination, including ones no standard names (30 drop-frame without pull-down, 48 fps),
+/// and some do not say whether the rate is pulled down (Ardour): [`Self::readings`] are the rates
+/// of ours it can be. `Copy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HostRate {
+    /// Whole frames per second before pull-down (VST3 `framesPerSecond`): 24, 25, 30, 60, ...
+    pub fps: u32,
+    /// The rate is `fps × 1000/1001` (VST3 `kPullDownRate`): 30 pulled down is 29.97. `None`:
+    /// the host does not say, so it may be either.
+    pub pull_down: Option<bool>,
+    /// Labels count drop-frame (VST3 `kDropRate`).
+    pub drop: bool,
+}
+
+impl HostRate {
+    /// How a host that uses the same rate as `rate` reports it.
+    pub const fn of(rate: FrameRate) -> Self {
+        Self { fps: rate.nominal(), pull_down: Some(rate.den == 1001), drop: rate.drop }
+    }
+
+    /// The rates of ours this can be, exactly: none (30 drop-frame without pull-down, 48 fps),
+    /// one, or two when the host does not say whether it is pulled down (30 or 29.97).
+    pub fn readings(self) -> impl Iterator<Item = FrameRate> {
+        let plain = (self.pull_down != Some(true)).then(|| FrameRate::from_parts(self.fps, 1, self.drop).ok());
+        let pulled = (self.pull_down != Some(false))
+            .then(|| FrameRate::from_parts(self.fps.checked_mul(1000)?, 1001, self.drop).ok());
+        [plain, pulled].into_iter().flatten().flatten()
+    }
+
+    /// Whether a project at this rate and timecode at `ours` count the same frames the same way
+    /// (as far as the host says: when it does not say whether it is pulled down, the labels must
+    /// agree, the speed cannot be checked).
+    pub fn agrees_with(self, ours: FrameRate) -> bool {
+        self.readings().any(|r| r == ours)
+    }
+
+    /// Whether it is one of the ten rates we carry (either reading, if the host does not say).
+    pub fn is_smpte(self) -> bool {
+        self.readings().next().is_some()
+    }
+}
+
+impl fmt::Display for HostRate {
+    /// `"25 fps"`, `"29.97 fps drop-frame"`, `"47.952 fps"`, `"30 fps or 29.97 fps"` (pull-down
+    /// not said): frames per second to three decimals at most (rounded, trailing zeros dropped),
+    /// then "drop-frame" if it counts so.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let fps = |f: &mut fmt::Formatter<'_>, pull_down: bool| {
+            let den: u64 = if pull_down { 1001 } else { 1000 };
+            let milli = (u64::from(self.fps) * 1_000_000 + den / 2) / den;
+            let (whole, mut frac, mut digits) = (milli / 1000, milli % 1000, 3);
+            while digits > 0 && frac % 10 == 0 {
+                frac /= 10;
+                digits -= 1;
+            }
+            if digits == 0 { write!(f, "{whole} fps") } else { write!(f, "{whole}.{frac:0digits$} fps") }
+        };
+        match self.pull_down {
+            Some(pull_down) => fps(f, pull_down)?,
+            None => {
+                fps(f, false)?;
+                f.write_str(" or ")?;
+                fps(f, true)?;
+            }
+        }
+        if self.drop {
+            f.write_str(" drop-frame")?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -320,6 +394,75 @@ mod tests {
         }
         let message = FrameRate::from_parts(25, 1, true).unwrap_err().to_string();
         assert!(message.contains("25/1 drop-frame"), "message names the refused rate: {message}");
+    }
+
+    #[test]
+    fn host_rates_map_to_ours_exactly_and_only_then() {
+        // Every VST3 description of one of our rates, as the SDK spells them.
+        let ours = [
+            (24, true, false, FrameRate::FPS_23_976, "23.976 fps"),
+            (24, false, false, FrameRate::FPS_24, "24 fps"),
+            (25, false, false, FrameRate::FPS_25, "25 fps"),
+            (30, true, false, FrameRate::FPS_29_97_NDF, "29.97 fps"),
+            (30, true, true, FrameRate::FPS_29_97_DF, "29.97 fps drop-frame"),
+            (30, false, false, FrameRate::FPS_30, "30 fps"),
+            (50, false, false, FrameRate::FPS_50, "50 fps"),
+            (60, true, false, FrameRate::FPS_59_94_NDF, "59.94 fps"),
+            (60, true, true, FrameRate::FPS_59_94_DF, "59.94 fps drop-frame"),
+            (60, false, false, FrameRate::FPS_60, "60 fps"),
+        ];
+        for (fps, pull_down, drop, rate, text) in ours {
+            let host = HostRate { fps, pull_down: Some(pull_down), drop };
+            assert_eq!(host.readings().collect::<Vec<_>>(), [rate], "{host:?}");
+            assert_eq!(HostRate::of(rate), host, "HostRate::of({rate:?})");
+            assert_eq!(host.to_string(), text, "Display of {host:?}");
+            assert!(host.is_smpte(), "{host:?}");
+            for other in FrameRate::ALL {
+                assert_eq!(host.agrees_with(other), other == rate, "{host:?} against {other:?}");
+            }
+        }
+        // Rates hosts can report that we cannot carry: none of ours, each said as it is.
+        let others = [
+            (30, Some(false), true, "30 fps drop-frame"),
+            (25, Some(false), true, "25 fps drop-frame"),
+            (24, Some(true), true, "23.976 fps drop-frame"),
+            (25, Some(true), false, "24.975 fps"),
+            (48, Some(false), false, "48 fps"),
+            (48, Some(true), false, "47.952 fps"),
+            (50, Some(true), false, "49.95 fps"),
+            (120, Some(false), false, "120 fps"),
+            (1, Some(true), false, "0.999 fps"),
+            (0, Some(false), false, "0 fps"),
+            (48, None, false, "48 fps or 47.952 fps"),
+            (25, None, true, "25 fps or 24.975 fps drop-frame"),
+            (u32::MAX, Some(true), true, "4290676618.382 fps drop-frame"),
+            (u32::MAX, None, false, "4294967295 fps or 4290676618.382 fps"),
+        ];
+        for (fps, pull_down, drop, text) in others {
+            let host = HostRate { fps, pull_down, drop };
+            assert_eq!(host.readings().count(), 0, "{host:?} is none of ours");
+            assert!(!host.is_smpte(), "{host:?}");
+            assert!(FrameRate::ALL.iter().all(|r| !host.agrees_with(*r)), "{host:?} agrees with nothing");
+            assert_eq!(host.to_string(), text, "Display of {host:?}");
+        }
+        // A host that does not say whether it is pulled down: either reading agrees (the labels
+        // are the same; the speed cannot be checked), nothing else does.
+        let unsaid = [
+            (24, false, vec![FrameRate::FPS_24, FrameRate::FPS_23_976], "24 fps or 23.976 fps"),
+            (25, false, vec![FrameRate::FPS_25], "25 fps or 24.975 fps"),
+            (30, false, vec![FrameRate::FPS_30, FrameRate::FPS_29_97_NDF], "30 fps or 29.97 fps"),
+            (30, true, vec![FrameRate::FPS_29_97_DF], "30 fps or 29.97 fps drop-frame"),
+            (60, false, vec![FrameRate::FPS_60, FrameRate::FPS_59_94_NDF], "60 fps or 59.94 fps"),
+            (60, true, vec![FrameRate::FPS_59_94_DF], "60 fps or 59.94 fps drop-frame"),
+        ];
+        for (fps, drop, readings, text) in unsaid {
+            let host = HostRate { fps, pull_down: None, drop };
+            assert_eq!(host.readings().collect::<Vec<_>>(), readings, "{host:?}");
+            for other in FrameRate::ALL {
+                assert_eq!(host.agrees_with(other), readings.contains(&other), "{host:?} against {other:?}");
+            }
+            assert_eq!(host.to_string(), text, "Display of {host:?}");
+        }
     }
 
     #[test]

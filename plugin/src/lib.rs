@@ -32,6 +32,7 @@ use std::time::Instant;
 
 use nice_plug::midi::{Channel, Key, VoiceID};
 use nice_plug::prelude::*;
+use osc_timecode_core::HostRate;
 use osc_timecode_core::clock::{BlockInput, FrameClock, offset_frames};
 
 pub mod cues;
@@ -200,7 +201,7 @@ impl Plugin for OscTimecode {
         self.was_sending = false;
         self.readout.activated(sample_rate, offline);
         let (producer, consumer) = rtrb::RingBuffer::new(QUEUE_CAPACITY);
-        match NetworkThread::spawn(consumer, self.params.clone(), self.stats.clone()) {
+        match NetworkThread::spawn(consumer, self.params.clone(), self.stats.clone(), self.readout.clone()) {
             Ok(thread) => self.network = Some(thread),
             // Audio keeps flowing; frames pile up in the ring and are counted as dropped.
             Err(e) => nice_error!("could not start the timecode network thread: {e}"),
@@ -292,7 +293,12 @@ impl Plugin for OscTimecode {
         // No position: the network thread stops repeating the last parked one. Stored after the
         // block's frames are queued, so the network thread sees them first.
         stats.position_unknown.store(block.position.is_none(), Ordering::Release);
-        readout.block(block.position.is_some(), last_event.as_ref());
+        let host_rate = transport.frame_rate.map(|r| HostRate {
+            fps: r.frames_per_second,
+            pull_down: r.pull_down,
+            drop: r.drop_frame,
+        });
+        readout.block(block.position.is_some(), last_event.as_ref(), host_rate);
         let timing = BlockTiming { start: block_start, sample_rate, len: block_len, playing: transport.playing };
         cue_player.run_block(timing, |timing, event| context.try_send_event(note_event(timing, event)).is_ok());
         // Timecode must keep flowing through silence: never let the host suspend us.

@@ -14,6 +14,9 @@
 //! once per [`LOG_EVERY`], retried, and never reaches the host. A target the OS refuses does not
 //! hold up the others: every frame is offered to every target. When the thread stops
 //! (deactivation) it logs what it sent and what was refused during the activation ([`Totals`]).
+//!
+//! It also logs, once per change, when the project frame rate a VST3 host reports disagrees with
+//! the Frame Rate parameter ([`RateAgreement`]): the audio thread only stores what it saw.
 
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
@@ -24,8 +27,10 @@ use std::time::{Duration, Instant, SystemTime};
 use nice_plug::prelude::*;
 use osc_timecode_core::clock::FrameEvent;
 use osc_timecode_core::protocol::{TimecodeMessage, encode_timecode_bundle, timetag_from_system_time};
+use osc_timecode_core::{FrameRate, HostRate};
 
 use crate::params::TimecodeParams;
+use crate::readout::Readout;
 use crate::settings::Settings;
 use crate::thread::StoppableThread;
 
@@ -214,14 +219,18 @@ fn target_key(addr: SocketAddr) -> u64 {
 pub struct NetworkThread(StoppableThread);
 
 impl NetworkThread {
-    /// Spawns the thread, which owns `consumer` until it stops.
+    /// Spawns the thread, which owns `consumer` until it stops. `readout` is the audio thread's
+    /// (for the host's project frame rate).
     pub fn spawn(
         consumer: rtrb::Consumer<FrameMessage>,
         params: Arc<TimecodeParams>,
         stats: Arc<Stats>,
+        readout: Arc<Readout>,
     ) -> std::io::Result<Self> {
-        StoppableThread::spawn("osc-timecode-net", move |stop| Worker::new(consumer, params, stats, stop).run())
-            .map(Self)
+        StoppableThread::spawn("osc-timecode-net", move |stop| {
+            Worker::new(consumer, params, stats, readout, stop).run();
+        })
+        .map(Self)
     }
 
     /// Asks the thread to finish without waiting (see [`StoppableThread::request_stop`]).
@@ -243,6 +252,10 @@ struct Worker {
     params: Arc<TimecodeParams>,
     /// Shared counters.
     stats: Arc<Stats>,
+    /// What the audio thread saw: the host's project frame rate.
+    readout: Arc<Readout>,
+    /// What the log last said about the host's project rate.
+    rate_agreement: RateAgreement,
     /// Set by [`NetworkThread::stop`].
     stop: Arc<AtomicBool>,
     /// Snapshot of the persisted settings, refreshed every [`SETTINGS_POLL`].
@@ -274,6 +287,7 @@ impl Worker {
         consumer: rtrb::Consumer<FrameMessage>,
         params: Arc<TimecodeParams>,
         stats: Arc<Stats>,
+        readout: Arc<Readout>,
         stop: Arc<AtomicBool>,
     ) -> Self {
         let settings = read_settings(&params);
@@ -294,6 +308,8 @@ impl Worker {
             last_error_log: None,
             started_with: Totals::of(&stats),
             stats,
+            readout,
+            rate_agreement: RateAgreement::Unknown,
         }
     }
 
@@ -350,6 +366,11 @@ impl Worker {
             }
             self.settings = settings;
             self.settings_read = now;
+            let agreement = RateAgreement::of(self.readout.host_rate(), self.params.rate.value().rate());
+            if let Some(line) = self.rate_agreement.change_to(agreement) {
+                nice_warn!("{line}");
+            }
+            self.rate_agreement = agreement;
         }
         if now.duration_since(self.anchor.0) >= REANCHOR_EVERY {
             self.anchor = (Instant::now(), SystemTime::now());
@@ -448,6 +469,57 @@ impl Worker {
     }
 }
 
+/// Whether the host's project frame rate and the Frame Rate parameter agree. `Copy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateAgreement {
+    /// The host reports no project rate (every CLAP host; VST3 hosts that leave it out).
+    Unknown,
+    /// The host's project counts the frames we send.
+    Agrees,
+    /// The host's project rate (first) is not the Frame Rate parameter (second).
+    Disagrees(HostRate, FrameRate),
+}
+
+impl RateAgreement {
+    /// Between what the host reported in its latest block and the rate we send.
+    pub fn of(host: Option<HostRate>, ours: FrameRate) -> Self {
+        match host {
+            None => Self::Unknown,
+            Some(h) if h.agrees_with(ours) => Self::Agrees,
+            Some(h) => Self::Disagrees(h, ours),
+        }
+    }
+
+    /// The log line for a change from `self` to `now`, if it deserves one: every new
+    /// disagreement, and agreement after one. A host that stops reporting says nothing.
+    pub fn change_to(self, now: Self) -> Option<String> {
+        match now {
+            _ if now == self => None,
+            Self::Disagrees(host, ours) => Some(disagreement_text(host, ours)),
+            Self::Agrees if matches!(self, Self::Disagrees(..)) => {
+                Some("the host's project frame rate and Frame Rate agree again".to_owned())
+            }
+            Self::Agrees | Self::Unknown => None,
+        }
+    }
+}
+
+/// What the log and the window say when the host's project runs at `host` and we send `ours`.
+pub fn disagreement_text(host: HostRate, ours: FrameRate) -> String {
+    let ours = HostRate::of(ours);
+    if host.is_smpte() {
+        format!(
+            "the host's project frame rate is {host} but Frame Rate is {ours}: the timecode sent will not match \
+             the host's timecode ruler; set Frame Rate to {host} or change the project's rate"
+        )
+    } else {
+        format!(
+            "the host's project frame rate is {host}, which is none of the ten SMPTE rates this plugin sends; \
+             Frame Rate is {ours}, so the timecode sent will not match the host's timecode ruler"
+        )
+    }
+}
+
 fn read_settings(params: &TimecodeParams) -> Settings {
     // A poisoned lock still holds valid settings: a panic elsewhere must not stop the clock.
     params.settings.read().unwrap_or_else(PoisonError::into_inner).clone()
@@ -508,7 +580,6 @@ impl Sockets {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use osc_timecode_core::FrameRate;
     use osc_timecode_core::protocol::decode_timecode_packet;
 
     fn event(frame: i64, offset: u32, playing: bool, jump: bool) -> FrameEvent {
@@ -528,7 +599,7 @@ mod tests {
         let params = Arc::new(TimecodeParams::new(settings));
         let stats = Arc::new(Stats::default());
         let (producer, consumer) = rtrb::RingBuffer::new(QUEUE_CAPACITY);
-        let thread = NetworkThread::spawn(consumer, params, stats.clone()).unwrap();
+        let thread = NetworkThread::spawn(consumer, params, stats.clone(), Arc::default()).unwrap();
         (rx, producer, thread, stats)
     }
 
@@ -538,6 +609,51 @@ mod tests {
         let at = Instant::now();
         let (tag, msg) = decode_timecode_packet(&buf[..n]).unwrap();
         (at, tag.expect("sent as a bundle"), msg)
+    }
+
+    #[test]
+    fn the_log_speaks_once_per_rate_disagreement_and_once_when_it_ends() {
+        use RateAgreement::{Agrees, Disagrees, Unknown};
+        let df = FrameRate::FPS_29_97_DF;
+        let host = |fps, pull_down, drop| Some(HostRate { fps, pull_down: Some(pull_down), drop });
+        assert_eq!(RateAgreement::of(None, df), Unknown);
+        assert_eq!(RateAgreement::of(host(30, true, true), df), Agrees);
+        let ardour_df = Some(HostRate { fps: 30, pull_down: None, drop: true });
+        assert_eq!(RateAgreement::of(ardour_df, df), Agrees, "a host that does not say about pull-down");
+        let ndf = host(30, true, false).unwrap();
+        assert_eq!(RateAgreement::of(Some(ndf), df), Disagrees(ndf, df), "drop-frame is part of the rate");
+        let a = Disagrees(ndf, df);
+        let b = Disagrees(HostRate::of(FrameRate::FPS_25), df);
+        // (from, to, a line?)
+        let cases = [
+            (Unknown, Unknown, false),
+            (Unknown, Agrees, false),
+            (Agrees, Agrees, false),
+            (Agrees, Unknown, false),
+            (a, a, false),
+            (a, Unknown, false),
+            (Unknown, a, true),
+            (Agrees, a, true),
+            (a, b, true),
+            (a, Agrees, true),
+        ];
+        for (from, to, speaks) in cases {
+            assert_eq!(from.change_to(to).is_some(), speaks, "{from:?} -> {to:?}");
+        }
+        let line = Unknown.change_to(b).unwrap();
+        assert!(
+            line.contains("project frame rate is 25 fps but Frame Rate is 29.97 fps drop-frame")
+                && line.contains("set Frame Rate to 25 fps"),
+            "{line}"
+        );
+        let odd = HostRate { fps: 30, pull_down: Some(false), drop: true };
+        let line = Unknown.change_to(RateAgreement::of(Some(odd), df)).unwrap();
+        assert!(
+            line.contains("is 30 fps drop-frame, which is none of the ten SMPTE rates")
+                && line.contains("Frame Rate is 29.97 fps drop-frame"),
+            "{line}"
+        );
+        assert!(a.change_to(Agrees).unwrap().contains("agree again"));
     }
 
     #[test]
@@ -641,7 +757,7 @@ mod tests {
         let params = Arc::new(TimecodeParams::new(settings));
         let stats = Arc::new(Stats::default());
         let (mut producer, consumer) = rtrb::RingBuffer::new(QUEUE_CAPACITY);
-        let thread = NetworkThread::spawn(consumer, params, stats.clone()).unwrap();
+        let thread = NetworkThread::spawn(consumer, params, stats.clone(), Arc::default()).unwrap();
         for i in 0..3 {
             producer
                 .push(FrameMessage {
@@ -670,7 +786,7 @@ mod tests {
         let params = Arc::new(TimecodeParams::new(settings));
         let stats = Arc::new(Stats::default());
         let (mut producer, consumer) = rtrb::RingBuffer::new(QUEUE_CAPACITY);
-        let thread = NetworkThread::spawn(consumer, params.clone(), stats.clone()).unwrap();
+        let thread = NetworkThread::spawn(consumer, params.clone(), stats.clone(), Arc::default()).unwrap();
         let frame = |i| FrameMessage {
             event: event(i, 0, true, i == 0),
             block_start: Instant::now(),
@@ -749,7 +865,9 @@ mod tests {
             output_latency_ms: 0.0,
             ..Settings::default()
         };
-        let thread = NetworkThread::spawn(consumer, Arc::new(TimecodeParams::new(settings)), stats.clone()).unwrap();
+        let thread =
+            NetworkThread::spawn(consumer, Arc::new(TimecodeParams::new(settings)), stats.clone(), Arc::default())
+                .unwrap();
         producer
             .push(FrameMessage {
                 event: event(2, 0, true, true),

@@ -17,9 +17,9 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
-use osc_timecode_core::FrameRate;
 use osc_timecode_core::clock::FrameEvent;
 use osc_timecode_core::cue::{AckStatus, MAX_FANOUT};
+use osc_timecode_core::{FrameRate, HostRate};
 
 use crate::cues::map::{MAX_PATTERN_LEN, MidiAction};
 
@@ -44,6 +44,11 @@ pub struct Readout {
     offline: AtomicBool,
     /// Sample rate of the latest activation, Hz. `[main-thread]` stores.
     sample_rate: AtomicU32,
+    /// The project frame rate the host reported in the latest block, packed by
+    /// [`pack_host_rate`] (0: none reported; CLAP hosts never report one). `[audio-thread]`
+    /// stores once per block; the window and the network thread (which logs a disagreement)
+    /// load.
+    host_rate: AtomicU64,
 }
 
 /// The latest frame as the window shows it. `Copy`.
@@ -104,6 +109,41 @@ pub struct ReadoutSnapshot {
     pub offline: bool,
     /// Hz; 0 before the first activation.
     pub sample_rate: u32,
+    /// The host's project frame rate in the latest block, if it reports one.
+    pub host_rate: Option<HostRate>,
+}
+
+/// Set in a packed host rate that holds one.
+const HOST_VALID: u64 = 1 << 63;
+/// Set when the host rate is pulled down (× 1000/1001).
+const HOST_PULL_DOWN: u64 = 1 << 33;
+/// Set when the host said whether its rate is pulled down.
+const HOST_PULL_DOWN_SAID: u64 = 1 << 34;
+/// Set when the host rate counts drop-frame.
+const HOST_DROP: u64 = 1 << 32;
+
+/// One word: frames per second in bits 0–31, drop in bit 32, pull-down in bit 33, pull-down
+/// said in bit 34, valid in bit 63; 0 for none.
+pub fn pack_host_rate(rate: Option<HostRate>) -> u64 {
+    rate.map_or(0, |r| {
+        HOST_VALID
+            | match r.pull_down {
+                Some(true) => HOST_PULL_DOWN_SAID | HOST_PULL_DOWN,
+                Some(false) => HOST_PULL_DOWN_SAID,
+                None => 0,
+            }
+            | if r.drop { HOST_DROP } else { 0 }
+            | u64::from(r.fps)
+    })
+}
+
+/// The rate in a word from [`pack_host_rate`].
+pub fn unpack_host_rate(word: u64) -> Option<HostRate> {
+    (word & HOST_VALID != 0).then_some(HostRate {
+        fps: word as u32,
+        pull_down: (word & HOST_PULL_DOWN_SAID != 0).then_some(word & HOST_PULL_DOWN != 0),
+        drop: word & HOST_DROP != 0,
+    })
 }
 
 impl Readout {
@@ -111,6 +151,7 @@ impl Readout {
     pub fn activated(&self, sample_rate: u32, offline: bool) {
         self.sample_rate.store(sample_rate, Ordering::Relaxed);
         self.offline.store(offline, Ordering::Relaxed);
+        self.host_rate.store(0, Ordering::Relaxed);
         self.active.store(true, Ordering::Relaxed);
     }
 
@@ -119,11 +160,13 @@ impl Readout {
         self.active.store(false, Ordering::Relaxed);
     }
 
-    /// `[audio-thread]` Once per block: whether the host gave a position, and the block's last
-    /// frame event, if any. Relaxed stores only.
-    pub fn block(&self, has_position: bool, last: Option<&FrameEvent>) {
+    /// `[audio-thread]` Once per block: whether the host gave a position, the block's last
+    /// frame event, if any, and the project frame rate the host reported, if any. Relaxed stores
+    /// only.
+    pub fn block(&self, has_position: bool, last: Option<&FrameEvent>, host_rate: Option<HostRate>) {
         self.blocks.fetch_add(1, Ordering::Relaxed);
         self.has_position.store(has_position, Ordering::Relaxed);
+        self.host_rate.store(pack_host_rate(host_rate), Ordering::Relaxed);
         if let Some(event) = last {
             let position = Position { frame: event.frame, rate: event.rate, playing: event.playing };
             self.position.store(position.pack(), Ordering::Relaxed);
@@ -139,7 +182,13 @@ impl Readout {
             active: self.active.load(Ordering::Relaxed),
             offline: self.offline.load(Ordering::Relaxed),
             sample_rate: self.sample_rate.load(Ordering::Relaxed),
+            host_rate: self.host_rate(),
         }
+    }
+
+    /// `[thread-safe]` The project frame rate the host reported in the latest block, if any.
+    pub fn host_rate(&self) -> Option<HostRate> {
+        unpack_host_rate(self.host_rate.load(Ordering::Relaxed))
     }
 }
 
@@ -358,13 +407,32 @@ mod tests {
             looped: false,
             starts: true,
         };
-        readout.block(true, Some(&event));
-        readout.block(false, None);
+        let host = HostRate { fps: 30, pull_down: Some(true), drop: true };
+        readout.block(true, Some(&event), Some(host));
+        assert_eq!(readout.snapshot().host_rate, Some(host));
+        readout.block(false, None, None);
         let s = readout.snapshot();
         assert_eq!(s.position, Some(Position { frame: 90_000, rate: FrameRate::FPS_25, playing: true }));
         assert_eq!((s.blocks, s.has_position, s.active, s.offline, s.sample_rate), (2, false, true, false, 48_000));
+        assert_eq!(s.host_rate, None, "the latest block reported no rate");
+        readout.block(false, None, Some(host));
         readout.deactivated();
         assert!(!readout.snapshot().active);
+        assert_eq!(readout.snapshot().host_rate, Some(host), "kept while inactive");
+        readout.activated(48_000, false);
+        assert_eq!(readout.snapshot().host_rate, None, "forgotten on activation");
+    }
+
+    #[test]
+    fn host_rates_round_trip_through_one_word() {
+        assert_eq!(unpack_host_rate(pack_host_rate(None)), None);
+        assert_eq!(pack_host_rate(None), 0, "the atomic's default means none");
+        for fps in [0, 1, 24, 25, 30, 48, 60, u32::MAX] {
+            for (pull_down, drop) in [None, Some(false), Some(true)].into_iter().flat_map(|p| [(p, false), (p, true)]) {
+                let r = HostRate { fps, pull_down, drop };
+                assert_eq!(unpack_host_rate(pack_host_rate(Some(r))), Some(r), "{r:?}");
+            }
+        }
     }
 
     fn cue(address: &str) -> RecentCue {

@@ -7,9 +7,12 @@
 --     01:00:00:00, saved; then the range is made the loop range in the session file (Ardour's Lua
 --     cannot flag a range as the loop).
 --     With OSCTC_MIDI_LOG=1, the "OSCTC MIDI Log" Lua processor (tests/ardour/midi_log.lua)
---     follows the plugin on the track and records the MIDI it puts out.
+--     follows the plugin on the track and records the MIDI it puts out. With OSCTC_PROJECT_RATE
+--     (a Timecode.TimecodeFormat name, "TC25"), the session's timecode format is set to it.
 --   OSCTC_PHASE=play: loads the session; locates to 01:00:00:00, rolls, plays the loop range
---     OSCTC_LOOPS times (none if 0), stops; then lists what the MIDI log recorded.
+--     OSCTC_LOOPS times (none if 0), stops; with OSCTC_PROJECT_RATE_AFTER, then sets the
+--     session's timecode format to that and waits half a second; then lists what the MIDI log
+--     recorded.
 -- Every step prints one line "OSCTC <what> <values...>" for the test to read: playhead positions
 -- in samples, and the parameter read back after loading.
 --
@@ -60,6 +63,12 @@ if phase == "create" then
     assert(tl:front():add_processor_by_index(log, 1, nil, true) == 0, "inserting the MIDI log failed")
   end
   assert(ARDOUR.LuaAPI.set_plugin_insert_param(p:to_insert(), 0, rate_index), "setting Frame Rate failed")
+  local project_rate = os.getenv("OSCTC_PROJECT_RATE")
+  if project_rate then
+    local format = assert(Timecode.TimecodeFormat[project_rate], "no Timecode.TimecodeFormat " .. project_rate)
+    Session:cfg():set_timecode_format(format) -- false when it is the format already
+    assert(Session:cfg():get_timecode_format() == format, "setting the timecode format failed")
+  end
   -- A VST3 parameter change reaches the plugin in its next process() call; the saved plugin
   -- state must have it.
   sleep(0.5)
@@ -86,6 +95,7 @@ elseif phase == "play" then
   local loop = assert(Session:locations():auto_loop_location(), "no loop range after loading")
   say("loop", loop:start():samples(), loop:_end():samples())
   say("block", Session:get_block_size())
+  say("project_rate", Session:cfg():get_timecode_format())
   local TRS = ARDOUR.TransportRequestSource.TRS_UI
   sleep(1)
   Session:request_locate(3600 * rate, false, ARDOUR.LocateTransportDisposition.MustStop, TRS)
@@ -103,6 +113,14 @@ elseif phase == "play" then
   Session:request_stop(false, false, TRS)
   sleep(1)
   say("stopped", Session:transport_sample(), tostring(Session:transport_rolling()))
+  local later = os.getenv("OSCTC_PROJECT_RATE_AFTER")
+  if later then
+    local format = assert(Timecode.TimecodeFormat[later], "no Timecode.TimecodeFormat " .. later)
+    Session:cfg():set_timecode_format(format) -- false when it is the format already
+    assert(Session:cfg():get_timecode_format() == format, "setting the timecode format failed")
+    sleep(0.5)
+    say("project_rate", Session:cfg():get_timecode_format())
+  end
   local log = find_processor("OSCTC MIDI Log")
   if log then
     local a = log:plugin(0):to_luaproc():shmem():to_int(0):array()

@@ -140,6 +140,13 @@ pub struct Options {
     pub midi_log: bool,
     /// The plugin's `cues.quantise` setting (cues move to the next frame start).
     pub quantise: bool,
+    /// The session's timecode format (Ardour's project frame rate, which it reports to VST3
+    /// plugins), as an Ardour `Timecode.TimecodeFormat` name (`"TC25"`, `"TC2997DF"`); `None`
+    /// leaves Ardour's default (30 fps).
+    pub project_rate: Option<&'static str>,
+    /// The timecode format to switch the session to after the play phase stopped (it waits half
+    /// a second after the switch, so the plugin sees it).
+    pub project_rate_after: Option<&'static str>,
 }
 
 /// A session set up for one frame rate, ready to play.
@@ -153,6 +160,8 @@ pub struct Session {
     rx: Receiver,
     /// Where the plugin listens for cues.
     cue_addr: SocketAddr,
+    /// How it was set up.
+    options: Options,
 }
 
 impl Session {
@@ -185,7 +194,7 @@ impl Session {
                 .expect("copy the MIDI log script");
         }
 
-        let session = Self { ardour: ardour.clone(), root, rx, cue_addr };
+        let session = Self { ardour: ardour.clone(), root, rx, cue_addr, options };
         let scan = command(&session.root, &session.ardour.vst3_scanner)
             .arg(&bundle)
             .env("LD_LIBRARY_PATH", &session.ardour.lib_dir)
@@ -198,10 +207,13 @@ impl Session {
             String::from_utf8_lossy(&scan.stdout),
             String::from_utf8_lossy(&scan.stderr)
         );
-        let env = [
+        let mut env = vec![
             ("OSCTC_RATE_INDEX", rate.index().to_string()),
             ("OSCTC_MIDI_LOG", u8::from(options.midi_log).to_string()),
         ];
+        if let Some(format) = options.project_rate {
+            env.push(("OSCTC_PROJECT_RATE", format.to_string()));
+        }
         let (ok, log) = phase(&session.ardour, &session.root, "create", &env);
         assert!(ok && log.contains("OSCTC created"), "creating the Ardour session failed:\n{log}");
         // The create phase's plugin sent to the receiver too; only the play phase counts.
@@ -225,7 +237,10 @@ impl Session {
         during: impl FnOnce(&Receiver, SocketAddr) -> Vec<Packet>,
     ) -> Played {
         let _ = self.rx.drain_now();
-        let env = [("OSCTC_ROLL_S", roll_s.to_string()), ("OSCTC_LOOPS", loops.to_string())];
+        let mut env = vec![("OSCTC_ROLL_S", roll_s.to_string()), ("OSCTC_LOOPS", loops.to_string())];
+        if let Some(format) = self.options.project_rate_after {
+            env.push(("OSCTC_PROJECT_RATE_AFTER", format.to_string()));
+        }
         let (taken, (ok, log)) = std::thread::scope(|scope| {
             let (ardour, root, env) = (&self.ardour, &self.root, &env);
             let ardour = scope.spawn(move || phase(ardour, root, "play", env));

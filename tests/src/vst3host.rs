@@ -9,13 +9,15 @@ use std::path::Path;
 use std::ptr;
 use std::sync::Mutex;
 
+use vst3::Steinberg::Vst::FrameRate_::FrameRateFlags_::{kDropRate, kPullDownRate};
 use vst3::Steinberg::Vst::ProcessContext_::StatesAndFlags_::{
-    kCycleActive, kCycleValid, kPlaying, kProjectTimeMusicValid, kTempoValid, kTimeSigValid,
+    kCycleActive, kCycleValid, kPlaying, kProjectTimeMusicValid, kSmpteValid, kTempoValid, kTimeSigValid,
 };
 use vst3::Steinberg::Vst::{
     AudioBusBuffers, AudioBusBuffers__type0, BusDirections_, IAudioProcessor, IAudioProcessorTrait, IComponent,
-    IComponentTrait, IHostApplication, IHostApplicationTrait, MediaTypes_, ProcessContext, ProcessData, ProcessModes_,
-    ProcessSetup, SpeakerArr, SpeakerArrangement, String128, SymbolicSampleSizes_,
+    IComponentTrait, IHostApplication, IHostApplicationTrait, IProcessContextRequirements,
+    IProcessContextRequirementsTrait, MediaTypes_, ProcessContext, ProcessData, ProcessModes_, ProcessSetup,
+    SpeakerArr, SpeakerArrangement, String128, SymbolicSampleSizes_,
 };
 use vst3::Steinberg::{
     FUnknown, IBStream, IBStream_, IBStreamTrait, IPluginBaseTrait, IPluginFactory, IPluginFactory2,
@@ -27,8 +29,14 @@ use vst3::{Class, ComPtr, ComWrapper, Interface};
 use crate::bundle::{PLUGIN_NAME, bundles};
 use crate::transport::Transport;
 
+/// The name the host gives by default ([`Vst3Plugin::load`]).
+pub const HOST_NAME: &str = "osc-timecode host tests";
+
 /// A minimal host context: a name, and no objects to create.
-struct HostApp;
+struct HostApp {
+    /// What `getName` answers.
+    name: String,
+}
 
 impl Class for HostApp {
     type Interfaces = (IHostApplication,);
@@ -41,7 +49,7 @@ impl IHostApplicationTrait for HostApp {
         }
         // SAFETY: the caller passes a valid String128.
         let name = unsafe { &mut *name };
-        let text: Vec<u16> = "osc-timecode host tests".encode_utf16().collect();
+        let text: Vec<u16> = self.name.encode_utf16().collect();
         name.fill(0);
         for (d, s) in name.iter_mut().zip(text.iter().take(127)) {
             *d = *s as _;
@@ -242,6 +250,8 @@ pub struct Vst3Plugin {
     max_block: u32,
     input: [Vec<f32>; 2],
     output: [Vec<f32>; 2],
+    /// The project frame rate the process contexts report, if any.
+    project_rate: Option<ProjectRate>,
     // Last: dropped (and ModuleExit called) after the objects above are released.
     _module: Module,
 }
@@ -266,8 +276,13 @@ fn check(result: tresult, what: &str) {
 
 impl Vst3Plugin {
     /// Loads the VST3 module (building the bundles first if needed) and creates and initialises
-    /// the plugin's component.
+    /// the plugin's component, with [`HOST_NAME`] as the host's name.
     pub fn load() -> Self {
+        Self::load_as(HOST_NAME)
+    }
+
+    /// [`Vst3Plugin::load`], the host calling itself `host_name` (`IHostApplication::getName`).
+    pub fn load_as(host_name: &str) -> Self {
         let module = Module::load(&bundles().vst3_so);
         let factory = module.factory();
         // SAFETY (this block): COM calls on a live factory with valid out pointers.
@@ -291,7 +306,7 @@ impl Vst3Plugin {
                 "createInstance(IComponent)",
             );
             let component = ComPtr::from_raw(obj as *mut IComponent).expect("createInstance gave null");
-            let host = ComWrapper::new(HostApp);
+            let host = ComWrapper::new(HostApp { name: host_name.to_owned() });
             let host_unknown =
                 host.as_com_ref::<IHostApplication>().expect("IHostApplication").as_ptr() as *mut FUnknown;
             check(component.initialize(host_unknown), "IComponent::initialize");
@@ -309,6 +324,7 @@ impl Vst3Plugin {
             max_block: 0,
             input: [Vec::new(), Vec::new()],
             output: [Vec::new(), Vec::new()],
+            project_rate: None,
             _module: module,
         }
     }
@@ -400,7 +416,23 @@ impl Vst3Plugin {
 
     /// The `ProcessContext` for the transport's next block.
     pub fn process_context(&self, t: &Transport) -> ProcessContext {
-        ContextMaker { sample_rate: self.sample_rate }.make(t)
+        ContextMaker { sample_rate: self.sample_rate, project_rate: self.project_rate }.make(t)
+    }
+
+    /// From the next block on, the process contexts report `rate` as the project's frame rate
+    /// (`kSmpteValid` and `frameRate`), or none.
+    pub fn set_project_rate(&mut self, rate: Option<ProjectRate>) {
+        self.project_rate = rate;
+    }
+
+    /// `IProcessContextRequirements::getProcessContextRequirements`: the `kNeed…` flags.
+    pub fn process_context_requirements(&self) -> u32 {
+        let requirements = self
+            .component
+            .cast::<IProcessContextRequirements>()
+            .expect("the component has IProcessContextRequirements");
+        // SAFETY: a COM call on a live object.
+        unsafe { requirements.getProcessContextRequirements() }
     }
 
     /// Processes `total` samples in blocks of `block` on an audio thread, with a process context
@@ -412,7 +444,7 @@ impl Vst3Plugin {
         let processor = &self.processor;
         let (input, output) = (&mut self.input, &mut self.output);
         let (sample_rate, process_mode) = (self.sample_rate, self.process_mode);
-        let contexts = ContextMaker { sample_rate };
+        let contexts = ContextMaker { sample_rate, project_rate: self.project_rate };
         std::thread::scope(|s| {
             s.spawn(move || {
                 let mut left = total;
@@ -472,9 +504,21 @@ impl Vst3Plugin {
     }
 }
 
+/// A project frame rate as VST3 describes it (`ProcessContext::frameRate`). `Copy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProjectRate {
+    /// `framesPerSecond`: 24, 25, 30, ...
+    pub fps: u32,
+    /// `kPullDownRate`: × 1000/1001.
+    pub pull_down: bool,
+    /// `kDropRate`.
+    pub drop: bool,
+}
+
 /// Builds process contexts off the plugin struct (so the audio thread needs no `&Vst3Plugin`).
 struct ContextMaker {
     sample_rate: u32,
+    project_rate: Option<ProjectRate>,
 }
 
 impl ContextMaker {
@@ -490,6 +534,15 @@ impl ContextMaker {
             state |= kCycleActive | kCycleValid;
             ctx.cycleStartMusic = t.beats(ls);
             ctx.cycleEndMusic = t.beats(le);
+        }
+        if let Some(rate) = self.project_rate {
+            state |= kSmpteValid;
+            ctx.frameRate.framesPerSecond = rate.fps;
+            #[allow(clippy::unnecessary_cast)]
+            {
+                ctx.frameRate.flags = (if rate.pull_down { kPullDownRate as u32 } else { 0 })
+                    | (if rate.drop { kDropRate as u32 } else { 0 });
+            }
         }
         // The flag type is the SDK's enum type, which differs between platforms.
         #[allow(clippy::unnecessary_cast)]

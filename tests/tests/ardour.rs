@@ -7,6 +7,13 @@
 //! A third run records the plugin's MIDI out on the track (a Lua processor after the plugin) while
 //! the test sends it cues over loopback.
 //!
+//! Ardour reports its session's timecode format to VST3 plugins (`ProcessContext::frameRate`,
+//! in its own way: drop-frame without the pull-down flag, and never a pull-down flag for the
+//! other rates; the vendored nice-plug reads it so). The 29.97 DF run's session agrees with the
+//! plugin, and the plugin says nothing until the script switches the session to 29.97 non-drop
+//! after the stop; the 25 fps run's session is at 30 fps, and the plugin warns in the host's log,
+//! then says they agree again once the script switches the session to 25 fps.
+//!
 //! Without Ardour these tests print `skipped: …` and pass, except under CI (`CI` set), where they
 //! fail: `.ci/run` installs Ardour.
 
@@ -22,21 +29,58 @@ use osc_timecode_tests::expect::describe;
 /// The session's sample rate (the script creates it at 48 kHz).
 const SAMPLE_RATE: u32 = 48_000;
 
+/// What the plugin logs about the host's project frame rate (`plugin/src/network.rs`).
+const RATE_DISAGREES: &str = "the host's project frame rate is";
+/// ... and when that is over.
+const RATE_AGREES_AGAIN: &str = "the host's project frame rate and Frame Rate agree again";
+
 #[test]
 fn ardour_plays_29_97_drop_frame() {
-    plays_in_ardour(FrameRate::FPS_29_97_DF);
+    let options = Options { project_rate: Some("TC2997DF"), project_rate_after: Some("TC2997"), ..Options::default() };
+    let Some(played) = plays_in_ardour(FrameRate::FPS_29_97_DF, options) else { return };
+    let reported: Vec<&str> = played.all("project_rate").iter().map(|v| v[0].as_str()).collect();
+    assert_eq!(reported, ["5", "4"], "Ardour's session at TC2997DF (5), then TC2997 (4)");
+    let stopped = played.log.lines().position(|l| l.starts_with("OSCTC stopped")).expect("the script stopped");
+    let warned: Vec<(usize, &str)> =
+        played.log.lines().enumerate().filter(|(_, l)| l.contains(RATE_DISAGREES)).collect();
+    let [(at, line)] = warned[..] else {
+        panic!("one warning, when the session left drop-frame:\n{}", played.log);
+    };
+    assert!(
+        at > stopped && line.contains("is 30 fps or 29.97 fps but Frame Rate is 29.97 fps drop-frame"),
+        "silent while the session agreed; then the warning names both rates: {line}\n{}",
+        played.log
+    );
 }
 
 #[test]
 fn ardour_plays_25() {
-    plays_in_ardour(FrameRate::FPS_25);
+    let options = Options { project_rate: Some("TC30"), project_rate_after: Some("TC25"), ..Options::default() };
+    let Some(played) = plays_in_ardour(FrameRate::FPS_25, options) else { return };
+    let reported: Vec<&str> = played.all("project_rate").iter().map(|v| v[0].as_str()).collect();
+    assert_eq!(reported, ["8", "3"], "Ardour's session at TC30 (8), then TC25 (3)");
+    let warned = played.log.lines().position(|l| l.contains(RATE_DISAGREES));
+    let agreed = played.log.lines().position(|l| l.contains(RATE_AGREES_AGAIN));
+    let (Some(warned), Some(agreed)) = (warned, agreed) else {
+        panic!("the plugin must warn of Ardour's 30 fps, then say 25 agrees:\n{}", played.log);
+    };
+    let line = played.log.lines().nth(warned).unwrap_or_default();
+    assert!(
+        line.contains("WARN") && line.contains("is 30 fps or 29.97 fps but Frame Rate is 25 fps") && warned < agreed,
+        "one warning naming both rates, before the agreement: {line}\n{}",
+        played.log
+    );
+    assert_eq!(played.log.matches(RATE_DISAGREES).count(), 1, "warned once, not per block:\n{}", played.log);
 }
 
-fn plays_in_ardour(rate: FrameRate) {
-    let Some(ardour) = Ardour::find_or_skip() else { return };
-    let session = Session::create(&ardour, rate, Options::default());
+/// Creates and plays a session at `rate` (3 s roll, two loops) and checks the stream; `None`
+/// when Ardour is missing outside CI.
+fn plays_in_ardour(rate: FrameRate, options: Options) -> Option<Played> {
+    let ardour = Ardour::find_or_skip()?;
+    let session = Session::create(&ardour, rate, options);
     let played = session.play(3, 2);
     check(&played, rate);
+    Some(played)
 }
 
 /// Cues sent to the plugin while Ardour rolls come out as MIDI on the track, on frame starts
@@ -46,7 +90,11 @@ fn plays_in_ardour(rate: FrameRate) {
 fn ardour_records_cues_as_midi_on_frame_starts() {
     let Some(ardour) = Ardour::find_or_skip() else { return };
     let rate = FrameRate::FPS_25;
-    let session = Session::create(&ardour, rate, Options { midi_log: true, quantise: true });
+    let session = Session::create(
+        &ardour,
+        rate,
+        Options { midi_log: true, quantise: true, project_rate: Some("TC25"), ..Options::default() },
+    );
     let mut aimed = None;
     let played = session.play_while(4, 0, |rx, cue_addr| {
         // Half a second into the roll.

@@ -5,13 +5,14 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use osc_timecode_core::FrameRate;
 use osc_timecode_core::cue::{AckStatus, parse_allow_entry};
 use osc_timecode_core::pattern;
 use osc_timecode_core::timecode::Timecode;
+use osc_timecode_core::{FrameRate, HostRate};
 
 use crate::cues::DropReason;
 use crate::cues::map::{AllowEntry, Channel, MAX_PATTERN_LEN, Mapping, MidiAction, PlainAddress, U7};
+use crate::network::disagreement_text;
 use crate::readout::{BindFailure, ListenState, Position, ReadoutSnapshot, RecentCue};
 use crate::settings::Settings;
 
@@ -176,6 +177,8 @@ pub enum Warning {
     NoSocket,
     /// Frames were dropped lately because the network thread fell behind.
     FramesDropped,
+    /// The host's project runs at another frame rate (first) than the one we send (second).
+    HostRate(HostRate, FrameRate),
 }
 
 impl Warning {
@@ -202,6 +205,11 @@ impl Warning {
             Self::SendErrors => "Sending fails to some targets (see the errors column).".into(),
             Self::NoSocket => "Cannot open a socket to send timecode (see the host's log).".into(),
             Self::FramesDropped => "Frames were dropped: the network thread fell behind.".into(),
+            Self::HostRate(host, ours) => {
+                let line = disagreement_text(*host, *ours);
+                let mut chars = line.chars();
+                chars.next().map_or_else(String::new, |first| format!("{}{}.", first.to_uppercase(), chars.as_str()))
+            }
         }
     }
 
@@ -230,6 +238,8 @@ pub struct Health {
     pub idle: Duration,
     /// The Output parameter.
     pub output_on: bool,
+    /// The Frame Rate parameter.
+    pub rate: FrameRate,
     /// Number of targets.
     pub targets: usize,
     /// The cue input is enabled.
@@ -254,6 +264,12 @@ pub fn warnings(health: &Health) -> Vec<Warning> {
         out.push(Warning::NotProcessing(health.idle));
     } else if !r.has_position && !r.offline {
         out.push(Warning::NoPosition);
+    }
+    if r.active
+        && let Some(host) = r.host_rate
+        && !host.agrees_with(health.rate)
+    {
+        out.push(Warning::HostRate(host, health.rate));
     }
     if health.cue_enabled {
         match health.listen.failure {
@@ -1011,6 +1027,7 @@ mod tests {
             active,
             offline,
             sample_rate: 48_000,
+            host_rate: None,
         }
     }
 
@@ -1056,6 +1073,7 @@ mod tests {
             readout: snapshot(true, false, Some(true), true),
             idle: Duration::ZERO,
             output_on: true,
+            rate: FrameRate::FPS_25,
             targets: 1,
             cue_enabled: true,
             listen: ListenState { bound: Some(addr("127.0.0.1:5005")), failure: None },
@@ -1070,7 +1088,7 @@ mod tests {
         assert_eq!(warnings(&healthy()), []);
         let listen = addr("127.0.0.1:5005");
         type Case = (fn(&mut Health), Vec<Warning>);
-        let cases: [Case; 9] = [
+        let cases: [Case; 11] = [
             (|h| h.readout.active = false, vec![Warning::Inactive]),
             (|h| h.idle = Duration::from_secs(3), vec![Warning::NotProcessing(Duration::from_secs(3))]),
             (|h| h.readout.has_position = false, vec![Warning::NoPosition]),
@@ -1086,6 +1104,14 @@ mod tests {
             (|h| h.send_errors = true, vec![Warning::SendErrors]),
             (|h| h.socket_errors = true, vec![Warning::NoSocket]),
             (|h| h.frames_dropped = true, vec![Warning::FramesDropped]),
+            (
+                |h| h.readout.host_rate = Some(HostRate::of(FrameRate::FPS_29_97_DF)),
+                vec![Warning::HostRate(HostRate::of(FrameRate::FPS_29_97_DF), FrameRate::FPS_25)],
+            ),
+            (
+                |h| (h.readout.host_rate, h.rate) = (Some(HostRate::of(FrameRate::FPS_25)), FrameRate::FPS_24),
+                vec![Warning::HostRate(HostRate::of(FrameRate::FPS_25), FrameRate::FPS_24)],
+            ),
         ];
         for (edit, want) in cases {
             let mut h = healthy();
@@ -1103,6 +1129,24 @@ mod tests {
         h.readout.offline = true;
         h.readout.has_position = false;
         assert_eq!(warnings(&h), []);
+        // A host that agrees, at every rate, says nothing; nor does an inactive plugin's last one.
+        for rate in FrameRate::ALL {
+            let mut h = healthy();
+            (h.readout.host_rate, h.rate) = (Some(HostRate::of(rate)), rate);
+            assert_eq!(warnings(&h), [], "{rate:?}");
+        }
+        let mut h = healthy();
+        (h.readout.host_rate, h.readout.active) = (Some(HostRate::of(FrameRate::FPS_24)), false);
+        assert_eq!(warnings(&h), [Warning::Inactive]);
+        let text = Warning::HostRate(HostRate::of(FrameRate::FPS_24), FrameRate::FPS_29_97_DF).text();
+        assert!(
+            text.starts_with("The host's project frame rate is 24 fps but Frame Rate is 29.97 fps drop-frame")
+                && text.ends_with("change the project's rate."),
+            "{text}"
+        );
+        let odd = HostRate { fps: 48, pull_down: Some(false), drop: false };
+        assert!(Warning::HostRate(odd, FrameRate::FPS_24).text().contains("48 fps, which is none of the ten"));
+        assert!(!Warning::HostRate(odd, FrameRate::FPS_24).is_info());
         assert!(Warning::ListenInUse(listen).text().contains("127.0.0.1:5005 is in use"));
         assert!(Warning::NotProcessing(Duration::from_secs(2)).text().contains("for 2 s"));
         assert!(Warning::Inactive.is_info() && !Warning::NoPosition.is_info());

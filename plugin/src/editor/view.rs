@@ -199,6 +199,7 @@ impl View {
             readout: snapshot,
             idle: self.idle.update(snapshot.blocks, now),
             output_on,
+            rate: params.rate.value().rate(),
             targets: self.settings.targets.len(),
             cue_enabled: self.settings.cues.enabled,
             listen,

@@ -20,7 +20,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use osc_timecode_core::protocol::TimecodeMessage;
-use osc_timecode_tests::child::{Side, run_alone_with_env};
 use osc_timecode_tests::clap::{ClapPlugin, Midi, Param, RunReport};
 use osc_timecode_tests::cues::{
     CueSender, CueValue, IMMEDIATELY, NO_REPLY_WINDOW, Status, bundle, cues_settings, encode, flood,
@@ -33,7 +32,7 @@ use osc_timecode_tests::transport::Transport;
 use rosc::{OscPacket, OscType};
 use serde_json::json;
 
-use crate::common::{CueRig, Rig, rate, receive};
+use crate::common::{CueRig, PATIENCE, PluginLog, Rig, rate, receive};
 
 /// Longest a child process may run.
 const CHILD_TIMEOUT: Duration = Duration::from_secs(240);
@@ -43,74 +42,10 @@ const LATE_LIMIT: Duration = Duration::from_millis(250);
 /// How much the process's peak memory may grow over a flood: generous for the allocator's
 /// arenas; an unbounded queue of 60 KB packets would pass it within a second.
 const MEMORY_MARGIN_KIB: u64 = 16 * 1024;
-/// Bounds waits for log lines and ports; never reached by a test that passes.
-const PATIENCE: Duration = Duration::from_secs(10);
 
-/// The test's name in this binary, for [`run_alone_with_env`].
-fn test_name(function: &str) -> String {
-    let module = module_path!().split_once("::").map_or(module_path!(), |(_, rest)| rest);
-    format!("{module}::{function}")
-}
-
-/// Runs `function` alone in a child process with a plugin log file, `HOME` and
-/// `XDG_CONFIG_HOME` of its own (fresh, empty). In the parent: prints the child's `measured:`
-/// lines and returns `false` (the child passed); in the child: returns `true`.
+/// Runs `function` of this module alone in a child process (see [`crate::common::in_child`]).
 fn in_child(function: &str) -> bool {
-    if std::env::var_os(osc_timecode_tests::child::CHILD_ENV).is_some() {
-        return true;
-    }
-    let dir = std::env::temp_dir().join(format!("osc-timecode-faults-{}-{function}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let (home, config) = (dir.join("home"), dir.join("xdg-config"));
-    for d in [&home, &config] {
-        std::fs::create_dir_all(d).unwrap_or_else(|e| panic!("could not create {}: {e}", d.display()));
-    }
-    let log = dir.join("plugin.log");
-    let env = [("NICE_LOG", log.as_os_str()), ("HOME", home.as_os_str()), ("XDG_CONFIG_HOME", config.as_os_str())];
-    let side = run_alone_with_env(&test_name(function), CHILD_TIMEOUT, &env);
-    if let Side::Parent { output, elapsed } = side {
-        for line in output.lines().filter_map(|l| l.find("measured:").map(|i| &l[i..])) {
-            eprintln!("{line}");
-        }
-        eprintln!("measured: {function}: child process ran {elapsed:.1?}");
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-    false
-}
-
-/// The plugin's log in this child process: the file `NICE_LOG` names.
-struct PluginLog(PathBuf);
-
-impl PluginLog {
-    fn new() -> Self {
-        Self(PathBuf::from(std::env::var_os("NICE_LOG").expect("NICE_LOG is set in the child")))
-    }
-
-    /// The lines so far (nice-plug's logger writes them from a thread of its own, a moment later).
-    fn lines(&self) -> Vec<String> {
-        std::fs::read_to_string(&self.0).unwrap_or_default().lines().map(str::to_owned).collect()
-    }
-
-    /// The first line containing every one of `needles`, waiting up to [`PATIENCE`] for it.
-    fn wait_for(&self, needles: &[&str]) -> String {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Some(line) = self.lines().into_iter().find(|l| needles.iter().all(|n| l.contains(n))) {
-                return line;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no log line with {needles:?} within {PATIENCE:?}:\n{:#?}",
-                self.lines()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// How many lines so far contain every one of `needles`.
-    fn count(&self, needles: &[&str]) -> usize {
-        self.lines().iter().filter(|l| needles.iter().all(|n| l.contains(n))).count()
-    }
+    crate::common::in_child(module_path!(), function, CHILD_TIMEOUT)
 }
 
 /// How late the latest block of a real-time paced run started, after its due time (the run's

@@ -3,9 +3,11 @@
 //! listening for cues on a loopback port of its own ([`CueRig`]).
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use osc_timecode_core::FrameRate;
+use osc_timecode_tests::child::{Side, run_alone_with_env};
 use osc_timecode_tests::clap::{ClapPlugin, Midi, MidiAt, Param, RunReport};
 use osc_timecode_tests::cues::{Ack, CueId, CueSender, CueValue, Status, cues_settings, free_loopback_addr, set_cues};
 use osc_timecode_tests::expect::{Expected, Timing, assert_stream, assert_timetags, expected};
@@ -193,4 +195,76 @@ pub fn midi_only(events: &[MidiAt]) -> Vec<Midi> {
 pub fn sorted(mut midi: Vec<Midi>) -> Vec<Midi> {
     midi.sort_by_key(|m| format!("{m:?}"));
     midi
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests that run alone in a child process, with a plugin log of their own.
+
+/// Bounds waits for log lines and ports; never reached by a test that passes.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// Runs the test `function` of the module `module_path` (its `module_path!()`) alone in a child
+/// process ([`osc_timecode_tests::child`]) with a plugin log file (`NICE_LOG`, which nice-plug
+/// reads once when the library loads), `HOME` and `XDG_CONFIG_HOME` of its own (fresh, empty).
+/// In the parent: prints the child's `measured:` lines and returns `false` (the child passed);
+/// in the child: returns `true`.
+pub fn in_child(module_path: &str, function: &str, timeout: Duration) -> bool {
+    if std::env::var_os(osc_timecode_tests::child::CHILD_ENV).is_some() {
+        return true;
+    }
+    let dir = std::env::temp_dir().join(format!("osc-timecode-child-{}-{function}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (home, config) = (dir.join("home"), dir.join("xdg-config"));
+    for d in [&home, &config] {
+        std::fs::create_dir_all(d).unwrap_or_else(|e| panic!("could not create {}: {e}", d.display()));
+    }
+    let log = dir.join("plugin.log");
+    let env = [("NICE_LOG", log.as_os_str()), ("HOME", home.as_os_str()), ("XDG_CONFIG_HOME", config.as_os_str())];
+    // The test's name in this binary: the module path without the crate.
+    let module = module_path.split_once("::").map_or(module_path, |(_, rest)| rest);
+    let side = run_alone_with_env(&format!("{module}::{function}"), timeout, &env);
+    if let Side::Parent { output, elapsed } = side {
+        for line in output.lines().filter_map(|l| l.find("measured:").map(|i| &l[i..])) {
+            eprintln!("{line}");
+        }
+        eprintln!("measured: {function}: child process ran {elapsed:.1?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    false
+}
+
+/// The plugin's log in this child process: the file `NICE_LOG` names.
+pub struct PluginLog(PathBuf);
+
+impl PluginLog {
+    /// The log of this child process ([`in_child`] sets `NICE_LOG`).
+    pub fn new() -> Self {
+        Self(PathBuf::from(std::env::var_os("NICE_LOG").expect("NICE_LOG is set in the child")))
+    }
+
+    /// The lines so far (nice-plug's logger writes them from a thread of its own, a moment later).
+    pub fn lines(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.0).unwrap_or_default().lines().map(str::to_owned).collect()
+    }
+
+    /// The first line containing every one of `needles`, waiting up to [`PATIENCE`] for it.
+    pub fn wait_for(&self, needles: &[&str]) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(line) = self.lines().into_iter().find(|l| needles.iter().all(|n| l.contains(n))) {
+                return line;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no log line with {needles:?} within {PATIENCE:?}:\n{:#?}",
+                self.lines()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// How many lines so far contain every one of `needles`.
+    pub fn count(&self, needles: &[&str]) -> usize {
+        self.lines().iter().filter(|l| needles.iter().all(|n| l.contains(n))).count()
+    }
 }

@@ -5,9 +5,10 @@ use osc_timecode_tests::expect::{Timing, assert_stream, assert_timetags, expecte
 use osc_timecode_tests::receiver::{Receiver, messages};
 use osc_timecode_tests::state::NiceState;
 use osc_timecode_tests::transport::Transport;
-use osc_timecode_tests::vst3host::Vst3Plugin;
+use osc_timecode_tests::vst3host::{ProjectRate, Vst3Plugin};
+use vst3::Steinberg::Vst::IProcessContextRequirements_::Flags_::kNeedFrameRate;
 
-use crate::common::{TIMETAG_SLACK, rate, receive};
+use crate::common::{PATIENCE, PluginLog, TIMETAG_SLACK, in_child, rate, receive};
 
 /// A VST3 instance sending to `rx` with the given rate (enum id) and offset, via setState.
 fn vst3_sending_to(rx: &Receiver, rate_id: &str, offset_seconds: i32) -> Vst3Plugin {
@@ -93,4 +94,84 @@ fn vst3_realtime_after_offline_sends_again() {
     let want = expected(t.history(), Timing::new(sr, rate));
     let packets = receive(&rx, want.len());
     assert_stream(&messages(&packets), &want, rate, "VST3 realtime after an offline pass");
+}
+
+/// What the plugin logs when the host's project rate disagrees with Frame Rate, and when that ends
+/// (`plugin/src/network.rs`).
+const DISAGREES: &str = "the host's project frame rate is";
+/// ... and when that is over.
+const AGREES_AGAIN: &str = "agree again";
+
+/// Runs `blocks` 512-sample blocks at 48 kHz reporting `rate` as the project rate, then waits
+/// long enough for the network thread (which looks at the reported rate every 100 ms) to have
+/// looked twice.
+fn report(plugin: &mut Vst3Plugin, t: &mut Transport, rate: Option<ProjectRate>) {
+    plugin.set_project_rate(rate);
+    plugin.run(t, 512 * 20, 512);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+}
+
+/// A VST3 host's project frame rate (`ProcessContext::frameRate`, which the plugin asks for
+/// with `kNeedFrameRate`) is checked against Frame Rate: a disagreement is logged once, as a
+/// warning naming both; agreement after it once; a rate none of ours is named as such. Hosts
+/// that say nothing (`kSmpteValid` unset) or agree give no line. Ardour's own spelling of
+/// 29.97 drop-frame (the drop flag without pull-down) agrees, from Ardour only.
+#[test]
+fn vst3_host_project_rate_is_checked_against_frame_rate() {
+    if !in_child(module_path!(), "vst3_host_project_rate_is_checked_against_frame_rate", PATIENCE * 12) {
+        return;
+    }
+    let log = PluginLog::new();
+    let at = |fps, pull_down, drop| Some(ProjectRate { fps, pull_down, drop });
+    let rx = Receiver::bind();
+    let mut plugin = vst3_sending_to(&rx, "29.97df", 0);
+    let needs = plugin.process_context_requirements();
+    // The flag type is the SDK's enum type, which differs between platforms.
+    #[allow(clippy::unnecessary_cast)]
+    let need_frame_rate = kNeedFrameRate as u32;
+    assert_ne!(needs & need_frame_rate, 0, "the plugin asks for the frame rate: {needs:#x}");
+    plugin.activate(48_000, 512);
+    let mut t = Transport::playing_from(48_000, 0);
+    report(&mut plugin, &mut t, None);
+    report(&mut plugin, &mut t, at(30, true, true));
+    assert_eq!(
+        log.count(&["project frame rate"]),
+        0,
+        "no rate, then the same rate: nothing to say\n{:#?}",
+        log.lines()
+    );
+
+    report(&mut plugin, &mut t, at(25, false, false));
+    let line = log.wait_for(&[DISAGREES]);
+    assert!(
+        line.contains("WARN") && line.contains("is 25 fps but Frame Rate is 29.97 fps drop-frame"),
+        "a warning naming both rates: {line}"
+    );
+    report(&mut plugin, &mut t, at(25, false, false));
+    assert_eq!(log.count(&[DISAGREES]), 1, "said once, not per block or per check\n{:#?}", log.lines());
+    report(&mut plugin, &mut t, at(30, true, true));
+    log.wait_for(&[AGREES_AGAIN]);
+    // The SDK's "30 drop fps" (no pull-down) is not 29.97 drop-frame, from a host that follows the SDK.
+    report(&mut plugin, &mut t, at(30, false, true));
+    log.wait_for(&["is 30 fps drop-frame, which is none of the ten SMPTE rates"]);
+    // 29.97 non-drop: the labels differ.
+    report(&mut plugin, &mut t, at(30, true, false));
+    log.wait_for(&["is 29.97 fps but Frame Rate is 29.97 fps drop-frame"]);
+    plugin.deactivate();
+    drop(plugin);
+    assert_eq!(log.count(&[AGREES_AGAIN]), 1, "{:#?}", log.lines());
+
+    // Ardour sets the drop flag alone for 29.97 drop-frame and never the pull-down flag.
+    let mut ardour = Vst3Plugin::load_as("Ardour");
+    let mut state = NiceState::from_json_bytes(&ardour.get_state());
+    state.set_param("rate", serde_json::json!({"string": "29.97df"}));
+    ardour.set_state(&state.to_json_bytes());
+    ardour.activate(48_000, 512);
+    let mut t = Transport::playing_from(48_000, 0);
+    report(&mut ardour, &mut t, at(30, false, false));
+    log.wait_for(&["is 30 fps or 29.97 fps but Frame Rate is 29.97 fps drop-frame"]);
+    report(&mut ardour, &mut t, at(30, false, true));
+    log.wait_for(&[AGREES_AGAIN]);
+    assert_eq!(log.count(&[AGREES_AGAIN]), 2, "{:#?}", log.lines());
+    ardour.deactivate();
 }

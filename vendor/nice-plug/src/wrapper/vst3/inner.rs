@@ -93,6 +93,11 @@ pub(crate) struct WrapperInner<P: Vst3Plugin> {
     /// Whether the plugin is currently processing audio. In other words, the last state
     /// `IAudioProcessor::setActive()` has been called with.
     pub is_processing: AtomicBool,
+    // PATCHED (osc-timecode): see `Transport::frame_rate`.
+    /// The host (by its `IHostApplication::getName()` in `initialize()`) is Ardour or one of its
+    /// derivatives, which never set `kPullDownRate` and set `kDropRate` alone for 29.97 and 59.94
+    /// drop-frame (`libs/ardour/vst3_plugin.cc`, `VST3Plugin::connect_and_run`).
+    pub host_is_ardour: AtomicBool,
     /// The current audio IO layout. Modified through `IAudioProcessor::setBusArrangements()` after
     /// matching the proposed bus arrangement to one of the supported ones. The plugin's first audio
     /// IO layout is chosen as the default. Because of the way VST3 works it's not possible to
@@ -349,6 +354,7 @@ impl<P: Vst3Plugin> WrapperInner<P> {
             event_loop: AtomicRefCell::new(None),
 
             is_processing: AtomicBool::new(false),
+            host_is_ardour: AtomicBool::new(false),
             // Some hosts, like the current version of Bitwig and Ardour at the time of writing,
             // will try using the plugin's default not yet initialized bus arrangement. Because of
             // that, we'll always initialize this configuration even before the host requests a

@@ -1,6 +1,6 @@
 use atomic_refcell::AtomicRefMut;
 use nice_plug_core::audio_setup::{AuxiliaryBuffers, BufferConfig, ProcessMode};
-use nice_plug_core::context::process::Transport;
+use nice_plug_core::context::process::{SmpteFrameRate, Transport};
 #[cfg(feature = "editor")]
 use nice_plug_core::editor::Editor;
 use nice_plug_core::midi::{Channel, Key, MidiConfig, NoteEvent, VoiceID};
@@ -15,14 +15,17 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use vst3::Steinberg::Vst::ProcessContext_::StatesAndFlags_::{
     kBarPositionValid, kCycleActive, kCycleValid, kPlaying, kProjectTimeMusicValid, kRecording,
-    kTempoValid, kTimeSigValid,
+    kSmpteValid, kTempoValid, kTimeSigValid,
 };
+// PATCHED (osc-timecode): the host's project frame rate.
+use vst3::Steinberg::Vst::FrameRate_::FrameRateFlags_::{kDropRate, kPullDownRate};
 use vst3::Steinberg::Vst::{
     BusDirection, CString,
     ChannelContext::{IInfoListener, IInfoListenerTrait},
     CtrlNumber,
     Event_::EventTypes_,
     IAttributeList, IAudioProcessor, IAudioProcessorTrait, IComponent, IComponentHandler,
+    IHostApplication, IHostApplicationTrait,
     IComponentTrait, IEditController, IEditControllerTrait, IEventListTrait, IMidiMapping,
     IMidiMappingTrait, INoteExpressionController, INoteExpressionControllerTrait,
     IParamValueQueueTrait, IParameterChangesTrait, IProcessContextRequirements,
@@ -103,8 +106,21 @@ impl<P: Vst3Plugin> Drop for Wrapper<P> {
 }
 
 impl<P: Vst3Plugin> IPluginBaseTrait for Wrapper<P> {
-    unsafe fn initialize(&self, _context: *mut FUnknown) -> tresult {
-        // We currently don't need or allow any initialization logic
+    unsafe fn initialize(&self, context: *mut FUnknown) -> tresult {
+        // PATCHED (osc-timecode): the host's name, only to read its frame rate right (see
+        // `WrapperInner::host_is_ardour`).
+        // SAFETY: the host passes its context object or null, valid for the call.
+        let host = unsafe { ComRef::from_raw(context) }.and_then(|c| c.cast::<IHostApplication>());
+        if let Some(host) = host {
+            let mut name: String128 = [0; 128];
+            // SAFETY: `name` is the 128-character buffer the call writes to.
+            if unsafe { host.getName(&mut name) } == kResultOk {
+                let name = U16CStr::from_slice_truncate(&name).map(|n| n.to_string_lossy()).unwrap_or_default();
+                let lower = name.to_lowercase();
+                let ardour = ["ardour", "mixbus"].iter().any(|a| lower.starts_with(a));
+                self.inner.host_is_ardour.store(ardour, Ordering::Relaxed);
+            }
+        }
         kResultOk
     }
 
@@ -1541,6 +1557,28 @@ impl<P: Vst3Plugin> IAudioProcessorTrait for Wrapper<P> {
                                 transport.time_sig_numerator = Some(context.timeSigNumerator);
                                 transport.time_sig_denominator = Some(context.timeSigDenominator);
                             }
+
+                            // PATCHED (osc-timecode): pass the project frame rate on (upstream
+                            // dropped it). A host that sets `kSmpteValid` with 0 fps reports
+                            // nothing usable.
+                            if context.state & kSmpteValid as u32 != 0
+                                && context.frameRate.framesPerSecond > 0
+                            {
+                                let flags = context.frameRate.flags;
+                                let drop_frame = flags & kDropRate as u32 != 0;
+                                let pull_down = if self.inner.host_is_ardour.load(Ordering::Relaxed) {
+                                    // Ardour's drop-frame rates are all pulled down; for the
+                                    // others it does not say.
+                                    drop_frame.then_some(true)
+                                } else {
+                                    Some(flags & kPullDownRate as u32 != 0)
+                                };
+                                transport.frame_rate = Some(SmpteFrameRate {
+                                    frames_per_second: context.frameRate.framesPerSecond,
+                                    pull_down,
+                                    drop_frame,
+                                });
+                            }
                         }
 
                         // We need to compensate for the block splitting here
@@ -1778,6 +1816,8 @@ impl<P: Vst3Plugin> IProcessContextRequirementsTrait for Wrapper<P> {
             | IProcessContextRequirements_::Flags_::kNeedCycleMusic
             | IProcessContextRequirements_::Flags_::kNeedTimeSignature
             | IProcessContextRequirements_::Flags_::kNeedTempo
+            // PATCHED (osc-timecode): ask for the project frame rate too.
+            | IProcessContextRequirements_::Flags_::kNeedFrameRate
             | IProcessContextRequirements_::Flags_::kNeedTransportState) as u32
     }
 }
