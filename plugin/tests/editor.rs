@@ -13,7 +13,13 @@
 //!   standalone wrapper does) until it is killed;
 //! - the test captures the window over X11 (`GetImage`), writes
 //!   `target/screenshots/editor.png`, reads it back with the `png` crate, and checks its size,
-//!   that it is not blank, and that the readout moved between two captures.
+//!   that it is not blank, and that the readout moved between two captures; then it drives the
+//!   window through XTEST (a refused target, a target added live, the host's project rate against
+//!   the Frame Rate drop-down, the cue tabs, Learn).
+//!
+//! The window host reports a project frame rate of 29.97 drop-frame in every block, as a VST3 host
+//! does (`Transport::frame_rate`), so choosing 25 fps in the window must put up the red strip and
+//! going back to 29.97 DF must take it down.
 //!
 //! Xvfb missing: `skipped: ...` and a pass, except under `CI`, where it fails (`.ci/run`
 //! installs it). The window needs no fonts from the system (egui's are built in); it needs
@@ -28,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use nice_plug::context::gui::GuiContext;
-use nice_plug::context::process::SendEventError;
+use nice_plug::context::process::{SendEventError, SmpteFrameRate};
 use nice_plug::editor::EditorHandle;
 use nice_plug::params::internals::ParamPtr;
 use nice_plug::prelude::*;
@@ -158,6 +164,31 @@ fn run() -> anyhow::Result<()> {
     let (n, _) = added.recv_from(&mut buf).context("no timecode at the target added in the window")?;
     ensure!(buf[..n].starts_with(b"#bundle"), "not a timecode bundle: {:?}", &buf[..n.min(32)]);
 
+    // The host's project runs at 29.97 DF (the window host reports it as a VST3 host would).
+    // Choosing 25 fps in the window: a red strip says the two disagree; back to 29.97 DF, it goes.
+    let agreeing = screen.grab()?;
+    ensure!(warn_fill_in(&agreeing) == 0, "a warning strip while the host's rate agrees");
+    screen.click(FRAME_RATE_COMBO)?;
+    let (menu, _) = screen.wait_until(SETTLE_WITHIN, |image| image.rows(BELOW_TABS) != agreeing.rows(BELOW_TABS))?;
+    write_png(&shots_dir.join("editor-rate-menu.png"), &menu)?;
+    screen.click(FRAME_RATE_25)?;
+    let (warned, shown) = screen.wait_until(SETTLE_WITHIN, |image| warn_fill_in(image) > 2000)?;
+    write_png(&shots_dir.join("editor-host-rate.png"), &warned)?;
+    ensure!(
+        shown,
+        "no red strip after choosing 25 fps against the host's 29.97 DF ({} pixels; FRAME_RATE_COMBO \
+         {FRAME_RATE_COMBO:?}, FRAME_RATE_25 {FRAME_RATE_25:?})",
+        warn_fill_in(&warned)
+    );
+    // The readout says 25 fps now, not DF.
+    ensure!(amber_in_rows(&warned, READOUT) < amber_in_rows(&agreeing, READOUT), "the DF marker stayed");
+    screen.click(FRAME_RATE_COMBO_WARNED)?;
+    let (menu, _) = screen.wait_until(SETTLE_WITHIN, |image| image.rows(BELOW_TABS) != warned.rows(BELOW_TABS))?;
+    write_png(&shots_dir.join("editor-rate-menu-warned.png"), &menu)?;
+    screen.click(FRAME_RATE_29_97_DF_WARNED)?;
+    let (_, gone) = screen.wait_until(SETTLE_WITHIN, |image| warn_fill_in(image) == 0)?;
+    ensure!(gone, "the red strip stayed after going back to 29.97 DF");
+
     // The "Cue input" tab lists the cues just sent, the unmapped one in amber.
     screen.click(CUE_TAB)?;
     let (cues, _) = screen.wait_until(SETTLE_WITHIN, |image| amber_in(image) > 20)?;
@@ -196,6 +227,14 @@ const READOUT: std::ops::Range<u32> = 0..105;
 const BELOW_TABS: std::ops::Range<u32> = 170..WINDOW_SIZE.1;
 /// Window coordinates of the "add target" field on the Timecode tab.
 const ADD_TARGET_FIELD: (i16, i16) = (110, 443);
+/// Window coordinates of the Frame Rate drop-down on the Timecode tab.
+const FRAME_RATE_COMBO: (i16, i16) = (245, 217);
+/// Its "25 fps" entry, the list open.
+const FRAME_RATE_25: (i16, i16) = (245, 295);
+/// The drop-down with the warning strip above it.
+const FRAME_RATE_COMBO_WARNED: (i16, i16) = (245, 267);
+/// Its "29.97 fps drop-frame" entry, the list open, with the warning strip.
+const FRAME_RATE_29_97_DF_WARNED: (i16, i16) = (245, 397);
 /// Window coordinates of the "Cue input" tab.
 const CUE_TAB: (i16, i16) = (144, 150);
 /// Window coordinates of the "Cue map" tab.
@@ -216,7 +255,17 @@ const SETTLE_WITHIN: Duration = Duration::from_secs(15);
 
 /// Pixels in the window's amber (refused cues, drop counts) below the tabs, anti-aliased.
 fn amber_in(image: &Image) -> usize {
-    image.count_in(BELOW_TABS, |[r, g, b]| r > 180 && (120..220).contains(&g) && b < 110)
+    amber_in_rows(image, BELOW_TABS)
+}
+
+/// Pixels in the fill of a warning strip (`WARN_FILL` in `plugin/src/editor/view.rs`).
+fn warn_fill_in(image: &Image) -> usize {
+    image.count_in(0..WINDOW_SIZE.1, |p| p == [0x6e, 0x1c, 0x1c])
+}
+
+/// Amber pixels (the DF marker, refused cues) in `rows`.
+fn amber_in_rows(image: &Image, rows: std::ops::Range<u32>) -> usize {
+    image.count_in(rows, |[r, g, b]| r > 180 && (120..220).contains(&g) && b < 110)
 }
 
 /// The window's red (refusals), anti-aliased.
@@ -594,6 +643,8 @@ fn play(mut plugin: OscTimecode) {
         let mut transport = Transport::new(48_000.0);
         transport.playing = true;
         transport.pos_samples = Some((block * BLOCK as u64) as i64);
+        // A VST3-like host whose project runs at 29.97 drop-frame, as the plugin does at first.
+        transport.frame_rate = Some(SmpteFrameRate { frames_per_second: 30, pull_down: Some(true), drop_frame: true });
         let mut context = HostProcess { transport };
         let mut buffer = Buffer::default();
         // SAFETY: the slices point into `channels`, which outlives the `process` call, and both
