@@ -56,7 +56,7 @@ fuzz_target!(|data: &[u8]| {
     let (producer, mut consumer) = rtrb::RingBuffer::new(if knobs.small_ring { 4 } else { 1024 });
     let latency_ms = if knobs.negative_latency { -35.5 } else { 12.0 };
     let start = Instant::now();
-    let mut dispatcher = Dispatcher::new(producer, stats.clone(), settings(knobs), latency_ms, start);
+    let mut dispatcher = Dispatcher::new(producer, stats.clone(), settings(knobs), latency_ms);
     let mut replies = Vec::new();
     let mut popped = 0u64;
     for (i, datagram) in datagrams(rest).into_iter().enumerate() {

@@ -42,6 +42,7 @@ pub mod params;
 pub mod readout;
 pub mod settings;
 pub mod thread;
+pub mod wallclock;
 
 use cues::player::{BlockTiming, CuePlayer, MidiOut};
 use cues::receiver::CueThread;

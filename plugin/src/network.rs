@@ -22,7 +22,7 @@ use std::collections::VecDeque;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use nice_plug::prelude::*;
 use osc_timecode_core::clock::FrameEvent;
@@ -33,6 +33,7 @@ use crate::params::TimecodeParams;
 use crate::readout::Readout;
 use crate::settings::Settings;
 use crate::thread::StoppableThread;
+use crate::wallclock::WallClock;
 
 /// Frames the audio → network ring holds. At 60 fps that is over a minute of frames: it only
 /// fills if this thread is stalled, and then the audio thread drops and counts.
@@ -48,8 +49,6 @@ pub const SETTINGS_POLL: Duration = Duration::from_millis(100);
 const REBIND_EVERY: Duration = Duration::from_secs(1);
 /// At most one log line per kind of trouble this often.
 const LOG_EVERY: Duration = Duration::from_secs(10);
-/// How often the `Instant` → wall-clock anchor is refreshed, to follow NTP slews.
-const REANCHOR_EVERY: Duration = Duration::from_secs(10);
 
 /// One frame from the audio thread. `Copy`, no heap.
 #[derive(Debug, Clone, Copy)]
@@ -270,8 +269,8 @@ struct Worker {
     sockets: Sockets,
     /// Reused encode buffer.
     buf: Vec<u8>,
-    /// `Instant` ↔ wall-clock anchor for timetags.
-    anchor: (Instant, SystemTime),
+    /// `Instant` ↔ wall clock, for timetags.
+    wall: WallClock,
     /// Last frame sent and when, for keep-alive.
     last_sent: Option<(FrameEvent, Instant)>,
     /// When a frame last arrived from the ring (selects the poll interval).
@@ -302,7 +301,7 @@ impl Worker {
             paced_next: None,
             sockets: Sockets::default(),
             buf: Vec::with_capacity(256),
-            anchor: (Instant::now(), SystemTime::now()),
+            wall: WallClock::now(),
             last_sent: None,
             last_frame_at: None,
             last_error_log: None,
@@ -372,9 +371,7 @@ impl Worker {
             }
             self.rate_agreement = agreement;
         }
-        if now.duration_since(self.anchor.0) >= REANCHOR_EVERY {
-            self.anchor = (Instant::now(), SystemTime::now());
-        }
+        self.wall.refresh_if_due(now);
     }
 
     /// Repeats the parked frame while stopped (and "Send While Stopped" and "Output" are on),
@@ -425,7 +422,7 @@ impl Worker {
         }
         let seq = self.stats.next_seq.fetch_add(1, Ordering::Relaxed);
         let msg = TimecodeMessage::new(event.frame, event.rate, event.playing, seq, event.jump, event.looped);
-        let heard = self.wall_clock(heard_at, self.settings.output_latency_ms);
+        let heard = self.wall.wall_at(heard_at, self.settings.output_latency_ms);
         encode_timecode_bundle(&msg, timetag_from_system_time(heard), &mut self.buf);
         for i in 0..self.settings.targets.len() {
             let target = self.settings.targets[i];
@@ -446,18 +443,6 @@ impl Worker {
             }
         }
         self.last_sent = Some((event, Instant::now()));
-    }
-
-    /// The wall-clock time of `at` plus `latency_ms`.
-    fn wall_clock(&self, at: Instant, latency_ms: f64) -> SystemTime {
-        let (anchor_instant, anchor_wall) = self.anchor;
-        let base = if at >= anchor_instant {
-            anchor_wall + (at - anchor_instant)
-        } else {
-            anchor_wall - (anchor_instant - at)
-        };
-        let latency = Duration::from_secs_f64(latency_ms.abs().min(60_000.0) / 1000.0);
-        if latency_ms >= 0.0 { base + latency } else { base - latency }
     }
 
     fn log_error(&mut self, message: impl FnOnce() -> String) {
@@ -581,6 +566,7 @@ impl Sockets {
 mod tests {
     use super::*;
     use osc_timecode_core::protocol::decode_timecode_packet;
+    use std::time::SystemTime;
 
     fn event(frame: i64, offset: u32, playing: bool, jump: bool) -> FrameEvent {
         FrameEvent { frame, rate: FrameRate::FPS_25, offset, playing, jump, looped: false, starts: playing }

@@ -32,6 +32,7 @@ use super::{CueEvent, CueStats, DropReason};
 use crate::params::TimecodeParams;
 use crate::readout::{BindFailure, CueActivity, RecentCue, ShortText};
 use crate::thread::StoppableThread;
+use crate::wallclock::WallClock;
 
 /// How often the thread re-reads the persisted settings.
 pub const SETTINGS_POLL: Duration = Duration::from_millis(100);
@@ -50,8 +51,6 @@ const RECV_TIMEOUT: Duration = Duration::from_millis(20);
 const REBIND_EVERY: Duration = Duration::from_secs(1);
 /// Counters and trouble are logged at most this often.
 const LOG_EVERY: Duration = Duration::from_secs(10);
-/// How often the `Instant` ↔ wall-clock anchor is refreshed (NTP slews).
-const REANCHOR_EVERY: Duration = Duration::from_secs(10);
 
 /// Handle to the running cue thread. `[main-thread]`: spawned in `activate()`, stopped and
 /// joined in `deactivate()` or on drop.
@@ -143,8 +142,8 @@ pub struct Dispatcher {
     /// Timetagged cues not yet released to the audio thread (min-heap by time), at most
     /// [`SCHEDULE_CAPACITY`].
     schedule: BinaryHeap<Reverse<Scheduled>>,
-    /// `Instant` ↔ wall-clock anchor, refreshed every [`REANCHOR_EVERY`].
-    anchor: (Instant, SystemTime),
+    /// `Instant` ↔ wall clock, for timetags.
+    wall: WallClock,
     /// Scratch for resolved actions, [`MAX_FANOUT`] long.
     actions: Vec<MidiAction>,
     /// Arrival counter for [`CueEvent::seq`].
@@ -156,13 +155,12 @@ pub struct Dispatcher {
 
 impl Dispatcher {
     /// A dispatcher for `settings` (with the output latency `latency_ms`) feeding `producer`,
-    /// its clock anchored at `now`.
+    /// its clock anchored now.
     pub fn new(
         producer: rtrb::Producer<CueEvent>,
         stats: Arc<CueStats>,
         settings: CueSettings,
         latency_ms: f64,
-        now: Instant,
     ) -> Self {
         Self {
             producer,
@@ -173,7 +171,7 @@ impl Dispatcher {
             settings,
             latency_ms,
             schedule: BinaryHeap::new(),
-            anchor: (now, SystemTime::now()),
+            wall: WallClock::now(),
             actions: Vec::with_capacity(MAX_FANOUT),
             next_seq: 0,
             activity: None,
@@ -206,11 +204,9 @@ impl Dispatcher {
         rebind
     }
 
-    /// Refreshes the `Instant` ↔ wall-clock anchor when it is [`REANCHOR_EVERY`] old (NTP slews).
+    /// Refreshes the `Instant` ↔ wall-clock anchor when it is due (NTP slews).
     pub fn reanchor_if_due(&mut self, now: Instant) {
-        if now.duration_since(self.anchor.0) >= REANCHOR_EVERY {
-            self.anchor = (Instant::now(), SystemTime::now());
-        }
+        self.wall.refresh_if_due(now);
     }
 
     /// When the next scheduled cue is due to leave for the audio thread, if any is waiting.
@@ -371,14 +367,7 @@ impl Dispatcher {
     /// output latency). A time before this thread's clock can express is the earliest it can
     /// (so the cue is late); `None` if beyond what it can express (so far ahead).
     fn instant_for(&self, wall: SystemTime) -> Option<Instant> {
-        let (anchor_instant, anchor_wall) = self.anchor;
-        let latency = Duration::from_secs_f64(self.latency_ms.abs().min(60_000.0) / 1000.0);
-        let wall = if self.latency_ms >= 0.0 { wall.checked_sub(latency) } else { wall.checked_add(latency) };
-        let wall = wall.unwrap_or(anchor_wall);
-        match wall.duration_since(anchor_wall) {
-            Ok(ahead) => anchor_instant.checked_add(ahead),
-            Err(behind) => Some(anchor_instant.checked_sub(behind.duration()).unwrap_or(anchor_instant)),
-        }
+        self.wall.instant_at(wall, self.latency_ms)
     }
 }
 
@@ -425,7 +414,7 @@ impl Worker {
     ) -> Self {
         let (settings, latency_ms) = read_settings(&params);
         let now = Instant::now();
-        let mut dispatcher = Dispatcher::new(producer, stats.clone(), settings, latency_ms, now);
+        let mut dispatcher = Dispatcher::new(producer, stats.clone(), settings, latency_ms);
         dispatcher.report_to(activity.clone());
         Self {
             dispatcher,
@@ -775,7 +764,7 @@ mod tests {
     fn the_window_sees_each_cue_from_an_allowed_sender_with_its_midi_and_status() {
         let (producer, _consumer) = rtrb::RingBuffer::new(16);
         let settings = CueSettings { token: Some("t".into()), ..CueSettings::default() };
-        let mut d = Dispatcher::new(producer, Arc::new(CueStats::default()), settings, 0.0, Instant::now());
+        let mut d = Dispatcher::new(producer, Arc::new(CueStats::default()), settings, 0.0);
         let activity = Arc::new(CueActivity::default());
         d.report_to(activity.clone());
         let friend: SocketAddr = "127.0.0.1:9000".parse().unwrap();

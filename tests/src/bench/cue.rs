@@ -390,11 +390,8 @@ pub fn run(ctx: &Ctx) -> Section {
         {
             findings.push(format!(
                 "Timetagged cues land {} samples ({} µs) off during the first 10 s after activation, {} samples after \
-                 (signed medians, negative = early): the cue thread's monotonic ↔ wall-clock anchor is two readings \
-                 apart. `CueThread` takes `Instant::now()` before `Dispatcher::new` (plugin/src/cues/receiver.rs), \
-                 which reads `SystemTime::now()` for `anchor: (now, SystemTime::now())` only after building the \
-                 mapping table and the dedupe table, so timetags convert that much early until the first re-anchoring \
-                 (`REANCHOR_EVERY`, 10 s) reads both back to back.",
+                 (signed medians, negative = early): the cue thread's monotonic ↔ wall-clock anchor \
+                 (plugin/src/wallclock.rs) was off until its first re-anchoring (`REANCHOR_EVERY`, 10 s).",
                 num(b.p50),
                 num(b.p50 / f64::from(SR) * 1e6),
                 num(after.landing_signed_p50)

@@ -1,0 +1,121 @@
+//! The monotonic clock (`Instant`, what blocks and deadlines are measured in) against the wall
+//! clock (`SystemTime`, what OSC timetags say), for the network thread (frame → timetag) and the
+//! cue thread (timetag → moment).
+//!
+//! The two are tied by an anchor: one reading of each, paired. The wall-clock reading is taken
+//! between two monotonic ones and paired with their midpoint, so the pair is off by at most half
+//! the gap between them (tens of nanoseconds), whatever else the thread is doing; reading them in
+//! turn with work in between put the cue thread's first anchor tens of microseconds apart, and
+//! timetagged cues landed 3–4 samples early until it was refreshed. The anchor is refreshed every
+//! [`REANCHOR_EVERY`] to follow NTP slewing the wall clock.
+
+use std::time::{Duration, Instant, SystemTime};
+
+/// How often the anchor is refreshed.
+pub const REANCHOR_EVERY: Duration = Duration::from_secs(10);
+
+/// Converts between the two clocks. `Copy`; owned by one thread (`[network-thread]` or
+/// `[cue-thread]`).
+#[derive(Debug, Clone, Copy)]
+pub struct WallClock {
+    /// A monotonic moment and the wall-clock time at it.
+    anchor: (Instant, SystemTime),
+}
+
+impl Default for WallClock {
+    fn default() -> Self {
+        Self::now()
+    }
+}
+
+impl WallClock {
+    /// Anchored now.
+    pub fn now() -> Self {
+        let before = Instant::now();
+        let wall = SystemTime::now();
+        let after = Instant::now();
+        Self { anchor: (before + (after - before) / 2, wall) }
+    }
+
+    /// Re-anchors when the anchor is [`REANCHOR_EVERY`] old at `now`.
+    pub fn refresh_if_due(&mut self, now: Instant) {
+        if now.saturating_duration_since(self.anchor.0) >= REANCHOR_EVERY {
+            *self = Self::now();
+        }
+    }
+
+    /// The wall-clock time at `at`, moved by `latency_ms` (later if positive; at most ±60 s).
+    pub fn wall_at(&self, at: Instant, latency_ms: f64) -> SystemTime {
+        let (anchor_instant, anchor_wall) = self.anchor;
+        let base = if at >= anchor_instant {
+            anchor_wall + (at - anchor_instant)
+        } else {
+            anchor_wall - (anchor_instant - at)
+        };
+        let latency = latency_of(latency_ms);
+        if latency_ms >= 0.0 { base + latency } else { base - latency }
+    }
+
+    /// The monotonic moment of the wall-clock time `wall` moved by `latency_ms` (earlier if
+    /// positive: the inverse of [`Self::wall_at`]). A time before what `Instant` can express is
+    /// the earliest it can (so a cue for it is late); `None` beyond what it can express.
+    pub fn instant_at(&self, wall: SystemTime, latency_ms: f64) -> Option<Instant> {
+        let (anchor_instant, anchor_wall) = self.anchor;
+        let latency = latency_of(latency_ms);
+        let wall = if latency_ms >= 0.0 { wall.checked_sub(latency) } else { wall.checked_add(latency) };
+        let wall = wall.unwrap_or(anchor_wall);
+        match wall.duration_since(anchor_wall) {
+            Ok(ahead) => anchor_instant.checked_add(ahead),
+            Err(behind) => Some(anchor_instant.checked_sub(behind.duration()).unwrap_or(anchor_instant)),
+        }
+    }
+}
+
+/// `latency_ms` as a duration, at most 60 s (the setting's range is far smaller; this bounds
+/// hostile or corrupt values).
+fn latency_of(latency_ms: f64) -> Duration {
+    Duration::from_secs_f64(latency_ms.abs().min(60_000.0) / 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_anchor_pairs_the_clocks_and_conversions_invert() {
+        // The pair read now agrees with a pair read independently around it, to the gap between
+        // those readings.
+        let before = (Instant::now(), SystemTime::now());
+        let clock = WallClock::now();
+        let after = (SystemTime::now(), Instant::now());
+        let at = clock.anchor.0;
+        assert!(before.0 <= at && at <= after.1, "the anchor's moment lies between the readings");
+        let wall = clock.wall_at(at, 0.0);
+        assert!(before.1 <= wall && wall <= after.0, "its wall time too");
+
+        let t = at + Duration::from_millis(1234);
+        for latency_ms in [0.0, 5.5, -3.0, 1e9, -1e9] {
+            let wall = clock.wall_at(t, latency_ms);
+            assert_eq!(clock.instant_at(wall, latency_ms), Some(t), "round trip at {latency_ms} ms");
+        }
+        assert_eq!(
+            clock.wall_at(t, 10.0),
+            clock.wall_at(t, 0.0) + Duration::from_millis(10),
+            "latency makes the wall time later"
+        );
+        let past = clock.wall_at(at, 0.0) - Duration::from_secs(3);
+        assert_eq!(clock.instant_at(past, 0.0), at.checked_sub(Duration::from_secs(3)));
+        assert_eq!(clock.instant_at(SystemTime::UNIX_EPOCH, 0.0).map(|i| i <= at), Some(true));
+    }
+
+    #[test]
+    fn refresh_waits_for_its_period() {
+        let mut clock = WallClock::now();
+        let first = clock.anchor;
+        clock.refresh_if_due(first.0 + REANCHOR_EVERY - Duration::from_millis(1));
+        assert_eq!(clock.anchor, first, "not yet");
+        clock.refresh_if_due(first.0 + REANCHOR_EVERY);
+        assert!(clock.anchor.0 >= first.0, "re-read");
+        assert_ne!(clock.anchor, first, "re-read");
+    }
+}
