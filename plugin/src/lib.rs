@@ -291,9 +291,7 @@ impl Plugin for OscTimecode {
                 stats.queue_full.fetch_add(1, Ordering::Relaxed);
             }
         });
-        // No position: the network thread stops repeating the last parked one. Stored after the
-        // block's frames are queued, so the network thread sees them first.
-        stats.position_unknown.store(block.position.is_none(), Ordering::Release);
+        // After the block's frames are queued (see `Readout::block`).
         let host_rate = transport.frame_rate.map(|r| HostRate {
             fps: r.frames_per_second,
             pull_down: r.pull_down,

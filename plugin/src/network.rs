@@ -103,10 +103,6 @@ pub struct Stats {
     pub next_seq: AtomicI64,
     /// `sent` and `send_errors` per target, for the plugin window. `[network-thread]` writes.
     pub targets: TargetCounters,
-    /// The host gave no transport position in the latest block (`[audio-thread]` writes it every
-    /// block, after queueing the block's frames): the parked position is no longer known, so it
-    /// is not repeated as keep-alive.
-    pub position_unknown: AtomicBool,
 }
 
 /// The totals of [`Stats`] at one moment, to report what one activation did: its network thread
@@ -219,7 +215,7 @@ pub struct NetworkThread(StoppableThread);
 
 impl NetworkThread {
     /// Spawns the thread, which owns `consumer` until it stops. `readout` is the audio thread's
-    /// (for the host's project frame rate).
+    /// (whether the host gives a position; its project frame rate).
     pub fn spawn(
         consumer: rtrb::Consumer<FrameMessage>,
         params: Arc<TimecodeParams>,
@@ -251,7 +247,7 @@ struct Worker {
     params: Arc<TimecodeParams>,
     /// Shared counters.
     stats: Arc<Stats>,
-    /// What the audio thread saw: the host's project frame rate.
+    /// What the audio thread saw: whether the host gives a position, its project frame rate.
     readout: Arc<Readout>,
     /// What the log last said about the host's project rate.
     rate_agreement: RateAgreement,
@@ -387,7 +383,7 @@ impl Worker {
             || !self.pending.is_empty()
             || !params.send_stopped.value()
             || !params.output.value()
-            || self.stats.position_unknown.load(Ordering::Acquire)
+            || !self.readout.has_position()
             || !self.consumer.is_empty()
         {
             return;
@@ -573,7 +569,9 @@ mod tests {
     }
 
     /// A receiver on loopback and a running network thread sending to it.
-    fn setup(keepalive_ms: u32) -> (UdpSocket, rtrb::Producer<FrameMessage>, NetworkThread, Arc<Stats>) {
+    /// The readout says the host gives a position, as after a block with one.
+    #[allow(clippy::type_complexity)]
+    fn setup(keepalive_ms: u32) -> (UdpSocket, rtrb::Producer<FrameMessage>, NetworkThread, Arc<Stats>, Arc<Readout>) {
         let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
         rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let settings = Settings {
@@ -585,8 +583,10 @@ mod tests {
         let params = Arc::new(TimecodeParams::new(settings));
         let stats = Arc::new(Stats::default());
         let (producer, consumer) = rtrb::RingBuffer::new(QUEUE_CAPACITY);
-        let thread = NetworkThread::spawn(consumer, params, stats.clone(), Arc::default()).unwrap();
-        (rx, producer, thread, stats)
+        let readout = Arc::new(Readout::default());
+        readout.block(true, None, None);
+        let thread = NetworkThread::spawn(consumer, params, stats.clone(), readout.clone()).unwrap();
+        (rx, producer, thread, stats, readout)
     }
 
     fn recv(rx: &UdpSocket) -> (Instant, rosc::OscTime, TimecodeMessage) {
@@ -644,7 +644,7 @@ mod tests {
 
     #[test]
     fn frames_are_sent_in_order_never_before_they_are_due() {
-        let (rx, mut producer, thread, stats) = setup(0);
+        let (rx, mut producer, thread, stats, _) = setup(0);
         let (block_start, block_start_wall) = (Instant::now(), SystemTime::now());
         // One 0.2 s block at 48 kHz with five frames, offsets 0 .. 0.16 s.
         for (i, offset) in [0u32, 1920, 3840, 5760, 7680].into_iter().enumerate() {
@@ -683,7 +683,7 @@ mod tests {
 
     #[test]
     fn parked_position_is_repeated_as_keepalive() {
-        let (rx, mut producer, thread, stats) = setup(30);
+        let (rx, mut producer, thread, stats, _) = setup(30);
         producer
             .push(FrameMessage {
                 event: event(42, 0, false, true),
@@ -705,7 +705,7 @@ mod tests {
 
     #[test]
     fn no_keepalive_while_the_host_gives_no_position() {
-        let (rx, mut producer, thread, stats) = setup(30);
+        let (rx, mut producer, thread, _, readout) = setup(30);
         let parked = FrameMessage {
             event: event(42, 0, false, true),
             block_start: Instant::now(),
@@ -714,14 +714,14 @@ mod tests {
             paced: false,
         };
         producer.push(parked).unwrap();
-        stats.position_unknown.store(true, Ordering::Relaxed);
+        readout.block(false, None, None);
         let (_, _, first) = recv(&rx);
         assert_eq!((first.frame, first.playing), (42, false), "the parked frame itself still goes");
         rx.set_read_timeout(Some(Duration::from_millis(150))).unwrap();
         let mut buf = [0u8; 256];
         assert!(rx.recv(&mut buf).is_err(), "no keep-alive in 5 intervals without a position");
         // A position again: keep-alives resume.
-        stats.position_unknown.store(false, Ordering::Relaxed);
+        readout.block(true, None, None);
         rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let (_, _, again) = recv(&rx);
         assert_eq!((again.frame, again.playing, again.jump), (42, false, false));
@@ -831,7 +831,7 @@ mod tests {
 
     #[test]
     fn sequence_numbers_keep_counting_across_reactivation() {
-        let (rx, mut producer, thread, stats) = setup(0);
+        let (rx, mut producer, thread, stats, _) = setup(0);
         producer
             .push(FrameMessage {
                 event: event(1, 0, true, true),
@@ -869,7 +869,7 @@ mod tests {
 
     #[test]
     fn paced_frames_go_one_frame_period_apart_and_a_gap_is_a_jump() {
-        let (rx, mut producer, thread, _) = setup(0);
+        let (rx, mut producer, thread, _, _) = setup(0);
         let block_start = Instant::now();
         // An offline render pushes a whole second at once; frame 5 was lost to a full ring.
         for f in (0..10).filter(|f| *f != 5) {
@@ -895,11 +895,11 @@ mod tests {
 
     #[test]
     fn stop_joins_promptly_and_drop_joins_too() {
-        let (_rx, _producer, thread, _) = setup(1000);
+        let (_rx, _producer, thread, _, _) = setup(1000);
         let t = Instant::now();
         thread.stop();
         assert!(t.elapsed() < Duration::from_secs(5), "stop must not hang");
-        let (_rx, _producer, thread, _) = setup(1000);
+        let (_rx, _producer, thread, _, _) = setup(1000);
         drop(thread);
     }
 }

@@ -35,7 +35,9 @@ pub struct Readout {
     /// block; the window tells from it whether the host is still running the plugin.
     blocks: AtomicU64,
     /// The host gave a transport position in the latest block. `[audio-thread]` stores once per
-    /// block.
+    /// block, after queueing the block's frames (`Release`); the window, and the network thread
+    /// (no position: the parked frame is no longer known, so it is not repeated as keep-alive),
+    /// load.
     has_position: AtomicBool,
     /// Between `activate()` and `deactivate()`. `[main-thread]` stores.
     active: AtomicBool,
@@ -160,12 +162,13 @@ impl Readout {
         self.active.store(false, Ordering::Relaxed);
     }
 
-    /// `[audio-thread]` Once per block: whether the host gave a position, the block's last
-    /// frame event, if any, and the project frame rate the host reported, if any. Relaxed stores
-    /// only.
+    /// `[audio-thread]` Once per block, after its frames are queued: whether the host gave a
+    /// position, the block's last frame event, if any, and the project frame rate the host
+    /// reported, if any. Atomic stores only.
     pub fn block(&self, has_position: bool, last: Option<&FrameEvent>, host_rate: Option<HostRate>) {
         self.blocks.fetch_add(1, Ordering::Relaxed);
-        self.has_position.store(has_position, Ordering::Relaxed);
+        // Release: a network thread that sees this sees the block's frames in the ring too.
+        self.has_position.store(has_position, Ordering::Release);
         self.host_rate.store(pack_host_rate(host_rate), Ordering::Relaxed);
         if let Some(event) = last {
             let position = Position { frame: event.frame, rate: event.rate, playing: event.playing };
@@ -178,12 +181,17 @@ impl Readout {
         ReadoutSnapshot {
             position: Position::unpack(self.position.load(Ordering::Relaxed)),
             blocks: self.blocks.load(Ordering::Relaxed),
-            has_position: self.has_position.load(Ordering::Relaxed),
+            has_position: self.has_position(),
             active: self.active.load(Ordering::Relaxed),
             offline: self.offline.load(Ordering::Relaxed),
             sample_rate: self.sample_rate.load(Ordering::Relaxed),
             host_rate: self.host_rate(),
         }
+    }
+
+    /// `[thread-safe]` Whether the host gave a position in the latest block.
+    pub fn has_position(&self) -> bool {
+        self.has_position.load(Ordering::Acquire)
     }
 
     /// `[thread-safe]` The project frame rate the host reported in the latest block, if any.

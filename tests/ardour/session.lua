@@ -1,4 +1,4 @@
--- Drives headless Ardour (ardour7-lua, "None (Dummy)" backend) for tests/tests/host/ardour.rs.
+-- Drives headless Ardour (ardour7-lua, "None (Dummy)" backend) for tests/tests/ardour.rs.
 --
 -- Two phases, each its own ardour7-lua process (a session closed in a process leaves its plugin
 -- instances running until the process exits, so the play phase gets a process of its own):

@@ -24,7 +24,7 @@ use osc_timecode_core::protocol::{TimecodeMessage, system_time_from_timetag};
 use osc_timecode_core::timecode::{Timecode, frame_at_sample, frame_start_nanos, frame_start_sample};
 use osc_timecode_tests::ardour::{Ardour, MidiEvent, Options, Played, Session};
 use osc_timecode_tests::cues::{CueId, CueSender, CueValue, timetag};
-use osc_timecode_tests::expect::describe;
+use osc_timecode_tests::expect::{assert_seq_consecutive, describe};
 
 /// The session's sample rate (the script creates it at 48 kHz).
 const SAMPLE_RATE: u32 = 48_000;
@@ -174,9 +174,7 @@ fn check(played: &Played, rate: FrameRate) {
         assert_eq!(m.rate(), rate, "a packet at the wrong rate: {}", describe(m));
     }
     // One sender, no packet lost: sequence numbers consecutive.
-    for w in msgs.windows(2) {
-        assert_eq!(w[1].seq, w[0].seq + 1, "sequence gap or duplicate:\n{}\n{}", describe(&w[0]), describe(&w[1]));
-    }
+    assert_seq_consecutive(&msgs, "Ardour");
 
     // Located to 01:00:00:00 and parked there: the plugin reports Ardour's playhead.
     let located = played.number("located");

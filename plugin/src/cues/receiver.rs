@@ -335,7 +335,8 @@ impl Dispatcher {
         let Some(&first) = self.actions.first() else { return AckStatus::Unmapped };
         let at = match timetag {
             None => None,
-            Some(wall) => match self.instant_for(wall) {
+            // When the sample heard at `wall` leaves the host: the output latency earlier.
+            Some(wall) => match self.wall.instant_at(wall, self.latency_ms) {
                 Some(at) if at > now + MAX_AHEAD => return AckStatus::TooFarAhead,
                 None => return AckStatus::TooFarAhead,
                 Some(at) => Some(at),
@@ -361,13 +362,6 @@ impl Dispatcher {
             self.dedupe.insert((from, id), now);
         }
         AckStatus::Ok
-    }
-
-    /// The moment, on the monotonic clock, the sample heard at `wall` leaves the host (`wall` −
-    /// output latency). A time before this thread's clock can express is the earliest it can
-    /// (so the cue is late); `None` if beyond what it can express (so far ahead).
-    fn instant_for(&self, wall: SystemTime) -> Option<Instant> {
-        self.wall.instant_at(wall, self.latency_ms)
     }
 }
 

@@ -12,7 +12,7 @@ use osc_timecode_core::{FrameRate, HostRate};
 
 use crate::cues::DropReason;
 use crate::cues::map::{AllowEntry, Channel, MAX_PATTERN_LEN, Mapping, MidiAction, PlainAddress, U7};
-use crate::network::disagreement_text;
+use crate::network::{RateAgreement, disagreement_text};
 use crate::readout::{BindFailure, ListenState, Position, ReadoutSnapshot, RecentCue};
 use crate::settings::Settings;
 
@@ -266,10 +266,9 @@ pub fn warnings(health: &Health) -> Vec<Warning> {
         out.push(Warning::NoPosition);
     }
     if r.active
-        && let Some(host) = r.host_rate
-        && !host.agrees_with(health.rate)
+        && let RateAgreement::Disagrees(host, ours) = RateAgreement::of(r.host_rate, health.rate)
     {
-        out.push(Warning::HostRate(host, health.rate));
+        out.push(Warning::HostRate(host, ours));
     }
     if health.cue_enabled {
         match health.listen.failure {

@@ -269,8 +269,7 @@ fn time_config(config: Config, quick: bool, paced: Option<f64>) -> anyhow::Resul
     let mut plugin =
         load_plugin(&PluginSetup { targets, rate: RATE, output: config.output, cues: free_loopback_addr() });
     plugin.activate(SR, config.block);
-    let mut transport = Transport::new(SR);
-    transport.play();
+    let mut transport = Transport::playing_from(SR, 0);
     // Warm-up: first-call costs (page faults, the network thread starting) are not per-block.
     plugin.run(&mut transport, u64::from(config.block) * 50, config.block);
     start_probe(PROBE_TIME);
@@ -352,8 +351,7 @@ pub fn callgrind_child(args: &[String]) -> anyhow::Result<()> {
     let mut plugin =
         load_plugin(&PluginSetup { targets, rate: RATE, output: config.output, cues: free_loopback_addr() });
     plugin.activate(SR, config.block);
-    let mut transport = Transport::new(SR);
-    transport.play();
+    let mut transport = Transport::playing_from(SR, 0);
     let total = CALLGRIND_WARM + CALLGRIND_MEASURE;
     let mut frames = 0;
     let mask: Vec<bool> = (0..total)

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use rosc::OscType;
 
-use super::stats::{Summary, num};
+use super::stats::{Summary, cell, num};
 use super::{Ctx, Section, Target, cue_plugin, signed_secs_wall, sleep_until};
 use crate::clap::{BlockRecord, Midi, RunReport};
 use crate::cues::{CueSender, CueValue, Status, encode, expected_offset, message, query_status, timetag};
@@ -99,8 +99,7 @@ fn throughput(block: u32, rates: &[u64], quick: bool) -> anyhow::Result<Vec<Step
     CueSender::new(listen).wait_ready();
     let packets: Vec<Vec<u8>> =
         (0..128).map(|n| encode(&message(&format!("/trigger/{}", n % 120), vec![OscType::Int(n)]))).collect();
-    let mut transport = Transport::new(SR);
-    transport.play();
+    let mut transport = Transport::playing_from(SR, 0);
     // The run outlasts the sender, which ends with every step's counters read.
     let run_seconds = rates.len() as f64 * (seconds + settle + 0.4) + 1.5;
     let total = (run_seconds * f64::from(SR)) as u64 / u64::from(block) * u64::from(block);
@@ -164,8 +163,7 @@ fn latency(block: u32, quick: bool, after: Option<Duration>) -> anyhow::Result<L
     let activated = Instant::now();
     let sender = CueSender::new(listen);
     sender.wait_ready();
-    let mut transport = Transport::new(SR);
-    transport.play();
+    let mut transport = Transport::playing_from(SR, 0);
     // Both phases (at most 62 ms between cues), the timetag lead, and a few blocks to spare.
     let phases = 0.3 + 2.0 * f64::from(n) * 0.062 + lead.as_secs_f64() + 0.5 + f64::from(block) / f64::from(SR) * 3.0;
     let run_seconds = phases + after.map_or(0.0, |a| a.as_secs_f64());
@@ -246,10 +244,6 @@ fn latency(block: u32, quick: bool, after: Option<Duration>) -> anyhow::Result<L
 /// A rate for the report (`u64::MAX` is the unpaced step).
 fn rate_name(rate: u64) -> String {
     if rate == u64::MAX { "max (unpaced)".to_owned() } else { rate.to_string() }
-}
-
-fn cell(s: Option<Summary>) -> String {
-    s.map_or("—".to_owned(), |s| format!("{} / {} / {}", num(s.p50), num(s.p99), num(s.max)))
 }
 
 /// Runs section 6.
@@ -390,8 +384,9 @@ pub fn run(ctx: &Ctx) -> Section {
         {
             findings.push(format!(
                 "Timetagged cues land {} samples ({} µs) off during the first 10 s after activation, {} samples after \
-                 (signed medians, negative = early): the cue thread's monotonic ↔ wall-clock anchor \
-                 (plugin/src/wallclock.rs) was off until its first re-anchoring (`REANCHOR_EVERY`, 10 s).",
+                 (signed medians, negative = early): timetags convert through the cue thread's monotonic ↔ \
+                 wall-clock anchor (plugin/src/wallclock.rs), refreshed every 10 s; a difference between the \
+                 first 10 s and after points there.",
                 num(b.p50),
                 num(b.p50 / f64::from(SR) * 1e6),
                 num(after.landing_signed_p50)

@@ -14,7 +14,7 @@ use osc_timecode_core::FrameRate;
 use osc_timecode_core::protocol::system_time_from_timetag;
 
 use super::emission::spawn_python;
-use super::stats::{Summary, fit_line, num, ratio};
+use super::stats::{Summary, cell, fit_line, num, ratio};
 use super::{Ctx, KillOnDrop, Section, Target, signed_secs_instant, signed_secs_wall};
 use crate::cues::free_loopback_addr;
 use crate::receiver::Packet;
@@ -111,9 +111,6 @@ pub fn run(ctx: &Ctx) -> Section {
         timetag µs p50 / p99 / max | timetag step error ns |\n",
     );
     body.push_str("|---|---|---|---|---|---|---|---|\n");
-    let cell = |s: Option<Summary>| {
-        s.map_or("—".to_owned(), |s| format!("{} / {} / {}", num(s.p50), num(s.p99), num(s.max)))
-    };
     let row = |name: &str, d: &anyhow::Result<Drift>| match d {
         Ok(d) => format!(
             "| {name} | {} | {} | {} ± {} | {} | {} | {} | {} |\n",

@@ -22,7 +22,7 @@ use osc_timecode_core::FrameRate;
 use osc_timecode_core::protocol::{TimecodeMessage, encode_timecode_bundle, system_time_from_timetag};
 use osc_timecode_core::timecode::{frame_at_sample, frame_start_sample};
 
-use super::stats::{Summary, num, ratio};
+use super::stats::{Summary, cell, num, ratio};
 use super::{
     Ctx, PluginSetup, Section, Target, load_plugin, samples_ns, signed_secs_instant, signed_secs_wall, sleep_until,
 };
@@ -101,8 +101,7 @@ pub fn plugin_errors(rate: FrameRate, block: u32, seconds: f64) -> anyhow::Resul
     let mut plugin =
         load_plugin(&PluginSetup { targets: vec![rx.addr()], rate, output: true, cues: free_loopback_addr() });
     plugin.activate(SR, block);
-    let mut transport = Transport::new(SR);
-    transport.play();
+    let mut transport = Transport::playing_from(SR, 0);
     let total = run_samples(seconds, block);
     let report = plugin.run_realtime(&mut transport, total, block);
     let packets = rx.collect_until_quiet(Duration::from_millis(500), Duration::from_secs(5));
@@ -226,10 +225,6 @@ pub fn python_errors(ctx: &Ctx, rate: FrameRate, seconds: f64) -> anyhow::Result
     let packets = rx.collect_until_quiet(Duration::from_millis(300), Duration::from_secs(2));
     let arrival = python_arrivals(&packets, rate);
     Ok(errors(packets.len(), frames as usize, &arrival, &[], &[]))
-}
-
-fn cell(s: Option<Summary>) -> String {
-    s.map_or("—".to_owned(), |s| format!("{} / {} / {}", num(s.p50), num(s.p99), num(s.max)))
 }
 
 /// Runs sections 2 and 3.

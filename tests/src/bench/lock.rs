@@ -27,7 +27,7 @@ use anyhow::Context as _;
 use osc_timecode_core::chase::{Chase, ChaseConfig, unix_nanos};
 use osc_timecode_core::protocol::{decode_timecode_packet, system_time_from_timetag};
 
-use super::stats::{Summary, num, ratio};
+use super::stats::{Summary, cell, num, ratio};
 use super::{Ctx, KillOnDrop, Section, Target, signed_secs_wall};
 use crate::cues::free_loopback_addr;
 use crate::rng::Rng;
@@ -292,9 +292,6 @@ pub fn run(ctx: &Ctx) -> Section {
             let engine = Summary::of_abs(&engine_us);
             let delay = Summary::of(&delays);
             let off_by_one = frame_err.iter().filter(|e| **e != 0).count();
-            let cell = |s: Option<Summary>| {
-                s.map_or("—".to_owned(), |s| format!("{} / {} / {}", num(s.p50), num(s.p99), num(s.max)))
-            };
             body.push_str("| measure | p50 / p99 / max | n |\n|---|---|---|\n");
             body.push_str(&format!(
                 "| frames to lock (packets received at the first `locked` line) | {} | {} trials |\n",

@@ -63,8 +63,7 @@ pub fn plugin_child() -> anyhow::Result<()> {
     plugin.activate(48_000, 512);
     CueSender::new(listen).wait_ready();
     stage("active")?;
-    let mut transport = Transport::new(48_000);
-    transport.play();
+    let mut transport = Transport::playing_from(48_000, 0);
     // The harness records every block; its own log grows a little (a few hundred KiB at most).
     plugin.run_realtime(&mut transport, 48_000 * 5, 512);
     stage("played-5s")?;

@@ -169,12 +169,7 @@ pub fn signed_secs_instant(from: Instant, to: Instant) -> f64 {
 }
 
 /// `to − from` in seconds, signed, on the wall clock.
-pub fn signed_secs_wall(from: SystemTime, to: SystemTime) -> f64 {
-    match to.duration_since(from) {
-        Ok(d) => d.as_secs_f64(),
-        Err(e) => -e.duration().as_secs_f64(),
-    }
-}
+pub use crate::cues::seconds_between as signed_secs_wall;
 
 /// Sleeps until `at` (returns at once if it has passed).
 pub fn sleep_until(at: Instant) {

@@ -124,6 +124,11 @@ pub fn num(v: f64) -> String {
 }
 
 /// `a / b` as a ratio for the report (`12.3×`), or `—` when it means nothing.
+/// A table cell `p50 / p99 / max`, or `—` without values.
+pub fn cell(s: Option<Summary>) -> String {
+    s.map_or("—".to_owned(), |s| format!("{} / {} / {}", num(s.p50), num(s.p99), num(s.max)))
+}
+
 pub fn ratio(a: f64, b: f64) -> String {
     if b == 0.0 || !a.is_finite() || !b.is_finite() { "—".to_owned() } else { format!("{}×", num(a / b)) }
 }

@@ -18,16 +18,16 @@ use osc_timecode_core::FrameRate;
 use osc_timecode_core::protocol::system_time_from_timetag;
 use osc_timecode_tests::clap::{BlockRecord, Midi, MidiAt, RunReport};
 use osc_timecode_tests::cues::{
-    Ack, CueId, CueSender, CueValue, IMMEDIATELY, NO_REPLY_WINDOW, Status, bundle, bundle_with_element_size,
-    check_landing, encode, flood, free_loopback_addr, free_loopback_addr_v6, length_samples, message, nested,
-    next_frame_start, non_utf8_address, query_status, seconds_between, timetag,
+    Ack, CueId, CueSender, CueValue, IMMEDIATELY, NO_REPLY_WINDOW, bundle, bundle_with_element_size, check_landing,
+    encode, flood, free_loopback_addr, free_loopback_addr_v6, length_samples, message, nested, next_frame_start,
+    non_utf8_address, query_status, seconds_between, timetag,
 };
 use osc_timecode_tests::expect::assert_stream;
 use osc_timecode_tests::receiver::{Receiver, messages};
 use rosc::{OscPacket, OscType};
 use serde_json::json;
 
-use crate::common::{CueRig, midi_only, rate, sorted};
+use crate::common::{CueRig, midi_only, rate, settled_status, sorted};
 
 /// Default `cues.note_length_ms`.
 const DEFAULT_NOTE_LENGTH_MS: u64 = 100;
@@ -746,21 +746,6 @@ fn a_full_queue_refuses_cues_with_an_ack_and_loses_none_silently() {
         (8192, ok as i64, full as i64),
         "{status}"
     );
-}
-
-/// `/status` once the counters stop moving (the kernel may still hold flood packets when the
-/// flood ends): polled until `received` is the same twice in a row 100 ms apart.
-fn settled_status(sender: &CueSender) -> Status {
-    let mut last = sender.status();
-    for _ in 0..100 {
-        std::thread::sleep(Duration::from_millis(100));
-        let now = sender.status();
-        if now.get("received") == last.get("received") && now.check().is_ok() {
-            return now;
-        }
-        last = now;
-    }
-    panic!("the /status counters never settled after the flood: {last}");
 }
 
 #[test]

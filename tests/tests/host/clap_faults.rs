@@ -22,8 +22,8 @@ use std::time::{Duration, Instant, SystemTime};
 use osc_timecode_core::protocol::TimecodeMessage;
 use osc_timecode_tests::clap::{ClapPlugin, Midi, Param, RunReport};
 use osc_timecode_tests::cues::{
-    CueSender, CueValue, IMMEDIATELY, NO_REPLY_WINDOW, Status, bundle, cues_settings, encode, flood,
-    free_loopback_addr, free_loopback_addr_v6, message, nested, set_cues,
+    CueSender, CueValue, IMMEDIATELY, NO_REPLY_WINDOW, bundle, cues_settings, encode, flood, free_loopback_addr,
+    free_loopback_addr_v6, message, nested, set_cues,
 };
 use osc_timecode_tests::expect::{Timing, assert_stream, expected};
 use osc_timecode_tests::procfs::{hwm_kib, reset_hwm, rss_kib};
@@ -32,7 +32,7 @@ use osc_timecode_tests::transport::Transport;
 use rosc::{OscPacket, OscType};
 use serde_json::json;
 
-use crate::common::{CueRig, PATIENCE, PluginLog, Rig, rate, receive};
+use crate::common::{CueRig, PATIENCE, PluginLog, Rig, rate, receive, settled_status};
 
 /// Longest a child process may run.
 const CHILD_TIMEOUT: Duration = Duration::from_secs(240);
@@ -329,23 +329,9 @@ fn a_flood_at_the_cue_port_keeps_every_block_in_time_and_memory_flat() {
     let want = cr.rig.expected();
     let got = messages(&receive(&cr.rig.rx, want.len()));
     assert_stream(&got, &want, cr.rig.timing.rate, "timecode through the flood");
-    let status = settle(&cr.sender);
+    let status = settled_status(&cr.sender);
     status.check().unwrap_or_else(|e| panic!("after the flood: {e}"));
     println!("measured: counters after the flood: {status}");
-}
-
-/// `/status` once `received` stops moving (the kernel may still hold flood packets).
-fn settle(sender: &CueSender) -> Status {
-    let mut last = sender.status();
-    for _ in 0..100 {
-        std::thread::sleep(Duration::from_millis(100));
-        let now = sender.status();
-        if now.get("received") == last.get("received") && now.check().is_ok() {
-            return now;
-        }
-        last = now;
-    }
-    panic!("the counters never settled: {last}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -514,7 +500,7 @@ fn nothing_from_the_network_changes_settings_writes_files_or_grows_memory() {
     // The cue input still works, and its counters add up.
     let midi = cr.fire_ok("/cue/62", Some(CueValue::Int(5)), None);
     assert!(midi.iter().any(|m| m.midi == Midi::NoteOn { channel: 0, key: 62, velocity: 5 }), "{midi:?}");
-    let status = settle(&cr.sender);
+    let status = settled_status(&cr.sender);
     status.check().unwrap_or_else(|e| panic!("{e}"));
     println!("measured: counters after the hostile packets: {status}");
     assert!(status.get("dropped_not_allowed") >= 1 && status.get("dropped_bad_token") >= 1, "{status}");

@@ -197,6 +197,21 @@ pub fn sorted(mut midi: Vec<Midi>) -> Vec<Midi> {
     midi
 }
 
+/// `/status` once the counters stop moving (the kernel may still hold flood packets when the
+/// flood ends): polled until `received` is the same twice in a row 100 ms apart.
+pub fn settled_status(sender: &CueSender) -> Status {
+    let mut last = sender.status();
+    for _ in 0..100 {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = sender.status();
+        if now.get("received") == last.get("received") && now.check().is_ok() {
+            return now;
+        }
+        last = now;
+    }
+    panic!("the /status counters never settled after the flood: {last}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Tests that run alone in a child process, with a plugin log of their own.
 

@@ -96,13 +96,13 @@ fn vst3_realtime_after_offline_sends_again() {
     assert_stream(&messages(&packets), &want, rate, "VST3 realtime after an offline pass");
 }
 
-/// What the plugin logs when the host's project rate disagrees with Frame Rate, and when that ends
+/// What the plugin logs when the host's project rate disagrees with Frame Rate
 /// (`plugin/src/network.rs`).
 const DISAGREES: &str = "the host's project frame rate is";
 /// ... and when that is over.
 const AGREES_AGAIN: &str = "agree again";
 
-/// Runs `blocks` 512-sample blocks at 48 kHz reporting `rate` as the project rate, then waits
+/// Runs 20 512-sample blocks at 48 kHz reporting `rate` as the project rate, then waits
 /// long enough for the network thread (which looks at the reported rate every 100 ms) to have
 /// looked twice.
 fn report(plugin: &mut Vst3Plugin, t: &mut Transport, rate: Option<ProjectRate>) {
