@@ -16,8 +16,8 @@ use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use osc_timecode_core::cue::{
-    ADDR_STATUS, Ack, AckStatus, AllowList, CUE_PREFIX, CueArgs, CueId, CueValue, Dedupe, PacketError, Received,
-    TRIGGER_PREFIX, decode_packet, parse_cue_args, status_to_osc, strip_token,
+    ADDR_STATUS, Ack, AckStatus, AllowList, CUE_PREFIX, CueArgs, CueId, CueValue, Dedupe, Received, TRIGGER_PREFIX,
+    decode_packet, parse_cue_args, status_to_osc, strip_token,
 };
 use osc_timecode_core::protocol::system_time_from_timetag;
 use osc_timecode_core::{FrameRate, Timecode};
@@ -99,7 +99,9 @@ impl Receiver {
         }
         let messages = match decode_packet(bytes) {
             Ok(messages) => messages,
-            Err(PacketError::Malformed(_) | PacketError::TooDeep | PacketError::TooManyMessages) => {
+            // Every refusal (not OSC, too deep, too many messages, arrays, too many arguments)
+            // is one malformed packet: none of them is looked into any further.
+            Err(_) => {
                 self.counters.received += 1;
                 self.counters.malformed += 1;
                 return Vec::new();
