@@ -95,10 +95,13 @@ pub struct ServeArgs {
     #[arg(long, value_name = "RATE", env = config::RATE_ENV, value_parser = config::parse_rate)]
     rate: Option<FrameRate>,
 
-    /// First label (HH:MM:SS:FF, HH:MM:SS;FF at drop-frame rates)
+    /// First label (HH:MM:SS:FF, HH:MM:SS;FF at drop-frame rates) [default: frame 0, 00:00:00:00 or
+    /// 00:00:00;00]
     // NOTE: hyphen values allowed so that `-00:00:05:00` gets the timecode parser's message.
-    #[arg(long, value_name = "TIMECODE", default_value = "00:00:00:00", allow_hyphen_values = true)]
-    start: String,
+    //   No default label: `00:00:00:00` is not a label at drop-frame rates (issue 14, `serve
+    //   --rate 29.97df` exited at once), so the default is frame 0, labelled at the rate chosen.
+    #[arg(long, value_name = "TIMECODE", allow_hyphen_values = true)]
+    start: Option<String>,
 
     /// Send timecode here (repeat for more targets) [default: 127.0.0.1:5006]
     #[arg(long = "to", value_name = "HOST:PORT")]
@@ -159,7 +162,10 @@ impl Shared {
 /// Runs `serve` until Ctrl-C (or SIGTERM).
 pub fn run(args: ServeArgs, config: &ClientConfig) -> anyhow::Result<()> {
     let rate = args.rate.or(config.rate).unwrap_or(config::DEFAULT_RATE);
-    let start = Timecode::parse(&args.start, rate).with_context(|| format!("invalid --start at {rate}"))?;
+    let start = match &args.start {
+        Some(label) => Timecode::parse(label, rate).with_context(|| format!("invalid --start at {rate}"))?,
+        None => Timecode::from_frame(0, rate),
+    };
     let token = args.token.or_else(|| config.token.clone()).filter(|t| !t.is_empty());
     let targets = if args.targets.is_empty() { vec![DEFAULT_TARGET] } else { args.targets };
     let allow = if args.allow.is_empty() { AllowList::loopback() } else { AllowList::new(args.allow) };

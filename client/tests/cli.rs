@@ -330,7 +330,7 @@ fn malformed_config_files() {
 #[test]
 fn broken_pipe_is_quiet() {
     let dir = osc_timecode("broken_pipe_is_quiet").dir().to_owned();
-    let mut child = Command::new(util::BIN)
+    let mut child = Command::new(&*util::BIN)
         .args(["convert", "--rate", "25"])
         .env("OSC_TIMECODE_CONFIG", dir.join("config.toml"))
         .env_remove("OSC_TIMECODE_RATE")

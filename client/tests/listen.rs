@@ -292,7 +292,7 @@ fn in_a_terminal_one_line_is_redrawn_in_place() {
     }
     let port = free_port();
     let sender = play(port, steps(0..8, 250));
-    let command = format!("{} listen --bind 127.0.0.1:{port} --duration 0.8", util::BIN);
+    let command = format!("{} listen --bind 127.0.0.1:{port} --duration 0.8", util::BIN.display());
     // Only for its scratch directory (an absent config file).
     let cmd = osc_timecode("listen_tty");
     let output = std::process::Command::new("script")

@@ -330,6 +330,33 @@ fn frames_at_29_97df_follow_the_schedule_across_a_dropped_minute() {
     );
 }
 
+/// Regression (issue 14): the default `--start` was the label `00:00:00:00`, which is not a
+/// label at drop-frame rates, so `serve --rate 29.97df` (or `rate = "29.97df"` in the config
+/// file) exited at once. Every rate, from the flag and from the config key, serves frame 0.
+#[test]
+fn every_rate_serves_from_frame_0_without_start_from_the_flag_or_the_config_file() {
+    for rate in FrameRate::ALL {
+        for from_config in [false, true] {
+            let mut rx = Timecodes::bind();
+            let mut cmd = osc_timecode("serve_default_start");
+            if from_config {
+                cmd.write_config(&format!("[client]\nrate = \"{}\"\n", rate.name()));
+                cmd.args(["serve", "--to", &rx.addr()]);
+            } else {
+                cmd.args(["serve", "--rate", rate.name(), "--to", &rx.addr()]);
+            }
+            let serve = Serve::start_cmd(&mut cmd);
+            let zero = Timecode::from_frame(0, rate);
+            let first = rx.next().msg;
+            let what = format!("{rate} (from the config file: {from_config})");
+            assert_eq!((first.frame, first.rate(), first.timecode, first.jump), (0, rate, zero, true), "{what}");
+            assert_eq!(rx.next().msg.frame, 1, "{what}: rolling");
+            let stderr = serve.stderr.lock().unwrap().clone();
+            assert!(stderr.contains(&format!("at rate {rate} from {zero} (rolling)")), "{what}: {stderr}");
+        }
+    }
+}
+
 #[test]
 fn transport_control_parks_rolls_and_locates() {
     let mut rx = Timecodes::bind();

@@ -10,8 +10,13 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-/// The binary under test.
-pub const BIN: &str = env!("CARGO_BIN_EXE_osc-timecode");
+/// The binary under test: the one cargo built, unless `OSC_TIMECODE_TEST_BIN` names another
+/// (an older build, to show that a regression test fails there).
+pub static BIN: std::sync::LazyLock<PathBuf> = std::sync::LazyLock::new(|| {
+    std::env::var_os("OSC_TIMECODE_TEST_BIN")
+        .filter(|b| !b.is_empty())
+        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_osc-timecode")), PathBuf::from)
+});
 
 /// Environment variables the command reads; cleared so the developer's shell never leaks in.
 const ENV_VARS: [&str; 6] = [
@@ -38,7 +43,7 @@ pub fn osc_timecode(test_name: &str) -> Cmd {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("osc-timecode-cli").join(test_name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("could not create {}: {e}", dir.display()));
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(&*BIN);
     for var in ENV_VARS {
         cmd.env_remove(var);
     }
@@ -112,7 +117,7 @@ impl Cmd {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("could not start {BIN}: {e}"));
+            .unwrap_or_else(|e| panic!("could not start {}: {e}", BIN.display()));
         let mut stdin = child.stdin.take().expect("piped stdin");
         let input = std::mem::take(&mut self.stdin);
         // A thread, so a large input cannot deadlock against a full stdout pipe. Write errors are
@@ -120,7 +125,7 @@ impl Cmd {
         let writer = std::thread::spawn(move || {
             let _ = stdin.write_all(&input);
         });
-        let output = child.wait_with_output().unwrap_or_else(|e| panic!("could not wait for {BIN}: {e}"));
+        let output = child.wait_with_output().unwrap_or_else(|e| panic!("could not wait for {}: {e}", BIN.display()));
         writer.join().expect("stdin writer");
         let text = |bytes: &[u8]| String::from_utf8(bytes.to_vec()).expect("output is UTF-8");
         Run {
@@ -140,7 +145,7 @@ impl Cmd {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("could not start {BIN}: {e}"))
+            .unwrap_or_else(|e| panic!("could not start {}: {e}", BIN.display()))
     }
 
     /// What the command line looks like, for messages.
