@@ -32,6 +32,9 @@ pub const MAX_MESSAGES_PER_PACKET: usize = 64;
 pub const MAX_FANOUT: usize = 8;
 /// The largest UDP payload: receive buffers are this big, so nothing is ever truncated unseen.
 pub const MAX_PACKET: usize = 65_536;
+/// A message may carry at most this many arguments (a cue has at most three, a `/status` reply
+/// 2 × its counters, `/sync/timecode` nine).
+pub const MAX_ARGUMENTS: usize = 64;
 
 /// Why a packet was dropped before any of its messages was looked at.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -45,6 +48,14 @@ pub enum PacketError {
     /// More than [`MAX_MESSAGES_PER_PACKET`] messages.
     #[error("more than {MAX_MESSAGES_PER_PACKET} messages in one packet")]
     TooManyMessages,
+    /// A message holds an OSC array (`[` … `]` in its type tags). Nothing we read has arrays,
+    /// and decoding them recurses (rosc's decoder, derived `Debug`, drop), so they are refused
+    /// before anything looks inside.
+    #[error("OSC arrays are not accepted")]
+    Array,
+    /// A message has more than [`MAX_ARGUMENTS`] arguments.
+    #[error("more than {MAX_ARGUMENTS} arguments in one message")]
+    TooManyArguments,
 }
 
 /// One message of a packet with the timetag that applies to it: the innermost bundle's, `None`
@@ -57,10 +68,10 @@ pub struct Received {
     pub msg: OscMessage,
 }
 
-/// Decodes a datagram into its messages, refusing malformed, too deep or too large packets
-/// before rosc (which recurses without a limit) ever sees them.
+/// Decodes a datagram into its messages, refusing malformed, too deep or too large packets, and
+/// arrays, before rosc (which recurses without a limit) ever sees them.
 pub fn decode_packet(bytes: &[u8]) -> Result<Vec<Received>, PacketError> {
-    check_shape(bytes)?;
+    check_shape(bytes, MAX_BUNDLE_DEPTH, MAX_MESSAGES_PER_PACKET)?;
     let (rest, packet) = rosc::decoder::decode_udp(bytes).map_err(|e| PacketError::Malformed(format!("{e:?}")))?;
     if !rest.is_empty() {
         return Err(PacketError::Malformed(format!("{} bytes after the packet", rest.len())));
@@ -86,15 +97,17 @@ fn flatten(packet: OscPacket, timetag: Option<OscTime>, out: &mut Vec<Received>)
 /// The OSC timetag meaning "immediately".
 pub const IMMEDIATELY: OscTime = OscTime { seconds: 0, fractional: 1 };
 
-/// Walks the bundle structure without recursion: depth and message count within limits, every
-/// element size a positive multiple of 4 inside its parent.
-fn check_shape(bytes: &[u8]) -> Result<(), PacketError> {
+/// Walks the bundle structure without recursion and checks, before anything decodes it, that
+/// the packet is at most `max_depth` bundles deep and holds at most `max_messages` messages, that
+/// every element size is a positive multiple of 4 inside its parent, and that no message has an
+/// array or more than [`MAX_ARGUMENTS`] arguments. Work is linear in the packet's length.
+pub fn check_shape(bytes: &[u8], max_depth: usize, max_messages: usize) -> Result<(), PacketError> {
     const BUNDLE_TAG: &[u8] = b"#bundle\0";
     let malformed = |what: &str| Err(PacketError::Malformed(what.to_owned()));
     if bytes.is_empty() || !bytes.len().is_multiple_of(4) {
         return malformed("length is not a positive multiple of 4");
     }
-    // A stack of (end of the enclosing bundle's content, cursor within it).
+    // A stack of (end of the enclosing bundle's content, cursor within it), at most `max_depth`.
     let mut stack: Vec<(usize, usize)> = Vec::new();
     let mut messages = 0usize;
     // The element being looked at: [start, end).
@@ -102,7 +115,7 @@ fn check_shape(bytes: &[u8]) -> Result<(), PacketError> {
     loop {
         let element = &bytes[start..end];
         if element.starts_with(BUNDLE_TAG) {
-            if stack.len() >= MAX_BUNDLE_DEPTH {
+            if stack.len() >= max_depth {
                 return Err(PacketError::TooDeep);
             }
             if element.len() < 16 {
@@ -111,9 +124,10 @@ fn check_shape(bytes: &[u8]) -> Result<(), PacketError> {
             stack.push((end, start + 16));
         } else {
             messages += 1;
-            if messages > MAX_MESSAGES_PER_PACKET {
+            if messages > max_messages {
                 return Err(PacketError::TooManyMessages);
             }
+            check_type_tags(element)?;
         }
         // Next element: the next one in the innermost bundle that has any left.
         loop {
@@ -135,6 +149,24 @@ fn check_shape(bytes: &[u8]) -> Result<(), PacketError> {
             break;
         }
     }
+}
+
+/// Checks one message's type tag string (after its NUL-padded address): no array, at most
+/// [`MAX_ARGUMENTS`] arguments. A message without type tags (OSC 1.0 allows it) has none to check.
+fn check_type_tags(message: &[u8]) -> Result<(), PacketError> {
+    let Some(address_nul) = message.iter().position(|&b| b == 0) else {
+        return Err(PacketError::Malformed("address is not terminated".to_owned()));
+    };
+    let tags_start = (address_nul + 4) & !3;
+    let Some(tags) = message.get(tags_start..).filter(|t| t.first() == Some(&b',')) else { return Ok(()) };
+    let tags = &tags[1..tags.iter().position(|&b| b == 0).unwrap_or(tags.len())];
+    if tags.iter().any(|&t| t == b'[' || t == b']') {
+        return Err(PacketError::Array);
+    }
+    if tags.len() > MAX_ARGUMENTS {
+        return Err(PacketError::TooManyArguments);
+    }
+    Ok(())
 }
 
 /// A cue's VALUE argument, as a MIDI 7-bit value or "the mapping's own".
@@ -258,7 +290,8 @@ fn describe(arg: &OscType) -> String {
         OscType::Long(h) => format!("int64 {h}"),
         OscType::Double(d) => format!("double {d}"),
         OscType::String(_) => "a string".to_owned(),
-        other => format!("{other:?}").chars().take(40).collect(),
+        // The tag only: `Debug` would recurse into whatever a sender nested.
+        other => format!("an argument of type '{}'", crate::protocol::type_tag(other)),
     }
 }
 
@@ -547,6 +580,44 @@ mod tests {
             decode_packet(&encode(&many(MAX_MESSAGES_PER_PACKET + 1)).unwrap()),
             Err(PacketError::TooManyMessages)
         );
+    }
+
+    /// `/cue/1` with arrays nested `depth` deep (`,[[[…]]]`), built by hand: rosc's encoder
+    /// recurses, and this is what a hostile sender writes in a few lines.
+    pub(crate) fn nested_array_message(depth: usize) -> Vec<u8> {
+        let mut bytes = b"/cue/1\0\0".to_vec();
+        bytes.push(b',');
+        bytes.extend(std::iter::repeat_n(b'[', depth));
+        bytes.extend(std::iter::repeat_n(b']', depth));
+        bytes.push(0);
+        while !bytes.len().is_multiple_of(4) {
+            bytes.push(0);
+        }
+        bytes
+    }
+
+    #[test]
+    fn arrays_and_argument_floods_are_refused_before_decoding() {
+        // About 8 KB and 12 KB of nesting: rosc's decoder (and `Debug`, and drop) would recurse
+        // thousands deep. Refused from the type tags alone, bare or inside a bundle.
+        for depth in [1, 4000, 6000, 32_000] {
+            let bare = nested_array_message(depth);
+            assert_eq!(decode_packet(&bare), Err(PacketError::Array), "depth {depth}");
+            let mut in_bundle = b"#bundle\0\0\0\0\0\0\0\0\x01".to_vec();
+            in_bundle.extend_from_slice(&(bare.len() as u32).to_be_bytes());
+            in_bundle.extend_from_slice(&bare);
+            assert_eq!(decode_packet(&in_bundle), Err(PacketError::Array), "depth {depth} in a bundle");
+        }
+        // An array after ordinary arguments is refused too; a flat argument list is only limited.
+        let mixed = encode(&msg("/cue/1", vec![OscType::Int(1), OscType::Array(rosc::OscArray { content: vec![OscType::Int(2)] })])).unwrap();
+        assert_eq!(decode_packet(&mixed), Err(PacketError::Array));
+        let args = |n| encode(&msg("/cue/1", vec![OscType::Nil; n])).unwrap();
+        assert_eq!(decode_packet(&args(MAX_ARGUMENTS)).unwrap()[0].msg.args.len(), MAX_ARGUMENTS);
+        assert_eq!(decode_packet(&args(MAX_ARGUMENTS + 1)), Err(PacketError::TooManyArguments));
+        // A message without type tags (OSC 1.0 allows it) and an unterminated address.
+        assert!(check_shape(b"/cue", 8, 64).is_err());
+        // Describing an argument never looks inside it.
+        assert_eq!(describe(&OscType::Array(rosc::OscArray { content: vec![OscType::Nil] })), "an argument of type '['");
     }
 
     #[test]

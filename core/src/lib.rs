@@ -16,7 +16,8 @@
 //! and frame counts, not arrival times).
 //!
 //! Cues flow the other way: [`cue`] reads `/cue/...` and `/trigger/...` packets (shape, allow-list,
-//! token, arguments, retries) and writes the `/ack` and `/status` replies.
+//! token, arguments, retries) and writes the `/ack` and `/status` replies, never more bytes to a
+//! sender than it sent ([`reply`]).
 
 pub mod chase;
 pub mod clock;
@@ -25,6 +26,7 @@ pub mod cue;
 pub mod pattern;
 pub mod protocol;
 pub mod rate;
+pub mod reply;
 pub mod timecode;
 
 pub use rate::{FrameRate, HostRate, RateError};

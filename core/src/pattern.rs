@@ -11,10 +11,20 @@
 //!
 //! Written here rather than taken from rosc: rosc 0.11.4's `Matcher` lets a character class match
 //! one *or more* characters (`/cue/1[0-2]` matches `/cue/100`). Backtracking is bounded by
-//! [`STEP_BUDGET`], so a hostile pattern costs at most that much work (and then matches nothing).
+//! [`STEP_BUDGET`] per (pattern, address) pair, and a receiver bounds a whole datagram with
+//! [`matches_within`] and [`DATAGRAM_STEP_BUDGET`]: matching one pattern against hundreds of
+//! mapped addresses, 64 messages a packet, would otherwise cost 64 × 256 × [`STEP_BUDGET`] steps
+//! (over a second) for one hostile packet. Recursion depth is at most the pattern's length plus
+//! one (receivers refuse patterns longer than a few hundred bytes).
 
 /// Matching steps allowed per (pattern, address) pair.
 pub const STEP_BUDGET: u32 = 20_000;
+
+/// Matching steps a receiver allows for all the patterns of one datagram: about 1 ms of one
+/// core in a release build (a step is a few ns; `cargo xtask bench` measures it). An ordinary
+/// pattern costs a handful of steps per mapped address, so thousands of real pattern/address
+/// pairs fit.
+pub const DATAGRAM_STEP_BUDGET: u32 = 250_000;
 
 /// Why a pattern is not a valid OSC 1.0 address pattern.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,6 +75,17 @@ pub fn is_pattern(pattern: &str) -> bool {
 pub fn matches(pattern: &str, address: &str) -> bool {
     let mut budget = STEP_BUDGET;
     matches_with_budget(pattern, address, &mut budget)
+}
+
+/// [`matches`] drawing its steps from `budget` (at most [`STEP_BUDGET`] of them): `Some(result)`,
+/// or `None` when the steps ran out before the answer was known (the budget is then 0, or this
+/// pair's own limit was reached).
+pub fn matches_within(pattern: &str, address: &str, budget: &mut u32) -> Option<bool> {
+    let mut steps = (*budget).min(STEP_BUDGET);
+    let before = steps;
+    let matched = matches_with_budget(pattern, address, &mut steps);
+    *budget -= before - steps;
+    if matched || steps > 0 { Some(matched) } else { None }
 }
 
 /// [`matches`] with the step budget passed in (and left with what remains).
@@ -220,5 +241,24 @@ mod tests {
         let mut budget = STEP_BUDGET;
         assert!(matches_with_budget("/cue/{intro,outro}", "/cue/intro", &mut budget));
         assert!(STEP_BUDGET - budget < 20);
+    }
+
+    #[test]
+    fn a_shared_budget_bounds_many_pairs_and_says_when_it_ran_out() {
+        let hostile = format!("/{}x", "{,}".repeat(84));
+        let mut budget = DATAGRAM_STEP_BUDGET;
+        let mut undecided = 0;
+        for n in 0..256 {
+            if matches_within(&hostile, &format!("/cue/{n}"), &mut budget).is_none() {
+                undecided += 1;
+            }
+        }
+        assert_eq!(budget, 0, "the hostile pattern spent the whole budget");
+        assert!(undecided > 0, "and was told so");
+        assert_eq!(matches_within("/cue/1", "/cue/1", &mut budget), None, "nothing is left for later pairs");
+        let mut budget = DATAGRAM_STEP_BUDGET;
+        assert_eq!(matches_within("/cue/{1,2}", "/cue/2", &mut budget), Some(true));
+        assert_eq!(matches_within("/cue/{1,2}", "/cue/3", &mut budget), Some(false));
+        assert!(DATAGRAM_STEP_BUDGET - budget < 40);
     }
 }

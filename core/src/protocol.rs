@@ -166,7 +166,10 @@ pub fn encode_timecode_bundle(msg: &TimecodeMessage, timetag: OscTime, out: &mut
 
 /// Reads one UDP datagram of timecode: a bundle holding one `/sync/timecode` message (its
 /// timetag returned), or the bare message (no timetag: "now").
+/// The shape is checked first, without recursion ([`crate::cue::check_shape`]: one bundle
+/// level, one message, no arrays), so a hostile packet never reaches rosc's recursive decoder.
 pub fn decode_timecode_packet(bytes: &[u8]) -> Result<(Option<OscTime>, TimecodeMessage), ProtocolError> {
+    crate::cue::check_shape(bytes, 1, 1).map_err(|e| ProtocolError::Malformed(e.to_string()))?;
     let (_, packet) = rosc::decoder::decode_udp(bytes).map_err(|e| ProtocolError::Malformed(e.to_string()))?;
     match packet {
         OscPacket::Message(m) => Ok((None, TimecodeMessage::from_osc(&m)?)),
@@ -183,7 +186,13 @@ pub fn decode_timecode_packet(bytes: &[u8]) -> Result<(Option<OscTime>, Timecode
 /// The OSC type tag string of `args` (`,si…`), for error messages.
 pub fn type_tags(args: &[OscType]) -> String {
     let mut tags = String::from(",");
-    tags.extend(args.iter().map(|a| match a {
+    tags.extend(args.iter().map(type_tag));
+    tags
+}
+
+/// One argument's OSC type tag. Never looks inside an array (no recursion on what a sender sent).
+pub fn type_tag(arg: &OscType) -> char {
+    match arg {
         OscType::Int(_) => 'i',
         OscType::Float(_) => 'f',
         OscType::String(_) => 's',
@@ -199,8 +208,7 @@ pub fn type_tags(args: &[OscType]) -> String {
         OscType::Array(_) => '[',
         OscType::Nil => 'N',
         OscType::Inf => 'I',
-    }));
-    tags
+    }
 }
 
 /// Seconds between the NTP epoch (1900) and the Unix epoch (1970).

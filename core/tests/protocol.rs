@@ -185,6 +185,26 @@ fn bad_packets_are_refused_with_a_reason() {
 }
 
 #[test]
+fn hostile_shapes_are_refused_without_recursion() {
+    // `listen` and `cue --at` read timecode through this decoder: bundles thousands deep and
+    // arrays thousands deep (each would overflow a thread's stack in rosc's recursive decoder)
+    // are refused from their shape alone.
+    let good = hand_message("00:00:00:00", [0; 4], 25, 1, 0, 0, 1, 0, 0, 0);
+    assert!(decode_timecode_packet(&hand_bundle((0, 1), &good)).is_ok());
+    let mut deep = good.clone();
+    for _ in 0..16_000 {
+        deep = hand_bundle((0, 1), &deep);
+    }
+    assert!(matches!(decode_timecode_packet(&deep), Err(ProtocolError::Malformed(m)) if m.contains("nested")));
+    let mut array = Vec::new();
+    osc_str(&mut array, "/sync/timecode");
+    osc_str(&mut array, &format!(",{}{}", "[".repeat(30_000), "]".repeat(30_000)));
+    for packet in [array.clone(), hand_bundle((0, 1), &array)] {
+        assert!(matches!(decode_timecode_packet(&packet), Err(ProtocolError::Malformed(m)) if m.contains("array")));
+    }
+}
+
+#[test]
 fn timetags_convert_to_and_from_wall_clock() {
     use std::time::{Duration, UNIX_EPOCH};
     // 2024-01-01T00:00:00.5Z: Unix 1704067200.5 → NTP seconds +2208988800.

@@ -262,7 +262,8 @@ impl From<PlainAddress> for String {
 pub enum Unresolved {
     /// No mapped address matches.
     Unmapped,
-    /// More than [`MAX_FANOUT`] match.
+    /// More than [`MAX_FANOUT`] match, or finding out what matches costs more steps than the
+    /// datagram has left ([`pattern::DATAGRAM_STEP_BUDGET`]): acked `too_broad` either way.
     TooBroad,
 }
 
@@ -313,7 +314,9 @@ impl CueMap {
     }
 
     /// The actions `pattern` selects (OSC 1.0 matching), appended to `out` in table order.
-    pub fn resolve(&self, pattern: &str, out: &mut Vec<MidiAction>) -> Result<(), Unresolved> {
+    /// Matching draws on `budget` (steps, shared by every message of a datagram): when it runs
+    /// out, the pattern is [`Unresolved::TooBroad`] and nothing is appended.
+    pub fn resolve(&self, pattern: &str, out: &mut Vec<MidiAction>, budget: &mut u32) -> Result<(), Unresolved> {
         if pattern.len() > MAX_PATTERN_LEN {
             return Err(Unresolved::Unmapped);
         }
@@ -327,7 +330,11 @@ impl CueMap {
         }
         let mut found = 0;
         for (address, action) in &self.entries {
-            if pattern::matches(pattern, address) {
+            let Some(matched) = pattern::matches_within(pattern, address, budget) else {
+                out.clear();
+                return Err(Unresolved::TooBroad);
+            };
+            if matched {
                 found += 1;
                 if found > MAX_FANOUT {
                     out.clear();
@@ -350,7 +357,7 @@ mod tests {
 
     fn resolve(map: &CueMap, pattern: &str) -> Result<Vec<MidiAction>, Unresolved> {
         let mut out = Vec::new();
-        map.resolve(pattern, &mut out).map(|()| out)
+        map.resolve(pattern, &mut out, &mut pattern::DATAGRAM_STEP_BUDGET.clone()).map(|()| out)
     }
 
     #[test]

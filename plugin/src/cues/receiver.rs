@@ -24,6 +24,7 @@ use osc_timecode_core::cue::{
     ADDR_STATUS, Ack, AckStatus, AllowList, CueArgs, CueId, CueValue, Dedupe, MAX_FANOUT, MAX_MESSAGES_PER_PACKET,
     MAX_PACKET, Received, decode_packet, parse_cue_args, status_to_osc, strip_token,
 };
+use osc_timecode_core::pattern;
 use osc_timecode_core::protocol::system_time_from_timetag;
 use rosc::{OscMessage, OscPacket};
 
@@ -148,6 +149,9 @@ pub struct Dispatcher {
     actions: Vec<MidiAction>,
     /// Arrival counter for [`CueEvent::seq`].
     next_seq: u64,
+    /// Pattern-matching steps left for the datagram being handled (reset to
+    /// [`pattern::DATAGRAM_STEP_BUDGET`] for each one).
+    steps_left: u32,
     /// Where each message from an allowed sender with a good token is recorded for the plugin
     /// window; `None`: nowhere (set with [`Dispatcher::report_to`]).
     activity: Option<Arc<CueActivity>>,
@@ -174,6 +178,7 @@ impl Dispatcher {
             wall: WallClock::now(),
             actions: Vec::with_capacity(MAX_FANOUT),
             next_seq: 0,
+            steps_left: pattern::DATAGRAM_STEP_BUDGET,
             activity: None,
         }
     }
@@ -243,6 +248,7 @@ impl Dispatcher {
             self.stats.count_drop(DropReason::NotAllowed);
             return;
         }
+        self.steps_left = pattern::DATAGRAM_STEP_BUDGET;
         let messages = match decode_packet(bytes) {
             Ok(messages) => messages,
             Err(_) => {
@@ -327,7 +333,7 @@ impl Dispatcher {
             return AckStatus::Duplicate;
         }
         self.actions.clear();
-        match self.map.resolve(address, &mut self.actions) {
+        match self.map.resolve(address, &mut self.actions, &mut self.steps_left) {
             Ok(()) => {}
             Err(Unresolved::Unmapped) => return AckStatus::Unmapped,
             Err(Unresolved::TooBroad) => return AckStatus::TooBroad,
