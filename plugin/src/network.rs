@@ -2,10 +2,25 @@
 //! bundle at the wall-clock moment its first sample is processed.
 //!
 //! Why a thread of its own, polling: the audio thread must not make syscalls or wake anyone, so
-//! it only pushes a `Copy` [`FrameMessage`] into an `rtrb` ring; this thread polls the ring
-//! (every [`FAST_POLL`] while timecode flows, [`IDLE_POLL`] otherwise), keeps frames in arrival
-//! order, and sends each at its due time, `block start + offset / sample rate`. Emission is thus
-//! not quantised to the host's block size. The bundle's timetag says when the frame is heard:
+//! it only pushes a `Copy` [`FrameMessage`] into an `rtrb` ring; this thread polls the ring,
+//! keeps frames in arrival order, and sends each at its due time, `block start + offset / sample
+//! rate`. Emission is thus not quantised to the host's block size.
+//!
+//! Wake-up rate: every [`FAST_POLL`] (4000 wake-ups a second) while the host processes blocks
+//! (the audio thread's block counter in [`Readout`] moved within the last [`HOST_IDLE_AFTER`]) or
+//! frames flow, so the first frame after the transport starts, queued at its block's start like
+//! any frame on a block's first sample, leaves at most one fast poll after its due time (issue
+//! 14; it waited for an idle poll before). Only when the host processes nothing (deactivated in
+//! all but name, or a host that suspends idle plugins) does it fall back to [`IDLE_POLL`] (500
+//! a second). Each wake-up is a few atomic loads and one `nanosleep`.
+//!
+//! Bounded: at most [`QUEUE_CAPACITY`] frames wait on this thread (`pending`). When that many
+//! wait (an offline "realtime" bounce produces frames far faster than they are paced out), it
+//! stops taking frames from the ring, the ring fills, and the audio thread drops and counts
+//! each further frame (`queue_full`): memory stays flat through a bounce of any length. The
+//! frames still waiting here or in the ring when the thread stops are counted
+//! (`pending_at_stop`), so sent + `queue_full` + `pending_at_stop` = the frames the audio thread
+//! produced. The bundle's timetag says when the frame is heard:
 //! due time plus the block's duration (a host processes each block about one block before the
 //! audio device plays it) plus the user's output latency for the device and converters (neither
 //! CLAP nor VST3 reports that to a plugin).
@@ -35,14 +50,20 @@ use crate::settings::Settings;
 use crate::thread::StoppableThread;
 use crate::wallclock::WallClock;
 
-/// Frames the audio → network ring holds. At 60 fps that is over a minute of frames: it only
-/// fills if this thread is stalled, and then the audio thread drops and counts.
+/// Frames the audio → network ring holds, and frames waiting on the network thread at most
+/// (each). At 60 fps that is over a minute of frames: the ring only fills if this thread is
+/// stalled or an offline "realtime" bounce outruns the pacing, and then the audio thread drops
+/// and counts.
 pub const QUEUE_CAPACITY: usize = 4096;
-/// Poll interval while frames are flowing: bounds how late a frame at a block's first sample
-/// can be sent.
+/// Poll interval while the host processes blocks or frames flow: bounds how late a frame at a
+/// block's first sample (the first after a start among them) can be sent.
 pub const FAST_POLL: Duration = Duration::from_micros(250);
-/// Poll interval after a second without frames.
+/// Poll interval when the host has processed no block and queued no frame for
+/// [`HOST_IDLE_AFTER`].
 pub const IDLE_POLL: Duration = Duration::from_millis(2);
+/// How long after the latest block or frame the thread keeps polling at [`FAST_POLL`]: longer
+/// than any host's block (8192 samples at 8 kHz is about 1 s).
+pub const HOST_IDLE_AFTER: Duration = Duration::from_secs(2);
 /// How often the thread re-reads the persisted settings (targets, keep-alive, latency).
 pub const SETTINGS_POLL: Duration = Duration::from_millis(100);
 /// How often a failed socket bind is retried.
@@ -88,8 +109,12 @@ impl FrameMessage {
 /// `[thread-safe]`, relaxed atomics: they are statistics, not synchronisation.
 #[derive(Debug, Default)]
 pub struct Stats {
-    /// Frames the audio thread could not queue because the ring was full.
+    /// Frames the audio thread could not queue because the ring was full. `[audio-thread]`
+    /// increments.
     pub queue_full: AtomicU64,
+    /// Frames still waiting to be sent (on the network thread or in the ring) when the network
+    /// thread stopped: never sent. `[network-thread]` adds them as it stops.
+    pub pending_at_stop: AtomicU64,
     /// Datagrams sent (one per frame per target).
     pub sent: AtomicU64,
     /// Datagrams the OS refused (unreachable, buffer full, …).
@@ -117,6 +142,8 @@ pub struct Totals {
     pub bind_errors: u64,
     /// [`Stats::queue_full`].
     pub queue_full: u64,
+    /// [`Stats::pending_at_stop`].
+    pub pending_at_stop: u64,
 }
 
 impl Totals {
@@ -128,6 +155,7 @@ impl Totals {
             send_errors: get(&stats.send_errors),
             bind_errors: get(&stats.bind_errors),
             queue_full: get(&stats.queue_full),
+            pending_at_stop: get(&stats.pending_at_stop),
         }
     }
 
@@ -138,6 +166,7 @@ impl Totals {
             send_errors: self.send_errors.saturating_sub(start.send_errors),
             bind_errors: self.bind_errors.saturating_sub(start.bind_errors),
             queue_full: self.queue_full.saturating_sub(start.queue_full),
+            pending_at_stop: self.pending_at_stop.saturating_sub(start.pending_at_stop),
         }
     }
 }
@@ -257,7 +286,8 @@ struct Worker {
     settings: Settings,
     /// When `settings` was last refreshed.
     settings_read: Instant,
-    /// Frames taken from the ring, not yet due; in arrival (= frame) order.
+    /// Frames taken from the ring, not yet due; in arrival (= frame) order. At most
+    /// [`QUEUE_CAPACITY`], allocated once in [`Worker::new`].
     pending: VecDeque<Pending>,
     /// Paced (offline "realtime") sending: when the next paced frame may go.
     paced_next: Option<Instant>,
@@ -271,6 +301,9 @@ struct Worker {
     last_sent: Option<(FrameEvent, Instant)>,
     /// When a frame last arrived from the ring (selects the poll interval).
     last_frame_at: Option<Instant>,
+    /// The audio thread's block counter ([`Readout::blocks`]) at the latest wake-up, and when
+    /// this thread saw it move (selects the poll interval).
+    blocks_seen: (u64, Option<Instant>),
     /// When send trouble was last logged.
     last_error_log: Option<Instant>,
     /// The totals when this thread started, for its stop line.
@@ -300,6 +333,7 @@ impl Worker {
             wall: WallClock::now(),
             last_sent: None,
             last_frame_at: None,
+            blocks_seen: (0, None),
             last_error_log: None,
             started_with: Totals::of(&stats),
             stats,
@@ -312,7 +346,11 @@ impl Worker {
         while !self.stop.load(Ordering::Acquire) {
             let now = Instant::now();
             self.refresh(now);
-            while let Ok(msg) = self.consumer.pop() {
+            // Bounded: a full `pending` leaves frames in the ring, which the audio thread then
+            // finds full (module docs).
+            while self.pending.len() < QUEUE_CAPACITY
+                && let Ok(msg) = self.consumer.pop()
+            {
                 let pending = self.schedule(msg, now);
                 self.pending.push_back(pending);
                 self.last_frame_at = Some(now);
@@ -328,13 +366,18 @@ impl Worker {
             self.keepalive(now);
             self.sleep(now);
         }
+        // The audio thread has stopped processing (deactivation): what is left is never sent.
+        let left = self.pending.len() + self.consumer.slots();
+        self.stats.pending_at_stop.fetch_add(left as u64, Ordering::Relaxed);
         let done = Totals::of(&self.stats).since(self.started_with);
         nice_log!(
-            "timecode output stopped; this activation: sent {}, send_errors {}, bind_errors {}, queue_full {}",
+            "timecode output stopped; this activation: sent {}, send_errors {}, bind_errors {}, queue_full {}, \
+             pending_at_stop {}",
             done.sent,
             done.send_errors,
             done.bind_errors,
-            done.queue_full
+            done.queue_full,
+            done.pending_at_stop
         );
     }
 
@@ -368,6 +411,10 @@ impl Worker {
             self.rate_agreement = agreement;
         }
         self.wall.refresh_if_due(now);
+        let blocks = self.readout.blocks();
+        if blocks != self.blocks_seen.0 {
+            self.blocks_seen = (blocks, Some(now));
+        }
     }
 
     /// Repeats the parked frame while stopped (and "Send While Stopped" and "Output" are on),
@@ -394,10 +441,12 @@ impl Worker {
         }
     }
 
-    /// Sleeps until the next frame is due or the next poll, whichever is first.
+    /// Sleeps until the next frame is due or the next poll, whichever is first: a fast poll
+    /// while the host processes blocks or frames flow (module docs).
     fn sleep(&self, now: Instant) {
-        let flowing = self.last_frame_at.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1));
-        let mut wake = now + if flowing { FAST_POLL } else { IDLE_POLL };
+        let recent = |t: Option<Instant>| t.is_some_and(|t| now.duration_since(t) < HOST_IDLE_AFTER);
+        let busy = recent(self.last_frame_at) || recent(self.blocks_seen.1);
+        let mut wake = now + if busy { FAST_POLL } else { IDLE_POLL };
         if let Some(p) = self.pending.front() {
             wake = wake.min(p.due);
         }
@@ -811,8 +860,9 @@ mod tests {
         stats.sent.fetch_add(5, Ordering::Relaxed);
         stats.send_errors.fetch_add(2, Ordering::Relaxed);
         stats.queue_full.fetch_add(1, Ordering::Relaxed);
+        stats.pending_at_stop.fetch_add(3, Ordering::Relaxed);
         let done = Totals::of(&stats).since(start);
-        assert_eq!(done, Totals { sent: 5, send_errors: 2, bind_errors: 0, queue_full: 1 });
+        assert_eq!(done, Totals { sent: 5, send_errors: 2, bind_errors: 0, queue_full: 1, pending_at_stop: 3 });
     }
 
     #[test]
@@ -891,6 +941,46 @@ mod tests {
         let spread = got[8].0 - got[0].0;
         assert!(spread >= Duration::from_millis(319), "paced sending took only {spread:?}");
         thread.stop();
+    }
+
+    #[test]
+    fn a_paced_bounce_waits_in_bounded_memory_and_every_frame_is_counted_once() {
+        let (_rx, mut producer, thread, stats, _) = setup(0);
+        let block_start = Instant::now();
+        let frame = |f| FrameMessage {
+            event: event(f, 0, true, f == 0),
+            block_start,
+            sample_rate: 48_000,
+            block_len: 4096,
+            paced: true,
+        };
+        // An offline bounce outruns the pacing (one frame per 40 ms goes out): fill the ring,
+        // let the thread take it all, then push until the ring is full again.
+        let mut pushed = 0;
+        for _ in 0..QUEUE_CAPACITY {
+            producer.push(frame(pushed)).unwrap();
+            pushed += 1;
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while producer.slots() < QUEUE_CAPACITY {
+            assert!(Instant::now() < deadline, "the network thread never took the frames");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // The thread holds QUEUE_CAPACITY frames at most: the ring fills again, and a further push
+        // is refused (the audio thread counts it as queue_full), long before 3 × QUEUE_CAPACITY.
+        let mut refused = false;
+        for _ in 0..3 * QUEUE_CAPACITY {
+            if producer.push(frame(pushed)).is_err() {
+                refused = true;
+                break;
+            }
+            pushed += 1;
+        }
+        assert!(refused, "the network thread took {pushed} frames without bound");
+        thread.stop();
+        let (sent, left) = (stats.sent.load(Ordering::Relaxed), stats.pending_at_stop.load(Ordering::Relaxed));
+        assert!(sent >= 1, "the first paced frame goes at once");
+        assert_eq!(sent + left, pushed as u64, "sent {sent} + pending at stop {left}");
     }
 
     #[test]

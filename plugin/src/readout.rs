@@ -32,7 +32,8 @@ pub struct Readout {
     /// that reports a frame; `[gui-thread]` loads.
     position: AtomicU64,
     /// `process()` calls since the instance was created. `[audio-thread]` increments once per
-    /// block; the window tells from it whether the host is still running the plugin.
+    /// block; the window tells from it whether the host is still running the plugin, the
+    /// network thread whether to poll fast.
     blocks: AtomicU64,
     /// The host gave a transport position in the latest block. `[audio-thread]` stores once per
     /// block, after queueing the block's frames (`Release`); the window, and the network thread
@@ -187,6 +188,12 @@ impl Readout {
             sample_rate: self.sample_rate.load(Ordering::Relaxed),
             host_rate: self.host_rate(),
         }
+    }
+
+    /// `[thread-safe]` `process()` calls so far: the network thread polls faster while this
+    /// moves (the host is processing, so the transport may start at any block).
+    pub fn blocks(&self) -> u64 {
+        self.blocks.load(Ordering::Relaxed)
     }
 
     /// `[thread-safe]` Whether the host gave a position in the latest block.

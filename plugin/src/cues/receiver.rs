@@ -67,7 +67,7 @@ impl CueThread {
         stats: Arc<CueStats>,
         activity: Arc<CueActivity>,
     ) -> std::io::Result<Self> {
-        StoppableThread::spawn("osc-timecode-cues", move |stop| {
+        StoppableThread::spawn_at("osc-timecode-cues", crate::thread::Priority::Background, move |stop| {
             Worker::new(producer, params, stats, activity, stop).run()
         })
         .map(Self)
