@@ -67,7 +67,7 @@ once and tries again every second until it is free.";
 
 /// Arguments of `listen`.
 #[derive(Debug, Args)]
-#[command(after_help = AFTER_HELP)]
+#[command(after_help = AFTER_HELP, allow_negative_numbers = true)]
 pub struct ListenArgs {
     /// Address to receive timecode on [default: 127.0.0.1:5006, or [client] listen]
     #[arg(long, env = LISTEN_ENV, value_name = "HOST:PORT")]
@@ -89,9 +89,9 @@ pub struct ListenArgs {
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub lock_frames: u32,
 
-    /// Stop after this many seconds (for scripts and tests)
-    #[arg(long, value_name = "SECONDS")]
-    pub duration: Option<f64>,
+    /// Stop after this many seconds (for scripts and tests): a decimal number, 0 to a year
+    #[arg(long, value_name = "SECONDS", value_parser = crate::seconds::parse_length_flag, allow_hyphen_values = true)]
+    pub duration: Option<Duration>,
 
     /// If the address is in use, say so once and retry every second until it is free (default:
     /// exit with an error)
@@ -113,7 +113,7 @@ enum Style {
 /// Runs `listen` until Ctrl-C (or SIGTERM) or `--duration`.
 pub fn run(args: ListenArgs, config: &ClientConfig) -> anyhow::Result<()> {
     let bind = args.bind.or(config.listen).unwrap_or(DEFAULT_LISTEN);
-    let deadline = args.duration.map(|s| std::time::Instant::now() + Duration::from_secs_f64(s.clamp(0.0, 1e9)));
+    let deadline = args.duration.map(|d| std::time::Instant::now() + d);
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = Arc::clone(&stop);

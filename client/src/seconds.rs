@@ -8,6 +8,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use osc_timecode_core::FrameRate;
 
@@ -28,10 +29,14 @@ pub struct Seconds {
 /// Why a seconds value was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecondsError {
-    /// Not `[+-]digits[.digits]`.
+    /// Not `[+-]digits[.digits]` (`nan`, `inf` and exponents included).
     Malformed(String),
     /// More than [`MAX_DIGITS`] significant digits or decimal places.
     TooPrecise(String),
+    /// A length of time below zero.
+    Negative(String),
+    /// A length of time beyond the limit (in whole seconds) of what it is for.
+    TooLong(String, u64),
 }
 
 impl fmt::Display for SecondsError {
@@ -44,6 +49,8 @@ impl fmt::Display for SecondsError {
             Self::TooPrecise(text) => {
                 write!(f, "invalid seconds {text:?}: more than {MAX_DIGITS} significant digits or decimal places")
             }
+            Self::Negative(text) => write!(f, "invalid seconds {text:?}: a length of time cannot be negative"),
+            Self::TooLong(text, max) => write!(f, "invalid seconds {text:?}: at most {max} s"),
         }
     }
 }
@@ -88,6 +95,40 @@ impl Seconds {
         let d = 10i128.pow(self.scale) * i128::from(rate.den());
         i64::try_from(n.div_euclid(d)).ok()
     }
+}
+
+/// The longest `--duration` (and any other length of time in seconds the command reads): a
+/// year, far beyond any show; beyond it a value is a typo, not a plan.
+pub const MAX_LENGTH_SECS: u64 = 366 * 86_400;
+
+/// A length of time typed in seconds (`--duration 2.5`): an exact decimal, refused with a reason
+/// when malformed (`nan`, `inf`, `1e3`), negative or longer than `max_secs`; a fraction of a
+/// nanosecond rounds up. The one parser behind every such flag or key, so they refuse alike.
+pub fn parse_length(text: &str, max_secs: u64) -> Result<Duration, SecondsError> {
+    let seconds: Seconds = text.parse()?;
+    if seconds.units < 0 {
+        return Err(SecondsError::Negative(text.to_owned()));
+    }
+    let unit = 10i128.pow(seconds.scale);
+    let (whole, fraction) = (seconds.units / unit, seconds.units % unit);
+    if whole > i128::from(max_secs) || whole == i128::from(max_secs) && fraction != 0 {
+        return Err(SecondsError::TooLong(text.to_owned(), max_secs));
+    }
+    // The fraction in ns, rounded up, without multiplying 32 digits by 10^9 (beyond i128).
+    let fraction_nanos = if seconds.scale > 9 {
+        let per_nano = 10i128.pow(seconds.scale - 9);
+        (fraction + per_nano - 1) / per_nano
+    } else {
+        fraction * 10i128.pow(9 - seconds.scale)
+    };
+    // whole ≤ max_secs: the sum fits u64 for any max below 584 years.
+    let nanos = whole * 1_000_000_000 + fraction_nanos;
+    Ok(Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX)))
+}
+
+/// clap value parser for a length of time up to [`MAX_LENGTH_SECS`].
+pub fn parse_length_flag(text: &str) -> Result<Duration, String> {
+    parse_length(text, MAX_LENGTH_SECS).map_err(|e| e.to_string())
 }
 
 impl fmt::Display for Seconds {
@@ -182,6 +223,30 @@ mod tests {
         assert_eq!(seconds("368934881474191033").frame(r25), None, "one second beyond i64 frames");
         assert_eq!(seconds("99999999999999999999").frame(r25), None, "beyond i64 frames");
         assert_eq!(seconds("-99999999999999999999").frame(r25), None, "beyond i64 frames");
+    }
+
+    #[test]
+    fn lengths_of_time_are_exact_non_negative_and_bounded() {
+        let ok = |text: &str| parse_length(text, 100).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+        assert_eq!(ok("0"), Duration::ZERO);
+        assert_eq!(ok("-0"), Duration::ZERO, "minus zero is zero");
+        assert_eq!(ok("2.5"), Duration::from_millis(2500));
+        assert_eq!(ok("0.0000000001"), Duration::from_nanos(1), "a fraction of a ns rounds up");
+        assert_eq!(ok("100"), Duration::from_secs(100));
+        assert_eq!(ok("100.000"), Duration::from_secs(100));
+        assert_eq!(ok("99.999999999999999999999999999999"), Duration::from_secs(100), "32 digits round up");
+        assert_eq!(ok("1.000000001"), Duration::from_nanos(1_000_000_001));
+        for text in ["nan", "NaN", "inf", "-inf", "1e3", "", "5s"] {
+            assert_eq!(parse_length(text, 100), Err(SecondsError::Malformed(text.to_owned())), "{text:?}");
+        }
+        for text in ["-1", "-0.000000001"] {
+            assert_eq!(parse_length(text, 100), Err(SecondsError::Negative(text.to_owned())), "{text:?}");
+        }
+        for text in ["100.000000001", "101", "99999999999999999999999999999999"] {
+            assert_eq!(parse_length(text, 100), Err(SecondsError::TooLong(text.to_owned(), 100)), "{text:?}");
+        }
+        let message = parse_length_flag("-1").unwrap_err();
+        assert!(message.contains("\"-1\"") && message.contains("negative"), "{message}");
     }
 
     #[test]

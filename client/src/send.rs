@@ -51,7 +51,7 @@ pub enum Kind {
 
 /// Arguments of `cue` and `trigger`.
 #[derive(Debug, Args)]
-#[command(after_help = AFTER_HELP)]
+#[command(after_help = AFTER_HELP, allow_negative_numbers = true)]
 pub struct SendArgs {
     /// The cue's name or number: the part after /cue/ or /trigger/ (an OSC pattern like {1,2} is
     /// allowed)

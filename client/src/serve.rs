@@ -89,7 +89,7 @@ second until it is free.";
 
 /// `osc-timecode serve` options.
 #[derive(Debug, Args)]
-#[command(after_help = AFTER_HELP)]
+#[command(after_help = AFTER_HELP, allow_negative_numbers = true)]
 pub struct ServeArgs {
     /// Frame rate: 23.976, 24, 25, 29.97, 29.97df, 30, 50, 59.94, 59.94df or 60 [default: 25]
     #[arg(long, value_name = "RATE", env = config::RATE_ENV, value_parser = config::parse_rate)]

@@ -325,6 +325,74 @@ fn malformed_config_files() {
     assert!(error.starts_with("could not read config file"), "{error}");
 }
 
+/// Regression (issue 14): `listen --duration nan` panicked with a backtrace. Every number a flag
+/// takes is range-checked: one line naming the flag, exit status 2, never a panic. NaN and
+/// infinities, negative lengths of time, absurd magnitudes, exponents.
+#[test]
+fn every_number_from_a_flag_is_range_checked() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["listen", "--duration", "nan"], "--duration"),
+        (&["listen", "--duration", "NaN"], "--duration"),
+        (&["listen", "--duration", "inf"], "--duration"),
+        (&["listen", "--duration", "-inf"], "--duration"),
+        (&["listen", "--duration", "-1"], "negative"),
+        (&["listen", "--duration", "1e3"], "--duration"),
+        (&["listen", "--duration", "99999999999"], "at most 31622400 s"),
+        (&["listen", "--duration", "1e400"], "--duration"),
+        (&["listen", "--freewheel-frames", "0"], "--freewheel-frames"),
+        (&["listen", "--lock-frames", "nan"], "--lock-frames"),
+        (&["serve", "--keepalive-ms", "-1"], "--keepalive-ms"),
+        (&["serve", "--keepalive-ms", "nan"], "--keepalive-ms"),
+        (&["listen", "--freewheel-frames", "-5"], "--freewheel-frames"),
+        (&["cue", "1", "--timeout-ms", "-250"], "--timeout-ms"),
+        (&["cue", "1", "-1"], "value"),
+        (&["cue", "1", "--timeout-ms", "0"], "--timeout-ms"),
+        (&["cue", "1", "--timeout-ms", "inf"], "--timeout-ms"),
+        (&["cue", "1", "--retries", "1e9"], "--retries"),
+        (&["cue", "1", "nan"], "value"),
+        (&["cue", "1", "inf"], "value"),
+        (&["convert", "--frames", "1", "--sample-rate", "nan", "--to", "samples"], "sample rate"),
+        (&["convert", "--seconds", "nan"], "--seconds"),
+        (&["convert", "--seconds", "inf"], "--seconds"),
+    ];
+    for (args, needle) in cases {
+        let error = osc_timecode("numbers_from_flags").args(*args).fails();
+        assert!(error.contains(needle), "{args:?}: {needle:?} in {error:?}");
+    }
+    // The good ones still work: a decimal --duration ends listen on time, exit status 0.
+    let port = util::free_port().to_string();
+    for duration in ["0", "0.2", "0.000000001"] {
+        let out = osc_timecode("numbers_from_flags")
+            .args(["listen", "--json", "--bind", &format!("127.0.0.1:{port}"), "--duration", duration])
+            .stdout();
+        assert!(duration != "0.2" || out.contains("\"state\":\"waiting\""), "--duration {duration}: {out}");
+    }
+}
+
+/// A config file nested absurdly deep (arrays, inline tables, table headers and dotted keys a
+/// hundred thousand levels down) is one line and exit status 2, not a stack overflow: the TOML
+/// parser's recursion limit holds for every form (issue 14, item 1).
+#[test]
+fn a_deeply_nested_config_file_is_refused_without_overflowing_the_stack() {
+    let n = 100_000;
+    let keys = vec!["a"; n].join(".");
+    let cases = [
+        format!("x = {}{}\n", "[".repeat(n), "]".repeat(n)),
+        format!("x = {}1{}\n", "{a=".repeat(n), "}".repeat(n)),
+        format!("[{keys}]\n"),
+        format!("[[{keys}]]\n"),
+        format!("{keys} = 1\n"),
+        format!("[client]\nrate = \"25\"\n[client.{keys}]\n"),
+        format!("[client]\nx = {}{}\n", "[".repeat(n), "]".repeat(n)),
+    ];
+    for text in cases {
+        let mut cmd = osc_timecode("deep_config");
+        cmd.write_config(&text);
+        let error = cmd.args(["convert", "--frames", "1"]).fails();
+        assert!(error.contains("config.toml is invalid") && error.len() < 300, "{}…: {error}", &text[..20]);
+    }
+}
+
 /// `osc-timecode convert ... | head -1`: the reader hangs up while the command still has lines
 /// to write. It stops quietly: status 0, nothing on standard error.
 #[test]
