@@ -18,7 +18,15 @@
 //! - **Stopped**: the parked frame is reported (offset 0, `playing == false`) when it changes and on
 //!   the transition from playing; repeating it as keep-alive is the network thread's job.
 //! - **No position** from the host: nothing is reported and the next block with a position is a
-//!   discontinuity.
+//!   discontinuity. A position beyond ±[`MAX_POSITION`] samples (an absurd host value, such as
+//!   `i64::MAX`, or what a tempo of 0 makes of a beats position) counts as no position; a loop
+//!   range with an end beyond it, or empty, counts as no loop ([`BlockInput::usable`]).
+//!
+//! Work per block is bounded whatever the inputs: at most `len · fps / sample_rate + 2` events
+//! per segment, and at most [`MAX_LOOP_WRAPS`] + 1 segments (see [`max_events`]). The sample rate
+//! is clamped to [`MIN_SAMPLE_RATE`]`..=`[`MAX_SAMPLE_RATE`] (the plugin refuses to run outside
+//! it, [`usable_sample_rate`]), and with positions within ±[`MAX_POSITION`] no sum or product
+//! here leaves `i64` (frame ↔ sample conversions use `i128`).
 //!
 //! Frame numbers include the start offset and are never wrapped; the label wraps (see
 //! [`crate::timecode`]).
@@ -29,6 +37,45 @@ use crate::timecode::{frame_at_sample, frame_start_sample};
 /// How far (in samples) a host position may differ from the expected one and still count as
 /// continuous playback.
 pub const WOBBLE_SAMPLES: i64 = 1;
+
+/// The lowest sample rate the clock runs at, Hz. Below it the plugin refuses to activate (issue
+/// 14: at 1–59 Hz a block could hold more frames than samples). 8 kHz is the lowest rate audio
+/// interfaces offer.
+pub const MIN_SAMPLE_RATE: u32 = 8_000;
+
+/// The highest sample rate the clock runs at, Hz: 8 × 192 kHz.
+pub const MAX_SAMPLE_RATE: u32 = 1_536_000;
+
+/// Host positions and loop ends beyond ±this many samples are absurd and count as none: 2^53,
+/// up to which an `f64` (what hosts convert from seconds or beats) holds every sample exactly.
+/// That is 186 years at [`MAX_SAMPLE_RATE`], more than a CLAP host's seconds timeline can say
+/// (±2^32 s) at any usable rate, and it keeps every sum here far inside `i64`.
+pub const MAX_POSITION: i64 = 1 << 53;
+
+/// Loop wraps reported per block, at most. A loop shorter than a block wraps several times inside
+/// it, each pass reported with its frames; when a block would wrap more often, the passes
+/// between the first `MAX_LOOP_WRAPS - 1` and the block's last one are skipped (the last is
+/// reported at its own offset), so a 1-sample loop cannot make a block report one jump per
+/// sample. 32 covers 256-sample loops in 8192-sample blocks.
+pub const MAX_LOOP_WRAPS: u32 = 32;
+
+/// The host's sample rate `sample_rate` (Hz) rounded to whole Hz, if the clock runs at it:
+/// [`MIN_SAMPLE_RATE`]`..=`[`MAX_SAMPLE_RATE`]. `None` for anything else, NaN and infinities
+/// included.
+pub fn usable_sample_rate(sample_rate: f64) -> Option<u32> {
+    let hz = sample_rate.round();
+    (f64::from(MIN_SAMPLE_RATE)..=f64::from(MAX_SAMPLE_RATE)).contains(&hz).then_some(hz as u32)
+}
+
+/// The most events [`FrameClock::process_block`] reports for a block of `len` samples at
+/// `sample_rate` Hz (clamped as the clock clamps it) and `rate`: per segment (the block split at
+/// loop wraps) the frames starting in it plus the one under way at a break, over at most
+/// [`MAX_LOOP_WRAPS`] + 1 segments.
+pub fn max_events(len: u32, sample_rate: u32, rate: FrameRate) -> u64 {
+    let sr = u64::from(sample_rate.clamp(MIN_SAMPLE_RATE, MAX_SAMPLE_RATE));
+    let frames = u64::from(len) * u64::from(rate.num()) / (u64::from(rate.den()) * sr);
+    frames + 2 * (u64::from(MAX_LOOP_WRAPS) + 1)
+}
 
 /// What the host says about one block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +88,19 @@ pub struct BlockInput {
     pub loop_range: Option<(i64, i64)>,
     /// Samples in the block.
     pub len: u32,
+}
+
+impl BlockInput {
+    /// The block as the clock uses it: a position beyond ±[`MAX_POSITION`] is no position, and a
+    /// loop range that is empty (end ≤ start) or has an end beyond it is no loop.
+    pub fn usable(self) -> Self {
+        let sane = |p: i64| (-MAX_POSITION..=MAX_POSITION).contains(&p);
+        Self {
+            position: self.position.filter(|&p| sane(p)),
+            loop_range: self.loop_range.filter(|&(ls, le)| sane(ls) && sane(le) && le > ls),
+            ..self
+        }
+    }
 }
 
 /// One frame to send. `Copy`, no heap: crosses the audio → network ring as is.
@@ -67,7 +127,7 @@ pub struct FrameEvent {
 /// Frame detection state for one activation. Owned by the audio thread.
 #[derive(Debug, Clone)]
 pub struct FrameClock {
-    /// Hz, fixed for an activation.
+    /// Hz, fixed for an activation, within [`MIN_SAMPLE_RATE`]`..=`[`MAX_SAMPLE_RATE`].
     sample_rate: u32,
     /// Current frame rate.
     rate: FrameRate,
@@ -85,11 +145,12 @@ pub struct FrameClock {
 }
 
 impl FrameClock {
-    /// A clock at `sample_rate` Hz (must be non-zero) counting `rate` frames, with the timeline's
-    /// sample 0 shown as frame `offset_frames`.
+    /// A clock at `sample_rate` Hz counting `rate` frames, with the timeline's sample 0 shown as
+    /// frame `offset_frames`. A sample rate outside [`MIN_SAMPLE_RATE`]`..=`[`MAX_SAMPLE_RATE`] is
+    /// clamped into it: callers check the host's with [`usable_sample_rate`] first.
     pub fn new(sample_rate: u32, rate: FrameRate, offset_frames: i64) -> Self {
         Self {
-            sample_rate: sample_rate.max(1),
+            sample_rate: sample_rate.clamp(MIN_SAMPLE_RATE, MAX_SAMPLE_RATE),
             rate,
             offset_frames,
             expected: None,
@@ -126,8 +187,10 @@ impl FrameClock {
         self.parked = None;
     }
 
-    /// Reports the frames of one block through `emit`, in order.
+    /// Reports the frames of one block through `emit`, in order: at most [`max_events`] of them.
+    /// The block is taken as [`BlockInput::usable`] makes it.
     pub fn process_block(&mut self, block: BlockInput, mut emit: impl FnMut(FrameEvent)) {
+        let block = block.usable();
         let Some(pos) = block.position else {
             self.resync();
             self.was_playing = false;
@@ -142,7 +205,7 @@ impl FrameClock {
     }
 
     fn process_playing(&mut self, pos: i64, block: BlockInput, emit: &mut impl FnMut(FrameEvent)) {
-        let near = |a: i64, b: i64| (a - b).abs() <= WOBBLE_SAMPLES;
+        let near = |a: i64, b: i64| a.abs_diff(b) <= WOBBLE_SAMPLES.unsigned_abs();
         // Where this block really starts, and whether (and how) it breaks from the last one.
         let (mut seg_start, mut discontinuity) = match (self.was_playing, self.expected) {
             (true, Some(expected)) if near(pos, expected) => (expected, None),
@@ -158,13 +221,14 @@ impl FrameClock {
         };
         let mut seg_offset: i64 = 0;
         let mut remaining = i64::from(block.len);
+        let mut wraps = 0;
         loop {
             let block_end = seg_start + remaining;
             // The loop start the host jumps back to, if this segment crosses the loop end.
             let wrap = block.loop_range.filter(|&(ls, le)| le > ls && seg_start < le && block_end > le);
             let seg_end = wrap.map_or(block_end, |(_, le)| le);
             self.emit_segment(seg_start, seg_end, seg_offset, discontinuity.take(), emit);
-            let Some((ls, _)) = wrap else {
+            let Some((ls, le)) = wrap else {
                 self.expected = Some(seg_end);
                 break;
             };
@@ -173,6 +237,15 @@ impl FrameClock {
             remaining -= seg_end - seg_start;
             seg_start = ls;
             discontinuity = Some(Break { jump: true, looped: true });
+            wraps += 1;
+            if wraps == MAX_LOOP_WRAPS {
+                // Skip to the block's last pass: `remaining` is > 0 (the segment crossed the loop
+                // end), and what is left after the skip, 1 to one loop length, does not wrap.
+                let loop_len = le - ls;
+                let skipped = (remaining - 1) / loop_len * loop_len;
+                seg_offset += skipped;
+                remaining -= skipped;
+            }
         }
         self.parked = None;
     }
@@ -232,7 +305,8 @@ impl FrameClock {
 
     fn event(&self, timeline_frame: i64, offset: i64, playing: bool, jump: bool, looped: bool) -> FrameEvent {
         FrameEvent {
-            frame: timeline_frame + self.offset_frames,
+            // Saturates only for an `offset_frames` far beyond a day's (the API takes any i64).
+            frame: timeline_frame.saturating_add(self.offset_frames),
             rate: self.rate,
             offset: offset.clamp(0, i64::from(u32::MAX)) as u32,
             playing,
@@ -537,5 +611,236 @@ mod tests {
         let events = run(&mut clock, &blocks, None);
         let frames: Vec<i64> = events.iter().map(|(_, e)| e.frame).collect();
         assert_eq!(frames, vec![0, 1]);
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Absurd inputs (issue 14): a defined result, never a panic (these tests run with overflow
+    // checks on, as debug bundles do) and never more than `max_events` per block.
+
+    /// Runs one block, checking the per-block bound and offsets inside the block; returns its
+    /// events.
+    fn block(
+        clock: &mut FrameClock,
+        playing: bool,
+        position: Option<i64>,
+        loop_range: Option<(i64, i64)>,
+        len: u32,
+    ) -> Vec<FrameEvent> {
+        let mut out = Vec::new();
+        clock.process_block(BlockInput { playing, position, loop_range, len }, |e| out.push(e));
+        let bound = max_events(len, clock.sample_rate(), clock.rate());
+        assert!(
+            out.len() as u64 <= bound,
+            "{} events > {bound} for len {len} at {position:?} {loop_range:?}",
+            out.len()
+        );
+        assert!(out.iter().all(|e| e.offset < len.max(1)), "offsets inside the block: {out:?}");
+        out
+    }
+
+    #[test]
+    fn absurd_positions_are_no_position_and_the_next_sane_block_is_a_jump() {
+        let (sr, rate) = (48_000, FrameRate::FPS_25);
+        for absurd in [i64::MIN, i64::MIN + 1, -MAX_POSITION - 1, MAX_POSITION + 1, i64::MAX - 1, i64::MAX] {
+            for playing in [true, false] {
+                let mut clock = FrameClock::new(sr, rate, offset_frames(3600, rate));
+                assert_eq!(block(&mut clock, true, Some(0), None, 512).len(), 1);
+                for len in [0, 1, 512, u32::MAX] {
+                    assert!(block(&mut clock, playing, Some(absurd), None, len).is_empty(), "{absurd} {len}");
+                }
+                let after = block(&mut clock, true, Some(512), None, 512);
+                assert_eq!(after.len(), 1);
+                assert!(after[0].jump, "{absurd}: the block after an absurd one is a discontinuity");
+            }
+        }
+        // The limits themselves are positions.
+        let mut clock = FrameClock::new(sr, rate, 0);
+        for pos in [-MAX_POSITION, MAX_POSITION - 4096] {
+            let events = block(&mut clock, true, Some(pos), None, 4096);
+            assert_eq!(events[0].frame, frame_at_sample(pos, sr, rate), "{pos}");
+        }
+        assert_eq!(
+            block(&mut clock, false, Some(MAX_POSITION), None, 64)[0].frame,
+            frame_at_sample(MAX_POSITION, sr, rate)
+        );
+    }
+
+    #[test]
+    fn absurd_or_empty_loop_ranges_are_no_loop() {
+        let (sr, rate) = (48_000, FrameRate::FPS_30);
+        for lr in
+            [(i64::MIN, 100), (i64::MIN, i64::MAX), (50, i64::MAX), (-MAX_POSITION - 1, 10), (100, 100), (200, 100)]
+        {
+            let mut clock = FrameClock::new(sr, rate, 0);
+            let mut jumps = 0;
+            let mut pos = 0;
+            for _ in 0..200 {
+                let events = block(&mut clock, true, Some(pos), Some(lr), 480);
+                jumps += events.iter().filter(|e| e.jump || e.looped).count();
+                pos += 480;
+            }
+            assert_eq!(jumps, 1, "{lr:?}: played straight through, one jump at the start");
+        }
+    }
+
+    #[test]
+    fn sample_rates_have_documented_limits() {
+        for (hz, usable) in [
+            (f64::NAN, None),
+            (f64::INFINITY, None),
+            (f64::NEG_INFINITY, None),
+            (-48_000.0, None),
+            (0.0, None),
+            (1.0, None),
+            (59.0, None),
+            (7_999.0, None),
+            (7_999.49, None),
+            (7_999.5, Some(8_000)),
+            (8_000.0, Some(8_000)),
+            (44_100.0, Some(44_100)),
+            (1_536_000.0, Some(1_536_000)),
+            (1_536_000.5, None),
+            (1e300, None),
+        ] {
+            assert_eq!(usable_sample_rate(hz), usable, "{hz}");
+        }
+        assert_eq!(FrameClock::new(0, FrameRate::FPS_25, 0).sample_rate(), MIN_SAMPLE_RATE);
+        assert_eq!(FrameClock::new(1, FrameRate::FPS_25, 0).sample_rate(), MIN_SAMPLE_RATE);
+        assert_eq!(FrameClock::new(u32::MAX, FrameRate::FPS_25, 0).sample_rate(), MAX_SAMPLE_RATE);
+    }
+
+    #[test]
+    fn the_minimum_sample_rate_plays_every_frame_once() {
+        for rate in FrameRate::ALL {
+            for sr in [MIN_SAMPLE_RATE, MAX_SAMPLE_RATE] {
+                let mut clock = FrameClock::new(sr, rate, 0);
+                let events = run(&mut clock, &playing_blocks(-i64::from(sr), 3 * i64::from(sr), &[1, 64, 4096]), None);
+                assert_every_frame_once(&events, sr, rate, -i64::from(sr));
+            }
+        }
+    }
+
+    #[test]
+    fn huge_and_empty_blocks_report_exactly_their_frames() {
+        let rate = FrameRate::FPS_59_94_DF;
+        let sr = MAX_SAMPLE_RATE;
+        let mut clock = FrameClock::new(sr, rate, 0);
+        let events = block(&mut clock, true, Some(-5), None, u32::MAX);
+        // Frame 0 (under way at -5) as the jump, then every frame starting in the block.
+        let last = frame_at_sample(i64::from(u32::MAX) - 6, sr, rate);
+        assert_eq!(events.len() as i64, last - frame_at_sample(-5, sr, rate) + 1);
+        assert!(events.windows(2).all(|w| w[1].frame == w[0].frame + 1));
+        assert!(block(&mut clock, true, Some(i64::from(u32::MAX) - 5), None, 0).is_empty());
+        let next = block(&mut clock, true, Some(i64::from(u32::MAX) - 5), None, 1);
+        assert!(next.iter().all(|e| !e.jump), "continues after a huge block: {next:?}");
+    }
+
+    #[test]
+    fn a_tiny_loop_reports_at_most_max_loop_wraps_per_block_then_continues() {
+        let (sr, rate) = (MIN_SAMPLE_RATE, FrameRate::FPS_60);
+        let lr = Some((1_000, 1_010));
+        let mut clock = FrameClock::new(sr, rate, 0);
+        // Loop [1000, 1010), a block from 990 of 4096 samples: 10 samples to the loop end, then
+        // 408 passes of 10 samples and one of 6.
+        let events = block(&mut clock, true, Some(990), lr, 4096);
+        let wraps: Vec<&FrameEvent> = events.iter().filter(|e| e.looped).collect();
+        assert_eq!(wraps.len() as u32, MAX_LOOP_WRAPS, "MAX_LOOP_WRAPS - 1 passes, then the last one");
+        assert!(wraps.iter().all(|e| e.jump && e.frame == frame_at_sample(1_000, sr, rate)));
+        assert_eq!(wraps.last().unwrap().offset, 4090, "the last pass at its own offset");
+        // The host carries on from 1006: continuous; then to the loop end, and wraps between
+        // blocks, once.
+        assert!(block(&mut clock, true, Some(1_006), lr, 4).iter().all(|e| !e.jump));
+        let next = block(&mut clock, true, Some(1_000), lr, 1);
+        assert_eq!(next.len(), 1);
+        assert!(next[0].looped && next[0].jump);
+        // A loop shorter than a block but not tiny reports every pass (1000 samples, 4096 blocks:
+        // 2000 samples to the loop end, two passes and 96 samples).
+        let mut clock = FrameClock::new(96_000, rate, 0);
+        let events = block(&mut clock, true, Some(9_000), Some((10_000, 11_000)), 4096);
+        assert_eq!(events.iter().filter(|e| e.looped).count(), 3, "at 11000, 12000 - 1000, 13000 - 2000");
+    }
+
+    #[test]
+    fn the_24_hour_wrap_is_a_label_wrap_not_a_frame_wrap() {
+        for rate in FrameRate::ALL {
+            let sr = 48_000;
+            let day = frame_start_sample(rate.frames_per_day(), sr, rate);
+            let mut clock = FrameClock::new(sr, rate, 0);
+            let events = run(&mut clock, &playing_blocks(day - i64::from(sr), 2 * i64::from(sr), &[512]), None);
+            assert_every_frame_once(&events, sr, rate, day - i64::from(sr));
+            let zero = events.iter().position(|(_, e)| e.frame == rate.frames_per_day()).expect("crosses the day");
+            assert_eq!(Timecode::from_frame(events[zero].1.frame, rate).to_frame(), 0, "{rate}");
+            assert_eq!(Timecode::from_frame(events[zero - 1].1.frame, rate).to_frame(), rate.frames_per_day() - 1);
+        }
+    }
+
+    /// xorshift64* (Vigna), fixed seed: the same inputs on every run.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn pick<T: Copy>(&mut self, from: &[T]) -> T {
+            from[(self.next() % from.len() as u64) as usize]
+        }
+    }
+
+    #[test]
+    fn random_extreme_inputs_never_panic_and_stay_within_the_bound() {
+        let mut rng = Rng(0x0123_4567_89ab_cdef);
+        let day = 86_400 * 192_000;
+        let positions = [
+            i64::MIN,
+            i64::MIN + 1,
+            -MAX_POSITION - 1,
+            -MAX_POSITION,
+            -day,
+            -1,
+            0,
+            1,
+            day - 1,
+            day,
+            MAX_POSITION - 1,
+            MAX_POSITION,
+            MAX_POSITION + 1,
+            i64::MAX - 1,
+            i64::MAX,
+        ];
+        let rates = [0, 1, 59, 7_999, MIN_SAMPLE_RATE, 44_100, 48_000, 192_000, MAX_SAMPLE_RATE, u32::MAX];
+        let lens = [0, 1, 2, 63, 512, 4096, 65_536, 1 << 20];
+        let mut total = 0u64;
+        for _ in 0..200 {
+            let rate = rng.pick(&FrameRate::ALL);
+            let offset = rng.pick(&[0, offset_frames(86_399, rate), i64::MAX, i64::MIN]);
+            let mut clock = FrameClock::new(rng.pick(&rates), rate, offset);
+            let mut pos = rng.pick(&positions);
+            for _ in 0..50 {
+                // Mostly continue from where the last block ended (as far as i64 goes), sometimes
+                // jump to an extreme or near one.
+                pos = match rng.next() % 4 {
+                    0 => rng.pick(&positions),
+                    1 => rng.pick(&positions).saturating_add((rng.next() % 10_000) as i64 - 5_000),
+                    _ => pos,
+                };
+                let len = rng.pick(&lens);
+                let loop_range = match rng.next() % 4 {
+                    0 => None,
+                    1 => Some((rng.pick(&positions), rng.pick(&positions))),
+                    _ => {
+                        let start = pos.saturating_add((rng.next() % 2_000) as i64 - 1_000);
+                        Some((start, start.saturating_add(1 + (rng.next() % 3_000) as i64)))
+                    }
+                };
+                let playing = !rng.next().is_multiple_of(5);
+                let position = (!rng.next().is_multiple_of(20)).then_some(pos);
+                total += block(&mut clock, playing, position, loop_range, len).len() as u64;
+                pos = pos.saturating_add(i64::from(len));
+            }
+        }
+        assert!(total > 10_000, "the inputs must really have produced frames ({total})");
     }
 }
