@@ -21,8 +21,12 @@ pub const CUE_PREFIX: &str = "/cue/";
 pub const TRIGGER_PREFIX: &str = "/trigger/";
 /// The reply to every cue from an allowed sender with a good token: `/ack ADDRESS ID STATUS`.
 pub const ADDR_ACK: &str = "/ack";
-/// Query `/status [TOKEN]`; the reply has the same address with name/count pairs.
+/// Query `/status [TOKEN] [PADDING]`; the reply has the same address with name/count pairs.
+/// Receivers never reply with more bytes than a sender sent ([`crate::reply`]): a query that
+/// should be answered every time carries a blob after the token ([`status_query`]).
 pub const ADDR_STATUS: &str = "/status";
+/// Bytes of padding [`status_query`] adds: more than any `/status` reply (about 600 bytes).
+pub const STATUS_PADDING: usize = 1024;
 
 /// Bundles may nest this deep (a bare message is depth 0, a bundle holding it depth 1).
 pub const MAX_BUNDLE_DEPTH: usize = 8;
@@ -397,6 +401,14 @@ impl Ack {
             _ => None,
         }
     }
+}
+
+/// A `/status` query that pays for its answer: `[TOKEN]` then a blob of [`STATUS_PADDING`]
+/// zero bytes, which receivers ignore.
+pub fn status_query(token: Option<&str>) -> OscMessage {
+    let mut args: Vec<OscType> = token.map(|t| OscType::String(t.to_owned())).into_iter().collect();
+    args.push(OscType::Blob(vec![0; STATUS_PADDING]));
+    OscMessage { addr: ADDR_STATUS.to_owned(), args }
 }
 
 /// The `/status` reply: name/count pairs (`,shsh…`).

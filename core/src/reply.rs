@@ -10,7 +10,9 @@
 //!   [`TOTAL_TRICKLE`], so sources that come and go (a table of [`SOURCES`] entries forgets the
 //!   longest-idle one) cannot add up their allowances;
 //! - a `/status` answer (hundreds of bytes for a 12-byte query) is further limited to one per
-//!   [`STATUS_INTERVAL`] per source and [`STATUS_PER_SECOND`] a second in all.
+//!   [`STATUS_INTERVAL`] per source and [`STATUS_PER_SECOND`] a second in all. A bare 12-byte
+//!   query is answered from the allowance (a few at once, then about one a second); a query
+//!   padded to more than its answer ([`crate::cue::status_query`]) is answered every time.
 //!
 //! So, to one source over any stretch of time `t` seconds: reply bytes ≤ request bytes +
 //! [`SOURCE_ALLOWANCE`] + [`SOURCE_TRICKLE`] × `t`. An `/ack` is about 16 bytes longer than the
@@ -37,10 +39,30 @@ pub const TOTAL_ALLOWANCE: u64 = 8 * 1024;
 pub const TOTAL_TRICKLE: u64 = 4096;
 /// Sources remembered; when full, the one idle longest is forgotten.
 pub const SOURCES: usize = 256;
-/// A source gets at most one `/status` answer this often.
-pub const STATUS_INTERVAL: Duration = Duration::from_millis(500);
+/// A source gets at most one `/status` answer this often (a monitor polling 50 times a second
+/// is answered; the byte credit still asks each query to pay for its answer).
+pub const STATUS_INTERVAL: Duration = Duration::from_millis(20);
 /// `/status` answers a second, to all sources together.
-pub const STATUS_PER_SECOND: usize = 10;
+pub const STATUS_PER_SECOND: usize = 100;
+
+/// The encoded size in bytes of `msg` as a bare OSC message, without encoding it. Arrays count
+/// their tags only (replies have none).
+pub fn message_len(msg: &rosc::OscMessage) -> usize {
+    use rosc::OscType;
+    let padded = |n: usize| (n + 4) & !3;
+    let args: usize = msg
+        .args
+        .iter()
+        .map(|a| match a {
+            OscType::Int(_) | OscType::Float(_) | OscType::Char(_) | OscType::Color(_) | OscType::Midi(_) => 4,
+            OscType::Long(_) | OscType::Double(_) | OscType::Time(_) => 8,
+            OscType::String(s) => padded(s.len()),
+            OscType::Blob(b) => 4 + b.len().div_ceil(4) * 4,
+            OscType::Bool(_) | OscType::Nil | OscType::Inf | OscType::Array(_) => 0,
+        })
+        .sum();
+    padded(msg.addr.len()) + padded(1 + msg.args.len()) + args
+}
 
 /// What a reply is, for its limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,6 +222,24 @@ mod tests {
     const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 2));
 
     #[test]
+    fn message_len_is_the_encoded_length() {
+        use rosc::{OscMessage, OscPacket, OscType};
+        let msgs = [
+            OscMessage { addr: "/ack".into(), args: vec![] },
+            OscMessage {
+                addr: "/ack".into(),
+                args: vec![OscType::String("/cue/12".into()), OscType::Int(7), OscType::String("ok".into())],
+            },
+            OscMessage { addr: "/status".into(), args: vec![OscType::String("abc".into()), OscType::Long(5), OscType::Nil] },
+            OscMessage { addr: "/x1234".into(), args: vec![OscType::Blob(vec![1, 2, 3, 4, 5]), OscType::Double(1.0)] },
+        ];
+        for m in msgs {
+            let encoded = rosc::encoder::encode(&OscPacket::Message(m.clone())).unwrap();
+            assert_eq!(message_len(&m), encoded.len(), "{m:?}");
+        }
+    }
+
+    #[test]
     fn status_queries_are_rate_limited_per_source_and_overall() {
         let t0 = Instant::now();
         let mut b = ReplyBudget::new(t0);
@@ -212,8 +252,8 @@ mod tests {
         // Overall: many sources, each within its own limit, still at most STATUS_PER_SECOND.
         let mut b = ReplyBudget::new(t0);
         let mut answered = 0;
-        for i in 0..100u8 {
-            let ip = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 1, i));
+        for i in 0..300u32 {
+            let ip = IpAddr::V4(std::net::Ipv4Addr::from(0x7f00_0100 + i));
             b.on_request(ip, 1024, t0);
             answered += usize::from(b.allow(ip, ReplyKind::Status, 536, t0).is_ok());
         }

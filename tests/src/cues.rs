@@ -34,7 +34,7 @@ pub const ADDR_STATUS: &str = "/status";
 
 /// The `/status` counters, in the order of PROTOCOL.md's table. Every `dropped_*` one is in the
 /// sum `received` = `applied` + `queued` + dropped; the last three count other things.
-pub const STATUS_COUNTERS: [&str; 19] = [
+pub const STATUS_COUNTERS: [&str; 23] = [
     "received",
     "applied",
     "late",
@@ -51,9 +51,13 @@ pub const STATUS_COUNTERS: [&str; 19] = [
     "dropped_duplicate",
     "dropped_host_full",
     "dropped_deactivated",
+    "dropped_empty",
     "note_offs_delayed",
     "bind_errors",
     "reply_errors",
+    "status_answered",
+    "status_refused",
+    "replies_refused",
 ];
 
 /// The OSC timetag meaning "immediately" (`1`).
@@ -291,7 +295,8 @@ impl Status {
     }
 
     /// Every counter of PROTOCOL.md's table is there, none is negative, none is repeated, and
-    /// `received` = `applied` + `queued` + the sum of `dropped_*`.
+    /// `received` = `applied` + `queued` + the sum of `dropped_*` + `status_answered` +
+    /// `status_refused` (every message, `/status` queries too, has exactly one outcome).
     pub fn check(&self) -> Result<(), String> {
         let missing: Vec<&str> = STATUS_COUNTERS.iter().copied().filter(|n| self.try_get(n).is_none()).collect();
         if !missing.is_empty() {
@@ -308,9 +313,11 @@ impl Status {
         }
         let (received, applied, queued, dropped) =
             (self.get("received"), self.get("applied"), self.get("queued"), self.dropped());
-        if received != applied + queued + dropped {
+        let status = self.get("status_answered") + self.get("status_refused");
+        if received != applied + queued + dropped + status {
             return Err(format!(
-                "received ({received}) != applied ({applied}) + queued ({queued}) + dropped ({dropped}): {self}"
+                "received ({received}) != applied ({applied}) + queued ({queued}) + dropped ({dropped}) + /status \
+                 queries ({status}): {self}"
             ));
         }
         if self.get("late") > applied {
@@ -501,7 +508,7 @@ impl CueSender {
         let local = self.local_addr().ip();
         let socket =
             UdpSocket::bind((local, 0)).unwrap_or_else(|e| panic!("could not bind a status socket on {local}: {e}"));
-        let query = encode(&message(ADDR_STATUS, cue_args(self.token(), None, None)));
+        let query = encode(&OscPacket::Message(osc_timecode_core::cue::status_query(self.token())));
         let deadline = Instant::now() + READY_TIMEOUT;
         while Instant::now() < deadline {
             // A query sent before the plugin binds is lost (and may earn an ICMP error, which
@@ -525,7 +532,8 @@ pub fn query_status(local: IpAddr, target: SocketAddr, token: Option<&str>, time
     assert_loopback(target, "the /status target");
     let socket =
         UdpSocket::bind((local, 0)).unwrap_or_else(|e| panic!("could not bind a status socket on {local}: {e}"));
-    let query = encode(&message(ADDR_STATUS, cue_args(token, None, None)));
+    // Padded, so the plugin's reply budget answers every query (core::reply).
+    let query = encode(&OscPacket::Message(osc_timecode_core::cue::status_query(token)));
     socket.send_to(&query, target).unwrap_or_else(|e| panic!("could not send /status to {target}: {e}"));
     let reply = receive_reply(&socket, timeout)?;
     assert_eq!(reply.from, target, "the /status reply must come from the listening socket");

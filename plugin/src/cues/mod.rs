@@ -79,11 +79,13 @@ pub enum DropReason {
     HostFull,
     /// Still waiting when the plugin was deactivated.
     Deactivated,
+    /// A bundle with no message in it (valid OSC, nothing to do).
+    Empty,
 }
 
 impl DropReason {
     /// Every reason, in `/status` order.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::NotAllowed,
         Self::BadToken,
         Self::Malformed,
@@ -96,6 +98,7 @@ impl DropReason {
         Self::Duplicate,
         Self::HostFull,
         Self::Deactivated,
+        Self::Empty,
     ];
 
     /// The `/status` counter name.
@@ -113,6 +116,7 @@ impl DropReason {
             Self::Duplicate => "dropped_duplicate",
             Self::HostFull => "dropped_host_full",
             Self::Deactivated => "dropped_deactivated",
+            Self::Empty => "dropped_empty",
         }
     }
 }
@@ -122,7 +126,9 @@ impl DropReason {
 /// re-activations.
 #[derive(Debug, Default)]
 pub struct CueStats {
-    /// Messages received (a dropped packet counts as one; answered `/status` queries do not).
+    /// Messages received: every message of a datagram from an allowed sender (`/status` queries
+    /// too), and one for a datagram dropped whole (not allowed, malformed, empty). Always the sum
+    /// of the outcomes: `applied + queued + dropped_* + status_answered + status_refused`.
     pub received: AtomicU64,
     /// Messages accepted and queued (acked `ok`). `[cue-thread]` writes.
     pub accepted: AtomicU64,
@@ -132,13 +138,26 @@ pub struct CueStats {
     pub late: AtomicU64,
     /// Dropped messages by reason, indexed like [`DropReason::ALL`].
     pub dropped: [AtomicU64; DropReason::ALL.len()],
-    /// Note offs that could not be delivered on time (host buffer full or too many pending);
-    /// they go out in a later block. `[audio-thread]` writes.
+    /// Note offs the host refused (its output event buffer was full), carried to offset 0 of a
+    /// later block: each counted once, however many blocks it waits. `[audio-thread]` writes.
     pub note_offs_delayed: AtomicU64,
     /// Failed attempts to bind the listen address.
     pub bind_errors: AtomicU64,
     /// `/ack` or `/status` replies the OS refused.
     pub reply_errors: AtomicU64,
+    /// `/status` queries answered. `[cue-thread]` writes.
+    pub status_answered: AtomicU64,
+    /// `/status` queries (good token) not answered: too often, or the answer would be more than
+    /// the sender sent ([`osc_timecode_core::reply`]). `[cue-thread]` writes.
+    pub status_refused: AtomicU64,
+    /// `/ack` replies not sent because the sender has not sent enough to pay for them
+    /// ([`osc_timecode_core::reply`]); the cue itself was handled. `[cue-thread]` writes.
+    pub replies_refused: AtomicU64,
+    /// Note offs not needed: a note started while its key was still held by an earlier note, so
+    /// the key's one note off comes when the later of the two ends (MIDI cannot end one of two
+    /// notes of a key; see [`player::NOTE_SLOTS`]). Note ons with a length = note offs sent +
+    /// this + those pending. `[audio-thread]` writes.
+    pub note_offs_merged: AtomicU64,
     /// The listen socket is bound.
     pub listening: AtomicBool,
 }
@@ -176,6 +195,10 @@ impl CueStats {
         out.push(("note_offs_delayed", load(&self.note_offs_delayed)));
         out.push(("bind_errors", load(&self.bind_errors)));
         out.push(("reply_errors", load(&self.reply_errors)));
+        out.push(("status_answered", load(&self.status_answered)));
+        out.push(("status_refused", load(&self.status_refused)));
+        out.push(("replies_refused", load(&self.replies_refused)));
+        out.push(("note_offs_merged", load(&self.note_offs_merged)));
         out
     }
 }
@@ -206,9 +229,14 @@ mod tests {
                 "dropped_duplicate",
                 "dropped_host_full",
                 "dropped_deactivated",
+                "dropped_empty",
                 "note_offs_delayed",
                 "bind_errors",
                 "reply_errors",
+                "status_answered",
+                "status_refused",
+                "replies_refused",
+                "note_offs_merged",
             ]
         );
     }

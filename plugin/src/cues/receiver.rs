@@ -26,6 +26,7 @@ use osc_timecode_core::cue::{
 };
 use osc_timecode_core::pattern;
 use osc_timecode_core::protocol::system_time_from_timetag;
+use osc_timecode_core::reply::{ReplyBudget, ReplyKind, message_len};
 use rosc::{OscMessage, OscPacket};
 
 use super::map::{CueMap, CueSettings, MidiAction, Unresolved};
@@ -152,6 +153,8 @@ pub struct Dispatcher {
     /// Pattern-matching steps left for the datagram being handled (reset to
     /// [`pattern::DATAGRAM_STEP_BUDGET`] for each one).
     steps_left: u32,
+    /// What each sender may still be sent (`/ack`, `/status`): never more than it sent.
+    budget: ReplyBudget,
     /// Where each message from an allowed sender with a good token is recorded for the plugin
     /// window; `None`: nowhere (set with [`Dispatcher::report_to`]).
     activity: Option<Arc<CueActivity>>,
@@ -179,6 +182,7 @@ impl Dispatcher {
             actions: Vec::with_capacity(MAX_FANOUT),
             next_seq: 0,
             steps_left: pattern::DATAGRAM_STEP_BUDGET,
+            budget: ReplyBudget::new(Instant::now()),
             activity: None,
         }
     }
@@ -248,8 +252,14 @@ impl Dispatcher {
             self.stats.count_drop(DropReason::NotAllowed);
             return;
         }
+        self.budget.on_request(from.ip(), bytes.len(), now);
         self.steps_left = pattern::DATAGRAM_STEP_BUDGET;
         let messages = match decode_packet(bytes) {
+            Ok(messages) if messages.is_empty() => {
+                self.stats.received.fetch_add(1, Ordering::Relaxed);
+                self.stats.count_drop(DropReason::Empty);
+                return;
+            }
             Ok(messages) => messages,
             Err(_) => {
                 self.stats.received.fetch_add(1, Ordering::Relaxed);
@@ -258,24 +268,45 @@ impl Dispatcher {
             }
         };
         for received in messages {
-            if let Some(reply) = self.handle_message(received, from, now) {
-                replies.push(reply);
+            if received.msg.addr == ADDR_STATUS {
+                if let Some(reply) = self.answer_status(&received.msg, from, now) {
+                    replies.push(reply);
+                }
+                continue;
+            }
+            let Some(reply) = self.handle_message(received, from, now) else { continue };
+            match self.budget.allow(from.ip(), ReplyKind::Ack, message_len(&reply), now) {
+                Ok(()) => replies.push(reply),
+                Err(_) => {
+                    self.stats.replies_refused.fetch_add(1, Ordering::Relaxed);
+                }
             }
         }
     }
 
-    /// One message from an allowed sender; its reply, if it gets one.
-    fn handle_message(&mut self, received: Received, from: SocketAddr, now: Instant) -> Option<OscMessage> {
-        let Received { timetag, msg } = received;
-        let token = self.settings.token();
-        if msg.addr == ADDR_STATUS {
-            if strip_token(&msg.args, token).is_ok() {
-                return Some(status_to_osc(&self.stats.counters()));
-            }
-            self.stats.received.fetch_add(1, Ordering::Relaxed);
+    /// A `/status` query from an allowed sender: the answer, if the token is right and the
+    /// sender's reply budget allows it ([`osc_timecode_core::reply`]). Counted either way.
+    fn answer_status(&mut self, msg: &OscMessage, from: SocketAddr, now: Instant) -> Option<OscMessage> {
+        self.stats.received.fetch_add(1, Ordering::Relaxed);
+        if strip_token(&msg.args, self.settings.token()).is_err() {
             self.stats.count_drop(DropReason::BadToken);
             return None;
         }
+        // The reply's length does not depend on the counts (names and int64s).
+        let len = message_len(&status_to_osc(&self.stats.counters()));
+        if self.budget.allow(from.ip(), ReplyKind::Status, len, now).is_err() {
+            self.stats.status_refused.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        // Counted before the snapshot, so the reply's counters add up (received = outcomes).
+        self.stats.status_answered.fetch_add(1, Ordering::Relaxed);
+        Some(status_to_osc(&self.stats.counters()))
+    }
+
+    /// One cue or trigger message from an allowed sender; its `/ack`, if it gets one.
+    fn handle_message(&mut self, received: Received, from: SocketAddr, now: Instant) -> Option<OscMessage> {
+        let Received { timetag, msg } = received;
+        let token = self.settings.token();
         self.stats.received.fetch_add(1, Ordering::Relaxed);
         // From here on `actions` holds only what this message maps to (for `report`).
         self.actions.clear();
@@ -635,7 +666,8 @@ mod tests {
         }
 
         fn status(&self) -> Vec<(String, u64)> {
-            self.send(&cue_msg("/status", vec![]));
+            // Padded: the reply budget answers it every time.
+            self.send(&OscPacket::Message(osc_timecode_core::cue::status_query(None)));
             status_from_osc(&self.reply()).expect("a /status reply")
         }
 
@@ -717,9 +749,11 @@ mod tests {
         }
         let status = rig.status();
         let get = |name: &str| status.iter().find(|(n, _)| n == name).unwrap().1;
-        assert_eq!(get("received"), 4);
+        // The four cues and the /status query itself, answered.
+        assert_eq!(get("received"), 5);
         assert_eq!(get("dropped_unmapped") + get("dropped_bad_argument") + get("dropped_too_broad"), 3);
         assert_eq!(get("dropped_too_far_ahead"), 1);
+        assert_eq!(get("status_answered"), 1);
     }
 
     #[test]
@@ -728,11 +762,12 @@ mod tests {
         rig.send(&cue_msg("/cue/1", vec![]));
         rig.send(&cue_msg("/cue/1", vec![OscType::String("wrong".into())]));
         rig.send_bytes(b"garbage!");
-        rig.send(&cue_msg("/status", vec![OscType::String("s3cret".into())]));
+        rig.send(&OscPacket::Message(osc_timecode_core::cue::status_query(Some("s3cret"))));
         // The first reply is the status: the three before got none.
         let status = status_from_osc(&rig.reply()).expect("only the /status query is answered");
         let get = |name: &str| status.iter().find(|(n, _)| n == name).unwrap().1;
-        assert_eq!((get("received"), get("dropped_bad_token"), get("dropped_malformed")), (3, 2, 1));
+        assert_eq!((get("received"), get("dropped_bad_token"), get("dropped_malformed")), (4, 2, 1));
+        assert_eq!(get("status_answered"), 1, "the query itself is received and answered");
         rig.send(&cue_msg("/cue/1", vec![OscType::String("s3cret".into()), OscType::Int(5)]));
         assert_eq!(ack_of(&rig.reply()).status, AckStatus::Ok);
     }
