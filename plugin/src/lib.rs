@@ -33,7 +33,9 @@ use std::time::Instant;
 use nice_plug::midi::{Channel, Key, VoiceID};
 use nice_plug::prelude::*;
 use osc_timecode_core::HostRate;
-use osc_timecode_core::clock::{BlockInput, FrameClock, offset_frames};
+use osc_timecode_core::clock::{
+    BlockInput, FrameClock, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, offset_frames, usable_sample_rate,
+};
 
 pub mod cues;
 pub mod editor;
@@ -188,10 +190,16 @@ impl Plugin for OscTimecode {
     ) -> bool {
         // May be called again without deactivate(): start from scratch each time.
         self.shut_down();
-        let Some(sample_rate) = usable_sample_rate(buffer_config.sample_rate) else {
-            nice_error!("refusing to activate at sample rate {}", buffer_config.sample_rate);
+        let Some(sample_rate) = usable_sample_rate(f64::from(buffer_config.sample_rate)) else {
+            nice_error!(
+                "refusing to activate at a sample rate of {} Hz: OSC Timecode runs at {MIN_SAMPLE_RATE} to \
+                 {MAX_SAMPLE_RATE} Hz (no timecode is sent until the host activates it at such a rate)",
+                buffer_config.sample_rate
+            );
+            self.readout.sample_rate_refused(Some(buffer_config.sample_rate));
             return false;
         };
+        self.readout.sample_rate_refused(None);
         let rate = self.params.rate.value().rate();
         let offset = offset_frames(self.params.offset.value() as u32, rate);
         self.clock = Some(FrameClock::new(sample_rate, rate, offset));
@@ -262,17 +270,22 @@ impl Plugin for OscTimecode {
         // A VST3 host may change the sample rate through setupProcessing() without deactivating
         // (against the spec; nice-plug passes it on): positions then count at the new rate. The
         // clock follows, and the change is a discontinuity. `FrameClock` is plain data: no heap.
-        if let Some(host_rate) = usable_sample_rate(transport.sample_rate)
+        // To a rate the clock cannot use, it does not: its positions would be read at the old
+        // rate, so the block has no position (nothing is sent) and the window says why.
+        let host_sample_rate = usable_sample_rate(f64::from(transport.sample_rate));
+        if let Some(host_rate) = host_sample_rate
             && host_rate != clock.sample_rate()
         {
             *clock = FrameClock::new(host_rate, rate, offset);
         }
+        readout.block_sample_rate(host_sample_rate.is_none().then_some(transport.sample_rate));
         let block = BlockInput {
             playing: transport.playing,
-            position: transport.pos_samples(),
+            position: transport.pos_samples().filter(|_| host_sample_rate.is_some()),
             loop_range: transport.loop_range_samples(),
             len: buffer.samples() as u32,
-        };
+        }
+        .usable();
         let (sample_rate, block_len) = (clock.sample_rate(), block.len);
         let mut block_start: Option<Instant> = None;
         cue_player.begin_block();
@@ -314,12 +327,6 @@ impl Plugin for OscTimecode {
         self.shut_down();
         self.readout.deactivated();
     }
-}
-
-/// `sample_rate` rounded to whole Hz, if the clock can use it (1 Hz to 1.536 MHz).
-fn usable_sample_rate(sample_rate: f32) -> Option<u32> {
-    let hz = sample_rate.round();
-    (1.0..=1_536_000.0).contains(&hz).then_some(hz as u32)
 }
 
 /// A cue's MIDI event as nice-plug's note event at `timing` samples into the block.

@@ -52,6 +52,11 @@ pub struct Readout {
     /// stores once per block; the window and the network thread (which logs a disagreement)
     /// load.
     host_rate: AtomicU64,
+    /// The host's sample rate the plugin refuses to run at, whole Hz (saturated; NaN is 0),
+    /// packed by [`pack_refused_rate`] (0: none). `[main-thread]` stores at `activate()` (set when
+    /// it refuses, cleared when it accepts); `[audio-thread]` stores once per block (set while a
+    /// VST3 host's mid-stream change has made the transport's rate unusable); the window loads.
+    refused_rate: AtomicU64,
 }
 
 /// The latest frame as the window shows it. `Copy`.
@@ -114,6 +119,23 @@ pub struct ReadoutSnapshot {
     pub sample_rate: u32,
     /// The host's project frame rate in the latest block, if it reports one.
     pub host_rate: Option<HostRate>,
+    /// The host's sample rate (whole Hz) if the plugin refuses to run at it: activation refused,
+    /// or a mid-stream change to it (no timecode while it lasts).
+    pub refused_rate: Option<u32>,
+}
+
+/// Set in a packed refused sample rate that holds one.
+const REFUSED_VALID: u64 = 1 << 32;
+
+/// One word: the sample rate `hz` rounded to whole Hz (saturating at 0 and `u32::MAX`; NaN is 0)
+/// in bits 0–31, valid in bit 32; 0 for none.
+pub fn pack_refused_rate(hz: Option<f32>) -> u64 {
+    hz.map_or(0, |hz| REFUSED_VALID | u64::from(hz.round() as u32))
+}
+
+/// The rate in a word from [`pack_refused_rate`].
+pub fn unpack_refused_rate(word: u64) -> Option<u32> {
+    (word & REFUSED_VALID != 0).then_some(word as u32)
 }
 
 /// Set in a packed host rate that holds one.
@@ -158,6 +180,17 @@ impl Readout {
         self.active.store(true, Ordering::Relaxed);
     }
 
+    /// `[main-thread]` From `activate()`: whether it refused the host's sample rate `hz`.
+    pub fn sample_rate_refused(&self, hz: Option<f32>) {
+        self.refused_rate.store(pack_refused_rate(hz), Ordering::Relaxed);
+    }
+
+    /// `[audio-thread]` Once per block: the transport's sample rate if the plugin cannot use it
+    /// (see [`Self::sample_rate_refused`]). One atomic store.
+    pub fn block_sample_rate(&self, refused: Option<f32>) {
+        self.refused_rate.store(pack_refused_rate(refused), Ordering::Relaxed);
+    }
+
     /// `[main-thread]` From `deactivate()`.
     pub fn deactivated(&self) {
         self.active.store(false, Ordering::Relaxed);
@@ -187,6 +220,7 @@ impl Readout {
             offline: self.offline.load(Ordering::Relaxed),
             sample_rate: self.sample_rate.load(Ordering::Relaxed),
             host_rate: self.host_rate(),
+            refused_rate: unpack_refused_rate(self.refused_rate.load(Ordering::Relaxed)),
         }
     }
 
@@ -406,6 +440,20 @@ mod tests {
         assert_eq!(Position::unpack(huge.pack()).unwrap().frame, FRAME_MAX, "saturates");
         let bad_rate = VALID | (200 << FRAME_BITS);
         assert_eq!(Position::unpack(bad_rate), None);
+    }
+
+    #[test]
+    fn refused_sample_rates_round_trip_through_one_word() {
+        for (hz, whole) in [(7_999.0, 7_999), (0.0, 0), (59.4, 59), (f32::NAN, 0), (f32::INFINITY, u32::MAX), (-1.0, 0)]
+        {
+            assert_eq!(unpack_refused_rate(pack_refused_rate(Some(hz))), Some(whole), "{hz}");
+        }
+        assert_eq!(unpack_refused_rate(pack_refused_rate(None)), None);
+        let readout = Readout::default();
+        readout.sample_rate_refused(Some(7_999.0));
+        assert_eq!(readout.snapshot().refused_rate, Some(7_999));
+        readout.block_sample_rate(None);
+        assert_eq!(readout.snapshot().refused_rate, None);
     }
 
     #[test]

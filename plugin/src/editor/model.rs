@@ -5,6 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use osc_timecode_core::clock::{MAX_SAMPLE_RATE, MIN_SAMPLE_RATE};
 use osc_timecode_core::cue::{AckStatus, parse_allow_entry};
 use osc_timecode_core::pattern;
 use osc_timecode_core::timecode::Timecode;
@@ -179,6 +180,9 @@ pub enum Warning {
     FramesDropped,
     /// The host's project runs at another frame rate (first) than the one we send (second).
     HostRate(HostRate, FrameRate),
+    /// The host's sample rate (whole Hz) is outside what the plugin runs at: activation refused,
+    /// or no timecode since a mid-stream change to it.
+    SampleRate(u32),
 }
 
 impl Warning {
@@ -210,6 +214,10 @@ impl Warning {
                 let mut chars = line.chars();
                 chars.next().map_or_else(String::new, |first| format!("{}{}.", first.to_uppercase(), chars.as_str()))
             }
+            Self::SampleRate(hz) => format!(
+                "The host runs at {hz} Hz: this plugin works at {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz, so no \
+                 timecode is sent. Change the project's or the audio device's sample rate."
+            ),
         }
     }
 
@@ -258,7 +266,10 @@ pub struct Health {
 pub fn warnings(health: &Health) -> Vec<Warning> {
     let mut out = Vec::new();
     let r = &health.readout;
-    if !r.active {
+    // A refused sample rate is why the plugin is inactive or has no position: say that instead.
+    if let Some(hz) = r.refused_rate {
+        out.push(Warning::SampleRate(hz));
+    } else if !r.active {
         out.push(Warning::Inactive);
     } else if health.idle >= IDLE_AFTER {
         out.push(Warning::NotProcessing(health.idle));
@@ -1027,6 +1038,7 @@ mod tests {
             offline,
             sample_rate: 48_000,
             host_rate: None,
+            refused_rate: None,
         }
     }
 
@@ -1087,8 +1099,13 @@ mod tests {
         assert_eq!(warnings(&healthy()), []);
         let listen = addr("127.0.0.1:5005");
         type Case = (fn(&mut Health), Vec<Warning>);
-        let cases: [Case; 11] = [
+        let cases: [Case; 13] = [
             (|h| h.readout.active = false, vec![Warning::Inactive]),
+            (|h| (h.readout.active, h.readout.refused_rate) = (false, Some(7_999)), vec![Warning::SampleRate(7_999)]),
+            (
+                |h| (h.readout.has_position, h.readout.refused_rate) = (false, Some(4_000)),
+                vec![Warning::SampleRate(4_000)],
+            ),
             (|h| h.idle = Duration::from_secs(3), vec![Warning::NotProcessing(Duration::from_secs(3))]),
             (|h| h.readout.has_position = false, vec![Warning::NoPosition]),
             (
@@ -1148,6 +1165,10 @@ mod tests {
         assert!(!Warning::HostRate(odd, FrameRate::FPS_24).is_info());
         assert!(Warning::ListenInUse(listen).text().contains("127.0.0.1:5005 is in use"));
         assert!(Warning::NotProcessing(Duration::from_secs(2)).text().contains("for 2 s"));
+        assert!(
+            Warning::SampleRate(7_999).text().starts_with("The host runs at 7999 Hz: this plugin works at 8000 to")
+        );
+        assert!(!Warning::SampleRate(7_999).is_info());
         assert!(Warning::Inactive.is_info() && !Warning::NoPosition.is_info());
     }
 

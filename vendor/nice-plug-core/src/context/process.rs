@@ -181,6 +181,18 @@ pub struct Transport {
     pub frame_rate: Option<SmpteFrameRate>,
 }
 
+// PATCHED (osc-timecode): a position in samples from one in seconds or beats, `None` when
+// the host's numbers make none. Upstream rounds and casts with `as`, which turns NaN into sample
+// 0 (a tempo of 0 with a beats position of 0, or a NaN tempo, became "the start of the
+// timeline") and infinities into `i64::MIN`/`MAX`.
+fn samples_from_f64(samples: f64) -> Option<i64> {
+    let samples = samples.round();
+    // `i64::MIN as f64` is exactly -2^63; 2^63 is the first value past `i64::MAX`. NaN fails
+    // both comparisons.
+    let limit = -(i64::MIN as f64);
+    (samples >= -limit && samples < limit).then_some(samples as i64)
+}
+
 // PATCHED (osc-timecode): see `Transport::frame_rate`.
 /// A frame rate as VST3's `ProcessContext::frameRate` describes it: whole frames per second, and
 /// whether the rate is pulled down by 1000/1001 (29.97 is 30 pulled down) and counts drop-frame.
@@ -237,10 +249,10 @@ impl Transport {
         ) {
             (Some(pos_samples), _, _, _) => Some(pos_samples),
             (_, Some(pos_seconds), _, _) => {
-                Some((pos_seconds * self.sample_rate as f64).round() as i64)
+                samples_from_f64(pos_seconds * self.sample_rate as f64)
             }
             (_, _, Some(pos_beats), Some(tempo)) => {
-                Some((pos_beats / tempo * 60.0 * self.sample_rate as f64).round() as i64)
+                samples_from_f64(pos_beats / tempo * 60.0 * self.sample_rate as f64)
             }
             (_, _, _, _) => None,
         }
@@ -332,12 +344,12 @@ impl Transport {
         ) {
             (Some(loop_range_samples), _, _, _) => Some(loop_range_samples),
             (_, Some((start_seconds, end_seconds)), _, _) => Some((
-                ((start_seconds * self.sample_rate as f64).round() as i64),
-                ((end_seconds * self.sample_rate as f64).round() as i64),
+                samples_from_f64(start_seconds * self.sample_rate as f64)?,
+                samples_from_f64(end_seconds * self.sample_rate as f64)?,
             )),
             (_, _, Some((start_beats, end_beats)), Some(tempo)) => Some((
-                (start_beats / tempo * 60.0 * self.sample_rate as f64).round() as i64,
-                (end_beats / tempo * 60.0 * self.sample_rate as f64).round() as i64,
+                samples_from_f64(start_beats / tempo * 60.0 * self.sample_rate as f64)?,
+                samples_from_f64(end_beats / tempo * 60.0 * self.sample_rate as f64)?,
             )),
             (_, _, _, _) => None,
         }
