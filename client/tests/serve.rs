@@ -275,10 +275,11 @@ fn get(status: &[(String, u64)], name: &str) -> u64 {
     status.iter().find(|(n, _)| n == name).map(|(_, v)| *v).unwrap_or_else(|| panic!("no {name} in {status:?}"))
 }
 
-/// `received` = `acked` + every `dropped_*`.
+/// `received` = `acked` + every `dropped_*` + `status_answered` + `status_refused`.
 fn check_sum(status: &[(String, u64)]) {
     let dropped: u64 = status.iter().filter(|(n, _)| n.starts_with("dropped_")).map(|(_, v)| v).sum();
-    assert_eq!(get(status, "received"), get(status, "acked") + dropped, "{status:?}");
+    let status_queries = get(status, "status_answered") + get(status, "status_refused");
+    assert_eq!(get(status, "received"), get(status, "acked") + dropped + status_queries, "{status:?}");
 }
 
 fn ok(address: &str) -> Ack {
@@ -476,7 +477,7 @@ fn cues_from_our_client_and_raw_retries() {
     check_sum(&status);
     // Our client may have retried (a busy machine): retries are duplicates.
     let retries = get(&status, "dropped_duplicate") - 1;
-    assert_eq!(get(&status, "received"), 6 + retries, "{status:?}");
+    assert_eq!(get(&status, "received"), 6 + retries + 1, "{status:?}: the cues and this query");
     assert_eq!(
         [get(&status, "acked"), get(&status, "dropped_unmapped"), get(&status, "dropped_bad_argument")],
         [3, 1, 1]
@@ -496,7 +497,7 @@ fn strangers_get_no_reply() {
     stranger.silence(Duration::from_millis(300), "a sender outside --allow");
     let friend = Control::new(serve.listen);
     let status = friend.status(None);
-    assert_eq!((get(&status, "received"), get(&status, "dropped_not_allowed")), (2, 2));
+    assert_eq!((get(&status, "received"), get(&status, "dropped_not_allowed")), (3, 2), "the two and this query");
     assert!(serve.lines.try_recv().is_err(), "nothing printed for a stranger");
 }
 

@@ -2,9 +2,18 @@
 //! control, and `/status`, with the plugin's checks and replies (`osc_timecode_core::cue`).
 //!
 //! Order of checks for each datagram, as in the plugin's cue thread: sender in the allow-list
-//! (else `not_allowed`, no reply), packet shape (else `malformed`, no reply); then per message:
-//! token (else `bad_token`, no reply), arguments (`bad_argument`), retry (`duplicate`), address
-//! (`unmapped`). `serve` has no mapping table: any `/cue/NAME` or `/trigger/NAME` is accepted.
+//! (else `not_allowed`, no reply), packet shape (else `malformed`, no reply: arrays, deep
+//! bundles and argument floods are refused before anything decodes them), at least one message
+//! (else `empty`); then per message: token (else `bad_token`, no reply), arguments
+//! (`bad_argument`), retry (`duplicate`), address (`unmapped`). `serve` has no mapping table: any
+//! `/cue/NAME` or `/trigger/NAME` is accepted.
+//!
+//! Replies (`/ack` and `/status` answers) go only to senders that passed the allow-list and the
+//! token, and only within the sender's reply budget ([`osc_timecode_core::reply`]): never more
+//! bytes than it sent, beyond a small allowance, and `/status` answers rate-limited per sender
+//! and overall (issue 14: a 12-byte query got a 536-byte answer, 64 of them for one bundle). A
+//! reply over budget is not sent and is counted (`status_refused`, `replies_refused`); the cue
+//! itself is still handled.
 //!
 //! Everything here runs on the main thread; [`Receiver::handle_message`] is pure apart from the
 //! transport lock, so tests drive it without sockets.
@@ -20,6 +29,7 @@ use osc_timecode_core::cue::{
     decode_packet, parse_cue_args, status_to_osc, strip_token,
 };
 use osc_timecode_core::protocol::system_time_from_timetag;
+use osc_timecode_core::reply::{ReplyBudget, ReplyKind, message_len};
 use osc_timecode_core::{FrameRate, Timecode};
 use rosc::{OscMessage, OscType};
 
@@ -31,10 +41,12 @@ pub const DEDUPE_WINDOW: Duration = Duration::from_secs(10);
 /// IDs remembered at most (as the plugin).
 pub const DEDUPE_CAPACITY: usize = 4096;
 
-/// Message counters for `/status`. `[main-thread]`: only the receiver touches them.
+/// Message counters for `/status`, in messages. `[main-thread]`: only the receiver touches
+/// them. `received` = `acked` + every `dropped_*` + `status_answered` + `status_refused`.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Counters {
-    /// Messages received (a dropped packet counts as one; answered `/status` queries do not).
+    /// Messages received from allowed senders (`/status` queries too), and one for every packet
+    /// dropped whole (not allowed, malformed, empty).
     pub received: u64,
     /// Cues, triggers and transport commands acknowledged `ok`.
     pub acked: u64,
@@ -50,8 +62,17 @@ pub struct Counters {
     pub bad_argument: u64,
     /// Retries of a cue ID already accepted.
     pub duplicate: u64,
+    /// Well-formed packets without a message (a bundle of nothing).
+    pub empty: u64,
     /// Replies the OS refused to send.
     pub reply_errors: u64,
+    /// `/status` queries answered.
+    pub status_answered: u64,
+    /// `/status` queries with the right token not answered: too often, or the answer would be
+    /// more bytes than the sender has sent ([`osc_timecode_core::reply`]).
+    pub status_refused: u64,
+    /// `/ack` replies not sent for the same reason; the cue itself was handled.
+    pub replies_refused: u64,
 }
 
 /// What handling one message produced.
@@ -74,6 +95,8 @@ pub struct Receiver {
     dedupe: Dedupe<(SocketAddr, CueId)>,
     /// The transport and the sender's counters.
     shared: Arc<Shared>,
+    /// What each sender may still receive, in bytes, and when it last got a `/status` answer.
+    budget: ReplyBudget,
     /// This thread's counters.
     pub counters: Counters,
 }
@@ -86,6 +109,7 @@ impl Receiver {
             token,
             dedupe: Dedupe::new(DEDUPE_WINDOW, DEDUPE_CAPACITY),
             shared,
+            budget: ReplyBudget::new(Instant::now()),
             counters: Counters::default(),
         }
     }
@@ -97,7 +121,14 @@ impl Receiver {
             self.counters.not_allowed += 1;
             return Vec::new();
         }
+        let now = Instant::now();
+        self.budget.on_request(from.ip(), bytes.len(), now);
         let messages = match decode_packet(bytes) {
+            Ok(messages) if messages.is_empty() => {
+                self.counters.received += 1;
+                self.counters.empty += 1;
+                return Vec::new();
+            }
             Ok(messages) => messages,
             // Every refusal (not OSC, too deep, too many messages, arrays, too many arguments)
             // is one malformed packet: none of them is looked into any further.
@@ -107,22 +138,47 @@ impl Receiver {
                 return Vec::new();
             }
         };
-        let now = Instant::now();
         messages.into_iter().map(|m| self.handle_message(m, from, now)).collect()
     }
 
-    /// One message from an allowed sender.
+    /// One message from an allowed sender; its reply only if the sender's budget allows it.
     pub fn handle_message(&mut self, received: Received, from: SocketAddr, now: Instant) -> Outcome {
-        let Received { timetag, msg } = received;
-        let token = self.token.as_deref();
-        if msg.addr == ADDR_STATUS {
-            if strip_token(&msg.args, token).is_ok() {
-                return Outcome { reply: Some(status_to_osc(&self.status())), line: None };
-            }
-            self.counters.received += 1;
+        if received.msg.addr == ADDR_STATUS {
+            return self.answer_status(&received.msg, from, now);
+        }
+        let mut outcome = self.handle_command(received, from, now);
+        if let Some(reply) = &outcome.reply
+            && self.budget.allow(from.ip(), ReplyKind::Ack, message_len(reply), now).is_err()
+        {
+            outcome.reply = None;
+            self.counters.replies_refused += 1;
+        }
+        outcome
+    }
+
+    /// A `/status` query: the answer if the token is right and the budget allows it; counted
+    /// either way.
+    fn answer_status(&mut self, msg: &OscMessage, from: SocketAddr, now: Instant) -> Outcome {
+        self.counters.received += 1;
+        if strip_token(&msg.args, self.token.as_deref()).is_err() {
             self.counters.bad_token += 1;
             return Outcome::default();
         }
+        // The answer's length does not depend on the counts (names and int64s).
+        let len = message_len(&status_to_osc(&self.status()));
+        if self.budget.allow(from.ip(), ReplyKind::Status, len, now).is_err() {
+            self.counters.status_refused += 1;
+            return Outcome::default();
+        }
+        // Counted before the snapshot, so the answer's counters add up.
+        self.counters.status_answered += 1;
+        Outcome { reply: Some(status_to_osc(&self.status())), line: None }
+    }
+
+    /// A cue, trigger or transport command (or anything else that is not `/status`).
+    fn handle_command(&mut self, received: Received, from: SocketAddr, now: Instant) -> Outcome {
+        let Received { timetag, msg } = received;
+        let token = self.token.as_deref();
         self.counters.received += 1;
         if msg.addr.starts_with(TRANSPORT_PREFIX) {
             let Ok(args) = strip_token(&msg.args, token) else {
@@ -235,7 +291,11 @@ impl Receiver {
             ("dropped_unmapped", c.unmapped),
             ("dropped_bad_argument", c.bad_argument),
             ("dropped_duplicate", c.duplicate),
+            ("dropped_empty", c.empty),
             ("reply_errors", c.reply_errors),
+            ("status_answered", c.status_answered),
+            ("status_refused", c.status_refused),
+            ("replies_refused", c.replies_refused),
             ("timecode_sent", stats.sent.load(Ordering::Relaxed)),
             ("timecode_send_errors", stats.send_errors.load(Ordering::Relaxed)),
             ("frames_skipped", stats.skipped.load(Ordering::Relaxed)),
@@ -319,8 +379,127 @@ mod tests {
                 get("dropped_unmapped"),
                 get("dropped_bad_argument")
             ],
-            [Some(6), Some(2), Some(1), Some(2), Some(1)]
+            [Some(7), Some(2), Some(1), Some(2), Some(1)],
+            "the /status query itself is received (and answered) before the snapshot"
         );
+        assert_eq!(get("status_answered"), Some(1));
+    }
+
+    /// The `/status` names and their order are public API (docs/PROTOCOL.md, "/status at serve").
+    #[test]
+    fn status_names_are_frozen() {
+        let names: Vec<&str> = receiver(None, false).status().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(
+            names,
+            [
+                "received",
+                "acked",
+                "dropped_not_allowed",
+                "dropped_bad_token",
+                "dropped_malformed",
+                "dropped_unmapped",
+                "dropped_bad_argument",
+                "dropped_duplicate",
+                "dropped_empty",
+                "reply_errors",
+                "status_answered",
+                "status_refused",
+                "replies_refused",
+                "timecode_sent",
+                "timecode_send_errors",
+                "frames_skipped",
+            ]
+        );
+    }
+
+    /// `received` = `acked` + every `dropped_*` + `status_answered` + `status_refused`.
+    fn adds_up(r: &Receiver) {
+        let c = &r.counters;
+        let dropped = c.not_allowed + c.bad_token + c.malformed + c.unmapped + c.bad_argument + c.duplicate + c.empty;
+        assert_eq!(c.received, c.acked + dropped + c.status_answered + c.status_refused, "{c:?}");
+    }
+
+    /// Regression (issue 14): a bundle of 64 `/status` queries got 64 answers of 536 bytes each.
+    /// Now: one answer per sender per interval, within what the sender sent plus the allowance;
+    /// every query counted.
+    #[test]
+    fn status_answers_are_rate_limited_and_within_the_reply_budget() {
+        use osc_timecode_core::reply::{SOURCE_ALLOWANCE, UDP_OVERHEAD};
+        let mut r = receiver(None, false);
+        let query = rosc::OscPacket::Message(OscMessage { addr: "/status".into(), args: vec![] });
+        let bundle = rosc::OscPacket::Bundle(rosc::OscBundle {
+            timetag: osc_timecode_core::cue::IMMEDIATELY,
+            content: vec![query; 64],
+        });
+        let bytes = rosc::encoder::encode(&bundle).unwrap();
+        let (mut sent, mut replied) = (0usize, 0usize);
+        for _ in 0..20 {
+            sent += bytes.len() + UDP_OVERHEAD;
+            for o in r.handle_datagram(&bytes, from()) {
+                if let Some(reply) = o.reply {
+                    replied += rosc::encoder::encode(&rosc::OscPacket::Message(reply)).unwrap().len() + UDP_OVERHEAD;
+                }
+            }
+        }
+        assert_eq!(r.counters.status_answered, 1, "one answer per interval to one sender");
+        assert_eq!(r.counters.status_refused, 20 * 64 - 1);
+        assert!(replied as u64 <= sent as u64 + SOURCE_ALLOWANCE, "{replied} reply bytes for {sent}");
+        adds_up(&r);
+    }
+
+    /// Acks beyond what a sender paid for are not sent, but the cues are still handled.
+    #[test]
+    fn acks_beyond_the_budget_are_counted_and_the_cues_still_handled() {
+        let mut r = receiver(None, false);
+        // The smallest cue: `/cue/1` with no arguments, 12 bytes; its ack is longer.
+        let cue = rosc::encoder::encode(&rosc::OscPacket::Message(OscMessage { addr: "/cue/1".into(), args: vec![] }))
+            .unwrap();
+        let (mut acks, mut lines) = (0, 0);
+        for _ in 0..1000 {
+            for o in r.handle_datagram(&cue, from()) {
+                acks += usize::from(o.reply.is_some());
+                lines += usize::from(o.line.is_some());
+            }
+        }
+        assert_eq!((r.counters.acked, lines), (1000, 1000), "every cue handled and printed");
+        assert!(acks < 1000 && r.counters.replies_refused == 1000 - acks as u64, "{acks} acks, {:?}", r.counters);
+        adds_up(&r);
+    }
+
+    /// Packets the shape check refuses (arrays nested thousands deep, bare or in a bundle; deep
+    /// bundles) and empty bundles are counted without a reply, and the next cue is handled.
+    #[test]
+    fn hostile_shapes_and_empty_bundles_are_counted() {
+        let mut r = receiver(None, false);
+        let array = |depth: usize| {
+            let mut b = b"/cue/1\0\0,".to_vec();
+            b.extend(std::iter::repeat_n(b'[', depth));
+            b.extend(std::iter::repeat_n(b']', depth));
+            b.push(0);
+            while b.len() % 4 != 0 {
+                b.push(0);
+            }
+            b
+        };
+        let in_bundle = |inner: &[u8]| {
+            let mut b = b"#bundle\0\0\0\0\0\0\0\0\x01".to_vec();
+            b.extend_from_slice(&(inner.len() as u32).to_be_bytes());
+            b.extend_from_slice(inner);
+            b
+        };
+        let mut deep = array(1);
+        for _ in 0..1000 {
+            deep = in_bundle(&deep);
+        }
+        for bytes in [array(4000), array(6000), array(16_000), in_bundle(&array(16_000)), deep] {
+            assert!(r.handle_datagram(&bytes, from()).is_empty(), "{} bytes", bytes.len());
+        }
+        assert!(r.handle_datagram(b"#bundle\0\0\0\0\0\0\0\0\x01", from()).is_empty(), "an empty bundle");
+        assert_eq!((r.counters.malformed, r.counters.empty), (5, 1));
+        let cue = rosc::encoder::encode(&rosc::OscPacket::Message(OscMessage { addr: "/cue/1".into(), args: vec![] }))
+            .unwrap();
+        assert_eq!(ack(&r.handle_datagram(&cue, from())[0]).status, AckStatus::Ok);
+        adds_up(&r);
     }
 
     #[test]
