@@ -476,7 +476,7 @@ mod tests {
             b.extend(std::iter::repeat_n(b'[', depth));
             b.extend(std::iter::repeat_n(b']', depth));
             b.push(0);
-            while b.len() % 4 != 0 {
+            while !b.len().is_multiple_of(4) {
                 b.push(0);
             }
             b
