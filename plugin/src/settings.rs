@@ -39,6 +39,12 @@ pub const DEFAULT_TARGET: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCA
 /// Keep-alive intervals below this are raised to it, so a typo cannot flood the network.
 pub const MIN_KEEPALIVE_MS: u32 = 20;
 
+/// The output latency's range, ms: from minus to plus this. Ten seconds is far beyond any audio
+/// device's latency; past it a value is a typo or corrupt, and both readers refuse it, as they
+/// refuse NaN and infinities (issue 14: `nan` in the config file moved every timetag 60 s
+/// earlier without a word).
+pub const MAX_OUTPUT_LATENCY_MS: f64 = 10_000.0;
+
 /// The key of the settings in nice-plug's state fields (`#[persist = "settings"]` in `params.rs`).
 pub const STATE_KEY: &str = "settings";
 
@@ -58,7 +64,7 @@ pub struct Settings {
     /// Milliseconds from the moment the plugin processes a sample to the moment it is heard
     /// (the audio interface's output latency), added to each bundle's timetag. Neither CLAP nor
     /// VST3 tells a plugin this, so it is the user's to set; may be negative to move the timetag
-    /// earlier.
+    /// earlier. Finite, within ±[`MAX_OUTPUT_LATENCY_MS`]: both readers refuse anything else.
     pub output_latency_ms: f64,
     /// What to send while the host renders offline (bounce). Read at activation: hosts
     /// re-activate the plugin when they switch between real-time and offline processing.
@@ -100,9 +106,24 @@ impl Default for Settings {
 struct StrictSettings {
     targets: Vec<SocketAddr>,
     keepalive_ms: u32,
+    #[serde(deserialize_with = "output_latency_ms")]
     output_latency_ms: f64,
     offline: OfflinePolicy,
     cues: CueSettings,
+}
+
+/// Reads `output_latency_ms`: a finite number within ±[`MAX_OUTPUT_LATENCY_MS`], else an error
+/// that names the key, the range and the value.
+fn output_latency_ms<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    let ms = f64::deserialize(deserializer)?;
+    if ms.is_finite() && ms.abs() <= MAX_OUTPUT_LATENCY_MS {
+        Ok(ms)
+    } else {
+        Err(serde::de::Error::custom(format_args!(
+            "output_latency_ms must be a number of milliseconds from -{MAX_OUTPUT_LATENCY_MS} to \
+             {MAX_OUTPUT_LATENCY_MS}, not {ms:?}"
+        )))
+    }
 }
 
 /// [`Settings`] read strictly, as a type (for [`ConfigFile`]).
@@ -437,11 +458,57 @@ mod tests {
             assert!(matches!(Settings::from_state(json), Err(StateError::Invalid(_))), "{json}");
             assert_eq!(load_through_nice_plug(json), fallback(), "{json}");
         }
-        // The largest finite latency is a value (clamped where it is used), not an error.
-        let s = Settings::from_state(r#"{"output_latency_ms": -1.7976931348623157e308}"#).unwrap();
-        assert_eq!(s.output_latency_ms, f64::MIN);
         // A float beyond f64 is a parse error in serde_json: unreadable.
         assert!(matches!(Settings::from_state(r#"{"output_latency_ms": 1e309}"#), Err(StateError::Unreadable(_))));
+    }
+
+    #[test]
+    fn output_latency_out_of_range_is_refused_by_the_config_file() {
+        for (value, shown) in [
+            ("nan", "NaN"),
+            ("-nan", "NaN"),
+            ("inf", "inf"),
+            ("-inf", "-inf"),
+            ("1e300", "1e300"),
+            ("-1e300", "-1e300"),
+            ("10000.001", "10000.001"),
+            ("-10001", "-10001.0"),
+        ] {
+            let path = write_temp(&format!("latency-{value}"), &format!("[plugin]\noutput_latency_ms = {value}\n"));
+            let err = Settings::from_config_file(&path).expect_err(value).to_string();
+            assert!(err.contains("is invalid, using defaults"), "{value}: {err}");
+            let why = format!("output_latency_ms must be a number of milliseconds from -10000 to 10000, not {shown}\n");
+            assert!(err.contains(&why), "{value}: {err}");
+        }
+        for (value, ms) in [("0", 0.0), ("12.5", 12.5), ("-3", -3.0), ("10000", 10_000.0), ("-10000.0", -10_000.0)] {
+            let path = write_temp(&format!("latency-ok-{value}"), &format!("[plugin]\noutput_latency_ms = {value}\n"));
+            assert_eq!(Settings::from_config_file(&path).unwrap().unwrap().output_latency_ms, ms, "{value}");
+        }
+    }
+
+    #[test]
+    fn output_latency_out_of_range_in_a_state_loads_the_fallback() {
+        for json in [
+            r#"{"output_latency_ms": 1e300}"#,
+            r#"{"output_latency_ms": -1.7976931348623157e308}"#,
+            r#"{"output_latency_ms": 10000.5}"#,
+            r#"{"output_latency_ms": -10001}"#,
+            // serde_json writes a NaN or an infinity as null.
+            r#"{"output_latency_ms": null}"#,
+        ] {
+            let err = Settings::from_state(json).expect_err(json);
+            assert!(matches!(err, StateError::Invalid(_)), "{json}: {err:?}");
+            assert_eq!(load_through_nice_plug(json), fallback(), "{json}");
+        }
+        assert!(
+            Settings::from_state(r#"{"output_latency_ms": 1e300}"#)
+                .unwrap_err()
+                .to_string()
+                .contains("output_latency_ms must be a number of milliseconds from -10000 to 10000, not 1e300")
+        );
+        let nan = Settings { output_latency_ms: f64::NAN, ..Settings::default() };
+        assert!(Settings::from_state(&serde_json::to_string(&nan).unwrap()).is_err(), "a NaN saved is refused on load");
+        assert_eq!(Settings::from_state(r#"{"output_latency_ms": -10000}"#).unwrap().output_latency_ms, -10_000.0);
     }
 
     #[test]

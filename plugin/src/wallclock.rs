@@ -11,6 +11,8 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::settings::MAX_OUTPUT_LATENCY_MS;
+
 /// How often the anchor is refreshed.
 pub const REANCHOR_EVERY: Duration = Duration::from_secs(10);
 
@@ -44,7 +46,8 @@ impl WallClock {
         }
     }
 
-    /// The wall-clock time at `at`, moved by `latency_ms` (later if positive; at most ±60 s).
+    /// The wall-clock time at `at`, moved by `latency_ms` (later if positive; see `latency_of`
+    /// for what it does with values the settings readers refuse).
     pub fn wall_at(&self, at: Instant, latency_ms: f64) -> SystemTime {
         let (anchor_instant, anchor_wall) = self.anchor;
         let base = if at >= anchor_instant {
@@ -71,10 +74,15 @@ impl WallClock {
     }
 }
 
-/// `latency_ms` as a duration, at most 60 s (the setting's range is far smaller; this bounds
-/// hostile or corrupt values).
+/// `latency_ms` as a duration: its size, clamped to the setting's range
+/// ([`MAX_OUTPUT_LATENCY_MS`]), and none for NaN. The settings readers refuse such values; this
+/// keeps one that reached here anyway (a `Settings` built in code) from moving timetags: `f64::min`
+/// made NaN 60 s, and `NaN >= 0.0` being false made it 60 s *earlier* (issue 14).
 fn latency_of(latency_ms: f64) -> Duration {
-    Duration::from_secs_f64(latency_ms.abs().min(60_000.0) / 1000.0)
+    if latency_ms.is_nan() {
+        return Duration::ZERO;
+    }
+    Duration::from_secs_f64(latency_ms.abs().min(MAX_OUTPUT_LATENCY_MS) / 1000.0)
 }
 
 #[cfg(test)]
@@ -106,6 +114,22 @@ mod tests {
         let past = clock.wall_at(at, 0.0) - Duration::from_secs(3);
         assert_eq!(clock.instant_at(past, 0.0), at.checked_sub(Duration::from_secs(3)));
         assert_eq!(clock.instant_at(SystemTime::UNIX_EPOCH, 0.0).map(|i| i <= at), Some(true));
+    }
+
+    #[test]
+    fn latencies_the_settings_refuse_move_nothing_or_at_most_the_range() {
+        let clock = WallClock::now();
+        let t = clock.anchor.0 + Duration::from_millis(500);
+        let base = clock.wall_at(t, 0.0);
+        assert_eq!(clock.wall_at(t, f64::NAN), base, "NaN moves nothing");
+        assert_eq!(clock.wall_at(t, -f64::NAN), base, "nor does a negative NaN");
+        let max = Duration::from_secs(10);
+        assert_eq!(clock.wall_at(t, f64::INFINITY), base + max);
+        assert_eq!(clock.wall_at(t, f64::NEG_INFINITY), base - max);
+        assert_eq!(clock.wall_at(t, 1e300), base + max);
+        assert_eq!(clock.wall_at(t, -1e300), base - max);
+        assert_eq!(clock.instant_at(base, f64::NAN), Some(t));
+        assert_eq!(clock.instant_at(base + max, f64::INFINITY), Some(t));
     }
 
     #[test]
