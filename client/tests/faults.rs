@@ -388,3 +388,270 @@ fn a_flood_at_listen_while_serve_plays_leaves_it_on_its_master_with_every_datagr
         )],
     );
 }
+
+/// Pads `bytes` with NULs to a multiple of 4, after at least one (an OSC string's end).
+fn nul_padded(mut bytes: Vec<u8>) -> Vec<u8> {
+    bytes.push(0);
+    while !bytes.len().is_multiple_of(4) {
+        bytes.push(0);
+    }
+    bytes
+}
+
+/// `ADDRESS [TOKEN] [[[…]]]`: OSC arrays nested `depth` deep, written by hand as a hostile
+/// sender would (rosc's encoder recurses). About 2 bytes a level: 4000 levels are 8 KB.
+fn array_packet(address: &str, token: Option<&str>, depth: usize) -> Vec<u8> {
+    let mut bytes = nul_padded(address.as_bytes().to_vec());
+    let mut tags = b",".to_vec();
+    if token.is_some() {
+        tags.push(b's');
+    }
+    tags.extend(std::iter::repeat_n(b'[', depth));
+    tags.extend(std::iter::repeat_n(b']', depth));
+    bytes.extend(nul_padded(tags));
+    if let Some(token) = token {
+        bytes.extend(nul_padded(token.as_bytes().to_vec()));
+    }
+    bytes
+}
+
+/// `inner` wrapped in `levels` bundles (timetag "immediately"), 20 bytes a level.
+fn in_bundles(inner: &[u8], levels: usize) -> Vec<u8> {
+    let mut bytes = inner.to_vec();
+    for _ in 0..levels {
+        let mut outer = b"#bundle\0\0\0\0\0\0\0\0\x01".to_vec();
+        outer.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+        outer.extend_from_slice(&bytes);
+        bytes = outer;
+    }
+    bytes
+}
+
+/// The hostile packets of issue 14 aimed at a port that reads timecode (`listen`, `cue --at`):
+/// arrays nested 4000, 6000, 16000 and 32000 deep (8 to 64 KB), bare and in a bundle, and a
+/// `/sync/timecode` message 3000 bundles deep (60 KB; it overflowed `listen`'s stack).
+fn hostile_timecode_packets() -> Vec<Vec<u8>> {
+    let mut packets = Vec::new();
+    for depth in [4000, 6000, 16_000, 32_000] {
+        let bare = array_packet("/sync/timecode", None, depth);
+        packets.push(in_bundles(&bare, 1));
+        packets.push(bare);
+    }
+    packets.push(in_bundles(&array_packet("/sync/timecode", None, 0), 3000));
+    packets
+}
+
+/// A socket asking `serve` with `token`; replies read with a timeout.
+fn control_socket() -> UdpSocket {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_read_timeout(Some(PATIENCE)).unwrap();
+    socket
+}
+
+/// Reads one reply as a message.
+fn read_reply(socket: &UdpSocket) -> OscMessage {
+    let mut buf = vec![0u8; 65_536];
+    let n = socket.recv(&mut buf).unwrap_or_else(|e| panic!("no reply from serve: {e}"));
+    match rosc::decoder::decode_udp(&buf[..n]).expect("a valid reply").1 {
+        OscPacket::Message(m) => m,
+        OscPacket::Bundle(b) => panic!("replies are bare messages, got {} elements", b.content.len()),
+    }
+}
+
+/// `/status [TOKEN]` from `socket`, asked again every 600 ms until answered (answers to one
+/// sender are at most one per 500 ms); the counters by name.
+fn status_of(socket: &UdpSocket, to: SocketAddr, token: Option<&str>) -> Vec<(String, u64)> {
+    let args = token.map(|t| vec![OscType::String(t.to_owned())]).unwrap_or_default();
+    let query = rosc::encoder::encode(&OscPacket::Message(OscMessage { addr: "/status".into(), args })).unwrap();
+    socket.set_read_timeout(Some(Duration::from_millis(600))).unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    let mut buf = vec![0u8; 65_536];
+    let status = loop {
+        assert!(Instant::now() < deadline, "no /status answer within {PATIENCE:?}");
+        socket.send_to(&query, to).unwrap();
+        let Ok(n) = socket.recv(&mut buf) else { continue };
+        if let Ok((_, OscPacket::Message(m))) = rosc::decoder::decode_udp(&buf[..n])
+            && let Some(status) = status_from_osc(&m)
+        {
+            break status;
+        }
+    };
+    socket.set_read_timeout(Some(PATIENCE)).unwrap();
+    status
+}
+
+fn named(status: &[(String, u64)], name: &str) -> u64 {
+    status.iter().find(|(n, _)| n == name).map(|(_, v)| *v).unwrap_or_else(|| panic!("no {name} in {status:?}"))
+}
+
+/// `received` = `acked` + every `dropped_*` + `status_answered` + `status_refused`.
+fn assert_adds_up(status: &[(String, u64)]) {
+    let dropped: u64 = status.iter().filter(|(n, _)| n.starts_with("dropped_")).map(|(_, v)| v).sum();
+    let queries = named(status, "status_answered") + named(status, "status_refused");
+    assert_eq!(named(status, "received"), named(status, "acked") + dropped + queries, "{status:?}");
+}
+
+/// Regression (issue 14): `serve` died of a stack overflow on one ~32 KB `/cue/1 ,[[[[…]]]]`
+/// datagram. Arrays 8, 12 and 32 KB deep (bare, in a bundle, after the right token, without
+/// it) and a cue 3000 bundles deep: each is counted as malformed, serve goes on sending
+/// timecode, and a real cue right after each one is acknowledged.
+#[test]
+fn serve_survives_array_packets_and_deep_bundles_and_acks_the_next_cue() {
+    for token in [None, Some("s3cret")] {
+        let port = free_port();
+        let rx = UdpSocket::bind(("127.0.0.1", port)).unwrap();
+        rx.set_read_timeout(Some(PATIENCE)).unwrap();
+        let extra: &[&str] = if token.is_some() { &["--token", "s3cret", "--quiet"] } else { &["--quiet"] };
+        let mut serve = Serve::start("faults_serve_arrays", port, "01:00:00:00", extra);
+        let socket = control_socket();
+        let mut hostile = Vec::new();
+        for depth in [4000, 6000, 16_000] {
+            for with_token in [None, token].into_iter().collect::<std::collections::BTreeSet<_>>() {
+                let bare = array_packet("/cue/1", with_token, depth);
+                hostile.push(in_bundles(&bare, 1));
+                hostile.push(bare);
+            }
+        }
+        hostile.push(in_bundles(&rosc::encoder::encode(&OscPacket::Message(cue_message(token, 0))).unwrap(), 3000));
+        for (i, packet) in hostile.iter().enumerate() {
+            socket.send_to(packet, serve.control).unwrap();
+            let id = i as i64 + 1;
+            let cue = rosc::encoder::encode(&OscPacket::Message(cue_message(token, id))).unwrap();
+            socket.send_to(&cue, serve.control).unwrap();
+            let ack = read_reply(&socket);
+            assert_eq!(
+                ack.args,
+                [OscType::String("/cue/1".into()), OscType::Long(id), OscType::String("ok".into())],
+                "the cue after hostile packet {i} ({} bytes), token {token:?}",
+                packet.len()
+            );
+        }
+        assert!(serve._child.0.try_wait().unwrap().is_none(), "serve is alive");
+        let mut buf = [0u8; 2048];
+        let n = rx.recv(&mut buf).expect("timecode still flows");
+        osc_timecode_core::protocol::decode_timecode_packet(&buf[..n]).expect("valid timecode");
+        let status = status_of(&socket, serve.control, token);
+        assert_adds_up(&status);
+        assert_eq!(named(&status, "dropped_malformed"), hostile.len() as u64, "{status:?}");
+        assert_eq!(named(&status, "acked"), hostile.len() as u64, "{status:?}");
+        serve._child.0.kill().unwrap();
+    }
+}
+
+/// `/cue/1 [TOKEN] ID` as an int64 ID.
+fn cue_message(token: Option<&str>, id: i64) -> OscMessage {
+    let mut args: Vec<OscType> = token.map(|t| vec![OscType::String(t.to_owned())]).unwrap_or_default();
+    args.extend([OscType::Nil, OscType::Long(id)]);
+    OscMessage { addr: "/cue/1".into(), args }
+}
+
+/// Regression (issue 14): deep bundles reached `listen` through `decode_timecode_packet`, and
+/// 3000 levels overflowed its stack. While it follows serve, the hostile packets arrive at its
+/// port: it stays on its master, frame by frame, and counts each of them as invalid.
+#[test]
+fn listen_survives_array_packets_and_deep_bundles_on_its_port_and_keeps_its_master() {
+    let port = free_port();
+    let mut listen = Listen::bound("faults_listen_hostile", port, &["--duration", "60"]);
+    let _serve = Serve::start("faults_listen_hostile_master", port, "01:00:00:00", &[]);
+    let locked = listen.until("locked onto serve", |o| state(o) == "locked");
+    let master = locked["master"].as_str().expect("a master").to_owned();
+    let from = listen.seen.len() - 1;
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let packets = hostile_timecode_packets();
+    for _ in 0..3 {
+        for packet in &packets {
+            socket.send_to(packet, ("127.0.0.1", port)).unwrap();
+            // Paced: 64 KB datagrams fill a receive buffer in a few packets (drops are
+            // counted below, but a test that sees its packets is a better test).
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let sent = 3 * packets.len() as u64;
+    let drops = || udp_drops(port).expect("listen's socket in /proc/net/udp");
+    let last = listen.until("every hostile packet counted", |o| counter(o, "invalid") + drops() >= sent);
+    let after = listen.until("ten more frames", |o| frame(o) >= frame(&last) + 10);
+    assert_eq!(counter(&after, "invalid") + drops(), sent, "{after}; kernel drops {}", drops());
+    assert!(counter(&after, "invalid") > 0, "{after}");
+    for w in listen.seen[from..].windows(2) {
+        assert!(matches!(state(&w[1]), "locked" | "freewheel"), "{w:?}");
+        assert_eq!(w[1]["master"].as_str(), Some(master.as_str()), "{w:?}");
+        assert!(frame(&w[1]) > frame(&w[0]), "frames in order: {w:?}");
+    }
+    let (status, stderr) = listen.interrupt();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(stderr.is_empty(), "nothing to say about packets that are not timecode: {stderr}");
+}
+
+/// The same packets at the port `cue --at` reads the master's timecode on, all the while it
+/// locks: it locks anyway and the cue is acknowledged for the label asked.
+#[test]
+fn cue_at_locks_through_array_packets_and_deep_bundles() {
+    let port = free_port();
+    let serve = Serve::start("faults_cue_at_hostile_master", port, "01:00:00:00", &["--quiet"]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let packets = hostile_timecode_packets();
+    let (_, hostile) = flood(port, 1, stop.clone(), move |i| packets[i as usize % packets.len()].clone());
+    let out = osc_timecode("faults_cue_at_hostile")
+        .args(["cue", "5", "--at", "01:00:30:00", "--timecode-from", &format!("127.0.0.1:{port}")])
+        .args(["--master", &serve.control.to_string()])
+        .stdout();
+    stop.store(true, Ordering::Relaxed);
+    let sent = hostile.join().unwrap();
+    assert!(out.starts_with("ok /cue/5 id ") && out.ends_with(" at 01:00:30:00\n"), "{out}");
+    assert!(sent.ok > 0, "hostile packets were sent: {sent:?}");
+}
+
+/// Regression (issue 14): `/status` answered every query, 536 bytes for 12, 64 answers for one
+/// bundle of 64 queries, without a count. Now one bundle of 64 queries gets at most one answer,
+/// and a flood of queries gets at most what it sent plus the documented allowance
+/// (`osc_timecode_core::reply`), every query counted as answered or refused.
+#[test]
+fn status_floods_get_bounded_answers_and_every_query_is_counted() {
+    use osc_timecode_core::reply::{SOURCE_ALLOWANCE, SOURCE_TRICKLE, UDP_OVERHEAD};
+    let serve = Serve::start("faults_status_flood", free_port(), "01:00:00:00", &["--quiet"]);
+    let socket = control_socket();
+    let started = Instant::now();
+    let query = OscPacket::Message(OscMessage { addr: "/status".into(), args: vec![] });
+    let bundle = OscPacket::Bundle(OscBundle {
+        timetag: OscTime { seconds: 0, fractional: 1 },
+        content: vec![query.clone(); 64],
+    });
+    let (bundle, query) = (rosc::encoder::encode(&bundle).unwrap(), rosc::encoder::encode(&query).unwrap());
+    let mut request_bytes = (bundle.len() + UDP_OVERHEAD) as u64;
+    socket.send_to(&bundle, serve.control).unwrap();
+    let count_replies = |wait: Duration| {
+        socket.set_read_timeout(Some(wait)).unwrap();
+        let (mut replies, mut bytes) = (0u64, 0u64);
+        let mut buf = vec![0u8; 65_536];
+        while let Ok(n) = socket.recv(&mut buf) {
+            replies += 1;
+            bytes += (n + UDP_OVERHEAD) as u64;
+        }
+        (replies, bytes)
+    };
+    let (bundle_replies, mut reply_bytes) = count_replies(Duration::from_millis(300));
+    assert_eq!(bundle_replies, 1, "one answer to a bundle of 64 queries");
+    let flood = 5000u64;
+    for _ in 0..flood {
+        socket.send_to(&query, serve.control).unwrap();
+        request_bytes += (query.len() + UDP_OVERHEAD) as u64;
+    }
+    let (flood_replies, flood_bytes) = count_replies(Duration::from_millis(300));
+    reply_bytes += flood_bytes;
+    let seconds = started.elapsed().as_secs() + 1;
+    let bound = request_bytes + SOURCE_ALLOWANCE + SOURCE_TRICKLE * seconds;
+    eprintln!(
+        "[status flood] {} queries, {request_bytes} bytes on the wire; {} answers, {reply_bytes} bytes; bound {bound}",
+        64 + flood,
+        bundle_replies + flood_replies
+    );
+    assert!(reply_bytes <= bound, "{reply_bytes} reply bytes for {request_bytes} request bytes");
+    assert!(flood_replies <= seconds * 2 + 1, "{flood_replies} answers to the flood in about {seconds} s");
+    let drops = udp_drops(serve.control.port()).expect("serve's socket in /proc/net/udp");
+    let status = status_of(&socket, serve.control, None);
+    assert_adds_up(&status);
+    let queries = named(&status, "status_answered") + named(&status, "status_refused");
+    // The flood, the bundle's 64, and the final query (and its retries), less the kernel's drops.
+    assert!(queries + drops > 64 + flood && queries <= 64 + flood + 20, "{queries} queries, {drops} drops: {status:?}");
+    assert!(named(&status, "status_refused") >= 63, "{status:?}");
+}
