@@ -57,7 +57,19 @@ pub struct ClientConfig {
     pub token: Option<String>,
     /// `listen = "127.0.0.1:5006"`: where `listen` receives timecode.
     pub listen: Option<std::net::SocketAddr>,
+    /// `listen_from = ["192.168.1.20", "10.0.0.0/24"]`: the only sources `listen` may follow
+    /// as its master (`--from`); absent: any.
+    pub listen_from: Option<Vec<ipnet::IpNet>>,
+    /// `record_max_bytes = 1073741824` (or `"1GiB"`): `listen --record`'s size cap in bytes,
+    /// within [`RECORD_MAX_BYTES`].
+    pub record_max_bytes: Option<u64>,
 }
+
+/// Sizes accepted for `listen --record`'s cap, in bytes: at least one line, at most 1 PiB.
+pub const RECORD_MAX_BYTES: std::ops::RangeInclusive<u64> = 1024..=1 << 50;
+
+/// `listen --record`'s cap when neither flag nor file names one: 1 GiB.
+pub const DEFAULT_RECORD_MAX_BYTES: u64 = 1 << 30;
 
 /// The config file's shape: only `[client]` is ours.
 #[derive(Debug, Default, Deserialize)]
@@ -76,6 +88,73 @@ struct ClientTable {
     master: Option<std::net::SocketAddr>,
     token: Option<String>,
     listen: Option<std::net::SocketAddr>,
+    listen_from: Option<Vec<AllowEntry>>,
+    record_max_bytes: Option<ByteSize>,
+}
+
+/// One `listen_from` entry, parsed as the plugin's allow-list entries are
+/// ([`osc_timecode_core::cue::parse_allow_entry`]).
+#[derive(Debug)]
+struct AllowEntry(ipnet::IpNet);
+
+impl<'de> Deserialize<'de> for AllowEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        osc_timecode_core::cue::parse_allow_entry(&text).map(AllowEntry).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A size in bytes: an integer, or a string with a binary suffix (`"64KiB"`, `"1GiB"`).
+#[derive(Debug)]
+struct ByteSize(u64);
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = ByteSize;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a size in bytes such as 1073741824 or \"1GiB\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ByteSize, E> {
+                parse_record_max(v).map(ByteSize).map_err(E::custom)
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ByteSize, E> {
+                self.visit_str(&v.to_string())
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<ByteSize, E> {
+                Err(E::custom(format_args!("size {v} must be a whole number of bytes, e.g. 1073741824 or \"1GiB\"")))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// A record size cap: whole bytes with an optional `KiB`, `MiB` or `GiB` suffix, within
+/// [`RECORD_MAX_BYTES`]. clap value parser for `--record-max-bytes`, and the config key's.
+pub fn parse_record_max(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    let (digits, unit) = [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)]
+        .into_iter()
+        .find_map(|(suffix, unit)| trimmed.strip_suffix(suffix).map(|d| (d.trim_end(), unit)))
+        .unwrap_or((trimmed, 1));
+    let bad = || {
+        format!(
+            "record size {text:?} must be whole bytes from {} to {} (1 PiB), optionally with KiB, MiB or GiB \
+             (e.g. 1073741824 or 1GiB)",
+            RECORD_MAX_BYTES.start(),
+            RECORD_MAX_BYTES.end()
+        )
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .filter(|n| RECORD_MAX_BYTES.contains(n))
+        .ok_or_else(bad)
 }
 
 /// A rate name as users write it. A bare integer (`rate = 25`) is accepted too; a float is
@@ -173,8 +252,16 @@ pub fn parse(text: &str) -> anyhow::Result<ClientConfig> {
             None => anyhow::anyhow!("{message}"),
         }
     })?;
-    let ClientTable { rate, sample_rate, master, token, listen } = file.client;
-    Ok(ClientConfig { rate: rate.map(|r| r.0), sample_rate: sample_rate.map(|r| r.0), master, token, listen })
+    let ClientTable { rate, sample_rate, master, token, listen, listen_from, record_max_bytes } = file.client;
+    Ok(ClientConfig {
+        rate: rate.map(|r| r.0),
+        sample_rate: sample_rate.map(|r| r.0),
+        master,
+        token,
+        listen,
+        listen_from: listen_from.map(|entries| entries.into_iter().map(|e| e.0).collect()),
+        record_max_bytes: record_max_bytes.map(|b| b.0),
+    })
 }
 
 /// 1-based line and column (in characters) of byte offset `at` in `text`.
@@ -248,6 +335,43 @@ mod tests {
             assert!(!e.contains('\n'), "{text:?}: one line, got {e:?}");
             assert!(e.starts_with(position), "{text:?}: position {position:?} in {e:?}");
             assert!(e.contains(message), "{text:?}: {message:?} in {e:?}");
+        }
+    }
+
+    #[test]
+    fn listen_keys() {
+        let text =
+            "[client]\nlisten_from = [\"192.168.1.20\", \"10.0.0.0/24\", \"::1\"]\nrecord_max_bytes = \"64KiB\"\n";
+        let got = parse(text).unwrap();
+        let from: Vec<String> = got.listen_from.unwrap().iter().map(ToString::to_string).collect();
+        assert_eq!(from, ["192.168.1.20/32", "10.0.0.0/24", "::1/128"]);
+        assert_eq!(got.record_max_bytes, Some(65_536));
+        assert_eq!(parse("[client]\nrecord_max_bytes = 1048576\n").unwrap().record_max_bytes, Some(1 << 20));
+        for (text, message) in [
+            ("[client]\nlisten_from = [\"example.com\"]\n", "not an IP address"),
+            ("[client]\nlisten_from = \"10.0.0.1\"\n", "invalid type"),
+            ("[client]\nrecord_max_bytes = 0\n", "record size \"0\""),
+            ("[client]\nrecord_max_bytes = -5\n", "record size \"-5\""),
+            ("[client]\nrecord_max_bytes = 1.5e9\n", "whole number of bytes"),
+            ("[client]\nrecord_max_bytes = nan\n", "whole number of bytes"),
+            ("[client]\nrecord_max_bytes = inf\n", "whole number of bytes"),
+            ("[client]\nrecord_max_bytes = \"2PiB\"\n", "record size"),
+        ] {
+            let e = error(text);
+            assert!(e.starts_with("line 2") && e.contains(message) && !e.contains('\n'), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn record_max_flag_parser() {
+        assert_eq!(parse_record_max("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_record_max("64 KiB"), Ok(65_536));
+        assert_eq!(parse_record_max("1024"), Ok(1024));
+        assert_eq!(parse_record_max("1125899906842624"), Ok(1 << 50));
+        for bad in
+            ["", "1023", "0", "-1", "1.5GiB", "nan", "inf", "1e9", "1GB", "1125899906842625", "99999999999999GiB"]
+        {
+            assert!(parse_record_max(bad).is_err(), "{bad:?} must be refused");
         }
     }
 

@@ -11,27 +11,35 @@
 //!
 //! `--record FILE` appends every datagram, with its arrival time, as one JSON object per line
 //! (good or not: a malformed packet is recorded with the reason), for looking back after a show.
+//! The file is capped (`--record-max-bytes`, 1 GiB by default): at the cap, or on a write error
+//! (a full disk), recording stops with one line on standard error and `listen` goes on (issue
+//! 14: a full disk ended `listen`).
 //!
 //! One master at a time: the chase follows the first source (address and port) it hears
 //! ([`Chase::on_packet_from`]); timecode from any other is counted as `ignored` and reported once
 //! per source on standard error, never mixed in. When the master falls silent (lost, or parked
-//! and silent for 3 s) the next source heard is followed, with a line saying so.
+//! and silent for 3 s) the next source heard is followed, with a line saying so. With `--from`
+//! (or `listen_from` in the config file) only those addresses may be followed: datagrams from
+//! anyone else are counted as `refused` and reported once per source, before anything decodes
+//! them.
 //!
 //! A taken address is one line and exit status 2, or with `--wait-for-port` a status line and a
 //! retry every second until it is free ([`crate::port`]).
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal as _, Write as _};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
 use clap::Args;
+use ipnet::IpNet;
 use osc_timecode_core::chase::{Chase, ChaseConfig, ChaseState, PacketEffect, Readout, unix_nanos};
-use osc_timecode_core::cue::MAX_PACKET;
+use osc_timecode_core::cue::{AllowList, MAX_PACKET, parse_allow_entry};
 use osc_timecode_core::protocol::{decode_timecode_packet, system_time_from_timetag};
 
 use crate::config::ClientConfig;
@@ -43,13 +51,16 @@ pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCA
 pub const LISTEN_ENV: &str = "OSC_TIMECODE_LISTEN";
 /// Longest wait on the socket: bounds how late a frame change, freewheel or Ctrl-C is shown.
 const TICK: Duration = Duration::from_millis(5);
+/// Sources outside `--from` reported by name, each once; later ones are only counted.
+const REFUSED_SOURCES_REPORTED: usize = 64;
 
 const AFTER_HELP: &str = "\
 Examples:
   osc-timecode listen                          chase timecode sent to 127.0.0.1:5006
   osc-timecode listen --bind 0.0.0.0:5006      from any interface
   osc-timecode listen --json | jq .timecode    one JSON object per frame
-  osc-timecode listen --record show.jsonl      also log every packet with its arrival time
+  osc-timecode listen --record show.jsonl      also log every packet with its arrival time (up to 1 GiB)
+  osc-timecode listen --bind 0.0.0.0:5006 --from 192.168.1.20   only that machine may be the master
   osc-timecode listen --wait-for-port          if 127.0.0.1:5006 is taken, wait until it is free
 
 States: waiting (nothing yet), stopped (master parked), locking, locked, freewheel (packets \
@@ -60,7 +71,14 @@ shown is the spread of arrival minus timetag over the last 128 packets. Ctrl-C e
 One master at a time: the first source (address and port) heard is followed; timecode from others \
 is ignored, counted (JSON: ignored) and reported once per source on standard error. A master \
 silent for longer than --freewheel-frames frames (3 s when parked) is let go, and the next source \
-heard is followed.
+heard is followed. With --from (repeatable; or listen_from in the [client] table of the config \
+file), only those addresses or ranges may be the master: anything from elsewhere is refused \
+unread, counted (JSON: refused) and reported once per source. Set it whenever listen binds beyond \
+loopback: otherwise any machine that can reach the port can take over the display by speaking \
+first.
+
+--record stops at --record-max-bytes (default 1 GiB; or record_max_bytes in the config file), and \
+on a write error such as a full disk, with one line on standard error: listen itself goes on.
 
 An address in use is an error (one line, exit status 2); with --wait-for-port, listen says so \
 once and tries again every second until it is free.";
@@ -80,6 +98,16 @@ pub struct ListenArgs {
     /// Append every packet with its arrival time to FILE (JSON lines)
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
+
+    /// Stop recording once FILE would grow past this size: bytes, or with KiB, MiB, GiB
+    /// [default: 1GiB, or [client] record_max_bytes]
+    #[arg(long, value_name = "SIZE", value_parser = crate::config::parse_record_max, allow_hyphen_values = true)]
+    pub record_max_bytes: Option<u64>,
+
+    /// Follow only a master at this address or in this CIDR range (repeat for more) [default:
+    /// any, or [client] listen_from]
+    #[arg(long = "from", value_name = "ADDR|CIDR", value_parser = parse_allow_entry)]
+    pub from: Vec<IpNet>,
 
     /// Frames to run on without packets before reporting lost
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
@@ -140,14 +168,11 @@ pub fn run(args: ListenArgs, config: &ClientConfig) -> anyhow::Result<()> {
         UdpSocket::bind(bind).map_err(|e| bind_error("cannot listen on", bind, e))?
     };
     socket.set_read_timeout(Some(TICK)).context("could not set the socket timeout")?;
+    let from = if args.from.is_empty() { config.listen_from.clone() } else { Some(args.from) };
+    let mut sources = Sources::new(from.map(AllowList::new));
+    let cap = args.record_max_bytes.or(config.record_max_bytes).unwrap_or(crate::config::DEFAULT_RECORD_MAX_BYTES);
     let mut record = match &args.record {
-        Some(path) => Some(BufWriter::new(
-            File::options()
-                .create(true)
-                .append(true)
-                .open(path)
-                .with_context(|| format!("cannot open the record file {}", path.display()))?,
-        )),
+        Some(path) => Some(Recorder::open(path, cap)?),
         None => None,
     };
     let style = if args.json {
@@ -166,13 +191,24 @@ pub fn run(args: ListenArgs, config: &ClientConfig) -> anyhow::Result<()> {
             Ok((n, from)) => {
                 let arrival = unix_nanos(SystemTime::now());
                 let master = chase.master();
-                let handled = handle(&mut chase, &buf[..n], from, arrival, record.is_some());
+                let recording = record.as_ref().is_some_and(Recorder::recording);
+                let (handled, note) = if sources.allows(from) {
+                    let handled = handle(&mut chase, &buf[..n], from, arrival, recording);
+                    let note = master_note(master, chase.master(), from, handled.effect);
+                    (handled, note)
+                } else {
+                    let record = recording.then(|| refused_record_line(arrival, from, n));
+                    (Handled { effect: None, record }, sources.refuse(from))
+                };
                 if let Some(line) = handled.record
-                    && let Some(file) = record.as_mut()
+                    && let Some(warning) = record.as_mut().and_then(|r| r.write_line(&line))
                 {
-                    writeln!(file, "{line}").context("could not write the record file")?;
+                    if style == Style::Live {
+                        writeln!(out)?;
+                    }
+                    crate::note(&warning);
                 }
-                if let Some(note) = master_note(master, chase.master(), from, handled.effect) {
+                if let Some(note) = note {
                     if style == Style::Live {
                         // Off the live line, which the next readout redraws below the note.
                         writeln!(out)?;
@@ -188,16 +224,129 @@ pub fn run(args: ListenArgs, config: &ClientConfig) -> anyhow::Result<()> {
         let now = (readout.state, readout.frame);
         if shown != Some(now) {
             shown = Some(now);
-            write_readout(&mut out, style, &readout)?;
+            write_readout(&mut out, style, &readout, sources.refused)?;
         }
     }
     if style == Style::Live {
         writeln!(out)?;
     }
-    if let Some(mut file) = record {
-        file.flush().context("could not write the record file")?;
+    if let Some(warning) = record.as_mut().and_then(Recorder::finish) {
+        crate::note(&warning);
     }
     Ok(())
+}
+
+/// Who may be the master (`--from`), and who was refused. `[main-thread]`.
+#[derive(Debug)]
+struct Sources {
+    /// The sources allowed; `None`: any.
+    allow: Option<AllowList>,
+    /// Datagrams refused (from a source outside `allow`), in datagrams.
+    refused: u64,
+    /// Sources already reported, at most [`REFUSED_SOURCES_REPORTED`].
+    reported: HashSet<SocketAddr>,
+}
+
+impl Sources {
+    fn new(allow: Option<AllowList>) -> Self {
+        Self { allow, refused: 0, reported: HashSet::new() }
+    }
+
+    /// Whether a datagram from `from` may be looked at.
+    fn allows(&self, from: SocketAddr) -> bool {
+        self.allow.as_ref().is_none_or(|allow| allow.allows(from.ip()))
+    }
+
+    /// Counts a refused datagram from `from`; the line about it, the first time.
+    fn refuse(&mut self, from: SocketAddr) -> Option<String> {
+        self.refused += 1;
+        if self.reported.len() >= REFUSED_SOURCES_REPORTED || !self.reported.insert(from) {
+            return None;
+        }
+        let more =
+            if self.reported.len() == REFUSED_SOURCES_REPORTED { " (further sources: counted only)" } else { "" };
+        Some(format!("refusing datagrams from {from}: not in --from (counted as refused){more}"))
+    }
+}
+
+/// `--record`'s file: lines appended up to a size cap; at the cap or on a write error, one
+/// warning and no more recording. `[main-thread]`.
+#[derive(Debug)]
+struct Recorder {
+    /// The file, buffered; flushed after every line so a write error is seen at once and a
+    /// killed `listen` loses nothing. `None` once recording has stopped.
+    file: Option<BufWriter<File>>,
+    /// Its path, for messages.
+    path: PathBuf,
+    /// The file's size so far, in bytes (what it held when opened plus what was appended).
+    size: u64,
+    /// The cap, in bytes.
+    cap: u64,
+}
+
+impl Recorder {
+    /// Opens `path` for appending. A file that cannot be opened is an error (at startup).
+    fn open(path: &Path, cap: u64) -> anyhow::Result<Self> {
+        let file = File::options()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("cannot open the record file {}", path.display()))?;
+        // Not a regular file (a pipe, /dev/full): nothing there yet.
+        let size = file.metadata().map(|m| if m.is_file() { m.len() } else { 0 }).unwrap_or(0);
+        Ok(Self { file: Some(BufWriter::new(file)), path: path.to_owned(), size, cap })
+    }
+
+    /// Whether lines are still written.
+    fn recording(&self) -> bool {
+        self.file.is_some()
+    }
+
+    /// Appends `line` and a newline; the warning when recording stops here.
+    fn write_line(&mut self, line: &str) -> Option<String> {
+        let file = self.file.as_mut()?;
+        let len = line.len() as u64 + 1;
+        if self.size + len > self.cap {
+            // Whatever is buffered is written; an error doing so is the same story.
+            let _ = self.finish();
+            return Some(format!(
+                "record file {} reached its cap of {} bytes (--record-max-bytes): recording stopped, listen goes on",
+                self.path.display(),
+                self.cap
+            ));
+        }
+        match writeln!(file, "{line}").and_then(|()| file.flush()) {
+            Ok(()) => {
+                self.size += len;
+                None
+            }
+            Err(e) => {
+                self.file = None;
+                Some(self.write_error(&e))
+            }
+        }
+    }
+
+    /// Flushes and closes the file; the warning if that failed.
+    fn finish(&mut self) -> Option<String> {
+        let mut file = self.file.take()?;
+        file.flush().err().map(|e| self.write_error(&e))
+    }
+
+    fn write_error(&self, e: &std::io::Error) -> String {
+        format!("could not write the record file {}: {e}; recording stopped, listen goes on", self.path.display())
+    }
+}
+
+/// The record line of a datagram refused by `--from` (not decoded).
+fn refused_record_line(arrival: i128, from: SocketAddr, len: usize) -> String {
+    serde_json::json!({
+        "arrival_ns": arrival.to_string(),
+        "from": from.to_string(),
+        "bytes": len,
+        "refused": "not in --from",
+    })
+    .to_string()
 }
 
 /// The line about masters a datagram from `from` calls for, if any: the first packet from a
@@ -255,9 +404,9 @@ pub fn handle(chase: &mut Chase, bytes: &[u8], from: SocketAddr, arrival: i128, 
     Handled { effect, record: record.then(|| record_line(arrival, from, bytes, &decoded)) }
 }
 
-fn write_readout(out: &mut impl std::io::Write, style: Style, r: &Readout) -> anyhow::Result<()> {
+fn write_readout(out: &mut impl std::io::Write, style: Style, r: &Readout, refused: u64) -> anyhow::Result<()> {
     match style {
-        Style::Json => writeln!(out, "{}", json_line(r))?,
+        Style::Json => writeln!(out, "{}", json_line_with(r, refused))?,
         Style::Lines => writeln!(out, "{}", text_line(r))?,
         // Carriage return, the line, clear to the end of the line.
         Style::Live => write!(out, "\r{}\x1b[K", text_line(r))?,
@@ -282,8 +431,14 @@ pub fn text_line(r: &Readout) -> String {
 /// or null), `state`, `master` (the source followed, `HOST:PORT`, or null), `received`, `lost`,
 /// `loss` (fraction), `jitter_ms`, and the datagrams not used: `stale` (from the master, a
 /// sequence number already seen), `ignored` (timecode from other masters), `invalid` (not
-/// timecode). Every datagram is counted once: in `received`, `stale`, `ignored` or `invalid`.
+/// timecode), `refused` (from a source outside `--from`, 0 here). Every datagram is counted
+/// once: in `received`, `stale`, `ignored`, `invalid` or `refused`.
 pub fn json_line(r: &Readout) -> String {
+    json_line_with(r, 0)
+}
+
+/// [`json_line`] with `refused` datagrams (from sources outside `--from`).
+pub fn json_line_with(r: &Readout, refused: u64) -> String {
     serde_json::json!({
         "timecode": r.label(),
         "frame": r.frame,
@@ -297,6 +452,7 @@ pub fn json_line(r: &Readout) -> String {
         "stale": r.stale,
         "ignored": r.ignored,
         "invalid": r.invalid,
+        "refused": refused,
     })
     .to_string()
 }

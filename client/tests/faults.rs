@@ -41,16 +41,29 @@ struct Listen {
 impl Listen {
     /// `listen --json --bind 127.0.0.1:PORT EXTRA` in a scratch directory named `test`.
     fn spawn(test: &str, port: u16, extra: &[&str]) -> Self {
-        let mut child = KillOnDrop(
-            osc_timecode(test).args(["listen", "--json", "--bind", &format!("127.0.0.1:{port}")]).args(extra).spawn(),
-        );
+        Self::spawn_with_config(test, None, port, extra)
+    }
+
+    /// [`Listen::spawn`] with `config` as its config file.
+    fn spawn_with_config(test: &str, config: Option<&str>, port: u16, extra: &[&str]) -> Self {
+        let mut cmd = osc_timecode(test);
+        if let Some(config) = config {
+            cmd.write_config(config);
+        }
+        let mut child =
+            KillOnDrop(cmd.args(["listen", "--json", "--bind", &format!("127.0.0.1:{port}")]).args(extra).spawn());
         let streams = Streams::take(&mut child.0);
         Self { child, streams, seen: Vec::new() }
     }
 
     /// Like [`Listen::spawn`], and waits until the port is bound.
     fn bound(test: &str, port: u16, extra: &[&str]) -> Self {
-        let listen = Self::spawn(test, port, extra);
+        Self::bound_with_config(test, None, port, extra)
+    }
+
+    /// Like [`Listen::spawn_with_config`], and waits until the port is bound.
+    fn bound_with_config(test: &str, config: Option<&str>, port: u16, extra: &[&str]) -> Self {
+        let listen = Self::spawn_with_config(test, config, port, extra);
         let deadline = Instant::now() + PATIENCE;
         while UdpSocket::bind(("127.0.0.1", port)).is_ok() {
             assert!(Instant::now() < deadline, "listen never bound {port}; stderr:\n{}", listen.streams.stderr());
@@ -654,4 +667,122 @@ fn status_floods_get_bounded_answers_and_every_query_is_counted() {
     // The flood, the bundle's 64, and the final query (and its retries), less the kernel's drops.
     assert!(queries + drops > 64 + flood && queries <= 64 + flood + 20, "{queries} queries, {drops} drops: {status:?}");
     assert!(named(&status, "status_refused") >= 63, "{status:?}");
+}
+
+/// A master sending 25 fps timecode from `local` to `127.0.0.1:port` from frame `start`, one
+/// frame every 40 ms, until `stop`.
+fn scripted_master(
+    local: &str,
+    port: u16,
+    start: i64,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let socket = UdpSocket::bind(local)?;
+    Ok(std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let mut seq = 0;
+        while !stop.load(Ordering::Relaxed) {
+            let msg = TimecodeMessage::new(start + seq, FrameRate::FPS_25, true, seq, seq == 0, false);
+            encode_timecode_bundle(&msg, timetag_from_system_time(SystemTime::now()), &mut bytes);
+            let _ = socket.send_to(&bytes, ("127.0.0.1", port));
+            seq += 1;
+            std::thread::sleep(Duration::from_millis(40));
+        }
+    }))
+}
+
+/// Issue 14: `listen` followed whoever spoke first. With `--from 127.0.0.2` (or `listen_from`
+/// in the config file), serve on 127.0.0.1, heard first, is refused, counted and reported once,
+/// and the master on 127.0.0.2 is followed.
+#[test]
+fn with_from_only_that_source_can_become_the_master() {
+    for config in [None, Some("[client]\nlisten_from = [\"127.0.0.2/32\"]\n")] {
+        let port = free_port();
+        let extra: &[&str] =
+            if config.is_some() { &["--duration", "60"] } else { &["--from", "127.0.0.2", "--duration", "60"] };
+        let mut listen = Listen::bound_with_config("faults_listen_from", config, port, extra);
+        let _stranger = Serve::start("faults_listen_from_stranger", port, "01:00:00:00", &[]);
+        let line = listen.streams.stderr_line(PATIENCE, "the line about the refused source");
+        assert!(
+            line.starts_with("osc-timecode: refusing datagrams from 127.0.0.1:")
+                && line.ends_with(": not in --from (counted as refused)"),
+            "{line}"
+        );
+        let stop = Arc::new(AtomicBool::new(false));
+        let Ok(master) = scripted_master("127.0.0.2:0", port, B_START, stop.clone()) else {
+            eprintln!("skipped: cannot bind 127.0.0.2 on this system");
+            return;
+        };
+        let locked = listen.until("locked onto 127.0.0.2", |o| state(o) == "locked");
+        assert!(locked["master"].as_str().is_some_and(|m| m.starts_with("127.0.0.2:")), "{locked}");
+        assert!(near(B_START).contains(&frame(&locked)), "{locked}");
+        let later = listen.until("a second more", |o| frame(o) >= frame(&locked) + 25);
+        assert!(counter(&later, "refused") >= 25, "serve's frames are refused: {later}");
+        assert_eq!(counter(&later, "ignored"), 0, "refused before the chase sees them: {later}");
+        for o in &listen.seen {
+            if o["master"].is_string() {
+                assert!(o["master"].as_str().unwrap().starts_with("127.0.0.2:"), "never serve: {o}");
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        master.join().unwrap();
+        let (status, stderr) = listen.interrupt();
+        assert_eq!(status.code(), Some(0), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "one line for the refused source:\n{stderr}");
+    }
+}
+
+/// Issue 14: `--record` grew without a cap. With a 1 KiB cap (the flag or the config key) the
+/// file stops at the cap with one warning, and listen goes on following its master.
+#[test]
+fn the_record_file_stops_at_its_cap_and_listen_goes_on() {
+    for config in [None, Some("[client]\nrecord_max_bytes = \"1KiB\"\n")] {
+        let port = free_port();
+        // A scratch directory of its own: the listen command's is made afresh when it starts.
+        let record = osc_timecode("faults_record_cap_file").dir().join("record.jsonl");
+        let record = record.to_str().unwrap().to_owned();
+        let mut extra = vec!["--record", &record, "--duration", "60"];
+        if config.is_none() {
+            extra.extend(["--record-max-bytes", "1024"]);
+        }
+        let mut listen = Listen::bound_with_config("faults_record_cap", config, port, &extra);
+        let _serve = Serve::start("faults_record_cap_master", port, "01:00:00:00", &[]);
+        let line = listen.streams.stderr_line(PATIENCE, "the line about the cap");
+        assert_eq!(
+            line,
+            format!(
+                "osc-timecode: record file {record} reached its cap of 1024 bytes (--record-max-bytes): recording \
+                 stopped, listen goes on"
+            )
+        );
+        let locked = listen.until("locked", |o| state(o) == "locked");
+        listen.until("a second more", |o| frame(o) >= frame(&locked) + 25);
+        let text = std::fs::read_to_string(&record).unwrap();
+        assert!(text.len() <= 1024 && text.len() > 512, "{} bytes recorded", text.len());
+        assert!(text.ends_with('\n') && text.lines().all(|l| l.starts_with('{') && l.ends_with('}')), "whole lines");
+        let (status, stderr) = listen.interrupt();
+        assert_eq!(status.code(), Some(0), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+}
+
+/// Issue 14: a full disk ended `listen`. Recording to /dev/full (every write fails with "no space
+/// left") is one warning; listen locks and follows its master all the same.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_is_one_warning_and_listen_goes_on() {
+    let port = free_port();
+    let mut listen = Listen::bound("faults_record_full", port, &["--record", "/dev/full", "--duration", "60"]);
+    let _serve = Serve::start("faults_record_full_master", port, "01:00:00:00", &[]);
+    let line = listen.streams.stderr_line(PATIENCE, "the line about the write error");
+    assert!(
+        line.starts_with("osc-timecode: could not write the record file /dev/full: ")
+            && line.ends_with("; recording stopped, listen goes on"),
+        "{line}"
+    );
+    let locked = listen.until("locked", |o| state(o) == "locked");
+    listen.until("a second more", |o| frame(o) >= frame(&locked) + 25);
+    let (status, stderr) = listen.interrupt();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
