@@ -21,7 +21,7 @@ use osc_timecode_core::clock::FrameEvent;
 use osc_timecode_core::cue::{AckStatus, MAX_FANOUT};
 use osc_timecode_core::{FrameRate, HostRate};
 
-use crate::cues::map::{MAX_PATTERN_LEN, MidiAction};
+use crate::cues::map::{Exposure, MAX_PATTERN_LEN, MidiAction};
 
 /// The audio thread's side of the window: what it last saw. `[thread-safe]`; allocated with the
 /// plugin in `default()`, lives across re-activations.
@@ -262,6 +262,8 @@ pub struct ListenState {
     pub bound: Option<SocketAddr>,
     /// The latest failed bind: the configured address and why. Cleared by a successful bind.
     pub failure: Option<(SocketAddr, BindFailure)>,
+    /// How far the cue input reaches, and whether the machine confined it to loopback.
+    pub exposure: Exposure,
 }
 
 /// Why the listen socket could not be bound.
@@ -369,17 +371,25 @@ struct Recent {
 impl CueActivity {
     /// `[cue-thread]` The socket is bound to `local`.
     pub fn bound(&self, local: SocketAddr) {
-        *lock(&self.listen) = ListenState { bound: Some(local), failure: None };
+        let mut listen = lock(&self.listen);
+        (listen.bound, listen.failure) = (Some(local), None);
     }
 
     /// `[cue-thread]` Binding `configured` failed.
     pub fn bind_failed(&self, configured: SocketAddr, failure: BindFailure) {
-        *lock(&self.listen) = ListenState { bound: None, failure: Some((configured, failure)) };
+        let mut listen = lock(&self.listen);
+        (listen.bound, listen.failure) = (None, Some((configured, failure)));
+    }
+
+    /// `[cue-thread]` The settings in use reach this far.
+    pub fn exposed(&self, exposure: Exposure) {
+        lock(&self.listen).exposure = exposure;
     }
 
     /// `[cue-thread]` Not listening (stopped, or the input is disabled).
     pub fn closed(&self) {
-        *lock(&self.listen) = ListenState::default();
+        let mut listen = lock(&self.listen);
+        (listen.bound, listen.failure) = (None, None);
     }
 
     /// `[gui-thread]` The socket's state.
@@ -551,7 +561,7 @@ mod tests {
         activity.bind_failed(addr, BindFailure::InUse);
         assert_eq!(activity.listen().failure, Some((addr, BindFailure::InUse)));
         activity.bound(addr);
-        assert_eq!(activity.listen(), ListenState { bound: Some(addr), failure: None });
+        assert_eq!(activity.listen(), ListenState { bound: Some(addr), ..ListenState::default() });
         activity.closed();
         assert_eq!(activity.listen(), ListenState::default());
         let in_use = std::io::Error::from(std::io::ErrorKind::AddrInUse);

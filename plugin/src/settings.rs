@@ -273,6 +273,32 @@ pub fn filter_state(state: &mut PluginState) -> Option<StateError> {
     Some(error)
 }
 
+/// The `[plugin]` key of the machine config file with which a machine allows cue input from
+/// beyond loopback. Public API (a config key), frozen by a test.
+pub const NETWORK_CUE_INPUT_KEY: &str = "network_cue_input";
+
+/// Whether this machine's config file allows cue input from beyond loopback: its `[plugin]` table
+/// says `network_cue_input = true`, or, without that key, its own `[plugin.cues]` listens or
+/// allows beyond loopback (the machine's owner wrote that). A project's saved settings never
+/// decide it ([`crate::cues::map::CueSettings::confined`]). No file, an unreadable one, or
+/// `network_cue_input` that is not `true`: not allowed. Read by the cue thread when it starts.
+pub fn machine_allows_network_cues() -> bool {
+    config_path().and_then(|path| std::fs::read_to_string(path).ok()).is_some_and(|text| allows_network_cues(&text))
+}
+
+/// [`machine_allows_network_cues`] for the config file's text.
+fn allows_network_cues(text: &str) -> bool {
+    let Ok(table) = toml::from_str::<toml::Table>(text) else { return false };
+    let plugin = table.get("plugin").and_then(toml::Value::as_table);
+    match plugin.and_then(|p| p.get(NETWORK_CUE_INPUT_KEY)) {
+        Some(value) => value.as_bool() == Some(true),
+        None => toml::from_str::<ConfigFile>(text)
+            .ok()
+            .and_then(|file| file.plugin)
+            .is_some_and(|Strict(settings)| settings.cues.reaches_network()),
+    }
+}
+
 /// The machine config file's path: `$OSC_TIMECODE_CONFIG`, else the per-OS location (see the
 /// module docs). `None` if no home directory can be found.
 pub fn config_path() -> Option<PathBuf> {
@@ -348,6 +374,24 @@ mod tests {
         assert_eq!(cues.map.len(), 2);
         assert_eq!(cues.map[0].address.as_str(), "/cue/intro");
         assert_eq!(cues.listen, crate::cues::map::DEFAULT_LISTEN);
+    }
+
+    #[test]
+    fn only_the_machine_config_allows_network_cue_input() {
+        assert_eq!(NETWORK_CUE_INPUT_KEY, "network_cue_input", "a config key: public API");
+        for (text, allowed) in [
+            ("", false),
+            ("[plugin]\ntargets = []\n", false),
+            ("[plugin]\nnetwork_cue_input = true\n", true),
+            ("[plugin]\nnetwork_cue_input = false\n[plugin.cues]\nlisten = \"0.0.0.0:5005\"\n", false),
+            ("[plugin]\nnetwork_cue_input = \"yes\"\n", false),
+            ("[plugin.cues]\nlisten = \"0.0.0.0:5005\"\n", true),
+            ("[plugin.cues]\nallow = [\"10.0.0.0/8\"]\n", true),
+            ("[plugin.cues]\nlisten = \"127.0.0.1:5005\"\nallow = [\"127.0.0.1\"]\n", false),
+            ("not toml [", false),
+        ] {
+            assert_eq!(allows_network_cues(text), allowed, "{text:?}");
+        }
     }
 
     #[test]

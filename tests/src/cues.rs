@@ -34,7 +34,7 @@ pub const ADDR_STATUS: &str = "/status";
 
 /// The `/status` counters, in the order of PROTOCOL.md's table. Every `dropped_*` one is in the
 /// sum `received` = `applied` + `queued` + dropped; the last three count other things.
-pub const STATUS_COUNTERS: [&str; 23] = [
+pub const STATUS_COUNTERS: [&str; 24] = [
     "received",
     "applied",
     "late",
@@ -58,6 +58,7 @@ pub const STATUS_COUNTERS: [&str; 23] = [
     "status_answered",
     "status_refused",
     "replies_refused",
+    "note_offs_merged",
 ];
 
 /// The OSC timetag meaning "immediately" (`1`).
@@ -68,6 +69,8 @@ pub const IMMEDIATELY: OscTime = OscTime { seconds: 0, fractional: 1 };
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long to wait for the plugin's listening socket after `activate()`.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a `/status` query waits for its answer before it is sent again.
+pub const STATUS_RETRY: Duration = Duration::from_millis(200);
 /// Interval between `/status` queries while waiting for the plugin to listen.
 pub const READY_POLL: Duration = Duration::from_millis(20);
 /// How long to listen for a reply that must not come.
@@ -534,8 +537,16 @@ pub fn query_status(local: IpAddr, target: SocketAddr, token: Option<&str>, time
         UdpSocket::bind((local, 0)).unwrap_or_else(|e| panic!("could not bind a status socket on {local}: {e}"));
     // Padded, so the plugin's reply budget answers every query (core::reply).
     let query = encode(&OscPacket::Message(osc_timecode_core::cue::status_query(token)));
-    socket.send_to(&query, target).unwrap_or_else(|e| panic!("could not send /status to {target}: {e}"));
-    let reply = receive_reply(&socket, timeout)?;
+    // Sent again every STATUS_RETRY until answered: a receiver answers one query per source
+    // every few ms (core::reply::STATUS_INTERVAL), and UDP may lose one.
+    let deadline = Instant::now() + timeout;
+    let reply = loop {
+        socket.send_to(&query, target).unwrap_or_else(|e| panic!("could not send /status to {target}: {e}"));
+        let left = deadline.checked_duration_since(Instant::now())?;
+        if let Some(reply) = receive_reply(&socket, left.min(STATUS_RETRY)) {
+            break reply;
+        }
+    };
     assert_eq!(reply.from, target, "the /status reply must come from the listening socket");
     Some(Status::from_message(&reply.message).unwrap_or_else(|e| panic!("{e}")))
 }

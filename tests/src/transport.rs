@@ -8,7 +8,8 @@
 //!
 //! Modes: one-sample wobble (the reported position alternates +1/−1 sample around the exact one,
 //! as fixed-point seconds rounding does in real hosts), locate, loop wrap (between blocks or
-//! inside a block), pre-roll (negative positions).
+//! inside a block), pre-roll (negative positions), and a broken host's numbers ([`Absurd`]:
+//! any position, any tempo, a beats-only timeline).
 
 use clack_host::events::event_types::{TransportEvent, TransportFlags};
 use clack_host::events::{EventFlags, EventHeader};
@@ -50,6 +51,21 @@ pub enum Played {
     NoTransport,
 }
 
+/// Numbers a broken host reports in place of the model's (issue 14). The model still plays
+/// its own timeline (its history is what was "really" played); only what the plugin is told
+/// changes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Absurd {
+    /// Report this sample position (VST3 `projectTimeSamples`; CLAP's fixed-point seconds and
+    /// beats of it, saturated to `i64`).
+    pub position: Option<i64>,
+    /// Report this tempo in BPM (0, NaN, infinities...); the beats timeline stays the model's.
+    pub tempo: Option<f64>,
+    /// CLAP: leave out the seconds timeline, so the plugin derives positions from beats and the
+    /// reported tempo.
+    pub beats_only: bool,
+}
+
 /// The host transport.
 #[derive(Debug, Clone)]
 pub struct Transport {
@@ -67,6 +83,8 @@ pub struct Transport {
     pub tempo: f64,
     /// Set the CLAP "within pre-roll" flag while the position is negative.
     pub preroll_flag: bool,
+    /// What a broken host reports instead of the model's numbers (none by default).
+    pub absurd: Absurd,
     /// How the next span starts (set by play, locate; consumed by the next playing block).
     next_start: SpanStart,
     /// Playing blocks since the last discontinuity (drives the wobble pattern).
@@ -86,6 +104,7 @@ impl Transport {
             wobble: false,
             tempo: 120.0,
             preroll_flag: false,
+            absurd: Absurd::default(),
             next_start: SpanStart::Start,
             blocks_since_break: 0,
             history: Vec::new(),
@@ -159,19 +178,29 @@ impl Transport {
         self.blocks_since_break = 0;
     }
 
-    /// The position the host reports for the next block: exact, or ±1 sample in wobble mode.
+    /// The position the host reports for the next block: exact, or ±1 sample in wobble mode, or
+    /// [`Absurd::position`].
     pub fn reported_position(&self) -> i64 {
+        if let Some(position) = self.absurd.position {
+            return position;
+        }
         if !(self.wobble && self.playing) || self.blocks_since_break == 0 {
             return self.position;
         }
         if self.blocks_since_break % 2 == 1 { self.position + 1 } else { self.position - 1 }
     }
 
-    /// Seconds in CLAP fixed point for a sample position, rounded to nearest.
+    /// Seconds in CLAP fixed point for a sample position, rounded to nearest, saturating at the
+    /// `i64` range (±2^32 s: the most a CLAP host can say).
     pub fn seconds_fixed(&self, sample: i64) -> i64 {
         let n = i128::from(sample) * i128::from(CLAP_FIXED_POINT_FACTOR);
-        let sr = i128::from(self.sample_rate);
-        (2 * n + sr).div_euclid(2 * sr) as i64
+        let sr = i128::from(self.sample_rate.max(1));
+        (2 * n + sr).div_euclid(2 * sr).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+    }
+
+    /// The tempo the host reports: the model's, or [`Absurd::tempo`].
+    pub fn reported_tempo(&self) -> f64 {
+        self.absurd.tempo.unwrap_or(self.tempo)
     }
 
     /// Beats (quarter notes) at a sample position.
@@ -187,10 +216,11 @@ impl Transport {
     /// The CLAP transport for the next block.
     pub fn clap_event(&self) -> TransportEvent {
         let pos = self.reported_position();
-        let mut flags = TransportFlags::HAS_TEMPO
-            | TransportFlags::HAS_BEATS_TIMELINE
-            | TransportFlags::HAS_SECONDS_TIMELINE
-            | TransportFlags::HAS_TIME_SIGNATURE;
+        let mut flags =
+            TransportFlags::HAS_TEMPO | TransportFlags::HAS_BEATS_TIMELINE | TransportFlags::HAS_TIME_SIGNATURE;
+        if !self.absurd.beats_only {
+            flags |= TransportFlags::HAS_SECONDS_TIMELINE;
+        }
         if self.playing {
             flags |= TransportFlags::IS_PLAYING;
         }
@@ -208,7 +238,7 @@ impl Transport {
             flags,
             song_pos_beats: BeatTime::from_bits(self.beats_fixed(pos)),
             song_pos_seconds: SecondsTime::from_bits(self.seconds_fixed(pos)),
-            tempo: self.tempo,
+            tempo: self.reported_tempo(),
             tempo_inc: 0.0,
             loop_start_beats: BeatTime::from_bits(self.beats_fixed(ls)),
             loop_end_beats: BeatTime::from_bits(self.beats_fixed(le)),
@@ -339,6 +369,22 @@ mod tests {
             t.advance(64);
         }
         assert_eq!(seen, [0, 1, -1, 1, -1]);
+    }
+
+    #[test]
+    fn absurd_numbers_replace_what_the_host_reports_and_saturate() {
+        let mut t = Transport::playing_from(48_000, 1_000);
+        t.absurd = Absurd { position: Some(i64::MAX), tempo: Some(0.0), beats_only: true };
+        let event = t.clap_event();
+        assert_eq!(event.song_pos_seconds.to_bits(), i64::MAX, "saturated, not wrapped");
+        assert_eq!(t.seconds_fixed(i64::MIN), i64::MIN);
+        assert_eq!(event.tempo, 0.0);
+        assert!(!event.flags.contains(TransportFlags::HAS_SECONDS_TIMELINE));
+        assert!(event.flags.contains(TransportFlags::HAS_BEATS_TIMELINE));
+        t.advance(100);
+        assert_eq!(t.position, 1_100, "the model plays its own timeline");
+        t.absurd = Absurd::default();
+        assert_eq!(t.reported_position(), 1_100);
     }
 
     #[test]

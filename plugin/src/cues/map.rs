@@ -6,7 +6,7 @@
 //! settings object invalid (the config file's error says which), never a wrong MIDI byte.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use ipnet::IpNet;
 use osc_timecode_core::cue::{CUE_PREFIX, CueValue, MAX_FANOUT, TRIGGER_PREFIX, default_allow, parse_allow_entry};
@@ -71,6 +71,69 @@ impl CueSettings {
     /// The token, with an empty string meaning none.
     pub fn token(&self) -> Option<&str> {
         self.token.as_deref().filter(|t| !t.is_empty())
+    }
+
+    /// Whether these settings take cues from beyond this machine: a listen address that is not
+    /// loopback (`0.0.0.0`, a LAN address), or an allow-list entry outside `127.0.0.0/8` and
+    /// `::1`.
+    pub fn reaches_network(&self) -> bool {
+        self.enabled && (!is_loopback_ip(self.listen.ip()) || self.allow.iter().any(|a| !is_loopback_net(a.0)))
+    }
+
+    /// The settings the cue thread uses, and how exposed they are. Network exposure is the
+    /// machine's decision (its config file, [`crate::settings::machine_allows_network_cues`]),
+    /// never a project's: when `network_allowed` is false, a listen address beyond loopback
+    /// becomes loopback on the same port and allow-list entries beyond loopback are left out.
+    pub fn confined(&self, network_allowed: bool) -> (Self, Exposure) {
+        if !self.reaches_network() {
+            return (self.clone(), Exposure::Loopback);
+        }
+        if network_allowed {
+            return (self.clone(), Exposure::Network { token: self.token().is_some() });
+        }
+        let mut confined = self.clone();
+        if !is_loopback_ip(self.listen.ip()) {
+            let loopback =
+                if self.listen.is_ipv6() { IpAddr::V6(Ipv6Addr::LOCALHOST) } else { Ipv4Addr::LOCALHOST.into() };
+            confined.listen = SocketAddr::new(loopback, self.listen.port());
+        }
+        confined.allow.retain(|a| is_loopback_net(a.0));
+        (confined, Exposure::Confined { asked: self.listen })
+    }
+}
+
+/// How far the cue input reaches. `Copy`, for the log and the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Exposure {
+    /// This machine only (loopback listen address and allow-list).
+    #[default]
+    Loopback,
+    /// Beyond this machine, as the machine's config file allows; `token`: a token is required.
+    Network {
+        /// Cues must carry the token.
+        token: bool,
+    },
+    /// The settings (`asked`: their listen address) reach beyond this machine, but its config
+    /// file does not allow network cue input: confined to loopback.
+    Confined {
+        /// The listen address the settings asked for.
+        asked: SocketAddr,
+    },
+}
+
+/// Whether `ip` is this machine's loopback (IPv4-mapped IPv6 read as IPv4).
+fn is_loopback_ip(ip: IpAddr) -> bool {
+    ip.to_canonical().is_loopback()
+}
+
+/// Whether every address of `net` is loopback: inside `127.0.0.0/8`, or exactly `::1`.
+fn is_loopback_net(net: IpNet) -> bool {
+    match net {
+        IpNet::V4(n) => n.prefix_len() >= 8 && n.addr().is_loopback(),
+        IpNet::V6(n) => match n.addr().to_ipv4_mapped() {
+            Some(v4) => n.prefix_len() >= 104 && v4.is_loopback(),
+            None => n.prefix_len() == 128 && n.addr().is_loopback(),
+        },
     }
 }
 
@@ -358,6 +421,38 @@ mod tests {
     fn resolve(map: &CueMap, pattern: &str) -> Result<Vec<MidiAction>, Unresolved> {
         let mut out = Vec::new();
         map.resolve(pattern, &mut out, &mut pattern::DATAGRAM_STEP_BUDGET.clone()).map(|()| out)
+    }
+
+    #[test]
+    fn exposure_beyond_loopback_is_the_machines_decision() {
+        let allow = |entries: &[&str]| entries.iter().map(|e| AllowEntry(parse_allow_entry(e).unwrap())).collect();
+        let base = CueSettings::default();
+        assert!(!base.reaches_network());
+        assert_eq!(base.confined(false), (base.clone(), Exposure::Loopback));
+        let loopbacks =
+            CueSettings { allow: allow(&["127.0.0.0/8", "127.0.0.2", "::1", "::ffff:127.0.0.1"]), ..base.clone() };
+        assert!(!loopbacks.reaches_network());
+        let wide = CueSettings {
+            listen: "0.0.0.0:5005".parse().unwrap(),
+            allow: allow(&["0.0.0.0/0", "127.0.0.1"]),
+            ..base.clone()
+        };
+        assert!(wide.reaches_network());
+        let (confined, exposure) = wide.confined(false);
+        assert_eq!(exposure, Exposure::Confined { asked: "0.0.0.0:5005".parse().unwrap() });
+        assert_eq!(confined.listen, "127.0.0.1:5005".parse().unwrap());
+        assert_eq!(confined.allow, allow(&["127.0.0.1"]));
+        assert!(!confined.reaches_network());
+        assert_eq!(wide.confined(true), (wide.clone(), Exposure::Network { token: false }));
+        let tokened = CueSettings { token: Some("s3cret".into()), ..wide.clone() };
+        assert_eq!(tokened.confined(true).1, Exposure::Network { token: true });
+        // Only the allow-list reaching out is exposure too; so is an IPv6 listen beyond ::1.
+        let lan_allow = CueSettings { allow: allow(&["10.0.0.0/8"]), ..base.clone() };
+        let (confined, _) = lan_allow.confined(false);
+        assert!(confined.allow.is_empty(), "nobody beyond loopback");
+        let v6 = CueSettings { listen: "[::]:5005".parse().unwrap(), ..base.clone() };
+        assert_eq!(v6.confined(false).0.listen, "[::1]:5005".parse().unwrap());
+        assert!(!CueSettings { enabled: false, ..wide }.reaches_network(), "an input that is off reaches nothing");
     }
 
     #[test]

@@ -29,7 +29,7 @@ use osc_timecode_core::protocol::system_time_from_timetag;
 use osc_timecode_core::reply::{ReplyBudget, ReplyKind, message_len};
 use rosc::{OscMessage, OscPacket};
 
-use super::map::{CueMap, CueSettings, MidiAction, Unresolved};
+use super::map::{CueMap, CueSettings, Exposure, MidiAction, Unresolved};
 use super::{CueEvent, CueStats, DropReason};
 use crate::params::TimecodeParams;
 use crate::readout::{BindFailure, CueActivity, RecentCue, ShortText};
@@ -433,6 +433,11 @@ struct Worker {
     trouble_logged: Option<Instant>,
     /// The socket's state for the plugin window (the dispatcher records the cues there too).
     activity: Arc<CueActivity>,
+    /// This machine's config file allows cue input from beyond loopback (read when the thread
+    /// starts, see [`crate::settings::machine_allows_network_cues`]).
+    network_allowed: bool,
+    /// How far the settings in use reach (what the log and the window last said).
+    exposure: Exposure,
 }
 
 impl Worker {
@@ -443,13 +448,19 @@ impl Worker {
         activity: Arc<CueActivity>,
         stop: Arc<AtomicBool>,
     ) -> Self {
-        let (settings, latency_ms) = read_settings(&params);
+        let network_allowed = crate::settings::machine_allows_network_cues();
+        let (saved, latency_ms) = read_settings(&params);
+        let (settings, exposure) = saved.confined(network_allowed);
+        announce(exposure, &saved, Exposure::Loopback);
+        activity.exposed(exposure);
         let now = Instant::now();
         let mut dispatcher = Dispatcher::new(producer, stats.clone(), settings, latency_ms);
         dispatcher.report_to(activity.clone());
         Self {
             dispatcher,
             activity,
+            network_allowed,
+            exposure,
             params,
             settings_read: now,
             listener: None,
@@ -482,7 +493,13 @@ impl Worker {
     fn refresh(&mut self, now: Instant) {
         if now.duration_since(self.settings_read) >= SETTINGS_POLL {
             self.settings_read = now;
-            let (settings, latency_ms) = read_settings(&self.params);
+            let (saved, latency_ms) = read_settings(&self.params);
+            let (settings, exposure) = saved.confined(self.network_allowed);
+            if exposure != self.exposure {
+                announce(exposure, &saved, self.exposure);
+                self.activity.exposed(exposure);
+                self.exposure = exposure;
+            }
             if self.dispatcher.apply_settings(settings, latency_ms) {
                 self.listener = None;
                 self.bind_failed_at = None;
@@ -602,6 +619,30 @@ fn drop_reason(status: AckStatus) -> Option<DropReason> {
         AckStatus::ScheduleFull => DropReason::ScheduleFull,
         AckStatus::QueueFull => DropReason::QueueFull,
     })
+}
+
+/// Logs how far the cue input reaches when that changes from `before`: a warning when the
+/// machine confined a project's settings to loopback, or when it listens beyond loopback without
+/// a token.
+fn announce(exposure: Exposure, saved: &CueSettings, before: Exposure) {
+    match exposure {
+        Exposure::Confined { asked } => nice_warn!(
+            "cue input: these settings reach beyond this machine (listen {asked}, allow {}), but this machine's \
+             config file does not allow network cue input (set {} = true under [plugin] in {}); listening on \
+             loopback only",
+            saved.allow.iter().map(|a| a.0.to_string()).collect::<Vec<_>>().join(", "),
+            crate::settings::NETWORK_CUE_INPUT_KEY,
+            crate::settings::config_path().map_or_else(|| "the config file".into(), |p| p.display().to_string()),
+        ),
+        Exposure::Network { token: false } => nice_warn!(
+            "cue input: listening on {} for senders beyond this machine without a token: anyone who can reach it \
+             can send cues (set a token)",
+            saved.listen
+        ),
+        Exposure::Network { token: true } => nice_log!("cue input: listening on {} for the network", saved.listen),
+        Exposure::Loopback if before != Exposure::Loopback => nice_log!("cue input: loopback only"),
+        Exposure::Loopback => {}
+    }
 }
 
 fn read_settings(params: &TimecodeParams) -> (CueSettings, f64) {

@@ -12,7 +12,7 @@ use osc_timecode_core::timecode::Timecode;
 use osc_timecode_core::{FrameRate, HostRate};
 
 use crate::cues::DropReason;
-use crate::cues::map::{AllowEntry, Channel, MAX_PATTERN_LEN, Mapping, MidiAction, PlainAddress, U7};
+use crate::cues::map::{AllowEntry, Channel, Exposure, MAX_PATTERN_LEN, Mapping, MidiAction, PlainAddress, U7};
 use crate::network::{RateAgreement, disagreement_text};
 use crate::readout::{BindFailure, ListenState, Position, ReadoutSnapshot, RecentCue};
 use crate::settings::Settings;
@@ -170,6 +170,11 @@ pub enum Warning {
     ListenInUse(SocketAddr),
     /// The cue input cannot listen for another reason.
     ListenFailed(SocketAddr, BindFailure),
+    /// The settings ask for cue input from beyond this machine (this listen address, or the
+    /// allow-list), but the machine's config file does not allow it: loopback only.
+    CueInputConfined(SocketAddr),
+    /// The cue input takes cues from beyond this machine without a token.
+    CueInputWithoutToken,
     /// Output is on but there is no target.
     NoTargets,
     /// The OS refused datagrams to a target lately.
@@ -205,6 +210,13 @@ impl Warning {
             Self::ListenFailed(addr, why) => {
                 format!("Cue input: cannot listen on {addr}: {}.", bind_failure_text(*why))
             }
+            Self::CueInputConfined(asked) => format!(
+                "Cue input: these settings take cues from the network ({asked} or the allow-list), but this \
+                 machine's config file does not allow that (network_cue_input = true under [plugin]): loopback only."
+            ),
+            Self::CueInputWithoutToken => "Cue input: open to the network without a token. Anyone who can reach \
+                                           this machine can send cues: set a token."
+                .into(),
             Self::NoTargets => "No targets: timecode goes nowhere. Add one under Timecode.".into(),
             Self::SendErrors => "Sending fails to some targets (see the errors column).".into(),
             Self::NoSocket => "Cannot open a socket to send timecode (see the host's log).".into(),
@@ -286,6 +298,11 @@ pub fn warnings(health: &Health) -> Vec<Warning> {
             Some((addr, BindFailure::InUse)) => out.push(Warning::ListenInUse(addr)),
             Some((addr, why)) => out.push(Warning::ListenFailed(addr, why)),
             None => {}
+        }
+        match health.listen.exposure {
+            Exposure::Confined { asked } => out.push(Warning::CueInputConfined(asked)),
+            Exposure::Network { token: false } => out.push(Warning::CueInputWithoutToken),
+            Exposure::Loopback | Exposure::Network { token: true } => {}
         }
     }
     if health.output_on && health.targets == 0 {
@@ -1087,7 +1104,7 @@ mod tests {
             rate: FrameRate::FPS_25,
             targets: 1,
             cue_enabled: true,
-            listen: ListenState { bound: Some(addr("127.0.0.1:5005")), failure: None },
+            listen: ListenState { bound: Some(addr("127.0.0.1:5005")), ..ListenState::default() },
             send_errors: false,
             socket_errors: false,
             frames_dropped: false,
@@ -1099,7 +1116,7 @@ mod tests {
         assert_eq!(warnings(&healthy()), []);
         let listen = addr("127.0.0.1:5005");
         type Case = (fn(&mut Health), Vec<Warning>);
-        let cases: [Case; 13] = [
+        let cases: [Case; 16] = [
             (|h| h.readout.active = false, vec![Warning::Inactive]),
             (|h| (h.readout.active, h.readout.refused_rate) = (false, Some(7_999)), vec![Warning::SampleRate(7_999)]),
             (
@@ -1109,13 +1126,24 @@ mod tests {
             (|h| h.idle = Duration::from_secs(3), vec![Warning::NotProcessing(Duration::from_secs(3))]),
             (|h| h.readout.has_position = false, vec![Warning::NoPosition]),
             (
-                |h| h.listen = ListenState { bound: None, failure: Some((addr("127.0.0.1:5005"), BindFailure::InUse)) },
+                |h| {
+                    h.listen = ListenState {
+                        failure: Some((addr("127.0.0.1:5005"), BindFailure::InUse)),
+                        ..ListenState::default()
+                    }
+                },
                 vec![Warning::ListenInUse(listen)],
             ),
             (
                 |h| h.listen.failure = Some((addr("127.0.0.1:5005"), BindFailure::NotAvailable)),
                 vec![Warning::ListenFailed(listen, BindFailure::NotAvailable)],
             ),
+            (
+                |h| h.listen.exposure = Exposure::Confined { asked: addr("0.0.0.0:5005") },
+                vec![Warning::CueInputConfined(addr("0.0.0.0:5005"))],
+            ),
+            (|h| h.listen.exposure = Exposure::Network { token: false }, vec![Warning::CueInputWithoutToken]),
+            (|h| h.listen.exposure = Exposure::Network { token: true }, vec![]),
             (|h| h.targets = 0, vec![Warning::NoTargets]),
             (|h| h.send_errors = true, vec![Warning::SendErrors]),
             (|h| h.socket_errors = true, vec![Warning::NoSocket]),

@@ -10,6 +10,7 @@ mod common;
 mod clap_conformance;
 mod clap_cues;
 mod clap_faults;
+mod clap_hostile;
 mod clap_lifecycle;
 mod clap_playback;
 mod clap_settings;

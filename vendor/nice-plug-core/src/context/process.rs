@@ -184,7 +184,16 @@ pub struct Transport {
 // PATCHED (osc-timecode): a position in samples from one in seconds or beats, `None` when
 // the host's numbers make none. Upstream rounds and casts with `as`, which turns NaN into sample
 // 0 (a tempo of 0 with a beats position of 0, or a NaN tempo, became "the start of the
-// timeline") and infinities into `i64::MIN`/`MAX`.
+// timeline") and infinities into `i64::MIN`/`MAX`; an infinite tempo made every beats position
+// sample 0, a negative one ran the timeline backwards.
+fn samples_from_beats(beats: f64, tempo: f64, sample_rate: f32) -> Option<i64> {
+    if !(tempo.is_finite() && tempo > 0.0) {
+        return None;
+    }
+    samples_from_f64(beats / tempo * 60.0 * sample_rate as f64)
+}
+
+// PATCHED (osc-timecode): see `samples_from_beats`.
 fn samples_from_f64(samples: f64) -> Option<i64> {
     let samples = samples.round();
     // `i64::MIN as f64` is exactly -2^63; 2^63 is the first value past `i64::MAX`. NaN fails
@@ -252,7 +261,7 @@ impl Transport {
                 samples_from_f64(pos_seconds * self.sample_rate as f64)
             }
             (_, _, Some(pos_beats), Some(tempo)) => {
-                samples_from_f64(pos_beats / tempo * 60.0 * self.sample_rate as f64)
+                samples_from_beats(pos_beats, tempo, self.sample_rate)
             }
             (_, _, _, _) => None,
         }
@@ -348,8 +357,8 @@ impl Transport {
                 samples_from_f64(end_seconds * self.sample_rate as f64)?,
             )),
             (_, _, Some((start_beats, end_beats)), Some(tempo)) => Some((
-                samples_from_f64(start_beats / tempo * 60.0 * self.sample_rate as f64)?,
-                samples_from_f64(end_beats / tempo * 60.0 * self.sample_rate as f64)?,
+                samples_from_beats(start_beats, tempo, self.sample_rate)?,
+                samples_from_beats(end_beats, tempo, self.sample_rate)?,
             )),
             (_, _, _, _) => None,
         }
