@@ -27,6 +27,9 @@ table from:
     sample_rate = 48000    # --sample-rate, OSC_TIMECODE_SAMPLE_RATE
     master = \"127.0.0.1:5005\"  # cue/trigger --master, OSC_TIMECODE_MASTER
     token = \"s3cret\"     # cue/trigger/serve --token, OSC_TIMECODE_TOKEN
+    listen = \"127.0.0.1:5006\"  # listen --bind, cue --timecode-from, OSC_TIMECODE_LISTEN
+    listen_from = [\"192.168.1.20\"]  # listen --from
+    record_max_bytes = \"1GiB\"  # listen --record-max-bytes
   A flag beats its environment variable, which beats the file, which beats the built-in default. \
 The file is --config FILE, else $OSC_TIMECODE_CONFIG, else
     Linux    $XDG_CONFIG_HOME/osc-timecode/config.toml or ~/.config/osc-timecode/config.toml

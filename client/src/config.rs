@@ -338,6 +338,16 @@ mod tests {
         }
     }
 
+    /// The `[client]` keys are public API (README, `--help`): each is read, none renamed.
+    #[test]
+    fn client_keys_are_frozen() {
+        let text = "[client]\nrate = \"25\"\nsample_rate = 48000\nmaster = \"127.0.0.1:5005\"\ntoken = \"t\"\n\
+                    listen = \"127.0.0.1:5006\"\nlisten_from = [\"127.0.0.1\"]\nrecord_max_bytes = 1024\n";
+        let c = parse(text).unwrap();
+        assert!(c.rate.is_some() && c.sample_rate.is_some() && c.master.is_some() && c.token.is_some());
+        assert!(c.listen.is_some() && c.listen_from.is_some() && c.record_max_bytes.is_some());
+    }
+
     #[test]
     fn listen_keys() {
         let text =

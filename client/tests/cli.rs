@@ -306,6 +306,9 @@ fn malformed_config_files() {
         ("[client]\nrate = 29.97\n", "quoted"),
         ("[client]\nsample_rate = 0\n", "out of range"),
         ("[client]\nsample-rate = 48000\n", "unknown field"),
+        ("[client]\nrecord_max_bytes = nan\n", "whole number of bytes"),
+        ("[client]\nrecord_max_bytes = -1\n", "record size"),
+        ("[client]\nlisten_from = [\"10.0.0.0/33\"]\n", "line 2"),
         ("[client]\nrate = \n", "line 2"),
     ];
     for (text, why) in cases {
@@ -354,6 +357,11 @@ fn every_number_from_a_flag_is_range_checked() {
         (&["convert", "--frames", "1", "--sample-rate", "nan", "--to", "samples"], "sample rate"),
         (&["convert", "--seconds", "nan"], "--seconds"),
         (&["convert", "--seconds", "inf"], "--seconds"),
+        (&["listen", "--record-max-bytes", "nan"], "record size"),
+        (&["listen", "--record-max-bytes", "-1"], "record size"),
+        (&["listen", "--record-max-bytes", "inf"], "record size"),
+        (&["listen", "--record-max-bytes", "1e9"], "record size"),
+        (&["listen", "--record-max-bytes", "99999999999GiB"], "record size"),
     ];
     for (args, needle) in cases {
         let error = osc_timecode("numbers_from_flags").args(*args).fails();
