@@ -46,7 +46,7 @@ pub mod settings;
 pub mod thread;
 pub mod wallclock;
 
-use cues::player::{BlockTiming, CuePlayer, MidiOut};
+use cues::player::{BlockTiming, CuePlayer, MidiOut, PendingReleases};
 use cues::receiver::CueThread;
 use cues::{CUE_QUEUE_CAPACITY, CueStats};
 use network::{FrameMessage, NetworkThread, QUEUE_CAPACITY, Stats};
@@ -72,6 +72,10 @@ pub struct OscTimecode {
     cue_thread: Option<CueThread>,
     /// Places cues at their samples. `[audio-thread]`; allocated in `activate()`.
     cue_player: Option<CuePlayer>,
+    /// Note offs owed to the host while inactive: those the cue player still had pending at
+    /// deactivation, sent at offset 0 of the first block after the next `activate()` (no stuck
+    /// notes across a deactivation). `[main-thread]`; plain data, 256 bytes.
+    owed_note_offs: PendingReleases,
     /// The host renders offline and the policy is silent: send nothing. Set in `activate()`
     /// (hosts re-activate on a mode change); `[audio-thread]` reads it.
     silent_offline: bool,
@@ -111,6 +115,7 @@ impl Default for OscTimecode {
             cue_stats: Arc::new(CueStats::default()),
             cue_thread: None,
             cue_player: None,
+            owed_note_offs: PendingReleases::default(),
             silent_offline: false,
             paced: false,
             was_sending: false,
@@ -140,7 +145,7 @@ impl OscTimecode {
             cue_thread.stop();
         }
         if let Some(mut player) = self.cue_player.take() {
-            player.abandon();
+            self.owed_note_offs.merge(player.abandon());
         }
         self.producer = None;
         self.clock = None;
@@ -222,7 +227,9 @@ impl Plugin for OscTimecode {
             // Timecode keeps flowing; no cues arrive.
             Err(e) => nice_error!("could not start the cue input thread: {e}"),
         }
-        self.cue_player = Some(CuePlayer::new(cue_consumer, self.cue_stats.clone()));
+        let mut cue_player = CuePlayer::new(cue_consumer, self.cue_stats.clone());
+        cue_player.owe(std::mem::take(&mut self.owed_note_offs));
+        self.cue_player = Some(cue_player);
         true
     }
 
@@ -326,6 +333,22 @@ impl Plugin for OscTimecode {
     fn deactivate(&mut self) {
         self.shut_down();
         self.readout.deactivated();
+    }
+}
+
+impl Drop for OscTimecode {
+    /// `[main-thread]` Note offs still owed cannot be sent any more: say so, with their number.
+    fn drop(&mut self) {
+        if let Some(mut player) = self.cue_player.take() {
+            self.owed_note_offs.merge(player.abandon());
+        }
+        let owed = self.owed_note_offs.len();
+        if owed > 0 {
+            nice_warn!(
+                "unloaded with {owed} cue note off(s) not sent (their notes were started by cues and \
+                 the plugin was deactivated before they ended): those notes may still sound"
+            );
+        }
     }
 }
 

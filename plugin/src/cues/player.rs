@@ -2,13 +2,30 @@
 //! note offs, and hands the events to the host in sample order.
 //!
 //! Contract: [`CuePlayer::run_block`] never allocates (every buffer is allocated in
-//! [`CuePlayer::new`], in `activate()`, and never grows past its capacity), locks, waits or
-//! makes a syscall; its clock reading is the block start the caller passes in. Sending is a
+//! [`CuePlayer::new`], in `activate()`, and never grows past its capacity), locks, waits, makes a
+//! syscall or panics; its clock reading is the block start the caller passes in. Sending is a
 //! callback, so this module knows nothing of nice-plug and is tested without a host.
+//!
+//! Nothing is lost without a count (issue 14, "Silent loss"):
+//! - every capacity below is sized so that what one block can produce fits: a message's events
+//!   are placed whole or not at all (then the cue waits for the next block);
+//! - an event the host refuses is not dropped: it and every event after it in the block are
+//!   carried, in order, to offset 0 of the next block (late: its message counts `late`; a carried
+//!   note off counts once in `note_offs_delayed`). Only when the carry is full is a cue event
+//!   lost, and its message counts `dropped_host_full`; note offs always have room (see
+//!   [`CARRY_CAPACITY`]). `applied` counts a message once all its events reached the host;
+//! - a note off is never sent before its note's length has passed from the sample its note on
+//!   actually reached the host ([`NOTE_SLOTS`]);
+//! - note offs still owed at deactivation are handed to the next activation
+//!   ([`PendingReleases`]) and sent at offset 0 of its first block.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
+
+use osc_timecode_core::cue::MAX_FANOUT;
 
 use super::map::MidiAction;
 use super::{CueEvent, CueStats, DropReason};
@@ -16,11 +33,36 @@ use super::{CueEvent, CueStats, DropReason};
 /// Cues held on the audio thread until their block comes (timetagged ones arrive up to
 /// [`super::receiver::RELEASE_AHEAD`] early).
 pub const HOLD_CAPACITY: usize = 1024;
-/// Note offs waiting for their sample. When full, a new note's off goes out at the end of the
-/// block it starts in (counted in `note_offs_delayed`).
-pub const NOTE_OFF_CAPACITY: usize = 512;
+/// Cue events one block can place: every held cue with [`MAX_FANOUT`] actions.
+pub const READY_CAPACITY: usize = HOLD_CAPACITY * MAX_FANOUT;
+/// Distinct (channel, key) pairs, 16 × 128: the pending note off table has one slot for each,
+/// so it can never be full.
+///
+/// Why one slot per key and not one per note: the ring and the hold bound what one block can
+/// start, not how many notes are sounding (a sender can start 8192 long notes every block), so
+/// no table of pending notes could be sized to never overflow, and an overflow would force a
+/// choice between an early note off and a stuck note. MIDI 1.0 cannot tell two notes of one key
+/// apart anyway (nice-plug sends note offs with a wildcard note id): a note off ends the key. So
+/// a note started while its key is still held by an earlier note extends the key to whichever
+/// note ends later, and that key gets one note off, then; the note off that became unnecessary
+/// is counted in `note_offs_merged`. No note off is ever sent before the length of a note it
+/// ends, and none is lost.
+pub const NOTE_SLOTS: usize = 16 * 128;
+/// Events carried to the next block when the host refuses: a whole block of cue events, plus one
+/// note off per key. A key has at most one note off in the carry (a second one needs a new note
+/// on to reach the host first, which waits behind the carried off), and cue events are only
+/// carried while [`NOTE_SLOTS`] places are left, so a note off always finds room: note offs are
+/// never lost while the plugin exists.
+pub const CARRY_CAPACITY: usize = READY_CAPACITY + NOTE_SLOTS;
+/// Messages with events in flight: the ones placed in this block plus one per carried event.
+const MESSAGE_CAPACITY: usize = HOLD_CAPACITY + READY_CAPACITY;
 /// Frame starts remembered per block for quantising (far more than any block holds at 60 fps).
 pub const FRAME_STARTS_CAPACITY: usize = 256;
+
+/// `msg` of an event that belongs to no message: a scheduled note off or a release.
+const NO_MESSAGE: u16 = u16::MAX;
+/// `due` of a key with no note off pending.
+const NOT_PENDING: u64 = u64::MAX;
 
 /// One MIDI event for the host. `Copy`. Channels are 0–15 here, as on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +115,55 @@ pub struct BlockTiming {
     pub playing: bool,
 }
 
+/// Keys whose note off is owed: what a deactivated [`CuePlayer`] hands to the next one
+/// ([`CuePlayer::abandon`], [`CuePlayer::owe`]). `Copy`, 256 bytes, no heap, so the plugin can
+/// keep it between activations. `[main-thread]`
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PendingReleases {
+    /// One bit per (channel, key) slot, slot = channel × 128 + key.
+    bits: [u64; NOTE_SLOTS / 64],
+}
+
+impl PendingReleases {
+    /// Owes a note off for `channel` (0–15), `key` (0–127).
+    pub fn insert(&mut self, channel: u8, key: u8) {
+        let slot = slot_of(channel, key);
+        self.bits[slot / 64] |= 1 << (slot % 64);
+    }
+
+    /// Adds everything `other` owes.
+    pub fn merge(&mut self, other: Self) {
+        for (a, b) in self.bits.iter_mut().zip(other.bits) {
+            *a |= b;
+        }
+    }
+
+    /// How many note offs are owed.
+    pub fn len(&self) -> u32 {
+        self.bits.iter().map(|w| w.count_ones()).sum()
+    }
+
+    /// Nothing is owed.
+    pub fn is_empty(&self) -> bool {
+        self.bits.iter().all(|&w| w == 0)
+    }
+
+    /// The owed `(channel, key)` pairs, channel by channel, keys ascending.
+    pub fn iter(&self) -> impl Iterator<Item = (u8, u8)> + '_ {
+        (0..NOTE_SLOTS).filter(|&s| self.bits[s / 64] & (1 << (s % 64)) != 0).map(key_of)
+    }
+}
+
+/// The note off table's slot of `channel` (0–15), `key` (0–127).
+fn slot_of(channel: u8, key: u8) -> usize {
+    usize::from(channel & 0x0f) * 128 + usize::from(key & 0x7f)
+}
+
+/// The `(channel, key)` of a slot.
+fn key_of(slot: usize) -> (u8, u8) {
+    ((slot / 128) as u8, (slot % 128) as u8)
+}
+
 /// A cue waiting on the audio thread.
 #[derive(Debug, Clone, Copy)]
 struct Held {
@@ -85,45 +176,46 @@ struct Held {
     awaiting_frame: bool,
 }
 
-/// An event ready in this block, sorted by (offset, class, seq) before sending.
+/// An event on its way to the host.
+#[derive(Debug, Clone, Copy)]
+struct Out {
+    /// The event.
+    event: MidiOut,
+    /// Index into `messages`, or [`NO_MESSAGE`] for a scheduled note off or a release.
+    msg: u16,
+    /// Note ons: samples from the note on reaching the host to its note off (0: held, no note
+    /// off). Others: 0.
+    length: u64,
+    /// A scheduled note off already counted in `note_offs_delayed`.
+    counted: bool,
+}
+
+/// A cue event placed in this block, sorted by (offset, seq, idx) before sending.
 #[derive(Debug, Clone, Copy)]
 struct Ready {
     /// Sample offset in the block.
     offset: u32,
-    /// 0 for note offs (so an off and a new on of the same key at one sample go off first),
-    /// 1 for cue events.
-    class: u8,
     /// Arrival order.
     seq: u64,
     /// Position among the message's actions.
     idx: u8,
-    /// Index into `placed` (cue events) or `u16::MAX` (note offs).
-    msg: u16,
     /// The event.
-    event: MidiOut,
+    out: Out,
 }
 
-/// A note off waiting for its sample.
-#[derive(Debug, Clone, Copy)]
-struct PendingOff {
-    /// Samples from the start of the current block.
-    due: u64,
-    /// 0–15.
-    channel: u8,
-    /// 0–127.
-    key: u8,
-}
-
-/// A cue message placed in this block: was it late, did every event get out.
-#[derive(Debug, Clone, Copy)]
-struct Placed {
-    /// Its sample had already been processed.
+/// A cue message with events not yet at the host.
+#[derive(Debug, Clone, Copy, Default)]
+struct Message {
+    /// Events neither delivered nor lost yet (0: the slot is free).
+    outstanding: u8,
+    /// Its sample had already been processed, or one of its events was carried to a later block.
     late: bool,
-    /// The host refused one of its events.
-    failed: bool,
+    /// One of its events was lost (the carry was full).
+    lost: bool,
 }
 
-/// The audio thread's cue state. `[audio-thread]` throughout; created in `activate()`.
+/// The audio thread's cue state. `[audio-thread]` throughout; created in `activate()` (`[main-thread]`),
+/// where every buffer is allocated at its final capacity.
 pub struct CuePlayer {
     /// Cues from the cue thread.
     consumer: rtrb::Consumer<CueEvent>,
@@ -131,12 +223,24 @@ pub struct CuePlayer {
     stats: Arc<CueStats>,
     /// Cues not yet due. Capacity [`HOLD_CAPACITY`].
     held: Vec<Held>,
-    /// Events for this block. Capacity `HOLD_CAPACITY × MAX_FANOUT + NOTE_OFF_CAPACITY`.
+    /// Cue events placed in this block. Capacity [`READY_CAPACITY`].
     ready: Vec<Ready>,
-    /// Messages placed in this block. Capacity [`HOLD_CAPACITY`].
-    placed: Vec<Placed>,
-    /// Note offs to come. Capacity [`NOTE_OFF_CAPACITY`].
-    note_offs: Vec<PendingOff>,
+    /// Events the host refused, in order, for offset 0 of the next block. Capacity
+    /// [`CARRY_CAPACITY`].
+    carry: Vec<Out>,
+    /// Messages with events in flight, indexed by `Out::msg`. Length [`MESSAGE_CAPACITY`].
+    messages: Vec<Message>,
+    /// Free indices into `messages`. Capacity [`MESSAGE_CAPACITY`].
+    free: Vec<u16>,
+    /// Pending note off of each (channel, key) slot: the sample it is due at, counted like
+    /// `now`, or [`NOT_PENDING`]. Length [`NOTE_SLOTS`].
+    due: Vec<u64>,
+    /// The pending note offs by due sample, earliest first: `(due, slot)`, one entry per pending
+    /// slot (an entry older than its slot's `due`, which only grows, is pushed again with it when
+    /// it comes up). Capacity [`NOTE_SLOTS`].
+    offs: BinaryHeap<Reverse<(u64, u16)>>,
+    /// Samples processed by this player before the current block (its first sample's number).
+    now: u64,
     /// Frame starts in this block (sample offsets, ascending). Capacity
     /// [`FRAME_STARTS_CAPACITY`].
     frame_starts: Vec<u32>,
@@ -149,10 +253,26 @@ impl CuePlayer {
             consumer,
             stats,
             held: Vec::with_capacity(HOLD_CAPACITY),
-            ready: Vec::with_capacity(HOLD_CAPACITY * osc_timecode_core::cue::MAX_FANOUT + NOTE_OFF_CAPACITY),
-            placed: Vec::with_capacity(HOLD_CAPACITY),
-            note_offs: Vec::with_capacity(NOTE_OFF_CAPACITY),
+            ready: Vec::with_capacity(READY_CAPACITY),
+            carry: Vec::with_capacity(CARRY_CAPACITY),
+            messages: vec![Message::default(); MESSAGE_CAPACITY],
+            // Popped from the end: slot 0 first.
+            free: (0..MESSAGE_CAPACITY as u16).rev().collect(),
+            due: vec![NOT_PENDING; NOTE_SLOTS],
+            offs: BinaryHeap::with_capacity(NOTE_SLOTS),
+            now: 0,
             frame_starts: Vec::with_capacity(FRAME_STARTS_CAPACITY),
+        }
+    }
+
+    /// `[main-thread]` Before the first block: note offs a previous activation still owed go out
+    /// at offset 0 of the first block, before anything else.
+    pub fn owe(&mut self, releases: PendingReleases) {
+        for (channel, key) in releases.iter() {
+            if self.carry.len() < self.carry.capacity() {
+                let event = MidiOut::NoteOff { channel, key };
+                self.carry.push(Out { event, msg: NO_MESSAGE, length: 0, counted: true });
+            }
         }
     }
 
@@ -170,42 +290,89 @@ impl CuePlayer {
 
     /// Whether anything is waiting (the caller may skip reading the clock otherwise).
     pub fn is_idle(&self) -> bool {
-        self.held.is_empty() && self.note_offs.is_empty() && self.consumer.is_empty()
+        self.held.is_empty() && self.carry.is_empty() && self.offs.is_empty() && self.consumer.is_empty()
     }
 
     /// Places this block's cues and note offs and sends them in sample order through `send`,
-    /// which returns `false` when the host refused the event.
+    /// which returns `false` when the host refused the event: carried events first (at offset
+    /// 0), then this block's note offs and cue events by sample, note offs first at one sample.
     pub fn run_block(&mut self, block: BlockTiming, mut send: impl FnMut(u32, MidiOut) -> bool) {
-        if self.is_idle() {
-            return;
+        if !self.is_idle() {
+            self.run_busy_block(block, &mut send);
         }
-        let mut start = block.start;
+        self.now = self.now.saturating_add(u64::from(block.len));
+    }
+
+    /// [`CuePlayer::run_block`] with something to do.
+    fn run_busy_block(&mut self, block: BlockTiming, send: &mut impl FnMut(u32, MidiOut) -> bool) {
         while self.held.len() < self.held.capacity() {
             match self.consumer.pop() {
                 Ok(cue) => self.held.push(Held { cue, seen: false, awaiting_frame: false }),
                 Err(_) => break,
             }
         }
-        self.ready.clear();
-        self.placed.clear();
-        let len = block.len;
-        // Note offs due in this block.
-        let mut i = 0;
-        while i < self.note_offs.len() {
-            let off = self.note_offs[i];
-            if off.due < u64::from(len) {
-                self.push_ready(
-                    (off.due as u32, 0, 0, 0),
-                    u16::MAX,
-                    MidiOut::NoteOff { channel: off.channel, key: off.key },
-                );
-                self.note_offs.swap_remove(i);
+        self.place_cues(block);
+        self.ready.sort_unstable_by_key(|r| (r.offset, r.seq, r.idx));
+
+        // Set once the host refused an event: everything after it waits for the next block, so
+        // nothing overtakes it.
+        let mut stalled = false;
+        // What earlier blocks could not send, at offset 0, in order; kept in place if refused again.
+        let mut kept = 0;
+        for i in 0..self.carry.len() {
+            let out = self.carry[i];
+            if !stalled && send(0, out.event) {
+                self.delivered(0, out);
             } else {
-                self.note_offs[i].due -= u64::from(len);
-                i += 1;
+                stalled = true;
+                self.carry[kept] = out;
+                kept += 1;
             }
         }
-        // Cues due in this block.
+        self.carry.truncate(kept);
+
+        // This block's note offs and cue events, merged by sample.
+        let end = self.now.saturating_add(u64::from(block.len));
+        let mut next = 0;
+        loop {
+            let off = match self.offs.peek() {
+                Some(&Reverse((due, slot))) if due < end => Some((due, slot)),
+                _ => None,
+            };
+            let cue_offset = self.ready.get(next).map(|r| r.offset);
+            match (off, cue_offset) {
+                (None, None) => break,
+                (Some((due, slot)), _) if cue_offset.is_none_or(|o| due.saturating_sub(self.now) <= u64::from(o)) => {
+                    self.offs.pop();
+                    let slot = usize::from(slot);
+                    let current = self.due[slot];
+                    if current != due {
+                        // The key was extended by a later note: wait for that one's end.
+                        self.offs.push(Reverse((current, slot as u16)));
+                        continue;
+                    }
+                    self.due[slot] = NOT_PENDING;
+                    let (channel, key) = key_of(slot);
+                    let out =
+                        Out { event: MidiOut::NoteOff { channel, key }, msg: NO_MESSAGE, length: 0, counted: false };
+                    let offset = due.saturating_sub(self.now) as u32;
+                    self.emit(offset, out, &mut stalled, send);
+                }
+                _ => {
+                    let r = self.ready[next];
+                    next += 1;
+                    self.emit(r.offset, r.out, &mut stalled, send);
+                }
+            }
+        }
+    }
+
+    /// Moves the held cues due in this block into `ready`, each message whole with a slot in
+    /// `messages`.
+    fn place_cues(&mut self, block: BlockTiming) {
+        self.ready.clear();
+        let mut start = block.start;
+        let len = block.len;
         let mut i = 0;
         while i < self.held.len() {
             let held = self.held[i];
@@ -234,92 +401,165 @@ impl CuePlayer {
                     }
                 }
             }
+            let actions = held.cue.actions();
+            let room = self.ready.capacity() - self.ready.len() >= actions.len();
+            let Some(msg) = (if room { self.free.pop() } else { None }) else {
+                // Cannot happen with the capacities above (at most HOLD_CAPACITY messages of
+                // MAX_FANOUT events per block); if it did, the cue waits for the next block.
+                i += 1;
+                continue;
+            };
             self.held.swap_remove(i);
-            let msg = self.placed.len() as u16;
-            self.placed.push(Placed { late, failed: false });
-            for (idx, action) in held.cue.actions().iter().enumerate() {
-                let event = match *action {
+            self.messages[usize::from(msg)] = Message { outstanding: actions.len() as u8, late, lost: false };
+            if actions.is_empty() {
+                self.finish(msg);
+            }
+            for (idx, action) in actions.iter().enumerate() {
+                let (event, length) = match *action {
                     MidiAction::Note { channel, key, velocity, length_ms } => {
-                        let length = u64::from(length_ms) * u64::from(block.sample_rate) / 1000;
-                        if length_ms > 0 {
-                            self.schedule_off(u64::from(offset) + length.max(1), channel.index(), key.get(), len);
-                        }
-                        MidiOut::NoteOn { channel: channel.index(), key: key.get(), velocity: velocity.get().max(1) }
+                        let length = if length_ms == 0 {
+                            0
+                        } else {
+                            (u64::from(length_ms) * u64::from(block.sample_rate) / 1000).max(1)
+                        };
+                        let event = MidiOut::NoteOn {
+                            channel: channel.index(),
+                            key: key.get(),
+                            velocity: velocity.get().max(1),
+                        };
+                        (event, length)
                     }
                     MidiAction::NoteOff { channel, key } => {
-                        MidiOut::NoteOff { channel: channel.index(), key: key.get() }
+                        (MidiOut::NoteOff { channel: channel.index(), key: key.get() }, 0)
                     }
                     MidiAction::Cc { channel, number, value } => {
-                        MidiOut::Cc { channel: channel.index(), number: number.get(), value: value.get() }
+                        (MidiOut::Cc { channel: channel.index(), number: number.get(), value: value.get() }, 0)
                     }
                     MidiAction::Program { channel, program } => {
-                        MidiOut::Program { channel: channel.index(), program: program.get() }
+                        (MidiOut::Program { channel: channel.index(), program: program.get() }, 0)
                     }
                 };
-                self.push_ready((offset, 1, held.cue.seq, idx as u8), msg, event);
-            }
-        }
-        // Events in sample order; at one sample, note offs first, then cues in arrival order.
-        self.ready.sort_unstable_by_key(|r| (r.offset, r.class, r.seq, r.idx));
-        for r in &self.ready {
-            if send(r.offset, r.event) {
-                continue;
-            }
-            if r.msg == u16::MAX {
-                // A note off the host refused: try again at the start of the next block.
-                if let MidiOut::NoteOff { channel, key } = r.event
-                    && self.note_offs.len() < self.note_offs.capacity()
-                {
-                    self.note_offs.push(PendingOff { due: 0, channel, key });
-                }
-                self.stats.note_offs_delayed.fetch_add(1, Ordering::Relaxed);
-            } else if let Some(p) = self.placed.get_mut(usize::from(r.msg)) {
-                p.failed = true;
-            }
-        }
-        for p in &self.placed {
-            if p.failed {
-                self.stats.count_drop(DropReason::HostFull);
-            } else {
-                if p.late {
-                    self.stats.late.fetch_add(1, Ordering::Relaxed);
-                }
-                self.stats.applied.fetch_add(1, Ordering::Relaxed);
+                let out = Out { event, msg, length, counted: false };
+                self.ready.push(Ready { offset, seq: held.cue.seq, idx: idx as u8, out });
             }
         }
     }
 
-    /// Adds an event to this block's list; `key` is (offset, class, seq, idx).
-    fn push_ready(&mut self, key: (u32, u8, u64, u8), msg: u16, event: MidiOut) {
-        let (offset, class, seq, idx) = key;
-        if self.ready.len() < self.ready.capacity() {
-            self.ready.push(Ready { offset, class, seq, idx, msg, event });
-        }
-    }
-
-    /// Schedules a note off `due` samples from this block's start; if it falls in this block it
-    /// goes straight to `ready`.
-    fn schedule_off(&mut self, due: u64, channel: u8, key: u8, len: u32) {
-        if due < u64::from(len) {
-            self.push_ready((due as u32, 0, 0, 0), u16::MAX, MidiOut::NoteOff { channel, key });
-        } else if self.note_offs.len() < self.note_offs.capacity() {
-            self.note_offs.push(PendingOff { due: due - u64::from(len), channel, key });
+    /// Sends `out` at `offset`, or keeps it for the next block once the host has refused
+    /// anything in this one.
+    fn emit(&mut self, offset: u32, out: Out, stalled: &mut bool, send: &mut impl FnMut(u32, MidiOut) -> bool) {
+        if !*stalled && send(offset, out.event) {
+            self.delivered(offset, out);
         } else {
-            self.stats.note_offs_delayed.fetch_add(1, Ordering::Relaxed);
-            self.push_ready((len.saturating_sub(1), 0, 0, 0), u16::MAX, MidiOut::NoteOff { channel, key });
+            *stalled = true;
+            self.keep(out);
         }
     }
 
-    /// `[main-thread]` At deactivation: counts the cues that never got their block.
-    pub fn abandon(&mut self) {
+    /// `out` reached the host at `offset` of this block: its message is one event closer to
+    /// applied, and a note on's note off is scheduled from here.
+    fn delivered(&mut self, offset: u32, out: Out) {
+        if out.msg != NO_MESSAGE {
+            self.settle(out.msg);
+        }
+        if let MidiOut::NoteOn { channel, key, .. } = out.event
+            && out.length > 0
+        {
+            let due = self.now.saturating_add(u64::from(offset)).saturating_add(out.length);
+            let slot = slot_of(channel, key);
+            let current = self.due[slot];
+            if current == NOT_PENDING {
+                self.due[slot] = due;
+                if self.offs.len() < self.offs.capacity() {
+                    self.offs.push(Reverse((due, slot as u16)));
+                }
+            } else {
+                // The key is still held by an earlier note: one note off, at the later end.
+                self.due[slot] = current.max(due);
+                self.stats.note_offs_merged.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Carries `out` to the next block, or loses it (counted) when the carry is full.
+    fn keep(&mut self, mut out: Out) {
+        if out.msg == NO_MESSAGE {
+            // There is always room (see CARRY_CAPACITY); the check keeps the push from growing.
+            if self.carry.len() < self.carry.capacity() {
+                if !out.counted {
+                    out.counted = true;
+                    self.stats.note_offs_delayed.fetch_add(1, Ordering::Relaxed);
+                }
+                self.carry.push(out);
+            }
+            return;
+        }
+        let message = &mut self.messages[usize::from(out.msg)];
+        if self.carry.len() < CARRY_CAPACITY - NOTE_SLOTS {
+            message.late = true;
+            self.carry.push(out);
+        } else {
+            message.lost = true;
+            self.settle(out.msg);
+        }
+    }
+
+    /// One event of message `msg` is delivered or lost; counts the message when it was its last.
+    fn settle(&mut self, msg: u16) {
+        let message = &mut self.messages[usize::from(msg)];
+        message.outstanding = message.outstanding.saturating_sub(1);
+        if message.outstanding == 0 {
+            self.finish(msg);
+        }
+    }
+
+    /// Counts message `msg` (applied, late, or dropped because the host was full) and frees its
+    /// slot.
+    fn finish(&mut self, msg: u16) {
+        let message = std::mem::take(&mut self.messages[usize::from(msg)]);
+        if message.lost {
+            self.stats.count_drop(DropReason::HostFull);
+        } else {
+            if message.late {
+                self.stats.late.fetch_add(1, Ordering::Relaxed);
+            }
+            self.stats.applied.fetch_add(1, Ordering::Relaxed);
+        }
+        if self.free.len() < self.free.capacity() {
+            self.free.push(msg);
+        }
+    }
+
+    /// `[main-thread]` At deactivation: counts the cues that never got their block, and the
+    /// messages with events still carried, as `dropped_deactivated`; returns the note offs still
+    /// owed (pending, carried, or a carried `note_off` cue), for the next activation to send.
+    pub fn abandon(&mut self) -> PendingReleases {
         let mut n = self.held.len() as u64;
         while self.consumer.pop().is_ok() {
             n += 1;
         }
         self.held.clear();
+        n += self.messages.iter().filter(|m| m.outstanding > 0).count() as u64;
+        self.messages.fill(Message::default());
+        self.free = (0..MESSAGE_CAPACITY as u16).rev().collect();
         for _ in 0..n {
             self.stats.count_drop(DropReason::Deactivated);
         }
+        let mut owed = PendingReleases::default();
+        for out in self.carry.drain(..) {
+            if let MidiOut::NoteOff { channel, key } = out.event {
+                owed.insert(channel, key);
+            }
+        }
+        for (slot, due) in self.due.iter_mut().enumerate() {
+            if *due != NOT_PENDING {
+                let (channel, key) = key_of(slot);
+                owed.insert(channel, key);
+                *due = NOT_PENDING;
+            }
+        }
+        self.offs.clear();
+        owed
     }
 }
 
@@ -352,17 +592,34 @@ mod tests {
 
     const SR: u32 = 48_000;
 
-    fn note(key: u8, length_ms: u32) -> MidiAction {
+    fn note_on(channel: u8, key: u8, length_ms: u32) -> MidiAction {
         MidiAction::Note {
-            channel: Channel::try_from(1).unwrap(),
+            channel: Channel::try_from(channel + 1).unwrap(),
             key: U7::new(key).unwrap(),
             velocity: U7::MAX,
             length_ms,
         }
     }
 
+    fn note(key: u8, length_ms: u32) -> MidiAction {
+        note_on(0, key, length_ms)
+    }
+
     fn cue(action: MidiAction, at: Option<Instant>, seq: u64) -> CueEvent {
         CueEvent { actions: [action; 8], len: 1, at, seq, quantise: false }
+    }
+
+    /// An immediate cue of `actions` (up to 8).
+    fn fan_out(actions: &[MidiAction], seq: u64) -> CueEvent {
+        let mut c = cue(actions[0], None, seq);
+        c.actions[..actions.len()].copy_from_slice(actions);
+        c.len = actions.len() as u8;
+        c
+    }
+
+    /// Eight notes, keys 1–8, `length_ms` each (`/cue/{1,2,3,4,5,6,7,8}` with the defaults).
+    fn eight_notes(length_ms: u32) -> [MidiAction; 8] {
+        std::array::from_fn(|i| note(i as u8 + 1, length_ms))
     }
 
     struct Rig {
@@ -373,9 +630,19 @@ mod tests {
 
     impl Rig {
         fn new() -> Self {
-            let (producer, consumer) = rtrb::RingBuffer::new(64);
+            Self::with_ring(64)
+        }
+
+        fn with_ring(capacity: usize) -> Self {
+            let (producer, consumer) = rtrb::RingBuffer::new(capacity);
             let stats = Arc::new(CueStats::default());
             Self { player: CuePlayer::new(consumer, stats.clone()), producer, stats }
+        }
+
+        /// Queues `cue` as the cue thread does (counted accepted).
+        fn push(&mut self, cue: CueEvent) {
+            self.producer.push(cue).unwrap();
+            self.stats.accepted.fetch_add(1, Ordering::Relaxed);
         }
 
         /// Runs one block; returns what was sent.
@@ -397,7 +664,44 @@ mod tests {
             });
             sent
         }
+
+        /// Runs one block of `len` (not playing, immediate cues only) on a host that takes at
+        /// most `room` events; returns what it took.
+        fn block_with_room(&mut self, len: u32, room: usize) -> Vec<(u32, MidiOut)> {
+            self.player.begin_block();
+            let mut sent = Vec::new();
+            let timing = BlockTiming { start: Some(Instant::now()), sample_rate: SR, len, playing: false };
+            self.player.run_block(timing, |o, e| {
+                if sent.len() == room {
+                    return false;
+                }
+                sent.push((o, e));
+                true
+            });
+            sent
+        }
+
+        fn count(&self, counter: &AtomicU64Ref) -> u64 {
+            counter(&self.stats).load(Ordering::Relaxed)
+        }
+
+        /// Every accepted message is applied, dropped after acceptance, or still queued; late
+        /// ones are applied ones.
+        fn assert_adds_up(&self, queued: u64) {
+            let s = &self.stats;
+            let applied = s.applied.load(Ordering::Relaxed);
+            let done = applied + s.dropped(DropReason::HostFull) + s.dropped(DropReason::Deactivated);
+            assert_eq!(s.accepted.load(Ordering::Relaxed), done + queued, "{s:?}");
+            assert_eq!(s.queued(), queued, "{s:?}");
+            assert!(s.late.load(Ordering::Relaxed) <= applied, "{s:?}");
+        }
     }
+
+    type AtomicU64Ref = fn(&CueStats) -> &std::sync::atomic::AtomicU64;
+    const APPLIED: AtomicU64Ref = |s| &s.applied;
+    const LATE: AtomicU64Ref = |s| &s.late;
+    const DELAYED: AtomicU64Ref = |s| &s.note_offs_delayed;
+    const MERGED: AtomicU64Ref = |s| &s.note_offs_merged;
 
     fn on(key: u8) -> MidiOut {
         MidiOut::NoteOn { channel: 0, key, velocity: 127 }
@@ -407,17 +711,22 @@ mod tests {
         MidiOut::NoteOff { channel: 0, key }
     }
 
+    fn ons(sent: &[(u32, MidiOut)]) -> usize {
+        sent.iter().filter(|(_, e)| matches!(e, MidiOut::NoteOn { .. })).count()
+    }
+
     #[test]
     fn immediate_cues_go_at_offset_zero_and_note_offs_follow_exactly() {
         let mut rig = Rig::new();
         let t0 = Instant::now();
-        rig.producer.push(cue(note(60, 10), None, 1)).unwrap();
+        rig.push(cue(note(60, 10), None, 1));
         // 10 ms at 48 kHz = 480 samples: blocks of 256 → off at 480 − 256 = 224 in block 2.
         assert_eq!(rig.block(t0, 256, &[]), vec![(0, on(60))]);
         assert_eq!(rig.block(t0, 256, &[]), vec![(224, off(60))]);
         assert_eq!(rig.block(t0, 256, &[]), vec![]);
-        assert_eq!(rig.stats.applied.load(Ordering::Relaxed), 1);
-        assert_eq!(rig.stats.late.load(Ordering::Relaxed), 0);
+        assert_eq!(rig.count(&APPLIED), 1);
+        assert_eq!(rig.count(&LATE), 0);
+        rig.assert_adds_up(0);
     }
 
     #[test]
@@ -427,28 +736,28 @@ mod tests {
         // Due 1000 samples after the block start: leaves the host at start + (o + 256)/sr, so
         // o = 1000 − 256 = 744 → block 2 (512..768) at 232.
         let at = t0 + Duration::from_nanos(1000 * 1_000_000_000 / u64::from(SR));
-        rig.producer.push(cue(note(1, 0), Some(at), 1)).unwrap();
+        rig.push(cue(note(1, 0), Some(at), 1));
         let block = |i: u64| t0 + Duration::from_nanos(i * 256 * 1_000_000_000 / u64::from(SR));
         assert_eq!(rig.block(block(0), 256, &[]), vec![]);
         assert_eq!(rig.block(block(1), 256, &[]), vec![]);
         assert_eq!(rig.block(block(2), 256, &[]), vec![(232, on(1))]);
-        assert_eq!(rig.stats.late.load(Ordering::Relaxed), 0);
+        assert_eq!(rig.count(&LATE), 0);
     }
 
     #[test]
     fn a_past_timetag_is_late_at_zero_but_block_jitter_is_not() {
         let mut rig = Rig::new();
         let t0 = Instant::now() + Duration::from_secs(1);
-        rig.producer.push(cue(note(2, 0), Some(t0 - Duration::from_millis(500)), 1)).unwrap();
+        rig.push(cue(note(2, 0), Some(t0 - Duration::from_millis(500)), 1));
         assert_eq!(rig.block(t0, 256, &[]), vec![(0, on(2))]);
-        assert_eq!(rig.stats.late.load(Ordering::Relaxed), 1);
+        assert_eq!(rig.count(&LATE), 1);
         // Seen as "next block" (offset 300 ≥ 256), then the next block starts late by 2 ms.
         let at = t0 + Duration::from_nanos((300 + 256) * 1_000_000_000 / u64::from(SR));
-        rig.producer.push(cue(note(3, 0), Some(at), 2)).unwrap();
+        rig.push(cue(note(3, 0), Some(at), 2));
         assert_eq!(rig.block(t0, 256, &[]), vec![]);
         assert_eq!(rig.block(t0 + Duration::from_millis(10), 256, &[]), vec![(0, on(3))]);
-        assert_eq!(rig.stats.late.load(Ordering::Relaxed), 1, "jitter is not lateness");
-        assert_eq!(rig.stats.applied.load(Ordering::Relaxed), 2);
+        assert_eq!(rig.count(&LATE), 1, "jitter is not lateness");
+        assert_eq!(rig.count(&APPLIED), 2);
     }
 
     #[test]
@@ -456,17 +765,17 @@ mod tests {
         let mut rig = Rig::new();
         let t0 = Instant::now();
         let q = |c: CueEvent| CueEvent { quantise: true, ..c };
-        rig.producer.push(q(cue(note(4, 0), None, 1))).unwrap();
+        rig.push(q(cue(note(4, 0), None, 1)));
         // Immediate → 0; frame starts at 100 in this block.
         assert_eq!(rig.block(t0, 256, &[100]), vec![(100, on(4))]);
         // Timetagged for 150 in a block whose only frame start is 100: waits for the next block.
         let at = t0 + Duration::from_nanos((150 + 256) * 1_000_000_000 / u64::from(SR));
-        rig.producer.push(q(cue(note(5, 0), Some(at), 2))).unwrap();
+        rig.push(q(cue(note(5, 0), Some(at), 2)));
         assert_eq!(rig.block(t0, 256, &[100]), vec![]);
         assert_eq!(rig.block_playing(t0, 256, &[], true), vec![], "no frame start yet, still playing");
         assert_eq!(rig.block(t0, 256, &[40, 200]), vec![(40, on(5))]);
         // Stopped: no quantising.
-        rig.producer.push(q(cue(note(6, 0), None, 3))).unwrap();
+        rig.push(q(cue(note(6, 0), None, 3)));
         assert_eq!(rig.block(t0, 256, &[]), vec![(0, on(6))]);
     }
 
@@ -474,41 +783,225 @@ mod tests {
     fn same_sample_events_keep_order_and_offs_come_first() {
         let mut rig = Rig::new();
         let t0 = Instant::now();
-        rig.producer.push(cue(note(7, 0), None, 1)).unwrap();
-        let mut two = cue(note(8, 0), None, 2);
-        two.actions[1] = note(9, 0);
-        two.len = 2;
-        rig.producer.push(two).unwrap();
-        rig.producer
-            .push(cue(MidiAction::NoteOff { channel: Channel::ONE, key: U7::new(7).unwrap() }, None, 3))
-            .unwrap();
+        rig.push(cue(note(7, 0), None, 1));
+        rig.push(fan_out(&[note(8, 0), note(9, 0)], 2));
+        rig.push(cue(MidiAction::NoteOff { channel: Channel::ONE, key: U7::new(7).unwrap() }, None, 3));
         assert_eq!(rig.block(t0, 64, &[]), vec![(0, on(7)), (0, on(8)), (0, on(9)), (0, off(7))]);
         // A 1 ms note re-triggered right at its end: the off first.
-        rig.producer.push(cue(note(10, 1), None, 4)).unwrap();
+        rig.push(cue(note(10, 1), None, 4));
         assert_eq!(rig.block(t0, 48, &[]), vec![(0, on(10))]);
-        rig.producer.push(cue(note(10, 1), None, 5)).unwrap();
+        rig.push(cue(note(10, 1), None, 5));
         assert_eq!(rig.block(t0, 48, &[]), vec![(0, off(10)), (0, on(10))]);
+        assert_eq!(rig.block(t0, 48, &[]), vec![(0, off(10))]);
+        assert_eq!(rig.count(&MERGED), 0, "not overlapping");
+    }
+
+    /// Issue 14: 1024 cues of 8 notes between two blocks reached the host as 4608 note ons (the
+    /// event list was full and dropped the rest without a word), with `applied` = 1024.
+    #[test]
+    fn a_fan_out_of_1024_cues_of_8_notes_delivers_all_8192_note_ons_in_the_next_block() {
+        let mut rig = Rig::with_ring(1024);
+        let t0 = Instant::now();
+        for seq in 0..1024 {
+            rig.push(fan_out(&eight_notes(100), seq));
+        }
+        let sent = rig.block(t0, 512, &[]);
+        assert_eq!(ons(&sent), 8192, "every note on, in the block after they arrived");
+        assert!(sent.iter().all(|&(o, _)| o == 0), "immediate: all at offset 0");
+        let want: Vec<MidiOut> = (0..1024).flat_map(|_| (1..=8).map(on)).collect();
+        assert_eq!(sent.iter().map(|&(_, e)| e).collect::<Vec<_>>(), want, "in arrival order, table order");
+        assert_eq!((rig.count(&APPLIED), rig.count(&LATE)), (1024, 0));
+        // 100 ms = 4800 samples: one note off per key, exactly then; the other 1023 per key merged.
+        let mut offs = Vec::new();
+        for b in 1..20u64 {
+            offs.extend(rig.block(t0, 512, &[]).into_iter().map(|(o, e)| (b * 512 + u64::from(o), e)));
+        }
+        assert_eq!(offs, (1..=8).map(|k| (4800, off(k))).collect::<Vec<_>>());
+        assert_eq!(rig.count(&MERGED), 8192 - 8);
+        assert_eq!(rig.count(&DELAYED), 0);
+        rig.assert_adds_up(0);
+    }
+
+    /// Issue 14: note offs beyond the 512 the table held went out at the end of the block their
+    /// note started in (notes cut to a block).
+    #[test]
+    fn every_one_of_2048_long_notes_ends_exactly_after_its_length() {
+        let mut rig = Rig::with_ring(512);
+        let t0 = Instant::now();
+        let mut seq = 0;
+        for channel in 0..16 {
+            for key in (0..128).step_by(8) {
+                let notes: [MidiAction; 8] = std::array::from_fn(|i| note_on(channel, key + i as u8, 250));
+                rig.push(fan_out(&notes, seq));
+                seq += 1;
+            }
+        }
+        let mut all = Vec::new();
+        for b in 0..30u64 {
+            all.extend(rig.block(t0, 512, &[]).into_iter().map(|(o, e)| (b * 512 + u64::from(o), e)));
+        }
+        let (ons, offs): (Vec<_>, Vec<_>) = all.iter().partition(|(_, e)| matches!(e, MidiOut::NoteOn { .. }));
+        assert_eq!((ons.len(), offs.len()), (2048, 2048));
+        assert!(ons.iter().all(|&&(s, _)| s == 0));
+        // 250 ms at 48 kHz = 12 000 samples, for every one of them.
+        assert!(offs.iter().all(|&&(s, _)| s == 12_000), "{:?}", offs.iter().find(|&&&(s, _)| s != 12_000));
+        assert_eq!((rig.count(&MERGED), rig.count(&DELAYED)), (0, 0));
+        rig.assert_adds_up(0);
     }
 
     #[test]
-    fn a_full_host_buffer_drops_and_counts() {
+    fn a_key_restarted_while_held_ends_once_when_its_later_note_ends() {
         let mut rig = Rig::new();
-        rig.producer.push(cue(note(11, 0), None, 1)).unwrap();
-        rig.player.begin_block();
-        let timing = BlockTiming { start: Some(Instant::now()), sample_rate: SR, len: 64, playing: false };
-        rig.player.run_block(timing, |_, _| false);
-        assert_eq!(rig.stats.dropped(DropReason::HostFull), 1);
-        assert_eq!(rig.stats.applied.load(Ordering::Relaxed), 0);
+        let t0 = Instant::now();
+        rig.push(cue(note(20, 10), None, 1)); // 480 samples from 0
+        assert_eq!(rig.block(t0, 256, &[]), vec![(0, on(20))]);
+        rig.push(cue(note(20, 1), None, 2)); // 48 samples from 256: inside the first
+        assert_eq!(rig.block(t0, 256, &[]), vec![(0, on(20)), (224, off(20))], "the longer note's end");
+        rig.push(cue(note(20, 20), None, 3)); // 960 samples from 512
+        assert_eq!(rig.block(t0, 256, &[]), vec![(0, on(20))]);
+        rig.push(cue(note(20, 5), None, 4)); // 240 samples from 768: inside it
+        assert_eq!(rig.block(t0, 256, &[]), vec![(0, on(20))]);
+        assert_eq!(rig.block(t0, 256, &[]), vec![]);
+        assert_eq!(rig.block(t0, 256, &[]), vec![(192, off(20))], "512 + 960 = 1472 = 5 × 256 + 192");
+        assert_eq!(rig.count(&MERGED), 2);
     }
 
     #[test]
-    fn deactivation_counts_what_never_played() {
+    fn a_refused_note_off_is_carried_to_offset_0_and_counted_delayed_once() {
+        let mut rig = Rig::new();
+        rig.push(cue(note(30, 1), None, 1)); // off at 48
+        assert_eq!(rig.block_with_room(256, 1), vec![(0, on(30))]);
+        assert_eq!(rig.count(&APPLIED), 1);
+        rig.push(cue(note(31, 0), None, 2));
+        assert_eq!(rig.block_with_room(256, 0), vec![], "the host takes nothing");
+        assert_eq!(rig.block_with_room(256, 0), vec![], "nor in the next block");
+        assert_eq!(rig.count(&DELAYED), 1, "refused twice, counted once");
+        assert_eq!((rig.count(&APPLIED), rig.stats.queued()), (1, 1), "the cue waits, carried");
+        // Carried events first, in their order, at 0.
+        assert_eq!(rig.block_with_room(256, 8), vec![(0, off(30)), (0, on(31))]);
+        assert_eq!((rig.count(&APPLIED), rig.count(&LATE)), (2, 1), "carried: late");
+        rig.assert_adds_up(0);
+    }
+
+    #[test]
+    fn what_the_host_refuses_follows_at_the_next_block_in_order_before_that_blocks_own() {
+        let mut rig = Rig::new();
+        let t0 = Instant::now();
+        let sample = |o: u64| t0 + Duration::from_nanos((o + 256) * 1_000_000_000 / u64::from(SR));
+        // Timetagged at 10, 20, 30 of the first block, each two notes; note 40 (2 ms = 96) from 10
+        // ends at 106, inside the block.
+        rig.push(CueEvent { at: Some(sample(10)), ..fan_out(&[note(40, 2), note(41, 0)], 1) });
+        rig.push(CueEvent { at: Some(sample(20)), ..fan_out(&[note(42, 0), note(43, 0)], 2) });
+        rig.push(CueEvent { at: Some(sample(30)), ..fan_out(&[note(44, 0), note(45, 0)], 3) });
+        let timing = BlockTiming { start: Some(t0), sample_rate: SR, len: 256, playing: false };
+        let mut sent = Vec::new();
+        rig.player.begin_block();
+        rig.player.run_block(timing, |o, e| {
+            if sent.len() == 3 {
+                return false;
+            }
+            sent.push((o, e));
+            true
+        });
+        assert_eq!(sent, vec![(10, on(40)), (10, on(41)), (20, on(42))]);
+        assert_eq!(rig.count(&APPLIED), 1);
+        rig.push(cue(note(46, 0), None, 4));
+        assert_eq!(
+            rig.block(t0 + Duration::from_micros(5333), 256, &[]),
+            vec![(0, on(43)), (0, on(44)), (0, on(45)), (0, off(40)), (0, on(46))],
+            "the carried ones first, in their order (the off due at 106 too), then this block's"
+        );
+        assert_eq!((rig.count(&APPLIED), rig.count(&LATE), rig.count(&DELAYED)), (4, 2, 1));
+        rig.assert_adds_up(0);
+    }
+
+    #[test]
+    fn a_carried_note_on_gets_its_whole_length_from_when_it_reached_the_host() {
+        let mut rig = Rig::new();
+        rig.push(cue(note(50, 2), None, 1)); // 96 samples
+        assert_eq!(rig.block_with_room(64, 0), vec![]);
+        assert_eq!(rig.block_with_room(64, 0), vec![]);
+        assert_eq!(rig.block_with_room(64, 8), vec![(0, on(50))]);
+        assert_eq!(rig.block_with_room(64, 8), vec![(32, off(50))], "96 after the note on, not after its cue");
+    }
+
+    #[test]
+    fn a_full_carry_loses_cue_messages_whole_and_counts_each_once() {
+        let mut rig = Rig::with_ring(1024);
+        for round in 0..2 {
+            for seq in 0..1024 {
+                rig.push(fan_out(&eight_notes(0), round * 1024 + seq));
+            }
+            // The host takes nothing: the first 1024 × 8 fill the carry, the next 1024 are lost.
+            assert_eq!(rig.block_with_room(64, 0), vec![]);
+        }
+        assert_eq!(rig.stats.dropped(DropReason::HostFull), 1024);
+        rig.assert_adds_up(1024);
+        let sent = rig.block_with_room(64, usize::MAX);
+        assert_eq!(ons(&sent), 8192);
+        assert_eq!((rig.count(&APPLIED), rig.count(&LATE)), (1024, 1024));
+        rig.assert_adds_up(0);
+    }
+
+    #[test]
+    fn a_host_taking_a_few_events_a_block_gets_every_one_in_order() {
+        let mut rig = Rig::with_ring(1024);
+        for seq in 0..1024 {
+            rig.push(fan_out(&eight_notes(1000), seq));
+        }
+        let mut sent = Vec::new();
+        for _ in 0..100 {
+            sent.extend(rig.block_with_room(512, 100));
+        }
+        let want: Vec<MidiOut> = (0..1024).flat_map(|_| (1..=8).map(on)).collect();
+        assert_eq!(
+            sent.iter().map(|&(_, e)| e).filter(|e| matches!(e, MidiOut::NoteOn { .. })).collect::<Vec<_>>(),
+            want
+        );
+        // 100 events: the first 12 messages whole in the first block, the others carried.
+        assert_eq!((rig.count(&APPLIED), rig.count(&LATE)), (1024, 1012));
+        rig.assert_adds_up(0);
+    }
+
+    #[test]
+    fn deactivation_counts_what_never_played_and_hands_over_the_note_offs_owed() {
         let mut rig = Rig::new();
         let far = Instant::now() + Duration::from_secs(60);
-        rig.producer.push(cue(note(12, 0), Some(far), 1)).unwrap();
-        rig.block(Instant::now(), 64, &[]);
-        rig.producer.push(cue(note(13, 0), None, 2)).unwrap();
-        rig.player.abandon();
-        assert_eq!(rig.stats.dropped(DropReason::Deactivated), 2);
+        rig.push(cue(note(12, 0), Some(far), 1));
+        rig.push(cue(note(14, 1000), None, 2));
+        rig.push(fan_out(&[note(15, 0), MidiAction::NoteOff { channel: Channel::ONE, key: U7::new(16).unwrap() }], 3));
+        assert_eq!(rig.block_with_room(64, 1), vec![(0, on(14))]);
+        rig.push(cue(note(13, 0), None, 4));
+        let owed = rig.player.abandon();
+        // The timetagged cue, the one in the ring and the carried message.
+        assert_eq!(rig.stats.dropped(DropReason::Deactivated), 3);
+        rig.assert_adds_up(0);
+        assert_eq!(owed.iter().collect::<Vec<_>>(), vec![(0, 14), (0, 16)], "the pending off and the carried one");
+
+        let (_producer, consumer) = rtrb::RingBuffer::new(4);
+        let mut next = CuePlayer::new(consumer, rig.stats.clone());
+        next.owe(owed);
+        assert!(!next.is_idle());
+        let mut sent = Vec::new();
+        next.run_block(BlockTiming { start: None, sample_rate: SR, len: 64, playing: false }, |o, e| {
+            sent.push((o, e));
+            true
+        });
+        assert_eq!(sent, vec![(0, off(14)), (0, off(16))], "at offset 0 of the first block");
+        assert!(next.is_idle());
+    }
+
+    #[test]
+    fn pending_releases_keep_each_key_once() {
+        let mut a = PendingReleases::default();
+        assert!(a.is_empty());
+        a.insert(15, 127);
+        a.insert(0, 0);
+        let mut b = PendingReleases::default();
+        b.insert(0, 0);
+        b.insert(3, 64);
+        a.merge(b);
+        assert_eq!(a.len(), 3);
+        assert_eq!(a.iter().collect::<Vec<_>>(), vec![(0, 0), (3, 64), (15, 127)]);
     }
 }

@@ -707,11 +707,16 @@ fn the_receiver_can_be_switched_off() {
 fn reactivation_listens_again() {
     let mut cr = CueRig::new(48_000, 256, json!({}));
     assert_at_block_start(&cr.fire_ok("/cue/1", None, None), note_on(1, DEFAULT_VALUE), "first activation");
+    let mut sounding = 1;
     for sr in [44_100, 48_000] {
         cr.rig.plugin.deactivate();
         cr.rig.plugin.activate(sr, 256);
         cr.sender.wait_ready();
-        assert_at_block_start(&cr.fire_ok("/cue/2", None, None), note_on(2, DEFAULT_VALUE), "after re-activation");
+        let midi = cr.fire_ok("/cue/2", None, None);
+        // The note still sounding at the deactivation is ended first (issue 14: stuck notes).
+        assert_eq!(midi_only(&midi), [note_off(sounding), note_on(2, DEFAULT_VALUE)], "after re-activation");
+        assert!(midi.iter().all(|m| (m.block, m.offset) == (0, 0)), "at offset 0 of the first block: {midi:?}");
+        sounding = 2;
     }
 }
 
@@ -789,6 +794,98 @@ fn a_flood_while_playing_leaves_timecode_whole_and_counters_adding_up() {
         midi.iter().any(|m| m.offset == 0 && m.midi == note_on(100, 11)),
         "a cue after the flood plays at the next block: {midi:?}"
     );
+}
+
+/// `/cue/1` … `/cue/8` mapped to notes 1–8 on channel 1 (velocity 100, `length_ms` each), the
+/// defaults off: `/cue/{1,2,3,4,5,6,7,8}` fans out to 8 notes.
+fn eight_note_rig(sample_rate: u32, block: u32, length_ms: u64) -> CueRig {
+    let map: Vec<serde_json::Value> = (1..=8)
+        .map(|k| {
+            json!({"address": format!("/cue/{k}"), "kind": "note", "channel": 1, "key": k, "velocity": 100,
+                   "length_ms": length_ms})
+        })
+        .collect();
+    CueRig::new(sample_rate, block, json!({"defaults": false, "map": map}))
+}
+
+/// Issue 14 ("Silent loss"): 1024 cues of 8 notes between two blocks reached the host as 4608
+/// note ons, with `applied` = 1024 and nothing dropped; the note offs that did not fit the
+/// plugin's table went out in the same block (notes cut short).
+#[test]
+fn a_fan_out_of_1024_cues_of_8_notes_between_two_blocks_reaches_the_host_whole() {
+    let (sr, block, length_ms) = (48_000, 512, 100);
+    let mut cr = eight_note_rig(sr, block, length_ms);
+    let before = cr.status();
+    let pattern = "/cue/{1,2,3,4,5,6,7,8}";
+    for _ in 0..16 {
+        let content = (0..64).map(|_| cr.sender.cue_message(pattern, None, None)).collect();
+        cr.sender.send_packet(&bundle(IMMEDIATELY, content));
+    }
+    // Every cue in the audio thread's queue (its capacity, 1024) before the next block.
+    cr.sender.wait_status("1024 cues queued", |s| s.get("queued") - before.get("queued") == 1024);
+
+    let first = cr.blocks(1).midi();
+    let want_on = |k: u8| Midi::NoteOn { channel: 0, key: k, velocity: 100 };
+    assert_eq!(first.len(), 8192, "every note on, in the next block: {} of 8192", first.len());
+    assert!(first.iter().all(|m| (m.block, m.offset) == (0, 0)), "all at its offset 0");
+    let want: Vec<Midi> = (0..1024).flat_map(|_| (1..=8).map(want_on)).collect();
+    assert_eq!(midi_only(&first), want, "cue by cue, each one's notes in table order");
+
+    // One note off per key, exactly one note length after the note ons: a key started 1024
+    // times at one sample is released once, when the last of its notes ends.
+    let rest = cr.blocks(blocks_for(2 * length_ms, sr, block)).midi();
+    let start = first[0].sample;
+    let offs: Vec<(u64, Midi)> = rest.iter().map(|m| (m.sample - start, m.midi)).collect();
+    let length = length_samples(length_ms, sr);
+    assert_eq!(offs, (1..=8).map(|k| (length, note_off(k))).collect::<Vec<_>>(), "no note off early, none lost");
+
+    let status = cr.status();
+    let delta = status.delta(&before);
+    let got = |name: &str| delta.get(name).copied().unwrap_or(0);
+    assert_eq!(
+        (got("applied"), got("late"), got("queued"), got("dropped_host_full"), got("note_offs_delayed")),
+        (1024, 0, 0, 0, 0),
+        "{status}"
+    );
+    assert_eq!(got("note_offs_merged"), 8192 - 8, "8192 note ons with a length = 8 note offs + merged: {status}");
+    assert_eq!(status.dropped(), 0, "{status}");
+}
+
+/// Issue 14: note offs pending at deactivation were dropped without a count (the note hung).
+#[test]
+fn a_note_sounding_at_deactivation_ends_in_the_first_block_after_reactivation() {
+    let (sr, block) = (48_000, 256);
+    let mut cr = CueRig::new(sr, block, json!({}));
+    assert_at_block_start(&cr.fire_ok("/cue/60", None, None), note_on(60, DEFAULT_VALUE), "/cue/60");
+    assert!(cr.blocks(4).midi().is_empty(), "21 ms of its 100");
+    // Twice, the second time without a block in between: what is owed stays owed.
+    for _ in 0..2 {
+        cr.rig.plugin.deactivate();
+        cr.rig.plugin.activate(sr, block);
+    }
+    cr.sender.wait_ready();
+    assert_at_block_start(&cr.blocks(1).midi(), note_off(60), "the note off owed, at offset 0 of the first block");
+    let after = cr.blocks(blocks_for(2 * DEFAULT_NOTE_LENGTH_MS, sr, block));
+    assert!(after.midi().is_empty(), "sent once: {:?}", after.midi());
+    let status = cr.status();
+    assert_eq!((status.get("applied"), status.get("queued"), status.dropped()), (1, 0, 0), "{status}");
+}
+
+/// A note started again before its end: MIDI cannot end one of two notes of a key, so the first
+/// one's note off (50 ms into the second note) would cut the second short.
+#[test]
+fn a_note_started_again_while_it_sounds_ends_a_whole_length_after_the_second_start() {
+    let (sr, block) = (48_000, 256);
+    let mut cr = CueRig::new(sr, block, json!({}));
+    let first = cr.fire_ok("/cue/61", None, None);
+    assert!(cr.blocks(blocks_for(50, sr, block)).midi().is_empty(), "50 ms of its 100");
+    let second = cr.fire_ok("/cue/61", None, None);
+    assert_eq!(midi_only(&first), midi_only(&second));
+    let after = cr.blocks(blocks_for(2 * DEFAULT_NOTE_LENGTH_MS, sr, block));
+    let off = the_one(&after, note_off(61), "one note off");
+    assert_eq!(off.sample - second[0].sample, length_samples(DEFAULT_NOTE_LENGTH_MS, sr), "after the second's length");
+    let status = cr.status();
+    assert_eq!((status.get("applied"), status.get("note_offs_merged")), (2, 1), "{status}");
 }
 
 #[test]
