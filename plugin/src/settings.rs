@@ -589,6 +589,35 @@ mod tests {
     }
 
     #[test]
+    fn deeply_nested_config_files_are_refused_without_overflowing_the_stack() {
+        // The config file and the machine's network switch are read with toml, whose parser
+        // stops at a fixed nesting depth; run on a thread with the cue thread's (std's default)
+        // stack, which reads the network switch.
+        let dir = std::env::temp_dir().join(format!("osc-timecode-deep-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for depth in [100, 10_000, 1_000_000] {
+            for text in [
+                format!("[plugin]\ntargets = {}{}\n", "[".repeat(depth), "]".repeat(depth)),
+                format!("[plugin.cues]\nx = {}{}\n", "{a=".repeat(depth), "}".repeat(depth)),
+                format!("{}\n", "[a]\n".repeat(depth.min(10_000))),
+            ] {
+                let path = dir.join("config.toml");
+                std::fs::write(&path, &text).unwrap();
+                let text2 = text.clone();
+                let result = std::thread::Builder::new()
+                    .stack_size(2 << 20)
+                    .spawn(move || (Settings::from_config_file(&path).is_err(), allows_network_cues(&text2)))
+                    .unwrap()
+                    .join();
+                let (refused, network) = result.expect("no stack overflow or panic");
+                assert!(refused || text.starts_with("[a]"), "depth {depth}: refused");
+                assert!(!network, "depth {depth}");
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn filter_state_replaces_unreadable_settings_and_leaves_the_rest() {
         let state = |settings: Option<&str>| PluginState {
             version: "0.1.0".into(),
