@@ -13,6 +13,7 @@ mod clap_faults;
 mod clap_hostile;
 mod clap_lifecycle;
 mod clap_numbers;
+mod clap_offline;
 mod clap_playback;
 mod clap_settings;
 mod clap_transport;
