@@ -32,6 +32,7 @@ use clack_extensions::render::{PluginRender, RenderMode};
 use clack_extensions::state::{HostState, HostStateImpl, PluginState};
 use clack_extensions::thread_check::{HostThreadCheck, HostThreadCheckImpl};
 use clack_host::events::event_types::{ParamValueEvent, TransportEvent};
+use clack_host::events::io::{OutputEventBuffer, TryPushError};
 use clack_host::events::spaces::CoreEventSpace;
 use clack_host::prelude::*;
 
@@ -297,6 +298,8 @@ pub struct RunReport {
     pub passthrough_mismatches: u64,
     /// Output events the plugin produced, over all blocks.
     pub output_events: u64,
+    /// Output events the host's buffer refused ([`ClapPlugin::output_room`]), over all blocks.
+    pub refused_output_events: u64,
     /// Wall-clock time the processing took.
     pub elapsed: std::time::Duration,
     /// Every block processed, in order (`OutputEvent::block` indexes this).
@@ -611,12 +614,37 @@ struct AudioSide<'p> {
     io: &'p mut AudioIo,
     in_events: &'p mut EventBuffer,
     out_events: &'p mut EventBuffer,
+    /// [`ClapPlugin::output_room`].
+    output_room: Option<u32>,
     steady_time: &'p mut u64,
+}
+
+/// The host's output event buffer with room for `room` events per block, as a host with a
+/// fixed-size buffer has: `try_push` fails once it holds that many.
+struct RoomLimited<'b> {
+    /// Where accepted events go.
+    buffer: &'b mut EventBuffer,
+    /// Events it takes in one block.
+    room: u32,
+    /// Pushes refused in this block.
+    refused: u64,
+}
+
+impl OutputEventBuffer for RoomLimited<'_> {
+    fn try_push(&mut self, event: &UnknownEvent) -> Result<(), TryPushError> {
+        if self.buffer.len() >= self.room {
+            self.refused += 1;
+            return Err(TryPushError::new());
+        }
+        self.buffer.try_push(event)
+    }
 }
 
 impl AudioSide<'_> {
     /// Processes one block of `len` samples. Input events are sent with this block and cleared.
-    fn process(&mut self, transport: Option<&TransportEvent>, len: u32) -> (ProcessStatus, u64) {
+    /// Returns the plugin's status, the output samples that were not the input, and the output
+    /// events the host refused.
+    fn process(&mut self, transport: Option<&TransportEvent>, len: u32) -> (ProcessStatus, u64, u64) {
         let len_us = len as usize;
         let start = *self.steady_time;
         let AudioIo { input, output, in_ports, out_ports } = &mut *self.io;
@@ -629,6 +657,8 @@ impl AudioSide<'_> {
             buf[..len_us].fill(f32::NAN);
         }
         self.out_events.clear();
+        let mut out_buffer =
+            RoomLimited { buffer: &mut *self.out_events, room: self.output_room.unwrap_or(u32::MAX), refused: 0 };
         let status = {
             let [in_l, in_r] = input;
             let [out_l, out_r] = output;
@@ -646,7 +676,7 @@ impl AudioSide<'_> {
                 ),
             }]);
             let in_events = self.in_events.as_input();
-            let mut out_events = self.out_events.as_output();
+            let mut out_events = OutputEvents::from(&mut out_buffer);
             let probe = PROCESS_PROBE.get().copied();
             if let Some(probe) = probe {
                 probe(ProbePoint::Before);
@@ -668,7 +698,7 @@ impl AudioSide<'_> {
                 }
             }
         }
-        (status, mismatches)
+        (status, mismatches, out_buffer.refused)
     }
 }
 
@@ -727,6 +757,9 @@ pub struct ClapPlugin {
     in_events: EventBuffer,
     /// Output events of the last processed block (kept for MIDI-output tests).
     pub out_events: EventBuffer,
+    /// How many events the host's output event buffer takes per block, as a host with a buffer
+    /// of fixed size; `None` (the default): as many as the plugin pushes.
+    pub output_room: Option<u32>,
     steady_time: u64,
 }
 
@@ -792,6 +825,7 @@ impl ClapPlugin {
             io: AudioIo::new(1),
             in_events: EventBuffer::with_capacity(16),
             out_events: EventBuffer::with_capacity(256),
+            output_room: None,
             steady_time: 0,
         };
         me.discover_params();
@@ -1078,6 +1112,7 @@ impl ClapPlugin {
             io: &mut self.io,
             in_events: &mut self.in_events,
             out_events: &mut self.out_events,
+            output_room: self.output_room,
             steady_time: &mut self.steady_time,
         };
         let report = std::thread::scope(|s| {
@@ -1109,7 +1144,7 @@ impl ClapPlugin {
                         None => (None, false),
                     };
                     let wall_start = SystemTime::now();
-                    let (_, mismatches) = side.process(event.as_ref(), len);
+                    let (_, mismatches, refused) = side.process(event.as_ref(), len);
                     report.block_log.push(BlockRecord {
                         index,
                         steady_start,
@@ -1125,6 +1160,7 @@ impl ClapPlugin {
                     report.blocks += 1;
                     report.samples += u64::from(len);
                     report.passthrough_mismatches += mismatches;
+                    report.refused_output_events += refused;
                     report.output_events += u64::from(side.out_events.len());
                 }
                 report.elapsed = started.elapsed();

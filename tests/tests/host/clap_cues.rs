@@ -851,6 +851,59 @@ fn a_fan_out_of_1024_cues_of_8_notes_between_two_blocks_reaches_the_host_whole()
     assert_eq!(status.dropped(), 0, "{status}");
 }
 
+/// A host whose output event buffer takes 100 events a block: what does not fit follows in the
+/// next blocks, in order, none lost, and no note off comes before a whole note length after the
+/// last note on of its key.
+#[test]
+fn a_host_with_room_for_100_events_a_block_gets_all_of_a_1024_by_8_fan_out_in_order() {
+    let (sr, block, length_ms) = (48_000, 512, 100);
+    let mut cr = eight_note_rig(sr, block, length_ms);
+    cr.rig.plugin.output_room = Some(100);
+    let before = cr.status();
+    let pattern = "/cue/{1,2,3,4,5,6,7,8}";
+    for _ in 0..16 {
+        let content = (0..64).map(|_| cr.sender.cue_message(pattern, None, None)).collect();
+        cr.sender.send_packet(&bundle(IMMEDIATELY, content));
+    }
+    cr.sender.wait_status("1024 cues queued", |s| s.get("queued") - before.get("queued") == 1024);
+
+    let report = cr.blocks(82 + blocks_for(2 * length_ms, sr, block));
+    assert!(report.refused_output_events > 0, "the host refused some: {}", report.refused_output_events);
+    let midi = report.midi();
+    assert!((0..report.blocks as usize).all(|b| midi.iter().filter(|m| m.block == b).count() <= 100));
+    let ons: Vec<Midi> = midi.iter().map(|m| m.midi).filter(|m| matches!(m, Midi::NoteOn { .. })).collect();
+    let want: Vec<Midi> =
+        (0..1024).flat_map(|_| (1..=8).map(|k| Midi::NoteOn { channel: 0, key: k, velocity: 100 })).collect();
+    assert_eq!(ons, want, "every note on, cue by cue, in table order");
+    let length = length_samples(length_ms, sr);
+    let mut last_on = BTreeMap::new();
+    let mut offs = 0;
+    for m in &midi {
+        match m.midi {
+            Midi::NoteOn { key, .. } => {
+                last_on.insert(key, m.sample);
+            }
+            Midi::NoteOff { key, .. } => {
+                offs += 1;
+                let on = last_on[&key];
+                assert_eq!(m.sample - on, length, "key {key}: a whole note length after its last note on");
+            }
+            other => panic!("only notes: {other:?}"),
+        }
+    }
+    assert_eq!(offs, 8, "one note off per key");
+
+    let status = cr.status();
+    let delta = status.delta(&before);
+    let got = |name: &str| delta.get(name).copied().unwrap_or(0);
+    // 100 events: the first 12 cues whole in the first block; the others waited.
+    assert_eq!(
+        (got("applied"), got("late"), got("queued"), got("dropped_host_full"), got("note_offs_merged")),
+        (1024, 1012, 0, 0, 8192 - 8),
+        "{status}"
+    );
+}
+
 /// Issue 14: note offs pending at deactivation were dropped without a count (the note hung).
 #[test]
 fn a_note_sounding_at_deactivation_ends_in_the_first_block_after_reactivation() {
