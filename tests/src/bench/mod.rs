@@ -12,7 +12,8 @@
 //! 4. [`drift`]: `serve` against the clock over minutes, beside the sleep loop;
 //! 5. [`lock`]: `listen` behind a jittery relay;
 //! 6. [`cue`]: cue throughput and latency;
-//! 7. [`memory`]: resident memory of the plugin, `listen` and `serve`.
+//! 7. [`memory`]: resident memory of the plugin, `listen` and `serve`;
+//! 8. [`load`]: the first frame after a transport start, and timecode under a cue-port flood.
 //!
 //! The harness's audio threads run at real-time priority ([`priority`]), as a DAW's do.
 //!
@@ -26,6 +27,7 @@ pub mod audio;
 pub mod cue;
 pub mod drift;
 pub mod emission;
+pub mod load;
 pub mod lock;
 pub mod memory;
 pub mod priority;
@@ -196,7 +198,8 @@ struct Options {
     quick: bool,
     /// `--out FILE` (default: `BENCHMARKS.md` at the workspace root).
     out: Option<PathBuf>,
-    /// `--only 1,2,4`: sections to run (1 audio, 2 emission, 4 drift, 5 lock, 6 cue, 7 memory).
+    /// `--only 1,2,4`: sections to run (1 audio, 2 emission, 4 drift, 5 lock, 6 cue, 7 memory,
+    /// 8 load).
     only: Option<Vec<u32>>,
     /// `--client PATH`.
     client: Option<PathBuf>,
@@ -209,7 +212,7 @@ struct Options {
 }
 
 const USAGE: &str = "\
-usage: bench [--quick] [--out FILE] [--only 1,2,4,5,6,7] [--client PATH] [--debug-bundles DIR] [--command TEXT]
+usage: bench [--quick] [--out FILE] [--only 1,2,4,5,6,7,8] [--client PATH] [--debug-bundles DIR] [--command TEXT]
 
 Runs the benchmarks and writes BENCHMARKS.md. Normally started by `cargo xtask bench`, which builds
 what it needs and sets OSC_TIMECODE_BUNDLE_DIR to the release bundles.";
@@ -314,8 +317,15 @@ fn run() -> anyhow::Result<()> {
     let machine = report::Machine::read(&ctx);
     let wanted = |n: u32| options.only.as_ref().is_none_or(|o| o.contains(&n));
     let mut sections = Vec::new();
-    let sections_to_run: [(u32, SectionFn); 6] =
-        [(1, audio::run), (2, emission::run), (4, drift::run), (5, lock::run), (6, cue::run), (7, memory::run)];
+    let sections_to_run: [(u32, SectionFn); 7] = [
+        (1, audio::run),
+        (2, emission::run),
+        (4, drift::run),
+        (5, lock::run),
+        (6, cue::run),
+        (7, memory::run),
+        (8, load::run),
+    ];
     for (n, section) in sections_to_run {
         if wanted(n) {
             let t = Instant::now();
