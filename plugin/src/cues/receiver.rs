@@ -8,8 +8,14 @@
 //! thread ([`super::CUE_QUEUE_CAPACITY`]).
 //!
 //! Order of checks for each datagram: sender in the allow-list (else `not_allowed`, no reply),
-//! packet shape (else `malformed`, no reply); then per message: token (else `bad_token`, no
-//! reply), arguments, retry, mapping, time; then the cue is queued and only then acked `ok`.
+//! packet shape in the raw bytes, before anything decodes or recurses (else `malformed`, no
+//! reply), at least one message (else `empty`); then per message: token (else `bad_token`, no
+//! reply), arguments, retry, mapping (within the datagram's pattern-step budget), time; then the
+//! cue is queued and only then acked `ok`. Every reply comes out of the sender's reply budget
+//! ([`osc_timecode_core::reply`]), or is not sent and is counted.
+//!
+//! The settings in use are the saved ones confined to loopback unless this machine's config
+//! file allows network cue input ([`CueSettings::confined`]): a project never decides exposure.
 
 use std::cmp::{Ordering as CmpOrdering, Reverse};
 use std::collections::BinaryHeap;
