@@ -241,26 +241,38 @@ pub struct CuePlayer {
     offs: BinaryHeap<Reverse<(u64, u16)>>,
     /// Samples processed by this player before the current block (its first sample's number).
     now: u64,
+    /// Note offs merged in this block, added to `note_offs_merged` once at its end (one atomic
+    /// add, not thousands, in a large fan-out).
+    merged: u64,
     /// Frame starts in this block (sample offsets, ascending). Capacity
     /// [`FRAME_STARTS_CAPACITY`].
     frame_starts: Vec<u32>,
 }
 
 impl CuePlayer {
-    /// `[main-thread]` Allocates everything the audio thread will use.
+    /// `[main-thread]` Allocates everything the audio thread will use, and writes the two large
+    /// event lists once so their pages are mapped here rather than on the audio thread's first
+    /// large block (a page fault there is a trip through the kernel).
     pub fn new(consumer: rtrb::Consumer<CueEvent>, stats: Arc<CueStats>) -> Self {
+        let blank =
+            Out { event: MidiOut::Program { channel: 0, program: 0 }, msg: NO_MESSAGE, length: 0, counted: false };
+        let mut ready = vec![Ready { offset: 0, seq: 0, idx: 0, out: blank }; READY_CAPACITY];
+        ready.clear();
+        let mut carry = vec![blank; CARRY_CAPACITY];
+        carry.clear();
         Self {
             consumer,
             stats,
             held: Vec::with_capacity(HOLD_CAPACITY),
-            ready: Vec::with_capacity(READY_CAPACITY),
-            carry: Vec::with_capacity(CARRY_CAPACITY),
+            ready,
+            carry,
             messages: vec![Message::default(); MESSAGE_CAPACITY],
             // Popped from the end: slot 0 first.
             free: (0..MESSAGE_CAPACITY as u16).rev().collect(),
             due: vec![NOT_PENDING; NOTE_SLOTS],
             offs: BinaryHeap::with_capacity(NOTE_SLOTS),
             now: 0,
+            merged: 0,
             frame_starts: Vec::with_capacity(FRAME_STARTS_CAPACITY),
         }
     }
@@ -364,6 +376,9 @@ impl CuePlayer {
                     self.emit(r.offset, r.out, &mut stalled, send);
                 }
             }
+        }
+        if self.merged > 0 {
+            self.stats.note_offs_merged.fetch_add(std::mem::take(&mut self.merged), Ordering::Relaxed);
         }
     }
 
@@ -476,7 +491,7 @@ impl CuePlayer {
             } else {
                 // The key is still held by an earlier note: one note off, at the later end.
                 self.due[slot] = current.max(due);
-                self.stats.note_offs_merged.fetch_add(1, Ordering::Relaxed);
+                self.merged += 1;
             }
         }
     }
