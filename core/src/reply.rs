@@ -27,14 +27,15 @@ use std::time::{Duration, Instant};
 
 /// Bytes an IPv4 and UDP header add to every datagram, counted on both sides.
 pub const UDP_OVERHEAD: usize = 28;
-/// Reply bytes a source may receive before it has earned any.
-pub const SOURCE_ALLOWANCE: u64 = 2048;
+/// Reply bytes a source may receive before it has earned any: the acks of a show's cue list sent
+/// in a few bundles at once (64 acks are about twice the bytes of 64 short cues in a bundle).
+pub const SOURCE_ALLOWANCE: u64 = 16 * 1024;
 /// Reply bytes a source earns a second without sending anything.
 pub const SOURCE_TRICKLE: u64 = 512;
 /// Credit never grows past this (bytes), so a long-quiet source cannot save up for a burst.
-pub const CREDIT_CAP: u64 = 16 * 1024;
+pub const CREDIT_CAP: u64 = 64 * 1024;
 /// Reply bytes all sources together may receive before any has earned them.
-pub const TOTAL_ALLOWANCE: u64 = 8 * 1024;
+pub const TOTAL_ALLOWANCE: u64 = 64 * 1024;
 /// Reply bytes all sources together earn a second without sending anything.
 pub const TOTAL_TRICKLE: u64 = 4096;
 /// Sources remembered; when full, the one idle longest is forgotten.

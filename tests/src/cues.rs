@@ -329,11 +329,24 @@ impl Status {
         Ok(())
     }
 
-    /// The counters that differ from `before`, as `name → self − before`.
+    /// `received` without the `/status` queries, which the plugin receives and counts too (each
+    /// answered or refused): what was received besides the queries that read the counters.
+    pub fn cues_received(&self) -> i64 {
+        let get = |name| self.try_get(name).unwrap_or(0);
+        get("received") - get("status_answered") - get("status_refused")
+    }
+
+    /// The counters that differ from `before`, as `name → self − before`, leaving out the
+    /// `/status` queries themselves (`received` is [`Status::cues_received`]; `status_answered`
+    /// and `status_refused` are not listed).
     pub fn delta(&self, before: &Status) -> BTreeMap<String, i64> {
         self.counters
             .iter()
-            .map(|(n, c)| (n.clone(), c - before.try_get(n).unwrap_or(0)))
+            .filter(|(n, _)| n != "status_answered" && n != "status_refused")
+            .map(|(n, c)| match n.as_str() {
+                "received" => (n.clone(), self.cues_received() - before.cues_received()),
+                _ => (n.clone(), c - before.try_get(n).unwrap_or(0)),
+            })
             .filter(|(_, d)| *d != 0)
             .collect()
     }

@@ -205,8 +205,7 @@ pub fn settled_status(sender: &CueSender) -> Status {
         std::thread::sleep(Duration::from_millis(100));
         let now = sender.status();
         // Each query is received (and answered) too: compare what came besides them.
-        let others = |s: &Status| s.get("received") - s.get("status_answered") - s.get("status_refused");
-        if others(&now) == others(&last) && now.check().is_ok() {
+        if now.cues_received() == last.cues_received() && now.check().is_ok() {
             return now;
         }
         last = now;

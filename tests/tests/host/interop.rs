@@ -76,10 +76,10 @@ fn collect_midi(cr: &mut CueRig, count: usize) -> Vec<MidiAt> {
 
 /// Waits until the plugin has taken `count` messages and accepted all of them.
 fn wait_accepted(cr: &CueRig, count: i64) {
-    let status = cr.sender.wait_status("the tool's messages arrive", |s| s.get("received") >= count);
+    let status = cr.sender.wait_status("the tool's messages arrive", |s| s.cues_received() >= count);
     status.check().unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
-        (status.get("received"), status.get("applied") + status.get("queued")),
+        (status.cues_received(), status.get("applied") + status.get("queued")),
         (count, count),
         "every message accepted: {status}"
     );
