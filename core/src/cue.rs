@@ -621,7 +621,11 @@ mod tests {
             assert_eq!(decode_packet(&in_bundle), Err(PacketError::Array), "depth {depth} in a bundle");
         }
         // An array after ordinary arguments is refused too; a flat argument list is only limited.
-        let mixed = encode(&msg("/cue/1", vec![OscType::Int(1), OscType::Array(rosc::OscArray { content: vec![OscType::Int(2)] })])).unwrap();
+        let mixed = encode(&msg(
+            "/cue/1",
+            vec![OscType::Int(1), OscType::Array(rosc::OscArray { content: vec![OscType::Int(2)] })],
+        ))
+        .unwrap();
         assert_eq!(decode_packet(&mixed), Err(PacketError::Array));
         let args = |n| encode(&msg("/cue/1", vec![OscType::Nil; n])).unwrap();
         assert_eq!(decode_packet(&args(MAX_ARGUMENTS)).unwrap()[0].msg.args.len(), MAX_ARGUMENTS);
@@ -629,7 +633,10 @@ mod tests {
         // A message without type tags (OSC 1.0 allows it) and an unterminated address.
         assert!(check_shape(b"/cue", 8, 64).is_err());
         // Describing an argument never looks inside it.
-        assert_eq!(describe(&OscType::Array(rosc::OscArray { content: vec![OscType::Nil] })), "an argument of type '['");
+        assert_eq!(
+            describe(&OscType::Array(rosc::OscArray { content: vec![OscType::Nil] })),
+            "an argument of type '['"
+        );
     }
 
     #[test]

@@ -231,7 +231,10 @@ mod tests {
                 addr: "/ack".into(),
                 args: vec![OscType::String("/cue/12".into()), OscType::Int(7), OscType::String("ok".into())],
             },
-            OscMessage { addr: "/status".into(), args: vec![OscType::String("abc".into()), OscType::Long(5), OscType::Nil] },
+            OscMessage {
+                addr: "/status".into(),
+                args: vec![OscType::String("abc".into()), OscType::Long(5), OscType::Nil],
+            },
             OscMessage { addr: "/x1234".into(), args: vec![OscType::Blob(vec![1, 2, 3, 4, 5]), OscType::Double(1.0)] },
         ];
         for m in msgs {

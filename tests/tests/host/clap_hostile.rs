@@ -117,7 +117,11 @@ fn nested_array_packets_are_refused_while_timecode_plays_and_a_real_cue_follows(
         });
         cr.rig.plugin.run_realtime(&mut cr.rig.transport, u64::from(sr), block)
     });
-    println!("measured: {} hostile datagrams of {sizes:?} bytes while playing {} blocks", hostile.len() * 5, report.blocks);
+    println!(
+        "measured: {} hostile datagrams of {sizes:?} bytes while playing {} blocks",
+        hostile.len() * 5,
+        report.blocks
+    );
     // The host is alive (we are here), timecode is exact, and a real cue plays.
     let want = cr.rig.expected();
     let got = messages(&receive(&cr.rig.rx, want.len()));
