@@ -1,6 +1,9 @@
 //! Writes the committed seed corpus, `fuzz/corpus/<target>/`: the golden packets of
 //! core/tests/protocol.rs, packets as the plugin, `serve` and other senders (liblo, python-osc,
-//! TouchOSC) encode them, built with rosc and core's encoder, timecode texts and saved states.
+//! TouchOSC) encode them, built with rosc and core's encoder, timecode texts, saved states and
+//! config files; and the hostile inputs of issue 14 (nested arrays of 8 and 12 KB, deep
+//! bundles, a pattern bomb, a `/status` flood, an empty bundle, deeply nested JSON and TOML), so
+//! that every run starts from them and the fuzzer mutates them at their real size.
 //!
 //! Run from the repository root when the wire format or the settings change:
 //! `cargo run --manifest-path fuzz/Cargo.toml --example seed`. Files are named by what they hold;
@@ -134,6 +137,78 @@ fn transport_packets() -> Vec<(&'static str, u8, Vec<Vec<u8>>)> {
     ]
 }
 
+/// `text` as an OSC string: NUL-terminated, padded to 4 bytes.
+fn osc_string(text: &str) -> Vec<u8> {
+    let mut out = text.as_bytes().to_vec();
+    out.resize((text.len() / 4 + 1) * 4, 0);
+    out
+}
+
+/// `/cue/1` with `prefix` arguments, then `depth` OSC arrays nested in each other,
+/// `,[[[[…]]]]`, written by hand (rosc's encoder and `Drop` recurse): arrays carry no data, so
+/// the packet is the address and the type tags. Issue 14: 8 KB of it overflowed the cue
+/// thread's stack while the refused argument was formatted.
+fn nested_arrays(prefix: &[(&str, Vec<u8>)], depth: usize) -> Vec<u8> {
+    let tags: String = prefix.iter().map(|(tag, _)| *tag).collect();
+    let mut out = osc_string("/cue/1");
+    out.extend(osc_string(&format!(",{tags}{}{}", "[".repeat(depth), "]".repeat(depth))));
+    for (_, data) in prefix {
+        out.extend(data);
+    }
+    out
+}
+
+/// Nested arrays of `bytes` bytes, give or take the padding.
+fn nested_arrays_of(prefix: &[(&str, Vec<u8>)], bytes: usize) -> Vec<u8> {
+    nested_arrays(prefix, (bytes - 16) / 2)
+}
+
+/// A bundle around `elements` (encoded packets), written by hand so that depth costs nothing.
+fn raw_bundle(elements: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = b"#bundle\0".to_vec();
+    out.extend([0, 0, 0, 0, 0, 0, 0, 1]); // immediately
+    for element in elements {
+        out.extend(u32::try_from(element.len()).expect("an element below 4 GiB").to_be_bytes());
+        out.extend(element);
+    }
+    out
+}
+
+/// `/cue/1` inside `depth` bundles, each the only element of the one around it.
+fn deep_bundle(depth: usize) -> Vec<u8> {
+    (0..depth).fold(encode(&msg("/cue/1", vec![])), |inner, _| raw_bundle(&[inner]))
+}
+
+/// The hostile packets of issue 14, each one datagram: (name, knobs, datagram).
+fn hostile_packets() -> Vec<(&'static str, u8, Vec<u8>)> {
+    let token = || vec![("s", osc_string("s3cret"))];
+    // `/{,}{,}…{,}x`: 254 bytes of alternatives, 2^84 ways to read it, matched against every
+    // mapping (issue 14: 17 ms per message against the 256 default mappings).
+    let bomb = format!("/{}x", "{,}".repeat(84));
+    assert_eq!(bomb.len(), 254);
+    let bombs: Vec<Vec<u8>> = (0..64).map(|_| encode(&msg(&bomb, vec![]))).collect();
+    let statuses: Vec<Vec<u8>> = (0..64).map(|_| encode(&msg("/status", vec![]))).collect();
+    let arrays_8k = nested_arrays_of(&[], 8 * 1024);
+    vec![
+        ("array-8k", 0, arrays_8k.clone()),
+        ("array-12k", 0, nested_arrays_of(&[], 12 * 1024)),
+        ("array-8k-token", 1, nested_arrays_of(&token(), 8 * 1024)),
+        ("array-8k-in-bundle", 0, raw_bundle(&[arrays_8k])),
+        ("array-12k-in-bundle-token", 1, raw_bundle(&[nested_arrays_of(&token(), 12 * 1024)])),
+        ("array-32k", 0, nested_arrays_of(&[], 32 * 1024)),
+        (
+            "array-int-and-float",
+            0,
+            nested_arrays(&[("i", 7i32.to_be_bytes().to_vec()), ("f", 0.5f32.to_be_bytes().to_vec())], 2),
+        ),
+        ("bundle-16-deep", 0, deep_bundle(16)),
+        ("bundle-3000-deep", 0, deep_bundle(3000)),
+        ("pattern-bomb-64", 0, raw_bundle(&bombs)),
+        ("status-bundle-64", 0, raw_bundle(&statuses)),
+        ("bundle-empty", 0, raw_bundle(&[])),
+    ]
+}
+
 fn receivers() {
     for target in ["plugin_cue_receiver", "serve_decode"] {
         for (name, knobs, datagrams) in cue_packets() {
@@ -143,6 +218,18 @@ fn receivers() {
         let cue = vec![encode(&msg("/cue/1", vec![]))];
         write(target, "stranger", &receiver_seed(0, 2, &cue));
         write(target, "stranger-allowed", &receiver_seed(0x10, 2, &cue));
+    }
+    for (name, knobs, datagram) in hostile_packets() {
+        for target in ["plugin_cue_receiver", "serve_decode"] {
+            write(target, name, &receiver_seed(knobs, 0, std::slice::from_ref(&datagram)));
+        }
+        write("listen_decode", name, &datagram);
+    }
+    // A real cue right behind a pattern bomb: it must still be applied.
+    let bomb = hostile_packets().into_iter().find(|(name, ..)| *name == "pattern-bomb-64").expect("the bomb").2;
+    let bomb_then_cue = vec![bomb, encode(&msg("/cue/3", vec![]))];
+    for target in ["plugin_cue_receiver", "serve_decode"] {
+        write(target, "pattern-bomb-then-cue", &receiver_seed(0, 0, &bomb_then_cue));
     }
     for (name, knobs, datagrams) in transport_packets() {
         write("serve_decode", name, &receiver_seed(knobs, 0, &datagrams));
@@ -245,6 +332,118 @@ fn states() {
     let mut garbled = state.clone();
     garbled.fields.insert("settings".to_owned(), "{\"targets\": [\"127.0".to_owned());
     write(t, "state-garbled-field", serde_json::to_string(&garbled).expect("state serializes").as_bytes());
+    // Issue 14: a shared project that opens the cue input to the network, no token.
+    let exposing = r#"{"cues": {"enabled": true, "listen": "0.0.0.0:5005", "allow": ["0.0.0.0/0", "::/0"],
+        "quantise": false}, "targets": ["192.168.1.255:5006", "10.0.0.1:5006"]}"#;
+    write(t, "field-exposing", exposing.as_bytes());
+    let mut exposing_state = state.clone();
+    exposing_state.fields.insert("settings".to_owned(), exposing.to_owned());
+    write(t, "state-exposing", serde_json::to_string(&exposing_state).expect("state serializes").as_bytes());
+    // Nesting far beyond serde_json's recursion limit (128), as a field and inside a document.
+    let deep = format!(r#"{{"cues": {{"map": {}{}}}}}"#, "[".repeat(10_000), "]".repeat(10_000));
+    write(t, "field-nested-10000", deep.as_bytes());
+    let mut deep_state = state.clone();
+    deep_state.fields.insert("settings".to_owned(), deep);
+    write(t, "state-nested-field-10000", serde_json::to_string(&deep_state).expect("state serializes").as_bytes());
+    write(t, "document-nested-10000", format!("{}{}", "{\"a\":".repeat(10_000), "}".repeat(10_000)).as_bytes());
+    write(t, "field-latency-nan", br#"{"output_latency_ms": NaN}"#);
+    write(t, "field-latency-huge", br#"{"output_latency_ms": 1e300}"#);
+}
+
+/// Config files: the README's examples, the exposure switch, numbers out of range, nesting.
+fn config_files() {
+    let t = "config_file";
+    let plugin = r#"[plugin]
+targets = ["127.0.0.1:5006", "[::1]:5006"]
+keepalive_ms = 1000
+output_latency_ms = 0.0
+offline = "silent"
+"#;
+    let cues = r#"[plugin.cues]
+enabled = true
+listen = "127.0.0.1:5005"
+allow = ["127.0.0.0/8", "::1/128"]
+token = "s3cret"
+quantise = false
+note_length_ms = 100
+dedupe_ms = 10000
+defaults = true
+
+[[plugin.cues.map]]
+address = "/cue/intro"
+kind = "note"
+channel = 2
+key = 60
+velocity = 100
+length_ms = 250
+
+[[plugin.cues.map]]
+address = "/cue/blackout"
+kind = "program"
+channel = 1
+program = 12
+"#;
+    let client = r#"[client]
+rate = "29.97df"
+sample_rate = 48000
+master = "127.0.0.1:5005"
+token = "s3cret"
+listen = "127.0.0.1:5006"
+listen_from = ["192.168.1.20", "10.0.0.0/24"]
+record_max_bytes = "1GiB"
+"#;
+    write(t, "readme-plugin", plugin.as_bytes());
+    write(t, "readme-cues", cues.as_bytes());
+    write(t, "readme-client", client.as_bytes());
+    write(t, "all-tables", format!("{plugin}\n{cues}\n{client}").as_bytes());
+    write(t, "network-allowed", b"[plugin]\nnetwork_cue_input = true\n");
+    write(t, "network-refused", b"[plugin]\nnetwork_cue_input = false\n[plugin.cues]\nlisten = \"0.0.0.0:5005\"\n");
+    write(t, "network-own", b"[plugin.cues]\nlisten = \"0.0.0.0:5005\"\nallow = [\"0.0.0.0/0\"]\n");
+    write(t, "network-not-a-bool", b"[plugin]\nnetwork_cue_input = \"yes\"\n");
+    write(t, "latency-nan", b"[plugin]\noutput_latency_ms = nan\n");
+    write(t, "latency-inf", b"[plugin]\noutput_latency_ms = -inf\n");
+    write(t, "latency-huge", b"[plugin]\noutput_latency_ms = 1e300\n");
+    write(t, "client-out-of-range", b"[client]\nsample_rate = 0\nrecord_max_bytes = 1\nrate = 29.97\n");
+    write(t, "client-unknown-key", b"[client]\nsample-rate = 48000\n");
+    write(t, "rate-drop-frame", b"[client]\nrate = \"29.97df\"\n");
+    write(t, "empty", b"");
+    write(t, "not-utf8", b"[client]\nrate = \"\xff\xfe\"\n");
+    // Nesting: arrays, inline tables, dotted keys and table headers thousands deep.
+    write(
+        t,
+        "nested-arrays-10000",
+        format!("[plugin]\ntargets = {}{}\n", "[".repeat(10_000), "]".repeat(10_000)).as_bytes(),
+    );
+    write(
+        t,
+        "nested-inline-tables-5000",
+        format!("[client]\nx = {}1{}\n", "{a = ".repeat(5_000), "}".repeat(5_000)).as_bytes(),
+    );
+    let dotted = vec!["a"; 5_000].join(".");
+    write(t, "dotted-key-5000", format!("[plugin]\n{dotted} = 1\n").as_bytes());
+    write(t, "table-header-5000", format!("[[{dotted}]]\nx = 1\n").as_bytes());
+}
+
+/// The frame clock reads its input as choices (fuzz_targets/frame_clock.rs): a few shapes of
+/// bytes that read as long sane runs, extremes and mixtures.
+fn frame_clock() {
+    let t = "frame_clock";
+    write(t, "zeros", &[0; 2048]);
+    write(t, "ones", &[0xff; 2048]);
+    write(t, "counting", &(0..4096u32).map(|i| i as u8).collect::<Vec<_>>());
+    // A fixed-seed xorshift: the same bytes every time.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for (name, len) in [("random-256", 256), ("random-4k", 4096), ("random-16k", 16_384)] {
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        write(t, name, &bytes);
+    }
 }
 
 fn main() {
@@ -252,4 +451,6 @@ fn main() {
     listen();
     timecode_texts();
     states();
+    config_files();
+    frame_clock();
 }

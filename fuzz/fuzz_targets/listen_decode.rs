@@ -5,6 +5,10 @@
 //! Input: `datagram [#sep datagram]...` (fuzz/src/lib.rs), received 40 ms apart. Checks, besides
 //! "never panics": every datagram has a record line, and it is one JSON object; the loss shown
 //! is a fraction; the lines shown are one line each.
+//!
+//! Inputs up to 64 KiB (a datagram's size, `-max_len` in fuzz/run), run on a thread with the
+//! plugin cue thread's 2 MiB stack (fuzz/src/lib.rs): a recursion a sender can drive overflows
+//! here as it would there.
 #![no_main]
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -12,14 +16,17 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use libfuzzer_sys::fuzz_target;
 use osc_timecode_client::listen::{handle_datagram, json_line, text_line};
 use osc_timecode_core::chase::{Chase, ChaseConfig};
-use osc_timecode_fuzz::datagrams;
+use osc_timecode_fuzz::{datagrams, with_cue_thread_stack};
 
 /// 2026-01-01T00:00:00Z in ns since the Unix epoch: arrivals near the timetags of real seeds.
 const ARRIVAL: i128 = 1_767_225_600_000_000_000;
 /// Between two datagrams: a bit more than a frame at 25 fps.
 const STEP: i128 = 40_000_000;
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(|data: &[u8]| with_cue_thread_stack(data, run));
+
+/// One input, on the cue thread's stack.
+fn run(data: &[u8]) {
     let mut chase = Chase::new(ChaseConfig { lock_frames: 3, freewheel_frames: 10 });
     let from = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9000);
     let mut arrival = ARRIVAL;
@@ -38,4 +45,4 @@ fuzz_target!(|data: &[u8]| {
         let readout = chase.tick(arrival + later);
         let _ = (text_line(&readout), json_line(&readout));
     }
-});
+}

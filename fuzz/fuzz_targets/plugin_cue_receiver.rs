@@ -5,7 +5,12 @@
 //! Input: `[settings byte] [sender byte] datagram [#sep datagram]...` (fuzz/src/lib.rs). Checks,
 //! besides "never panics": every reply is an `/ack` or a `/status` that encodes; every cue
 //! accepted reaches the audio thread's ring once the schedule is released, with 1 to MAX_FANOUT
-//! actions; every message counted as received is accepted or dropped, once.
+//! actions; every message counted as received has one outcome, once: accepted, dropped, or a
+//! `/status` query answered or refused.
+//!
+//! Inputs up to 64 KiB (a datagram's size, `-max_len` in fuzz/run), run on a thread with the
+//! plugin cue thread's 2 MiB stack (fuzz/src/lib.rs): a recursion a sender can drive overflows
+//! here as it would there.
 #![no_main]
 
 use std::sync::Arc;
@@ -14,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
 use osc_timecode_core::cue::{ADDR_ACK, ADDR_STATUS, Ack, MAX_FANOUT, parse_allow_entry};
-use osc_timecode_fuzz::{Knobs, TOKEN, datagrams, receiver_input, sender};
+use osc_timecode_fuzz::{Knobs, TOKEN, datagrams, receiver_input, sender, with_cue_thread_stack};
 use osc_timecode_plugin::cues::map::{AllowEntry, CueSettings, Mapping};
 use osc_timecode_plugin::cues::receiver::Dispatcher;
 use osc_timecode_plugin::cues::{CueStats, DropReason};
@@ -48,7 +53,10 @@ fn settings(knobs: Knobs) -> CueSettings {
     s
 }
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(|data: &[u8]| with_cue_thread_stack(data, run));
+
+/// One input, on the cue thread's stack.
+fn run(data: &[u8]) {
     let Some((knobs, from, rest)) = receiver_input(data) else { return };
     let knobs = Knobs::from_byte(knobs);
     let from = sender(from);
@@ -95,7 +103,13 @@ fuzz_target!(|data: &[u8]| {
         popped += 1;
     }
     assert_eq!(stats.accepted.load(Ordering::Relaxed), popped, "accepted cues and cues in the ring");
-    // Every message counted as received is accepted or dropped for one reason, once.
+    // Every message counted as received has one outcome, once (`CueStats::received`): accepted,
+    // dropped for one reason, or a `/status` query answered or refused.
     let dropped: u64 = DropReason::ALL.iter().map(|&r| stats.dropped(r)).sum();
-    assert_eq!(popped + dropped, stats.received.load(Ordering::Relaxed), "accepted + dropped = received");
-});
+    let status = stats.status_answered.load(Ordering::Relaxed) + stats.status_refused.load(Ordering::Relaxed);
+    assert_eq!(
+        popped + dropped + status,
+        stats.received.load(Ordering::Relaxed),
+        "accepted + dropped + status answered or refused = received"
+    );
+}

@@ -5,14 +5,17 @@
 //!
 //! Checks, besides "never panics": settings that `Settings::from_state` accepts are what the
 //! field load gives, anything else gives the fallback; what was loaded saves and loads back the
-//! same; the loaded settings build the cue map and allow-list the cue thread builds.
+//! same; the loaded settings build the cue map and allow-list the cue thread builds; confined
+//! to a machine that does not allow network cue input, they listen and accept on loopback only.
+//! Runs on a thread with the cue thread's stack (fuzz/src/lib.rs).
 #![no_main]
 
 use std::collections::BTreeMap;
 
 use libfuzzer_sys::fuzz_target;
 use nice_plug::prelude::{Params as _, PluginState};
-use osc_timecode_plugin::cues::map::CueMap;
+use osc_timecode_fuzz::with_cue_thread_stack;
+use osc_timecode_plugin::cues::map::{CueMap, Exposure};
 use osc_timecode_plugin::params::TimecodeParams;
 use osc_timecode_plugin::settings::{STATE_KEY, Settings, StateError, filter_state};
 
@@ -37,10 +40,19 @@ fn check_loaded(settings: &Settings) {
     };
     assert!(same(&load(&saved), settings), "saved and loaded back differently: {saved:?}");
     let _ = CueMap::new(&settings.cues);
+    // A project never opens the cue input to the network by itself (issue 14): on a machine
+    // whose config file does not allow it, what the cue thread uses stays on loopback.
+    let (confined, exposure) = settings.cues.confined(false);
+    assert!(!confined.reaches_network(), "{confined:?}");
+    assert!(!confined.enabled || confined.listen.ip().to_canonical().is_loopback(), "{confined:?}");
+    assert_eq!(settings.cues.reaches_network(), matches!(exposure, Exposure::Confined { .. }), "{exposure:?}");
     let _ = (settings.cues.allow_list(), settings.keepalive(), settings.cues.token());
 }
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(|data: &[u8]| with_cue_thread_stack(data, run));
+
+/// One input, on the cue thread's stack (a host may load a project on a thread with no more).
+fn run(data: &[u8]) {
     // The bytes as the saved settings field.
     if let Ok(text) = std::str::from_utf8(data) {
         let fields = BTreeMap::from([(STATE_KEY.to_owned(), text.to_owned())]);
@@ -66,4 +78,4 @@ fuzz_target!(|data: &[u8]| {
         }
         check_loaded(&load(&state.fields));
     }
-});
+}

@@ -5,6 +5,10 @@
 //! Input: `[settings byte] [sender byte] datagram [#sep datagram]...` (fuzz/src/lib.rs). Checks,
 //! besides "never panics": every reply encodes as the receive loop sends it; every printed line
 //! is one line; the transport stays at a frame it can label.
+//!
+//! Inputs up to 64 KiB (a datagram's size, `-max_len` in fuzz/run), run on a thread with the
+//! plugin cue thread's 2 MiB stack (fuzz/src/lib.rs): a recursion a sender can drive overflows
+//! here as it would there.
 #![no_main]
 
 use std::sync::Arc;
@@ -15,10 +19,13 @@ use osc_timecode_client::serve::receiver::Receiver;
 use osc_timecode_client::serve::transport::{Now, Transport};
 use osc_timecode_core::cue::{AllowList, parse_allow_entry};
 use osc_timecode_core::{FrameRate, Timecode};
-use osc_timecode_fuzz::{Knobs, TOKEN, datagrams, receiver_input, sender};
+use osc_timecode_fuzz::{Knobs, TOKEN, datagrams, receiver_input, sender, with_cue_thread_stack};
 use rosc::OscPacket;
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(|data: &[u8]| with_cue_thread_stack(data, run));
+
+/// One input, on the cue thread's stack.
+fn run(data: &[u8]) {
     let Some((knobs, from, rest)) = receiver_input(data) else { return };
     let knobs = Knobs::from_byte(knobs);
     let from = sender(from);
@@ -47,4 +54,4 @@ fuzz_target!(|data: &[u8]| {
     }
     let transport = *shared.transport.lock().expect("not poisoned");
     let _ = Timecode::from_frame(transport.position(std::time::Instant::now()), transport.rate).label();
-});
+}
