@@ -294,7 +294,9 @@ impl Plugin for OscTimecode {
         }
         .usable();
         let (sample_rate, block_len) = (clock.sample_rate(), block.len);
-        let mut block_start: Option<Instant> = None;
+        // Read once per block (the vDSO clock, no system call): frames are due from it, and the
+        // network thread wakes just after the next block's start predicted from it.
+        let block_start = Instant::now();
         cue_player.begin_block();
         let mut last_event = None;
         clock.process_block(block, |event| {
@@ -305,7 +307,6 @@ impl Plugin for OscTimecode {
             if !sending || (!event.playing && !send_stopped && !*last_queued_playing) {
                 return;
             }
-            let block_start = *block_start.get_or_insert_with(Instant::now);
             *last_queued_playing = event.playing;
             if producer.push(FrameMessage { event, block_start, sample_rate, block_len, paced: *paced }).is_err() {
                 stats.queue_full.fetch_add(1, Ordering::Relaxed);
@@ -317,8 +318,9 @@ impl Plugin for OscTimecode {
             pull_down: r.pull_down,
             drop: r.drop_frame,
         });
+        readout.block_timing(block_start, block_len, sample_rate);
         readout.block(block.position.is_some(), last_event.as_ref(), host_rate);
-        let timing = BlockTiming { start: block_start, sample_rate, len: block_len, playing: transport.playing };
+        let timing = BlockTiming { start: Some(block_start), sample_rate, len: block_len, playing: transport.playing };
         cue_player.run_block(timing, |timing, event| context.try_send_event(note_event(timing, event)).is_ok());
         // Timecode must keep flowing through silence: never let the host suspend us.
         ProcessStatus::KeepAlive

@@ -6,13 +6,18 @@
 //! keeps frames in arrival order, and sends each at its due time, `block start + offset / sample
 //! rate`. Emission is thus not quantised to the host's block size.
 //!
-//! Wake-up rate: every [`FAST_POLL`] (4000 wake-ups a second) while the host processes blocks
+//! Wake-up times: every [`FAST_POLL`] (4000 wake-ups a second) while the host processes blocks
 //! (the audio thread's block counter in [`Readout`] moved within the last [`HOST_IDLE_AFTER`]) or
-//! frames flow, so the first frame after the transport starts, queued at its block's start like
-//! any frame on a block's first sample, leaves at most one fast poll after its due time (issue
-//! 14; it waited for an idle poll before). Only when the host processes nothing (deactivated in
-//! all but name, or a host that suspends idle plugins) does it fall back to [`IDLE_POLL`] (500
-//! a second). Each wake-up is a few atomic loads and one `nanosleep`.
+//! frames flow, so a frame on a block's first sample (the first frame after a start among them,
+//! the one receivers re-lock on; it waited for a 2 ms idle poll before issue 14) leaves at most
+//! one fast poll after its due time. Sooner where the block timing allows: the audio thread
+//! stores when each block started and how long it lasts, after queueing its frames
+//! ([`Readout::next_block`]), and the thread also wakes [`BLOCK_SETTLE`] after the next block is
+//! expected and then every [`LATE_POLL`] for [`LATE_WINDOW`] while it is late. Never later than
+//! the fast poll: a host that processes in bursts brings blocks early. When the host processes
+//! nothing for [`HOST_IDLE_AFTER`] (deactivated in all but name, or a host that suspends idle
+//! plugins), [`IDLE_POLL`] (500 a second). Each wake-up is a few atomic loads and one
+//! `nanosleep`.
 //!
 //! Bounded: at most [`QUEUE_CAPACITY`] frames wait on this thread (`pending`). When that many
 //! wait (an offline "realtime" bounce produces frames far faster than they are paced out), it
@@ -58,6 +63,14 @@ pub const QUEUE_CAPACITY: usize = 4096;
 /// Poll interval while the host processes blocks or frames flow: bounds how late a frame at a
 /// block's first sample (the first after a start among them) can be sent.
 pub const FAST_POLL: Duration = Duration::from_micros(250);
+/// How long after a block's expected start the thread looks for its frames: the audio thread's
+/// `process()` queues them within microseconds of reading the block's start.
+pub const BLOCK_SETTLE: Duration = Duration::from_micros(20);
+/// Poll interval while an expected block has not come yet (for [`LATE_WINDOW`]).
+pub const LATE_POLL: Duration = Duration::from_micros(100);
+/// How long after a block's expected start the thread keeps looking for it every
+/// [`LATE_POLL`] (host jitter of a few hundred µs).
+pub const LATE_WINDOW: Duration = Duration::from_millis(1);
 /// Poll interval when the host has processed no block and queued no frame for
 /// [`HOST_IDLE_AFTER`].
 pub const IDLE_POLL: Duration = Duration::from_millis(2);
@@ -441,12 +454,22 @@ impl Worker {
         }
     }
 
-    /// Sleeps until the next frame is due or the next poll, whichever is first: a fast poll
-    /// while the host processes blocks or frames flow (module docs).
+    /// Sleeps until the next frame is due or the next wake-up, whichever is first: the fast poll,
+    /// or just after the next block if that is sooner (module docs).
     fn sleep(&self, now: Instant) {
         let recent = |t: Option<Instant>| t.is_some_and(|t| now.duration_since(t) < HOST_IDLE_AFTER);
         let busy = recent(self.last_frame_at) || recent(self.blocks_seen.1);
         let mut wake = now + if busy { FAST_POLL } else { IDLE_POLL };
+        // Sooner when the next block is due sooner, and often for a moment when it is late:
+        // never later than the fast poll (hosts that process in bursts come early).
+        if busy && let Some((next, _)) = self.readout.next_block() {
+            let settled = next + BLOCK_SETTLE;
+            if settled > now {
+                wake = wake.min(settled);
+            } else if now < settled + LATE_WINDOW {
+                wake = wake.min(now + LATE_POLL);
+            }
+        }
         if let Some(p) = self.pending.front() {
             wake = wake.min(p.due);
         }

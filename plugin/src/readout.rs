@@ -15,7 +15,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use osc_timecode_core::clock::FrameEvent;
 use osc_timecode_core::cue::{AckStatus, MAX_FANOUT};
@@ -25,8 +25,18 @@ use crate::cues::map::{Exposure, MAX_PATTERN_LEN, MidiAction};
 
 /// The audio thread's side of the window: what it last saw. `[thread-safe]`; allocated with the
 /// plugin in `default()`, lives across re-activations.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Readout {
+    /// What [`Readout::block_start_ns`] counts from: when the instance was created. Never
+    /// changes.
+    anchor: Instant,
+    /// When the latest block started processing, ns after `anchor`, plus one (0: no block yet).
+    /// `[audio-thread]` stores once per block, after queueing its frames; the network thread loads
+    /// it to wake just after the next block ([`Readout::next_block`]).
+    block_start_ns: AtomicU64,
+    /// The latest block's duration, its samples at its sample rate, ns. `[audio-thread]` stores
+    /// once per block, before `block_start_ns`.
+    block_ns: AtomicU64,
     /// The latest frame, its rate and flags, packed by [`Position::pack`] so a reader never mixes
     /// the frame of one block with the rate of another. `[audio-thread]` stores once per block
     /// that reports a frame; `[gui-thread]` loads.
@@ -171,7 +181,42 @@ pub fn unpack_host_rate(word: u64) -> Option<HostRate> {
     })
 }
 
+impl Default for Readout {
+    fn default() -> Self {
+        Self {
+            anchor: Instant::now(),
+            block_start_ns: AtomicU64::new(0),
+            block_ns: AtomicU64::new(0),
+            position: AtomicU64::default(),
+            blocks: AtomicU64::default(),
+            has_position: AtomicBool::default(),
+            active: AtomicBool::default(),
+            offline: AtomicBool::default(),
+            sample_rate: AtomicU32::default(),
+            host_rate: AtomicU64::default(),
+            refused_rate: AtomicU64::default(),
+        }
+    }
+}
+
 impl Readout {
+    /// `[audio-thread]` The block that started processing at `start` (`len` samples at
+    /// `sample_rate` Hz) has queued its frames. Two relaxed stores.
+    pub fn block_timing(&self, start: Instant, len: u32, sample_rate: u32) {
+        let duration = u64::from(len) * 1_000_000_000 / u64::from(sample_rate.max(1));
+        let since = start.saturating_duration_since(self.anchor).as_nanos().min(u128::from(u64::MAX - 1)) as u64;
+        self.block_ns.store(duration, Ordering::Relaxed);
+        self.block_start_ns.store(since + 1, Ordering::Relaxed);
+    }
+
+    /// `[network-thread]` When the next block is expected to start (the latest block's start
+    /// plus its duration) and how long a block lasts; `None` before the first block.
+    pub fn next_block(&self) -> Option<(Instant, Duration)> {
+        let start = self.block_start_ns.load(Ordering::Relaxed).checked_sub(1)?;
+        let duration = Duration::from_nanos(self.block_ns.load(Ordering::Relaxed));
+        Some((self.anchor + Duration::from_nanos(start) + duration, duration))
+    }
+
     /// `[main-thread]` From `activate()`.
     pub fn activated(&self, sample_rate: u32, offline: bool) {
         self.sample_rate.store(sample_rate, Ordering::Relaxed);
@@ -434,6 +479,21 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 mod tests {
     use super::*;
     use crate::cues::map::{Channel, U7};
+
+    #[test]
+    fn the_next_block_is_predicted_from_the_latest_start_and_length() {
+        let r = Readout::default();
+        assert_eq!(r.next_block(), None, "no block yet");
+        let start = Instant::now() + Duration::from_millis(5);
+        r.block_timing(start, 480, 48_000);
+        let (next, block) = r.next_block().expect("a block");
+        assert_eq!(block, Duration::from_millis(10));
+        let error = next.max(start + block) - next.min(start + block);
+        assert!(error < Duration::from_micros(1), "{error:?}");
+        // Sample rate 0 (never given, but never a division by zero) and a start before the anchor.
+        r.block_timing(r.anchor - Duration::from_secs(1), 64, 0);
+        assert_eq!(r.next_block().map(|(n, _)| n >= r.anchor), Some(true));
+    }
 
     #[test]
     fn positions_round_trip_through_one_word() {

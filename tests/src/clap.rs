@@ -1096,6 +1096,18 @@ impl ClapPlugin {
         self.run_inner(Some(transport), blocks, |t, i| script(t.expect("a transport"), i), false)
     }
 
+    /// Like [`ClapPlugin::run_scripted`], paced like a real-time host: each block starts one block
+    /// duration after the previous one, whatever the script does to the transport (a host's audio
+    /// callback keeps its period through a transport start).
+    pub fn run_scripted_realtime(
+        &mut self,
+        transport: &mut Transport,
+        blocks: usize,
+        mut script: impl FnMut(&mut Transport, usize) -> u32 + Send,
+    ) -> RunReport {
+        self.run_inner(Some(transport), blocks, |t, i| script(t.expect("a transport"), i), true)
+    }
+
     /// Processes `blocks` blocks on a new audio thread, each `len(transport, index)` samples
     /// long (called before the block's transport is read), paced in real time if `realtime`.
     fn run_inner(

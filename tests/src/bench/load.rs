@@ -4,7 +4,8 @@
 //! - **First frame**: the plugin in a host paced like an audio callback, stopped (parked on a
 //!   frame boundary) for [`STOPPED_S`], longer than the second after which the network thread
 //!   used to fall back to its 2 ms idle poll, then playing for [`PLAYING_S`]; delay = arrival of
-//!   the first playing frame − the wall-clock start of the block it starts on (offset 0).
+//!   the first playing frame − the wall-clock start of the block it starts on (offset 0). One
+//!   real-time run per start, so the callback keeps its period through the start, as a host's does.
 //! - **Flood**: the plugin playing at 25 fps, 512-sample blocks, while one thread sends to its
 //!   cue port as fast as it can (the mixed valid and hostile packets of the host tests' flood);
 //!   inter-arrival error = |(arrival of frame k+1 − arrival of frame k) − 40 ms|, against the
@@ -118,10 +119,16 @@ fn first_frame_delays(block: u32, starts: usize) -> anyhow::Result<Vec<f64>> {
         let position = (i as i64 + 1) * 10 * i64::from(SR);
         transport.stop();
         transport.locate(position);
-        plugin.run_realtime(&mut transport, samples(STOPPED_S), block);
-        transport.play();
-        let report = plugin.run_realtime(&mut transport, samples(PLAYING_S), block);
-        let due = report.block_log.first().context("a run has blocks")?.wall_start;
+        // One run, the callback's period unbroken, as in a host: parked, then play on a block.
+        let parked = samples(STOPPED_S).div_ceil(u64::from(block)) as usize;
+        let playing = samples(PLAYING_S).div_ceil(u64::from(block)) as usize;
+        let report = plugin.run_scripted_realtime(&mut transport, parked + playing, |t, i| {
+            if i == parked {
+                t.play();
+            }
+            block
+        });
+        let due = report.block_log.get(parked).context("a run has blocks")?.wall_start;
         let frame = position / 1920;
         let got = rx.until_quiet(Duration::from_millis(100));
         let Some((at, _)) = got.iter().find(|(_, m)| m.playing && m.frame == frame) else {
