@@ -315,7 +315,7 @@ struct Worker {
     /// When a frame last arrived from the ring (selects the poll interval).
     last_frame_at: Option<Instant>,
     /// The audio thread's block counter ([`Readout::blocks`]) at the latest wake-up, and when
-    /// this thread saw it move (selects the poll interval).
+    /// this thread saw it move, or started (selects the poll interval).
     blocks_seen: (u64, Option<Instant>),
     /// When send trouble was last logged.
     last_error_log: Option<Instant>,
@@ -346,7 +346,8 @@ impl Worker {
             wall: WallClock::now(),
             last_sent: None,
             last_frame_at: None,
-            blocks_seen: (0, None),
+            // Activation: the host is about to process (the first block may already be playing).
+            blocks_seen: (readout.blocks(), Some(Instant::now())),
             last_error_log: None,
             started_with: Totals::of(&stats),
             stats,

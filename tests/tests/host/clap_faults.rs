@@ -32,7 +32,7 @@ use osc_timecode_tests::transport::Transport;
 use rosc::{OscPacket, OscType};
 use serde_json::json;
 
-use crate::common::{CueRig, PATIENCE, PluginLog, Rig, rate, receive, settled_status};
+use crate::common::{CueRig, PluginLog, Rig, rate, receive, settled_status, stop_lines};
 
 /// Longest a child process may run.
 const CHILD_TIMEOUT: Duration = Duration::from_secs(240);
@@ -71,29 +71,6 @@ fn assert_blocks_in_time(report: &RunReport, sample_rate: u32, what: &str) {
     println!("measured: {what}: {} blocks, latest start {late:.1?} after its due time", report.blocks);
     assert!(late <= LATE_LIMIT, "{what}: a block started {late:?} late: some process() call waited");
     assert!(report.elapsed <= audio + LATE_LIMIT, "{what}: {:?} for {audio:?} of audio", report.elapsed);
-}
-
-/// The counts of a `timecode output stopped; this activation: sent S, send_errors E, ...` line.
-fn stop_counts(line: &str) -> BTreeMap<String, u64> {
-    let (_, counts) = line.split_once("this activation: ").unwrap_or_else(|| panic!("not a stop line: {line}"));
-    counts
-        .split(", ")
-        .map(|pair| {
-            let (name, n) = pair.trim().split_once(' ').unwrap_or_else(|| panic!("{line}"));
-            (name.to_owned(), n.parse().unwrap_or_else(|_| panic!("{line}")))
-        })
-        .collect()
-}
-
-/// The stop lines so far, once there are `n`.
-fn stop_lines(log: &PluginLog, n: usize) -> Vec<BTreeMap<String, u64>> {
-    let needle = "timecode output stopped; this activation: ";
-    let deadline = Instant::now() + PATIENCE;
-    while log.count(&[needle]) < n {
-        assert!(Instant::now() < deadline, "fewer than {n} stop lines:\n{:#?}", log.lines());
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    log.lines().iter().filter(|l| l.contains(needle)).map(|l| stop_counts(l)).collect()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,14 +6,13 @@
 //! The test looks at the whole process's memory and at the plugin's log, so it runs alone in a
 //! child process (see [`crate::common::in_child`]). No assertion is about speed.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use osc_timecode_tests::cues::{cues_settings, free_loopback_addr, set_cues};
 use osc_timecode_tests::procfs::{hwm_kib, reset_hwm, rss_kib};
 use serde_json::json;
 
-use crate::common::{PluginLog, Rig, rate};
+use crate::common::{PluginLog, Rig, rate, stop_lines};
 
 /// Longest the child process may run.
 const CHILD_TIMEOUT: Duration = Duration::from_secs(600);
@@ -28,20 +27,6 @@ const MOST_WAITING: u64 = 2 * 4096;
 /// Runs `function` of this module alone in a child process.
 fn in_child(function: &str) -> bool {
     crate::common::in_child(module_path!(), function, CHILD_TIMEOUT)
-}
-
-/// The counts of the network thread's stop line, `timecode output stopped; this activation:
-/// sent S, send_errors E, ..., pending_at_stop P`, once there is one.
-fn stop_line(log: &PluginLog) -> BTreeMap<String, u64> {
-    let line = log.wait_for(&["timecode output stopped; this activation: "]);
-    let (_, counts) = line.split_once("this activation: ").unwrap_or_else(|| panic!("not a stop line: {line}"));
-    counts
-        .split(", ")
-        .map(|pair| {
-            let (name, n) = pair.trim().split_once(' ').unwrap_or_else(|| panic!("{line}"));
-            (name.to_owned(), n.parse().unwrap_or_else(|_| panic!("{line}")))
-        })
-        .collect()
 }
 
 #[test]
@@ -86,7 +71,7 @@ fn an_hour_long_realtime_bounce_stays_in_bounded_memory_and_every_frame_is_count
     // still waiting when the network thread stopped (pending_at_stop): none is lost uncounted.
     rig.plugin.deactivate();
     let produced = rig.expected().len() as u64;
-    let counts = stop_line(&log);
+    let counts = stop_lines(&log, 1).remove(0);
     println!("measured: {produced} frames produced; stop line {counts:?}");
     let (sent, full, left) = (counts["sent"], counts["queue_full"], counts["pending_at_stop"]);
     assert_eq!((counts["send_errors"], counts["bind_errors"]), (0, 0), "{counts:?}");

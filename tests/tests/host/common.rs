@@ -2,6 +2,7 @@
 //! transport, and the checks every playback test makes; for the cue tests, the same plugin
 //! listening for cues on a loopback port of its own ([`CueRig`]).
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -283,4 +284,27 @@ impl PluginLog {
     pub fn count(&self, needles: &[&str]) -> usize {
         self.lines().iter().filter(|l| needles.iter().all(|n| l.contains(n))).count()
     }
+}
+
+/// The counts of a `timecode output stopped; this activation: sent S, send_errors E, ...` line.
+pub fn stop_counts(line: &str) -> BTreeMap<String, u64> {
+    let (_, counts) = line.split_once("this activation: ").unwrap_or_else(|| panic!("not a stop line: {line}"));
+    counts
+        .split(", ")
+        .map(|pair| {
+            let (name, n) = pair.trim().split_once(' ').unwrap_or_else(|| panic!("{line}"));
+            (name.to_owned(), n.parse().unwrap_or_else(|_| panic!("{line}")))
+        })
+        .collect()
+}
+
+/// The stop lines so far, once there are `n`.
+pub fn stop_lines(log: &PluginLog, n: usize) -> Vec<BTreeMap<String, u64>> {
+    let needle = "timecode output stopped; this activation: ";
+    let deadline = Instant::now() + PATIENCE;
+    while log.count(&[needle]) < n {
+        assert!(Instant::now() < deadline, "fewer than {n} stop lines:\n{:#?}", log.lines());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    log.lines().iter().filter(|l| l.contains(needle)).map(|l| stop_counts(l)).collect()
 }
