@@ -375,10 +375,10 @@ pub fn run(ctx: &Ctx) -> Section {
         {
             findings.push(format!(
                 "The first frame after the transport starts (the `jump` frame a receiver re-locks on) leaves {} µs \
-                 after its due time (median of the {} runs, max {} µs), against {} µs for frames inside a block: after \
-                 a second without frames the network thread polls every 2 ms (`IDLE_POLL`, plugin/src/network.rs), so \
-                 the first frame of a start waits up to one idle poll. Its timetag is right, so receivers that follow \
-                 timetags are not misled, only late to hear of the start.",
+                 after its due time (median of the {} runs, max {} µs), against {} µs for frames inside a block: the \
+                 network thread polls every 2 ms (`IDLE_POLL`, plugin/src/network.rs) when it has seen no block for \
+                 `HOST_IDLE_AFTER`, so the first frame of a start waits up to one idle poll. Its timetag is right, so \
+                 receivers that follow timetags are not misled, only late to hear of the start.",
                 num(f.p50),
                 f.n,
                 num(f.max),
@@ -393,10 +393,10 @@ pub fn run(ctx: &Ctx) -> Section {
             findings.push(format!(
                 "Frames on a block's first sample leave later than frames inside a block (median over the runs of each \
                  run's p50: {} µs vs {} µs after their due time): `process()` queues them as the block starts and the \
-                 network thread finds them at its next poll, every 250 µs while frames flow (`FAST_POLL`, \
-                 plugin/src/network.rs), where a frame inside a block is slept for. At 25 fps on 64-sample blocks \
-                 every frame starts on a block boundary. A shorter poll, or waking the thread (which `process()` must \
-                 not), is the trade-off.",
+                 network thread finds them when it wakes just after the block's expected start (`BLOCK_SETTLE`), or \
+                 at its next poll, every 250 µs (`FAST_POLL`, plugin/src/network.rs), where a frame inside a block is \
+                 slept for. At 25 fps on 64-sample blocks every frame starts on a block boundary. Waking the thread \
+                 (which `process()` must not) is the only faster way.",
                 num(a.p50),
                 num(b.p50)
             ));

@@ -236,7 +236,7 @@ pub fn run(ctx: &Ctx) -> Section {
         "\n**Timecode under a cue-port flood.** 25 fps, 512-sample blocks, {flood_s} s per run; the flood is one thread \
          sending the host tests' mix of valid and hostile datagrams to the plugin's cue port on 127.0.0.1 as fast as \
          it can. Inter-arrival error = |Δ arrival of consecutive frames − 40 ms|. The cue thread runs at the lowest \
-         normal priority (nice 19, plugin/src/thread.rs). Before issue 14: p99 ~{} µs under ~400,000 packets/s \
+         priority (`SCHED_IDLE` on Linux, plugin/src/thread.rs). Before issue 14: p99 ~{} µs under ~400,000 packets/s \
          (the issue's figure).\n\n| run | flood packets/s | frame pairs | inter-arrival error µs p50 / p99 / max \
          |\n|---|---|---|---|\n",
         num(OLD_FLOOD_P99_US)
