@@ -52,7 +52,7 @@ use osc_timecode_core::{FrameRate, HostRate};
 use crate::params::TimecodeParams;
 use crate::readout::Readout;
 use crate::settings::Settings;
-use crate::thread::StoppableThread;
+use crate::thread::{Priority, StoppableThread};
 use crate::wallclock::WallClock;
 
 /// Frames the audio → network ring holds, and frames waiting on the network thread at most
@@ -264,7 +264,7 @@ impl NetworkThread {
         stats: Arc<Stats>,
         readout: Arc<Readout>,
     ) -> std::io::Result<Self> {
-        StoppableThread::spawn("osc-timecode-net", move |stop| {
+        StoppableThread::spawn_at("osc-timecode-net", Priority::Timing, move |stop| {
             Worker::new(consumer, params, stats, readout, stop).run();
         })
         .map(Self)

@@ -3,8 +3,10 @@
 //! `[main-thread]` owns the handle: spawned in `activate()`, stopped and joined in `deactivate()`
 //! or when the handle is dropped, so no thread outlives its activation.
 //!
-//! Priorities: the network thread keeps the priority it is spawned with (the host's main
-//! thread's, normally). The cue thread runs as a [`Priority::Background`] thread, the lowest
+//! Priorities: the network thread asks for the lowest real-time priority ([`Priority::Timing`]:
+//! `SCHED_FIFO` 1 on Linux, below every audio thread of a host), where the OS allows it (root, or
+//! the `rtprio` limit audio users have), else keeps the priority it is spawned with (the host's
+//! main thread's, normally) and the log says so once. The cue thread runs as a [`Priority::Background`] thread, the lowest
 //! normal priority (`SCHED_IDLE` on Linux, the lowest `SCHED_OTHER` priority on macOS,
 //! `THREAD_PRIORITY_LOWEST` on Windows), because a flood of packets at the cue port kept it busy
 //! on every core and starved the timecode sender (issue 14: inter-arrival error p99 of 16 ms on
@@ -25,10 +27,17 @@ pub enum Priority {
     Inherited,
     /// The lowest normal priority (the cue thread): it must never starve the network thread.
     Background,
+    /// Real-time, at the lowest real-time priority (the network thread), where the OS allows it
+    /// (Linux: root, or an `rtprio` limit, as audio users have for their DAW): below every audio
+    /// thread of the host, above every normal thread, so a busy machine does not delay a frame.
+    /// It sleeps between frames, so it never holds a core.
+    Timing,
 }
 
 /// Set once a failure to lower a thread's priority has been logged. `[thread-safe]`.
 static PRIORITY_FAILURE_LOGGED: AtomicBool = AtomicBool::new(false);
+/// Set once a refusal of real-time priority has been logged. `[thread-safe]`.
+static RAISE_FAILURE_LOGGED: AtomicBool = AtomicBool::new(false);
 
 /// Handle to a running background thread.
 #[derive(Debug)]
@@ -63,6 +72,15 @@ impl StoppableThread {
                 && !PRIORITY_FAILURE_LOGGED.swap(true, Ordering::Relaxed)
             {
                 nice_warn!("could not lower the priority of the thread {name} ({e:?}): it runs at the host's priority");
+            }
+            if priority == Priority::Timing
+                && let Err(e) = raise_current_thread()
+                && !RAISE_FAILURE_LOGGED.swap(true, Ordering::Relaxed)
+            {
+                nice_log!(
+                    "the thread {name} runs at the host's priority: real-time priority was refused ({e:?}); an \
+                     rtprio limit (the audio group's) lets it keep frame timing on a busy machine"
+                );
             }
             body(flag)
         })?;
@@ -107,6 +125,26 @@ fn lower_current_thread() -> Result<(), thread_priority::Error> {
     thread_priority::set_current_thread_priority(ThreadPriority::Min)
 }
 
+/// Gives the calling thread the lowest real-time priority ([`Priority::Timing`]): `SCHED_FIFO` 1
+/// on Linux; elsewhere nothing (the thread keeps its priority).
+fn raise_current_thread() -> Result<(), thread_priority::Error> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use thread_priority::{
+            RealtimeThreadSchedulePolicy, ThreadPriority, ThreadPriorityValue, ThreadSchedulePolicy, thread_native_id,
+        };
+        let lowest = ThreadPriorityValue::try_from(1u8).map_err(|_| thread_priority::Error::Priority("1"))?;
+        let policy = ThreadSchedulePolicy::Realtime(RealtimeThreadSchedulePolicy::Fifo);
+        thread_priority::set_thread_priority_and_policy(
+            thread_native_id(),
+            ThreadPriority::Crossplatform(lowest),
+            policy,
+        )
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    Ok(())
+}
+
 impl Drop for StoppableThread {
     fn drop(&mut self) {
         self.join();
@@ -118,18 +156,24 @@ mod tests {
     use super::*;
 
     /// The calling thread's scheduling policy (0 SCHED_OTHER, 1 SCHED_FIFO, 5 SCHED_IDLE), field
-    /// 41 of `/proc/thread-self/stat` (after the name in parentheses, which may hold spaces).
+    /// 41 of `/proc/thread-self/stat` (after the name in parentheses, which may hold spaces); for
+    /// SCHED_FIFO, also its real-time priority (field 40) must be the lowest, 1.
     #[cfg(target_os = "linux")]
     fn policy_of_this_thread() -> i64 {
         let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("Linux has /proc/thread-self");
         let (_, after_name) = stat.rsplit_once(')').expect("a stat line has the name in parentheses");
-        // Fields from the 3rd (state) on: policy is the 41st field overall, the 39th here.
-        after_name.split_whitespace().nth(38).and_then(|n| n.parse().ok()).expect("a policy")
+        // Fields from the 3rd (state) on: rt_priority is the 40th field overall, policy the 41st.
+        let field = |n: usize| after_name.split_whitespace().nth(n).and_then(|v| v.parse::<i64>().ok());
+        let policy = field(38).expect("a policy");
+        if policy == 1 {
+            assert_eq!(field(37), Some(1), "the lowest real-time priority");
+        }
+        policy
     }
 
     #[cfg(target_os = "linux")]
     #[test]
-    fn a_background_thread_runs_as_sched_idle_and_an_inherited_one_as_its_parent() {
+    fn background_runs_as_sched_idle_timing_as_sched_fifo_1_and_inherited_as_its_parent() {
         let parent = policy_of_this_thread();
         let seen = |priority| {
             let (tx, rx) = std::sync::mpsc::channel();
@@ -145,6 +189,17 @@ mod tests {
             nice
         };
         assert_eq!(seen(Priority::Background), 5, "SCHED_IDLE");
+        // Real-time where allowed (root here, as in CI): SCHED_FIFO at priority 1.
+        let root = std::fs::read_to_string("/proc/self/status")
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+        let timing = seen(Priority::Timing);
+        if root {
+            assert_eq!(timing, 1, "SCHED_FIFO");
+        } else {
+            assert!(timing == 1 || timing == parent, "SCHED_FIFO, or the parent's when refused");
+        }
         assert_eq!(seen(Priority::Inherited), parent);
     }
 }
