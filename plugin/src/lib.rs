@@ -320,7 +320,7 @@ impl Plugin for OscTimecode {
         });
         readout.block_timing(block_start, block_len, sample_rate);
         readout.block(block.position.is_some(), last_event.as_ref(), host_rate);
-        let timing = BlockTiming { start: Some(block_start), sample_rate, len: block_len, playing: transport.playing };
+        let timing = BlockTiming { start: block_start, sample_rate, len: block_len, playing: transport.playing };
         cue_player.run_block(timing, |timing, event| context.try_send_event(note_event(timing, event)).is_ok());
         // Timecode must keep flowing through silence: never let the host suspend us.
         ProcessStatus::KeepAlive

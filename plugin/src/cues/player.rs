@@ -104,9 +104,8 @@ pub enum MidiOut {
 /// What the audio thread knows about the block being processed.
 #[derive(Debug, Clone, Copy)]
 pub struct BlockTiming {
-    /// When processing of this block started; `None` if the caller has not read the clock
-    /// (then it is read here, once, if a timetagged cue needs it).
-    pub start: Option<Instant>,
+    /// When processing of this block started (the caller reads the clock once per block).
+    pub start: Instant,
     /// Hz.
     pub sample_rate: u32,
     /// Samples in the block.
@@ -386,7 +385,6 @@ impl CuePlayer {
     /// `messages`.
     fn place_cues(&mut self, block: BlockTiming) {
         self.ready.clear();
-        let mut start = block.start;
         let len = block.len;
         let mut i = 0;
         while i < self.held.len() {
@@ -394,10 +392,7 @@ impl CuePlayer {
             let placement = match held.cue.at {
                 _ if held.awaiting_frame => Some((0, false)),
                 None => Some((0, false)),
-                Some(at) => {
-                    let start = *start.get_or_insert_with(Instant::now);
-                    place(at, start, block.sample_rate, len, held.seen)
-                }
+                Some(at) => place(at, block.start, block.sample_rate, len, held.seen),
             };
             let Some((mut offset, late)) = placement else {
                 self.held[i].seen = true;
@@ -672,7 +667,7 @@ mod tests {
                 self.player.frame_start(f);
             }
             let mut sent = Vec::new();
-            let timing = BlockTiming { start: Some(start), sample_rate: SR, len, playing };
+            let timing = BlockTiming { start, sample_rate: SR, len, playing };
             self.player.run_block(timing, |o, e| {
                 sent.push((o, e));
                 true
@@ -685,7 +680,7 @@ mod tests {
         fn block_with_room(&mut self, len: u32, room: usize) -> Vec<(u32, MidiOut)> {
             self.player.begin_block();
             let mut sent = Vec::new();
-            let timing = BlockTiming { start: Some(Instant::now()), sample_rate: SR, len, playing: false };
+            let timing = BlockTiming { start: Instant::now(), sample_rate: SR, len, playing: false };
             self.player.run_block(timing, |o, e| {
                 if sent.len() == room {
                     return false;
@@ -908,7 +903,7 @@ mod tests {
         rig.push(CueEvent { at: Some(sample(10)), ..fan_out(&[note(40, 2), note(41, 0)], 1) });
         rig.push(CueEvent { at: Some(sample(20)), ..fan_out(&[note(42, 0), note(43, 0)], 2) });
         rig.push(CueEvent { at: Some(sample(30)), ..fan_out(&[note(44, 0), note(45, 0)], 3) });
-        let timing = BlockTiming { start: Some(t0), sample_rate: SR, len: 256, playing: false };
+        let timing = BlockTiming { start: t0, sample_rate: SR, len: 256, playing: false };
         let mut sent = Vec::new();
         rig.player.begin_block();
         rig.player.run_block(timing, |o, e| {
@@ -998,7 +993,7 @@ mod tests {
         next.owe(owed);
         assert!(!next.is_idle());
         let mut sent = Vec::new();
-        next.run_block(BlockTiming { start: None, sample_rate: SR, len: 64, playing: false }, |o, e| {
+        next.run_block(BlockTiming { start: Instant::now(), sample_rate: SR, len: 64, playing: false }, |o, e| {
             sent.push((o, e));
             true
         });

@@ -754,7 +754,7 @@ mod tests {
         rig.send(&cue_msg("/cue/61", vec![]));
         assert_eq!(ack_of(&rig.reply()).status, AckStatus::Ok);
         let mut sent = Vec::new();
-        let timing = BlockTiming { start: None, sample_rate: 48_000, len: 64, playing: false };
+        let timing = BlockTiming { start: Instant::now(), sample_rate: 48_000, len: 64, playing: false };
         player.run_block(timing, |o, e| {
             sent.push((o, e));
             true
