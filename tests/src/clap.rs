@@ -352,11 +352,23 @@ pub struct BlockRecord {
     pub len: u32,
     /// The wall-clock instant just before `process()` was called for it.
     pub wall_start: SystemTime,
+    /// The wall-clock instant just after `process()` returned: the plugin read its own clock
+    /// somewhere between the two (a thread preempted inside the call reads it late).
+    pub wall_end: SystemTime,
     /// The exact timeline sample of the block's first sample as the transport model had it (not
     /// the wobbled position it reported), or `None` when the block carried no transport.
     pub timeline_start: Option<i64>,
     /// The transport was rolling during the block.
     pub playing: bool,
+}
+
+impl BlockRecord {
+    /// How long the `process()` call took, in samples at `sample_rate` (rounded up): how late
+    /// in the call the plugin may have read its clock.
+    pub fn call_samples(&self, sample_rate: u32) -> i64 {
+        let call = self.wall_end.duration_since(self.wall_start).unwrap_or_default();
+        (call.as_secs_f64() * f64::from(sample_rate)).ceil() as i64
+    }
 }
 
 /// One event the plugin pushed to the host's output event buffer.
@@ -1157,11 +1169,13 @@ impl ClapPlugin {
                     };
                     let wall_start = SystemTime::now();
                     let (_, mismatches, refused) = side.process(event.as_ref(), len);
+                    let wall_end = SystemTime::now();
                     report.block_log.push(BlockRecord {
                         index,
                         steady_start,
                         len,
                         wall_start,
+                        wall_end,
                         timeline_start,
                         playing,
                     });
