@@ -51,7 +51,7 @@ Exit status: 0 on success, 2 on any error. Errors are one line on standard error
     propagate_version = true
 )]
 pub struct Cli {
-    /// Read defaults from this TOML file (its [client] table) instead of the usual location
+    /// Read defaults from this TOML file (its client table) instead of the usual location
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
 

@@ -7,6 +7,8 @@
 //! Contract: nothing here panics on input from the network, the command line or standard input;
 //! errors are values (`anyhow` with context, one line for the user).
 
+#![forbid(unsafe_code)]
+
 pub mod cli;
 pub mod config;
 pub mod convert;

@@ -87,7 +87,7 @@ once and tries again every second until it is free.";
 #[derive(Debug, Args)]
 #[command(after_help = AFTER_HELP, allow_negative_numbers = true)]
 pub struct ListenArgs {
-    /// Address to receive timecode on [default: 127.0.0.1:5006, or [client] listen]
+    /// Address to receive timecode on [default: 127.0.0.1:5006, or client.listen]
     #[arg(long, env = LISTEN_ENV, value_name = "HOST:PORT")]
     pub bind: Option<SocketAddr>,
 
@@ -100,12 +100,12 @@ pub struct ListenArgs {
     pub record: Option<PathBuf>,
 
     /// Stop recording once FILE would grow past this size: bytes, or with KiB, MiB, GiB
-    /// [default: 1GiB, or [client] record_max_bytes]
+    /// [default: 1GiB, or client.record_max_bytes]
     #[arg(long, value_name = "SIZE", value_parser = crate::config::parse_record_max, allow_hyphen_values = true)]
     pub record_max_bytes: Option<u64>,
 
     /// Follow only a master at this address or in this CIDR range (repeat for more) [default:
-    /// any, or [client] listen_from]
+    /// any, or client.listen_from]
     #[arg(long = "from", value_name = "ADDR|CIDR", value_parser = parse_allow_entry)]
     pub from: Vec<IpNet>,
 

@@ -11,6 +11,8 @@
 //! 3. the subcommand's module (`convert`, `send` for `cue` and `trigger`, `serve`, `listen`; in
 //!    the library, `lib.rs`) does the work and writes to standard output.
 
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 
 use clap::Parser as _;

@@ -31,7 +31,7 @@ pub struct Seconds {
 pub enum SecondsError {
     /// Not `[+-]digits[.digits]` (`nan`, `inf` and exponents included).
     Malformed(String),
-    /// More than [`MAX_DIGITS`] significant digits or decimal places.
+    /// More than `MAX_DIGITS` significant digits or decimal places.
     TooPrecise(String),
     /// A length of time below zero.
     Negative(String),
@@ -61,7 +61,7 @@ impl FromStr for Seconds {
     type Err = SecondsError;
 
     /// `[+-]` then digits with at most one `.` (`12`, `-0.5`, `.5`, `5.`). Leading zeros of the
-    /// whole part and trailing zeros of the fraction do not count against [`MAX_DIGITS`].
+    /// whole part and trailing zeros of the fraction do not count against `MAX_DIGITS`.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let malformed = || SecondsError::Malformed(text.to_owned());
         let (negative, unsigned) = match text.as_bytes().first() {

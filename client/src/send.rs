@@ -61,11 +61,11 @@ pub struct SendArgs {
     #[arg(value_parser = parse_value)]
     pub value: Option<Value>,
 
-    /// The master's cue input [default: 127.0.0.1:5005, or [client] master in the config file]
+    /// The master's cue input [default: 127.0.0.1:5005, or client.master in the config file]
     #[arg(long, env = MASTER_ENV, value_name = "HOST:PORT")]
     pub master: Option<SocketAddr>,
 
-    /// Shared token, when the master requires one [or [client] token in the config file]
+    /// Shared token, when the master requires one [or client.token in the config file]
     #[arg(long, env = TOKEN_ENV, hide_env_values = true)]
     pub token: Option<String>,
 
@@ -86,7 +86,7 @@ pub struct SendArgs {
     #[arg(long, value_name = "TIMECODE")]
     pub at: Option<String>,
 
-    /// With --at: where the master's /sync/timecode arrives [default: [client] listen, or
+    /// With --at: where the master's /sync/timecode arrives [default: client.listen, or
     /// 127.0.0.1:5006]
     #[arg(long, value_name = "HOST:PORT", requires = "at")]
     pub timecode_from: Option<SocketAddr>,

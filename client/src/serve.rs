@@ -11,7 +11,7 @@
 //!
 //! Threads (two, and the Ctrl-C handler's):
 //! 1. `[main-thread]` binds the sockets, then receives on the listen socket with a
-//!    [`RECV_TIMEOUT`] read timeout, answers `/ack` and `/status`, prints cue lines, changes the
+//!    `RECV_TIMEOUT` read timeout, answers `/ack` and `/status`, prints cue lines, changes the
 //!    transport on `/transport/...`, and checks the stop flag between datagrams. With
 //!    `--wait-for-port` and the listen address taken, it tries again every second while the
 //!    sender thread already sends timecode (as the plugin does with its cue port);

@@ -19,6 +19,8 @@
 //! token, arguments, retries) and writes the `/ack` and `/status` replies, never more bytes to a
 //! sender than it sent ([`reply`]).
 
+#![forbid(unsafe_code)]
+
 pub mod chase;
 pub mod clock;
 pub mod config;

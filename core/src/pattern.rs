@@ -77,7 +77,7 @@ pub fn matches(pattern: &str, address: &str) -> bool {
     matches_with_budget(pattern, address, &mut budget)
 }
 
-/// [`matches`] drawing its steps from `budget` (at most [`STEP_BUDGET`] of them): `Some(result)`,
+/// [`matches`](fn@matches) drawing its steps from `budget` (at most [`STEP_BUDGET`] of them): `Some(result)`,
 /// or `None` when the steps ran out before the answer was known (the budget is then 0, or this
 /// pair's own limit was reached).
 pub fn matches_within(pattern: &str, address: &str, budget: &mut u32) -> Option<bool> {

@@ -25,6 +25,8 @@
 //! a jump) when it is back in real time. Opt-in `realtime` paces the frames at real time instead
 //! (see [`settings::OfflinePolicy`]).
 
+#![forbid(unsafe_code)]
+
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

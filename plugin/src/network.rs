@@ -31,7 +31,7 @@
 //! CLAP nor VST3 reports that to a plugin).
 //!
 //! Socket trouble (bind failure, unreachable target) is counted in [`Stats`], logged at most
-//! once per [`LOG_EVERY`], retried, and never reaches the host. A target the OS refuses does not
+//! once per `LOG_EVERY`, retried, and never reaches the host. A target the OS refuses does not
 //! hold up the others: every frame is offered to every target. When the thread stops
 //! (deactivation) it logs what it sent and what was refused during the activation ([`Totals`]).
 //!

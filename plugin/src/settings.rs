@@ -53,7 +53,7 @@ pub const STATE_KEY: &str = "settings";
 /// [`crate::network::SETTINGS_POLL`]; never touched by the audio thread.
 ///
 /// `Deserialize` is the project-state loader (see the module docs): it never fails on a
-/// well-formed document. The config file is read strictly by [`StrictSettings`].
+/// well-formed document. The config file is read strictly by `StrictSettings`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Settings {
     /// Where `/sync/timecode` goes, in order. Empty: send nowhere.

@@ -2,7 +2,7 @@
 //! `bundler.toml` into `target/bundled/` (nice-plug-xtask).
 //!
 //! `cargo xtask bench [--quick] [--only 1,2,4,5,6,7] [--out FILE]`: builds what the benchmarks
-//! need and runs them, writing `BENCHMARKS.md` (see [`bench`]).
+//! need and runs them, writing `BENCHMARKS.md` (see [`bench()`]).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

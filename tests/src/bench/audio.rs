@@ -4,7 +4,7 @@
 //! never allocates (the debug bundle, whose `assert_process_allocs` aborts on the first
 //! allocation, runs every path without aborting).
 //!
-//! Both measurements go through the harness's [`ProcessProbe`], called right around each
+//! Both measurements go through the harness's `ProcessProbe`, called right around each
 //! `process()` call, so the harness's own per-block work (filling the input, checking the
 //! pass-through) is never counted. What is counted is what a host pays for the call: clack-host's
 //! few instructions building the `clap_process`, nice-plug's wrapper (which copies the input to the
@@ -112,7 +112,7 @@ fn probe(point: ProbePoint) {
     }
 }
 
-/// Installs [`probe`] in the harness (once; it does nothing until a mode is set, but raises the
+/// Installs `probe` in the harness (once; it does nothing until a mode is set, but raises the
 /// audio threads' priority when [`super::priority`] is enabled).
 pub fn install_probe() {
     if !PROBE_INSTALLED.swap(true, Ordering::SeqCst) {
@@ -120,7 +120,7 @@ pub fn install_probe() {
     }
 }
 
-/// Installs [`probe`] (once), clears what it recorded and sets its mode.
+/// Installs `probe` (once), clears what it recorded and sets its mode.
 fn start_probe(mode: u8) {
     install_probe();
     PROBE_CALLS.store(0, Ordering::SeqCst);
@@ -342,7 +342,7 @@ const CALLGRIND_WARM: usize = 100;
 /// Blocks a callgrind child looks at.
 const CALLGRIND_MEASURE: usize = 1000;
 
-/// The callgrind child: runs [`CALLGRIND_WARM`] + [`CALLGRIND_MEASURE`] blocks of `config` and
+/// The callgrind child: runs `CALLGRIND_WARM` + `CALLGRIND_MEASURE` blocks of `config` and
 /// collects the measured blocks of `class`. Prints `calls FRAMES` on standard output.
 pub fn callgrind_child(args: &[String]) -> anyhow::Result<()> {
     let config = Config::parse(args)?;

@@ -2,8 +2,8 @@
 //! start leaves, and how steady timecode stays while a flood of packets hits the cue port.
 //!
 //! - **First frame**: the plugin in a host paced like an audio callback, stopped (parked on a
-//!   frame boundary) for [`STOPPED_S`], longer than the second after which the network thread
-//!   used to fall back to its 2 ms idle poll, then playing for [`PLAYING_S`]; delay = arrival of
+//!   frame boundary) for `STOPPED_S`, longer than the second after which the network thread
+//!   used to fall back to its 2 ms idle poll, then playing for `PLAYING_S`; delay = arrival of
 //!   the first playing frame − the wall-clock start of the block it starts on (offset 0). One
 //!   real-time run per start, so the callback keeps its period through the start, as a host's does.
 //! - **Flood**: the plugin playing at 25 fps, 512-sample blocks, while one thread sends to its
