@@ -157,8 +157,11 @@ impl OscTimecode {
 impl Plugin for OscTimecode {
     const NAME: &'static str = "OSC Timecode";
     const VENDOR: &'static str = "OSC Timecode";
-    const URL: &'static str = "https://example.invalid/osc-timecode";
-    const EMAIL: &'static str = "osc-timecode@example.invalid";
+    /// The package's `homepage` (Cargo.toml), empty while the project has none: hosts show no
+    /// link rather than a placeholder.
+    const URL: &'static str = env!("CARGO_PKG_HOMEPAGE");
+    /// None published: hosts show no address rather than a placeholder.
+    const EMAIL: &'static str = "";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
 
     const AUDIO_IO_LAYOUTS: &'static [AudioIOLayout] = &[AudioIOLayout {

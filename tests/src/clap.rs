@@ -726,6 +726,8 @@ pub struct ClapDescriptor {
     pub vendor: String,
     /// `version`.
     pub version: String,
+    /// `url`.
+    pub url: String,
     /// `features`, in order (`CLAP_PLUGIN_FEATURE_*` strings like `audio-effect`).
     pub features: Vec<String>,
 }
@@ -749,6 +751,7 @@ impl ClapDescriptor {
             name: text(descriptor.name()),
             vendor: text(descriptor.vendor()),
             version: text(descriptor.version()),
+            url: text(descriptor.url()),
             features: descriptor.features().map(|f| f.to_string_lossy().into_owned()).collect(),
         }
     }
@@ -799,8 +802,7 @@ impl ClapPlugin {
             .unwrap_or_else(|| panic!("no plugin with id {CLAP_ID} in {}", path.display()));
         let name = descriptor.name().map(|n| n.to_string_lossy().into_owned());
         assert_eq!(name.as_deref(), Some(PLUGIN_NAME), "plugin name");
-        let host_info = HostInfo::new("osc-timecode host tests", "OSC Timecode", "https://example.invalid", "0.1.0")
-            .expect("host info");
+        let host_info = HostInfo::new("osc-timecode host tests", "OSC Timecode", "", "0.1.0").expect("host info");
         let id = CString::new(CLAP_ID).expect("id has no NUL");
         let main_thread = std::thread::current().id();
         let mut instance = PluginInstance::<TestHost>::new(

@@ -716,6 +716,9 @@ fn declares_clap_features_vst3_subcategories_and_parameters() {
     assert_eq!(descriptor.name, osc_timecode_tests::bundle::PLUGIN_NAME);
     assert!(!descriptor.vendor.is_empty(), "a vendor");
     assert_eq!(descriptor.version, env!("CARGO_PKG_VERSION"), "the workspace's version");
+    // No placeholder link: the package's homepage, empty while it has none.
+    assert_eq!(descriptor.url, env!("CARGO_PKG_HOMEPAGE"), "the workspace's homepage");
+    assert!(!descriptor.url.contains(".invalid"), "no placeholder URL: {}", descriptor.url);
     // CLAP's main categories (`plugin-features.h`): exactly one, and it is an audio effect.
     let main = ["instrument", "audio-effect", "note-effect", "note-detector", "analyzer"];
     let mains: Vec<&String> = descriptor.features.iter().filter(|f| main.contains(&f.as_str())).collect();
