@@ -2,7 +2,7 @@
 //! value from the command line or one per line from standard input.
 //!
 //! Every conversion goes through the frame index, with `osc_timecode_core`'s exact integer
-//! arithmetic and the conventions of `shared/reference/README.md`: the input names a frame (the
+//! arithmetic and the conventions of `core/tests/data/README.md`: the input names a frame (the
 //! one it falls in), the output describes that frame (its label, index, first sample or first
 //! nanosecond). So outputs always convert back to the same frame.
 

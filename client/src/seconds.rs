@@ -2,7 +2,7 @@
 //!
 //! `29.97` fps is 30000/1001: a frame lasts 0.0333666… s, which no binary float holds. Parsing
 //! `3600` or `0.033366667` through `f64` and multiplying by a rounded rate is how tools end up at
-//! `01:00:03;17` for one hour (shared/reference/README.md, "Bugs seen"). Here seconds are read
+//! `01:00:03;17` for one hour (core/tests/data/README.md, "Bugs seen"). Here seconds are read
 //! as an integer count of 10^-scale seconds and every step is integer arithmetic; output is a
 //! whole number of nanoseconds printed with nine decimals.
 

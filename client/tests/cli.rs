@@ -15,7 +15,7 @@ const SAMPLE_HEADER: [&str; 5] =
     ["rate_label", "sample_rate", "sample_pos", "expected_frame_index", "expected_timecode"];
 const INVALID_HEADER: [&str; 3] = ["rate_label", "timecode", "reason"];
 
-/// Labels in one day per reference rate label (shared/reference/README.md, convention 4).
+/// Labels in one day per reference rate label (core/tests/data/README.md, convention 4).
 fn frames_per_day(rate_label: &str) -> i64 {
     match rate_label {
         "23.976" | "24" => 2_073_600,

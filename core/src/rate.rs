@@ -250,7 +250,7 @@ mod tests {
     use super::*;
 
     /// Every rate with its exact fraction, drop flag, name, labels per second, labels skipped a
-    /// minute and labels per day (the day counts from `shared/reference/README.md`, convention 4).
+    /// minute and labels per day (the day counts from `core/tests/data/README.md`, convention 4).
     #[allow(clippy::type_complexity)]
     const TABLE: [(FrameRate, u32, u32, bool, &str, u32, u32, i64); 10] = [
         (FrameRate::FPS_23_976, 24000, 1001, false, "23.976", 24, 0, 2_073_600),

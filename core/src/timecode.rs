@@ -6,7 +6,7 @@
 //!   a day (the index is never wrapped);
 //! - **label** [`Timecode`]: `HH:MM:SS:FF` within one day, drop-frame per SMPTE ST 12-1.
 //!
-//! Conventions (the reference data in `shared/reference/README.md` follows the same ones):
+//! Conventions (the reference data in `core/tests/data/README.md` follows the same ones):
 //! - sample → frame is `floor(sample * num / (den * rate))`, toward −∞ for pre-roll too; a
 //!   sample exactly on a boundary belongs to the new frame;
 //! - frame → label is defined for every integer, modulo the frames in a day (`rem_euclid`): frame
@@ -39,7 +39,7 @@ pub struct Timecode {
 }
 
 /// Why a label or timecode text was refused. The variants match the `reason` column of
-/// `shared/reference/invalid_timecodes.csv`.
+/// `core/tests/data/invalid_timecodes.csv`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TimecodeError {
     /// Not `HH:MM:SS:FF` / `HH:MM:SS;FF` with two digits a field.

@@ -1,94 +1,21 @@
-//! Every row of the shared reference vectors (`shared/reference/*.csv`) against the core
-//! arithmetic. The folder is found beside the checkout (`../../shared/reference` from this
-//! crate) or through `OSC_TIMECODE_REFERENCE_DIR`; a missing folder, a missing file, a changed
-//! header or an empty file fails the test: passing must mean the vectors were checked.
+//! Every row of the reference vectors (`core/tests/data/*.csv`, see its README.md) against the
+//! core arithmetic. The folder is found by `data` (the repository's copy, or
+//! `$OSC_TIMECODE_REFERENCE_DIR`); a missing folder, a missing file, a changed header or an empty
+//! file fails the test: passing must mean the vectors were checked.
 //!
 //! Each test collects every mismatching row and reports them together (with file and line), so
 //! one run shows the whole extent of a regression.
 
-use std::ffi::OsString;
-use std::path::PathBuf;
+mod data;
 
+use std::ffi::OsString;
+
+use data::{DIR_VAR, Row, locate, read_csv};
 use osc_timecode_core::timecode::{frame_at_sample, frame_start_sample};
 use osc_timecode_core::{FrameRate, Timecode, TimecodeError};
 
-/// Environment variable that overrides where the reference CSV files are read from.
-const DIR_VAR: &str = "OSC_TIMECODE_REFERENCE_DIR";
-
 /// How many failing rows a test prints before summarising the rest.
 const SHOWN_FAILURES: usize = 40;
-
-/// The reference folder. Panics (fails the test) with the place it looked when it is missing.
-fn reference_dir() -> PathBuf {
-    locate(std::env::var_os(DIR_VAR))
-}
-
-/// The folder named by `override_dir` (the value of `$OSC_TIMECODE_REFERENCE_DIR`) or, when that
-/// is unset or empty, the default beside the checkout. Panics, naming the path, when it is not a
-/// directory.
-fn locate(override_dir: Option<OsString>) -> PathBuf {
-    let (dir, origin) = match override_dir {
-        Some(v) if !v.is_empty() => (PathBuf::from(v), format!("from ${DIR_VAR}")),
-        _ => (
-            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/reference")),
-            format!("the default beside the checkout; set ${DIR_VAR} to override"),
-        ),
-    };
-    assert!(
-        dir.is_dir(),
-        "reference data folder not found: looked in {} ({origin}). The timecode reference vectors \
-         are required; these tests never skip.",
-        dir.display()
-    );
-    dir
-}
-
-/// One data row: its 1-based line number in the file and its fields.
-struct Row {
-    line: usize,
-    fields: Vec<String>,
-}
-
-/// Reads `name` from the reference folder, checks the header is exactly `header`, and splits
-/// each row on `,` (the files have no quoted fields; a `"` anywhere fails the test, since a
-/// plain split would then be wrong). Every row must have as many fields as the header.
-fn read_csv(name: &str, header: &[&str]) -> Vec<Row> {
-    let path = reference_dir().join(name);
-    let text =
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read reference file {}: {e}", path.display()));
-    let mut lines = text.lines().enumerate();
-    let (_, first) = lines.next().unwrap_or_else(|| panic!("{}: empty file", path.display()));
-    let first = first.strip_prefix('\u{feff}').unwrap_or(first).trim_end_matches('\r');
-    assert_eq!(
-        first.split(',').collect::<Vec<_>>(),
-        header,
-        "{}: header changed; update this test to the new columns",
-        path.display()
-    );
-    let mut rows = Vec::new();
-    for (i, line) in lines {
-        let line_no = i + 1;
-        let line = line.trim_end_matches('\r');
-        assert!(!line.is_empty(), "{}:{line_no}: blank line inside the data", path.display());
-        assert!(
-            !line.contains('"'),
-            "{}:{line_no}: quoted field {line:?}; this reader splits on ',' and cannot parse quotes",
-            path.display()
-        );
-        let fields: Vec<String> = line.split(',').map(str::to_owned).collect();
-        assert_eq!(
-            fields.len(),
-            header.len(),
-            "{}:{line_no}: {line:?} has {} fields, header has {}",
-            path.display(),
-            fields.len(),
-            header.len()
-        );
-        rows.push(Row { line: line_no, fields });
-    }
-    assert!(!rows.is_empty(), "{}: header but no data rows", path.display());
-    rows
-}
 
 /// The README's rate labels with their exact rational rates, written out independently of
 /// `FrameRate` so that its `FromStr` is checked too.
@@ -393,4 +320,14 @@ fn missing_reference_folder_fails_naming_the_path() {
         message.contains("not found") && message.contains(missing) && message.contains(DIR_VAR),
         "the failure should say where it looked and how to override; got {message:?}"
     );
+}
+
+#[test]
+fn the_default_folder_is_the_repository_copy() {
+    let dir = locate(None);
+    assert!(dir.ends_with("core/tests/data"), "{}", dir.display());
+    for file in ["README.md", "timecode_vectors.csv", "sample_vectors.csv", "invalid_timecodes.csv", "mtc_vectors.csv"]
+    {
+        assert!(dir.join(file).is_file(), "{} is missing from {}", file, dir.display());
+    }
 }

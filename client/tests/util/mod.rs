@@ -10,6 +10,10 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+/// The reference vectors' folder and CSV reader, owned by core's tests.
+#[path = "../../../core/tests/data/mod.rs"]
+mod reference_data;
+
 /// The binary under test: the one cargo built, unless `OSC_TIMECODE_TEST_BIN` names another
 /// (an older build, to show that a regression test fails there).
 pub static BIN: std::sync::LazyLock<PathBuf> = std::sync::LazyLock::new(|| {
@@ -205,37 +209,11 @@ impl Run {
     }
 }
 
-/// The reference vectors: `../shared/reference` beside the checkout, or
-/// `$OSC_TIMECODE_REFERENCE_DIR`. Missing data fails the test: a conversion test that silently
-/// passes without its data would prove nothing.
-pub fn reference_dir() -> PathBuf {
-    let dir = std::env::var_os("OSC_TIMECODE_REFERENCE_DIR")
-        .filter(|d| !d.is_empty())
-        .map_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/reference")), PathBuf::from);
-    assert!(
-        dir.join("timecode_vectors.csv").is_file(),
-        "reference vectors not found in {}: check out shared/ beside the repository or set \
-         OSC_TIMECODE_REFERENCE_DIR to the folder holding timecode_vectors.csv",
-        dir.display()
-    );
-    dir
-}
-
-/// The rows of a reference CSV (plain comma-separated, no quoting), checked against the
-/// expected header; fields as text, in column order.
+/// The rows of a reference CSV (`core/tests/data/`, or `$OSC_TIMECODE_REFERENCE_DIR`), checked
+/// against the expected header; fields as text, in column order. Missing data fails the test: a
+/// conversion test that silently passed without its data would prove nothing.
 pub fn reference_rows(file: &str, header: &[&str]) -> Vec<Vec<String>> {
-    let path = reference_dir().join(file);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("could not read {}: {e}", path.display()));
-    let mut lines = text.lines().map(|l| l.trim_end_matches('\r'));
-    let found: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
-    assert_eq!(found, header, "{}: columns", path.display());
-    let rows: Vec<Vec<String>> = lines
-        .filter(|l| !l.is_empty())
-        .map(|l| l.split(',').map(str::to_owned).collect::<Vec<_>>())
-        .inspect(|row| assert_eq!(row.len(), header.len(), "{}: row {row:?}", path.display()))
-        .collect();
-    assert!(!rows.is_empty(), "{}: no rows", path.display());
-    rows
+    reference_data::read_csv(file, header).into_iter().map(|row| row.fields).collect()
 }
 
 /// Groups rows by a key, keeping first-seen order.
