@@ -1,7 +1,10 @@
-//! The OSC wire format: addresses, the `/sync/timecode` message, and its bundle.
+//! The OSC wire format: every address ([`address`]), the default ports ([`port`]), the `/status`
+//! counter names ([`status`]), and the `/sync/timecode` message with its bundle.
 //!
-//! Addresses are public API (users map them in TouchOSC, QLab, scripts): they are frozen by
-//! tests and listed in the README and `docs/PROTOCOL.md`, which gives the full schema.
+//! Each of these names is defined here and nowhere else: the plugin, the client and the tests
+//! refer to these constants. They are public API (users map addresses in TouchOSC, QLab,
+//! scripts, and read the counters): `core/tests/protocol.rs` freezes the exact strings and
+//! numbers, and `docs/PROTOCOL.md` gives the full schema.
 //!
 //! rosc's message types allocate, so encoding happens on the network thread, never the audio
 //! thread, into one reused buffer ([`encode_timecode_bundle`]).
@@ -13,11 +16,163 @@ use rosc::{OscBundle, OscMessage, OscPacket, OscTime, OscType};
 use crate::rate::FrameRate;
 use crate::timecode::Timecode;
 
-/// Timecode from a master, one message per frame, each alone in a bundle whose timetag says
-/// when the frame is heard.
-pub const ADDR_TIMECODE: &str = "/sync/timecode";
+/// Every OSC address and address prefix a master (the plugin, `osc-timecode serve`) sends or
+/// reads.
+pub mod address {
+    /// Timecode from a master, one message per frame, each alone in a bundle whose timetag says
+    /// when the frame is heard.
+    pub const TIMECODE: &str = "/sync/timecode";
+    /// Cues: `/cue/NAME [TOKEN] [VALUE] [ID]`.
+    pub const CUE_PREFIX: &str = "/cue/";
+    /// Triggers: `/trigger/NAME [TOKEN] [VALUE] [ID]`.
+    pub const TRIGGER_PREFIX: &str = "/trigger/";
+    /// The reply to every cue from an allowed sender with a good token: `/ack ADDRESS ID STATUS`.
+    pub const ACK: &str = "/ack";
+    /// Query `/status [TOKEN] [PADDING]`; the reply has the same address with name/count pairs
+    /// (the names are in [`super::status`]). Receivers never reply with more bytes than a sender
+    /// sent ([`crate::reply`]): a query that should be answered every time carries a blob after
+    /// the token ([`crate::cue::status_query`]).
+    pub const STATUS: &str = "/status";
+    /// The transport commands `osc-timecode serve` takes (the plugin follows its host instead).
+    pub const TRANSPORT_PREFIX: &str = "/transport/";
+    /// `/transport/play [TOKEN] [ID]`: roll from where the transport stands.
+    pub const TRANSPORT_PLAY: &str = "/transport/play";
+    /// `/transport/stop [TOKEN] [ID]`: park where the transport stands.
+    pub const TRANSPORT_STOP: &str = "/transport/stop";
+    /// `/transport/locate [TOKEN] TIMECODE [ID]`: jump to a timecode label at the served rate.
+    pub const TRANSPORT_LOCATE: &str = "/transport/locate";
+}
 
-/// The type tags of [`ADDR_TIMECODE`], in order (see `docs/PROTOCOL.md`).
+/// The default UDP ports and addresses. Defaults are loopback: reaching beyond the machine is
+/// always a choice someone writes down (a flag, the config file, the window).
+pub mod port {
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+    /// A master's cue input (`/cue`, `/trigger`, `/transport`, `/status`): where the plugin and
+    /// `serve` listen and where `cue` and `trigger` send.
+    pub const CUES: u16 = 5005;
+    /// Timecode: where a master sends `/sync/timecode` and `listen` receives it.
+    pub const TIMECODE: u16 = 5006;
+    /// The default cue input: loopback, port [`CUES`].
+    pub const DEFAULT_CUES: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), CUES);
+    /// The default timecode target (and `listen` address): loopback, port [`TIMECODE`].
+    pub const DEFAULT_TIMECODE: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), TIMECODE);
+}
+
+/// The `/status` counter names and their public order: the plugin's ([`status::PLUGIN`]) and
+/// `osc-timecode serve`'s ([`status::SERVE`]). Counts are messages unless the name says otherwise.
+pub mod status {
+    /// Messages received from allowed senders (`/status` queries too), and one for every packet
+    /// dropped whole.
+    pub const RECEIVED: &str = "received";
+    /// Plugin: messages whose events all reached the host.
+    pub const APPLIED: &str = "applied";
+    /// Plugin: applied messages whose sample had already been processed.
+    pub const LATE: &str = "late";
+    /// Plugin: accepted messages not yet applied or dropped.
+    pub const QUEUED: &str = "queued";
+    /// `serve`: cues, triggers and transport commands acknowledged `ok`.
+    pub const ACKED: &str = "acked";
+    /// Packets from senders outside the allow-list.
+    pub const DROPPED_NOT_ALLOWED: &str = "dropped_not_allowed";
+    /// Messages without the right token.
+    pub const DROPPED_BAD_TOKEN: &str = "dropped_bad_token";
+    /// Packets that are not OSC 1.0 or exceed the size limits.
+    pub const DROPPED_MALFORMED: &str = "dropped_malformed";
+    /// Messages to an address nothing is mapped to.
+    pub const DROPPED_UNMAPPED: &str = "dropped_unmapped";
+    /// Messages with arguments that are not accepted.
+    pub const DROPPED_BAD_ARGUMENT: &str = "dropped_bad_argument";
+    /// Plugin: patterns that match more addresses than allowed.
+    pub const DROPPED_TOO_BROAD: &str = "dropped_too_broad";
+    /// Plugin: cues timed further ahead than the schedule holds.
+    pub const DROPPED_TOO_FAR_AHEAD: &str = "dropped_too_far_ahead";
+    /// Plugin: the schedule of timed cues was full.
+    pub const DROPPED_SCHEDULE_FULL: &str = "dropped_schedule_full";
+    /// Plugin: the ring to the audio thread was full.
+    pub const DROPPED_QUEUE_FULL: &str = "dropped_queue_full";
+    /// Retries of a cue ID already accepted.
+    pub const DROPPED_DUPLICATE: &str = "dropped_duplicate";
+    /// Plugin: the host's output event buffer was full.
+    pub const DROPPED_HOST_FULL: &str = "dropped_host_full";
+    /// Plugin: accepted, then the plugin was deactivated before they were applied.
+    pub const DROPPED_DEACTIVATED: &str = "dropped_deactivated";
+    /// Well-formed packets without a message (a bundle of nothing).
+    pub const DROPPED_EMPTY: &str = "dropped_empty";
+    /// Plugin: note offs carried to a later block because the host's buffer was full.
+    pub const NOTE_OFFS_DELAYED: &str = "note_offs_delayed";
+    /// Plugin: failed attempts to bind the listen address.
+    pub const BIND_ERRORS: &str = "bind_errors";
+    /// Replies the OS refused to send.
+    pub const REPLY_ERRORS: &str = "reply_errors";
+    /// `/status` queries answered.
+    pub const STATUS_ANSWERED: &str = "status_answered";
+    /// `/status` queries with the right token not answered (too often, or more bytes than the
+    /// sender sent).
+    pub const STATUS_REFUSED: &str = "status_refused";
+    /// `/ack` replies not sent for the same reason; the cue itself was handled.
+    pub const REPLIES_REFUSED: &str = "replies_refused";
+    /// Plugin: note offs not needed because a later note of the same key ends them.
+    pub const NOTE_OFFS_MERGED: &str = "note_offs_merged";
+    /// `serve`: `/sync/timecode` packets sent (every target counts).
+    pub const TIMECODE_SENT: &str = "timecode_sent";
+    /// `serve`: timecode packets the OS refused to send.
+    pub const TIMECODE_SEND_ERRORS: &str = "timecode_send_errors";
+    /// `serve`: frames not sent because the sender fell behind.
+    pub const FRAMES_SKIPPED: &str = "frames_skipped";
+
+    /// The plugin's `/status` counters, in the order of its reply. Every `dropped_*` one is in
+    /// the sum `received` = `applied` + `queued` + dropped + the `/status` queries.
+    pub const PLUGIN: [&str; 24] = [
+        RECEIVED,
+        APPLIED,
+        LATE,
+        QUEUED,
+        DROPPED_NOT_ALLOWED,
+        DROPPED_BAD_TOKEN,
+        DROPPED_MALFORMED,
+        DROPPED_UNMAPPED,
+        DROPPED_BAD_ARGUMENT,
+        DROPPED_TOO_BROAD,
+        DROPPED_TOO_FAR_AHEAD,
+        DROPPED_SCHEDULE_FULL,
+        DROPPED_QUEUE_FULL,
+        DROPPED_DUPLICATE,
+        DROPPED_HOST_FULL,
+        DROPPED_DEACTIVATED,
+        DROPPED_EMPTY,
+        NOTE_OFFS_DELAYED,
+        BIND_ERRORS,
+        REPLY_ERRORS,
+        STATUS_ANSWERED,
+        STATUS_REFUSED,
+        REPLIES_REFUSED,
+        NOTE_OFFS_MERGED,
+    ];
+
+    /// `osc-timecode serve`'s `/status` counters, in the order of its reply:
+    /// `received` = `acked` + every `dropped_*` + the `/status` queries.
+    pub const SERVE: [&str; 16] = [
+        RECEIVED,
+        ACKED,
+        DROPPED_NOT_ALLOWED,
+        DROPPED_BAD_TOKEN,
+        DROPPED_MALFORMED,
+        DROPPED_UNMAPPED,
+        DROPPED_BAD_ARGUMENT,
+        DROPPED_DUPLICATE,
+        DROPPED_EMPTY,
+        REPLY_ERRORS,
+        STATUS_ANSWERED,
+        STATUS_REFUSED,
+        REPLIES_REFUSED,
+        TIMECODE_SENT,
+        TIMECODE_SEND_ERRORS,
+        FRAMES_SKIPPED,
+    ];
+}
+
+/// The type tags of [`address::TIMECODE`], in order (see `docs/PROTOCOL.md`).
 pub const TIMECODE_TYPE_TAGS: &str = ",siiiiiiihihii";
 
 /// Why a packet could not be read as timecode.
@@ -78,7 +233,7 @@ impl TimecodeMessage {
         let rate = tc.rate();
         let flag = |b: bool| OscType::Int(i32::from(b));
         OscMessage {
-            addr: ADDR_TIMECODE.to_owned(),
+            addr: address::TIMECODE.to_owned(),
             args: vec![
                 OscType::String(tc.label().as_str().to_owned()),
                 OscType::Int(tc.hours().into()),
@@ -100,11 +255,11 @@ impl TimecodeMessage {
     /// Reads and cross-checks a `/sync/timecode` message: exact type tags, a supported rate, and
     /// label, fields and frame count that agree.
     pub fn from_osc(msg: &OscMessage) -> Result<Self, ProtocolError> {
-        if msg.addr != ADDR_TIMECODE {
+        if msg.addr != address::TIMECODE {
             return Err(ProtocolError::UnknownAddress(msg.addr.clone()));
         }
         let wrong = || ProtocolError::WrongArguments {
-            address: ADDR_TIMECODE,
+            address: address::TIMECODE,
             expected: TIMECODE_TYPE_TAGS,
             got: type_tags(&msg.args),
         };

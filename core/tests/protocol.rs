@@ -3,8 +3,8 @@
 
 use osc_timecode_core::FrameRate;
 use osc_timecode_core::protocol::{
-    ADDR_TIMECODE, ProtocolError, TIMECODE_TYPE_TAGS, TimecodeMessage, decode_timecode_packet, encode_timecode_bundle,
-    system_time_from_timetag, timetag_from_system_time,
+    ProtocolError, TIMECODE_TYPE_TAGS, TimecodeMessage, address, decode_timecode_packet, encode_timecode_bundle, port,
+    status, system_time_from_timetag, timetag_from_system_time,
 };
 use rosc::OscTime;
 
@@ -61,10 +61,96 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Every address, both default ports and every `/status` counter name, as users type and read
+/// them: a change to any of them must break this test.
 #[test]
-fn addresses_and_type_tags_are_frozen() {
-    assert_eq!(ADDR_TIMECODE, "/sync/timecode");
+fn addresses_ports_and_type_tags_are_frozen() {
+    let addresses = [
+        address::TIMECODE,
+        address::CUE_PREFIX,
+        address::TRIGGER_PREFIX,
+        address::ACK,
+        address::STATUS,
+        address::TRANSPORT_PREFIX,
+        address::TRANSPORT_PLAY,
+        address::TRANSPORT_STOP,
+        address::TRANSPORT_LOCATE,
+    ];
+    assert_eq!(
+        addresses,
+        [
+            "/sync/timecode",
+            "/cue/",
+            "/trigger/",
+            "/ack",
+            "/status",
+            "/transport/",
+            "/transport/play",
+            "/transport/stop",
+            "/transport/locate"
+        ]
+    );
+    for command in [address::TRANSPORT_PLAY, address::TRANSPORT_STOP, address::TRANSPORT_LOCATE] {
+        assert!(command.starts_with(address::TRANSPORT_PREFIX), "{command}");
+    }
     assert_eq!(TIMECODE_TYPE_TAGS, ",siiiiiiihihii");
+    assert_eq!((port::CUES, port::TIMECODE), (5005, 5006));
+    assert_eq!(port::DEFAULT_CUES.to_string(), "127.0.0.1:5005");
+    assert_eq!(port::DEFAULT_TIMECODE.to_string(), "127.0.0.1:5006");
+}
+
+#[test]
+fn status_counter_names_are_frozen() {
+    assert_eq!(
+        status::PLUGIN,
+        [
+            "received",
+            "applied",
+            "late",
+            "queued",
+            "dropped_not_allowed",
+            "dropped_bad_token",
+            "dropped_malformed",
+            "dropped_unmapped",
+            "dropped_bad_argument",
+            "dropped_too_broad",
+            "dropped_too_far_ahead",
+            "dropped_schedule_full",
+            "dropped_queue_full",
+            "dropped_duplicate",
+            "dropped_host_full",
+            "dropped_deactivated",
+            "dropped_empty",
+            "note_offs_delayed",
+            "bind_errors",
+            "reply_errors",
+            "status_answered",
+            "status_refused",
+            "replies_refused",
+            "note_offs_merged",
+        ]
+    );
+    assert_eq!(
+        status::SERVE,
+        [
+            "received",
+            "acked",
+            "dropped_not_allowed",
+            "dropped_bad_token",
+            "dropped_malformed",
+            "dropped_unmapped",
+            "dropped_bad_argument",
+            "dropped_duplicate",
+            "dropped_empty",
+            "reply_errors",
+            "status_answered",
+            "status_refused",
+            "replies_refused",
+            "timecode_sent",
+            "timecode_send_errors",
+            "frames_skipped",
+        ]
+    );
 }
 
 #[test]

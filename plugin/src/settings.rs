@@ -22,7 +22,7 @@
 //!   must still open: it gets what a new instance gets (the config file, else the defaults), and
 //!   the reason is logged. Never a panic: the fuzz target `plugin_state` feeds it arbitrary bytes.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use nice_plug::prelude::{PluginState, nice_warn};
@@ -33,8 +33,8 @@ use crate::cues::map::CueSettings;
 pub use osc_timecode_core::config::CONFIG_ENV;
 use osc_timecode_core::config::Os;
 
-/// The default timecode target: loopback, port 5006.
-pub const DEFAULT_TARGET: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 5006);
+/// The default timecode target: loopback, port 5006 (defined in core's protocol module).
+pub const DEFAULT_TARGET: SocketAddr = osc_timecode_core::protocol::port::DEFAULT_TIMECODE;
 
 /// Keep-alive intervals below this are raised to it, so a typo cannot flood the network.
 pub const MIN_KEEPALIVE_MS: u32 = 20;

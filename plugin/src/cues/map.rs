@@ -13,8 +13,8 @@ use osc_timecode_core::cue::{CUE_PREFIX, CueValue, MAX_FANOUT, TRIGGER_PREFIX, d
 use osc_timecode_core::pattern;
 use serde::{Deserialize, Serialize};
 
-/// The default cue input: loopback, port 5005.
-pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 5005);
+/// The default cue input: loopback, port 5005 (defined in core's protocol module).
+pub const DEFAULT_LISTEN: SocketAddr = osc_timecode_core::protocol::port::DEFAULT_CUES;
 /// Address patterns longer than this are not matched (unmapped): bounds matching work.
 pub const MAX_PATTERN_LEN: usize = 256;
 /// The numbers `/cue/N` and `/trigger/N` take by default: 0–127.
