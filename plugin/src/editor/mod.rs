@@ -14,10 +14,22 @@
 //! every 100 ms, so edits apply without re-activating) and the parameters through nice-plug's
 //! `ParamSetter` (a host gesture per change).
 //!
-//! Layout: [`model`] holds the logic (validation, table edits, formatting, warnings) and its
-//! tests; `view` only draws.
+//! Layout: the logic, without egui, each part with its tests:
+//! - [`texts`]: what the readout and the lists say (timecode, badge, status line, counts, MIDI);
+//! - [`health`]: which warnings show and what they say;
+//! - [`fields`]: every text field's check and the state of a field while it is typed;
+//! - [`edits`]: the changes the window makes to the settings;
+//! - [`mapping`]: cue map rows as they are typed, and Learn;
+//!
+//! and `view`, which only draws.
 
-pub mod model;
+pub mod edits;
+pub mod fields;
+#[cfg(test)]
+mod fixtures;
+pub mod health;
+pub mod mapping;
+pub mod texts;
 mod view;
 
 use std::sync::Arc;

@@ -1,5 +1,5 @@
 //! Drawing the window with egui. No decisions here: what to show and whether an edit is valid
-//! come from [`super::model`]. `[gui-thread]` throughout.
+//! come from the sibling modules ([`super::texts`], [`super::fields`], ...). `[gui-thread]` throughout.
 
 use std::sync::atomic::Ordering;
 use std::sync::{PoisonError, RwLockReadGuard};
@@ -10,11 +10,13 @@ use nice_plug::context::gui::GuiContext;
 use nice_plug::prelude::{Enum, Param};
 
 use super::Shared;
-use super::model::{
-    CueSummary, Field, FieldError, Growth, Health, Kind, Learn, ListEdit, MappingDraft, MappingErrors, MappingField,
-    SettingsEdit, Stillness, TextList, TransportState, Warning, format_age, format_count, format_midi, format_outcome,
-    parse_allow, parse_listen, parse_offset, parse_target, parse_token, status_line, timecode_text, transport_state,
-    warnings,
+use super::edits::{ListEdit, SettingsEdit};
+use super::fields::{Field, FieldError, TextList, parse_allow, parse_listen, parse_offset, parse_target, parse_token};
+use super::health::{Growth, Health, Stillness, Warning, bind_failure_text, warnings};
+use super::mapping::{Kind, Learn, MappingDraft, MappingErrors, MappingField};
+use super::texts::{
+    CueSummary, TransportState, drop_reason_text, format_age, format_count, format_midi, format_outcome, status_line,
+    timecode_text, transport_state,
 };
 use crate::cues::DropReason;
 use crate::params::{RateChoice, format_offset};
@@ -371,10 +373,9 @@ impl View {
                     match (cues.enabled, listen.bound, listen.failure) {
                         (false, ..) => ui.weak("off"),
                         (true, Some(bound), _) => ui.colored_label(GREEN, format!("listening on {bound}")),
-                        (true, None, Some((addr, why))) => ui.colored_label(
-                            RED,
-                            format!("cannot listen on {addr}: {}", super::model::bind_failure_text(why)),
-                        ),
+                        (true, None, Some((addr, why))) => {
+                            ui.colored_label(RED, format!("cannot listen on {addr}: {}", bind_failure_text(why)))
+                        }
                         (true, None, None) => ui.weak("not listening (the plugin is not active)"),
                     };
                 });
@@ -678,7 +679,7 @@ fn counters(ui: &mut Ui, shared: &Shared) {
         for reason in DropReason::ALL {
             let n = s.dropped(reason);
             if n > 0 {
-                ui.weak(format!("dropped, {}", super::model::drop_reason_text(reason)));
+                ui.weak(format!("dropped, {}", drop_reason_text(reason)));
                 ui.label(RichText::new(format_count(n)).monospace().color(AMBER));
                 ui.add_space(6.0);
                 dropped = true;

@@ -1,0 +1,276 @@
+//! The cue map's rows as they are typed (a draft of text fields per mapping, each refused with its
+//! reason), and Learn, which takes the address from the next cue that arrives. `[gui-thread]`.
+
+use super::fields::{FieldError, parse_mapped_address, parse_number, refuse_duplicate};
+use crate::cues::map::{Channel, Mapping, MidiAction, U7};
+use crate::readout::RecentCue;
+
+/// The MIDI event kinds a mapping can send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Note on (and off after a length).
+    Note,
+    /// Note off.
+    NoteOff,
+    /// Control change.
+    Cc,
+    /// Program change.
+    Program,
+}
+
+impl Kind {
+    /// Every kind, in menu order.
+    pub const ALL: [Self; 4] = [Self::Note, Self::NoteOff, Self::Cc, Self::Program];
+
+    /// The menu text.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Note => "note",
+            Self::NoteOff => "note off",
+            Self::Cc => "CC",
+            Self::Program => "program",
+        }
+    }
+
+    /// What the number field means.
+    pub fn number_label(self) -> &'static str {
+        match self {
+            Self::Note | Self::NoteOff => "key",
+            Self::Cc => "controller",
+            Self::Program => "program",
+        }
+    }
+
+    /// What the value field means, if this kind has one.
+    pub fn value_label(self) -> Option<&'static str> {
+        match self {
+            Self::Note => Some("velocity"),
+            Self::Cc => Some("value"),
+            Self::NoteOff | Self::Program => None,
+        }
+    }
+
+    /// Whether this kind has a length.
+    pub fn has_length(self) -> bool {
+        self == Self::Note
+    }
+}
+
+/// The fields of a mapping row being added or edited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MappingField {
+    /// The OSC address.
+    Address,
+    /// MIDI channel.
+    Channel,
+    /// Key, controller or program.
+    Number,
+    /// Velocity or value.
+    Value,
+    /// Note length.
+    Length,
+}
+
+/// The refused fields of a mapping row, each with its reason.
+pub type MappingErrors = Vec<(MappingField, FieldError)>;
+
+/// A mapping row as text, while it is typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappingDraft {
+    /// The OSC address.
+    pub address: String,
+    /// The event kind.
+    pub kind: Kind,
+    /// Channel 1–16.
+    pub channel: String,
+    /// Key, controller or program 0–127.
+    pub number: String,
+    /// Velocity or value 0–127 (notes and CCs).
+    pub value: String,
+    /// Note length in ms (notes); 0 holds the note.
+    pub length_ms: String,
+}
+
+/// The longest note length the window takes, ms (ten minutes).
+pub const MAX_LENGTH_MS: u32 = 600_000;
+
+impl Default for MappingDraft {
+    fn default() -> Self {
+        Self {
+            address: String::new(),
+            kind: Kind::Note,
+            channel: "1".into(),
+            number: "60".into(),
+            value: "127".into(),
+            length_ms: "100".into(),
+        }
+    }
+}
+
+impl MappingDraft {
+    /// The draft showing `mapping`.
+    pub fn from_mapping(mapping: &Mapping) -> Self {
+        let text = |n: u8| n.to_string();
+        let base = Self { address: mapping.address.as_str().into(), ..Self::default() };
+        match mapping.action {
+            MidiAction::Note { channel, key, velocity, length_ms } => Self {
+                kind: Kind::Note,
+                channel: text(channel.into()),
+                number: text(key.get()),
+                value: text(velocity.get()),
+                length_ms: length_ms.to_string(),
+                ..base
+            },
+            MidiAction::NoteOff { channel, key } => {
+                Self { kind: Kind::NoteOff, channel: text(channel.into()), number: text(key.get()), ..base }
+            }
+            MidiAction::Cc { channel, number, value } => Self {
+                kind: Kind::Cc,
+                channel: text(channel.into()),
+                number: text(number.get()),
+                value: text(value.get()),
+                ..base
+            },
+            MidiAction::Program { channel, program } => {
+                Self { kind: Kind::Program, channel: text(channel.into()), number: text(program.get()), ..base }
+            }
+        }
+    }
+
+    /// The mapping, if every field is valid and the address is not mapped already (but by the
+    /// row at `editing`); else every refused field with its reason.
+    pub fn to_mapping(&self, map: &[Mapping], editing: Option<usize>) -> Result<Mapping, MappingErrors> {
+        let mut errors = Vec::new();
+        let mut check = |field, result: Result<u32, FieldError>| {
+            result.map_err(|e| errors.push((field, e))).ok().and_then(|n| u8::try_from(n).ok())
+        };
+        let kind = self.kind;
+        let channel = check(MappingField::Channel, parse_number(&self.channel, "the channel", 1, 16));
+        let number = check(MappingField::Number, parse_number(&self.number, kind.number_label(), 0, 127));
+        let value = match kind.value_label() {
+            Some(what) => check(MappingField::Value, parse_number(&self.value, what, 0, 127)),
+            None => Some(0),
+        };
+        let length_ms = if kind.has_length() {
+            parse_number(&self.length_ms, "the length (ms)", 0, MAX_LENGTH_MS)
+                .map_err(|e| errors.push((MappingField::Length, e)))
+                .ok()
+        } else {
+            Some(0)
+        };
+        let address = parse_mapped_address(&self.address)
+            .and_then(|a| refuse_duplicate(map, editing, |m| m.address == a, || a.as_str().into()).map(|()| a))
+            .map_err(|e| errors.push((MappingField::Address, e)))
+            .ok();
+        let (Some(address), Some(channel), Some(n), Some(v), Some(length_ms)) =
+            (address, channel, number, value, length_ms)
+        else {
+            return Err(errors);
+        };
+        // The numbers were range-checked above, so these conversions cannot fail.
+        let (Ok(channel), Some(n), Some(v)) = (Channel::try_from(channel), U7::new(n), U7::new(v)) else {
+            return Err(errors);
+        };
+        let action = match kind {
+            Kind::Note => MidiAction::Note { channel, key: n, velocity: v, length_ms },
+            Kind::NoteOff => MidiAction::NoteOff { channel, key: n },
+            Kind::Cc => MidiAction::Cc { channel, number: n, value: v },
+            Kind::Program => MidiAction::Program { channel, program: n },
+        };
+        Ok(Mapping { address, action })
+    }
+}
+
+/// "Learn from the next incoming address": waits for a cue numbered above `after`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Learn {
+    /// The latest cue number when learning started.
+    pub after: u64,
+}
+
+impl Learn {
+    /// The address to take from `recent` (newest first, as [`crate::readout::CueActivity::recent`]
+    /// gives them): the first cue after learning started. `None` while none came.
+    pub fn take(&self, recent: &[RecentCue]) -> Option<Result<String, FieldError>> {
+        let cue = recent.iter().filter(|c| c.number > self.after).min_by_key(|c| c.number)?;
+        if cue.address.truncated() {
+            return Some(Err(FieldError::TooLong));
+        }
+        Some(parse_mapped_address(cue.address.as_str()).map(String::from))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::editor::fixtures::recent;
+    use osc_timecode_core::cue::AckStatus;
+
+    #[test]
+    fn mapping_drafts_round_trip_and_refuse_each_bad_field() {
+        let draft = |address: &str, kind, channel: &str, number: &str, value: &str, length: &str| MappingDraft {
+            address: address.into(),
+            kind,
+            channel: channel.into(),
+            number: number.into(),
+            value: value.into(),
+            length_ms: length.into(),
+        };
+        for d in [
+            draft("/cue/intro", Kind::Note, "2", "60", "100", "250"),
+            draft("/cue/hold", Kind::Note, "16", "0", "0", "0"),
+            draft("/x/off", Kind::NoteOff, "1", "127", "127", "100"),
+            draft("/x/cc", Kind::Cc, "3", "7", "64", "100"),
+            draft("/cue/blackout", Kind::Program, "1", "12", "127", "100"),
+        ] {
+            let m = d.to_mapping(&[], None).unwrap_or_else(|e| panic!("{d:?}: {e:?}"));
+            let back = MappingDraft::from_mapping(&m);
+            assert_eq!(back.to_mapping(&[], None).unwrap(), m);
+            assert_eq!((back.address.as_str(), back.kind), (d.address.as_str(), d.kind));
+        }
+        let bad = draft("/cue/*", Kind::Note, "17", "128", "x", "-1").to_mapping(&[], None).unwrap_err();
+        let fields: Vec<MappingField> = bad.iter().map(|(f, _)| *f).collect();
+        assert_eq!(
+            fields,
+            [
+                MappingField::Channel,
+                MappingField::Number,
+                MappingField::Value,
+                MappingField::Length,
+                MappingField::Address
+            ]
+        );
+        let reasons: Vec<String> = bad.iter().map(|(_, e)| e.to_string()).collect();
+        assert_eq!(reasons[0], "the channel is 1-16");
+        assert_eq!(reasons[1], "key is 0-127");
+        assert_eq!(reasons[2], "velocity must be a whole number");
+        // Fields a kind does not use are not checked.
+        assert!(draft("/p", Kind::Program, "1", "5", "junk", "junk").to_mapping(&[], None).is_ok());
+        assert!(
+            draft("/n", Kind::Note, "1", "5", "1", &(MAX_LENGTH_MS + 1).to_string()).to_mapping(&[], None).is_err()
+        );
+        // One address, one mapping.
+        let existing = vec![draft("/cue/go", Kind::Note, "1", "1", "1", "1").to_mapping(&[], None).unwrap()];
+        let again = draft("/cue/go", Kind::Cc, "1", "1", "1", "1");
+        assert_eq!(
+            again.to_mapping(&existing, None).unwrap_err(),
+            [(MappingField::Address, FieldError::Duplicate("/cue/go".into()))]
+        );
+        assert!(again.to_mapping(&existing, Some(0)).is_ok(), "editing the row itself");
+    }
+
+    #[test]
+    fn learn_takes_the_first_plain_address_after_it_started() {
+        let learn = Learn { after: 5 };
+        assert_eq!(learn.take(&[]), None);
+        let old = recent(5, "/cue/old", AckStatus::Ok, None);
+        assert_eq!(learn.take(&[old]), None, "cues from before do not count");
+        let first = recent(6, "/show/intro", AckStatus::Unmapped, None);
+        let second = recent(7, "/show/outro", AckStatus::Unmapped, None);
+        assert_eq!(learn.take(&[second, first, old]), Some(Ok("/show/intro".into())));
+        let pattern = recent(6, "/show/*", AckStatus::TooBroad, None);
+        assert_eq!(learn.take(&[pattern]), Some(Err(FieldError::Pattern("/show/*".into()))));
+        let long = recent(6, &format!("/{}", "a".repeat(400)), AckStatus::Unmapped, None);
+        assert_eq!(learn.take(&[long]), Some(Err(FieldError::TooLong)));
+    }
+}
