@@ -5,7 +5,8 @@
 //! environment:
 //! - the test ([`the_window_renders_under_xvfb_and_its_readout_runs`]) starts Xvfb on a free
 //!   display, writes a config file (two loopback targets, a free cue port), and runs this same
-//!   binary's [`window_host`] on that display;
+//!   test again in a child process on that display, with [`HOST_ENV`] set: there it is the
+//!   window host ([`host_window`]);
 //! - the window host is a small host: it creates the plugin, sets the rate to 29.97 DF and the
 //!   start offset to 01:00:00 through the parameters, activates it, runs `process()` on an audio
 //!   thread with a rolling transport (so the network and cue threads run as in a host), and
@@ -21,9 +22,10 @@
 //! does (`Transport::frame_rate`), so choosing 25 fps in the window must put up the red strip and
 //! going back to 29.97 DF must take it down.
 //!
-//! Xvfb missing: `skipped: ...` and a pass, except under `CI`, where it fails (`.ci/run`
-//! installs it). The window needs no fonts from the system (egui's are built in); it needs
-//! libGL with Mesa's software renderer and libX11/libxcb at run time.
+//! The test is `#[ignore = "needs Xvfb: ..."]`, so `cargo test` lists it as ignored; run
+//! explicitly (`-- --ignored`, as `.ci/run` does, after installing Xvfb), it fails with the install
+//! command when Xvfb is missing. The window needs no fonts from the system (egui's are built in);
+//! it needs libGL with Mesa's software renderer and libX11/libxcb at run time.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::UdpSocket;
@@ -42,29 +44,31 @@ use osc_timecode_core::cue::{Ack, AckStatus};
 use osc_timecode_plugin::OscTimecode;
 use osc_timecode_plugin::editor::WINDOW_SIZE;
 
-/// Set (to anything) in the window host's environment; without it [`window_host`] does nothing.
+/// Set (to anything) in the window host's environment: the test, run there, hosts the window.
 const HOST_ENV: &str = "OSC_TIMECODE_WINDOW_HOST";
+/// The test's name, for running it again as the window host.
+const TEST_NAME: &str = "the_window_renders_under_xvfb_and_its_readout_runs";
 /// The plugin's config-file override (see `plugin/src/settings.rs`).
 const CONFIG_ENV: &str = "OSC_TIMECODE_CONFIG";
 /// How long the window may take to show its first frame (a debug build compiling its shaders
 /// in Mesa's software renderer on a busy machine).
 const FIRST_FRAME_WITHIN: Duration = Duration::from_secs(90);
 
+/// One test in two roles, so that no second test exists only to be started by this one: run by
+/// a user, it is the test ([`run`]); run by itself in a child process with [`HOST_ENV`] set, it
+/// is the window host ([`host_window`]).
 #[test]
+#[ignore = "needs Xvfb: apt-get install xvfb"]
 fn the_window_renders_under_xvfb_and_its_readout_runs() {
-    if let Err(e) = run() {
+    let result = if std::env::var_os(HOST_ENV).is_some() { host_window() } else { run() };
+    if let Err(e) = result {
         panic!("{e:#}");
     }
 }
 
 fn run() -> anyhow::Result<()> {
     let Some(xvfb) = find_on_path("Xvfb") else {
-        let install = "apt-get install xvfb";
-        if std::env::var_os("CI").is_some() {
-            bail!("Xvfb is not installed, and CI is set: the window test needs it ({install}; .ci/run does this)");
-        }
-        eprintln!("skipped: Xvfb not installed ({install})");
-        return Ok(());
+        bail!("Xvfb is not installed: this test needs it (apt-get install xvfb; .ci/run does this)");
     };
     let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("editor-{}", std::process::id()));
     std::fs::create_dir_all(&work).context("could not create the test's scratch directory")?;
@@ -85,7 +89,7 @@ fn run() -> anyhow::Result<()> {
     let log_path = work.join("window-host.log");
     let log = std::fs::File::create(&log_path).context("could not create the window host's log")?;
     let host = Command::new(std::env::current_exe()?)
-        .args(["--exact", "window_host", "--ignored", "--nocapture", "--test-threads=1"])
+        .args(["--exact", TEST_NAME, "--ignored", "--nocapture", "--test-threads=1"])
         .env("DISPLAY", &server.display)
         .env(HOST_ENV, "1")
         .env(CONFIG_ENV, &config)
@@ -592,18 +596,6 @@ impl Drop for KillOnDrop {
 
 // -------------------------------------------------------------------------------------------------
 // The window host: runs in a child process, on the display the test gives it.
-
-#[test]
-#[ignore = "the window host: run by the_window_renders_under_xvfb_and_its_readout_runs in a child process"]
-fn window_host() {
-    if std::env::var_os(HOST_ENV).is_none() {
-        eprintln!("window_host only runs inside the_window_renders_under_xvfb_and_its_readout_runs");
-        return;
-    }
-    if let Err(e) = host_window() {
-        panic!("{e:#}");
-    }
-}
 
 fn host_window() -> anyhow::Result<()> {
     let mut plugin = OscTimecode::default();
