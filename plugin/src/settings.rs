@@ -361,15 +361,17 @@ mod tests {
 
     #[test]
     fn readme_config_examples_parse() {
-        let readme = include_str!("../../README.md");
-        let block = |start: &str| {
-            let from = readme.find(start).unwrap_or_else(|| panic!("README has no {start:?} block"));
-            let text = &readme[from + "```toml\n".len()..];
+        // The `[plugin]` example is in the README, the `[plugin.cues]` one in docs/CUES.md.
+        let block = |doc: &str, start: &str| {
+            let from = doc.find(start).unwrap_or_else(|| panic!("the docs have no {start:?} block"));
+            let text = &doc[from + "```toml\n".len()..];
             text[..text.find("```").unwrap()].to_owned()
         };
-        let plugin: ConfigFile = toml::from_str(&block("```toml\n[plugin]\n")).unwrap();
+        let plugin: ConfigFile =
+            toml::from_str(&block(include_str!("../../README.md"), "```toml\n[plugin]\n")).unwrap();
         assert!(plugin.plugin.is_some());
-        let cues: ConfigFile = toml::from_str(&block("```toml\n[plugin.cues]\n")).unwrap();
+        let cues: ConfigFile =
+            toml::from_str(&block(include_str!("../../docs/CUES.md"), "```toml\n[plugin.cues]\n")).unwrap();
         let cues = cues.plugin.unwrap().0.cues;
         assert_eq!(cues.map.len(), 2);
         assert_eq!(cues.map[0].address.as_str(), "/cue/intro");
