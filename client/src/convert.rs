@@ -14,6 +14,7 @@ use osc_timecode_core::timecode::{frame_at_sample, frame_start_nanos, frame_star
 use osc_timecode_core::{FrameRate, Timecode};
 
 use crate::config::{self, ClientConfig};
+use crate::exit::NotDone;
 use crate::seconds::{self, Seconds};
 
 /// What a value is.
@@ -58,7 +59,7 @@ Standard input:
   With no value option, reads one value per line. Surrounding whitespace is trimmed and blank \
 lines are skipped. Without --from, a line containing ':' or ';' is timecode and any other line is \
 frames. A line that cannot be converted prints 'line N: <why>' on standard error and the others \
-carry on; the exit status is then 2. Output is flushed whenever input pauses, so a script can \
+carry on; the exit status is then 1. Output is flushed whenever input pauses, so a script can \
 drive one process line by line.
 
 Defaults:
@@ -87,7 +88,8 @@ Examples:
   cut -d, -f2 cues.csv | osc-timecode convert --rate 25 --from timecode --to seconds
       the start of each cue in seconds
 
-Exit status: 0 on success, 2 on any error (including any line of standard input).";
+Exit status: 0 on success; 1 when some lines of standard input could not be converted (the \
+others were); 2 on any other error, a value given as an option included.";
 
 /// `osc-timecode convert` options.
 #[derive(Debug, Args)]
@@ -314,7 +316,7 @@ impl Converter {
             Err(e) => return Err(e).context("could not write to standard output"),
         }
         if failures > 0 {
-            bail!("{failures} of {values} values could not be converted");
+            bail!(NotDone::new(format!("{failures} of {values} values could not be converted")));
         }
         Ok(())
     }

@@ -10,9 +10,12 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod completions;
 pub mod config;
 pub mod convert;
+pub mod exit;
 pub mod listen;
+pub mod man;
 pub mod port;
 pub mod seconds;
 pub mod send;

@@ -1,30 +1,34 @@
 //! `osc-timecode`: the command-line companion of the OSC Timecode plugin.
 //!
 //! Contract: the command never panics at the user. Every failure, a bad flag included, is one
-//! line `osc-timecode: <what went wrong, with context>` on standard error and exit status 2;
-//! `--help` and `--version` exit 0; a reader that goes away (`| head -1`) ends the command
-//! quietly with status 0.
+//! line `osc-timecode: <what went wrong, with context>` on standard error, with exit status 1
+//! when the command ran but the answer is no (the master refused or did not answer a cue, some
+//! input could not be converted: `exit::NotDone`) and 2 for any other error (usage, config,
+//! setup, I/O); `--help` and `--version` exit 0; a reader that goes away (`| head -1`) ends the
+//! command quietly with status 0. The `exit` module owns these statuses and their help text.
 //!
 //! Data flow:
 //! 1. [`cli::Cli`] parses the command line (and the environment variables clap reads);
 //! 2. [`config::load`] reads the `[client]` table of the config file for defaults;
-//! 3. the subcommand's module (`convert`, `send` for `cue` and `trigger`, `serve`, `listen`; in
-//!    the library, `lib.rs`) does the work and writes to standard output.
+//! 3. the subcommand's module (`convert`, `send` for `cue` and `trigger`, `serve`, `listen`,
+//!    `completions`, `man`; in the library, `lib.rs`) does the work and writes to standard
+//!    output;
+//! 4. [`main`] turns its error, if any, into the line on standard error and the exit status.
 
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use osc_timecode_client::{cli, config, convert, listen, note, send, serve};
+use osc_timecode_client::{cli, completions, config, convert, exit, listen, man, note, send, serve};
 
 fn main() -> ExitCode {
     match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Ok(()) => ExitCode::from(exit::DONE),
+        Err(e) if is_broken_pipe(&e) => ExitCode::from(exit::DONE),
         Err(e) => {
             note(&format!("{e:#}"));
-            ExitCode::from(2)
+            ExitCode::from(exit::status(&e))
         }
     }
 }
@@ -39,13 +43,17 @@ fn run() -> anyhow::Result<()> {
         }
         Err(e) => anyhow::bail!(one_line(&e)),
     };
-    let config = config::load(cli.config.as_deref())?;
+    let config = || config::load(cli.config.as_deref());
     match cli.command {
-        cli::Command::Convert(args) => convert::run(args, &config),
-        cli::Command::Cue(args) => send::run(send::Kind::Cue, args, &config),
-        cli::Command::Trigger(args) => send::run(send::Kind::Trigger, args, &config),
-        cli::Command::Serve(args) => serve::run(args, &config),
-        cli::Command::Listen(args) => listen::run(args, &config),
+        cli::Command::Convert(args) => convert::run(args, &config()?),
+        cli::Command::Cue(args) => send::run(send::Kind::Cue, args, &config()?),
+        cli::Command::Trigger(args) => send::run(send::Kind::Trigger, args, &config()?),
+        cli::Command::Serve(args) => serve::run(args, &config()?),
+        cli::Command::Listen(args) => listen::run(args, &config()?),
+        // From the command line alone: a broken config file must not keep anyone from installing
+        // the completions or reading the manual.
+        cli::Command::Completions(args) => completions::run(args),
+        cli::Command::Man(args) => man::run(args),
     }
 }
 

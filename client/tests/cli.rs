@@ -1,6 +1,7 @@
 //! The `osc-timecode` binary end to end: the reference vectors through `convert`'s batch mode
-//! (one process per rate, not per row), errors as one line and exit status 2, config
-//! precedence, and a reader that hangs up early.
+//! (one process per rate, not per row), errors as one line with exit status 1 (ran, but not
+//! done) or 2 (usage or setup), config precedence, a reader that hangs up early, and the shell
+//! completions and man pages generated from the command line.
 
 mod util;
 
@@ -182,7 +183,7 @@ fn batch_reports_bad_lines_and_carries_on() {
         .stdin("1800\n\n00:01:00;00\n  -1  \r\n1.5\n00:01:00;02\n")
         .run();
     run.assert_no_panic();
-    assert_eq!(run.output.status.code(), Some(2), "stderr: {}", run.stderr);
+    assert_eq!(run.output.status.code(), Some(1), "ran, but not every line was converted; stderr: {}", run.stderr);
     assert_eq!(run.stdout, "00:01:00;02\n23:59:59;29\n1800\n");
     let errors: Vec<&str> = run.stderr.lines().collect();
     assert_eq!(errors.len(), 3, "two bad lines and a summary: {:?}", run.stderr);
@@ -463,4 +464,143 @@ fn help_has_examples() {
     assert!(out.contains("--timecode") && out.contains("convert --help"), "short help points to the long one: {out}");
     let out = osc_timecode("help_has_examples").args(["--version"]).stdout();
     assert!(out.starts_with("osc-timecode "), "{out}");
+}
+
+/// Every command, as the user types it: frozen, since scripts, completions and man pages name
+/// them.
+const COMMANDS: [&str; 7] = ["convert", "cue", "trigger", "serve", "listen", "completions", "man"];
+
+/// The exit statuses `--help` documents, one case of each kind: 0 done, 1 ran but not done,
+/// 2 usage or setup error.
+#[test]
+fn exit_statuses() {
+    let help = osc_timecode("exit_statuses").args(["--help"]).stdout();
+    for line in ["Exit status:", "  0  done", "  1  ran, but not done", "  2  usage or setup error"] {
+        assert!(help.contains(line), "--help lists {line:?}: {help}");
+    }
+    // A port nobody listens on, on loopback: the OS answers "port unreachable".
+    let closed = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    // (test, config file or "" for none, standard input, arguments, exit status)
+    let cases: [(&str, &str, &str, &[&str], i32); 8] = [
+        ("done", "", "", &["convert", "--rate", "25", "--frames", "25"], 0),
+        ("done_batch", "", "25\n50\n", &["convert", "--rate", "25"], 0),
+        ("some_lines_bad", "", "25\nnot a frame\n", &["convert", "--rate", "25"], 1),
+        ("bad_flag", "", "", &["convert", "--no-such-flag"], 2),
+        ("bad_value", "", "", &["convert", "--rate", "26", "--frames", "1"], 2),
+        ("no_command", "", "", &[], 2),
+        ("bad_config", "[client]\nrate = 26\n", "", &["convert", "--frames", "1"], 2),
+        ("bad_config_key", "[client]\nmastr = \"x\"\n", "", &["cue", "1", "--master", &closed], 2),
+    ];
+    for (test, config, stdin, args, want) in cases {
+        let mut cmd = osc_timecode(test);
+        if !config.is_empty() {
+            cmd.write_config(config);
+        }
+        let run = cmd.args(args).stdin(stdin).run();
+        run.assert_no_panic();
+        let stderr = &run.stderr;
+        assert_eq!(run.output.status.code(), Some(want), "{test}: osc-timecode {}; stderr: {stderr}", args.join(" "));
+        let last = stderr.lines().last().unwrap_or("");
+        assert_eq!(want == 0, last.is_empty(), "{test}: an error is a line on stderr: {stderr:?}");
+    }
+}
+
+/// `osc-timecode completions SHELL`: a script that completes every command, read by the shell
+/// without a syntax error where that shell is installed.
+#[test]
+fn completions_name_every_command() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        // A broken config file does not stand in the way: the script comes from the command line.
+        let script = osc_timecode("completions").write_config("[client\n").args(["completions", shell]).stdout();
+        for command in COMMANDS {
+            assert!(script.contains(command), "{shell}: completes {command}: {script}");
+        }
+        assert!(script.contains("config") && script.contains("master"), "{shell}: completes the options");
+        // The shells' own no-execute checks.
+        let check: &[&str] = match shell {
+            "bash" => &["bash", "-n"],
+            "zsh" => &["zsh", "-n"],
+            "fish" => &["fish", "--no-execute"],
+            _ => continue,
+        };
+        let Ok(mut child) =
+            Command::new(check[0]).args(&check[1..]).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn()
+        else {
+            eprintln!("{shell} is not installed: its completion script is checked for the command names only");
+            continue;
+        };
+        child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{shell} -n: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let error = osc_timecode("completions_bad").args(["completions", "tcsh"]).fails();
+    assert!(error.contains("tcsh") && error.contains("bash"), "{error}");
+}
+
+/// `osc-timecode man`: roff pages, one per command, that list every command and the exit
+/// statuses, and that groff renders without a warning where it is installed.
+#[test]
+fn man_pages() {
+    let page = osc_timecode("man").write_config("[client\n").args(["man"]).stdout();
+    assert!(page.lines().any(|l| l.starts_with(".TH osc-timecode 1 ")), "a title line: {page}");
+    for section in [".SH NAME", ".SH SYNOPSIS", ".SH DESCRIPTION", ".SH OPTIONS", ".SH EXAMPLES", ".SH \"EXIT STATUS\""]
+    {
+        assert!(page.contains(section), "{section}: {page}");
+    }
+    for command in COMMANDS {
+        assert!(page.contains(&format!("osc\\-timecode\\-{command}(1)")), "names {command}'s page: {page}");
+    }
+    let exit = &page[page.find(".SH \"EXIT STATUS\"").unwrap()..];
+    for status in ["0  done", "1  ran, but not done", "2  usage or setup error"] {
+        assert!(exit.contains(status), "exit status {status:?}: {exit}");
+    }
+    render(&page, "osc-timecode.1");
+
+    // Every page into a directory, the way the install command writes them.
+    let mut cmd = osc_timecode("man_dir");
+    let dir = cmd.dir().join("man1");
+    let listed = cmd.args([std::ffi::OsStr::new("man"), std::ffi::OsStr::new("--dir"), dir.as_os_str()]).stdout();
+    let mut files: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    files.sort();
+    let mut want: Vec<String> = COMMANDS.iter().map(|c| format!("osc-timecode-{c}.1")).collect();
+    want.push("osc-timecode.1".to_owned());
+    want.sort();
+    assert_eq!(files, want);
+    assert_eq!(listed.lines().count(), want.len(), "one path per page: {listed}");
+    for command in COMMANDS {
+        let file = dir.join(format!("osc-timecode-{command}.1"));
+        let page = std::fs::read_to_string(&file).unwrap();
+        let printed = osc_timecode("man_command").args(["man", command]).stdout();
+        assert_eq!(page, printed, "{command}: the printed page is the installed one");
+        assert!(page.contains(&format!(".TH osc-timecode-{command} 1 ")), "{page}");
+        assert!(page.contains(".SH OPTIONS") && page.contains(".SH \"SEE ALSO\""), "{page}");
+        render(&page, &format!("osc-timecode-{command}.1"));
+    }
+    let error = osc_timecode("man_bad").args(["man", "nope"]).fails();
+    assert!(error.contains("nope") && error.contains("convert"), "{error}");
+}
+
+/// `page` through groff's man macros with every warning on, where groff is installed (the
+/// structure checks above run everywhere).
+fn render(page: &str, name: &str) {
+    let Ok(mut child) = Command::new("groff")
+        // Plain text: no overstriking, no escape sequences.
+        .args(["-man", "-Tutf8", "-ww", "-P-cbou"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    else {
+        eprintln!("groff is not installed: {name} is checked for its roff structure only");
+        return;
+    };
+    let mut stdin = child.stdin.take().unwrap();
+    let input = page.to_owned();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    let (text, warnings) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && warnings.is_empty(), "groff on {name}: {warnings}");
+    assert!(text.contains("SYNOPSIS") && text.contains("OPTIONS") && text.contains("osc-timecode"), "{name}: {text}");
 }

@@ -171,15 +171,28 @@ impl Cmd {
         run.stdout
     }
 
-    /// Runs, expects exit status 2 with nothing on standard output and exactly one line
-    /// `osc-timecode: ...` on standard error; returns that line without the prefix.
+    /// Runs, expects exit status 2 (a usage or setup error) with nothing on standard output and
+    /// exactly one line `osc-timecode: ...` on standard error; returns that line without the
+    /// prefix.
     pub fn fails(&mut self) -> String {
+        self.fails_with(2)
+    }
+
+    /// As [`Cmd::fails`], with exit status 1: the command ran but the answer is no (a cue refused
+    /// or unanswered).
+    pub fn not_done(&mut self) -> String {
+        self.fails_with(1)
+    }
+
+    /// Runs, expects exit status `code` with nothing on standard output and exactly one line
+    /// `osc-timecode: ...` on standard error; returns that line without the prefix.
+    pub fn fails_with(&mut self, code: i32) -> String {
         let run = self.run();
         run.assert_no_panic();
         assert_eq!(
             run.output.status.code(),
-            Some(2),
-            "{}: expected exit status 2\nstdout: {}\nstderr: {}",
+            Some(code),
+            "{}: expected exit status {code}\nstdout: {}\nstderr: {}",
             run.description,
             run.stdout,
             run.stderr
