@@ -16,10 +16,12 @@
 //! must not quietly convert at the wrong rate.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use osc_timecode_core::FrameRate;
+use osc_timecode_core::protocol::port;
 use serde::Deserialize;
 
 /// Environment variable for `--rate`.
@@ -28,14 +30,31 @@ pub const RATE_ENV: &str = "OSC_TIMECODE_RATE";
 /// Environment variable for `--sample-rate`.
 pub const SAMPLE_RATE_ENV: &str = "OSC_TIMECODE_SAMPLE_RATE";
 
+/// Environment variable for `--master` (`cue`, `trigger`).
+pub const MASTER_ENV: &str = "OSC_TIMECODE_MASTER";
+
+/// Environment variable for `--token` (`cue`, `trigger`, `serve`).
+pub const TOKEN_ENV: &str = "OSC_TIMECODE_TOKEN";
+
+/// Environment variable for `--bind` (`listen`).
+pub const LISTEN_ENV: &str = "OSC_TIMECODE_LISTEN";
+
 /// Flags that fall back to an environment variable, for error messages.
 pub const ENV_FLAGS: [(&str, &str); 5] = [
     ("--rate", RATE_ENV),
     ("--sample-rate", SAMPLE_RATE_ENV),
-    ("--master", crate::send::MASTER_ENV),
-    ("--token", crate::send::TOKEN_ENV),
-    ("--bind", crate::listen::LISTEN_ENV),
+    ("--master", MASTER_ENV),
+    ("--token", TOKEN_ENV),
+    ("--bind", LISTEN_ENV),
 ];
+
+/// Where `cue` and `trigger` send, and where `serve` receives cues and transport control, when
+/// neither flag, environment nor config file says: a master's default cue input.
+pub const DEFAULT_MASTER: SocketAddr = port::DEFAULT_CUES;
+
+/// Where `listen` (and `cue --at`) receive timecode, and where `serve` sends it, when neither
+/// flag, environment nor config file says: the plugin's default target.
+pub const DEFAULT_TIMECODE: SocketAddr = port::DEFAULT_TIMECODE;
 
 /// Frame rate when neither flag, environment nor config file names one: the plugin's default.
 pub const DEFAULT_RATE: FrameRate = FrameRate::FPS_25;

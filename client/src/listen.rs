@@ -29,7 +29,7 @@
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal as _, Write as _};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,13 +42,9 @@ use osc_timecode_core::chase::{Chase, ChaseConfig, ChaseState, PacketEffect, Rea
 use osc_timecode_core::cue::{AllowList, MAX_PACKET, parse_allow_entry};
 use osc_timecode_core::protocol::{decode_timecode_packet, system_time_from_timetag};
 
-use crate::config::ClientConfig;
+use crate::config::{self, ClientConfig, LISTEN_ENV};
 use crate::port::{PortWaiter, bind_error};
 
-/// Where `listen` binds when neither flag nor config says.
-pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 5006);
-/// Environment variable for `--bind`.
-pub const LISTEN_ENV: &str = "OSC_TIMECODE_LISTEN";
 /// Longest wait on the socket: bounds how late a frame change, freewheel or Ctrl-C is shown.
 const TICK: Duration = Duration::from_millis(5);
 /// Sources outside `--from` reported by name, each once; later ones are only counted.
@@ -140,7 +136,7 @@ enum Style {
 
 /// Runs `listen` until Ctrl-C (or SIGTERM) or `--duration`.
 pub fn run(args: ListenArgs, config: &ClientConfig) -> anyhow::Result<()> {
-    let bind = args.bind.or(config.listen).unwrap_or(DEFAULT_LISTEN);
+    let bind = args.bind.or(config.listen).unwrap_or(config::DEFAULT_TIMECODE);
     let deadline = args.duration.map(|d| std::time::Instant::now() + d);
     let stop = Arc::new(AtomicBool::new(false));
     {

@@ -6,26 +6,20 @@
 //! acknowledged; 2 with one line saying why otherwise (refused, with the master's reason; no
 //! answer; nothing listening).
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, bail};
 use clap::Args;
 use osc_timecode_core::Timecode;
 use osc_timecode_core::chase::{Chase, ChaseConfig, ChaseState, unix_nanos};
-use osc_timecode_core::cue::{Ack, AckStatus, CUE_PREFIX, CueId, MAX_PACKET, TRIGGER_PREFIX, decode_packet};
+use osc_timecode_core::cue::{Ack, AckStatus, CueId, MAX_PACKET, decode_packet};
 use osc_timecode_core::pattern;
+use osc_timecode_core::protocol::address::{CUE_PREFIX, TRIGGER_PREFIX};
 use osc_timecode_core::protocol::{decode_timecode_packet, system_time_from_timetag, timetag_from_system_time};
 use rosc::{OscBundle, OscMessage, OscPacket, OscTime, OscType};
 
-use crate::config::ClientConfig;
-
-/// Where cues go when neither flag, environment nor config names a master.
-pub const DEFAULT_MASTER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 5005);
-/// Environment variable for `--master`.
-pub const MASTER_ENV: &str = "OSC_TIMECODE_MASTER";
-/// Environment variable for `--token`.
-pub const TOKEN_ENV: &str = "OSC_TIMECODE_TOKEN";
+use crate::config::{self, ClientConfig, MASTER_ENV, TOKEN_ENV};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -115,7 +109,7 @@ pub fn parse_value(text: &str) -> Result<Value, String> {
 
 /// Runs `cue` or `trigger`.
 pub fn run(kind: Kind, args: SendArgs, config: &ClientConfig) -> anyhow::Result<()> {
-    let master = args.master.or(config.master).unwrap_or(DEFAULT_MASTER);
+    let master = args.master.or(config.master).unwrap_or(config::DEFAULT_MASTER);
     let token = args.token.clone().or_else(|| config.token.clone()).filter(|t| !t.is_empty());
     let address = address(kind, &args.name)?;
     let id = args.id.unwrap_or_else(fresh_id);
@@ -123,7 +117,7 @@ pub fn run(kind: Kind, args: SendArgs, config: &ClientConfig) -> anyhow::Result<
     let (packet, at_label) = match &args.at {
         None => (msg, String::new()),
         Some(label) => {
-            let from = args.timecode_from.or(config.listen).unwrap_or(crate::listen::DEFAULT_LISTEN);
+            let from = args.timecode_from.or(config.listen).unwrap_or(config::DEFAULT_TIMECODE);
             let (timetag, label) = timetag_for(label, from)?;
             (OscPacket::Bundle(OscBundle { timetag, content: vec![msg] }), format!(" at {label}"))
         }

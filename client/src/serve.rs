@@ -29,7 +29,7 @@ pub mod sender;
 pub mod transport;
 
 use std::io::Write as _;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
@@ -45,19 +45,6 @@ use crate::config::{self, ClientConfig};
 use crate::port::{PortWaiter, bind_error};
 use transport::{Now, Transport};
 
-/// Transport control: `/transport/play`, `/transport/stop`, `/transport/locate`.
-pub const TRANSPORT_PREFIX: &str = "/transport/";
-/// `/transport/play [TOKEN]`: roll from the parked position.
-pub const ADDR_PLAY: &str = "/transport/play";
-/// `/transport/stop [TOKEN]`: park on the frame playing now.
-pub const ADDR_STOP: &str = "/transport/stop";
-/// `/transport/locate [TOKEN] TIMECODE`: continue (or park) at a label of the serve rate.
-pub const ADDR_LOCATE: &str = "/transport/locate";
-
-/// Where timecode goes when no `--to` is given: the plugin's default target.
-pub const DEFAULT_TARGET: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 5006);
-/// Where cues and transport control are received by default: the plugin's default cue input.
-pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 5005);
 /// Longest wait on the listen socket: bounds how long Ctrl-C takes to end the command.
 const RECV_TIMEOUT: Duration = Duration::from_millis(50);
 
@@ -108,7 +95,7 @@ pub struct ServeArgs {
     targets: Vec<SocketAddr>,
 
     /// Receive cues and transport control here
-    #[arg(long, value_name = "HOST:PORT", default_value_t = DEFAULT_LISTEN)]
+    #[arg(long, value_name = "HOST:PORT", default_value_t = config::DEFAULT_MASTER)]
     listen: SocketAddr,
 
     /// Accept messages from this address or CIDR range (repeat for more) [default: 127.0.0.0/8
@@ -118,7 +105,7 @@ pub struct ServeArgs {
 
     /// Shared token every message must carry as its first argument [or [client] token in the
     /// config file]
-    #[arg(long, env = crate::send::TOKEN_ENV, hide_env_values = true)]
+    #[arg(long, env = config::TOKEN_ENV, hide_env_values = true)]
     token: Option<String>,
 
     /// Start parked at --start instead of rolling (/transport/play rolls)
@@ -167,7 +154,7 @@ pub fn run(args: ServeArgs, config: &ClientConfig) -> anyhow::Result<()> {
         None => Timecode::from_frame(0, rate),
     };
     let token = args.token.or_else(|| config.token.clone()).filter(|t| !t.is_empty());
-    let targets = if args.targets.is_empty() { vec![DEFAULT_TARGET] } else { args.targets };
+    let targets = if args.targets.is_empty() { vec![config::DEFAULT_TIMECODE] } else { args.targets };
     let allow = if args.allow.is_empty() { AllowList::loopback() } else { AllowList::new(args.allow) };
 
     let mut waiter = PortWaiter::new(args.listen, "could not listen on");

@@ -1,8 +1,9 @@
 //! The cue wire format: `/cue/...` and `/trigger/...` in, `/ack` and `/status` out, and the
 //! checks every cue receiver makes (packet shape, allow-list, token, arguments, retries).
 //!
-//! The full schema is in `docs/PROTOCOL.md` ("Cues and triggers"); the addresses, argument
-//! lists and status names here are public API, frozen by `core/tests/protocol.rs`.
+//! The full schema is in `docs/PROTOCOL.md` ("Cues and triggers"); the addresses and `/status`
+//! counter names are in [`crate::protocol`]. The argument lists and ack statuses here are public
+//! API too, frozen by `core/tests/protocol.rs`.
 //!
 //! Nothing here does I/O or reads a clock: receivers pass the time in. The plugin's cue thread
 //! and `osc-timecode serve` both use it; the audio thread never does (rosc types allocate).
@@ -15,16 +16,8 @@ use std::time::{Duration, Instant};
 use ipnet::IpNet;
 use rosc::{OscBundle, OscMessage, OscPacket, OscTime, OscType};
 
-/// Cues: `/cue/NAME [TOKEN] [VALUE] [ID]`.
-pub const CUE_PREFIX: &str = "/cue/";
-/// Triggers: `/trigger/NAME [TOKEN] [VALUE] [ID]`.
-pub const TRIGGER_PREFIX: &str = "/trigger/";
-/// The reply to every cue from an allowed sender with a good token: `/ack ADDRESS ID STATUS`.
-pub const ADDR_ACK: &str = "/ack";
-/// Query `/status [TOKEN] [PADDING]`; the reply has the same address with name/count pairs.
-/// Receivers never reply with more bytes than a sender sent ([`crate::reply`]): a query that
-/// should be answered every time carries a blob after the token ([`status_query`]).
-pub const ADDR_STATUS: &str = "/status";
+use crate::protocol::address;
+
 /// Bytes of padding [`status_query`] adds: more than any `/status` reply (about 600 bytes).
 pub const STATUS_PADDING: usize = 1024;
 
@@ -373,7 +366,7 @@ impl Ack {
     /// The OSC message.
     pub fn to_osc(&self) -> OscMessage {
         OscMessage {
-            addr: ADDR_ACK.to_owned(),
+            addr: address::ACK.to_owned(),
             args: vec![
                 OscType::String(self.address.clone()),
                 self.id.map_or(OscType::Nil, CueId::to_osc),
@@ -384,7 +377,7 @@ impl Ack {
 
     /// Reads an ack; `None` if `msg` is not one.
     pub fn from_osc(msg: &OscMessage) -> Option<Self> {
-        if msg.addr != ADDR_ACK {
+        if msg.addr != address::ACK {
             return None;
         }
         match msg.args.as_slice() {
@@ -408,7 +401,7 @@ impl Ack {
 pub fn status_query(token: Option<&str>) -> OscMessage {
     let mut args: Vec<OscType> = token.map(|t| OscType::String(t.to_owned())).into_iter().collect();
     args.push(OscType::Blob(vec![0; STATUS_PADDING]));
-    OscMessage { addr: ADDR_STATUS.to_owned(), args }
+    OscMessage { addr: address::STATUS.to_owned(), args }
 }
 
 /// The `/status` reply: name/count pairs (`,shsh…`).
@@ -417,12 +410,12 @@ pub fn status_to_osc(counters: &[(&str, u64)]) -> OscMessage {
         .iter()
         .flat_map(|&(name, n)| [OscType::String(name.to_owned()), OscType::Long(i64::try_from(n).unwrap_or(i64::MAX))])
         .collect();
-    OscMessage { addr: ADDR_STATUS.to_owned(), args }
+    OscMessage { addr: address::STATUS.to_owned(), args }
 }
 
 /// Reads a `/status` reply; `None` if `msg` is not one.
 pub fn status_from_osc(msg: &OscMessage) -> Option<Vec<(String, u64)>> {
-    if msg.addr != ADDR_STATUS || !msg.args.len().is_multiple_of(2) {
+    if msg.addr != address::STATUS || !msg.args.len().is_multiple_of(2) {
         return None;
     }
     msg.args

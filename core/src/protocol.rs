@@ -35,11 +35,11 @@ pub mod address {
     pub const STATUS: &str = "/status";
     /// The transport commands `osc-timecode serve` takes (the plugin follows its host instead).
     pub const TRANSPORT_PREFIX: &str = "/transport/";
-    /// `/transport/play [TOKEN] [ID]`: roll from where the transport stands.
+    /// `/transport/play [TOKEN]`: roll from the parked position.
     pub const TRANSPORT_PLAY: &str = "/transport/play";
-    /// `/transport/stop [TOKEN] [ID]`: park where the transport stands.
+    /// `/transport/stop [TOKEN]`: park on the frame playing now.
     pub const TRANSPORT_STOP: &str = "/transport/stop";
-    /// `/transport/locate [TOKEN] TIMECODE [ID]`: jump to a timecode label at the served rate.
+    /// `/transport/locate [TOKEN] TIMECODE`: continue (or park) at a label of the serve rate.
     pub const TRANSPORT_LOCATE: &str = "/transport/locate";
 }
 
@@ -73,6 +73,8 @@ pub mod status {
     pub const QUEUED: &str = "queued";
     /// `serve`: cues, triggers and transport commands acknowledged `ok`.
     pub const ACKED: &str = "acked";
+    /// What every counter of dropped messages starts with: their sum is everything dropped.
+    pub const DROPPED_PREFIX: &str = "dropped_";
     /// Packets from senders outside the allow-list.
     pub const DROPPED_NOT_ALLOWED: &str = "dropped_not_allowed";
     /// Messages without the right token.

@@ -58,8 +58,9 @@ impl FrameRate {
     /// 60 fps.
     pub const FPS_60: Self = Self::new_unchecked(60, 1, false);
 
-    /// Every supported rate, in the order of the plugin's rate parameter (frozen: the parameter
-    /// stores the index).
+    /// Every supported rate, slowest first: the order of the plugin's Frame Rate choices and of
+    /// [`Self::NAMES`]. Projects store the rate by its name (the parameter's ID), never by its
+    /// position here, so this order only sets the host's automation scale.
     pub const ALL: [Self; 10] = [
         Self::FPS_23_976,
         Self::FPS_24,
@@ -245,9 +246,107 @@ impl fmt::Display for HostRate {
     }
 }
 
+/// Whether the host's project frame rate and the rate we send agree: the plugin logs each change
+/// ([`Self::change_to`]) and the window shows a disagreement. `Copy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateAgreement {
+    /// The host reports no project rate (every CLAP host; VST3 hosts that leave it out).
+    Unknown,
+    /// The host's project counts the frames we send.
+    Agrees,
+    /// The host's project rate (first) is not the rate we send (second).
+    Disagrees(HostRate, FrameRate),
+}
+
+impl RateAgreement {
+    /// Between what the host reported in its latest block and the rate we send.
+    pub fn of(host: Option<HostRate>, ours: FrameRate) -> Self {
+        match host {
+            None => Self::Unknown,
+            Some(h) if h.agrees_with(ours) => Self::Agrees,
+            Some(h) => Self::Disagrees(h, ours),
+        }
+    }
+
+    /// The log line for a change from `self` to `now`, if it deserves one: every new
+    /// disagreement, and agreement after one. A host that stops reporting says nothing.
+    pub fn change_to(self, now: Self) -> Option<String> {
+        match now {
+            _ if now == self => None,
+            Self::Disagrees(host, ours) => Some(disagreement_text(host, ours)),
+            Self::Agrees if matches!(self, Self::Disagrees(..)) => {
+                Some("the host's project frame rate and Frame Rate agree again".to_owned())
+            }
+            Self::Agrees | Self::Unknown => None,
+        }
+    }
+}
+
+/// What the plugin's log and window say when the host's project runs at `host` and the Frame
+/// Rate parameter sends `ours`.
+pub fn disagreement_text(host: HostRate, ours: FrameRate) -> String {
+    let ours = HostRate::of(ours);
+    if host.is_smpte() {
+        format!(
+            "the host's project frame rate is {host} but Frame Rate is {ours}: the timecode sent will not match \
+             the host's timecode ruler; set Frame Rate to {host} or change the project's rate"
+        )
+    } else {
+        format!(
+            "the host's project frame rate is {host}, which is none of the ten SMPTE rates this plugin sends; \
+             Frame Rate is {ours}, so the timecode sent will not match the host's timecode ruler"
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_log_speaks_once_per_rate_disagreement_and_once_when_it_ends() {
+        use RateAgreement::{Agrees, Disagrees, Unknown};
+        let df = FrameRate::FPS_29_97_DF;
+        let host = |fps, pull_down, drop| Some(HostRate { fps, pull_down: Some(pull_down), drop });
+        assert_eq!(RateAgreement::of(None, df), Unknown);
+        assert_eq!(RateAgreement::of(host(30, true, true), df), Agrees);
+        let ardour_df = Some(HostRate { fps: 30, pull_down: None, drop: true });
+        assert_eq!(RateAgreement::of(ardour_df, df), Agrees, "a host that does not say about pull-down");
+        let ndf = host(30, true, false).unwrap();
+        assert_eq!(RateAgreement::of(Some(ndf), df), Disagrees(ndf, df), "drop-frame is part of the rate");
+        let a = Disagrees(ndf, df);
+        let b = Disagrees(HostRate::of(FrameRate::FPS_25), df);
+        // (from, to, a line?)
+        let cases = [
+            (Unknown, Unknown, false),
+            (Unknown, Agrees, false),
+            (Agrees, Agrees, false),
+            (Agrees, Unknown, false),
+            (a, a, false),
+            (a, Unknown, false),
+            (Unknown, a, true),
+            (Agrees, a, true),
+            (a, b, true),
+            (a, Agrees, true),
+        ];
+        for (from, to, speaks) in cases {
+            assert_eq!(from.change_to(to).is_some(), speaks, "{from:?} -> {to:?}");
+        }
+        let line = Unknown.change_to(b).unwrap();
+        assert!(
+            line.contains("project frame rate is 25 fps but Frame Rate is 29.97 fps drop-frame")
+                && line.contains("set Frame Rate to 25 fps"),
+            "{line}"
+        );
+        let odd = HostRate { fps: 30, pull_down: Some(false), drop: true };
+        let line = Unknown.change_to(RateAgreement::of(Some(odd), df)).unwrap();
+        assert!(
+            line.contains("is 30 fps drop-frame, which is none of the ten SMPTE rates")
+                && line.contains("Frame Rate is 29.97 fps drop-frame"),
+            "{line}"
+        );
+        assert!(a.change_to(Agrees).unwrap().contains("agree again"));
+    }
 
     /// Every rate with its exact fraction, drop flag, name, labels per second, labels skipped a
     /// minute and labels per day (the day counts from `core/tests/data/README.md`, convention 4).

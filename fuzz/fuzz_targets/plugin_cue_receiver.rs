@@ -18,7 +18,8 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
-use osc_timecode_core::cue::{ADDR_ACK, ADDR_STATUS, Ack, MAX_FANOUT, parse_allow_entry};
+use osc_timecode_core::cue::{Ack, MAX_FANOUT, parse_allow_entry};
+use osc_timecode_core::protocol::address;
 use osc_timecode_fuzz::{Knobs, TOKEN, datagrams, receiver_input, sender, with_cue_thread_stack};
 use osc_timecode_plugin::cues::map::{AllowEntry, CueSettings, Mapping};
 use osc_timecode_plugin::cues::receiver::Dispatcher;
@@ -74,8 +75,8 @@ fn run(data: &[u8]) {
         replies.clear();
         dispatcher.handle_datagram(datagram, from, now, &mut replies);
         for reply in &replies {
-            assert!(reply.addr == ADDR_ACK || reply.addr == ADDR_STATUS, "reply to {}", reply.addr);
-            if reply.addr == ADDR_ACK {
+            assert!(reply.addr == address::ACK || reply.addr == address::STATUS, "reply to {}", reply.addr);
+            if reply.addr == address::ACK {
                 assert!(Ack::from_osc(reply).is_some(), "an /ack that does not read back: {reply:?}");
             }
             rosc::encoder::encode(&OscPacket::Message(reply.clone())).expect("replies encode");

@@ -47,7 +47,7 @@ use std::time::{Duration, Instant};
 use nice_plug::prelude::*;
 use osc_timecode_core::clock::FrameEvent;
 use osc_timecode_core::protocol::{TimecodeMessage, encode_timecode_bundle, timetag_from_system_time};
-use osc_timecode_core::{FrameRate, HostRate};
+use osc_timecode_core::rate::RateAgreement;
 
 use crate::params::TimecodeParams;
 use crate::readout::Readout;
@@ -523,57 +523,6 @@ impl Worker {
     }
 }
 
-/// Whether the host's project frame rate and the Frame Rate parameter agree. `Copy`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RateAgreement {
-    /// The host reports no project rate (every CLAP host; VST3 hosts that leave it out).
-    Unknown,
-    /// The host's project counts the frames we send.
-    Agrees,
-    /// The host's project rate (first) is not the Frame Rate parameter (second).
-    Disagrees(HostRate, FrameRate),
-}
-
-impl RateAgreement {
-    /// Between what the host reported in its latest block and the rate we send.
-    pub fn of(host: Option<HostRate>, ours: FrameRate) -> Self {
-        match host {
-            None => Self::Unknown,
-            Some(h) if h.agrees_with(ours) => Self::Agrees,
-            Some(h) => Self::Disagrees(h, ours),
-        }
-    }
-
-    /// The log line for a change from `self` to `now`, if it deserves one: every new
-    /// disagreement, and agreement after one. A host that stops reporting says nothing.
-    pub fn change_to(self, now: Self) -> Option<String> {
-        match now {
-            _ if now == self => None,
-            Self::Disagrees(host, ours) => Some(disagreement_text(host, ours)),
-            Self::Agrees if matches!(self, Self::Disagrees(..)) => {
-                Some("the host's project frame rate and Frame Rate agree again".to_owned())
-            }
-            Self::Agrees | Self::Unknown => None,
-        }
-    }
-}
-
-/// What the log and the window say when the host's project runs at `host` and we send `ours`.
-pub fn disagreement_text(host: HostRate, ours: FrameRate) -> String {
-    let ours = HostRate::of(ours);
-    if host.is_smpte() {
-        format!(
-            "the host's project frame rate is {host} but Frame Rate is {ours}: the timecode sent will not match \
-             the host's timecode ruler; set Frame Rate to {host} or change the project's rate"
-        )
-    } else {
-        format!(
-            "the host's project frame rate is {host}, which is none of the ten SMPTE rates this plugin sends; \
-             Frame Rate is {ours}, so the timecode sent will not match the host's timecode ruler"
-        )
-    }
-}
-
 fn read_settings(params: &TimecodeParams) -> Settings {
     // A poisoned lock still holds valid settings: a panic elsewhere must not stop the clock.
     params.settings.read().unwrap_or_else(PoisonError::into_inner).clone()
@@ -634,6 +583,7 @@ impl Sockets {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use osc_timecode_core::FrameRate;
     use osc_timecode_core::protocol::decode_timecode_packet;
     use std::time::SystemTime;
 
@@ -668,51 +618,6 @@ mod tests {
         let at = Instant::now();
         let (tag, msg) = decode_timecode_packet(&buf[..n]).unwrap();
         (at, tag.expect("sent as a bundle"), msg)
-    }
-
-    #[test]
-    fn the_log_speaks_once_per_rate_disagreement_and_once_when_it_ends() {
-        use RateAgreement::{Agrees, Disagrees, Unknown};
-        let df = FrameRate::FPS_29_97_DF;
-        let host = |fps, pull_down, drop| Some(HostRate { fps, pull_down: Some(pull_down), drop });
-        assert_eq!(RateAgreement::of(None, df), Unknown);
-        assert_eq!(RateAgreement::of(host(30, true, true), df), Agrees);
-        let ardour_df = Some(HostRate { fps: 30, pull_down: None, drop: true });
-        assert_eq!(RateAgreement::of(ardour_df, df), Agrees, "a host that does not say about pull-down");
-        let ndf = host(30, true, false).unwrap();
-        assert_eq!(RateAgreement::of(Some(ndf), df), Disagrees(ndf, df), "drop-frame is part of the rate");
-        let a = Disagrees(ndf, df);
-        let b = Disagrees(HostRate::of(FrameRate::FPS_25), df);
-        // (from, to, a line?)
-        let cases = [
-            (Unknown, Unknown, false),
-            (Unknown, Agrees, false),
-            (Agrees, Agrees, false),
-            (Agrees, Unknown, false),
-            (a, a, false),
-            (a, Unknown, false),
-            (Unknown, a, true),
-            (Agrees, a, true),
-            (a, b, true),
-            (a, Agrees, true),
-        ];
-        for (from, to, speaks) in cases {
-            assert_eq!(from.change_to(to).is_some(), speaks, "{from:?} -> {to:?}");
-        }
-        let line = Unknown.change_to(b).unwrap();
-        assert!(
-            line.contains("project frame rate is 25 fps but Frame Rate is 29.97 fps drop-frame")
-                && line.contains("set Frame Rate to 25 fps"),
-            "{line}"
-        );
-        let odd = HostRate { fps: 30, pull_down: Some(false), drop: true };
-        let line = Unknown.change_to(RateAgreement::of(Some(odd), df)).unwrap();
-        assert!(
-            line.contains("is 30 fps drop-frame, which is none of the ten SMPTE rates")
-                && line.contains("Frame Rate is 29.97 fps drop-frame"),
-            "{line}"
-        );
-        assert!(a.change_to(Agrees).unwrap().contains("agree again"));
     }
 
     #[test]

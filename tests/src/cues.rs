@@ -20,46 +20,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use osc_timecode_core::FrameRate;
-use osc_timecode_core::protocol::timetag_from_system_time;
+use osc_timecode_core::protocol::{address, status, timetag_from_system_time};
 use osc_timecode_core::timecode::{frame_at_sample, frame_start_sample};
 use rosc::{OscBundle, OscMessage, OscPacket, OscTime, OscType};
 use serde_json::{Map, Value};
 
 use crate::clap::BlockRecord;
-
-/// The plugin's reply to every message from an allowed sender with a good token.
-pub const ADDR_ACK: &str = "/ack";
-/// The counters query and its reply.
-pub const ADDR_STATUS: &str = "/status";
-
-/// The `/status` counters, in the order of PROTOCOL.md's table. Every `dropped_*` one is in the
-/// sum `received` = `applied` + `queued` + dropped; the last three count other things.
-pub const STATUS_COUNTERS: [&str; 24] = [
-    "received",
-    "applied",
-    "late",
-    "queued",
-    "dropped_not_allowed",
-    "dropped_bad_token",
-    "dropped_malformed",
-    "dropped_unmapped",
-    "dropped_bad_argument",
-    "dropped_too_broad",
-    "dropped_too_far_ahead",
-    "dropped_schedule_full",
-    "dropped_queue_full",
-    "dropped_duplicate",
-    "dropped_host_full",
-    "dropped_deactivated",
-    "dropped_empty",
-    "note_offs_delayed",
-    "bind_errors",
-    "reply_errors",
-    "status_answered",
-    "status_refused",
-    "replies_refused",
-    "note_offs_merged",
-];
 
 /// The OSC timetag meaning "immediately" (`1`).
 pub const IMMEDIATELY: OscTime = OscTime { seconds: 0, fractional: 1 };
@@ -237,8 +203,8 @@ pub struct Ack {
 impl Ack {
     /// Reads an `/ack` message, checking its type tags are `,s?s` with `?` one of `i`, `h`, `N`.
     pub fn from_message(msg: &OscMessage, from: SocketAddr) -> Result<Self, String> {
-        if msg.addr != ADDR_ACK {
-            return Err(format!("expected {ADDR_ACK}, got {msg:?}"));
+        if msg.addr != address::ACK {
+            return Err(format!("expected {}, got {msg:?}", address::ACK));
         }
         match msg.args.as_slice() {
             [OscType::String(address), id, OscType::String(status)] => {
@@ -265,8 +231,8 @@ pub struct Status {
 impl Status {
     /// Reads a `/status` reply, checking its type tags are `,shsh…`.
     pub fn from_message(msg: &OscMessage) -> Result<Self, String> {
-        if msg.addr != ADDR_STATUS {
-            return Err(format!("expected {ADDR_STATUS}, got {msg:?}"));
+        if msg.addr != address::STATUS {
+            return Err(format!("expected {}, got {msg:?}", address::STATUS));
         }
         if !msg.args.len().is_multiple_of(2) {
             return Err(format!("/status needs name/count pairs, got {} arguments", msg.args.len()));
@@ -294,14 +260,14 @@ impl Status {
 
     /// The sum of every `dropped_*` counter.
     pub fn dropped(&self) -> i64 {
-        self.counters.iter().filter(|(n, _)| n.starts_with("dropped_")).map(|(_, c)| c).sum()
+        self.counters.iter().filter(|(n, _)| n.starts_with(status::DROPPED_PREFIX)).map(|(_, c)| c).sum()
     }
 
     /// Every counter of PROTOCOL.md's table is there, none is negative, none is repeated, and
     /// `received` = `applied` + `queued` + the sum of `dropped_*` + `status_answered` +
     /// `status_refused` (every message, `/status` queries too, has exactly one outcome).
     pub fn check(&self) -> Result<(), String> {
-        let missing: Vec<&str> = STATUS_COUNTERS.iter().copied().filter(|n| self.try_get(n).is_none()).collect();
+        let missing: Vec<&str> = status::PLUGIN.iter().copied().filter(|n| self.try_get(n).is_none()).collect();
         if !missing.is_empty() {
             return Err(format!("/status lacks {missing:?}: {self}"));
         }
@@ -315,15 +281,15 @@ impl Status {
             }
         }
         let (received, applied, queued, dropped) =
-            (self.get("received"), self.get("applied"), self.get("queued"), self.dropped());
-        let status = self.get("status_answered") + self.get("status_refused");
-        if received != applied + queued + dropped + status {
+            (self.get(status::RECEIVED), self.get(status::APPLIED), self.get(status::QUEUED), self.dropped());
+        let queries = self.get(status::STATUS_ANSWERED) + self.get(status::STATUS_REFUSED);
+        if received != applied + queued + dropped + queries {
             return Err(format!(
                 "received ({received}) != applied ({applied}) + queued ({queued}) + dropped ({dropped}) + /status \
-                 queries ({status}): {self}"
+                 queries ({queries}): {self}"
             ));
         }
-        if self.get("late") > applied {
+        if self.get(status::LATE) > applied {
             return Err(format!("late counts applied messages, so it cannot exceed applied: {self}"));
         }
         Ok(())
@@ -333,7 +299,7 @@ impl Status {
     /// answered or refused): what was received besides the queries that read the counters.
     pub fn cues_received(&self) -> i64 {
         let get = |name| self.try_get(name).unwrap_or(0);
-        get("received") - get("status_answered") - get("status_refused")
+        get(status::RECEIVED) - get(status::STATUS_ANSWERED) - get(status::STATUS_REFUSED)
     }
 
     /// The counters that differ from `before`, as `name → self − before`, leaving out the
@@ -342,9 +308,9 @@ impl Status {
     pub fn delta(&self, before: &Status) -> BTreeMap<String, i64> {
         self.counters
             .iter()
-            .filter(|(n, _)| n != "status_answered" && n != "status_refused")
+            .filter(|(n, _)| n != status::STATUS_ANSWERED && n != status::STATUS_REFUSED)
             .map(|(n, c)| match n.as_str() {
-                "received" => (n.clone(), self.cues_received() - before.cues_received()),
+                status::RECEIVED => (n.clone(), self.cues_received() - before.cues_received()),
                 _ => (n.clone(), c - before.try_get(n).unwrap_or(0)),
             })
             .filter(|(_, d)| *d != 0)
@@ -535,8 +501,9 @@ impl CueSender {
             }
         }
         panic!(
-            "the plugin did not answer {ADDR_STATUS} on {} within {READY_TIMEOUT:?} (is the cue receiver \
+            "the plugin did not answer {} on {} within {READY_TIMEOUT:?} (is the cue receiver \
              implemented, `cues.enabled` true and this sender allowed?)",
+            address::STATUS,
             self.target
         );
     }
@@ -799,13 +766,13 @@ mod tests {
             for _ in 0..count {
                 let (n, from) = socket.recv_from(&mut buf).expect("fake plugin recv");
                 let Ok((_, OscPacket::Message(m))) = rosc::decoder::decode_udp(&buf[..n]) else { continue };
-                let reply = if m.addr == ADDR_STATUS {
+                let reply = if m.addr == address::STATUS {
                     let args = status.iter().flat_map(|(n, c)| [OscType::String(n.clone()), OscType::Long(*c)]);
-                    message(ADDR_STATUS, args.collect())
+                    message(address::STATUS, args.collect())
                 } else {
                     // No token here: `[VALUE] [ID]`, so an ID is the second argument.
                     let id = m.args.get(1).cloned().unwrap_or(OscType::Nil);
-                    message(ADDR_ACK, vec![OscType::String(m.addr.clone()), id, OscType::String("ok".into())])
+                    message(address::ACK, vec![OscType::String(m.addr.clone()), id, OscType::String("ok".into())])
                 };
                 socket.send_to(&encode(&reply), from).expect("fake plugin send");
             }
@@ -814,7 +781,7 @@ mod tests {
     }
 
     fn counters(values: &[(&str, i64)]) -> Vec<(String, i64)> {
-        STATUS_COUNTERS
+        status::PLUGIN
             .iter()
             .map(|n| (n.to_string(), values.iter().find(|(v, _)| v == n).map_or(0, |(_, c)| *c)))
             .collect()
@@ -873,13 +840,13 @@ mod tests {
     #[test]
     fn ack_and_status_replies_are_read_strictly() {
         let from: SocketAddr = "127.0.0.1:5005".parse().expect("addr");
-        let ack = |args| OscMessage { addr: ADDR_ACK.into(), args };
+        let ack = |args| OscMessage { addr: address::ACK.into(), args };
         let s = |v: &str| OscType::String(v.into());
         assert!(Ack::from_message(&ack(vec![s("/cue/1"), OscType::Nil, s("ok")]), from).is_ok());
         assert!(Ack::from_message(&ack(vec![s("/cue/1"), OscType::Float(1.0), s("ok")]), from).is_err());
         assert!(Ack::from_message(&ack(vec![s("/cue/1"), s("ok")]), from).is_err());
 
-        let status = |args| Status::from_message(&OscMessage { addr: ADDR_STATUS.into(), args });
+        let status = |args| Status::from_message(&OscMessage { addr: address::STATUS.into(), args });
         assert!(status(vec![s("received"), OscType::Int(1)]).is_err(), "counts are h");
         assert!(status(vec![s("received")]).is_err(), "pairs");
         let all = counters(&[("received", 6), ("applied", 2), ("late", 1), ("queued", 1), ("dropped_duplicate", 3)]);

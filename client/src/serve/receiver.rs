@@ -25,16 +25,20 @@ use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use osc_timecode_core::cue::{
-    ADDR_STATUS, Ack, AckStatus, AllowList, CUE_PREFIX, CueArgs, CueId, CueValue, Dedupe, Received, TRIGGER_PREFIX,
-    decode_packet, parse_cue_args, status_to_osc, strip_token,
+    Ack, AckStatus, AllowList, CueArgs, CueId, CueValue, Dedupe, Received, decode_packet, parse_cue_args,
+    status_to_osc, strip_token,
 };
+use osc_timecode_core::protocol::address::{
+    self, CUE_PREFIX, TRANSPORT_LOCATE, TRANSPORT_PLAY, TRANSPORT_PREFIX, TRANSPORT_STOP, TRIGGER_PREFIX,
+};
+use osc_timecode_core::protocol::status;
 use osc_timecode_core::protocol::system_time_from_timetag;
 use osc_timecode_core::reply::{ReplyBudget, ReplyKind, message_len};
 use osc_timecode_core::{FrameRate, Timecode};
 use rosc::{OscMessage, OscType};
 
+use super::Shared;
 use super::transport::Now;
-use super::{ADDR_LOCATE, ADDR_PLAY, ADDR_STOP, Shared, TRANSPORT_PREFIX};
 
 /// How long a cue ID is remembered for dropping retries (the plugin's default `dedupe_ms`).
 pub const DEDUPE_WINDOW: Duration = Duration::from_secs(10);
@@ -143,7 +147,7 @@ impl Receiver {
 
     /// One message from an allowed sender; its reply only if the sender's budget allows it.
     pub fn handle_message(&mut self, received: Received, from: SocketAddr, now: Instant) -> Outcome {
-        if received.msg.addr == ADDR_STATUS {
+        if received.msg.addr == address::STATUS {
             return self.answer_status(&received.msg, from, now);
         }
         let mut outcome = self.handle_command(received, from, now);
@@ -215,22 +219,22 @@ impl Receiver {
         let rate = transport.rate;
         let now = Now::read();
         let (changed, line) = match (address, args) {
-            (ADDR_PLAY, []) => {
+            (TRANSPORT_PLAY, []) => {
                 let changed = transport.play(now);
                 (changed, format!("play at {}", label(transport.position(now.instant), rate)))
             }
-            (ADDR_STOP, []) => {
+            (TRANSPORT_STOP, []) => {
                 let changed = transport.stop(now.instant);
                 (changed, format!("stop at {}", label(transport.position(now.instant), rate)))
             }
-            (ADDR_LOCATE, [OscType::String(text)]) => match Timecode::parse(text, rate) {
+            (TRANSPORT_LOCATE, [OscType::String(text)]) => match Timecode::parse(text, rate) {
                 Ok(tc) => {
                     transport.locate(tc.to_frame(), now);
                     (true, format!("locate {tc}"))
                 }
                 Err(_) => return (AckStatus::BadArgument, None),
             },
-            (ADDR_PLAY | ADDR_STOP | ADDR_LOCATE, _) => return (AckStatus::BadArgument, None),
+            (TRANSPORT_PLAY | TRANSPORT_STOP | TRANSPORT_LOCATE, _) => return (AckStatus::BadArgument, None),
             _ => return (AckStatus::Unmapped, None),
         };
         drop(transport);
@@ -278,27 +282,27 @@ impl Receiver {
         Outcome { reply: Some(Ack { address, id, status }.to_osc()), line }
     }
 
-    /// The `/status` counters, in their public order.
+    /// The `/status` counters, in their public order ([`status::SERVE`]).
     pub fn status(&self) -> Vec<(&'static str, u64)> {
         let c = &self.counters;
         let stats = &self.shared.stats;
         vec![
-            ("received", c.received),
-            ("acked", c.acked),
-            ("dropped_not_allowed", c.not_allowed),
-            ("dropped_bad_token", c.bad_token),
-            ("dropped_malformed", c.malformed),
-            ("dropped_unmapped", c.unmapped),
-            ("dropped_bad_argument", c.bad_argument),
-            ("dropped_duplicate", c.duplicate),
-            ("dropped_empty", c.empty),
-            ("reply_errors", c.reply_errors),
-            ("status_answered", c.status_answered),
-            ("status_refused", c.status_refused),
-            ("replies_refused", c.replies_refused),
-            ("timecode_sent", stats.sent.load(Ordering::Relaxed)),
-            ("timecode_send_errors", stats.send_errors.load(Ordering::Relaxed)),
-            ("frames_skipped", stats.skipped.load(Ordering::Relaxed)),
+            (status::RECEIVED, c.received),
+            (status::ACKED, c.acked),
+            (status::DROPPED_NOT_ALLOWED, c.not_allowed),
+            (status::DROPPED_BAD_TOKEN, c.bad_token),
+            (status::DROPPED_MALFORMED, c.malformed),
+            (status::DROPPED_UNMAPPED, c.unmapped),
+            (status::DROPPED_BAD_ARGUMENT, c.bad_argument),
+            (status::DROPPED_DUPLICATE, c.duplicate),
+            (status::DROPPED_EMPTY, c.empty),
+            (status::REPLY_ERRORS, c.reply_errors),
+            (status::STATUS_ANSWERED, c.status_answered),
+            (status::STATUS_REFUSED, c.status_refused),
+            (status::REPLIES_REFUSED, c.replies_refused),
+            (status::TIMECODE_SENT, stats.sent.load(Ordering::Relaxed)),
+            (status::TIMECODE_SEND_ERRORS, stats.send_errors.load(Ordering::Relaxed)),
+            (status::FRAMES_SKIPPED, stats.skipped.load(Ordering::Relaxed)),
         ]
     }
 }
@@ -387,29 +391,10 @@ mod tests {
 
     /// The `/status` names and their order are public API (docs/PROTOCOL.md, "/status at serve").
     #[test]
-    fn status_names_are_frozen() {
+    fn status_counters_are_the_protocol_list() {
+        // The strings themselves are frozen in core/tests/protocol.rs.
         let names: Vec<&str> = receiver(None, false).status().into_iter().map(|(n, _)| n).collect();
-        assert_eq!(
-            names,
-            [
-                "received",
-                "acked",
-                "dropped_not_allowed",
-                "dropped_bad_token",
-                "dropped_malformed",
-                "dropped_unmapped",
-                "dropped_bad_argument",
-                "dropped_duplicate",
-                "dropped_empty",
-                "reply_errors",
-                "status_answered",
-                "status_refused",
-                "replies_refused",
-                "timecode_sent",
-                "timecode_send_errors",
-                "frames_skipped",
-            ]
-        );
+        assert_eq!(names, status::SERVE);
     }
 
     /// `received` = `acked` + every `dropped_*` + `status_answered` + `status_refused`.

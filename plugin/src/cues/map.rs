@@ -9,8 +9,9 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use ipnet::IpNet;
-use osc_timecode_core::cue::{CUE_PREFIX, CueValue, MAX_FANOUT, TRIGGER_PREFIX, default_allow, parse_allow_entry};
+use osc_timecode_core::cue::{CueValue, MAX_FANOUT, default_allow, parse_allow_entry};
 use osc_timecode_core::pattern;
+use osc_timecode_core::protocol::address::{CUE_PREFIX, TRIGGER_PREFIX};
 use serde::{Deserialize, Serialize};
 
 /// The default cue input: loopback, port 5005 (defined in core's protocol module).

@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use osc_timecode_core::cue::MAX_FANOUT;
+use osc_timecode_core::protocol::status;
 
 use map::MidiAction;
 
@@ -104,19 +105,19 @@ impl DropReason {
     /// The `/status` counter name.
     pub fn counter_name(self) -> &'static str {
         match self {
-            Self::NotAllowed => "dropped_not_allowed",
-            Self::BadToken => "dropped_bad_token",
-            Self::Malformed => "dropped_malformed",
-            Self::Unmapped => "dropped_unmapped",
-            Self::BadArgument => "dropped_bad_argument",
-            Self::TooBroad => "dropped_too_broad",
-            Self::TooFarAhead => "dropped_too_far_ahead",
-            Self::ScheduleFull => "dropped_schedule_full",
-            Self::QueueFull => "dropped_queue_full",
-            Self::Duplicate => "dropped_duplicate",
-            Self::HostFull => "dropped_host_full",
-            Self::Deactivated => "dropped_deactivated",
-            Self::Empty => "dropped_empty",
+            Self::NotAllowed => status::DROPPED_NOT_ALLOWED,
+            Self::BadToken => status::DROPPED_BAD_TOKEN,
+            Self::Malformed => status::DROPPED_MALFORMED,
+            Self::Unmapped => status::DROPPED_UNMAPPED,
+            Self::BadArgument => status::DROPPED_BAD_ARGUMENT,
+            Self::TooBroad => status::DROPPED_TOO_BROAD,
+            Self::TooFarAhead => status::DROPPED_TOO_FAR_AHEAD,
+            Self::ScheduleFull => status::DROPPED_SCHEDULE_FULL,
+            Self::QueueFull => status::DROPPED_QUEUE_FULL,
+            Self::Duplicate => status::DROPPED_DUPLICATE,
+            Self::HostFull => status::DROPPED_HOST_FULL,
+            Self::Deactivated => status::DROPPED_DEACTIVATED,
+            Self::Empty => status::DROPPED_EMPTY,
         }
     }
 }
@@ -182,23 +183,23 @@ impl CueStats {
         self.accepted.load(Ordering::Relaxed).saturating_sub(done)
     }
 
-    /// The `/status` counters, in their public order.
+    /// The `/status` counters, in their public order ([`status::PLUGIN`]).
     pub fn counters(&self) -> Vec<(&'static str, u64)> {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let mut out = vec![
-            ("received", load(&self.received)),
-            ("applied", load(&self.applied)),
-            ("late", load(&self.late)),
-            ("queued", self.queued()),
+            (status::RECEIVED, load(&self.received)),
+            (status::APPLIED, load(&self.applied)),
+            (status::LATE, load(&self.late)),
+            (status::QUEUED, self.queued()),
         ];
         out.extend(DropReason::ALL.iter().map(|&d| (d.counter_name(), self.dropped(d))));
-        out.push(("note_offs_delayed", load(&self.note_offs_delayed)));
-        out.push(("bind_errors", load(&self.bind_errors)));
-        out.push(("reply_errors", load(&self.reply_errors)));
-        out.push(("status_answered", load(&self.status_answered)));
-        out.push(("status_refused", load(&self.status_refused)));
-        out.push(("replies_refused", load(&self.replies_refused)));
-        out.push(("note_offs_merged", load(&self.note_offs_merged)));
+        out.push((status::NOTE_OFFS_DELAYED, load(&self.note_offs_delayed)));
+        out.push((status::BIND_ERRORS, load(&self.bind_errors)));
+        out.push((status::REPLY_ERRORS, load(&self.reply_errors)));
+        out.push((status::STATUS_ANSWERED, load(&self.status_answered)));
+        out.push((status::STATUS_REFUSED, load(&self.status_refused)));
+        out.push((status::REPLIES_REFUSED, load(&self.replies_refused)));
+        out.push((status::NOTE_OFFS_MERGED, load(&self.note_offs_merged)));
         out
     }
 }
@@ -207,38 +208,12 @@ impl CueStats {
 mod tests {
     use super::*;
 
+    /// The reply's names and order are core's list (whose strings `core/tests/protocol.rs`
+    /// freezes), each counter reported once.
     #[test]
-    fn status_counter_names_are_frozen() {
+    fn status_counters_are_the_protocol_list() {
         let names: Vec<&str> = CueStats::default().counters().into_iter().map(|(n, _)| n).collect();
-        assert_eq!(
-            names,
-            [
-                "received",
-                "applied",
-                "late",
-                "queued",
-                "dropped_not_allowed",
-                "dropped_bad_token",
-                "dropped_malformed",
-                "dropped_unmapped",
-                "dropped_bad_argument",
-                "dropped_too_broad",
-                "dropped_too_far_ahead",
-                "dropped_schedule_full",
-                "dropped_queue_full",
-                "dropped_duplicate",
-                "dropped_host_full",
-                "dropped_deactivated",
-                "dropped_empty",
-                "note_offs_delayed",
-                "bind_errors",
-                "reply_errors",
-                "status_answered",
-                "status_refused",
-                "replies_refused",
-                "note_offs_merged",
-            ]
-        );
+        assert_eq!(names, status::PLUGIN);
     }
 
     #[test]

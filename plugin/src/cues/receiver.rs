@@ -27,11 +27,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use nice_plug::prelude::*;
 use osc_timecode_core::cue::{
-    ADDR_STATUS, Ack, AckStatus, AllowList, CueArgs, CueId, CueValue, Dedupe, MAX_FANOUT, MAX_MESSAGES_PER_PACKET,
-    MAX_PACKET, Received, decode_packet, parse_cue_args, status_to_osc, strip_token,
+    Ack, AckStatus, AllowList, CueArgs, CueId, CueValue, Dedupe, MAX_FANOUT, MAX_MESSAGES_PER_PACKET, MAX_PACKET,
+    Received, decode_packet, parse_cue_args, status_to_osc, strip_token,
 };
 use osc_timecode_core::pattern;
-use osc_timecode_core::protocol::system_time_from_timetag;
+use osc_timecode_core::protocol::{address, system_time_from_timetag};
 use osc_timecode_core::reply::{ReplyBudget, ReplyKind, message_len};
 use rosc::{OscMessage, OscPacket};
 
@@ -274,7 +274,7 @@ impl Dispatcher {
             }
         };
         for received in messages {
-            if received.msg.addr == ADDR_STATUS {
+            if received.msg.addr == address::STATUS {
                 if let Some(reply) = self.answer_status(&received.msg, from, now) {
                     replies.push(reply);
                 }

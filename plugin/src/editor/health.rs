@@ -5,10 +5,10 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use osc_timecode_core::clock::{MAX_SAMPLE_RATE, MIN_SAMPLE_RATE};
+use osc_timecode_core::rate::{RateAgreement, disagreement_text};
 use osc_timecode_core::{FrameRate, HostRate};
 
 use crate::cues::map::Exposure;
-use crate::network::{RateAgreement, disagreement_text};
 use crate::readout::{BindFailure, ListenState, ReadoutSnapshot};
 
 /// How long a counter that grew keeps its warning up.
