@@ -5,11 +5,8 @@
 //! those), this file, the built-in default. The file is the one the plugin reads its `[plugin]`
 //! table from (`plugin/src/settings.rs`); other tables are left to their owners.
 //!
-//! Location: `--config FILE` (which must exist), else `$OSC_TIMECODE_CONFIG`, else
-//! - Linux and other Unix: `$XDG_CONFIG_HOME/osc-timecode/config.toml`, else
-//!   `~/.config/osc-timecode/config.toml`
-//! - macOS: `~/Library/Application Support/osc-timecode/config.toml`
-//! - Windows: `%APPDATA%\osc-timecode\config.toml`
+//! Location: `--config FILE` (which must exist), else the machine's config file as
+//! [`osc_timecode_core::config`] describes it (`$OSC_TIMECODE_CONFIG`, else the per-OS path).
 //!
 //! A missing file at the implicit locations means "no defaults"; a file that exists but cannot be
 //! read or is not valid is an error, never silently ignored: a typo in a show machine's config

@@ -1,5 +1,17 @@
 //! Where the machine's config file lives: one file per machine, shared by the plugin (its
-//! `[plugin]` table) and the `osc-timecode` command (its `[client]` table).
+//! `[plugin]` table) and the `osc-timecode` command (its `[client]` table). This is the one
+//! description of the location; the plugin's settings and the client's config refer here.
+//!
+//! The file is, first that applies ([`config_path`]):
+//! 1. the path in `$OSC_TIMECODE_CONFIG` ([`CONFIG_ENV`]), if set and not empty;
+//! 2. the location for the OS ([`Os`]): on Linux and other Unix
+//!    `$XDG_CONFIG_HOME/osc-timecode/config.toml`, else `~/.config/osc-timecode/config.toml`; on
+//!    macOS `~/Library/Application Support/osc-timecode/config.toml`; on Windows
+//!    `%APPDATA%\osc-timecode\config.toml`.
+//!
+//! An empty variable counts as unset; when the variables a location needs are unset there is no
+//! config file. Reading it is the owners' business: the plugin and the client treat a missing
+//! file as "no defaults" and refuse one that exists but is not valid.
 //!
 //! Pure: the caller passes the environment lookup, so this does no I/O and tests can give it any
 //! environment.
@@ -13,11 +25,11 @@ pub const CONFIG_ENV: &str = "OSC_TIMECODE_CONFIG";
 /// The operating systems whose config locations differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Os {
-    /// `%APPDATA%\osc-timecode\config.toml`
+    /// Windows: under `%APPDATA%`.
     Windows,
-    /// `~/Library/Application Support/osc-timecode/config.toml`
+    /// macOS: under `~/Library/Application Support`.
     MacOs,
-    /// `$XDG_CONFIG_HOME/osc-timecode/config.toml`, else `~/.config/osc-timecode/config.toml`
+    /// Linux and every other OS: under `$XDG_CONFIG_HOME`, else `~/.config`.
     Unix,
 }
 
@@ -32,8 +44,8 @@ impl Os {
     };
 }
 
-/// The config file's path: `$OSC_TIMECODE_CONFIG` if set and non-empty, else the location for
-/// `os` (see [`Os`]); `None` when the variables it needs are unset or empty.
+/// The config file's path for `os`, as the module docs describe it; `None` when the variables
+/// it needs are unset or empty.
 pub fn config_path(os: Os, env: impl Fn(&str) -> Option<OsString>) -> Option<PathBuf> {
     let var = |name: &str| env(name).filter(|v| !v.is_empty()).map(PathBuf::from);
     if let Some(path) = var(CONFIG_ENV) {
