@@ -35,9 +35,8 @@ use std::time::Instant;
 use nice_plug::midi::{Channel, Key, VoiceID};
 use nice_plug::prelude::*;
 use osc_timecode_core::HostRate;
-use osc_timecode_core::clock::{
-    BlockInput, FrameClock, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, offset_frames, usable_sample_rate,
-};
+use osc_timecode_core::clock::{MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, offset_frames, usable_sample_rate};
+use osc_timecode_core::send::{HostBlock, PlannedFrame, Render, SendPolicy, SendSettings};
 
 pub mod cues;
 pub mod editor;
@@ -62,8 +61,9 @@ pub struct OscTimecode {
     params: Arc<TimecodeParams>,
     /// Counters shared with the network thread. `[thread-safe]`; allocated in `default()`.
     stats: Arc<Stats>,
-    /// Frame detection. `[audio-thread]`; created in `activate()`, `None` while inactive.
-    clock: Option<FrameClock>,
+    /// The frame clock and which frames are sent. `[audio-thread]`; created in the first
+    /// `activate()` and kept after `deactivate()`, so a stop owed to receivers stays owed.
+    send: Option<SendPolicy>,
     /// Producer end of the frame ring. `[audio-thread]`; allocated in `activate()`.
     producer: Option<rtrb::Producer<FrameMessage>>,
     /// The network thread. `[main-thread]`; spawned in `activate()`, joined in `deactivate()`.
@@ -78,18 +78,6 @@ pub struct OscTimecode {
     /// deactivation, sent at offset 0 of the first block after the next `activate()` (no stuck
     /// notes across a deactivation). `[main-thread]`; plain data, 256 bytes.
     owed_note_offs: PendingReleases,
-    /// The host renders offline and the policy is silent: send nothing. Set in `activate()`
-    /// (hosts re-activate on a mode change); `[audio-thread]` reads it.
-    silent_offline: bool,
-    /// The host renders offline and the policy is "realtime": frames are paced by the network
-    /// thread. Set in `activate()`; `[audio-thread]` reads it.
-    paced: bool,
-    /// Frames were being sent in the previous block; when sending resumes the clock re-syncs so
-    /// the first frame is flagged. `[audio-thread]`.
-    was_sending: bool,
-    /// The last frame queued was a playing one: with "Send While Stopped" off, only the moment of
-    /// stopping is sent. `[audio-thread]`.
-    last_queued_playing: bool,
     /// The latest frame and block count for the plugin window. `[thread-safe]`: the
     /// `[audio-thread]` stores, the window loads; allocated in `default()`.
     readout: Arc<Readout>,
@@ -111,17 +99,13 @@ impl Default for OscTimecode {
         Self {
             params: Arc::new(TimecodeParams::new(settings)),
             stats: Arc::new(Stats::default()),
-            clock: None,
+            send: None,
             producer: None,
             network: None,
             cue_stats: Arc::new(CueStats::default()),
             cue_thread: None,
             cue_player: None,
             owed_note_offs: PendingReleases::default(),
-            silent_offline: false,
-            paced: false,
-            was_sending: false,
-            last_queued_playing: false,
             readout: Arc::new(Readout::default()),
             cue_activity: Arc::new(CueActivity::default()),
             editor_state: editor::default_state(),
@@ -150,7 +134,6 @@ impl OscTimecode {
             self.owed_note_offs.merge(player.abandon());
         }
         self.producer = None;
-        self.clock = None;
     }
 }
 
@@ -210,14 +193,17 @@ impl Plugin for OscTimecode {
             return false;
         };
         self.readout.sample_rate_refused(None);
-        let rate = self.params.rate.value().rate();
-        let offset = offset_frames(self.params.offset.value() as u32, rate);
-        self.clock = Some(FrameClock::new(sample_rate, rate, offset));
         let offline = buffer_config.process_mode == ProcessMode::Offline;
-        let policy = self.params.settings.read().map_or(OfflinePolicy::Silent, |s| s.offline);
-        self.silent_offline = offline && policy == OfflinePolicy::Silent;
-        self.paced = offline && policy == OfflinePolicy::Realtime;
-        self.was_sending = false;
+        let render = match self.params.settings.read().map_or(OfflinePolicy::Silent, |s| s.offline) {
+            _ if !offline => Render::Realtime,
+            OfflinePolicy::Silent => Render::OfflineSilent,
+            OfflinePolicy::Realtime => Render::OfflinePaced,
+        };
+        let settings = send_settings(&self.params);
+        match self.send.as_mut() {
+            Some(send) => send.reactivate(sample_rate, settings, render),
+            None => self.send = Some(SendPolicy::new(sample_rate, settings, render)),
+        }
         self.readout.activated(sample_rate, offline);
         let (producer, consumer) = rtrb::RingBuffer::new(QUEUE_CAPACITY);
         match NetworkThread::spawn(consumer, self.params.clone(), self.stats.clone(), self.readout.clone()) {
@@ -239,8 +225,8 @@ impl Plugin for OscTimecode {
     }
 
     fn reset(&mut self) {
-        if let Some(clock) = self.clock.as_mut() {
-            clock.resync();
+        if let Some(send) = self.send.as_mut() {
+            send.resync();
         }
     }
 
@@ -251,80 +237,31 @@ impl Plugin for OscTimecode {
         context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
         // Audio passes through untouched (the wrapper already copied input to output).
-        let Self {
-            params,
-            stats,
-            clock,
-            producer,
-            cue_player,
-            silent_offline,
-            paced,
-            was_sending,
-            last_queued_playing,
-            readout,
-            ..
-        } = self;
-        let (Some(clock), Some(producer), Some(cue_player)) = (clock.as_mut(), producer.as_mut(), cue_player.as_mut())
+        let Self { params, stats, send, producer, cue_player, readout, .. } = self;
+        let (Some(send), Some(producer), Some(cue_player)) = (send.as_mut(), producer.as_mut(), cue_player.as_mut())
         else {
             return ProcessStatus::KeepAlive;
         };
-        let rate = params.rate.value().rate();
-        let offset = offset_frames(params.offset.value() as u32, rate);
-        clock.set_rate(rate, offset);
-        let sending = params.output.value() && !*silent_offline;
-        if sending && !*was_sending {
-            clock.resync();
-        }
-        *was_sending = sending;
-        let send_stopped = params.send_stopped.value();
-
         let transport = context.transport();
-        // A VST3 host may change the sample rate through setupProcessing() without deactivating
-        // (against the spec; nice-plug passes it on): positions then count at the new rate. The
-        // clock follows, and the change is a discontinuity. `FrameClock` is plain data: no heap.
-        // To a rate the clock cannot use, it does not: its positions would be read at the old
-        // rate, so the block has no position (nothing is sent) and the window says why.
-        let host_sample_rate = usable_sample_rate(f64::from(transport.sample_rate));
-        if let Some(host_rate) = host_sample_rate
-            && host_rate != clock.sample_rate()
-        {
-            *clock = FrameClock::new(host_rate, rate, offset);
-        }
-        readout.block_sample_rate(host_sample_rate.is_none().then_some(transport.sample_rate));
-        let block = BlockInput {
-            playing: transport.playing,
-            position: transport.pos_samples().filter(|_| host_sample_rate.is_some()),
-            loop_range: transport.loop_range_samples(),
-            len: buffer.samples() as u32,
-        }
-        .usable();
-        let (sample_rate, block_len) = (clock.sample_rate(), block.len);
+        let block = send.begin_block(send_settings(params), host_block(transport, buffer.samples()));
+        readout.block_sample_rate(block.sample_rate_refused().then_some(transport.sample_rate));
+        let (sample_rate, block_len, paced, has_position) =
+            (block.sample_rate(), block.len(), block.paced(), block.has_position());
         // Read once per block (the vDSO clock, no system call): frames are due from it, and the
         // network thread wakes just after the next block's start predicted from it.
         let block_start = Instant::now();
         cue_player.begin_block();
-        let mut last_event = None;
-        clock.process_block(block, |event| {
-            last_event = Some(event);
+        let last_event = block.frames(|PlannedFrame { event, queue }| {
             if event.starts {
                 cue_player.frame_start(event.offset);
             }
-            if !sending || (!event.playing && !send_stopped && !*last_queued_playing) {
-                return;
-            }
-            *last_queued_playing = event.playing;
-            if producer.push(FrameMessage { event, block_start, sample_rate, block_len, paced: *paced }).is_err() {
+            if queue && producer.push(FrameMessage { event, block_start, sample_rate, block_len, paced }).is_err() {
                 stats.queue_full.fetch_add(1, Ordering::Relaxed);
             }
         });
         // After the block's frames are queued (see `Readout::block`).
-        let host_rate = transport.frame_rate.map(|r| HostRate {
-            fps: r.frames_per_second,
-            pull_down: r.pull_down,
-            drop: r.drop_frame,
-        });
         readout.block_timing(block_start, block_len, sample_rate);
-        readout.block(block.position.is_some(), last_event.as_ref(), host_rate);
+        readout.block(has_position, last_event.as_ref(), host_rate(transport));
         let timing = BlockTiming { start: block_start, sample_rate, len: block_len, playing: transport.playing };
         cue_player.run_block(timing, |timing, event| context.try_send_event(note_event(timing, event)).is_ok());
         // Timecode must keep flowing through silence: never let the host suspend us.
@@ -357,6 +294,33 @@ impl Drop for OscTimecode {
             );
         }
     }
+}
+
+/// `[audio-thread]` The parameters' send settings for this block.
+fn send_settings(params: &TimecodeParams) -> SendSettings {
+    let rate = params.rate.value().rate();
+    SendSettings {
+        rate,
+        offset_frames: offset_frames(params.offset.value() as u32, rate),
+        output: params.output.value(),
+        send_stopped: params.send_stopped.value(),
+    }
+}
+
+/// `[audio-thread]` The host's transport for a block of `len` samples.
+fn host_block(transport: &Transport, len: usize) -> HostBlock {
+    HostBlock {
+        sample_rate: f64::from(transport.sample_rate),
+        playing: transport.playing,
+        position: transport.pos_samples(),
+        loop_range: transport.loop_range_samples(),
+        len: len as u32,
+    }
+}
+
+/// `[audio-thread]` The host's project frame rate, if it reports one.
+fn host_rate(transport: &Transport) -> Option<HostRate> {
+    transport.frame_rate.map(|r| HostRate { fps: r.frames_per_second, pull_down: r.pull_down, drop: r.drop_frame })
 }
 
 /// A cue's MIDI event as nice-plug's note event at `timing` samples into the block.
