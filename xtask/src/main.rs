@@ -3,6 +3,10 @@
 //!
 //! `cargo xtask bench [--quick] [--only 1,2,4,5,6,7] [--out FILE]`: builds what the benchmarks
 //! need and runs them, writing `BENCHMARKS.md` (see [`bench()`]).
+//!
+//! `cargo xtask dist`: builds the release bundles and client and packs them with the README,
+//! LICENSE, CHANGELOG, man pages and shell completions into
+//! `target/dist/osc-timecode-VERSION-ARCH-OS.tar.gz` (see the `dist` module).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -10,12 +14,16 @@ use std::process::Command;
 
 use nice_plug_xtask::Result;
 
+mod dist;
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("bench") {
-        return bench(&args[1..]);
+    match args.first().map(String::as_str) {
+        Some("bench") => bench(&args[1..]),
+        Some("dist") if args.len() == 1 => dist::dist(),
+        Some("dist") => Err(std::io::Error::other("usage: cargo xtask dist (no options)").into()),
+        _ => nice_plug_xtask::main(),
     }
-    nice_plug_xtask::main()
 }
 
 /// The bench run, step by step:
