@@ -3,8 +3,9 @@
 //!
 //! Each try carries the same ID, so a master that got an earlier try applies the cue once and
 //! answers the retry with `duplicate`, which counts as delivered. Exit status 0 when
-//! acknowledged; 2 with one line saying why otherwise (refused, with the master's reason; no
-//! answer; nothing listening).
+//! acknowledged; 1 with one line saying why when the master refused it (with its reason), did not
+//! answer, is not listening, or `--at` cannot be placed on its timeline (`exit::NotDone`); 2 for
+//! a usage or setup error.
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -20,6 +21,7 @@ use osc_timecode_core::protocol::{decode_timecode_packet, system_time_from_timet
 use rosc::{OscBundle, OscMessage, OscPacket, OscTime, OscType};
 
 use crate::config::{self, ClientConfig, MASTER_ENV, TOKEN_ENV};
+use crate::exit::NotDone;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -32,7 +34,7 @@ Examples:
 VALUE is an integer 0-127 or a number 0.0-1.0 (scaled to 0-127); without it the master's mapping \
 decides. The cue carries an ID; it is sent again (same ID) until the master answers /ack, at most \
 --retries times, --timeout-ms apart. Exit status 0 once acknowledged (also 'duplicate': an \
-earlier try got through), 2 if refused or unanswered.";
+earlier try got through), 1 if refused or unanswered, 2 for a usage or setup error.";
 
 /// Which namespace a sent cue is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,20 +154,22 @@ pub fn run(kind: Kind, args: SendArgs, config: &ClientConfig) -> anyhow::Result<
                 println!("{} {address} id {id}{at_label}", status.as_str());
                 return Ok(());
             }
-            Reply::Ack(status) => bail!("{master} refused {address}: {}", explain(status)),
+            Reply::Ack(status) => bail!(NotDone::new(format!("{master} refused {address}: {}", explain(status)))),
             Reply::Refused => refused = true,
             Reply::Nothing => {}
         }
     }
     let waited = timeout * tries;
     if refused {
-        bail!("nothing is listening for cues at {master} (is the plugin loaded, or serve running?)");
+        bail!(NotDone::new(format!(
+            "nothing is listening for cues at {master} (is the plugin loaded, or serve running?)"
+        )));
     }
-    bail!(
+    bail!(NotDone::new(format!(
         "no /ack from {master} for {address} after {tries} tries over {:.1} s (is the master listening there, \
          with this machine in its allow-list and the right token?)",
         waited.as_secs_f64()
-    )
+    )))
 }
 
 /// How long `--at` waits to lock to the master's timecode.
@@ -183,12 +187,12 @@ fn timetag_for(label: &str, from: SocketAddr) -> anyhow::Result<(OscTime, String
     loop {
         if Instant::now() >= deadline {
             if stopped {
-                bail!("the master is stopped: --at needs its timecode rolling");
+                bail!(NotDone::new("the master is stopped: --at needs its timecode rolling"));
             }
-            bail!(
+            bail!(NotDone::new(format!(
                 "no timecode to lock to on {from} within {} s (is the master sending there?)",
                 LOCK_TIMEOUT.as_secs()
-            );
+            )));
         }
         let Ok((n, sender)) = socket.recv_from(&mut buf) else { continue };
         let now = unix_nanos(SystemTime::now());
@@ -207,7 +211,7 @@ fn timetag_for(label: &str, from: SocketAddr) -> anyhow::Result<(OscTime, String
         let target = current - current.rem_euclid(day) + wanted.to_frame();
         if target <= current {
             let now_label = Timecode::from_frame(current, rate).label();
-            bail!("--at {} has passed: the master is at {now_label}", wanted.label());
+            bail!(NotDone::new(format!("--at {} has passed: the master is at {now_label}", wanted.label())));
         }
         let Some(at) = chase.time_of_frame(target) else { continue };
         let at = UNIX_EPOCH + Duration::from_nanos(u64::try_from(at).unwrap_or(0));

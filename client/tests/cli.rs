@@ -481,10 +481,11 @@ fn exit_statuses() {
     // A port nobody listens on, on loopback: the OS answers "port unreachable".
     let closed = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
     // (test, config file or "" for none, standard input, arguments, exit status)
-    let cases: [(&str, &str, &str, &[&str], i32); 8] = [
+    let cases: [(&str, &str, &str, &[&str], i32); 9] = [
         ("done", "", "", &["convert", "--rate", "25", "--frames", "25"], 0),
         ("done_batch", "", "25\n50\n", &["convert", "--rate", "25"], 0),
         ("some_lines_bad", "", "25\nnot a frame\n", &["convert", "--rate", "25"], 1),
+        ("nobody_takes_the_cue", "", "", &["cue", "1", "--retries", "0", "--timeout-ms", "50", "--master", &closed], 1),
         ("bad_flag", "", "", &["convert", "--no-such-flag"], 2),
         ("bad_value", "", "", &["convert", "--rate", "26", "--frames", "1"], 2),
         ("no_command", "", "", &[], 2),

@@ -144,7 +144,7 @@ fn acks_for_other_cues_are_ignored() {
 #[test]
 fn a_refusal_is_one_line_with_the_reason() {
     let master = Master::start(vec![Answer::Ack("unmapped")]);
-    let line = osc_timecode("cue_refused").args(["cue", "nope", "--master", &master.addr.to_string()]).fails();
+    let line = osc_timecode("cue_refused").args(["cue", "nope", "--master", &master.addr.to_string()]).not_done();
     assert!(line.contains("refused /cue/nope: unmapped (no mapped address matches)"), "{line}");
     assert_eq!(master.received().len(), 1, "a refusal is not retried");
 }
@@ -154,14 +154,14 @@ fn silence_and_nothing_listening_are_clear_errors() {
     let master = Master::start(vec![]);
     let line = osc_timecode("cue_silence")
         .args(["cue", "1", "--retries", "2", "--timeout-ms", "50", "--master", &master.addr.to_string()])
-        .fails();
+        .not_done();
     assert!(line.starts_with(&format!("no /ack from {} for /cue/1 after 3 tries", master.addr)), "{line}");
     assert_eq!(master.received().len(), 3);
     // A port nobody listens on: the OS says so (ICMP port unreachable on loopback).
     let closed = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let line = osc_timecode("cue_closed")
         .args(["cue", "1", "--retries", "1", "--timeout-ms", "50", "--master", &closed.to_string()])
-        .fails();
+        .not_done();
     assert!(line.contains(&format!("nothing is listening for cues at {closed}")), "{line}");
 }
 
@@ -198,7 +198,7 @@ fn at_sends_the_cue_timetagged_for_that_frame_of_the_masters_timeline() {
     // A time already passed is refused before anything is sent.
     let line = osc_timecode("cue_at_past")
         .args(["cue", "5", "--at", "01:00:00:00", "--timecode-from", &from, "--master", &master])
-        .fails();
+        .not_done();
     assert!(line.starts_with("--at 01:00:00:00 has passed: the master is at 01:00:0"), "{line}");
     let line = osc_timecode("cue_at_bad")
         .args(["cue", "5", "--at", "01:00:00:25", "--timecode-from", &from, "--master", &master])
@@ -217,6 +217,6 @@ fn at_sends_the_cue_timetagged_for_that_frame_of_the_masters_timeline() {
 fn at_without_timecode_is_one_line() {
     let line = osc_timecode("cue_at_none")
         .args(["cue", "5", "--at", "01:00:03:00", "--timecode-from", &format!("127.0.0.1:{}", free_port())])
-        .fails();
+        .not_done();
     assert!(line.starts_with("no timecode to lock to on 127.0.0.1:"), "{line}");
 }

@@ -48,12 +48,12 @@ pub mod thread;
 pub mod wallclock;
 
 use cues::player::{BlockTiming, CuePlayer, MidiOut, PendingReleases};
-use cues::receiver::CueThread;
 use cues::{CUE_QUEUE_CAPACITY, CueStats};
-use network::{FrameMessage, NetworkThread, QUEUE_CAPACITY, Stats};
+use network::{FrameMessage, QUEUE_CAPACITY, Stats};
 use params::TimecodeParams;
 use readout::{CueActivity, Readout};
 use settings::{OfflinePolicy, Settings};
+use thread::StoppableThread;
 
 /// The plugin instance.
 pub struct OscTimecode {
@@ -67,11 +67,11 @@ pub struct OscTimecode {
     /// Producer end of the frame ring. `[audio-thread]`; allocated in `activate()`.
     producer: Option<rtrb::Producer<FrameMessage>>,
     /// The network thread. `[main-thread]`; spawned in `activate()`, joined in `deactivate()`.
-    network: Option<NetworkThread>,
+    network: Option<StoppableThread>,
     /// Cue counters shared with the cue thread. `[thread-safe]`; allocated in `default()`.
     cue_stats: Arc<CueStats>,
     /// The cue thread. `[main-thread]`; spawned in `activate()`, joined in `deactivate()`.
-    cue_thread: Option<CueThread>,
+    cue_thread: Option<StoppableThread>,
     /// Places cues at their samples. `[audio-thread]`; allocated in `activate()`.
     cue_player: Option<CuePlayer>,
     /// Note offs owed to the host while inactive: those the cue player still had pending at
@@ -114,22 +114,9 @@ impl Default for OscTimecode {
 }
 
 impl OscTimecode {
-    /// `[main-thread]` Stops the network thread and frees the per-activation state.
+    /// `[main-thread]` Stops the network and cue threads and frees the per-activation state.
     fn shut_down(&mut self) {
-        // Both threads notice the flag at their next wake-up (the cue thread's is up to 20 ms):
-        // ask both first, so deactivate waits for the slower one once, not for each in turn.
-        if let Some(network) = &self.network {
-            network.request_stop();
-        }
-        if let Some(cue_thread) = &self.cue_thread {
-            cue_thread.request_stop();
-        }
-        if let Some(network) = self.network.take() {
-            network.stop();
-        }
-        if let Some(cue_thread) = self.cue_thread.take() {
-            cue_thread.stop();
-        }
+        thread::stop_all([self.network.take(), self.cue_thread.take()]);
         if let Some(mut player) = self.cue_player.take() {
             self.owed_note_offs.merge(player.abandon());
         }
@@ -206,14 +193,19 @@ impl Plugin for OscTimecode {
         }
         self.readout.activated(sample_rate, offline);
         let (producer, consumer) = rtrb::RingBuffer::new(QUEUE_CAPACITY);
-        match NetworkThread::spawn(consumer, self.params.clone(), self.stats.clone(), self.readout.clone()) {
+        match network::spawn(consumer, self.params.clone(), self.stats.clone(), self.readout.clone()) {
             Ok(thread) => self.network = Some(thread),
             // Audio keeps flowing; frames pile up in the ring and are counted as dropped.
             Err(e) => nice_error!("could not start the timecode network thread: {e}"),
         }
         self.producer = Some(producer);
         let (cue_producer, cue_consumer) = rtrb::RingBuffer::new(CUE_QUEUE_CAPACITY);
-        match CueThread::spawn(cue_producer, self.params.clone(), self.cue_stats.clone(), self.cue_activity.clone()) {
+        match cues::receiver::spawn(
+            cue_producer,
+            self.params.clone(),
+            self.cue_stats.clone(),
+            self.cue_activity.clone(),
+        ) {
             Ok(thread) => self.cue_thread = Some(thread),
             // Timecode keeps flowing; no cues arrive.
             Err(e) => nice_error!("could not start the cue input thread: {e}"),

@@ -250,35 +250,18 @@ fn target_key(addr: SocketAddr) -> u64 {
     hasher.finish() | 1
 }
 
-/// Handle to the running network thread. `[main-thread]`: spawned in `activate()`, stopped and
-/// joined in `deactivate()` or on drop.
-#[derive(Debug)]
-pub struct NetworkThread(StoppableThread);
-
-impl NetworkThread {
-    /// Spawns the thread, which owns `consumer` until it stops. `readout` is the audio thread's
-    /// (whether the host gives a position; its project frame rate).
-    pub fn spawn(
-        consumer: rtrb::Consumer<FrameMessage>,
-        params: Arc<TimecodeParams>,
-        stats: Arc<Stats>,
-        readout: Arc<Readout>,
-    ) -> std::io::Result<Self> {
-        StoppableThread::spawn_at("osc-timecode-net", Priority::Timing, move |stop| {
-            Worker::new(consumer, params, stats, readout, stop).run();
-        })
-        .map(Self)
-    }
-
-    /// Asks the thread to finish without waiting (see [`StoppableThread::request_stop`]).
-    pub fn request_stop(&self) {
-        self.0.request_stop();
-    }
-
-    /// Stops the thread and waits for it (at most one poll interval).
-    pub fn stop(self) {
-        self.0.stop();
-    }
+/// `[main-thread]` Spawns the network thread (in `activate()`), which owns `consumer` until it
+/// stops. `readout` is the audio thread's (whether the host gives a position; its project frame
+/// rate). The handle stops it within one poll interval.
+pub fn spawn(
+    consumer: rtrb::Consumer<FrameMessage>,
+    params: Arc<TimecodeParams>,
+    stats: Arc<Stats>,
+    readout: Arc<Readout>,
+) -> std::io::Result<StoppableThread> {
+    StoppableThread::spawn_at("osc-timecode-net", Priority::Timing, move |stop| {
+        Worker::new(consumer, params, stats, readout, stop).run();
+    })
 }
 
 /// The thread's state. `[network-thread]` throughout.
@@ -293,7 +276,7 @@ struct Worker {
     readout: Arc<Readout>,
     /// What the log last said about the host's project rate.
     rate_agreement: RateAgreement,
-    /// Set by [`NetworkThread::stop`].
+    /// Set when the thread is asked to stop ([`StoppableThread::request_stop`]).
     stop: Arc<AtomicBool>,
     /// Snapshot of the persisted settings, refreshed every [`SETTINGS_POLL`].
     settings: Settings,
@@ -594,7 +577,9 @@ mod tests {
     /// A receiver on loopback and a running network thread sending to it.
     /// The readout says the host gives a position, as after a block with one.
     #[allow(clippy::type_complexity)]
-    fn setup(keepalive_ms: u32) -> (UdpSocket, rtrb::Producer<FrameMessage>, NetworkThread, Arc<Stats>, Arc<Readout>) {
+    fn setup(
+        keepalive_ms: u32,
+    ) -> (UdpSocket, rtrb::Producer<FrameMessage>, StoppableThread, Arc<Stats>, Arc<Readout>) {
         let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
         rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let settings = Settings {
@@ -608,7 +593,7 @@ mod tests {
         let (producer, consumer) = rtrb::RingBuffer::new(QUEUE_CAPACITY);
         let readout = Arc::new(Readout::default());
         readout.block(true, None, None);
-        let thread = NetworkThread::spawn(consumer, params, stats.clone(), readout.clone()).unwrap();
+        let thread = spawn(consumer, params, stats.clone(), readout.clone()).unwrap();
         (rx, producer, thread, stats, readout)
     }
 
@@ -721,7 +706,7 @@ mod tests {
         let params = Arc::new(TimecodeParams::new(settings));
         let stats = Arc::new(Stats::default());
         let (mut producer, consumer) = rtrb::RingBuffer::new(QUEUE_CAPACITY);
-        let thread = NetworkThread::spawn(consumer, params, stats.clone(), Arc::default()).unwrap();
+        let thread = spawn(consumer, params, stats.clone(), Arc::default()).unwrap();
         for i in 0..3 {
             producer
                 .push(FrameMessage {
@@ -750,7 +735,7 @@ mod tests {
         let params = Arc::new(TimecodeParams::new(settings));
         let stats = Arc::new(Stats::default());
         let (mut producer, consumer) = rtrb::RingBuffer::new(QUEUE_CAPACITY);
-        let thread = NetworkThread::spawn(consumer, params.clone(), stats.clone(), Arc::default()).unwrap();
+        let thread = spawn(consumer, params.clone(), stats.clone(), Arc::default()).unwrap();
         let frame = |i| FrameMessage {
             event: event(i, 0, true, i == 0),
             block_start: Instant::now(),
@@ -830,9 +815,7 @@ mod tests {
             output_latency_ms: 0.0,
             ..Settings::default()
         };
-        let thread =
-            NetworkThread::spawn(consumer, Arc::new(TimecodeParams::new(settings)), stats.clone(), Arc::default())
-                .unwrap();
+        let thread = spawn(consumer, Arc::new(TimecodeParams::new(settings)), stats.clone(), Arc::default()).unwrap();
         producer
             .push(FrameMessage {
                 event: event(2, 0, true, true),

@@ -1,4 +1,5 @@
-//! A background thread that runs until asked to stop: the network and cue threads.
+//! A background thread that runs until asked to stop: the one handle of the network and cue
+//! threads ([`crate::network::spawn`], [`crate::cues::receiver::spawn`]).
 //!
 //! `[main-thread]` owns the handle: spawned in `activate()`, stopped and joined in `deactivate()`
 //! or when the handle is dropped, so no thread outlives its activation.
@@ -105,6 +106,18 @@ impl StoppableThread {
         {
             nice_error!("the OSC Timecode thread {} panicked", self.name);
         }
+    }
+}
+
+/// `[main-thread]` Stops `threads` together: asks each to finish, then joins each. Every thread
+/// notices the request at its next wake-up (the cue thread's is up to 20 ms away), so the wait is
+/// the slowest one's, not their sum.
+pub fn stop_all<const N: usize>(threads: [Option<StoppableThread>; N]) {
+    for thread in threads.iter().flatten() {
+        thread.request_stop();
+    }
+    for thread in threads.into_iter().flatten() {
+        thread.stop();
     }
 }
 

@@ -39,7 +39,7 @@ use super::map::{CueMap, CueSettings, Exposure, MidiAction, Unresolved};
 use super::{CueEvent, CueStats, DropReason};
 use crate::params::TimecodeParams;
 use crate::readout::{BindFailure, CueActivity, RecentCue, ShortText};
-use crate::thread::StoppableThread;
+use crate::thread::{Priority, StoppableThread};
 use crate::wallclock::WallClock;
 
 /// How often the thread re-reads the persisted settings.
@@ -60,35 +60,18 @@ const REBIND_EVERY: Duration = Duration::from_secs(1);
 /// Counters and trouble are logged at most this often.
 const LOG_EVERY: Duration = Duration::from_secs(10);
 
-/// Handle to the running cue thread. `[main-thread]`: spawned in `activate()`, stopped and
-/// joined in `deactivate()` or on drop.
-#[derive(Debug)]
-pub struct CueThread(StoppableThread);
-
-impl CueThread {
-    /// Spawns the thread, which owns `producer` until it stops and tells `activity` (the
-    /// plugin window) about its socket and the cues it receives.
-    pub fn spawn(
-        producer: rtrb::Producer<CueEvent>,
-        params: Arc<TimecodeParams>,
-        stats: Arc<CueStats>,
-        activity: Arc<CueActivity>,
-    ) -> std::io::Result<Self> {
-        StoppableThread::spawn_at("osc-timecode-cues", crate::thread::Priority::Background, move |stop| {
-            Worker::new(producer, params, stats, activity, stop).run()
-        })
-        .map(Self)
-    }
-
-    /// Asks the thread to finish without waiting (see [`StoppableThread::request_stop`]).
-    pub fn request_stop(&self) {
-        self.0.request_stop();
-    }
-
-    /// Stops the thread and waits for it (at most one receive timeout).
-    pub fn stop(self) {
-        self.0.stop();
-    }
+/// `[main-thread]` Spawns the cue thread (in `activate()`), which owns `producer` until it stops
+/// and tells `activity` (the plugin window) about its socket and the cues it receives. The
+/// handle stops it within one receive timeout.
+pub fn spawn(
+    producer: rtrb::Producer<CueEvent>,
+    params: Arc<TimecodeParams>,
+    stats: Arc<CueStats>,
+    activity: Arc<CueActivity>,
+) -> std::io::Result<StoppableThread> {
+    StoppableThread::spawn_at("osc-timecode-cues", Priority::Background, move |stop| {
+        Worker::new(producer, params, stats, activity, stop).run()
+    })
 }
 
 /// A cue waiting on this thread for its release time. Ordered by (time, arrival).
@@ -419,7 +402,7 @@ struct Worker {
     params: Arc<TimecodeParams>,
     /// Counters.
     stats: Arc<CueStats>,
-    /// Set by [`CueThread::stop`].
+    /// Set when the thread is asked to stop ([`StoppableThread::request_stop`]).
     stop: Arc<AtomicBool>,
     /// Checks, maps and queues the cues.
     dispatcher: Dispatcher,
@@ -667,7 +650,7 @@ mod tests {
 
     /// A cue thread on a free loopback port with `edit` applied to the defaults.
     struct Rig {
-        thread: Option<CueThread>,
+        thread: Option<StoppableThread>,
         consumer: Option<rtrb::Consumer<CueEvent>>,
         stats: Arc<CueStats>,
         sender: UdpSocket,
@@ -683,7 +666,7 @@ mod tests {
             let params = Arc::new(TimecodeParams::new(settings));
             let stats = Arc::new(CueStats::default());
             let (producer, consumer) = rtrb::RingBuffer::new(super::super::CUE_QUEUE_CAPACITY);
-            let thread = CueThread::spawn(producer, params, stats.clone(), Arc::default()).unwrap();
+            let thread = spawn(producer, params, stats.clone(), Arc::default()).unwrap();
             let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
             sender.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
             let rig = Self { thread: Some(thread), consumer: Some(consumer), stats, sender, port };
