@@ -3,8 +3,9 @@
 //! host and come out as the same MIDI as cues from our own sender.
 //!
 //! The tools are installed by `.ci/run` (python-osc 1.10.2 with pip, `liblo-tools` with apt).
-//! When one is missing, a test that needs it FAILS when the environment variable `CI` is set,
-//! and otherwise prints `skipped: … not installed (…)` and returns early.
+//! Every test here is `#[ignore = "needs <tool>: <install>"]`, so `cargo test` lists it as
+//! ignored; run explicitly (`-- --ignored`, as `.ci/run` does), a test whose tool is missing
+//! fails with the install command.
 
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -18,34 +19,29 @@ use serde_json::{Value, json};
 
 use crate::common::{CueRig, midi_only, sorted};
 
-/// Whether a test tool is there. When it is not: panics under CI (`CI` set), else prints
-/// `skipped: …` and returns `false` so the test can return early.
-fn have(tool: &str, present: bool, install: &str) -> bool {
-    if present {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("{tool} is not installed, and CI is set: the interop tests need it ({install}; .ci/run does this)");
-    }
-    eprintln!("skipped: {tool} not installed ({install})");
-    false
+/// Fails the test, with the install command, when `tool` is not there.
+#[track_caller]
+fn require(tool: &str, present: bool, install: &str) {
+    assert!(present, "{tool} is not installed: this test needs it ({install}; .ci/run does this)");
 }
 
-fn have_python_osc() -> bool {
+#[track_caller]
+fn require_python_osc() {
     let present = Command::new("python3")
         .args(["-c", "import pythonosc"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    have("python-osc", present, "python3 -m pip install python-osc==1.10.2")
+    require("python-osc", present, "python3 -m pip install python-osc==1.10.2");
 }
 
-fn have_oscsend() -> bool {
+#[track_caller]
+fn require_oscsend() {
     // `oscsend` without arguments prints its usage and exits with 1: being able to start it is
     // the test.
     let present = Command::new("oscsend").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
-    have("oscsend", present, "apt-get install liblo-tools")
+    require("oscsend", present, "apt-get install liblo-tools");
 }
 
 /// Runs `python3 -c script args…` and returns its standard output; panics with its standard
@@ -102,10 +98,9 @@ client.send(bundle.build())
 "#;
 
 #[test]
+#[ignore = "needs python-osc: python3 -m pip install python-osc==1.10.2"]
 fn python_osc_client_cues_play_as_midi() {
-    if !have_python_osc() {
-        return;
-    }
+    require_python_osc();
     let mut cr = CueRig::new(48_000, 256, json!({}));
     python(PYTHON_CLIENT, &[cr.listen.port().to_string()]);
     wait_accepted(&cr, 4);
@@ -136,10 +131,9 @@ print(bundle.dgram[8:16].hex())
 "#;
 
 #[test]
+#[ignore = "needs python-osc: python3 -m pip install python-osc==1.10.2"]
 fn python_osc_timetags_mean_what_ours_mean() {
-    if !have_python_osc() {
-        return;
-    }
+    require_python_osc();
     let (sr, block) = (48_000, 256);
     let mut cr = CueRig::new(sr, block, json!({}));
     // Far enough ahead for python to start; the run below covers it.
@@ -200,10 +194,9 @@ print(json.dumps(replies))
 "#;
 
 #[test]
+#[ignore = "needs python-osc: python3 -m pip install python-osc==1.10.2"]
 fn python_osc_reads_our_acks() {
-    if !have_python_osc() {
-        return;
-    }
+    require_python_osc();
     let mut cr = CueRig::new(48_000, 256, json!({}));
     let out = python(PYTHON_ACK_READER, &[cr.listen.port().to_string()]);
     let replies: Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("python printed {out:?}: {e}"));
@@ -230,10 +223,9 @@ fn python_osc_reads_our_acks() {
 }
 
 #[test]
+#[ignore = "needs oscsend: apt-get install liblo-tools"]
 fn oscsend_cues_play_as_midi() {
-    if !have_oscsend() {
-        return;
-    }
+    require_oscsend();
     let mut cr = CueRig::new(48_000, 256, json!({}));
     let port = cr.listen.port().to_string();
     let sends: [(&[&str], Midi); 5] = [
