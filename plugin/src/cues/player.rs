@@ -59,11 +59,6 @@ const MESSAGE_CAPACITY: usize = HOLD_CAPACITY + READY_CAPACITY;
 /// Frame starts remembered per block for quantising (far more than any block holds at 60 fps).
 pub const FRAME_STARTS_CAPACITY: usize = 256;
 
-/// `msg` of an event that belongs to no message: a scheduled note off or a release.
-const NO_MESSAGE: u16 = u16::MAX;
-/// `due` of a key with no note off pending.
-const NOT_PENDING: u64 = u64::MAX;
-
 /// One MIDI event for the host. `Copy`. Channels are 0–15 here, as on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MidiOut {
@@ -168,11 +163,36 @@ fn key_of(slot: usize) -> (u8, u8) {
 struct Held {
     /// The cue.
     cue: CueEvent,
-    /// It has been looked at in an earlier block (so a negative offset now is block jitter, not
-    /// lateness).
-    seen: bool,
+    /// How far it has come.
+    state: HeldState,
+}
+
+/// Where a held cue stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HeldState {
+    /// Not looked at in a block yet: a sample already past is late.
+    Fresh,
+    /// Looked at in an earlier block, its time not come then: a sample past now is block
+    /// jitter, not lateness.
+    Seen,
     /// Its time has come but it waits for the next frame start (quantise).
-    awaiting_frame: bool,
+    AwaitingFrame,
+}
+
+/// Where a held cue goes in this block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Placement {
+    /// At `offset` samples into the block; `late` if its sample had already been processed.
+    At {
+        /// Samples from the block's first.
+        offset: u32,
+        /// Its sample had already been processed when it came.
+        late: bool,
+    },
+    /// Its time is after this block.
+    Later,
+    /// Its time has come, but no frame starts in the rest of the block (quantise).
+    NextFrame,
 }
 
 /// An event on its way to the host.
@@ -180,13 +200,26 @@ struct Held {
 struct Out {
     /// The event.
     event: MidiOut,
-    /// Index into `messages`, or [`NO_MESSAGE`] for a scheduled note off or a release.
-    msg: u16,
-    /// Note ons: samples from the note on reaching the host to its note off (0: held, no note
-    /// off). Others: 0.
-    length: u64,
-    /// A scheduled note off already counted in `note_offs_delayed`.
-    counted: bool,
+    /// What it belongs to.
+    origin: Origin,
+}
+
+/// What an event is part of.
+#[derive(Debug, Clone, Copy)]
+enum Origin {
+    /// One of the events of a cue message.
+    Cue {
+        /// Index into `messages`.
+        msg: u16,
+        /// A note on's note off, this many samples after it reaches the host (at least 1);
+        /// `None` for a held note and for other events.
+        release_after: Option<u64>,
+    },
+    /// A note off the player owes: a note's scheduled end, or one owed by a previous activation.
+    Release {
+        /// Already counted in `note_offs_delayed` (or owed from before: never counted).
+        counted: bool,
+    },
 }
 
 /// A cue event placed in this block, sorted by (offset, seq, idx) before sending.
@@ -213,6 +246,52 @@ struct Message {
     lost: bool,
 }
 
+/// The next event of the block, in sample order.
+#[derive(Debug, Clone, Copy)]
+enum Next {
+    /// The earliest pending note off, due at sample `due` (counted like `now`) for `slot`.
+    NoteOff {
+        /// The sample it is due at.
+        due: u64,
+        /// Its (channel, key) slot.
+        slot: u16,
+    },
+    /// `ready[i]`.
+    Cue(usize),
+    /// Nothing more in this block.
+    Done,
+}
+
+/// Whether the host still takes events in this block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    /// It has taken everything offered so far.
+    Open,
+    /// It refused an event: everything after it waits for the next block, so nothing overtakes
+    /// it.
+    Stalled,
+}
+
+/// The host's event queue for one block: the caller's `send`, closed for the rest of the block
+/// once it refuses.
+struct HostQueue<F> {
+    /// Sends at a sample offset; `false` when the host refused.
+    send: F,
+    /// Open until the first refusal.
+    flow: Flow,
+}
+
+impl<F: FnMut(u32, MidiOut) -> bool> HostQueue<F> {
+    /// Offers `event` at `offset`: whether the host took it.
+    fn offer(&mut self, offset: u32, event: MidiOut) -> bool {
+        if self.flow == Flow::Open && (self.send)(offset, event) {
+            return true;
+        }
+        self.flow = Flow::Stalled;
+        false
+    }
+}
+
 /// The audio thread's cue state. `[audio-thread]` throughout; created in `activate()` (`[main-thread]`),
 /// where every buffer is allocated at its final capacity.
 pub struct CuePlayer {
@@ -227,13 +306,14 @@ pub struct CuePlayer {
     /// Events the host refused, in order, for offset 0 of the next block. Capacity
     /// [`CARRY_CAPACITY`].
     carry: Vec<Out>,
-    /// Messages with events in flight, indexed by `Out::msg`. Length [`MESSAGE_CAPACITY`].
+    /// Messages with events in flight, indexed by `Origin::Cue::msg`. Length
+    /// `MESSAGE_CAPACITY`.
     messages: Vec<Message>,
-    /// Free indices into `messages`. Capacity [`MESSAGE_CAPACITY`].
+    /// Free indices into `messages`. Capacity `MESSAGE_CAPACITY`.
     free: Vec<u16>,
     /// Pending note off of each (channel, key) slot: the sample it is due at, counted like
-    /// `now`, or [`NOT_PENDING`]. Length [`NOTE_SLOTS`].
-    due: Vec<u64>,
+    /// `now`. Length [`NOTE_SLOTS`].
+    due: Vec<Option<u64>>,
     /// The pending note offs by due sample, earliest first: `(due, slot)`, one entry per pending
     /// slot (an entry older than its slot's `due`, which only grows, is pushed again with it when
     /// it comes up). Capacity [`NOTE_SLOTS`].
@@ -254,7 +334,7 @@ impl CuePlayer {
     /// large block (a page fault there is a trip through the kernel).
     pub fn new(consumer: rtrb::Consumer<CueEvent>, stats: Arc<CueStats>) -> Self {
         let blank =
-            Out { event: MidiOut::Program { channel: 0, program: 0 }, msg: NO_MESSAGE, length: 0, counted: false };
+            Out { event: MidiOut::Program { channel: 0, program: 0 }, origin: Origin::Release { counted: false } };
         let mut ready = vec![Ready { offset: 0, seq: 0, idx: 0, out: blank }; READY_CAPACITY];
         ready.clear();
         let mut carry = vec![blank; CARRY_CAPACITY];
@@ -268,7 +348,7 @@ impl CuePlayer {
             messages: vec![Message::default(); MESSAGE_CAPACITY],
             // Popped from the end: slot 0 first.
             free: (0..MESSAGE_CAPACITY as u16).rev().collect(),
-            due: vec![NOT_PENDING; NOTE_SLOTS],
+            due: vec![None; NOTE_SLOTS],
             offs: BinaryHeap::with_capacity(NOTE_SLOTS),
             now: 0,
             merged: 0,
@@ -282,7 +362,7 @@ impl CuePlayer {
         for (channel, key) in releases.iter() {
             if self.carry.len() < self.carry.capacity() {
                 let event = MidiOut::NoteOff { channel, key };
-                self.carry.push(Out { event, msg: NO_MESSAGE, length: 0, counted: true });
+                self.carry.push(Out { event, origin: Origin::Release { counted: true } });
             }
         }
     }
@@ -307,161 +387,181 @@ impl CuePlayer {
     /// Places this block's cues and note offs and sends them in sample order through `send`,
     /// which returns `false` when the host refused the event: carried events first (at offset
     /// 0), then this block's note offs and cue events by sample, note offs first at one sample.
-    pub fn run_block(&mut self, block: BlockTiming, mut send: impl FnMut(u32, MidiOut) -> bool) {
+    pub fn run_block(&mut self, block: BlockTiming, send: impl FnMut(u32, MidiOut) -> bool) {
         if !self.is_idle() {
-            self.run_busy_block(block, &mut send);
+            let mut host = HostQueue { send, flow: Flow::Open };
+            self.take_from_ring();
+            self.place_cues(block);
+            self.send_carried(&mut host);
+            self.send_in_sample_order(block, &mut host);
+            self.count_merged();
         }
         self.now = self.now.saturating_add(u64::from(block.len));
     }
 
-    /// [`CuePlayer::run_block`] with something to do.
-    fn run_busy_block(&mut self, block: BlockTiming, send: &mut impl FnMut(u32, MidiOut) -> bool) {
+    /// Phase 1: moves the cues the cue thread queued into `held`, as far as it has room.
+    fn take_from_ring(&mut self) {
         while self.held.len() < self.held.capacity() {
             match self.consumer.pop() {
-                Ok(cue) => self.held.push(Held { cue, seen: false, awaiting_frame: false }),
+                Ok(cue) => self.held.push(Held { cue, state: HeldState::Fresh }),
                 Err(_) => break,
             }
         }
-        self.place_cues(block);
-        self.ready.sort_unstable_by_key(|r| (r.offset, r.seq, r.idx));
+    }
 
-        // Set once the host refused an event: everything after it waits for the next block, so
-        // nothing overtakes it.
-        let mut stalled = false;
-        // What earlier blocks could not send, at offset 0, in order; kept in place if refused again.
+    /// Phase 2: moves the held cues due in this block into `ready`, each message whole with a
+    /// slot in `messages`, sorted by sample and arrival.
+    fn place_cues(&mut self, block: BlockTiming) {
+        self.ready.clear();
+        let mut i = 0;
+        while i < self.held.len() {
+            let held = self.held[i];
+            match self.placement(held, block) {
+                Placement::Later => {
+                    self.held[i].state = HeldState::Seen;
+                    i += 1;
+                }
+                Placement::NextFrame => {
+                    self.held[i].state = HeldState::AwaitingFrame;
+                    i += 1;
+                }
+                Placement::At { offset, late } => {
+                    let actions = held.cue.actions();
+                    let room = self.ready.capacity() - self.ready.len() >= actions.len();
+                    let Some(msg) = (if room { self.free.pop() } else { None }) else {
+                        // Cannot happen with the capacities above (at most HOLD_CAPACITY
+                        // messages of MAX_FANOUT events per block); if it did, the cue waits for
+                        // the next block.
+                        i += 1;
+                        continue;
+                    };
+                    self.held.swap_remove(i);
+                    self.admit(msg, held.cue, offset, late, block.sample_rate);
+                }
+            }
+        }
+        self.ready.sort_unstable_by_key(|r| (r.offset, r.seq, r.idx));
+    }
+
+    /// Where `held` goes in this block: its time (immediate: offset 0), moved to the next frame
+    /// start when it is quantised and the transport plays.
+    fn placement(&self, held: Held, block: BlockTiming) -> Placement {
+        let placement = match (held.state, held.cue.at) {
+            (HeldState::AwaitingFrame, _) | (_, None) => Placement::At { offset: 0, late: false },
+            (state, Some(at)) => place(at, block.start, block.sample_rate, block.len, state == HeldState::Seen),
+        };
+        match placement {
+            Placement::At { offset, late } if held.cue.quantise && block.playing => {
+                match self.frame_starts.iter().find(|&&f| f >= offset) {
+                    Some(&frame) => Placement::At { offset: frame, late },
+                    None => Placement::NextFrame,
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// Gives `cue`'s events message slot `msg` and places them at `offset` in `ready`.
+    fn admit(&mut self, msg: u16, cue: CueEvent, offset: u32, late: bool, sample_rate: u32) {
+        let actions = cue.actions();
+        self.messages[usize::from(msg)] = Message { outstanding: actions.len() as u8, late, lost: false };
+        if actions.is_empty() {
+            self.finish(msg);
+        }
+        for (idx, action) in actions.iter().enumerate() {
+            let (event, release_after) = midi_out(*action, sample_rate);
+            let out = Out { event, origin: Origin::Cue { msg, release_after } };
+            self.ready.push(Ready { offset, seq: cue.seq, idx: idx as u8, out });
+        }
+    }
+
+    /// Phase 3: what earlier blocks could not send, at offset 0, in order; kept in place if
+    /// refused again.
+    fn send_carried(&mut self, host: &mut HostQueue<impl FnMut(u32, MidiOut) -> bool>) {
         let mut kept = 0;
         for i in 0..self.carry.len() {
             let out = self.carry[i];
-            if !stalled && send(0, out.event) {
+            if host.offer(0, out.event) {
                 self.delivered(0, out);
             } else {
-                stalled = true;
                 self.carry[kept] = out;
                 kept += 1;
             }
         }
         self.carry.truncate(kept);
+    }
 
-        // This block's note offs and cue events, merged by sample.
+    /// Phase 4: this block's note offs and cue events, merged by sample.
+    fn send_in_sample_order(&mut self, block: BlockTiming, host: &mut HostQueue<impl FnMut(u32, MidiOut) -> bool>) {
         let end = self.now.saturating_add(u64::from(block.len));
-        let mut next = 0;
+        let mut next_cue = 0;
         loop {
-            let off = match self.offs.peek() {
-                Some(&Reverse((due, slot))) if due < end => Some((due, slot)),
-                _ => None,
-            };
-            let cue_offset = self.ready.get(next).map(|r| r.offset);
-            match (off, cue_offset) {
-                (None, None) => break,
-                (Some((due, slot)), _) if cue_offset.is_none_or(|o| due.saturating_sub(self.now) <= u64::from(o)) => {
+            match self.next_event(end, next_cue) {
+                Next::Done => break,
+                Next::NoteOff { due, slot } => {
                     self.offs.pop();
-                    let slot = usize::from(slot);
-                    let current = self.due[slot];
-                    if current != due {
-                        // The key was extended by a later note: wait for that one's end.
-                        self.offs.push(Reverse((current, slot as u16)));
-                        continue;
+                    if let Some(out) = self.take_note_off(due, slot) {
+                        self.send(due.saturating_sub(self.now) as u32, out, host);
                     }
-                    self.due[slot] = NOT_PENDING;
-                    let (channel, key) = key_of(slot);
-                    let out =
-                        Out { event: MidiOut::NoteOff { channel, key }, msg: NO_MESSAGE, length: 0, counted: false };
-                    let offset = due.saturating_sub(self.now) as u32;
-                    self.emit(offset, out, &mut stalled, send);
                 }
-                _ => {
-                    let r = self.ready[next];
-                    next += 1;
-                    self.emit(r.offset, r.out, &mut stalled, send);
+                Next::Cue(i) => {
+                    next_cue += 1;
+                    let ready = self.ready[i];
+                    self.send(ready.offset, ready.out, host);
                 }
             }
         }
+    }
+
+    /// The next event before sample `end`: the earliest pending note off or `ready[next_cue]`,
+    /// the note off first at one sample.
+    fn next_event(&self, end: u64, next_cue: usize) -> Next {
+        let off = match self.offs.peek() {
+            Some(&Reverse((due, slot))) if due < end => Some((due, slot)),
+            _ => None,
+        };
+        let cue_offset = self.ready.get(next_cue).map(|r| r.offset);
+        match (off, cue_offset) {
+            (Some((due, slot)), _) if cue_offset.is_none_or(|o| due.saturating_sub(self.now) <= u64::from(o)) => {
+                Next::NoteOff { due, slot }
+            }
+            (_, Some(_)) => Next::Cue(next_cue),
+            _ => Next::Done,
+        }
+    }
+
+    /// The note off of `slot` if it is due at `due`, just taken off the heap. A key extended by a
+    /// later note is due later: its entry goes back on the heap for that one's end.
+    fn take_note_off(&mut self, due: u64, slot: u16) -> Option<Out> {
+        let index = usize::from(slot);
+        match self.due[index] {
+            Some(current) if current == due => {
+                self.due[index] = None;
+                let (channel, key) = key_of(index);
+                Some(Out { event: MidiOut::NoteOff { channel, key }, origin: Origin::Release { counted: false } })
+            }
+            Some(later) => {
+                self.offs.push(Reverse((later, slot)));
+                None
+            }
+            // Cannot happen: a slot has a heap entry exactly while it is pending.
+            None => None,
+        }
+    }
+
+    /// Phase 5: the note offs merged in this block, counted at once.
+    fn count_merged(&mut self) {
         if self.merged > 0 {
             self.stats.note_offs_merged.fetch_add(std::mem::take(&mut self.merged), Ordering::Relaxed);
         }
     }
 
-    /// Moves the held cues due in this block into `ready`, each message whole with a slot in
-    /// `messages`.
-    fn place_cues(&mut self, block: BlockTiming) {
-        self.ready.clear();
-        let len = block.len;
-        let mut i = 0;
-        while i < self.held.len() {
-            let held = self.held[i];
-            let placement = match held.cue.at {
-                _ if held.awaiting_frame => Some((0, false)),
-                None => Some((0, false)),
-                Some(at) => place(at, block.start, block.sample_rate, len, held.seen),
-            };
-            let Some((mut offset, late)) = placement else {
-                self.held[i].seen = true;
-                i += 1;
-                continue;
-            };
-            if held.cue.quantise && block.playing {
-                match self.frame_starts.iter().find(|&&f| f >= offset) {
-                    Some(&f) => offset = f,
-                    None => {
-                        // Wait for the next block's first frame start.
-                        self.held[i].seen = true;
-                        self.held[i].awaiting_frame = true;
-                        i += 1;
-                        continue;
-                    }
-                }
-            }
-            let actions = held.cue.actions();
-            let room = self.ready.capacity() - self.ready.len() >= actions.len();
-            let Some(msg) = (if room { self.free.pop() } else { None }) else {
-                // Cannot happen with the capacities above (at most HOLD_CAPACITY messages of
-                // MAX_FANOUT events per block); if it did, the cue waits for the next block.
-                i += 1;
-                continue;
-            };
-            self.held.swap_remove(i);
-            self.messages[usize::from(msg)] = Message { outstanding: actions.len() as u8, late, lost: false };
-            if actions.is_empty() {
-                self.finish(msg);
-            }
-            for (idx, action) in actions.iter().enumerate() {
-                let (event, length) = match *action {
-                    MidiAction::Note { channel, key, velocity, length_ms } => {
-                        let length = if length_ms == 0 {
-                            0
-                        } else {
-                            (u64::from(length_ms) * u64::from(block.sample_rate) / 1000).max(1)
-                        };
-                        let event = MidiOut::NoteOn {
-                            channel: channel.index(),
-                            key: key.get(),
-                            velocity: velocity.get().max(1),
-                        };
-                        (event, length)
-                    }
-                    MidiAction::NoteOff { channel, key } => {
-                        (MidiOut::NoteOff { channel: channel.index(), key: key.get() }, 0)
-                    }
-                    MidiAction::Cc { channel, number, value } => {
-                        (MidiOut::Cc { channel: channel.index(), number: number.get(), value: value.get() }, 0)
-                    }
-                    MidiAction::Program { channel, program } => {
-                        (MidiOut::Program { channel: channel.index(), program: program.get() }, 0)
-                    }
-                };
-                let out = Out { event, msg, length, counted: false };
-                self.ready.push(Ready { offset, seq: held.cue.seq, idx: idx as u8, out });
-            }
-        }
-    }
-
     /// Sends `out` at `offset`, or keeps it for the next block once the host has refused
     /// anything in this one.
-    fn emit(&mut self, offset: u32, out: Out, stalled: &mut bool, send: &mut impl FnMut(u32, MidiOut) -> bool) {
-        if !*stalled && send(offset, out.event) {
+    fn send(&mut self, offset: u32, out: Out, host: &mut HostQueue<impl FnMut(u32, MidiOut) -> bool>) {
+        if host.offer(offset, out.event) {
             self.delivered(offset, out);
         } else {
-            *stalled = true;
             self.keep(out);
         }
     }
@@ -469,48 +569,50 @@ impl CuePlayer {
     /// `out` reached the host at `offset` of this block: its message is one event closer to
     /// applied, and a note on's note off is scheduled from here.
     fn delivered(&mut self, offset: u32, out: Out) {
-        if out.msg != NO_MESSAGE {
-            self.settle(out.msg);
-        }
-        if let MidiOut::NoteOn { channel, key, .. } = out.event
-            && out.length > 0
-        {
-            let due = self.now.saturating_add(u64::from(offset)).saturating_add(out.length);
+        let Origin::Cue { msg, release_after } = out.origin else {
+            return;
+        };
+        self.settle(msg);
+        if let (MidiOut::NoteOn { channel, key, .. }, Some(length)) = (out.event, release_after) {
+            let due = self.now.saturating_add(u64::from(offset)).saturating_add(length);
             let slot = slot_of(channel, key);
-            let current = self.due[slot];
-            if current == NOT_PENDING {
-                self.due[slot] = due;
-                if self.offs.len() < self.offs.capacity() {
-                    self.offs.push(Reverse((due, slot as u16)));
+            match self.due[slot] {
+                None => {
+                    self.due[slot] = Some(due);
+                    if self.offs.len() < self.offs.capacity() {
+                        self.offs.push(Reverse((due, slot as u16)));
+                    }
                 }
-            } else {
-                // The key is still held by an earlier note: one note off, at the later end.
-                self.due[slot] = current.max(due);
-                self.merged += 1;
+                Some(current) => {
+                    // The key is still held by an earlier note: one note off, at the later end.
+                    self.due[slot] = Some(current.max(due));
+                    self.merged += 1;
+                }
             }
         }
     }
 
     /// Carries `out` to the next block, or loses it (counted) when the carry is full.
-    fn keep(&mut self, mut out: Out) {
-        if out.msg == NO_MESSAGE {
-            // There is always room (see CARRY_CAPACITY); the check keeps the push from growing.
-            if self.carry.len() < self.carry.capacity() {
-                if !out.counted {
-                    out.counted = true;
-                    self.stats.note_offs_delayed.fetch_add(1, Ordering::Relaxed);
+    fn keep(&mut self, out: Out) {
+        match out.origin {
+            Origin::Release { counted } => {
+                // There is always room (see CARRY_CAPACITY); the check keeps the push from growing.
+                if self.carry.len() < self.carry.capacity() {
+                    if !counted {
+                        self.stats.note_offs_delayed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    self.carry.push(Out { origin: Origin::Release { counted: true }, ..out });
                 }
-                self.carry.push(out);
             }
-            return;
-        }
-        let message = &mut self.messages[usize::from(out.msg)];
-        if self.carry.len() < CARRY_CAPACITY - NOTE_SLOTS {
-            message.late = true;
-            self.carry.push(out);
-        } else {
-            message.lost = true;
-            self.settle(out.msg);
+            Origin::Cue { msg, .. } => {
+                if self.carry.len() < CARRY_CAPACITY - NOTE_SLOTS {
+                    self.messages[usize::from(msg)].late = true;
+                    self.carry.push(out);
+                } else {
+                    self.messages[usize::from(msg)].lost = true;
+                    self.settle(msg);
+                }
+            }
         }
     }
 
@@ -562,10 +664,9 @@ impl CuePlayer {
             }
         }
         for (slot, due) in self.due.iter_mut().enumerate() {
-            if *due != NOT_PENDING {
+            if due.take().is_some() {
                 let (channel, key) = key_of(slot);
                 owed.insert(channel, key);
-                *due = NOT_PENDING;
             }
         }
         self.offs.clear();
@@ -573,12 +674,30 @@ impl CuePlayer {
     }
 }
 
-/// Where a cue timed `at` falls in a block that started processing at `start`: `Some((offset,
-/// late))` if in this block or already past, `None` if in a later block. `at` is the moment the
-/// sample leaves the host (see [`CueEvent::at`]); a sample at offset `o` leaves it at
+/// `action` as the MIDI event for the host at `sample_rate` Hz, with a note's length in samples
+/// (at least 1; `None` for a held note, length 0 ms, and for other events).
+fn midi_out(action: MidiAction, sample_rate: u32) -> (MidiOut, Option<u64>) {
+    match action {
+        MidiAction::Note { channel, key, velocity, length_ms } => {
+            let length = (length_ms > 0).then(|| (u64::from(length_ms) * u64::from(sample_rate) / 1000).max(1));
+            (MidiOut::NoteOn { channel: channel.index(), key: key.get(), velocity: velocity.get().max(1) }, length)
+        }
+        MidiAction::NoteOff { channel, key } => (MidiOut::NoteOff { channel: channel.index(), key: key.get() }, None),
+        MidiAction::Cc { channel, number, value } => {
+            (MidiOut::Cc { channel: channel.index(), number: number.get(), value: value.get() }, None)
+        }
+        MidiAction::Program { channel, program } => {
+            (MidiOut::Program { channel: channel.index(), program: program.get() }, None)
+        }
+    }
+}
+
+/// Where a cue timed `at` falls in a block that started processing at `start`: at an offset if
+/// in this block or already past, [`Placement::Later`] if in a later block. `at` is the moment
+/// the sample leaves the host (see [`CueEvent::at`]); a sample at offset `o` leaves it at
 /// `start + (o + len) / sample_rate`. A cue whose sample has passed goes at 0; it is late
-/// unless it was already held in an earlier block (then the miss is block-timing jitter).
-fn place(at: Instant, start: Instant, sample_rate: u32, len: u32, seen: bool) -> Option<(u32, bool)> {
+/// unless it was `seen` in an earlier block (then the miss is block-timing jitter).
+fn place(at: Instant, start: Instant, sample_rate: u32, len: u32, seen: bool) -> Placement {
     let nanos: i128 = match at.checked_duration_since(start) {
         Some(d) => d.as_nanos() as i128,
         None => -(start.duration_since(at).as_nanos() as i128),
@@ -586,11 +705,11 @@ fn place(at: Instant, start: Instant, sample_rate: u32, len: u32, seen: bool) ->
     // Round to the nearest sample.
     let samples = (nanos * i128::from(sample_rate) + 500_000_000).div_euclid(1_000_000_000) - i128::from(len);
     if samples >= i128::from(len) {
-        None
+        Placement::Later
     } else if samples < 0 {
-        Some((0, !seen))
+        Placement::At { offset: 0, late: !seen }
     } else {
-        Some((samples as u32, false))
+        Placement::At { offset: samples as u32, late: false }
     }
 }
 
