@@ -31,10 +31,10 @@ pub mod transport;
 use std::io::Write as _;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use clap::Args;
 use ipnet::IpNet;
 use osc_timecode_core::cue::{AllowList, MAX_PACKET, parse_allow_entry};
@@ -183,7 +183,7 @@ pub fn run(args: ServeArgs, config: &ClientConfig) -> anyhow::Result<()> {
 
     let shared = Arc::new(Shared::new(Transport::new(rate, start.to_frame(), !args.stopped, Now::read())));
     let keepalive = Some(Duration::from_millis(args.keepalive_ms)).filter(|d| !d.is_zero());
-    let sender = sender::spawn(Arc::clone(&shared), sockets, keepalive)?;
+    let sender = sender::SenderThread::spawn(Arc::clone(&shared), sockets, keepalive)?;
 
     let to: Vec<String> = targets.iter().map(SocketAddr::to_string).collect();
     crate::note(&format!(
@@ -199,11 +199,7 @@ pub fn run(args: ServeArgs, config: &ClientConfig) -> anyhow::Result<()> {
         None => wait_then_listen(&mut waiter, &mut receiver, &stop, args.quiet),
     };
 
-    shared.transport.lock().unwrap_or_else(PoisonError::into_inner).shutdown = true;
-    shared.changed.notify_all();
-    if sender.join().is_err() {
-        bail!("the timecode sender thread failed");
-    }
+    sender.stop()?;
     result
 }
 

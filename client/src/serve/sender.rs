@@ -74,15 +74,55 @@ impl Targets {
     }
 }
 
-/// Spawns the sender thread. It runs until `Shared::transport`'s `shutdown` is set (and the
-/// condition variable notified), then returns.
-pub fn spawn(shared: Arc<Shared>, targets: Targets, keepalive: Option<Duration>) -> anyhow::Result<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name("osc-timecode-serve-sender".to_owned())
-        .spawn(move || {
-            Sender { shared, targets, schedule: Schedule::new(keepalive), buf: Vec::new(), warned: None }.run()
-        })
-        .context("could not start the sender thread")
+/// The running sender thread. `[main-thread]` owns it; [`SenderThread::stop`], or dropping it,
+/// stops and joins the thread. Unlike the plugin's threads, which poll a stop flag, this one
+/// sleeps on the transport's condition variable: stopping sets the transport's `shutdown` and
+/// wakes it, so it ends at once.
+#[derive(Debug)]
+pub struct SenderThread {
+    /// The transport the thread waits on. `[thread-safe]`.
+    shared: Arc<Shared>,
+    /// Joined on stop; `None` once joined.
+    handle: Option<JoinHandle<()>>,
+}
+
+impl SenderThread {
+    /// Spawns the sender thread, sending to `targets` (and every `keepalive` while stopped).
+    pub fn spawn(shared: Arc<Shared>, targets: Targets, keepalive: Option<Duration>) -> anyhow::Result<Self> {
+        let state = Sender {
+            shared: Arc::clone(&shared),
+            targets,
+            schedule: Schedule::new(keepalive),
+            buf: Vec::new(),
+            warned: None,
+        };
+        let handle = std::thread::Builder::new()
+            .name("osc-timecode-serve-sender".to_owned())
+            .spawn(move || state.run())
+            .context("could not start the sender thread")?;
+        Ok(Self { shared, handle: Some(handle) })
+    }
+
+    /// Stops the thread and waits for it; an error if it panicked.
+    pub fn stop(mut self) -> anyhow::Result<()> {
+        self.join()
+    }
+
+    fn join(&mut self) -> anyhow::Result<()> {
+        self.shared.transport.lock().unwrap_or_else(PoisonError::into_inner).shutdown = true;
+        self.shared.changed.notify_all();
+        match self.handle.take().map(JoinHandle::join) {
+            Some(Err(_)) => anyhow::bail!("the timecode sender thread failed"),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Drop for SenderThread {
+    fn drop(&mut self) {
+        // A panic was already reported on standard error by the thread itself.
+        let _ = self.join();
+    }
 }
 
 /// The thread's state. `[sender-thread]` throughout.
