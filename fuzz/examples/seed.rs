@@ -18,8 +18,8 @@ use nice_plug::prelude::{Params as _, PluginState};
 use osc_timecode_core::FrameRate;
 use osc_timecode_core::protocol::{TimecodeMessage, encode_timecode_bundle, timetag_from_system_time};
 use osc_timecode_fuzz::join;
-use osc_timecode_plugin::cues::map::CueSettings;
 use osc_timecode_plugin::params::TimecodeParams;
+use osc_timecode_plugin::settings::cues::CueSettings;
 use osc_timecode_plugin::settings::{OfflinePolicy, Settings};
 use rosc::{OscBundle, OscMessage, OscPacket, OscTime, OscType};
 

@@ -21,9 +21,10 @@ use libfuzzer_sys::fuzz_target;
 use osc_timecode_core::cue::{Ack, MAX_FANOUT, parse_allow_entry};
 use osc_timecode_core::protocol::address;
 use osc_timecode_fuzz::{Knobs, TOKEN, datagrams, receiver_input, sender, with_cue_thread_stack};
-use osc_timecode_plugin::cues::map::{AllowEntry, CueSettings, Mapping};
 use osc_timecode_plugin::cues::receiver::Dispatcher;
 use osc_timecode_plugin::cues::{CueStats, DropReason};
+use osc_timecode_plugin::settings::cues::{CueSettings, Mapping};
+use osc_timecode_plugin::settings::values::AllowEntry;
 use rosc::OscPacket;
 
 /// Named mappings: one of each kind, names that patterns can select several of.
@@ -38,7 +39,8 @@ const NAMED: &str = r#"[
 fn settings(knobs: Knobs) -> CueSettings {
     let mut s = CueSettings { quantise: knobs.quantise_or_rolling, defaults: !knobs.no_defaults, ..Default::default() };
     if knobs.token {
-        s.token = Some(TOKEN.to_owned());
+        // PANIC: a constant, valid token.
+        s.token = Some(TOKEN.parse().expect("a valid token"));
     }
     if knobs.named_or_drop_frame {
         // PANIC: a constant, valid mapping table.

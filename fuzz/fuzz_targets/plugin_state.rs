@@ -15,8 +15,9 @@ use std::collections::BTreeMap;
 use libfuzzer_sys::fuzz_target;
 use nice_plug::prelude::{Params as _, PluginState};
 use osc_timecode_fuzz::with_cue_thread_stack;
-use osc_timecode_plugin::cues::map::{CueMap, Exposure};
+use osc_timecode_plugin::cues::map::CueMap;
 use osc_timecode_plugin::params::TimecodeParams;
+use osc_timecode_plugin::settings::cues::Exposure;
 use osc_timecode_plugin::settings::{STATE_KEY, Settings, StateError, filter_state};
 
 /// Settings loaded into fresh parameters from `fields`, as nice-plug restores a project.

@@ -52,6 +52,7 @@ use osc_timecode_core::rate::RateAgreement;
 use crate::params::TimecodeParams;
 use crate::readout::Readout;
 use crate::settings::Settings;
+use crate::settings::values::Target;
 use crate::thread::{Priority, StoppableThread};
 use crate::wallclock::WallClock;
 
@@ -211,9 +212,9 @@ struct TargetSlot {
 impl TargetCounters {
     /// `[network-thread]` The targets are now `targets`: a slot whose address changed starts
     /// again from zero; one whose address stayed keeps counting.
-    pub fn assign(&self, targets: &[SocketAddr]) {
+    pub fn assign(&self, targets: &[Target]) {
         for (i, slot) in self.slots.iter().enumerate() {
-            let key = targets.get(i).map_or(0, |t| target_key(*t));
+            let key = targets.get(i).map_or(0, |t| target_key(t.addr()));
             if slot.key.load(Ordering::Relaxed) != key {
                 slot.key.store(0, Ordering::Release);
                 slot.sent.store(0, Ordering::Relaxed);
@@ -477,7 +478,7 @@ impl Worker {
         let heard = self.wall.wall_at(heard_at, self.settings.output_latency_ms);
         encode_timecode_bundle(&msg, timetag_from_system_time(heard), &mut self.buf);
         for i in 0..self.settings.targets.len() {
-            let target = self.settings.targets[i];
+            let target = self.settings.targets[i].addr();
             let result = match self.sockets.for_target(target, &self.settings.targets, &self.stats) {
                 Some(socket) => socket.send_to(&self.buf, target).map(drop),
                 None => Err(std::io::Error::other("no socket")),
@@ -535,9 +536,9 @@ struct Sockets {
 }
 
 impl Sockets {
-    fn for_target(&mut self, target: SocketAddr, all: &[SocketAddr], stats: &Stats) -> Option<&UdpSocket> {
+    fn for_target(&mut self, target: SocketAddr, all: &[Target], stats: &Stats) -> Option<&UdpSocket> {
         let v6 = target.is_ipv6();
-        let all_loopback = all.iter().filter(|t| t.is_ipv6() == v6).all(|t| t.ip().is_loopback());
+        let all_loopback = all.iter().filter(|t| t.addr().is_ipv6() == v6).all(|t| t.ip().is_loopback());
         let (slot, failed_at) =
             if v6 { (&mut self.v6, &mut self.failed_at.1) } else { (&mut self.v4, &mut self.failed_at.0) };
         if slot.is_none() && failed_at.is_none_or(|t| t.elapsed() >= REBIND_EVERY) {
@@ -570,6 +571,10 @@ mod tests {
     use osc_timecode_core::protocol::decode_timecode_packet;
     use std::time::SystemTime;
 
+    fn target(addr: SocketAddr) -> Target {
+        Target::new(addr).unwrap()
+    }
+
     fn event(frame: i64, offset: u32, playing: bool, jump: bool) -> FrameEvent {
         FrameEvent { frame, rate: FrameRate::FPS_25, offset, playing, jump, looped: false, starts: playing }
     }
@@ -583,7 +588,7 @@ mod tests {
         let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
         rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let settings = Settings {
-            targets: vec![rx.local_addr().unwrap()],
+            targets: vec![target(rx.local_addr().unwrap())],
             keepalive_ms,
             output_latency_ms: 0.0,
             ..Settings::default()
@@ -698,7 +703,7 @@ mod tests {
         // Port 0 cannot be sent to: the OS refuses every datagram.
         let bad: SocketAddr = "127.0.0.1:0".parse().unwrap();
         let settings = Settings {
-            targets: vec![bad, rx.local_addr().unwrap()],
+            targets: vec![Target::unchecked(bad), target(rx.local_addr().unwrap())],
             keepalive_ms: 0,
             output_latency_ms: 0.0,
             ..Settings::default()
@@ -731,7 +736,8 @@ mod tests {
         let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
         rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let (bad, good): (SocketAddr, SocketAddr) = ("127.0.0.1:0".parse().unwrap(), rx.local_addr().unwrap());
-        let settings = Settings { targets: vec![bad, good], keepalive_ms: 0, ..Settings::default() };
+        let settings =
+            Settings { targets: vec![Target::unchecked(bad), target(good)], keepalive_ms: 0, ..Settings::default() };
         let params = Arc::new(TimecodeParams::new(settings));
         let stats = Arc::new(Stats::default());
         let (mut producer, consumer) = rtrb::RingBuffer::new(QUEUE_CAPACITY);
@@ -752,7 +758,7 @@ mod tests {
         assert_eq!(stats.targets.get(0, good), None, "slot 0 counts another address");
         assert_eq!(stats.targets.get(2, good), None, "no third target");
         // The window removes the first target: the good one moves to slot 0 and starts from 0 there.
-        params.settings.write().unwrap().targets = vec![good];
+        params.settings.write().unwrap().targets = vec![target(good)];
         let deadline = Instant::now() + Duration::from_secs(5);
         while stats.targets.get(0, good).is_none() {
             assert!(Instant::now() < deadline, "the network thread never took the new targets");
@@ -783,11 +789,11 @@ mod tests {
     fn a_target_that_stays_in_its_place_keeps_its_counts() {
         let counters = TargetCounters::default();
         let (a, b): (SocketAddr, SocketAddr) = ("127.0.0.1:1".parse().unwrap(), "[::1]:2".parse().unwrap());
-        counters.assign(&[a, b]);
+        counters.assign(&[target(a), target(b)]);
         counters.count(0, true);
         counters.count(1, false);
         counters.count(TARGET_SLOTS, true);
-        counters.assign(&[a, a]);
+        counters.assign(&[target(a), target(a)]);
         assert_eq!(counters.get(0, a), Some((1, 0)), "same address, same place: kept");
         assert_eq!(counters.get(1, a), Some((0, 0)), "new address: from zero");
         assert_eq!(counters.get(1, b), None);
@@ -810,7 +816,7 @@ mod tests {
         // A new thread (as after deactivate/activate) shares the instance's stats.
         let (mut producer, consumer) = rtrb::RingBuffer::new(QUEUE_CAPACITY);
         let settings = Settings {
-            targets: vec![rx.local_addr().unwrap()],
+            targets: vec![target(rx.local_addr().unwrap())],
             keepalive_ms: 0,
             output_latency_ms: 0.0,
             ..Settings::default()

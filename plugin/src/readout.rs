@@ -21,7 +21,8 @@ use osc_timecode_core::clock::FrameEvent;
 use osc_timecode_core::cue::{AckStatus, MAX_FANOUT};
 use osc_timecode_core::{FrameRate, HostRate};
 
-use crate::cues::map::{Exposure, MAX_PATTERN_LEN, MidiAction};
+use crate::settings::cues::{Exposure, MidiAction};
+use crate::settings::values::MAX_PATTERN_LEN;
 
 /// The audio thread's side of the window: what it last saw. `[thread-safe]`; allocated with the
 /// plugin in `default()`, lives across re-activations.
@@ -478,7 +479,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cues::map::{Channel, U7};
+    use crate::settings::values::{Channel, U7};
 
     #[test]
     fn the_next_block_is_predicted_from_the_latest_start_and_length() {

@@ -22,7 +22,7 @@ use std::time::Instant;
 use osc_timecode_core::cue::MAX_FANOUT;
 use osc_timecode_core::protocol::status;
 
-use map::MidiAction;
+use crate::settings::cues::MidiAction;
 
 /// Cues the cue thread → audio thread ring holds.
 pub const CUE_QUEUE_CAPACITY: usize = 1024;

@@ -27,8 +27,8 @@ use std::time::Instant;
 
 use osc_timecode_core::cue::MAX_FANOUT;
 
-use super::map::MidiAction;
 use super::{CueEvent, CueStats, DropReason};
+use crate::settings::cues::MidiAction;
 
 /// Cues held on the audio thread until their block comes (timetagged ones arrive up to
 /// [`super::receiver::RELEASE_AHEAD`] early).
@@ -715,8 +715,9 @@ fn place(at: Instant, start: Instant, sample_rate: u32, len: u32, seen: bool) ->
 
 #[cfg(test)]
 mod tests {
-    use super::super::map::{Channel, MidiAction, U7};
     use super::*;
+    use crate::settings::cues::MidiAction;
+    use crate::settings::values::{Channel, U7};
     use std::time::Duration;
 
     const SR: u32 = 48_000;

@@ -35,10 +35,11 @@ use osc_timecode_core::protocol::{address, system_time_from_timetag};
 use osc_timecode_core::reply::{ReplyBudget, ReplyKind, message_len};
 use rosc::{OscMessage, OscPacket};
 
-use super::map::{CueMap, CueSettings, Exposure, MidiAction, Unresolved};
+use super::map::{CueMap, Unresolved};
 use super::{CueEvent, CueStats, DropReason};
 use crate::params::TimecodeParams;
 use crate::readout::{BindFailure, CueActivity, RecentCue, ShortText};
+use crate::settings::cues::{CueSettings, Exposure, MidiAction};
 use crate::thread::{Priority, StoppableThread};
 use crate::wallclock::WallClock;
 
@@ -506,7 +507,7 @@ impl Worker {
     }
 
     fn bind(&mut self, now: Instant) {
-        let configured = self.dispatcher.settings().listen;
+        let configured = self.dispatcher.settings().listen.addr();
         match UdpSocket::bind(configured) {
             Ok(socket) => {
                 let local = socket.local_addr().unwrap_or(configured);
@@ -661,7 +662,7 @@ mod tests {
         fn new(edit: impl FnOnce(&mut CueSettings)) -> Self {
             let port = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
             let mut settings = Settings::default();
-            settings.cues.listen = SocketAddr::from(([127, 0, 0, 1], port));
+            settings.cues.listen = format!("127.0.0.1:{port}").parse().unwrap();
             edit(&mut settings.cues);
             let params = Arc::new(TimecodeParams::new(settings));
             let stats = Arc::new(CueStats::default());
@@ -726,9 +727,9 @@ mod tests {
         assert_eq!(
             cue.actions(),
             &[MidiAction::Note {
-                channel: super::super::map::Channel::ONE,
-                key: super::super::map::U7::new(60).unwrap(),
-                velocity: super::super::map::U7::new(90).unwrap(),
+                channel: crate::settings::values::Channel::ONE,
+                key: crate::settings::values::U7::new(60).unwrap(),
+                velocity: crate::settings::values::U7::new(90).unwrap(),
                 length_ms: 100
             }]
         );
@@ -788,7 +789,7 @@ mod tests {
 
     #[test]
     fn token_and_malformed_get_no_reply_but_are_counted() {
-        let rig = Rig::new(|c| c.token = Some("s3cret".into()));
+        let rig = Rig::new(|c| c.token = Some("s3cret".parse().unwrap()));
         rig.send(&cue_msg("/cue/1", vec![]));
         rig.send(&cue_msg("/cue/1", vec![OscType::String("wrong".into())]));
         rig.send_bytes(b"garbage!");
@@ -828,7 +829,7 @@ mod tests {
     #[test]
     fn the_window_sees_each_cue_from_an_allowed_sender_with_its_midi_and_status() {
         let (producer, _consumer) = rtrb::RingBuffer::new(16);
-        let settings = CueSettings { token: Some("t".into()), ..CueSettings::default() };
+        let settings = CueSettings { token: Some("t".parse().unwrap()), ..CueSettings::default() };
         let mut d = Dispatcher::new(producer, Arc::new(CueStats::default()), settings, 0.0);
         let activity = Arc::new(CueActivity::default());
         d.report_to(activity.clone());
@@ -865,9 +866,9 @@ mod tests {
                 ("/cue/60", AckStatus::Ok, 1),
             ]
         );
-        let key = super::super::map::U7::new(60).unwrap();
-        let channel = super::super::map::Channel::ONE;
-        let velocity = super::super::map::U7::new(90).unwrap();
+        let key = crate::settings::values::U7::new(60).unwrap();
+        let channel = crate::settings::values::Channel::ONE;
+        let velocity = crate::settings::values::U7::new(90).unwrap();
         assert_eq!(recent[5].actions().next(), Some(&MidiAction::Note { channel, key, velocity, length_ms: 100 }));
         assert_eq!(recent[1].actions().next(), Some(&MidiAction::NoteOff { channel, key }), "VALUE 0 applied");
         assert_eq!(recent[0].from, friend);
@@ -875,10 +876,7 @@ mod tests {
 
     #[test]
     fn senders_outside_the_allow_list_are_dropped_silently() {
-        let rig = Rig::new(|c| {
-            c.allow =
-                vec![super::super::map::AllowEntry(osc_timecode_core::cue::parse_allow_entry("127.0.0.2").unwrap())]
-        });
+        let rig = Rig::new(|c| c.allow = vec!["127.0.0.2".parse::<crate::settings::values::AllowEntry>().unwrap()]);
         rig.send(&cue_msg("/cue/1", vec![]));
         rig.send(&cue_msg("/status", vec![]));
         rig.sender.set_read_timeout(Some(Duration::from_millis(300))).unwrap();

@@ -2,10 +2,9 @@
 //! Applied under the settings' write lock; a row that vanished under the window (a project
 //! load) is refused, not guessed. `[gui-thread]`.
 
-use std::net::SocketAddr;
-
-use crate::cues::map::{AllowEntry, Mapping};
 use crate::settings::Settings;
+use crate::settings::cues::Mapping;
+use crate::settings::values::{AllowEntry, ListenAddress, Target, Token};
 
 /// One change to a list of settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,15 +41,15 @@ impl<T> ListEdit<T> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum SettingsEdit {
     /// The timecode targets.
-    Targets(ListEdit<SocketAddr>),
+    Targets(ListEdit<Target>),
     /// The cue input's listen address.
-    Listen(SocketAddr),
+    Listen(ListenAddress),
     /// The cue input on or off.
     CueEnabled(bool),
     /// The allow-list.
     Allow(ListEdit<AllowEntry>),
     /// The token (`None`: no token).
-    Token(Option<String>),
+    Token(Option<Token>),
     /// The named cue mappings.
     Map(ListEdit<Mapping>),
 }
@@ -74,10 +73,7 @@ impl SettingsEdit {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cues::map::AllowEntry;
-    use crate::editor::fixtures::addr;
     use crate::editor::mapping::MappingDraft;
-    use osc_timecode_core::cue::parse_allow_entry;
 
     #[test]
     fn list_edits_add_replace_and_remove_and_refuse_stale_rows() {
@@ -94,19 +90,20 @@ mod tests {
     #[test]
     fn settings_edits_reach_their_field() {
         let mut s = Settings::default();
-        let a = addr("10.0.0.5:9000");
+        let a: Target = "10.0.0.5:9000".parse().unwrap();
         SettingsEdit::Targets(ListEdit::Add(a)).apply(&mut s).unwrap();
         assert_eq!(s.targets, [crate::settings::DEFAULT_TARGET, a]);
         SettingsEdit::Targets(ListEdit::Remove(0)).apply(&mut s).unwrap();
         assert_eq!(s.targets, [a]);
-        SettingsEdit::Listen(addr("0.0.0.0:7000")).apply(&mut s).unwrap();
-        assert_eq!(s.cues.listen, addr("0.0.0.0:7000"));
+        let listen: ListenAddress = "0.0.0.0:7000".parse().unwrap();
+        SettingsEdit::Listen(listen).apply(&mut s).unwrap();
+        assert_eq!(s.cues.listen, listen);
         SettingsEdit::CueEnabled(false).apply(&mut s).unwrap();
         assert!(!s.cues.enabled);
-        let entry = AllowEntry(parse_allow_entry("10.0.0.0/8").unwrap());
+        let entry: AllowEntry = "10.0.0.0/8".parse().unwrap();
         SettingsEdit::Allow(ListEdit::Replace(0, entry)).apply(&mut s).unwrap();
         assert_eq!(s.cues.allow[0], entry);
-        SettingsEdit::Token(Some("t".into())).apply(&mut s).unwrap();
+        SettingsEdit::Token(Some("t".parse().unwrap())).apply(&mut s).unwrap();
         assert_eq!(s.cues.token(), Some("t"));
         let m = MappingDraft { address: "/cue/go".into(), ..MappingDraft::default() }.to_mapping(&[], None).unwrap();
         SettingsEdit::Map(ListEdit::Add(m.clone())).apply(&mut s).unwrap();

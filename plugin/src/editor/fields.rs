@@ -1,72 +1,38 @@
 //! Every text field's check, refused in place with the reason, and the state of a field or a
 //! list of addresses while it is typed. `[gui-thread]`.
-
-use std::net::{IpAddr, SocketAddr};
-
-use osc_timecode_core::cue::parse_allow_entry;
-use osc_timecode_core::pattern;
+//!
+//! A value the settings hold is checked by its type (`crate::settings::values`), the same
+//! constructor the config file and a project state go through; what is left here is what only a
+//! list or a form knows: duplicates, the offset's text, the mapping row's numbers.
 
 use super::edits::ListEdit;
-use crate::cues::map::{AllowEntry, MAX_PATTERN_LEN, PlainAddress};
+use crate::settings::values::{
+    AddressError, AllowEntry, AllowError, ListenAddress, PlainAddress, PlainAddressError, Target, Token, TokenError,
+};
 
-/// Why a field's text was refused. The message is what the window shows beside the field.
+/// Why a field's text was refused. The message is what the window shows beside the field; for
+/// a value the settings hold it is its type's message, which the config file's and a project
+/// state's errors quote too.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FieldError {
-    /// Nothing typed.
-    #[error("empty")]
-    Empty,
-    /// `localhost:5006`.
-    #[error("{0:?} is a name: write an IP address, like 127.0.0.1 (names are not looked up)")]
-    HostName(String),
-    /// `127.0.0.1`.
-    #[error("add a port, like {0}:5006")]
-    NoPort(String),
-    /// `::1:5006`.
-    #[error("write IPv6 addresses in brackets, like [::1]:5006")]
-    Ipv6Brackets,
-    /// `127.0.0.1:70000`.
-    #[error("port {0} is out of range (1-65535)")]
-    PortRange(String),
-    /// `127.0.0.1:0`.
-    #[error("port 0 is not a port senders or receivers can use (1-65535)")]
-    PortZero,
-    /// Anything else that is not `IP:PORT`.
-    #[error("not an address like 127.0.0.1:5006 or [::1]:5006")]
-    NotAnAddress,
+    /// A target or the listen address.
+    #[error(transparent)]
+    Address(#[from] AddressError),
+    /// An allow-list entry.
+    #[error(transparent)]
+    Allow(#[from] AllowError),
+    /// The token.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// A mapped address.
+    #[error(transparent)]
+    MappedAddress(#[from] PlainAddressError),
     /// Already in the list.
     #[error("{0} is already in the list")]
     Duplicate(String),
-    /// Not an IP address or CIDR range.
-    #[error("not an address or range, like 192.168.1.20 or 10.0.0.0/8")]
-    NotARange,
-    /// `10.0.0.0/33`.
-    #[error("/{prefix} is longer than an {family} address (at most /{max})")]
-    PrefixTooLong {
-        /// The prefix typed.
-        prefix: String,
-        /// `"IPv4"` or `"IPv6"`.
-        family: &'static str,
-        /// 32 or 128.
-        max: u8,
-    },
-    /// A token with spaces at its ends.
-    #[error("no spaces at the start or end of the token")]
-    TokenSpaces,
-    /// A token with control characters.
-    #[error("the token cannot hold control characters")]
-    TokenControl,
-    /// A token beyond [`MAX_TOKEN_LEN`].
-    #[error("at most {MAX_TOKEN_LEN} bytes")]
-    TokenTooLong,
     /// The start offset.
     #[error("write HH:MM:SS from 00:00:00 to 23:59:59 (whole seconds)")]
     Offset,
-    /// A mapped address with pattern characters.
-    #[error("{0:?} is a pattern: map plain addresses, like /cue/intro")]
-    Pattern(String),
-    /// A mapped address that is not OSC.
-    #[error("an OSC address starts with / and has no spaces or # , ? * [ ] {{ }}")]
-    NotOsc,
     /// Not a whole number.
     #[error("{what} must be a whole number")]
     NotANumber {
@@ -83,102 +49,30 @@ pub enum FieldError {
         /// Largest allowed.
         max: u32,
     },
-    /// The cue to learn from was cut short.
-    #[error("that address is longer than {MAX_PATTERN_LEN} bytes")]
-    TooLong,
 }
 
-/// The longest token, in bytes.
-pub const MAX_TOKEN_LEN: usize = 128;
-
-/// `IP:PORT` with IPv6 in brackets, port 1–65535, with a reason for each way it can be wrong.
-pub fn parse_socket_addr(text: &str) -> Result<SocketAddr, FieldError> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Err(FieldError::Empty);
-    }
-    if let Ok(addr) = text.parse::<SocketAddr>() {
-        return if addr.port() == 0 { Err(FieldError::PortZero) } else { Ok(addr) };
-    }
-    if let Ok(ip) = text.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
-        return Err(match ip {
-            // `::1:5006` is an IPv6 address too: only brackets say where the port starts.
-            IpAddr::V6(_) if !text.starts_with('[') => FieldError::Ipv6Brackets,
-            IpAddr::V6(ip) => FieldError::NoPort(format!("[{ip}]")),
-            IpAddr::V4(ip) => FieldError::NoPort(ip.to_string()),
-        });
-    }
-    let Some((host, port)) = text.rsplit_once(':') else {
-        return Err(if looks_like_name(text) { FieldError::HostName(text.into()) } else { FieldError::NotAnAddress });
-    };
-    if host.contains(':') && !host.starts_with('[') {
-        return Err(FieldError::Ipv6Brackets);
-    }
-    if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(FieldError::NotAnAddress);
-    }
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.parse::<IpAddr>().is_ok() {
-        // The host is fine, so the port is what failed: too big.
-        return Err(FieldError::PortRange(port.trim_start_matches('0').into()));
-    }
-    Err(if looks_like_name(host) { FieldError::HostName(host.into()) } else { FieldError::NotAnAddress })
-}
-
-/// `localhost`, `stage-pc.local`: a name, not an address.
-fn looks_like_name(text: &str) -> bool {
-    !text.is_empty()
-        && text.bytes().any(|b| b.is_ascii_alphabetic())
-        && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-}
-
-/// A timecode target: an address not already among `targets` (but for the one at `editing`).
-pub fn parse_target(text: &str, targets: &[SocketAddr], editing: Option<usize>) -> Result<SocketAddr, FieldError> {
-    let addr = parse_socket_addr(text)?;
-    refuse_duplicate(targets, editing, |t| *t == addr, || addr.to_string())?;
-    Ok(addr)
+/// A timecode target not already among `targets` (but for the one at `editing`).
+pub fn parse_target(text: &str, targets: &[Target], editing: Option<usize>) -> Result<Target, FieldError> {
+    let target: Target = text.parse()?;
+    refuse_duplicate(targets, editing, |t| *t == target, || target.to_string())?;
+    Ok(target)
 }
 
 /// The cue input's listen address.
-pub fn parse_listen(text: &str) -> Result<SocketAddr, FieldError> {
-    parse_socket_addr(text)
+pub fn parse_listen(text: &str) -> Result<ListenAddress, FieldError> {
+    Ok(text.parse()?)
 }
 
 /// An allow-list entry not already in `allow` (but for the one at `editing`).
 pub fn parse_allow(text: &str, allow: &[AllowEntry], editing: Option<usize>) -> Result<AllowEntry, FieldError> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Err(FieldError::Empty);
-    }
-    if let Some((ip, prefix)) = text.split_once('/')
-        && let (Ok(ip), Ok(bits)) = (ip.parse::<IpAddr>(), prefix.parse::<u32>())
-    {
-        let (family, max) = if ip.is_ipv4() { ("IPv4", 32) } else { ("IPv6", 128) };
-        if bits > u32::from(max) {
-            return Err(FieldError::PrefixTooLong { prefix: prefix.into(), family, max });
-        }
-    }
-    let entry = AllowEntry(parse_allow_entry(text).map_err(|_| FieldError::NotARange)?);
+    let entry: AllowEntry = text.parse()?;
     refuse_duplicate(allow, editing, |e| *e == entry, || entry.0.to_string())?;
     Ok(entry)
 }
 
-/// The token: empty is none; otherwise no spaces at its ends, no control characters, at most
-/// [`MAX_TOKEN_LEN`] bytes.
-pub fn parse_token(text: &str) -> Result<Option<String>, FieldError> {
-    if text.is_empty() {
-        return Ok(None);
-    }
-    if text.trim() != text {
-        return Err(FieldError::TokenSpaces);
-    }
-    if text.chars().any(char::is_control) {
-        return Err(FieldError::TokenControl);
-    }
-    if text.len() > MAX_TOKEN_LEN {
-        return Err(FieldError::TokenTooLong);
-    }
-    Ok(Some(text.into()))
+/// The token field: empty is no token.
+pub fn parse_token(text: &str) -> Result<Option<Token>, FieldError> {
+    Ok(Token::optional(text)?)
 }
 
 /// The start offset as the Start Offset parameter takes it, whole seconds.
@@ -188,17 +82,7 @@ pub fn parse_offset(text: &str) -> Result<i32, FieldError> {
 
 /// A plain OSC address for the mapping table.
 pub fn parse_mapped_address(text: &str) -> Result<PlainAddress, FieldError> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Err(FieldError::Empty);
-    }
-    if text.len() > MAX_PATTERN_LEN {
-        return Err(FieldError::TooLong);
-    }
-    if pattern::is_pattern(text) {
-        return Err(FieldError::Pattern(text.into()));
-    }
-    PlainAddress::try_from(text.to_owned()).map_err(|_| FieldError::NotOsc)
+    Ok(text.parse()?)
 }
 
 /// Refuses a value that `list` already holds (at a place other than `editing`), by its text.
@@ -327,92 +211,62 @@ impl TextList {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::editor::fixtures::addr;
 
-    #[test]
-    fn socket_addresses_are_refused_with_a_reason() {
-        assert_eq!(parse_socket_addr(" 127.0.0.1:5006 "), Ok(addr("127.0.0.1:5006")));
-        assert_eq!(parse_socket_addr("[::1]:5006"), Ok(addr("[::1]:5006")));
-        assert_eq!(parse_socket_addr("0.0.0.0:5005"), Ok(addr("0.0.0.0:5005")));
-        for (text, want) in [
-            ("", FieldError::Empty),
-            ("   ", FieldError::Empty),
-            ("127.0.0.1", FieldError::NoPort("127.0.0.1".into())),
-            ("::1", FieldError::Ipv6Brackets),
-            ("[::1]", FieldError::NoPort("[::1]".into())),
-            ("127.0.0.1:0", FieldError::PortZero),
-            ("127.0.0.1:65536", FieldError::PortRange("65536".into())),
-            ("127.0.0.1:99999999999", FieldError::PortRange("99999999999".into())),
-            ("[::1]:70000", FieldError::PortRange("70000".into())),
-            ("::1:5006", FieldError::Ipv6Brackets),
-            ("localhost:5006", FieldError::HostName("localhost".into())),
-            ("stage-pc.local:5006", FieldError::HostName("stage-pc.local".into())),
-            ("localhost", FieldError::HostName("localhost".into())),
-            ("127.0.0.1:abc", FieldError::NotAnAddress),
-            ("127.0.0.1:", FieldError::NotAnAddress),
-            ("256.0.0.1:5006", FieldError::NotAnAddress),
-            ("127.0.0.1:-1", FieldError::NotAnAddress),
-            ("hello world:1", FieldError::NotAnAddress),
-        ] {
-            assert_eq!(parse_socket_addr(text), Err(want), "{text:?}");
-        }
-        assert_eq!(FieldError::PortRange("70000".into()).to_string(), "port 70000 is out of range (1-65535)");
-        assert!(FieldError::HostName("localhost".into()).to_string().contains("IP address"));
+    fn target(s: &str) -> Target {
+        s.parse().unwrap()
+    }
+
+    fn entry(s: &str) -> AllowEntry {
+        s.parse().unwrap()
     }
 
     #[test]
-    fn targets_and_allow_entries_refuse_duplicates_except_the_row_being_edited() {
-        let targets = [addr("127.0.0.1:5006"), addr("[::1]:5006")];
-        assert_eq!(parse_target("127.0.0.1:5006", &targets, None), Err(FieldError::Duplicate("127.0.0.1:5006".into())));
-        assert_eq!(parse_target("127.0.0.1:5006", &targets, Some(0)), Ok(targets[0]));
-        assert!(parse_target("127.0.0.1:5006", &targets, Some(1)).is_err());
-        assert_eq!(parse_target("10.0.0.5:9000", &targets, None), Ok(addr("10.0.0.5:9000")));
-
-        let allow = [AllowEntry(parse_allow_entry("127.0.0.0/8").unwrap())];
-        assert_eq!(parse_allow("10.0.0.0/8", &allow, None).unwrap().0.to_string(), "10.0.0.0/8");
-        assert_eq!(parse_allow("192.168.1.20", &allow, None).unwrap().0.to_string(), "192.168.1.20/32");
-        assert_eq!(parse_allow("::1", &allow, None).unwrap().0.to_string(), "::1/128");
-        assert_eq!(parse_allow(" 127.0.0.0/8", &allow, None), Err(FieldError::Duplicate("127.0.0.0/8".into())));
-        assert!(parse_allow("127.0.0.0/8", &allow, Some(0)).is_ok());
-        for (text, want) in [
-            ("", FieldError::Empty),
-            ("10.0.0.0/33", FieldError::PrefixTooLong { prefix: "33".into(), family: "IPv4", max: 32 }),
-            ("::/129", FieldError::PrefixTooLong { prefix: "129".into(), family: "IPv6", max: 128 }),
-            ("10.0.0.0/x", FieldError::NotARange),
-            ("stage-pc", FieldError::NotARange),
-            ("10.0.0", FieldError::NotARange),
-        ] {
-            assert_eq!(parse_allow(text, &allow, None), Err(want), "{text:?}");
-        }
+    fn settings_values_are_refused_with_their_types_message() {
+        // The window adds nothing to a value's own check (`settings::values`, tested there):
+        // the same error, so the same message as the config file's and a project state's.
+        let port = FieldError::Address(AddressError::PortRange("70000".into()));
+        assert_eq!(parse_target(" 127.0.0.1:70000", &[], None), Err(port.clone()));
+        assert_eq!(port.to_string(), "port 70000 is out of range (1-65535)");
+        assert_eq!(parse_target(" 127.0.0.1:5006 ", &[], None), Ok(target("127.0.0.1:5006")));
+        assert_eq!(parse_listen("127.0.0.1:0"), Err(AddressError::PortZero.into()));
+        assert_eq!(parse_listen(" 0.0.0.0:5005 ").unwrap().to_string(), "0.0.0.0:5005");
         assert_eq!(
-            FieldError::PrefixTooLong { prefix: "33".into(), family: "IPv4", max: 32 }.to_string(),
-            "/33 is longer than an IPv4 address (at most /32)"
+            parse_allow("10.0.0.0/33", &[], None),
+            Err(AllowError::PrefixTooLong { prefix: "33".into(), family: "IPv4", max: 32 }.into())
         );
+        assert_eq!(parse_allow("stage-pc", &[], None), Err(AllowError::NotARange.into()));
+        assert_eq!(parse_token(""), Ok(None));
+        assert_eq!(parse_token("two words").unwrap().unwrap().as_str(), "two words");
+        assert_eq!(parse_token(" s3cret"), Err(TokenError::Spaces.into()));
+        assert_eq!(parse_token("a\u{7}b"), Err(TokenError::Control.into()));
+        assert_eq!(parse_mapped_address(" /cue/intro ").unwrap().as_str(), "/cue/intro");
+        assert_eq!(parse_mapped_address("/cue/*"), Err(PlainAddressError::Pattern("/cue/*".into()).into()));
+        assert_eq!(parse_mapped_address(""), Err(PlainAddressError::Empty.into()));
+        assert_eq!(parse_mapped_address("cue/intro").unwrap_err().to_string(), PlainAddressError::NotOsc.to_string());
     }
 
     #[test]
-    fn tokens_offsets_and_addresses_are_checked() {
-        assert_eq!(parse_token(""), Ok(None));
-        assert_eq!(parse_token("s3cret"), Ok(Some("s3cret".into())));
-        assert_eq!(parse_token("two words"), Ok(Some("two words".into())));
-        assert_eq!(parse_token(" s3cret"), Err(FieldError::TokenSpaces));
-        assert_eq!(parse_token("s3cret\n"), Err(FieldError::TokenSpaces));
-        assert_eq!(parse_token("a\u{7}b"), Err(FieldError::TokenControl));
-        assert_eq!(parse_token(&"x".repeat(MAX_TOKEN_LEN)), Ok(Some("x".repeat(MAX_TOKEN_LEN))));
-        assert_eq!(parse_token(&"x".repeat(MAX_TOKEN_LEN + 1)), Err(FieldError::TokenTooLong));
-
+    fn offsets_are_whole_seconds_of_a_day() {
         assert_eq!(parse_offset("01:00:00"), Ok(3600));
         assert_eq!(parse_offset("10:00:00:00"), Ok(36_000));
         assert_eq!(parse_offset("24:00:00"), Err(FieldError::Offset));
         assert_eq!(parse_offset("1:00"), Err(FieldError::Offset));
+    }
 
-        assert_eq!(parse_mapped_address(" /cue/intro ").unwrap().as_str(), "/cue/intro");
-        assert_eq!(parse_mapped_address("/cue/*"), Err(FieldError::Pattern("/cue/*".into())));
-        assert_eq!(parse_mapped_address("/cue/{a,b}"), Err(FieldError::Pattern("/cue/{a,b}".into())));
-        assert_eq!(parse_mapped_address("cue/intro"), Err(FieldError::NotOsc));
-        assert_eq!(parse_mapped_address("/cue/in tro"), Err(FieldError::NotOsc));
-        assert_eq!(parse_mapped_address(""), Err(FieldError::Empty));
-        assert_eq!(parse_mapped_address(&format!("/{}", "a".repeat(MAX_PATTERN_LEN))), Err(FieldError::TooLong));
+    #[test]
+    fn targets_allow_entries_and_mappings_refuse_duplicates_except_the_row_being_edited() {
+        let targets = [target("127.0.0.1:5006"), target("[::1]:5006")];
+        assert_eq!(parse_target("127.0.0.1:5006", &targets, None), Err(FieldError::Duplicate("127.0.0.1:5006".into())));
+        assert_eq!(parse_target("127.0.0.1:5006", &targets, Some(0)), Ok(targets[0]));
+        assert!(parse_target("127.0.0.1:5006", &targets, Some(1)).is_err());
+        assert_eq!(parse_target("10.0.0.5:9000", &targets, None), Ok(target("10.0.0.5:9000")));
+
+        let allow = [entry("127.0.0.0/8")];
+        assert_eq!(parse_allow("10.0.0.0/8", &allow, None).unwrap().0.to_string(), "10.0.0.0/8");
+        assert_eq!(parse_allow("192.168.1.20", &allow, None).unwrap().0.to_string(), "192.168.1.20/32");
+        assert_eq!(parse_allow(" 127.0.0.0/8", &allow, None), Err(FieldError::Duplicate("127.0.0.0/8".into())));
+        assert!(parse_allow("127.0.0.0/8", &allow, Some(0)).is_ok());
+        assert_eq!(FieldError::Duplicate("127.0.0.0/8".into()).to_string(), "127.0.0.0/8 is already in the list");
     }
 
     #[test]
@@ -440,24 +294,24 @@ mod tests {
 
     #[test]
     fn text_lists_keep_the_reason_until_the_text_is_taken() {
-        let targets = vec![addr("127.0.0.1:5006")];
+        let targets = vec![target("127.0.0.1:5006")];
         let mut list = TextList { adding: "127.0.0.1:70000".into(), ..TextList::default() };
         assert_eq!(list.commit_add(|t| parse_target(t, &targets, None)), None);
-        assert_eq!(list.add_error, Some(FieldError::PortRange("70000".into())));
+        assert_eq!(list.add_error, Some(AddressError::PortRange("70000".into()).into()));
         assert_eq!(list.adding, "127.0.0.1:70000", "the text stays for fixing");
         list.adding = "127.0.0.1:7000".into();
-        assert_eq!(list.commit_add(|t| parse_target(t, &targets, None)), Some(ListEdit::Add(addr("127.0.0.1:7000"))));
+        assert_eq!(list.commit_add(|t| parse_target(t, &targets, None)), Some(ListEdit::Add(target("127.0.0.1:7000"))));
         assert_eq!((list.adding.as_str(), list.add_error.clone()), ("", None));
 
         assert_eq!(list.commit_edit(|t, i| parse_target(t, &targets, Some(i))), None, "nothing being edited");
         list.start_edit(0, "127.0.0.1:5006".into());
         list.editing.as_mut().unwrap().1 = "localhost:1".into();
         assert_eq!(list.commit_edit(|t, i| parse_target(t, &targets, Some(i))), None);
-        assert_eq!(list.editing.as_ref().unwrap().2, Some(FieldError::HostName("localhost".into())));
+        assert_eq!(list.editing.as_ref().unwrap().2, Some(AddressError::HostName("localhost".into()).into()));
         list.editing.as_mut().unwrap().1 = "127.0.0.1:5007".into();
         assert_eq!(
             list.commit_edit(|t, i| parse_target(t, &targets, Some(i))),
-            Some(ListEdit::Replace(0, addr("127.0.0.1:5007")))
+            Some(ListEdit::Replace(0, target("127.0.0.1:5007")))
         );
         assert_eq!(list.editing, None);
     }

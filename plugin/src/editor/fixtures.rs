@@ -6,8 +6,8 @@ use std::time::Instant;
 use osc_timecode_core::FrameRate;
 use osc_timecode_core::cue::{AckStatus, MAX_FANOUT};
 
-use crate::cues::map::MidiAction;
 use crate::readout::{Position, ReadoutSnapshot, RecentCue, ShortText};
+use crate::settings::cues::MidiAction;
 
 pub(super) fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()

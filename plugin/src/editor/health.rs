@@ -8,8 +8,8 @@ use osc_timecode_core::clock::{MAX_SAMPLE_RATE, MIN_SAMPLE_RATE};
 use osc_timecode_core::rate::{RateAgreement, disagreement_text};
 use osc_timecode_core::{FrameRate, HostRate};
 
-use crate::cues::map::Exposure;
 use crate::readout::{BindFailure, ListenState, ReadoutSnapshot};
+use crate::settings::cues::Exposure;
 
 /// How long a counter that grew keeps its warning up.
 pub const WARN_FOR: Duration = Duration::from_secs(5);

@@ -2,8 +2,9 @@
 //! reason), and Learn, which takes the address from the next cue that arrives. `[gui-thread]`.
 
 use super::fields::{FieldError, parse_mapped_address, parse_number, refuse_duplicate};
-use crate::cues::map::{Channel, Mapping, MidiAction, U7};
 use crate::readout::RecentCue;
+use crate::settings::cues::{Mapping, MidiAction};
+use crate::settings::values::{Channel, PlainAddressError, U7};
 
 /// The MIDI event kinds a mapping can send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,7 +195,7 @@ impl Learn {
     pub fn take(&self, recent: &[RecentCue]) -> Option<Result<String, FieldError>> {
         let cue = recent.iter().filter(|c| c.number > self.after).min_by_key(|c| c.number)?;
         if cue.address.truncated() {
-            return Some(Err(FieldError::TooLong));
+            return Some(Err(PlainAddressError::TooLong.into()));
         }
         Some(parse_mapped_address(cue.address.as_str()).map(String::from))
     }
@@ -269,8 +270,8 @@ mod tests {
         let second = recent(7, "/show/outro", AckStatus::Unmapped, None);
         assert_eq!(learn.take(&[second, first, old]), Some(Ok("/show/intro".into())));
         let pattern = recent(6, "/show/*", AckStatus::TooBroad, None);
-        assert_eq!(learn.take(&[pattern]), Some(Err(FieldError::Pattern("/show/*".into()))));
+        assert_eq!(learn.take(&[pattern]), Some(Err(PlainAddressError::Pattern("/show/*".into()).into())));
         let long = recent(6, &format!("/{}", "a".repeat(400)), AckStatus::Unmapped, None);
-        assert_eq!(learn.take(&[long]), Some(Err(FieldError::TooLong)));
+        assert_eq!(learn.take(&[long]), Some(Err(PlainAddressError::TooLong.into())));
     }
 }

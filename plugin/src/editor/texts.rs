@@ -9,8 +9,8 @@ use osc_timecode_core::cue::AckStatus;
 use osc_timecode_core::timecode::Timecode;
 
 use crate::cues::DropReason;
-use crate::cues::map::MidiAction;
 use crate::readout::{Position, ReadoutSnapshot, RecentCue};
+use crate::settings::cues::MidiAction;
 
 /// The big timecode and what goes beside it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -214,8 +214,8 @@ pub fn drop_reason_text(reason: DropReason) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cues::map::{Channel, U7};
     use crate::editor::fixtures::{addr, recent, snapshot};
+    use crate::settings::values::{Channel, U7};
 
     #[test]
     fn timecode_text_shows_label_rate_and_marker() {

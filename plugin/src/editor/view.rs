@@ -304,7 +304,7 @@ impl View {
                     continue;
                 }
                 ui.monospace(target.to_string());
-                match shared.stats.targets.get(i, *target) {
+                match shared.stats.targets.get(i, target.addr()) {
                     Some((sent, errors)) => {
                         ui.monospace(format_count(sent));
                         let colour = if errors > 0 { RED } else { DIM };
@@ -386,7 +386,7 @@ impl View {
             ui.label("Token");
             ui.vertical(|ui| {
                 ui.horizontal(|ui| {
-                    self.token.follow(|| cues.token.clone().unwrap_or_default());
+                    self.token.follow(|| cues.token().unwrap_or_default().to_owned());
                     let response = ui.add(
                         egui::TextEdit::singleline(&mut self.token.text)
                             .password(!self.show_token)

@@ -21,20 +21,30 @@
 //!   (a wrong type, a number out of range, an invalid address, a truncated or garbled document)
 //!   must still open: it gets what a new instance gets (the config file, else the defaults), and
 //!   the reason is logged. Never a panic: the fuzz target `plugin_state` feeds it arbitrary bytes.
+//!
+//! Both readers, and the window, check every value with the same type ([`values`]: a target, the
+//! listen address, an allow-list entry, the token, a mapped address), so they refuse the same
+//! inputs with the same message. The cue input's settings are in [`cues`].
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use nice_plug::prelude::{PluginState, nice_warn};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::cues::map::CueSettings;
+pub mod cues;
+pub mod values;
+
+use cues::CueSettings;
+use values::Target;
 
 pub use osc_timecode_core::config::CONFIG_ENV;
 use osc_timecode_core::config::Os;
 
 /// The default timecode target: loopback, port 5006 (defined in core's protocol module).
-pub const DEFAULT_TARGET: SocketAddr = osc_timecode_core::protocol::port::DEFAULT_TIMECODE;
+pub const DEFAULT_TARGET: Target = match Target::new(osc_timecode_core::protocol::port::DEFAULT_TIMECODE) {
+    Some(target) => target,
+    None => panic!("the default timecode port is not 0"),
+};
 
 /// Keep-alive intervals below this are raised to it, so a typo cannot flood the network.
 pub const MIN_KEEPALIVE_MS: u32 = 20;
@@ -57,7 +67,7 @@ pub const STATE_KEY: &str = "settings";
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Settings {
     /// Where `/sync/timecode` goes, in order. Empty: send nowhere.
-    pub targets: Vec<SocketAddr>,
+    pub targets: Vec<Target>,
     /// While stopped (and "Send While Stopped" is on), repeat the parked position every this many
     /// milliseconds; 0 turns the keep-alive off. Values below [`MIN_KEEPALIVE_MS`] are raised.
     pub keepalive_ms: u32,
@@ -70,7 +80,7 @@ pub struct Settings {
     /// re-activate the plugin when they switch between real-time and offline processing.
     pub offline: OfflinePolicy,
     /// Cue input: listen address, allow-list, token, mapping table (`[plugin.cues]` in the
-    /// config file; see [`crate::cues::map::CueSettings`]).
+    /// config file; see [`cues::CueSettings`]).
     pub cues: CueSettings,
 }
 
@@ -104,7 +114,7 @@ impl Default for Settings {
 #[derive(Deserialize)]
 #[serde(remote = "Settings", default = "Settings::default")]
 struct StrictSettings {
-    targets: Vec<SocketAddr>,
+    targets: Vec<Target>,
     keepalive_ms: u32,
     #[serde(deserialize_with = "output_latency_ms")]
     output_latency_ms: f64,
@@ -280,7 +290,7 @@ pub const NETWORK_CUE_INPUT_KEY: &str = "network_cue_input";
 /// Whether this machine's config file allows cue input from beyond loopback: its `[plugin]` table
 /// says `network_cue_input = true`, or, without that key, its own `[plugin.cues]` listens or
 /// allows beyond loopback (the machine's owner wrote that). A project's saved settings never
-/// decide it ([`crate::cues::map::CueSettings::confined`]). No file, an unreadable one, or
+/// decide it ([`cues::CueSettings::confined`]). No file, an unreadable one, or
 /// `network_cue_input` that is not `true`: not allowed. Read by the cue thread when it starts.
 pub fn machine_allows_network_cues() -> bool {
     config_path().and_then(|path| std::fs::read_to_string(path).ok()).is_some_and(|text| allows_network_cues(&text))
@@ -320,7 +330,7 @@ mod tests {
     #[test]
     fn defaults_are_loopback() {
         let s = Settings::default();
-        assert_eq!(s.targets, vec!["127.0.0.1:5006".parse::<SocketAddr>().unwrap()]);
+        assert_eq!(s.targets, vec!["127.0.0.1:5006".parse::<Target>().unwrap()]);
         assert!(s.targets.iter().all(|t| t.ip().is_loopback()));
         assert_eq!(s.keepalive(), Some(std::time::Duration::from_secs(1)));
     }
@@ -333,7 +343,7 @@ mod tests {
         );
         let s = Settings::from_config_file(&path).unwrap().unwrap();
         assert_eq!(s.targets.len(), 2);
-        assert_eq!(s.targets[1], "[::1]:7001".parse::<SocketAddr>().unwrap());
+        assert_eq!(s.targets[1], "[::1]:7001".parse::<Target>().unwrap());
         assert_eq!(s.keepalive_ms, 250);
         // Fields not in the file keep their defaults.
         assert_eq!(s.output_latency_ms, 0.0);
@@ -368,14 +378,14 @@ mod tests {
             text[..text.find("```").unwrap()].to_owned()
         };
         let plugin: ConfigFile =
-            toml::from_str(&block(include_str!("../../README.md"), "```toml\n[plugin]\n")).unwrap();
+            toml::from_str(&block(include_str!("../../../README.md"), "```toml\n[plugin]\n")).unwrap();
         assert!(plugin.plugin.is_some());
         let cues: ConfigFile =
-            toml::from_str(&block(include_str!("../../docs/CUES.md"), "```toml\n[plugin.cues]\n")).unwrap();
+            toml::from_str(&block(include_str!("../../../docs/CUES.md"), "```toml\n[plugin.cues]\n")).unwrap();
         let cues = cues.plugin.unwrap().0.cues;
         assert_eq!(cues.map.len(), 2);
         assert_eq!(cues.map[0].address.as_str(), "/cue/intro");
-        assert_eq!(cues.listen, crate::cues::map::DEFAULT_LISTEN);
+        assert_eq!(cues.listen, cues::DEFAULT_LISTEN);
     }
 
     #[test]
@@ -403,7 +413,7 @@ mod tests {
             keepalive_ms: 5,
             output_latency_ms: -2.5,
             offline: OfflinePolicy::Realtime,
-            cues: CueSettings { quantise: true, token: Some("t".into()), ..CueSettings::default() },
+            cues: CueSettings { quantise: true, token: Some("t".parse().unwrap()), ..CueSettings::default() },
         };
         let back: Settings = toml::from_str(&toml::to_string(&s).unwrap()).unwrap();
         assert_eq!(back, s);
@@ -440,7 +450,7 @@ mod tests {
             keepalive_ms: 5,
             output_latency_ms: -2.5,
             offline: OfflinePolicy::Realtime,
-            cues: CueSettings { quantise: true, token: Some("t".into()), ..CueSettings::default() },
+            cues: CueSettings { quantise: true, token: Some("t".parse().unwrap()), ..CueSettings::default() },
         };
         let saved = crate::params::TimecodeParams::new(s.clone()).serialize_fields();
         let params = crate::params::TimecodeParams::new(Settings::default());
