@@ -567,6 +567,132 @@ mod tests {
         assert_eq!(Settings::from_state(r#"{"output_latency_ms": -10000}"#).unwrap().output_latency_ms, -10_000.0);
     }
 
+    /// Where a value goes in each reader's document.
+    #[derive(Debug, Clone, Copy)]
+    enum Place {
+        Target,
+        Listen,
+        Allow,
+        Token,
+        Mapped,
+    }
+
+    impl Place {
+        /// The window's check for `text`: the value's text, or the reason shown in place.
+        fn window(self, text: &str) -> Result<String, String> {
+            use crate::editor::fields;
+            let shown = match self {
+                Self::Target => fields::parse_target(text, &[], None).map(|t| t.to_string()),
+                Self::Listen => fields::parse_listen(text).map(|l| l.to_string()),
+                Self::Allow => fields::parse_allow(text, &[], None).map(|a| a.0.to_string()),
+                Self::Token => fields::parse_token(text).map(|t| t.map_or_else(String::new, String::from)),
+                Self::Mapped => fields::parse_mapped_address(text).map(String::from),
+            };
+            shown.map_err(|e| e.to_string())
+        }
+
+        /// The same value read from the settings: its text, as the window shows it.
+        fn read(self, s: &Settings) -> String {
+            match self {
+                Self::Target => s.targets[0].to_string(),
+                Self::Listen => s.cues.listen.to_string(),
+                Self::Allow => s.cues.allow[0].0.to_string(),
+                Self::Token => s.cues.token().unwrap_or_default().to_owned(),
+                Self::Mapped => s.cues.map[0].address.as_str().to_owned(),
+            }
+        }
+
+        /// A project state holding `text` here.
+        fn state(self, text: &str) -> String {
+            let v = serde_json::Value::from(text);
+            let doc = match self {
+                Self::Target => serde_json::json!({ "targets": [v] }),
+                Self::Listen => serde_json::json!({ "cues": { "listen": v } }),
+                Self::Allow => serde_json::json!({ "cues": { "allow": [v] } }),
+                Self::Token => serde_json::json!({ "cues": { "token": v } }),
+                Self::Mapped => {
+                    serde_json::json!({ "cues": { "map": [{ "address": v, "kind": "program", "channel": 1, "program": 1 }] } })
+                }
+            };
+            doc.to_string()
+        }
+
+        /// A config file holding `text` here.
+        fn config(self, text: &str) -> String {
+            let v = toml::Value::from(text).to_string();
+            match self {
+                Self::Target => format!("[plugin]\ntargets = [{v}]\n"),
+                Self::Listen => format!("[plugin.cues]\nlisten = {v}\n"),
+                Self::Allow => format!("[plugin.cues]\nallow = [{v}]\n"),
+                Self::Token => format!("[plugin.cues]\ntoken = {v}\n"),
+                Self::Mapped => {
+                    format!("[[plugin.cues.map]]\naddress = {v}\nkind = \"program\"\nchannel = 1\nprogram = 1\n")
+                }
+            }
+        }
+    }
+
+    /// Issue 15: the config file, a project state and the window take and refuse the same
+    /// inputs, with the same message (before, port 0 and the token rules were the window's only).
+    #[test]
+    fn the_config_file_the_state_and_the_window_refuse_alike() {
+        use Place::*;
+        let long_token = "x".repeat(values::MAX_TOKEN_LEN + 1);
+        let long_address = format!("/{}", "a".repeat(values::MAX_PATTERN_LEN));
+        let refused = [
+            (Target, "127.0.0.1:0", "port 0 is not a port senders or receivers can use (1-65535)"),
+            (Target, "127.0.0.1:70000", "port 70000 is out of range (1-65535)"),
+            (Target, "127.0.0.1", "add a port, like 127.0.0.1:5006"),
+            (Target, "::1:5006", "write IPv6 addresses in brackets, like [::1]:5006"),
+            (Target, "localhost:5006", "\"localhost\" is a name: write an IP address"),
+            (Target, "", "empty"),
+            (Target, "not an address", "not an address like 127.0.0.1:5006"),
+            (Listen, "0.0.0.0:0", "port 0 is not a port"),
+            (Listen, "[::1]", "add a port, like [::1]:5006"),
+            (Listen, "stage-pc.local:5005", "\"stage-pc.local\" is a name"),
+            (Allow, "10.0.0.0/33", "/33 is longer than an IPv4 address (at most /32)"),
+            (Allow, "::/129", "/129 is longer than an IPv6 address (at most /128)"),
+            (Allow, "stage-pc", "not an address or range"),
+            (Allow, " ", "empty"),
+            (Token, " s3cret", "no spaces at the start or end of the token"),
+            (Token, "s3cret\t", "no spaces at the start or end of the token"),
+            (Token, "a\u{7}b", "the token cannot hold control characters"),
+            (Token, &long_token, "at most 128 bytes"),
+            (Mapped, "/cue/*", "\"/cue/*\" is a pattern: map plain addresses"),
+            (Mapped, "cue/intro", "an OSC address starts with /"),
+            (Mapped, "/cue/in tro", "an OSC address starts with /"),
+            (Mapped, &long_address, "that address is longer than 256 bytes"),
+            (Mapped, "", "empty"),
+        ];
+        for (place, text, why) in refused {
+            let window = place.window(text).expect_err(text);
+            assert!(window.starts_with(why), "{place:?} {text:?}: the window says {window:?}");
+            let state = Settings::from_state(&place.state(text)).expect_err(text);
+            assert!(matches!(state, StateError::Invalid(_)), "{place:?} {text:?}: {state}");
+            assert!(state.to_string().contains(&window), "{place:?} {text:?}: the state says {state}");
+            assert_eq!(load_through_nice_plug(&place.state(text)), fallback(), "{place:?} {text:?}");
+            let config = toml::from_str::<ConfigFile>(&place.config(text)).expect_err(text).to_string();
+            assert!(config.contains(&window), "{place:?} {text:?}: the config file says {config}");
+        }
+        let taken = [
+            (Target, "127.0.0.1:5006", "127.0.0.1:5006"),
+            (Target, " [::1]:9 ", "[::1]:9"),
+            (Listen, "0.0.0.0:5005", "0.0.0.0:5005"),
+            (Allow, "192.168.1.20", "192.168.1.20/32"),
+            (Allow, "10.0.0.0/8 ", "10.0.0.0/8"),
+            (Token, "two words", "two words"),
+            (Token, "", ""),
+            (Mapped, " /cue/intro", "/cue/intro"),
+        ];
+        for (place, text, want) in taken {
+            assert_eq!(place.window(text).as_deref(), Ok(want), "{place:?} {text:?}");
+            let state = Settings::from_state(&place.state(text)).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+            assert_eq!(place.read(&state), want, "{place:?} {text:?}");
+            let config: ConfigFile = toml::from_str(&place.config(text)).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+            assert_eq!(place.read(&config.plugin.unwrap().0), want, "{place:?} {text:?}");
+        }
+    }
+
     #[test]
     fn invalid_addresses_load_the_fallback() {
         for json in [

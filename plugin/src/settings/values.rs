@@ -439,3 +439,117 @@ impl From<U7> for u8 {
         v.0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_addresses_are_refused_with_a_reason() {
+        let ok = |text: &str| text.parse::<Target>().map(Target::addr);
+        assert_eq!(ok(" 127.0.0.1:5006 "), Ok("127.0.0.1:5006".parse().unwrap()));
+        assert_eq!(ok("[::1]:5006"), Ok("[::1]:5006".parse().unwrap()));
+        assert_eq!("0.0.0.0:5005".parse::<ListenAddress>().unwrap().to_string(), "0.0.0.0:5005");
+        for (text, want) in [
+            ("", AddressError::Empty),
+            ("   ", AddressError::Empty),
+            ("127.0.0.1", AddressError::NoPort("127.0.0.1".into())),
+            ("::1", AddressError::Ipv6Brackets),
+            ("[::1]", AddressError::NoPort("[::1]".into())),
+            ("127.0.0.1:0", AddressError::PortZero),
+            ("[::]:0", AddressError::PortZero),
+            ("127.0.0.1:65536", AddressError::PortRange("65536".into())),
+            ("127.0.0.1:99999999999", AddressError::PortRange("99999999999".into())),
+            ("[::1]:70000", AddressError::PortRange("70000".into())),
+            ("::1:5006", AddressError::Ipv6Brackets),
+            ("localhost:5006", AddressError::HostName("localhost".into())),
+            ("stage-pc.local:5006", AddressError::HostName("stage-pc.local".into())),
+            ("localhost", AddressError::HostName("localhost".into())),
+            ("127.0.0.1:abc", AddressError::NotAnAddress),
+            ("127.0.0.1:", AddressError::NotAnAddress),
+            ("256.0.0.1:5006", AddressError::NotAnAddress),
+            ("127.0.0.1:-1", AddressError::NotAnAddress),
+            ("hello world:1", AddressError::NotAnAddress),
+        ] {
+            assert_eq!(text.parse::<Target>(), Err(want.clone()), "{text:?}");
+            assert_eq!(text.parse::<ListenAddress>(), Err(want), "{text:?}");
+        }
+        assert_eq!(AddressError::PortRange("70000".into()).to_string(), "port 70000 is out of range (1-65535)");
+        assert!(AddressError::HostName("localhost".into()).to_string().contains("IP address"));
+        let zero = "127.0.0.1:0".parse().unwrap();
+        assert_eq!((Target::new(zero), ListenAddress::new(zero)), (None, None));
+    }
+
+    #[test]
+    fn allow_entries_are_addresses_or_ranges() {
+        let entry = |text: &str| text.parse::<AllowEntry>().map(|e| e.0.to_string());
+        assert_eq!(entry("10.0.0.0/8").as_deref(), Ok("10.0.0.0/8"));
+        assert_eq!(entry(" 192.168.1.20 ").as_deref(), Ok("192.168.1.20/32"));
+        assert_eq!(entry("::1").as_deref(), Ok("::1/128"));
+        for (text, want) in [
+            ("", AllowError::Empty),
+            ("10.0.0.0/33", AllowError::PrefixTooLong { prefix: "33".into(), family: "IPv4", max: 32 }),
+            ("::/129", AllowError::PrefixTooLong { prefix: "129".into(), family: "IPv6", max: 128 }),
+            ("10.0.0.0/x", AllowError::NotARange),
+            ("stage-pc", AllowError::NotARange),
+            ("10.0.0", AllowError::NotARange),
+        ] {
+            assert_eq!(text.parse::<AllowEntry>(), Err(want), "{text:?}");
+        }
+        assert_eq!(
+            AllowError::PrefixTooLong { prefix: "33".into(), family: "IPv4", max: 32 }.to_string(),
+            "/33 is longer than an IPv4 address (at most /32)"
+        );
+    }
+
+    #[test]
+    fn tokens_are_compared_byte_for_byte_so_their_ends_are_not_trimmed() {
+        assert_eq!("s3cret".parse::<Token>().unwrap().as_str(), "s3cret");
+        assert_eq!("two words".parse::<Token>().unwrap().as_str(), "two words");
+        assert_eq!(Token::optional(""), Ok(None));
+        assert_eq!(Token::optional("t").unwrap().unwrap().as_str(), "t");
+        for (text, want) in [
+            ("", TokenError::Empty),
+            (" s3cret", TokenError::Spaces),
+            ("s3cret\n", TokenError::Spaces),
+            ("a\u{7}b", TokenError::Control),
+            ("a\u{0}b", TokenError::Control),
+        ] {
+            assert_eq!(text.parse::<Token>(), Err(want), "{text:?}");
+        }
+        assert_eq!("x".repeat(MAX_TOKEN_LEN).parse::<Token>().unwrap().as_str().len(), MAX_TOKEN_LEN);
+        assert_eq!("x".repeat(MAX_TOKEN_LEN + 1).parse::<Token>(), Err(TokenError::TooLong));
+        // Bytes, not characters: 43 three-byte characters are 129 bytes.
+        assert_eq!("\u{20ac}".repeat(43).parse::<Token>(), Err(TokenError::TooLong));
+    }
+
+    #[test]
+    fn mapped_addresses_are_plain_osc() {
+        assert_eq!(" /cue/intro ".parse::<PlainAddress>().unwrap().as_str(), "/cue/intro");
+        for (text, want) in [
+            ("", PlainAddressError::Empty),
+            ("/cue/*", PlainAddressError::Pattern("/cue/*".into())),
+            ("/cue/{a,b}", PlainAddressError::Pattern("/cue/{a,b}".into())),
+            ("cue/intro", PlainAddressError::NotOsc),
+            ("/cue/in tro", PlainAddressError::NotOsc),
+        ] {
+            assert_eq!(text.parse::<PlainAddress>(), Err(want), "{text:?}");
+        }
+        let longest = format!("/{}", "a".repeat(MAX_PATTERN_LEN - 1));
+        assert_eq!(longest.parse::<PlainAddress>().unwrap().as_str(), longest);
+        assert_eq!(format!("{longest}a").parse::<PlainAddress>(), Err(PlainAddressError::TooLong));
+    }
+
+    #[test]
+    fn text_round_trips_through_serde() {
+        for text in ["127.0.0.1:5006", "[::1]:9", "0.0.0.0:5005"] {
+            let json = serde_json::to_string(&text.parse::<Target>().unwrap()).unwrap();
+            assert_eq!(json, format!("{text:?}"));
+            assert_eq!(serde_json::from_str::<ListenAddress>(&json).unwrap().to_string(), text);
+        }
+        let token: Token = serde_json::from_str("\"s3cret\"").unwrap();
+        assert_eq!(serde_json::to_string(&token).unwrap(), "\"s3cret\"");
+        let err = serde_json::from_str::<Target>("\"127.0.0.1:0\"").unwrap_err().to_string();
+        assert!(err.starts_with(&AddressError::PortZero.to_string()), "{err}");
+    }
+}
