@@ -5,11 +5,8 @@
 //! built-in defaults. A stage rig is set up once in the config file; every new instance on that
 //! machine starts from it, and a saved project keeps its own settings.
 //!
-//! Config file location (override with the `OSC_TIMECODE_CONFIG` environment variable):
-//! - Linux and other Unix: `$XDG_CONFIG_HOME/osc-timecode/config.toml`, else
-//!   `~/.config/osc-timecode/config.toml`
-//! - macOS: `~/Library/Application Support/osc-timecode/config.toml`
-//! - Windows: `%APPDATA%\osc-timecode\config.toml`
+//! The config file's location (`$OSC_TIMECODE_CONFIG`, else a per-OS path) is described in
+//! [`osc_timecode_core::config`].
 //!
 //! The plugin reads the `[plugin]` table; other tables belong to other programs (the client).
 //!
