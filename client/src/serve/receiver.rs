@@ -120,12 +120,16 @@ impl Receiver {
 
     /// One datagram from `from`: its outcomes, one per message (none when it was dropped).
     pub fn handle_datagram(&mut self, bytes: &[u8], from: SocketAddr) -> Vec<Outcome> {
+        self.handle_datagram_at(bytes, from, Instant::now())
+    }
+
+    /// [`Receiver::handle_datagram`] as if it arrived at `now` (the reply budget's clock).
+    fn handle_datagram_at(&mut self, bytes: &[u8], from: SocketAddr, now: Instant) -> Vec<Outcome> {
         if !self.allow.allows(from.ip()) {
             self.counters.received += 1;
             self.counters.not_allowed += 1;
             return Vec::new();
         }
-        let now = Instant::now();
         self.budget.on_request(from.ip(), bytes.len(), now);
         let messages = match decode_packet(bytes) {
             Ok(messages) if messages.is_empty() => {
@@ -418,9 +422,12 @@ mod tests {
         });
         let bytes = rosc::encoder::encode(&bundle).unwrap();
         let (mut sent, mut replied) = (0usize, 0usize);
+        // All 20 at one moment (the budget's clock is the caller's: a loaded machine taking longer
+        // than an interval over them must not open a second answer).
+        let now = Instant::now();
         for _ in 0..20 {
             sent += bytes.len() + UDP_OVERHEAD;
-            for o in r.handle_datagram(&bytes, from()) {
+            for o in r.handle_datagram_at(&bytes, from(), now) {
                 if let Some(reply) = o.reply {
                     replied += rosc::encoder::encode(&rosc::OscPacket::Message(reply)).unwrap().len() + UDP_OVERHEAD;
                 }
