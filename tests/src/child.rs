@@ -42,14 +42,30 @@ pub fn run_alone(test: &str, timeout: Duration) -> Side {
 /// per process, when its library is loaded (`NICE_LOG`, the file nice-plug's logger writes to),
 /// or what must not be the developer's (`HOME`, `XDG_CONFIG_HOME`).
 pub fn run_alone_with_env(test: &str, timeout: Duration, env: &[(&str, &std::ffi::OsStr)]) -> Side {
+    run_alone_wrapped(test, timeout, env, &[])
+}
+
+/// Like [`run_alone_with_env`], the child started through `wrapper` (a program and its
+/// arguments, the test binary and its arguments appended), e.g. `unshare --net …` for a network
+/// namespace of its own; no wrapper when empty.
+pub fn run_alone_wrapped(test: &str, timeout: Duration, env: &[(&str, &std::ffi::OsStr)], wrapper: &[&str]) -> Side {
     if std::env::var(CHILD_ENV).is_ok_and(|t| t == test) {
         return Side::Child;
     }
     let exe = std::env::current_exe().expect("the test binary's path");
     let bundle_dir = bundles().clap.parent().expect("the bundle has a directory").to_path_buf();
     let started = Instant::now();
-    let mut child = Command::new(&exe)
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+    let mut command = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(&exe);
+            c
+        }
+        None => Command::new(&exe),
+    };
+    let mut child = command
+        // `--include-ignored`: the parent may be a test run explicitly (ignored by default).
+        .args([test, "--exact", "--nocapture", "--test-threads=1", "--include-ignored"])
         .env(CHILD_ENV, test)
         .env(BUNDLE_DIR_ENV, &bundle_dir)
         .envs(env.iter().copied())

@@ -23,7 +23,7 @@ use osc_timecode_core::protocol::TimecodeMessage;
 use osc_timecode_tests::clap::{ClapPlugin, Midi, Param, RunReport};
 use osc_timecode_tests::cues::{
     CueSender, CueValue, IMMEDIATELY, NO_REPLY_WINDOW, bundle, cues_settings, encode, flood, free_loopback_addr,
-    free_loopback_addr_v6, message, nested, set_cues,
+    message, nested, set_cues,
 };
 use osc_timecode_tests::expect::{Timing, assert_stream, expected};
 use osc_timecode_tests::procfs::{hwm_kib, reset_hwm, rss_kib};
@@ -46,6 +46,11 @@ const MEMORY_MARGIN_KIB: u64 = 16 * 1024;
 /// Runs `function` of this module alone in a child process (see [`crate::common::in_child`]).
 fn in_child(function: &str) -> bool {
     crate::common::in_child(module_path!(), function, CHILD_TIMEOUT)
+}
+
+/// [`in_child`] in a network namespace of its own ([`crate::common::in_child_without_network`]).
+fn in_child_without_network(function: &str) -> bool {
+    crate::common::in_child_without_network(module_path!(), function, CHILD_TIMEOUT)
 }
 
 /// How late the latest block of a real-time paced run started, after its due time (the run's
@@ -131,23 +136,30 @@ fn a_taken_cue_port_is_reported_timecode_flows_and_the_port_is_taken_once_free()
 // ---------------------------------------------------------------------------------------------
 // Targets the OS refuses
 
-/// Port 0 is no destination: Linux refuses `sendto` with EINVAL, on `127.0.0.1` and `::1` alike.
-/// A closed port is no error for the plugin's unconnected socket (Linux reports ICMP "port
-/// unreachable" only to connected sockets or with `IP_RECVERR`): those datagrams count as sent.
+/// A target on a network this machine has no route to (a cable pulled, an interface down): the
+/// OS refuses `sendto` at once (`ENETUNREACH`). The test runs in a network namespace of its own
+/// where only loopback is up, so the target (198.51.100.7, a documentation address) is
+/// unreachable there and nothing leaves the machine. A closed port is no error for the plugin's
+/// unconnected socket (Linux reports ICMP "port unreachable" only to connected sockets or with
+/// `IP_RECVERR`): those datagrams count as sent. (Port 0, which this test used before, is no
+/// longer a target any settings reader takes.)
 #[test]
+#[cfg_attr(
+    target_os = "linux",
+    ignore = "needs a network namespace: root, unshare (util-linux), ip (apt-get install iproute2)"
+)]
+#[cfg_attr(not(target_os = "linux"), ignore = "network namespaces are Linux only")]
 fn refused_targets_are_counted_and_the_other_targets_get_every_frame() {
-    if !in_child("refused_targets_are_counted_and_the_other_targets_get_every_frame") {
+    if !in_child_without_network("refused_targets_are_counted_and_the_other_targets_get_every_frame") {
         return;
     }
     let log = PluginLog::new();
     let (sr, block) = (48_000, 512);
     let good = Receiver::bind();
     let closed = free_loopback_addr();
-    let refused_v4: SocketAddr = (Ipv4Addr::LOCALHOST, 0).into();
-    let refused_v6: Option<SocketAddr> = free_loopback_addr_v6().map(|a| SocketAddr::new(a.ip(), 0));
-    let mut targets = vec![refused_v4, closed, good.addr()];
-    targets.extend(refused_v6);
-    let refusing = 1 + usize::from(refused_v6.is_some());
+    let unreachable: SocketAddr = (Ipv4Addr::new(198, 51, 100, 7), 5006).into();
+    let targets = vec![unreachable, closed, good.addr()];
+    let refusing = 1;
     let list = |t: &[SocketAddr]| json!(t.iter().map(ToString::to_string).collect::<Vec<_>>());
     let mut rig = Rig::with(sr, rate("25"), block, 0, |p| {
         p.update_settings(|s| {
@@ -163,12 +175,12 @@ fn refused_targets_are_counted_and_the_other_targets_get_every_frame() {
     let first = rig.expected();
     let got = messages(&receive(&good, first.len()));
     assert_stream(&got, &first, rig.timing.rate, "the good target, after a refusing one in the list");
-    let line = log.wait_for(&["could not send timecode to 127.0.0.1:0: "]);
+    let line = log.wait_for(&["could not send timecode to 198.51.100.7:5006: "]);
     println!("measured: the plugin's log says: {line}");
 
     // Mid-run, a preset (or the window) leaves one refusing target before the good one: the
     // network thread takes the new targets within 100 ms, and sending goes on.
-    let second_targets = [refused_v4, good.addr()];
+    let second_targets = [unreachable, good.addr()];
     rig.plugin.update_settings(|s| {
         s.insert("targets".into(), list(&second_targets));
     });
@@ -275,6 +287,7 @@ fn two_instances_send_two_complete_streams_and_the_second_waits_quietly_for_the_
 // A flood: memory and time
 
 #[test]
+#[cfg_attr(not(target_os = "linux"), ignore = "reads /proc (Linux only)")]
 fn a_flood_at_the_cue_port_keeps_every_block_in_time_and_memory_flat() {
     if !in_child("a_flood_at_the_cue_port_keeps_every_block_in_time_and_memory_flat") {
         return;
@@ -391,6 +404,7 @@ fn files_under(dir: &Path) -> BTreeMap<PathBuf, (u64, Option<SystemTime>)> {
 }
 
 #[test]
+#[cfg_attr(not(target_os = "linux"), ignore = "reads /proc (Linux only)")]
 fn nothing_from_the_network_changes_settings_writes_files_or_grows_memory() {
     if !in_child("nothing_from_the_network_changes_settings_writes_files_or_grows_memory") {
         return;

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use osc_timecode_core::FrameRate;
-use osc_timecode_tests::child::{Side, run_alone_with_env};
+use osc_timecode_tests::child::{Side, run_alone_wrapped};
 use osc_timecode_tests::clap::{ClapPlugin, Midi, MidiAt, Param, RunReport};
 use osc_timecode_tests::cues::{Ack, CueId, CueSender, CueValue, Status, cues_settings, free_loopback_addr, set_cues};
 use osc_timecode_tests::expect::{Expected, Timing, assert_stream, assert_timetags, expected};
@@ -226,6 +226,50 @@ pub const PATIENCE: Duration = Duration::from_secs(10);
 /// In the parent: prints the child's `measured:` lines and returns `false` (the child passed);
 /// in the child: returns `true`.
 pub fn in_child(module_path: &str, function: &str, timeout: Duration) -> bool {
+    in_child_wrapped(module_path, function, timeout, &[])
+}
+
+/// The programs and arguments that start a child in a network namespace of its own
+/// ([`in_child_without_network`]), the first that works here: `unshare` (util-linux) makes it (as
+/// root; else in a user namespace of its own, where unprivileged ones are allowed), `ip`
+/// (iproute2) brings its loopback up, then the test binary runs.
+const NETNS: [&[&str]; 2] = [
+    &["unshare", "--net", "--", "sh", "-c", "ip link set lo up && exec \"$@\"", "sh"],
+    &["unshare", "--net", "--map-root-user", "--", "sh", "-c", "ip link set lo up && exec \"$@\"", "sh"],
+];
+
+/// Like [`in_child`], the child in a network namespace of its own, with loopback up and nothing
+/// else: an address beyond loopback (the test's 198.51.100.0/24) has no route there, so sending
+/// to it fails at once (`ENETUNREACH`) and nothing leaves the machine. Needs `unshare`, `ip` and
+/// root or unprivileged user namespaces; the test fails saying so when they are missing.
+pub fn in_child_without_network(module_path: &str, function: &str, timeout: Duration) -> bool {
+    if std::env::var_os(osc_timecode_tests::child::CHILD_ENV).is_some() {
+        return true;
+    }
+    let mut refusals = Vec::new();
+    for wrapper in NETNS {
+        let probe = std::process::Command::new(wrapper[0])
+            .args(&wrapper[1..])
+            .arg("true")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .output();
+        match probe {
+            Ok(o) if o.status.success() => return in_child_wrapped(module_path, function, timeout, wrapper),
+            Ok(o) => refusals.push(String::from_utf8_lossy(&o.stderr).trim().to_owned()),
+            Err(e) => refusals.push(e.to_string()),
+        }
+    }
+    panic!(
+        "this test runs in a network namespace of its own and could not make one ({}): it needs unshare \
+         (util-linux), ip (apt-get install iproute2) and root or unprivileged user namespaces; .ci/run has them",
+        refusals.join("; ")
+    );
+}
+
+/// [`in_child`] with the child started through `wrapper` (see
+/// [`osc_timecode_tests::child::run_alone_wrapped`]).
+fn in_child_wrapped(module_path: &str, function: &str, timeout: Duration, wrapper: &[&str]) -> bool {
     if std::env::var_os(osc_timecode_tests::child::CHILD_ENV).is_some() {
         return true;
     }
@@ -239,7 +283,7 @@ pub fn in_child(module_path: &str, function: &str, timeout: Duration) -> bool {
     let env = [("NICE_LOG", log.as_os_str()), ("HOME", home.as_os_str()), ("XDG_CONFIG_HOME", config.as_os_str())];
     // The test's name in this binary: the module path without the crate.
     let module = module_path.split_once("::").map_or(module_path, |(_, rest)| rest);
-    let side = run_alone_with_env(&format!("{module}::{function}"), timeout, &env);
+    let side = run_alone_wrapped(&format!("{module}::{function}"), timeout, &env, wrapper);
     if let Side::Parent { output, elapsed } = side {
         for line in output.lines().filter_map(|l| l.find("measured:").map(|i| &l[i..])) {
             eprintln!("{line}");
