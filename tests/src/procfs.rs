@@ -4,6 +4,11 @@
 //!
 //! The counts cover the whole process, so they only mean something where nothing else runs at
 //! the same time: the leak tests run alone in a child process ([`crate::child`]).
+//!
+//! Linux only. The module compiles everywhere (plain file reads), so the tests that use it
+//! compile on macOS and Windows too; there they carry
+//! `#[cfg_attr(not(target_os = "linux"), ignore = "reads /proc (Linux only)")]` and show as
+//! ignored, and a reader called there panics saying what it could not read.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -122,6 +127,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(not(target_os = "linux"), ignore = "reads /proc (Linux only)")]
     fn sees_a_new_thread_and_socket_and_their_end() {
         // Other unit tests of this crate may run in parallel, so only the direction is checked
         // here, on things this test holds while it looks.

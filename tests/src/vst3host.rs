@@ -1,5 +1,6 @@
 //! A minimal VST3 host on the `vst3` crate's bindings: loads the module's shared library with
-//! `libloading`, calls `ModuleEntry` (Linux) and `GetPluginFactory`, creates the component,
+//! `libloading`, calls its entry function (`ModuleEntry` on Linux, `bundleEntry` on macOS,
+//! `InitDll` on Windows) and `GetPluginFactory`, creates the component,
 //! initialises it with a minimal `IHostApplication`, sets state through `IComponent::setState`
 //! (nice-plug reads the bare state JSON there), sets up processing and processes blocks with a
 //! `ProcessContext` from the [`Transport`] model.
@@ -158,15 +159,8 @@ impl Module {
         // SAFETY: loading the plugin under test runs its initialisers.
         let lib =
             unsafe { libloading::Library::new(path) }.unwrap_or_else(|e| panic!("dlopen {}: {e}", path.display()));
-        // Linux modules export ModuleEntry(handle), to be called before anything else.
-        // SAFETY: the symbol's type is the VST3 SDK's `bool ModuleEntry(void*)`.
-        let entry = unsafe { lib.get::<unsafe extern "C" fn(*mut c_void) -> bool>(b"ModuleEntry\0") };
-        if let Ok(entry) = entry {
-            // nice-plug ignores the handle; the SDK passes the dlopen handle, which libloading
-            // does not expose without consuming the library, so pass null.
-            // SAFETY: calling the module's documented entry point once.
-            assert!(unsafe { entry(ptr::null_mut()) }, "ModuleEntry returned false");
-        }
+        let entered = enter(&lib);
+        assert!(entered != Some(false), "{} returned false", ENTRY_EXIT.0);
         Self { lib }
     }
 
@@ -183,8 +177,59 @@ impl Module {
 
 impl Drop for Module {
     fn drop(&mut self) {
-        // SAFETY: the SDK's `bool ModuleExit()`, once, after every object is released.
-        if let Ok(exit) = unsafe { self.lib.get::<unsafe extern "C" fn() -> bool>(b"ModuleExit\0") } {
+        exit(&self.lib);
+    }
+}
+
+/// The module's entry and exit functions on this OS, as the VST3 SDK's hosting code calls them
+/// (`source/main/linuxmain.cpp`, `macmain.cpp`, `dllmain.cpp`; nice-plug exports the pair of the
+/// OS it is built for): the entry once after loading, before anything else, the exit once after
+/// every object is released.
+const ENTRY_EXIT: (&str, &str) = if cfg!(target_os = "macos") {
+    ("bundleEntry", "bundleExit")
+} else if cfg!(windows) {
+    ("InitDll", "ExitDll")
+} else {
+    ("ModuleEntry", "ModuleExit")
+};
+
+/// Calls the module's entry function ([`ENTRY_EXIT`]); `None` if the module exports none.
+///
+/// Linux's `bool ModuleEntry(void* sharedLibraryHandle)` and macOS's
+/// `bool bundleEntry(CFBundleRef)` take a handle that nice-plug ignores: null stands in (the SDK
+/// passes the dlopen handle, which libloading does not expose without consuming the library,
+/// and the bundle reference, which would need CoreFoundation). Windows's `bool InitDll()` takes
+/// nothing and uses the system calling convention.
+fn enter(lib: &libloading::Library) -> Option<bool> {
+    let name = format!("{}\0", ENTRY_EXIT.0);
+    if cfg!(windows) {
+        // SAFETY: the symbol's type is the VST3 SDK's `bool PLUGIN_API InitDll()`.
+        let entry = unsafe { lib.get::<unsafe extern "system" fn() -> bool>(name.as_bytes()) }.ok()?;
+        // SAFETY: calling the module's documented entry point once.
+        Some(unsafe { entry() })
+    } else {
+        // SAFETY: the symbol's type is the VST3 SDK's `bool ModuleEntry(void*)` (Linux) or
+        // `bool bundleEntry(CFBundleRef)` (macOS; a pointer too).
+        let entry = unsafe { lib.get::<unsafe extern "C" fn(*mut c_void) -> bool>(name.as_bytes()) }.ok()?;
+        // SAFETY: calling the module's documented entry point once; nice-plug ignores the handle.
+        Some(unsafe { entry(ptr::null_mut()) })
+    }
+}
+
+/// Calls the module's exit function ([`ENTRY_EXIT`]) if it exports one: `bool ModuleExit()`,
+/// `bool bundleExit()` or `bool PLUGIN_API ExitDll()`.
+fn exit(lib: &libloading::Library) {
+    let name = format!("{}\0", ENTRY_EXIT.1);
+    if cfg!(windows) {
+        // SAFETY: the SDK's `bool PLUGIN_API ExitDll()`, once, after every object is released.
+        if let Ok(exit) = unsafe { lib.get::<unsafe extern "system" fn() -> bool>(name.as_bytes()) } {
+            // SAFETY: see above.
+            unsafe { exit() };
+        }
+    } else {
+        // SAFETY: the SDK's `bool ModuleExit()` or `bool bundleExit()`, once, after every
+        // object is released.
+        if let Ok(exit) = unsafe { lib.get::<unsafe extern "C" fn() -> bool>(name.as_bytes()) } {
             // SAFETY: see above.
             unsafe { exit() };
         }

@@ -308,6 +308,7 @@ fn assert_nothing_leaked(what: &str, before: &ProcessCounts, after: &ProcessCoun
 }
 
 #[test]
+#[cfg_attr(not(target_os = "linux"), ignore = "reads /proc (Linux only)")]
 fn thousand_activation_cycles_leak_nothing() {
     let side = run_alone(&test_name("thousand_activation_cycles_leak_nothing"), CHILD_TIMEOUT);
     if side != Side::Child {
@@ -386,6 +387,7 @@ fn thousand_activation_cycles_leak_nothing() {
 }
 
 #[test]
+#[cfg_attr(not(target_os = "linux"), ignore = "reads /proc (Linux only)")]
 fn hundred_instances_leak_nothing() {
     let side = run_alone(&test_name("hundred_instances_leak_nothing"), CHILD_TIMEOUT);
     if side != Side::Child {

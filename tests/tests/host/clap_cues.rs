@@ -534,6 +534,10 @@ fn timetag_1_is_immediate_and_the_innermost_timetag_counts() {
 }
 
 #[test]
+#[cfg_attr(
+    not(any(target_os = "linux", target_os = "windows")),
+    ignore = "needs 127.0.0.2 on the loopback: sudo ifconfig lo0 alias 127.0.0.2 up"
+)]
 fn too_far_ahead_and_a_full_schedule_are_refused() {
     let mut cr = CueRig::new(48_000, 256, json!({}));
     let now = SystemTime::now();
@@ -663,6 +667,10 @@ fn ids_are_forgotten_after_dedupe_ms() {
 }
 
 #[test]
+#[cfg_attr(
+    not(any(target_os = "linux", target_os = "windows")),
+    ignore = "needs 127.0.0.2 on the loopback: sudo ifconfig lo0 alias 127.0.0.2 up"
+)]
 fn senders_outside_the_allow_list_get_nothing_and_are_counted() {
     let listen = free_loopback_addr();
     let allowed_ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));

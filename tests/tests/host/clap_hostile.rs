@@ -135,6 +135,7 @@ fn nested_array_packets_are_refused_while_timecode_plays_and_a_real_cue_follows(
 }
 
 #[test]
+#[cfg_attr(not(target_os = "linux"), ignore = "reads /proc (Linux only)")]
 fn a_pattern_bomb_costs_bounded_cue_thread_time_and_deactivate_stays_prompt() {
     if !in_child("a_pattern_bomb_costs_bounded_cue_thread_time_and_deactivate_stays_prompt") {
         return;
@@ -246,6 +247,10 @@ fn write_machine_config(extra: &str) {
 }
 
 #[test]
+#[cfg_attr(
+    not(any(target_os = "linux", target_os = "windows")),
+    ignore = "needs 127.0.0.2 and 127.0.0.3 on the loopback: sudo ifconfig lo0 alias 127.0.0.2 up (and .3)"
+)]
 fn a_project_cannot_open_the_cue_input_to_the_network() {
     if !in_child("a_project_cannot_open_the_cue_input_to_the_network") {
         return;

@@ -30,6 +30,7 @@ fn in_child(function: &str) -> bool {
 }
 
 #[test]
+#[cfg_attr(not(target_os = "linux"), ignore = "reads /proc (Linux only)")]
 fn an_hour_long_realtime_bounce_stays_in_bounded_memory_and_every_frame_is_counted() {
     if !in_child("an_hour_long_realtime_bounce_stays_in_bounded_memory_and_every_frame_is_counted") {
         return;
