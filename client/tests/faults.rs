@@ -101,7 +101,9 @@ impl Listen {
     }
 }
 
-/// SIGINT, as Ctrl-C sends it, then the exit status (within [`PATIENCE`]).
+/// SIGINT, as Ctrl-C sends it, then the exit status (within [`PATIENCE`]). Through `kill`, so
+/// Unix only: the tests that call it are ignored on Windows (no `kill`, and Ctrl-C there goes to
+/// a whole console, not to one process).
 fn interrupt(child: &mut KillOnDrop) -> ExitStatus {
     let pid = child.0.id().to_string();
     assert!(std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
@@ -186,6 +188,7 @@ fn near(start: i64) -> std::ops::Range<i64> {
 }
 
 #[test]
+#[cfg_attr(windows, ignore = "ends the command with SIGINT through kill (Unix only)")]
 fn listen_waits_for_a_taken_port_with_wait_for_port_then_locks_onto_serve() {
     let held = UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = held.local_addr().unwrap().port();
@@ -211,6 +214,7 @@ fn listen_waits_for_a_taken_port_with_wait_for_port_then_locks_onto_serve() {
 }
 
 #[test]
+#[cfg_attr(windows, ignore = "ends the command with SIGINT through kill (Unix only)")]
 fn with_two_masters_listen_follows_the_first_reports_the_other_once_and_takes_it_when_the_first_stops() {
     let port = free_port();
     let mut listen = Listen::bound("faults_two_masters", port, &["--duration", "60"]);
@@ -325,6 +329,7 @@ fn flood(
 }
 
 #[test]
+#[cfg_attr(not(target_os = "linux"), ignore = "reads /proc (Linux only)")]
 fn a_flood_at_listen_while_serve_plays_leaves_it_on_its_master_with_every_datagram_counted() {
     let port = free_port();
     let mut listen = Listen::bound("faults_listen_flood", port, &["--duration", "120"]);
@@ -562,6 +567,7 @@ fn cue_message(token: Option<&str>, id: i64) -> OscMessage {
 /// 3000 levels overflowed its stack. While it follows serve, the hostile packets arrive at its
 /// port: it stays on its master, frame by frame, and counts each of them as invalid.
 #[test]
+#[cfg_attr(not(target_os = "linux"), ignore = "reads /proc (Linux only)")]
 fn listen_survives_array_packets_and_deep_bundles_on_its_port_and_keeps_its_master() {
     let port = free_port();
     let mut listen = Listen::bound("faults_listen_hostile", port, &["--duration", "60"]);
@@ -619,6 +625,7 @@ fn cue_at_locks_through_array_packets_and_deep_bundles() {
 /// and a flood of queries gets at most what it sent plus the documented allowance
 /// (`osc_timecode_core::reply`), every query counted as answered or refused.
 #[test]
+#[cfg_attr(not(target_os = "linux"), ignore = "reads /proc (Linux only)")]
 fn status_floods_get_bounded_answers_and_every_query_is_counted() {
     use osc_timecode_core::reply::{SOURCE_ALLOWANCE, SOURCE_TRICKLE, UDP_OVERHEAD};
     let serve = Serve::start("faults_status_flood", free_port(), "01:00:00:00", &["--quiet"]);
@@ -701,6 +708,7 @@ fn scripted_master(
     not(any(target_os = "linux", target_os = "windows")),
     ignore = "needs 127.0.0.2 on the loopback: sudo ifconfig lo0 alias 127.0.0.2 up"
 )]
+#[cfg_attr(windows, ignore = "ends the command with SIGINT through kill (Unix only)")]
 fn with_from_only_that_source_can_become_the_master() {
     for config in [None, Some("[client]\nlisten_from = [\"127.0.0.2/32\"]\n")] {
         let port = free_port();
@@ -739,6 +747,7 @@ fn with_from_only_that_source_can_become_the_master() {
 /// Issue 14: `--record` grew without a cap. With a 1 KiB cap (the flag or the config key) the
 /// file stops at the cap with one warning, and listen goes on following its master.
 #[test]
+#[cfg_attr(windows, ignore = "ends the command with SIGINT through kill (Unix only)")]
 fn the_record_file_stops_at_its_cap_and_listen_goes_on() {
     for config in [None, Some("[client]\nrecord_max_bytes = \"1KiB\"\n")] {
         let port = free_port();

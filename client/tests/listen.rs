@@ -251,6 +251,7 @@ fn serve_to_listen_locks_within_a_few_frames_then_freewheels_and_is_lost_when_se
 }
 
 #[test]
+#[cfg_attr(windows, ignore = "ends the command with SIGINT through kill (Unix only)")]
 fn the_bind_address_comes_from_the_environment_or_the_config_file_and_ctrl_c_ends_it() {
     for source in ["env", "config"] {
         let port = free_port();

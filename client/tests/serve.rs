@@ -45,7 +45,8 @@ fn wait_exit(child: &mut Child, what: &str) -> ExitStatus {
 
 /// A running `serve`.
 struct Serve {
-    /// The process (killed on drop).
+    /// The process (killed on drop). Read only by `Serve::signal` (Unix); held everywhere.
+    #[cfg_attr(not(unix), allow(dead_code))]
     child: KillOnDrop,
     /// Where it listens for cues and transport control.
     listen: SocketAddr,

@@ -319,6 +319,10 @@ impl Streams {
     }
 }
 
+// Linux only, these two: they read `/proc`. They compile everywhere (plain file reads), so the
+// tests that call them compile on macOS and Windows too, where they carry
+// `#[cfg_attr(not(target_os = "linux"), ignore = "reads /proc (Linux only)")]`.
+
 /// A `/proc/PID/status` field in KiB (`VmRSS`, `VmHWM`). Panics where it cannot be read.
 pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
     let path = format!("/proc/{pid}/status");
