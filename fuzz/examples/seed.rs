@@ -20,6 +20,7 @@ use osc_timecode_core::protocol::{TimecodeMessage, encode_timecode_bundle, timet
 use osc_timecode_fuzz::join;
 use osc_timecode_plugin::params::TimecodeParams;
 use osc_timecode_plugin::settings::cues::CueSettings;
+use osc_timecode_plugin::settings::values::Targets;
 use osc_timecode_plugin::settings::{OfflinePolicy, Settings};
 use rosc::{OscBundle, OscMessage, OscPacket, OscTime, OscType};
 
@@ -307,7 +308,11 @@ fn states() {
     )
     .expect("valid cue settings");
     let custom = Settings {
-        targets: vec!["192.168.1.20:5006".parse().expect("an address"), "[::1]:6000".parse().expect("an address")],
+        targets: Targets::new(vec![
+            "192.168.1.20:5006".parse().expect("an address"),
+            "[::1]:6000".parse().expect("an address"),
+        ])
+        .expect("different addresses"),
         keepalive_ms: 500,
         output_latency_ms: 12.5,
         offline: OfflinePolicy::Realtime,

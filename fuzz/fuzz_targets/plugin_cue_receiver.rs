@@ -23,8 +23,8 @@ use osc_timecode_core::protocol::address;
 use osc_timecode_fuzz::{Knobs, TOKEN, datagrams, receiver_input, sender, with_cue_thread_stack};
 use osc_timecode_plugin::cues::receiver::Dispatcher;
 use osc_timecode_plugin::cues::{CueStats, DropReason};
-use osc_timecode_plugin::settings::cues::{CueSettings, Mapping};
-use osc_timecode_plugin::settings::values::AllowEntry;
+use osc_timecode_plugin::settings::cues::{CueSettings, Mappings};
+use osc_timecode_plugin::settings::values::{AllowEntries, AllowEntry};
 use rosc::OscPacket;
 
 /// Named mappings: one of each kind, names that patterns can select several of.
@@ -44,11 +44,12 @@ fn settings(knobs: Knobs) -> CueSettings {
     }
     if knobs.named_or_drop_frame {
         // PANIC: a constant, valid mapping table.
-        s.map = serde_json::from_str::<Vec<Mapping>>(NAMED).expect("valid named mappings");
+        s.map = serde_json::from_str::<Mappings>(NAMED).expect("valid named mappings");
     }
     if knobs.allow_all {
-        // PANIC: constant, valid ranges.
-        s.allow = ["0.0.0.0/0", "::/0"].map(|r| AllowEntry(parse_allow_entry(r).expect("a range"))).to_vec();
+        // PANIC: constant, valid, different ranges.
+        let all = ["0.0.0.0/0", "::/0"].map(|r| AllowEntry(parse_allow_entry(r).expect("a range"))).to_vec();
+        s.allow = AllowEntries::new(all).expect("different ranges");
     }
     if knobs.no_dedupe {
         s.dedupe_ms = 0;

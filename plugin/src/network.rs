@@ -567,6 +567,7 @@ impl Sockets {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::values::Targets;
     use osc_timecode_core::FrameRate;
     use osc_timecode_core::protocol::decode_timecode_packet;
     use std::time::SystemTime;
@@ -588,7 +589,7 @@ mod tests {
         let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
         rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let settings = Settings {
-            targets: vec![target(rx.local_addr().unwrap())],
+            targets: Targets::one(target(rx.local_addr().unwrap())),
             keepalive_ms,
             output_latency_ms: 0.0,
             ..Settings::default()
@@ -703,7 +704,7 @@ mod tests {
         // Port 0 cannot be sent to: the OS refuses every datagram.
         let bad: SocketAddr = "127.0.0.1:0".parse().unwrap();
         let settings = Settings {
-            targets: vec![Target::unchecked(bad), target(rx.local_addr().unwrap())],
+            targets: Targets::new(vec![Target::unchecked(bad), target(rx.local_addr().unwrap())]).unwrap(),
             keepalive_ms: 0,
             output_latency_ms: 0.0,
             ..Settings::default()
@@ -736,8 +737,11 @@ mod tests {
         let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
         rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let (bad, good): (SocketAddr, SocketAddr) = ("127.0.0.1:0".parse().unwrap(), rx.local_addr().unwrap());
-        let settings =
-            Settings { targets: vec![Target::unchecked(bad), target(good)], keepalive_ms: 0, ..Settings::default() };
+        let settings = Settings {
+            targets: Targets::new(vec![Target::unchecked(bad), target(good)]).unwrap(),
+            keepalive_ms: 0,
+            ..Settings::default()
+        };
         let params = Arc::new(TimecodeParams::new(settings));
         let stats = Arc::new(Stats::default());
         let (mut producer, consumer) = rtrb::RingBuffer::new(QUEUE_CAPACITY);
@@ -758,7 +762,7 @@ mod tests {
         assert_eq!(stats.targets.get(0, good), None, "slot 0 counts another address");
         assert_eq!(stats.targets.get(2, good), None, "no third target");
         // The window removes the first target: the good one moves to slot 0 and starts from 0 there.
-        params.settings.write().unwrap().targets = vec![target(good)];
+        params.settings.write().unwrap().targets = Targets::one(target(good));
         let deadline = Instant::now() + Duration::from_secs(5);
         while stats.targets.get(0, good).is_none() {
             assert!(Instant::now() < deadline, "the network thread never took the new targets");
@@ -816,7 +820,7 @@ mod tests {
         // A new thread (as after deactivate/activate) shares the instance's stats.
         let (mut producer, consumer) = rtrb::RingBuffer::new(QUEUE_CAPACITY);
         let settings = Settings {
-            targets: vec![target(rx.local_addr().unwrap())],
+            targets: Targets::one(target(rx.local_addr().unwrap())),
             keepalive_ms: 0,
             output_latency_ms: 0.0,
             ..Settings::default()

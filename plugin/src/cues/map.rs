@@ -40,6 +40,8 @@ impl CueMap {
         let mut entries = Vec::new();
         let mut exact = HashMap::new();
         let mut add = |address: String, action: MidiAction| {
+            // Named addresses are unique (`settings::cues::Mappings` refuses a second), so what
+            // is skipped here is a default that a named entry replaces.
             if exact.contains_key(&address) {
                 return;
             }
@@ -108,6 +110,7 @@ impl CueMap {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::values::NoteLength;
 
     fn ch(n: u8) -> Channel {
         Channel::try_from(n).unwrap()
@@ -120,7 +123,7 @@ mod tests {
     fn note(channel: u8, key: u8, velocity: u8, length_ms: u32) -> MidiAction {
         let (channel, key, velocity) =
             (Channel::try_from(channel).unwrap(), U7::new(key).unwrap(), U7::new(velocity).unwrap());
-        MidiAction::Note { channel, key, velocity, length_ms }
+        MidiAction::Note { channel, key, velocity, length_ms: NoteLength::new(length_ms).unwrap() }
     }
 
     fn resolve(map: &CueMap, pattern: &str) -> Result<Vec<MidiAction>, Unresolved> {

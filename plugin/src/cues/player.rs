@@ -679,7 +679,7 @@ impl CuePlayer {
 fn midi_out(action: MidiAction, sample_rate: u32) -> (MidiOut, Option<u64>) {
     match action {
         MidiAction::Note { channel, key, velocity, length_ms } => {
-            let length = (length_ms > 0).then(|| (u64::from(length_ms) * u64::from(sample_rate) / 1000).max(1));
+            let length = length_ms.ms().map(|ms| (u64::from(ms) * u64::from(sample_rate) / 1000).max(1));
             (MidiOut::NoteOn { channel: channel.index(), key: key.get(), velocity: velocity.get().max(1) }, length)
         }
         MidiAction::NoteOff { channel, key } => (MidiOut::NoteOff { channel: channel.index(), key: key.get() }, None),
@@ -717,7 +717,7 @@ fn place(at: Instant, start: Instant, sample_rate: u32, len: u32, seen: bool) ->
 mod tests {
     use super::*;
     use crate::settings::cues::MidiAction;
-    use crate::settings::values::{Channel, U7};
+    use crate::settings::values::{Channel, NoteLength, U7};
     use std::time::Duration;
 
     const SR: u32 = 48_000;
@@ -727,7 +727,7 @@ mod tests {
             channel: Channel::try_from(channel + 1).unwrap(),
             key: U7::new(key).unwrap(),
             velocity: U7::MAX,
-            length_ms,
+            length_ms: NoteLength::new(length_ms).unwrap(),
         }
     }
 

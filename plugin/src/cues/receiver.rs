@@ -730,7 +730,7 @@ mod tests {
                 channel: crate::settings::values::Channel::ONE,
                 key: crate::settings::values::U7::new(60).unwrap(),
                 velocity: crate::settings::values::U7::new(90).unwrap(),
-                length_ms: 100
+                length_ms: crate::settings::cues::DEFAULT_NOTE_LENGTH
             }]
         );
         // Played on the audio side: at offset 0 of the next block.
@@ -869,14 +869,17 @@ mod tests {
         let key = crate::settings::values::U7::new(60).unwrap();
         let channel = crate::settings::values::Channel::ONE;
         let velocity = crate::settings::values::U7::new(90).unwrap();
-        assert_eq!(recent[5].actions().next(), Some(&MidiAction::Note { channel, key, velocity, length_ms: 100 }));
+        assert_eq!(
+            recent[5].actions().next(),
+            Some(&MidiAction::Note { channel, key, velocity, length_ms: crate::settings::cues::DEFAULT_NOTE_LENGTH })
+        );
         assert_eq!(recent[1].actions().next(), Some(&MidiAction::NoteOff { channel, key }), "VALUE 0 applied");
         assert_eq!(recent[0].from, friend);
     }
 
     #[test]
     fn senders_outside_the_allow_list_are_dropped_silently() {
-        let rig = Rig::new(|c| c.allow = vec!["127.0.0.2".parse::<crate::settings::values::AllowEntry>().unwrap()]);
+        let rig = Rig::new(|c| c.allow = crate::settings::values::AllowEntries::one("127.0.0.2".parse().unwrap()));
         rig.send(&cue_msg("/cue/1", vec![]));
         rig.send(&cue_msg("/status", vec![]));
         rig.sender.set_read_timeout(Some(Duration::from_millis(300))).unwrap();

@@ -1,10 +1,11 @@
 //! Changes the window makes to the settings: a row added, replaced or removed, a value set.
 //! Applied under the settings' write lock; a row that vanished under the window (a project
-//! load) is refused, not guessed. `[gui-thread]`.
+//! load) is refused, not guessed, and so is a row the list already holds (the list's own rule,
+//! [`UniqueList`]). `[gui-thread]`.
 
 use crate::settings::Settings;
 use crate::settings::cues::Mapping;
-use crate::settings::values::{AllowEntry, ListenAddress, Target, Token};
+use crate::settings::values::{AllowEntry, Duplicate, ListenAddress, Target, Token, Unique, UniqueList};
 
 /// One change to a list of settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,21 +18,31 @@ pub enum ListEdit<T> {
     Remove(usize),
 }
 
-/// Why a list edit was not applied: the list changed under the window (a project load).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("row {0} is no longer there")]
-pub struct StaleRow(pub usize);
+/// Why a list edit was not applied. The window checks a row before it sends the edit, so
+/// either means the list changed under the window (a project load).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EditRefused {
+    /// The row is gone.
+    #[error("row {0} is no longer there")]
+    StaleRow(usize),
+    /// Another row holds the same value.
+    #[error(transparent)]
+    Duplicate(#[from] Duplicate),
+}
 
-impl<T> ListEdit<T> {
+impl<T: Unique> ListEdit<T> {
     /// Applies the edit to `list`.
-    pub fn apply(self, list: &mut Vec<T>) -> Result<(), StaleRow> {
+    pub fn apply(self, list: &mut UniqueList<T>) -> Result<(), EditRefused> {
         match self {
-            Self::Add(value) => list.push(value),
-            Self::Replace(i, value) => *list.get_mut(i).ok_or(StaleRow(i))? = value,
-            Self::Remove(i) if i < list.len() => {
-                list.remove(i);
+            Self::Add(value) => list.push(value)?,
+            Self::Replace(i, value) => {
+                if !list.replace(i, value)? {
+                    return Err(EditRefused::StaleRow(i));
+                }
             }
-            Self::Remove(i) => return Err(StaleRow(i)),
+            Self::Remove(i) => {
+                list.remove(i).ok_or(EditRefused::StaleRow(i))?;
+            }
         }
         Ok(())
     }
@@ -56,7 +67,7 @@ pub enum SettingsEdit {
 
 impl SettingsEdit {
     /// Applies the edit to `settings`.
-    pub fn apply(self, settings: &mut Settings) -> Result<(), StaleRow> {
+    pub fn apply(self, settings: &mut Settings) -> Result<(), EditRefused> {
         let cues = &mut settings.cues;
         match self {
             Self::Targets(edit) => edit.apply(&mut settings.targets)?,
@@ -75,16 +86,26 @@ mod tests {
     use super::*;
     use crate::editor::mapping::MappingDraft;
 
+    fn t(n: u16) -> Target {
+        Target::new(std::net::SocketAddr::from(([127, 0, 0, 1], n))).unwrap()
+    }
+
     #[test]
-    fn list_edits_add_replace_and_remove_and_refuse_stale_rows() {
-        let mut list = vec![1, 2, 3];
-        ListEdit::Add(4).apply(&mut list).unwrap();
-        ListEdit::Replace(0, 9).apply(&mut list).unwrap();
+    fn list_edits_add_replace_and_remove_and_refuse_stale_rows_and_duplicates() {
+        let mut list = UniqueList::new(vec![t(1), t(2), t(3)]).unwrap();
+        ListEdit::Add(t(4)).apply(&mut list).unwrap();
+        ListEdit::Replace(0, t(9)).apply(&mut list).unwrap();
+        ListEdit::Replace(0, t(9)).apply(&mut list).unwrap();
         ListEdit::Remove(1).apply(&mut list).unwrap();
-        assert_eq!(list, [9, 3, 4]);
-        assert_eq!(ListEdit::Remove(3).apply(&mut list), Err(StaleRow(3)));
-        assert_eq!(ListEdit::Replace(5, 0).apply(&mut list), Err(StaleRow(5)));
-        assert_eq!(list, [9, 3, 4]);
+        assert_eq!(list, [t(9), t(3), t(4)]);
+        assert_eq!(ListEdit::Remove(3).apply(&mut list), Err(EditRefused::StaleRow(3)));
+        assert_eq!(ListEdit::Replace(5, t(1)).apply(&mut list), Err(EditRefused::StaleRow(5)));
+        let again = Duplicate("127.0.0.1:3".into());
+        assert_eq!(ListEdit::Add(t(3)).apply(&mut list), Err(again.clone().into()));
+        assert_eq!(ListEdit::Replace(0, t(3)).apply(&mut list), Err(again.into()));
+        assert_eq!(list, [t(9), t(3), t(4)]);
+        assert_eq!(EditRefused::StaleRow(3).to_string(), "row 3 is no longer there");
+        assert_eq!(EditRefused::from(Duplicate("x".into())).to_string(), "x is already in the list");
     }
 
     #[test]
@@ -105,10 +126,18 @@ mod tests {
         assert_eq!(s.cues.allow[0], entry);
         SettingsEdit::Token(Some("t".parse().unwrap())).apply(&mut s).unwrap();
         assert_eq!(s.cues.token(), Some("t"));
-        let m = MappingDraft { address: "/cue/go".into(), ..MappingDraft::default() }.to_mapping(&[], None).unwrap();
+        let m = MappingDraft { address: "/cue/go".into(), ..MappingDraft::default() }
+            .to_mapping(&crate::settings::cues::Mappings::default(), None)
+            .unwrap();
         SettingsEdit::Map(ListEdit::Add(m.clone())).apply(&mut s).unwrap();
+        assert_eq!((s.cues.map.len(), &s.cues.map[0]), (1, &m));
+        assert_eq!(SettingsEdit::Map(ListEdit::Remove(1)).apply(&mut s), Err(EditRefused::StaleRow(1)));
+        assert_eq!(
+            SettingsEdit::Map(ListEdit::Add(m.clone())).apply(&mut s),
+            Err(Duplicate("/cue/go".into()).into()),
+            "one address, one mapping"
+        );
         assert_eq!(s.cues.map, [m]);
-        assert_eq!(SettingsEdit::Map(ListEdit::Remove(1)).apply(&mut s), Err(StaleRow(1)));
         // What the window saves survives the project state round trip.
         let json = serde_json::to_string(&s).unwrap();
         assert_eq!(Settings::from_state(&json).unwrap(), s);

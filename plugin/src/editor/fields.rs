@@ -1,13 +1,14 @@
 //! Every text field's check, refused in place with the reason, and the state of a field or a
 //! list of addresses while it is typed. `[gui-thread]`.
 //!
-//! A value the settings hold is checked by its type (`crate::settings::values`), the same
-//! constructor the config file and a project state go through; what is left here is what only a
-//! list or a form knows: duplicates, the offset's text, the mapping row's numbers.
+//! A value the settings hold is checked by its type (`crate::settings::values`), and a row of a
+//! list by the list's type (no duplicates): the same checks the config file and a project state
+//! go through. What is left here is the start offset's text, which is a parameter.
 
 use super::edits::ListEdit;
 use crate::settings::values::{
-    AddressError, AllowEntry, AllowError, ListenAddress, PlainAddress, PlainAddressError, Target, Token, TokenError,
+    AddressError, AllowEntries, AllowEntry, AllowError, Duplicate, ListenAddress, NumberError, PlainAddress,
+    PlainAddressError, Target, Targets, Token, TokenError,
 };
 
 /// Why a field's text was refused. The message is what the window shows beside the field; for
@@ -27,34 +28,21 @@ pub enum FieldError {
     /// A mapped address.
     #[error(transparent)]
     MappedAddress(#[from] PlainAddressError),
+    /// A MIDI channel, a 7-bit MIDI value or a note length.
+    #[error(transparent)]
+    Number(#[from] NumberError),
     /// Already in the list.
-    #[error("{0} is already in the list")]
-    Duplicate(String),
+    #[error(transparent)]
+    Duplicate(#[from] Duplicate),
     /// The start offset.
     #[error("write HH:MM:SS from 00:00:00 to 23:59:59 (whole seconds)")]
     Offset,
-    /// Not a whole number.
-    #[error("{what} must be a whole number")]
-    NotANumber {
-        /// Which field.
-        what: &'static str,
-    },
-    /// A number out of its range.
-    #[error("{what} is {min}-{max}")]
-    OutOfRange {
-        /// Which field.
-        what: &'static str,
-        /// Smallest allowed.
-        min: u32,
-        /// Largest allowed.
-        max: u32,
-    },
 }
 
 /// A timecode target not already among `targets` (but for the one at `editing`).
-pub fn parse_target(text: &str, targets: &[Target], editing: Option<usize>) -> Result<Target, FieldError> {
+pub fn parse_target(text: &str, targets: &Targets, editing: Option<usize>) -> Result<Target, FieldError> {
     let target: Target = text.parse()?;
-    refuse_duplicate(targets, editing, |t| *t == target, || target.to_string())?;
+    targets.refuse_duplicate(&target, editing)?;
     Ok(target)
 }
 
@@ -64,9 +52,9 @@ pub fn parse_listen(text: &str) -> Result<ListenAddress, FieldError> {
 }
 
 /// An allow-list entry not already in `allow` (but for the one at `editing`).
-pub fn parse_allow(text: &str, allow: &[AllowEntry], editing: Option<usize>) -> Result<AllowEntry, FieldError> {
+pub fn parse_allow(text: &str, allow: &AllowEntries, editing: Option<usize>) -> Result<AllowEntry, FieldError> {
     let entry: AllowEntry = text.parse()?;
-    refuse_duplicate(allow, editing, |e| *e == entry, || entry.0.to_string())?;
+    allow.refuse_duplicate(&entry, editing)?;
     Ok(entry)
 }
 
@@ -83,31 +71,6 @@ pub fn parse_offset(text: &str) -> Result<i32, FieldError> {
 /// A plain OSC address for the mapping table.
 pub fn parse_mapped_address(text: &str) -> Result<PlainAddress, FieldError> {
     Ok(text.parse()?)
-}
-
-/// Refuses a value that `list` already holds (at a place other than `editing`), by its text.
-pub(super) fn refuse_duplicate<T>(
-    list: &[T],
-    editing: Option<usize>,
-    same: impl Fn(&T) -> bool,
-    shown: impl FnOnce() -> String,
-) -> Result<(), FieldError> {
-    if list.iter().enumerate().any(|(i, t)| Some(i) != editing && same(t)) {
-        return Err(FieldError::Duplicate(shown()));
-    }
-    Ok(())
-}
-
-/// A whole number `min..=max` for the field `what`.
-pub(super) fn parse_number(text: &str, what: &'static str, min: u32, max: u32) -> Result<u32, FieldError> {
-    let text = text.trim();
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(FieldError::NotANumber { what });
-    }
-    match text.parse::<u32>() {
-        Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(FieldError::OutOfRange { what, min, max }),
-    }
 }
 
 /// One text field bound to a value: it shows the value until the user types, then keeps the
@@ -225,16 +188,16 @@ mod tests {
         // The window adds nothing to a value's own check (`settings::values`, tested there):
         // the same error, so the same message as the config file's and a project state's.
         let port = FieldError::Address(AddressError::PortRange("70000".into()));
-        assert_eq!(parse_target(" 127.0.0.1:70000", &[], None), Err(port.clone()));
+        assert_eq!(parse_target(" 127.0.0.1:70000", &Targets::default(), None), Err(port.clone()));
         assert_eq!(port.to_string(), "port 70000 is out of range (1-65535)");
-        assert_eq!(parse_target(" 127.0.0.1:5006 ", &[], None), Ok(target("127.0.0.1:5006")));
+        assert_eq!(parse_target(" 127.0.0.1:5006 ", &Targets::default(), None), Ok(target("127.0.0.1:5006")));
         assert_eq!(parse_listen("127.0.0.1:0"), Err(AddressError::PortZero.into()));
         assert_eq!(parse_listen(" 0.0.0.0:5005 ").unwrap().to_string(), "0.0.0.0:5005");
         assert_eq!(
-            parse_allow("10.0.0.0/33", &[], None),
+            parse_allow("10.0.0.0/33", &AllowEntries::default(), None),
             Err(AllowError::PrefixTooLong { prefix: "33".into(), family: "IPv4", max: 32 }.into())
         );
-        assert_eq!(parse_allow("stage-pc", &[], None), Err(AllowError::NotARange.into()));
+        assert_eq!(parse_allow("stage-pc", &AllowEntries::default(), None), Err(AllowError::NotARange.into()));
         assert_eq!(parse_token(""), Ok(None));
         assert_eq!(parse_token("two words").unwrap().unwrap().as_str(), "two words");
         assert_eq!(parse_token(" s3cret"), Err(TokenError::Spaces.into()));
@@ -255,18 +218,18 @@ mod tests {
 
     #[test]
     fn targets_allow_entries_and_mappings_refuse_duplicates_except_the_row_being_edited() {
-        let targets = [target("127.0.0.1:5006"), target("[::1]:5006")];
-        assert_eq!(parse_target("127.0.0.1:5006", &targets, None), Err(FieldError::Duplicate("127.0.0.1:5006".into())));
+        let targets = Targets::new(vec![target("127.0.0.1:5006"), target("[::1]:5006")]).unwrap();
+        assert_eq!(parse_target("127.0.0.1:5006", &targets, None), Err(Duplicate("127.0.0.1:5006".into()).into()));
         assert_eq!(parse_target("127.0.0.1:5006", &targets, Some(0)), Ok(targets[0]));
         assert!(parse_target("127.0.0.1:5006", &targets, Some(1)).is_err());
         assert_eq!(parse_target("10.0.0.5:9000", &targets, None), Ok(target("10.0.0.5:9000")));
 
-        let allow = [entry("127.0.0.0/8")];
+        let allow = AllowEntries::one(entry("127.0.0.0/8"));
         assert_eq!(parse_allow("10.0.0.0/8", &allow, None).unwrap().0.to_string(), "10.0.0.0/8");
         assert_eq!(parse_allow("192.168.1.20", &allow, None).unwrap().0.to_string(), "192.168.1.20/32");
-        assert_eq!(parse_allow(" 127.0.0.0/8", &allow, None), Err(FieldError::Duplicate("127.0.0.0/8".into())));
+        assert_eq!(parse_allow(" 127.0.0.0/8", &allow, None), Err(Duplicate("127.0.0.0/8".into()).into()));
         assert!(parse_allow("127.0.0.0/8", &allow, Some(0)).is_ok());
-        assert_eq!(FieldError::Duplicate("127.0.0.0/8".into()).to_string(), "127.0.0.0/8 is already in the list");
+        assert_eq!(FieldError::from(Duplicate("127.0.0.0/8".into())).to_string(), "127.0.0.0/8 is already in the list");
     }
 
     #[test]
@@ -294,7 +257,7 @@ mod tests {
 
     #[test]
     fn text_lists_keep_the_reason_until_the_text_is_taken() {
-        let targets = vec![target("127.0.0.1:5006")];
+        let targets = Targets::one(target("127.0.0.1:5006"));
         let mut list = TextList { adding: "127.0.0.1:70000".into(), ..TextList::default() };
         assert_eq!(list.commit_add(|t| parse_target(t, &targets, None)), None);
         assert_eq!(list.add_error, Some(AddressError::PortRange("70000".into()).into()));

@@ -1,10 +1,10 @@
 //! The cue map's rows as they are typed (a draft of text fields per mapping, each refused with its
 //! reason), and Learn, which takes the address from the next cue that arrives. `[gui-thread]`.
 
-use super::fields::{FieldError, parse_mapped_address, parse_number, refuse_duplicate};
+use super::fields::{FieldError, parse_mapped_address};
 use crate::readout::RecentCue;
-use crate::settings::cues::{Mapping, MidiAction};
-use crate::settings::values::{Channel, PlainAddressError, U7};
+use crate::settings::cues::{Mapping, Mappings, MidiAction};
+use crate::settings::values::{Channel, NoteLength, PlainAddressError, U7};
 
 /// The MIDI event kinds a mapping can send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,9 +92,6 @@ pub struct MappingDraft {
     pub length_ms: String,
 }
 
-/// The longest note length the window takes, ms (ten minutes).
-pub const MAX_LENGTH_MS: u32 = 600_000;
-
 impl Default for MappingDraft {
     fn default() -> Self {
         Self {
@@ -139,37 +136,28 @@ impl MappingDraft {
     }
 
     /// The mapping, if every field is valid and the address is not mapped already (but by the
-    /// row at `editing`); else every refused field with its reason.
-    pub fn to_mapping(&self, map: &[Mapping], editing: Option<usize>) -> Result<Mapping, MappingErrors> {
+    /// row at `editing`); else every refused field with its reason. Each field is read by its
+    /// value's type and the address checked by the table's, so the reasons are those the config
+    /// file's and a project state's errors give.
+    pub fn to_mapping(&self, map: &Mappings, editing: Option<usize>) -> Result<Mapping, MappingErrors> {
         let mut errors = Vec::new();
-        let mut check = |field, result: Result<u32, FieldError>| {
-            result.map_err(|e| errors.push((field, e))).ok().and_then(|n| u8::try_from(n).ok())
-        };
         let kind = self.kind;
-        let channel = check(MappingField::Channel, parse_number(&self.channel, "the channel", 1, 16));
-        let number = check(MappingField::Number, parse_number(&self.number, kind.number_label(), 0, 127));
+        let channel = check(&mut errors, MappingField::Channel, self.channel.parse::<Channel>());
+        let number = check(&mut errors, MappingField::Number, self.number.parse::<U7>());
         let value = match kind.value_label() {
-            Some(what) => check(MappingField::Value, parse_number(&self.value, what, 0, 127)),
-            None => Some(0),
+            Some(_) => check(&mut errors, MappingField::Value, self.value.parse::<U7>()),
+            None => Some(U7::MIN),
         };
-        let length_ms = if kind.has_length() {
-            parse_number(&self.length_ms, "the length (ms)", 0, MAX_LENGTH_MS)
-                .map_err(|e| errors.push((MappingField::Length, e)))
-                .ok()
-        } else {
-            Some(0)
+        let length_ms = match kind.has_length() {
+            true => check(&mut errors, MappingField::Length, self.length_ms.parse::<NoteLength>()),
+            false => Some(NoteLength::HELD),
         };
         let address = parse_mapped_address(&self.address)
-            .and_then(|a| refuse_duplicate(map, editing, |m| m.address == a, || a.as_str().into()).map(|()| a))
-            .map_err(|e| errors.push((MappingField::Address, e)))
-            .ok();
+            .and_then(|a| map.refuse_key(&a, editing).map(|()| a).map_err(FieldError::from));
+        let address = check(&mut errors, MappingField::Address, address);
         let (Some(address), Some(channel), Some(n), Some(v), Some(length_ms)) =
             (address, channel, number, value, length_ms)
         else {
-            return Err(errors);
-        };
-        // The numbers were range-checked above, so these conversions cannot fail.
-        let (Ok(channel), Some(n), Some(v)) = (Channel::try_from(channel), U7::new(n), U7::new(v)) else {
             return Err(errors);
         };
         let action = match kind {
@@ -180,6 +168,11 @@ impl MappingDraft {
         };
         Ok(Mapping { address, action })
     }
+}
+
+/// `result`'s value, or `None` with its error noted against `field`.
+fn check<T, E: Into<FieldError>>(errors: &mut MappingErrors, field: MappingField, result: Result<T, E>) -> Option<T> {
+    result.map_err(|e| errors.push((field, e.into()))).ok()
 }
 
 /// "Learn from the next incoming address": waits for a cue numbered above `after`.
@@ -205,6 +198,7 @@ impl Learn {
 mod tests {
     use super::*;
     use crate::editor::fixtures::recent;
+    use crate::settings::values::{Duplicate, MAX_NOTE_LENGTH_MS};
     use osc_timecode_core::cue::AckStatus;
 
     #[test]
@@ -224,12 +218,13 @@ mod tests {
             draft("/x/cc", Kind::Cc, "3", "7", "64", "100"),
             draft("/cue/blackout", Kind::Program, "1", "12", "127", "100"),
         ] {
-            let m = d.to_mapping(&[], None).unwrap_or_else(|e| panic!("{d:?}: {e:?}"));
+            let m = d.to_mapping(&Mappings::default(), None).unwrap_or_else(|e| panic!("{d:?}: {e:?}"));
             let back = MappingDraft::from_mapping(&m);
-            assert_eq!(back.to_mapping(&[], None).unwrap(), m);
+            assert_eq!(back.to_mapping(&Mappings::default(), None).unwrap(), m);
             assert_eq!((back.address.as_str(), back.kind), (d.address.as_str(), d.kind));
         }
-        let bad = draft("/cue/*", Kind::Note, "17", "128", "x", "-1").to_mapping(&[], None).unwrap_err();
+        let bad =
+            draft("/cue/*", Kind::Note, "17", "128", "x", "-1").to_mapping(&Mappings::default(), None).unwrap_err();
         let fields: Vec<MappingField> = bad.iter().map(|(f, _)| *f).collect();
         assert_eq!(
             fields,
@@ -242,20 +237,25 @@ mod tests {
             ]
         );
         let reasons: Vec<String> = bad.iter().map(|(_, e)| e.to_string()).collect();
-        assert_eq!(reasons[0], "the channel is 1-16");
-        assert_eq!(reasons[1], "key is 0-127");
-        assert_eq!(reasons[2], "velocity must be a whole number");
+        assert_eq!(reasons[0], "the MIDI channel is 1-16, not 17");
+        assert_eq!(reasons[1], "a MIDI key, velocity, controller, value or program is 0-127, not 128");
+        assert_eq!(reasons[2], "a MIDI key, velocity, controller, value or program is a whole number, 0-127");
+        assert_eq!(reasons[3], "a note length is 0-600000 ms (0 holds the note), not -1");
         // Fields a kind does not use are not checked.
-        assert!(draft("/p", Kind::Program, "1", "5", "junk", "junk").to_mapping(&[], None).is_ok());
+        assert!(draft("/p", Kind::Program, "1", "5", "junk", "junk").to_mapping(&Mappings::default(), None).is_ok());
         assert!(
-            draft("/n", Kind::Note, "1", "5", "1", &(MAX_LENGTH_MS + 1).to_string()).to_mapping(&[], None).is_err()
+            draft("/n", Kind::Note, "1", "5", "1", &(MAX_NOTE_LENGTH_MS + 1).to_string())
+                .to_mapping(&Mappings::default(), None)
+                .is_err()
         );
         // One address, one mapping.
-        let existing = vec![draft("/cue/go", Kind::Note, "1", "1", "1", "1").to_mapping(&[], None).unwrap()];
+        let existing = Mappings::one(
+            draft("/cue/go", Kind::Note, "1", "1", "1", "1").to_mapping(&Mappings::default(), None).unwrap(),
+        );
         let again = draft("/cue/go", Kind::Cc, "1", "1", "1", "1");
         assert_eq!(
             again.to_mapping(&existing, None).unwrap_err(),
-            [(MappingField::Address, FieldError::Duplicate("/cue/go".into()))]
+            [(MappingField::Address, Duplicate("/cue/go".into()).into())]
         );
         assert!(again.to_mapping(&existing, Some(0)).is_ok(), "editing the row itself");
     }

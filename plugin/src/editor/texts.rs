@@ -11,6 +11,7 @@ use osc_timecode_core::timecode::Timecode;
 use crate::cues::DropReason;
 use crate::readout::{Position, ReadoutSnapshot, RecentCue};
 use crate::settings::cues::MidiAction;
+use crate::settings::values::NoteLength;
 
 /// The big timecode and what goes beside it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,7 +168,7 @@ pub fn format_age(age: Duration) -> String {
 /// A MIDI event as the window lists it: `"note 60 vel 127, 100 ms · ch 1"`.
 pub fn format_midi(action: &MidiAction) -> String {
     match *action {
-        MidiAction::Note { channel, key, velocity, length_ms: 0 } => {
+        MidiAction::Note { channel, key, velocity, length_ms: NoteLength::HELD } => {
             format!("note {} vel {}, held · ch {}", key.get(), velocity.get(), u8::from(channel))
         }
         MidiAction::Note { channel, key, velocity, length_ms } => {
@@ -285,11 +286,16 @@ mod tests {
         let ch = Channel::try_from(2).unwrap();
         let u = |n| U7::new(n).unwrap();
         assert_eq!(
-            format_midi(&MidiAction::Note { channel: ch, key: u(60), velocity: u(100), length_ms: 250 }),
+            format_midi(&MidiAction::Note {
+                channel: ch,
+                key: u(60),
+                velocity: u(100),
+                length_ms: NoteLength::new(250).unwrap()
+            }),
             "note 60 vel 100, 250 ms · ch 2"
         );
         assert_eq!(
-            format_midi(&MidiAction::Note { channel: ch, key: u(60), velocity: u(100), length_ms: 0 }),
+            format_midi(&MidiAction::Note { channel: ch, key: u(60), velocity: u(100), length_ms: NoteLength::HELD }),
             "note 60 vel 100, held · ch 2"
         );
         assert_eq!(format_midi(&MidiAction::NoteOff { channel: ch, key: u(1) }), "note off 1 · ch 2");

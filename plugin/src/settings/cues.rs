@@ -14,7 +14,9 @@ use ipnet::IpNet;
 use osc_timecode_core::cue::{CueValue, default_allow};
 use serde::{Deserialize, Serialize};
 
-use super::values::{AllowEntry, Channel, ListenAddress, PlainAddress, Token, U7};
+use super::values::{
+    AllowEntries, AllowEntry, Channel, ListenAddress, NoteLength, PlainAddress, Token, U7, Unique, UniqueList,
+};
 
 /// The default cue input: loopback, port 5005 (defined in core's protocol module).
 pub const DEFAULT_LISTEN: ListenAddress = match ListenAddress::new(osc_timecode_core::protocol::port::DEFAULT_CUES) {
@@ -32,22 +34,22 @@ pub struct CueSettings {
     /// The UDP address to listen on. Default `127.0.0.1:5005`; `0.0.0.0:5005` or `[::]:5005` to
     /// listen on every interface (then widen `allow`).
     pub listen: ListenAddress,
-    /// Senders allowed: addresses or CIDR ranges. Default loopback only.
-    pub allow: Vec<AllowEntry>,
+    /// Senders allowed: addresses or CIDR ranges, each once. Default loopback only.
+    pub allow: AllowEntries,
     /// When set, every cue and `/status` query must carry this string as its first argument.
     /// Missing, `null` or `""` in a file: none.
     #[serde(deserialize_with = "Token::deserialize_optional")]
     pub token: Option<Token>,
     /// Move each cue to the first sample of the next timecode frame while the transport plays.
     pub quantise: bool,
-    /// Milliseconds from a default `/cue/N` note on to its note off.
-    pub note_length_ms: u32,
+    /// Milliseconds from a default `/cue/N` note on to its note off (0 holds the note).
+    pub note_length_ms: NoteLength,
     /// Milliseconds during which a repeated ID from the same sender is not applied again; 0 off.
     pub dedupe_ms: u32,
     /// Map `/cue/0`…`/cue/127` and `/trigger/0`…`/trigger/127` (see the module docs).
     pub defaults: bool,
-    /// Named mappings, checked before the defaults.
-    pub map: Vec<Mapping>,
+    /// Named mappings, checked before the defaults; each address once.
+    pub map: Mappings,
 }
 
 impl Default for CueSettings {
@@ -55,13 +57,16 @@ impl Default for CueSettings {
         Self {
             enabled: true,
             listen: DEFAULT_LISTEN,
-            allow: default_allow().into_iter().map(AllowEntry).collect(),
+            // PANIC: core's default allow-list is 127.0.0.0/8 and ::1, two different ranges
+            // (`defaults_are_loopback_and_lists_hold_no_duplicates` builds it).
+            allow: UniqueList::new(default_allow().into_iter().map(AllowEntry).collect())
+                .expect("the default allow-list has no duplicates"),
             token: None,
             quantise: false,
-            note_length_ms: 100,
+            note_length_ms: DEFAULT_NOTE_LENGTH,
             dedupe_ms: 10_000,
             defaults: true,
-            map: Vec::new(),
+            map: Mappings::default(),
         }
     }
 }
@@ -148,9 +153,15 @@ fn max_u7() -> U7 {
     U7::MAX
 }
 
-fn default_length_ms() -> u32 {
-    100
+fn default_length_ms() -> NoteLength {
+    DEFAULT_NOTE_LENGTH
 }
+
+/// A note's length when neither the mapping nor `note_length_ms` says: 100 ms.
+pub const DEFAULT_NOTE_LENGTH: NoteLength = match NoteLength::new(100) {
+    Some(length) => length,
+    None => panic!("100 ms is a note length"),
+};
 
 /// What a mapped address sends into the host. `Copy`: it crosses to the audio thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,7 +179,7 @@ pub enum MidiAction {
         velocity: U7,
         /// Milliseconds to the note off; 0 holds the note.
         #[serde(default = "default_length_ms")]
-        length_ms: u32,
+        length_ms: NoteLength,
     },
     /// Note off.
     NoteOff {
@@ -210,6 +221,19 @@ impl MidiAction {
     }
 }
 
+/// The named mappings, each OSC address once.
+pub type Mappings = UniqueList<Mapping>;
+
+impl Unique for Mapping {
+    type Key = PlainAddress;
+    fn key(&self) -> &PlainAddress {
+        &self.address
+    }
+    fn shown(&self) -> String {
+        self.address.as_str().to_owned()
+    }
+}
+
 /// One named mapping: a plain OSC address and what it sends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mapping {
@@ -236,12 +260,14 @@ mod tests {
     fn note(channel: u8, key: u8, velocity: u8, length_ms: u32) -> MidiAction {
         let (channel, key, velocity) =
             (Channel::try_from(channel).unwrap(), U7::new(key).unwrap(), U7::new(velocity).unwrap());
-        MidiAction::Note { channel, key, velocity, length_ms }
+        MidiAction::Note { channel, key, velocity, length_ms: NoteLength::new(length_ms).unwrap() }
     }
 
     #[test]
     fn exposure_beyond_loopback_is_the_machines_decision() {
-        let allow = |entries: &[&str]| entries.iter().map(|e| AllowEntry::from_str(e).unwrap()).collect();
+        let allow = |entries: &[&str]| {
+            AllowEntries::new(entries.iter().map(|e| AllowEntry::from_str(e).unwrap()).collect()).unwrap()
+        };
         let base = CueSettings::default();
         assert!(!base.reaches_network());
         assert_eq!(base.confined(false), (base.clone(), Exposure::Loopback));
@@ -274,9 +300,21 @@ mod tests {
     #[test]
     fn invalid_entries_are_refused_with_a_reason() {
         for (bad, why) in [
-            (r#"{"map": [{"address": "/a", "kind": "note", "channel": 0, "key": 1}]}"#, "channel 0"),
-            (r#"{"map": [{"address": "/a", "kind": "note", "channel": 17, "key": 1}]}"#, "channel 17"),
-            (r#"{"map": [{"address": "/a", "kind": "cc", "channel": 1, "number": 128}]}"#, "128"),
+            (r#"{"map": [{"address": "/a", "kind": "note", "channel": 0, "key": 1}]}"#, "channel is 1-16, not 0"),
+            (r#"{"map": [{"address": "/a", "kind": "note", "channel": 17, "key": 1}]}"#, "channel is 1-16, not 17"),
+            (r#"{"map": [{"address": "/a", "kind": "cc", "channel": 1, "number": 128}]}"#, "0-127, not 128"),
+            (
+                r#"{"map": [{"address": "/a", "kind": "note", "channel": 1, "key": 1, "length_ms": 600001}]}"#,
+                "not 600001",
+            ),
+            (r#"{"note_length_ms": 600001}"#, "a note length is 0-600000 ms (0 holds the note), not 600001"),
+            (r#"{"allow": ["10.0.0.0/8", "10.0.0.0/8"]}"#, "10.0.0.0/8 is already in the list"),
+            (r#"{"allow": ["::1", "::1/128"]}"#, "::1/128 is already in the list"),
+            (
+                r#"{"map": [{"address": "/a", "kind": "program", "channel": 1, "program": 1},
+                            {"address": "/a", "kind": "cc", "channel": 2, "number": 3}]}"#,
+                "/a is already in the list",
+            ),
             (r#"{"map": [{"address": "/a*", "kind": "program", "channel": 1, "program": 1}]}"#, "/a*"),
             (r#"{"map": [{"address": "a", "kind": "program", "channel": 1, "program": 1}]}"#, "starts with /"),
             (r#"{"map": [{"address": "/a", "kind": "chord", "channel": 1}]}"#, "chord"),
@@ -306,8 +344,8 @@ mod tests {
     fn settings_round_trip_through_json_and_toml() {
         let s = CueSettings {
             token: Some("s3cret".parse().unwrap()),
-            allow: vec!["10.0.0.0/8".parse().unwrap()],
-            map: vec![Mapping { address: "/cue/go".parse().unwrap(), action: note(1, 1, 2, 3) }],
+            allow: AllowEntries::one("10.0.0.0/8".parse().unwrap()),
+            map: Mappings::one(Mapping { address: "/cue/go".parse().unwrap(), action: note(1, 1, 2, 3) }),
             ..CueSettings::default()
         };
         let json = serde_json::to_string(&s).unwrap();

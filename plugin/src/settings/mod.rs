@@ -20,8 +20,10 @@
 //!   the reason is logged. Never a panic: the fuzz target `plugin_state` feeds it arbitrary bytes.
 //!
 //! Both readers, and the window, check every value with the same type ([`values`]: a target, the
-//! listen address, an allow-list entry, the token, a mapped address), so they refuse the same
-//! inputs with the same message. The cue input's settings are in [`cues`].
+//! listen address, an allow-list entry, the token, a mapped address, a MIDI channel, a 7-bit MIDI
+//! value, a note length) and every list with the same [`values::UniqueList`] (no target, allow
+//! entry or mapped address twice), so they refuse the same inputs with the same message. The
+//! cue input's settings are in [`cues`].
 
 use std::path::{Path, PathBuf};
 
@@ -32,7 +34,7 @@ pub mod cues;
 pub mod values;
 
 use cues::CueSettings;
-use values::Target;
+use values::{Target, Targets};
 
 pub use osc_timecode_core::config::CONFIG_ENV;
 use osc_timecode_core::config::Os;
@@ -63,8 +65,8 @@ pub const STATE_KEY: &str = "settings";
 /// well-formed document. The config file is read strictly by `StrictSettings`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Settings {
-    /// Where `/sync/timecode` goes, in order. Empty: send nowhere.
-    pub targets: Vec<Target>,
+    /// Where `/sync/timecode` goes, in order, each address once. Empty: send nowhere.
+    pub targets: Targets,
     /// While stopped (and "Send While Stopped" is on), repeat the parked position every this many
     /// milliseconds; 0 turns the keep-alive off. Values below [`MIN_KEEPALIVE_MS`] are raised.
     pub keepalive_ms: u32,
@@ -97,7 +99,7 @@ pub enum OfflinePolicy {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            targets: vec![DEFAULT_TARGET],
+            targets: Targets::one(DEFAULT_TARGET),
             keepalive_ms: 1000,
             output_latency_ms: 0.0,
             offline: OfflinePolicy::Silent,
@@ -111,7 +113,7 @@ impl Default for Settings {
 #[derive(Deserialize)]
 #[serde(remote = "Settings", default = "Settings::default")]
 struct StrictSettings {
-    targets: Vec<Target>,
+    targets: Targets,
     keepalive_ms: u32,
     #[serde(deserialize_with = "output_latency_ms")]
     output_latency_ms: f64,
@@ -406,7 +408,7 @@ mod tests {
     #[test]
     fn serde_round_trip() {
         let s = Settings {
-            targets: vec!["127.0.0.1:9".parse().unwrap()],
+            targets: Targets::one("127.0.0.1:9".parse().unwrap()),
             keepalive_ms: 5,
             output_latency_ms: -2.5,
             offline: OfflinePolicy::Realtime,
@@ -432,7 +434,10 @@ mod tests {
     #[test]
     fn saved_settings_load_and_missing_fields_take_defaults() {
         let s = Settings::from_state(r#"{"keepalive_ms": 250, "targets": ["[::1]:9"]}"#).unwrap();
-        assert_eq!(s, Settings { keepalive_ms: 250, targets: vec!["[::1]:9".parse().unwrap()], ..Settings::default() });
+        assert_eq!(
+            s,
+            Settings { keepalive_ms: 250, targets: Targets::one("[::1]:9".parse().unwrap()), ..Settings::default() }
+        );
         assert_eq!(Settings::from_state("{}").unwrap(), Settings::default());
         // Unknown top-level fields (a newer version's) are ignored.
         assert_eq!(Settings::from_state(r#"{"future": [1, {"x": null}]}"#).unwrap(), Settings::default());
@@ -443,7 +448,7 @@ mod tests {
     fn state_round_trips_through_nice_plug() {
         use nice_plug::prelude::Params as _;
         let s = Settings {
-            targets: vec!["127.0.0.1:9".parse().unwrap(), "[::1]:7000".parse().unwrap()],
+            targets: Targets::new(vec!["127.0.0.1:9".parse().unwrap(), "[::1]:7000".parse().unwrap()]).unwrap(),
             keepalive_ms: 5,
             output_latency_ms: -2.5,
             offline: OfflinePolicy::Realtime,
@@ -572,122 +577,245 @@ mod tests {
         Allow,
         Token,
         Mapped,
+        Channel,
+        Key,
+        Length,
     }
 
     impl Place {
-        /// The window's check for `text`: the value's text, or the reason shown in place.
-        fn window(self, text: &str) -> Result<String, String> {
+        /// The window's check for the last of `texts`, the former already in the list (for the
+        /// lists; one text elsewhere): the value's text, or the reason shown in place.
+        fn window(self, texts: &[&str]) -> Result<String, String> {
             use crate::editor::fields;
+            use crate::editor::mapping::MappingDraft;
+            let (text, before) = texts.split_last().expect("a text");
+            let mapped = || before.iter().map(|a| program(a)).collect::<Vec<_>>();
+            let map =
+                if matches!(self, Self::Mapped) { cues::Mappings::new(mapped()).unwrap() } else { Default::default() };
+            let draft = |draft: MappingDraft| draft.to_mapping(&map, None).map_err(|e| e[0].1.to_string());
+            let note = MappingDraft { address: "/cue/x".into(), ..MappingDraft::default() };
             let shown = match self {
-                Self::Target => fields::parse_target(text, &[], None).map(|t| t.to_string()),
+                Self::Target => {
+                    let list = Targets::new(before.iter().map(|t| t.parse().unwrap()).collect()).unwrap();
+                    fields::parse_target(text, &list, None).map(|t| t.to_string())
+                }
                 Self::Listen => fields::parse_listen(text).map(|l| l.to_string()),
-                Self::Allow => fields::parse_allow(text, &[], None).map(|a| a.0.to_string()),
+                Self::Allow => {
+                    let list = values::AllowEntries::new(before.iter().map(|a| a.parse().unwrap()).collect()).unwrap();
+                    fields::parse_allow(text, &list, None).map(|a| a.0.to_string())
+                }
                 Self::Token => fields::parse_token(text).map(|t| t.map_or_else(String::new, String::from)),
-                Self::Mapped => fields::parse_mapped_address(text).map(String::from),
+                Self::Mapped => {
+                    let form = MappingDraft { address: text.to_string(), ..MappingDraft::default() };
+                    return draft(form).map(|m| m.address.as_str().to_owned());
+                }
+                Self::Channel => {
+                    return draft(MappingDraft { channel: text.to_string(), ..note }).map(|m| note_of(&m).0);
+                }
+                Self::Key => return draft(MappingDraft { number: text.to_string(), ..note }).map(|m| note_of(&m).1),
+                Self::Length => {
+                    return draft(MappingDraft { length_ms: text.to_string(), ..note }).map(|m| note_of(&m).2);
+                }
             };
             shown.map_err(|e| e.to_string())
         }
 
-        /// The same value read from the settings: its text, as the window shows it.
+        /// The value read from the settings (the list's last): its text, as the window shows it.
         fn read(self, s: &Settings) -> String {
+            let last_map = || s.cues.map.last().unwrap();
             match self {
-                Self::Target => s.targets[0].to_string(),
+                Self::Target => s.targets.last().unwrap().to_string(),
                 Self::Listen => s.cues.listen.to_string(),
-                Self::Allow => s.cues.allow[0].0.to_string(),
+                Self::Allow => s.cues.allow.last().unwrap().0.to_string(),
                 Self::Token => s.cues.token().unwrap_or_default().to_owned(),
-                Self::Mapped => s.cues.map[0].address.as_str().to_owned(),
+                Self::Mapped => last_map().address.as_str().to_owned(),
+                Self::Channel => note_of(last_map()).0,
+                Self::Key => note_of(last_map()).1,
+                Self::Length => note_of(last_map()).2,
             }
         }
 
-        /// A project state holding `text` here.
-        fn state(self, text: &str) -> String {
+        /// A project state holding `texts` here. A number's text is a JSON number when it is
+        /// one, as a saved state holds it.
+        fn state(self, texts: &[&str]) -> String {
+            let text = texts[texts.len() - 1];
             let v = serde_json::Value::from(text);
+            let n = || match (text.trim().parse::<i64>(), text.trim().parse::<f64>()) {
+                (Ok(n), _) => serde_json::Value::from(n),
+                (_, Ok(x)) => serde_json::Value::from(x),
+                _ => v.clone(),
+            };
+            let note = |field: &str, value| {
+                let mut note = serde_json::json!({ "address": "/cue/x", "kind": "note", "channel": 1, "key": 60 });
+                note[field] = value;
+                serde_json::json!({ "cues": { "map": [note] } })
+            };
             let doc = match self {
-                Self::Target => serde_json::json!({ "targets": [v] }),
+                Self::Target => serde_json::json!({ "targets": texts }),
                 Self::Listen => serde_json::json!({ "cues": { "listen": v } }),
-                Self::Allow => serde_json::json!({ "cues": { "allow": [v] } }),
+                Self::Allow => serde_json::json!({ "cues": { "allow": texts } }),
                 Self::Token => serde_json::json!({ "cues": { "token": v } }),
                 Self::Mapped => {
-                    serde_json::json!({ "cues": { "map": [{ "address": v, "kind": "program", "channel": 1, "program": 1 }] } })
+                    let map = texts
+                        .iter()
+                        .map(|a| serde_json::json!({ "address": a, "kind": "program", "channel": 1, "program": 1 }))
+                        .collect::<Vec<_>>();
+                    serde_json::json!({ "cues": { "map": map } })
                 }
+                Self::Channel => note("channel", n()),
+                Self::Key => note("key", n()),
+                Self::Length => note("length_ms", n()),
             };
             doc.to_string()
         }
 
-        /// A config file holding `text` here.
-        fn config(self, text: &str) -> String {
+        /// A config file holding `texts` here, numbers as TOML numbers.
+        fn config(self, texts: &[&str]) -> String {
+            let text = texts[texts.len() - 1];
             let v = toml::Value::from(text).to_string();
+            let list = toml::Value::from(texts.to_vec()).to_string();
+            let n = match (text.trim().parse::<i64>(), text.trim().parse::<f64>()) {
+                (Ok(n), _) => n.to_string(),
+                (_, Ok(x)) => format!("{x:?}"),
+                _ => v.clone(),
+            };
+            let note = |line: &str| format!("[[plugin.cues.map]]\naddress = \"/cue/x\"\nkind = \"note\"\n{line}\n");
             match self {
-                Self::Target => format!("[plugin]\ntargets = [{v}]\n"),
+                Self::Target => format!("[plugin]\ntargets = {list}\n"),
                 Self::Listen => format!("[plugin.cues]\nlisten = {v}\n"),
-                Self::Allow => format!("[plugin.cues]\nallow = [{v}]\n"),
+                Self::Allow => format!("[plugin.cues]\nallow = {list}\n"),
                 Self::Token => format!("[plugin.cues]\ntoken = {v}\n"),
-                Self::Mapped => {
-                    format!("[[plugin.cues.map]]\naddress = {v}\nkind = \"program\"\nchannel = 1\nprogram = 1\n")
-                }
+                Self::Mapped => texts
+                    .iter()
+                    .map(|a| {
+                        let a = toml::Value::from(*a);
+                        format!("[[plugin.cues.map]]\naddress = {a}\nkind = \"program\"\nchannel = 1\nprogram = 1\n")
+                    })
+                    .collect(),
+                Self::Channel => note(&format!("channel = {n}\nkey = 60")),
+                Self::Key => note(&format!("channel = 1\nkey = {n}")),
+                Self::Length => note(&format!("channel = 1\nkey = 60\nlength_ms = {n}")),
             }
         }
     }
 
+    /// A mapping of `address` to program 1 on channel 1.
+    fn program(address: &str) -> cues::Mapping {
+        let (channel, program) = (values::Channel::ONE, values::U7::MIN);
+        cues::Mapping { address: address.parse().unwrap(), action: cues::MidiAction::Program { channel, program } }
+    }
+
+    /// A note mapping's channel, key and length, as text.
+    fn note_of(mapping: &cues::Mapping) -> (String, String, String) {
+        match mapping.action {
+            cues::MidiAction::Note { channel, key, length_ms, .. } => {
+                (channel.to_string(), key.to_string(), length_ms.to_string())
+            }
+            other => panic!("not a note: {other:?}"),
+        }
+    }
+
     /// Issue 15: the config file, a project state and the window take and refuse the same
-    /// inputs, with the same message (before, port 0 and the token rules were the window's only).
+    /// inputs, with the same message (before, port 0 and the token rules were the window's only,
+    /// duplicates were refused by the window only, the window capped a note's length and the
+    /// readers did not, and the window and the readers worded the MIDI ranges differently).
     #[test]
     fn the_config_file_the_state_and_the_window_refuse_alike() {
         use Place::*;
         let long_token = "x".repeat(values::MAX_TOKEN_LEN + 1);
         let long_address = format!("/{}", "a".repeat(values::MAX_PATTERN_LEN));
-        let refused = [
-            (Target, "127.0.0.1:0", "port 0 is not a port senders or receivers can use (1-65535)"),
-            (Target, "127.0.0.1:70000", "port 70000 is out of range (1-65535)"),
-            (Target, "127.0.0.1", "add a port, like 127.0.0.1:5006"),
-            (Target, "::1:5006", "write IPv6 addresses in brackets, like [::1]:5006"),
-            (Target, "localhost:5006", "\"localhost\" is a name: write an IP address"),
-            (Target, "", "empty"),
-            (Target, "not an address", "not an address like 127.0.0.1:5006"),
-            (Listen, "0.0.0.0:0", "port 0 is not a port"),
-            (Listen, "[::1]", "add a port, like [::1]:5006"),
-            (Listen, "stage-pc.local:5005", "\"stage-pc.local\" is a name"),
-            (Allow, "10.0.0.0/33", "/33 is longer than an IPv4 address (at most /32)"),
-            (Allow, "::/129", "/129 is longer than an IPv6 address (at most /128)"),
-            (Allow, "stage-pc", "not an address or range"),
-            (Allow, " ", "empty"),
-            (Token, " s3cret", "no spaces at the start or end of the token"),
-            (Token, "s3cret\t", "no spaces at the start or end of the token"),
-            (Token, "a\u{7}b", "the token cannot hold control characters"),
-            (Token, &long_token, "at most 128 bytes"),
-            (Mapped, "/cue/*", "\"/cue/*\" is a pattern: map plain addresses"),
-            (Mapped, "cue/intro", "an OSC address starts with /"),
-            (Mapped, "/cue/in tro", "an OSC address starts with /"),
-            (Mapped, &long_address, "that address is longer than 256 bytes"),
-            (Mapped, "", "empty"),
+        let midi = "a MIDI key, velocity, controller, value or program";
+        let length = "a note length is 0-600000 ms (0 holds the note)";
+        let refused: &[(Place, &[&str], &str)] = &[
+            (Target, &["127.0.0.1:0"], "port 0 is not a port senders or receivers can use (1-65535)"),
+            (Target, &["127.0.0.1:70000"], "port 70000 is out of range (1-65535)"),
+            (Target, &["127.0.0.1"], "add a port, like 127.0.0.1:5006"),
+            (Target, &["::1:5006"], "write IPv6 addresses in brackets, like [::1]:5006"),
+            (Target, &["localhost:5006"], "\"localhost\" is a name: write an IP address"),
+            (Target, &[""], "empty"),
+            (Target, &["not an address"], "not an address like 127.0.0.1:5006"),
+            (Target, &["127.0.0.1:5006", "127.0.0.1:5006"], "127.0.0.1:5006 is already in the list"),
+            (Target, &["[::1]:9", "10.0.0.1:9", " [::1]:9 "], "[::1]:9 is already in the list"),
+            (Listen, &["0.0.0.0:0"], "port 0 is not a port"),
+            (Listen, &["[::1]"], "add a port, like [::1]:5006"),
+            (Listen, &["stage-pc.local:5005"], "\"stage-pc.local\" is a name"),
+            (Allow, &["10.0.0.0/33"], "/33 is longer than an IPv4 address (at most /32)"),
+            (Allow, &["::/129"], "/129 is longer than an IPv6 address (at most /128)"),
+            (Allow, &["stage-pc"], "not an address or range"),
+            (Allow, &[" "], "empty"),
+            (Allow, &["10.0.0.0/8", "10.0.0.0/8"], "10.0.0.0/8 is already in the list"),
+            (Allow, &["192.168.1.20", "::1", "192.168.1.20/32"], "192.168.1.20/32 is already in the list"),
+            (Token, &[" s3cret"], "no spaces at the start or end of the token"),
+            (Token, &["s3cret\t"], "no spaces at the start or end of the token"),
+            (Token, &["a\u{7}b"], "the token cannot hold control characters"),
+            (Token, &[&long_token], "at most 128 bytes"),
+            (Mapped, &["/cue/*"], "\"/cue/*\" is a pattern: map plain addresses"),
+            (Mapped, &["cue/intro"], "an OSC address starts with /"),
+            (Mapped, &["/cue/in tro"], "an OSC address starts with /"),
+            (Mapped, &[&long_address], "that address is longer than 256 bytes"),
+            (Mapped, &[""], "empty"),
+            (Mapped, &["/cue/go", "/cue/go"], "/cue/go is already in the list"),
+            (Mapped, &["/cue/go", "/cue/stop", " /cue/go"], "/cue/go is already in the list"),
+            (Channel, &["0"], "the MIDI channel is 1-16, not 0"),
+            (Channel, &["17"], "the MIDI channel is 1-16, not 17"),
+            (Channel, &["256"], "the MIDI channel is 1-16, not 256"),
+            (Channel, &["-1"], "the MIDI channel is 1-16, not -1"),
+            (Channel, &["1.5"], "the MIDI channel is a whole number, 1-16"),
+            (Channel, &["one"], "the MIDI channel is a whole number, 1-16"),
+            (Key, &["128"], &format!("{midi} is 0-127, not 128")),
+            (Key, &["300"], &format!("{midi} is 0-127, not 300")),
+            (Key, &["-1"], &format!("{midi} is 0-127, not -1")),
+            (Key, &["C4"], &format!("{midi} is a whole number, 0-127")),
+            (Length, &["600001"], &format!("{length}, not 600001")),
+            (Length, &["4294967296"], &format!("{length}, not 4294967296")),
+            (Length, &["-1"], &format!("{length}, not -1")),
+            (Length, &["0.5"], "a note length is a whole number, 0-600000 ms (0 holds the note)"),
         ];
-        for (place, text, why) in refused {
-            let window = place.window(text).expect_err(text);
-            assert!(window.starts_with(why), "{place:?} {text:?}: the window says {window:?}");
-            let state = Settings::from_state(&place.state(text)).expect_err(text);
-            assert!(matches!(state, StateError::Invalid(_)), "{place:?} {text:?}: {state}");
-            assert!(state.to_string().contains(&window), "{place:?} {text:?}: the state says {state}");
-            assert_eq!(load_through_nice_plug(&place.state(text)), fallback(), "{place:?} {text:?}");
-            let config = toml::from_str::<ConfigFile>(&place.config(text)).expect_err(text).to_string();
-            assert!(config.contains(&window), "{place:?} {text:?}: the config file says {config}");
+        for &(place, texts, why) in refused {
+            let window = place.window(texts).expect_err(why);
+            assert!(window.starts_with(why), "{place:?} {texts:?}: the window says {window:?}");
+            let state = Settings::from_state(&place.state(texts)).expect_err(why);
+            assert!(matches!(state, StateError::Invalid(_)), "{place:?} {texts:?}: {state}");
+            assert!(state.to_string().contains(&window), "{place:?} {texts:?}: the state says {state}");
+            assert_eq!(load_through_nice_plug(&place.state(texts)), fallback(), "{place:?} {texts:?}");
+            let config = toml::from_str::<ConfigFile>(&place.config(texts)).expect_err(why).to_string();
+            assert!(config.contains(&window), "{place:?} {texts:?}: the config file says {config}");
         }
-        let taken = [
-            (Target, "127.0.0.1:5006", "127.0.0.1:5006"),
-            (Target, " [::1]:9 ", "[::1]:9"),
-            (Listen, "0.0.0.0:5005", "0.0.0.0:5005"),
-            (Allow, "192.168.1.20", "192.168.1.20/32"),
-            (Allow, "10.0.0.0/8 ", "10.0.0.0/8"),
-            (Token, "two words", "two words"),
-            (Token, "", ""),
-            (Mapped, " /cue/intro", "/cue/intro"),
+        let taken: &[(Place, &[&str], &str)] = &[
+            (Target, &["127.0.0.1:5006"], "127.0.0.1:5006"),
+            (Target, &[" [::1]:9 "], "[::1]:9"),
+            (Target, &["127.0.0.1:5006", "127.0.0.1:5007"], "127.0.0.1:5007"),
+            (Listen, &["0.0.0.0:5005"], "0.0.0.0:5005"),
+            (Allow, &["192.168.1.20"], "192.168.1.20/32"),
+            (Allow, &["10.0.0.0/8 "], "10.0.0.0/8"),
+            (Allow, &["10.0.0.0/8", "10.0.0.0/16"], "10.0.0.0/16"),
+            (Token, &["two words"], "two words"),
+            (Token, &[""], ""),
+            (Mapped, &[" /cue/intro"], "/cue/intro"),
+            (Mapped, &["/cue/go", "/cue/GO"], "/cue/GO"),
+            (Channel, &["1"], "1"),
+            (Channel, &["16"], "16"),
+            (Key, &["0"], "0"),
+            (Key, &[" 127 "], "127"),
+            (Length, &["0"], "0"),
+            (Length, &["600000"], "600000"),
         ];
-        for (place, text, want) in taken {
-            assert_eq!(place.window(text).as_deref(), Ok(want), "{place:?} {text:?}");
-            let state = Settings::from_state(&place.state(text)).unwrap_or_else(|e| panic!("{text:?}: {e}"));
-            assert_eq!(place.read(&state), want, "{place:?} {text:?}");
-            let config: ConfigFile = toml::from_str(&place.config(text)).unwrap_or_else(|e| panic!("{text:?}: {e}"));
-            assert_eq!(place.read(&config.plugin.unwrap().0), want, "{place:?} {text:?}");
+        for &(place, texts, want) in taken {
+            assert_eq!(place.window(texts).as_deref(), Ok(want), "{place:?} {texts:?}");
+            let state = Settings::from_state(&place.state(texts)).unwrap_or_else(|e| panic!("{texts:?}: {e}"));
+            assert_eq!(place.read(&state), want, "{place:?} {texts:?}");
+            let config: ConfigFile = toml::from_str(&place.config(texts)).unwrap_or_else(|e| panic!("{texts:?}: {e}"));
+            assert_eq!(place.read(&config.plugin.unwrap().0), want, "{place:?} {texts:?}");
         }
+    }
+
+    /// A saved state is written as it was before the lists and numbers became types.
+    #[test]
+    fn the_state_format_is_unchanged() {
+        let json = r#"{"targets":["127.0.0.1:9","[::1]:7000"],"keepalive_ms":5,"output_latency_ms":0.0,"offline":"silent","cues":{"enabled":true,"listen":"127.0.0.1:5005","allow":["127.0.0.0/8","::1/128"],"token":null,"quantise":false,"note_length_ms":0,"dedupe_ms":10000,"defaults":true,"map":[{"address":"/cue/go","kind":"note","channel":16,"key":60,"velocity":127,"length_ms":600000}]}}"#;
+        let settings = Settings::from_state(json).unwrap();
+        assert_eq!(settings.cues.note_length_ms, values::NoteLength::HELD);
+        assert_eq!(serde_json::to_string(&settings).unwrap(), json);
     }
 
     #[test]

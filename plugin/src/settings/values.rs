@@ -206,7 +206,7 @@ pub enum AllowError {
 
 /// One allow-list entry: `10.0.0.0/8`, or one address (`192.168.1.20`, `::1`). Every `IpNet`
 /// is a valid entry; text is read by `FromStr`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct AllowEntry(pub IpNet);
 
@@ -379,64 +379,373 @@ impl From<PlainAddress> for String {
     }
 }
 
-/// A MIDI channel as users count them, 1–16.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "u8", into = "u8")]
-pub struct Channel(u8);
+/// Why a number is not a MIDI channel, a 7-bit MIDI value or a note length. One message per
+/// rule: the window shows it beside the field, the config file's and a project state's errors
+/// quote it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NumberError {
+    /// Not a whole number: text in the window, a fraction, a string or a boolean in a file.
+    #[error("{what} is a whole number, {range}")]
+    NotWhole {
+        /// What the number is (`"the MIDI channel"`).
+        what: &'static str,
+        /// Its range as the user reads it (`"1-16"`).
+        range: &'static str,
+    },
+    /// A whole number outside the range.
+    #[error("{what} is {range}, not {value}")]
+    OutOfRange {
+        /// What the number is.
+        what: &'static str,
+        /// Its range as the user reads it.
+        range: &'static str,
+        /// The number as written.
+        value: String,
+    },
+}
+
+/// Reads any integer a reader holds (JSON's u64 or i64, TOML's i64), widened, so that the
+/// type's range check refuses it with the type's message rather than serde's `u8`/`u32`
+/// limits; a fraction, a string or a boolean is [`NumberError::NotWhole`].
+struct Whole {
+    /// What the number is, for the message.
+    what: &'static str,
+    /// Its range, for the message.
+    range: &'static str,
+}
+
+impl Whole {
+    fn not_whole<E: serde::de::Error>(&self) -> E {
+        E::custom(NumberError::NotWhole { what: self.what, range: self.range })
+    }
+}
+
+impl serde::de::Visitor<'_> for Whole {
+    type Value = i128;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: a whole number, {}", self.what, self.range)
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<i128, E> {
+        Ok(n.into())
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<i128, E> {
+        Ok(n.into())
+    }
+
+    fn visit_i128<E: serde::de::Error>(self, n: i128) -> Result<i128, E> {
+        Ok(n)
+    }
+
+    fn visit_u128<E: serde::de::Error>(self, n: u128) -> Result<i128, E> {
+        // Beyond i128 is beyond every range here: saturate, the check refuses it.
+        Ok(i128::try_from(n).unwrap_or(i128::MAX))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<i128, E> {
+        Err(self.not_whole())
+    }
+
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<i128, E> {
+        Err(self.not_whole())
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<i128, E> {
+        Err(self.not_whole())
+    }
+}
+
+/// A whole number in a range, read from text (the window) and from files (serde) through one
+/// check, so both refuse the same numbers with the same [`NumberError`].
+macro_rules! bounded_number {
+    ($(#[$doc:meta])* $name:ident: $repr:ty, $min:expr, $max:expr, what: $what:literal, range: $range:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name($repr);
+
+        impl $name {
+            /// The smallest.
+            pub const MIN: Self = Self($min);
+            /// The largest.
+            pub const MAX: Self = Self($max);
+            /// What the number is, in messages.
+            const WHAT: &'static str = $what;
+            /// Its range as the user reads it, in messages.
+            const RANGE: &'static str = $range;
+
+            /// `n` if it is in range.
+            pub const fn new(n: $repr) -> Option<Self> {
+                if matches!(n, $min..=$max) { Some(Self(n)) } else { None }
+            }
+
+            /// The number.
+            pub const fn get(self) -> $repr {
+                self.0
+            }
+
+            /// Any whole number: this type's, or the range error.
+            fn whole(n: i128) -> Result<Self, NumberError> {
+                <$repr>::try_from(n).ok().and_then(Self::new).ok_or_else(|| Self::out_of_range(n.to_string()))
+            }
+
+            fn out_of_range(value: String) -> NumberError {
+                NumberError::OutOfRange { what: Self::WHAT, range: Self::RANGE, value }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = NumberError;
+            /// A field's text: surrounding whitespace ignored, an optional sign, digits.
+            fn from_str(text: &str) -> Result<Self, NumberError> {
+                let text = text.trim();
+                let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+                if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(NumberError::NotWhole { what: Self::WHAT, range: Self::RANGE });
+                }
+                // Digits beyond i128 are out of range too, shown as written.
+                text.parse::<i128>().map_or_else(|_| Err(Self::out_of_range(text.into())), Self::whole)
+            }
+        }
+
+        impl TryFrom<$repr> for $name {
+            type Error = NumberError;
+            fn try_from(n: $repr) -> Result<Self, NumberError> {
+                Self::whole(n.into())
+            }
+        }
+
+        impl From<$name> for $repr {
+            fn from(n: $name) -> $repr {
+                n.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl Serialize for $name {
+            /// As the plain number: the state format is that of the number it replaced.
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                self.0.serialize(serializer)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let n = deserializer.deserialize_any(Whole { what: Self::WHAT, range: Self::RANGE })?;
+                Self::whole(n).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+bounded_number! {
+    /// A MIDI channel as users count them, 1–16.
+    Channel: u8, 1, 16, what: "the MIDI channel", range: "1-16"
+}
 
 impl Channel {
     /// Channel 1.
-    pub const ONE: Self = Self(1);
+    pub const ONE: Self = Self::MIN;
 
     /// 0–15, as on the wire.
-    pub fn index(self) -> u8 {
+    pub const fn index(self) -> u8 {
         self.0 - 1
     }
 }
 
-impl TryFrom<u8> for Channel {
-    type Error = String;
-    fn try_from(n: u8) -> Result<Self, String> {
-        if (1..=16).contains(&n) { Ok(Self(n)) } else { Err(format!("MIDI channel {n} is not 1-16")) }
+bounded_number! {
+    /// A 7-bit MIDI data value, 0–127 (key, velocity, controller number or value, program).
+    U7: u8, 0, 127, what: "a MIDI key, velocity, controller, value or program", range: "0-127"
+}
+
+/// The longest note, ms: ten minutes. Longer is a typo (a note off that never comes in a show).
+pub const MAX_NOTE_LENGTH_MS: u32 = 600_000;
+
+bounded_number! {
+    /// Milliseconds from a note on to its note off, 0 to [`MAX_NOTE_LENGTH_MS`]; 0 holds the
+    /// note (no note off). `Copy`: the cue player reads it on the audio thread.
+    NoteLength: u32, 0, MAX_NOTE_LENGTH_MS, what: "a note length", range: "0-600000 ms (0 holds the note)"
+}
+
+impl NoteLength {
+    /// 0: the note is held, no note off follows.
+    pub const HELD: Self = Self::MIN;
+
+    /// Milliseconds, or `None` for a held note.
+    pub const fn ms(self) -> Option<u32> {
+        if self.0 == 0 { None } else { Some(self.0) }
     }
 }
 
-impl From<Channel> for u8 {
-    fn from(c: Channel) -> u8 {
-        c.0
+/// Why a list cannot hold an entry: one like it is there already (the window's message, quoted
+/// by the config file's and a project state's errors).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0} is already in the list")]
+pub struct Duplicate(pub String);
+
+/// An entry of a list that holds no two alike: targets (by address), allow entries (by range),
+/// mappings (by OSC address).
+pub trait Unique {
+    /// What two entries of a list must not share.
+    type Key: std::hash::Hash + Eq + ?Sized;
+
+    /// This entry's key.
+    fn key(&self) -> &Self::Key;
+
+    /// The entry as the window shows it, for [`Duplicate`].
+    fn shown(&self) -> String;
+}
+
+impl Unique for Target {
+    type Key = Self;
+    fn key(&self) -> &Self {
+        self
+    }
+    fn shown(&self) -> String {
+        self.to_string()
     }
 }
 
-/// A 7-bit MIDI data value, 0–127 (key, velocity, controller number or value, program).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "u8", into = "u8")]
-pub struct U7(u8);
-
-impl U7 {
-    /// 127.
-    pub const MAX: Self = Self(127);
-
-    /// `n` if it is 0–127.
-    pub const fn new(n: u8) -> Option<Self> {
-        if n <= 127 { Some(Self(n)) } else { None }
+impl Unique for AllowEntry {
+    type Key = Self;
+    fn key(&self) -> &Self {
+        self
     }
-
-    /// The value.
-    pub fn get(self) -> u8 {
-        self.0
+    fn shown(&self) -> String {
+        self.0.to_string()
     }
 }
 
-impl TryFrom<u8> for U7 {
-    type Error = String;
-    fn try_from(n: u8) -> Result<Self, String> {
-        Self::new(n).ok_or_else(|| format!("MIDI value {n} is not 0-127"))
+/// A list with no two entries alike ([`Unique::key`]). The one constructor, the edits and serde
+/// refuse a duplicate with [`Duplicate`], so the window, the config file and a project state
+/// refuse the same lists (before, only the window did, and the cue matcher silently kept the
+/// first of two mappings of one address). Serialized as the plain list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UniqueList<T>(Vec<T>);
+
+/// The timecode targets, each address once.
+pub type Targets = UniqueList<Target>;
+
+/// The cue input's allow-list, each range once.
+pub type AllowEntries = UniqueList<AllowEntry>;
+
+impl<T> Default for UniqueList<T> {
+    fn default() -> Self {
+        Self(Vec::new())
     }
 }
 
-impl From<U7> for u8 {
-    fn from(v: U7) -> u8 {
-        v.0
+impl<T: Unique> UniqueList<T> {
+    /// `entries`, or the first entry that repeats an earlier one's key.
+    pub fn new(entries: Vec<T>) -> Result<Self, Duplicate> {
+        // A set, not pairs: a file may hold a long list, and checking it must not stall.
+        let mut seen = std::collections::HashSet::with_capacity(entries.len());
+        if let Some(again) = entries.iter().find(|e| !seen.insert(e.key())) {
+            return Err(Duplicate(again.shown()));
+        }
+        Ok(Self(entries))
+    }
+
+    /// A list of one.
+    pub fn one(entry: T) -> Self {
+        Self(vec![entry])
+    }
+
+    /// Whether `entry` may go in at row `at` (replacing it), or at the end (`None`): refused if
+    /// another row holds its key.
+    pub fn refuse_duplicate(&self, entry: &T, at: Option<usize>) -> Result<(), Duplicate> {
+        self.refuse_key(entry.key(), at)
+    }
+
+    /// [`Self::refuse_duplicate`] for an entry of which only the key is known yet (a form whose
+    /// other fields are still wrong).
+    pub fn refuse_key(&self, key: &T::Key, at: Option<usize>) -> Result<(), Duplicate> {
+        match self.0.iter().enumerate().find(|(i, e)| Some(*i) != at && e.key() == key) {
+            Some((_, there)) => Err(Duplicate(there.shown())),
+            None => Ok(()),
+        }
+    }
+
+    /// Appends `entry` unless its key is in the list.
+    pub fn push(&mut self, entry: T) -> Result<(), Duplicate> {
+        self.refuse_duplicate(&entry, None)?;
+        self.0.push(entry);
+        Ok(())
+    }
+
+    /// Replaces row `i` with `entry` unless another row holds its key; `Ok(false)` if there is
+    /// no row `i`.
+    pub fn replace(&mut self, i: usize, entry: T) -> Result<bool, Duplicate> {
+        self.refuse_duplicate(&entry, Some(i))?;
+        Ok(self.0.get_mut(i).map(|row| *row = entry).is_some())
+    }
+
+    /// Removes row `i`, if there is one.
+    pub fn remove(&mut self, i: usize) -> Option<T> {
+        (i < self.0.len()).then(|| self.0.remove(i))
+    }
+
+    /// Keeps the entries `keep` takes (a part of a list without duplicates has none).
+    pub fn retain(&mut self, keep: impl FnMut(&T) -> bool) {
+        self.0.retain(keep);
+    }
+}
+
+impl<T: Unique> TryFrom<Vec<T>> for UniqueList<T> {
+    type Error = Duplicate;
+    fn try_from(entries: Vec<T>) -> Result<Self, Duplicate> {
+        Self::new(entries)
+    }
+}
+
+impl<T> std::ops::Deref for UniqueList<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.0
+    }
+}
+
+impl<'a, T> IntoIterator for &'a UniqueList<T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl<T: PartialEq> PartialEq<[T]> for UniqueList<T> {
+    fn eq(&self, other: &[T]) -> bool {
+        self.0 == other
+    }
+}
+
+impl<T: PartialEq> PartialEq<Vec<T>> for UniqueList<T> {
+    fn eq(&self, other: &Vec<T>) -> bool {
+        self.0 == *other
+    }
+}
+
+impl<T: PartialEq, const N: usize> PartialEq<[T; N]> for UniqueList<T> {
+    fn eq(&self, other: &[T; N]) -> bool {
+        self.0 == other
+    }
+}
+
+impl<T: Serialize> Serialize for UniqueList<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<'de, T: Deserialize<'de> + Unique> Deserialize<'de> for UniqueList<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Self::new(Vec::deserialize(deserializer)?).map_err(serde::de::Error::custom)
     }
 }
 
@@ -538,6 +847,85 @@ mod tests {
         let longest = format!("/{}", "a".repeat(MAX_PATTERN_LEN - 1));
         assert_eq!(longest.parse::<PlainAddress>().unwrap().as_str(), longest);
         assert_eq!(format!("{longest}a").parse::<PlainAddress>(), Err(PlainAddressError::TooLong));
+    }
+
+    #[test]
+    fn numbers_are_refused_alike_from_text_and_from_files() {
+        assert_eq!("16".parse::<Channel>(), Ok(Channel::MAX));
+        assert_eq!(" 1 ".parse::<Channel>().map(Channel::index), Ok(0));
+        assert_eq!("+7".parse::<U7>().map(U7::get), Ok(7));
+        assert_eq!("0".parse::<NoteLength>().map(NoteLength::ms), Ok(None));
+        assert_eq!("600000".parse::<NoteLength>().map(NoteLength::ms), Ok(Some(MAX_NOTE_LENGTH_MS)));
+        let range =
+            |value: &str| NumberError::OutOfRange { what: "the MIDI channel", range: "1-16", value: value.into() };
+        let not_whole = NumberError::NotWhole { what: "the MIDI channel", range: "1-16" };
+        for (text, want) in [
+            ("0", range("0")),
+            ("17", range("17")),
+            ("-1", range("-1")),
+            ("99999999999999999999999999999999999999999", range("99999999999999999999999999999999999999999")),
+            ("", not_whole.clone()),
+            ("-", not_whole.clone()),
+            ("1.0", not_whole.clone()),
+            ("1e1", not_whole.clone()),
+            ("0x1", not_whole.clone()),
+        ] {
+            assert_eq!(text.parse::<Channel>(), Err(want), "{text:?}");
+        }
+        assert_eq!(range("17").to_string(), "the MIDI channel is 1-16, not 17");
+        assert_eq!(not_whole.to_string(), "the MIDI channel is a whole number, 1-16");
+        assert_eq!(Channel::try_from(17), Err(range("17")));
+        assert_eq!(
+            U7::try_from(128).unwrap_err().to_string(),
+            "a MIDI key, velocity, controller, value or program is 0-127, not 128"
+        );
+        assert_eq!(
+            NoteLength::try_from(600_001).unwrap_err().to_string(),
+            "a note length is 0-600000 ms (0 holds the note), not 600001"
+        );
+        // Files: any integer reaches the range check (not serde's u8), anything else is not whole.
+        let json = |text: &str| serde_json::from_str::<Channel>(text).map_err(|e| e.to_string());
+        assert_eq!(json("16"), Ok(Channel::MAX));
+        for n in ["256", "-300", "18446744073709551615"] {
+            assert!(json(n).unwrap_err().starts_with(&range(n).to_string()), "{n}");
+        }
+        for other in ["1.5", "\"3\"", "true"] {
+            assert!(json(other).unwrap_err().starts_with(&not_whole.to_string()), "{other}");
+        }
+        assert!(json("null").unwrap_err().contains("expected the MIDI channel: a whole number, 1-16"));
+        // Written as the plain number.
+        assert_eq!(serde_json::to_string(&NoteLength::new(250).unwrap()).unwrap(), "250");
+        assert_eq!(toml::Value::try_from(U7::MAX).unwrap(), toml::Value::Integer(127));
+    }
+
+    #[test]
+    fn lists_hold_no_two_alike() {
+        let t = |text: &str| text.parse::<Target>().unwrap();
+        let dup = Targets::new(vec![t("127.0.0.1:1"), t("[::1]:2"), t("127.0.0.1:1")]);
+        assert_eq!(dup, Err(Duplicate("127.0.0.1:1".into())));
+        assert_eq!(Duplicate("127.0.0.1:1".into()).to_string(), "127.0.0.1:1 is already in the list");
+        let mut list = Targets::new(vec![t("127.0.0.1:1"), t("[::1]:2")]).unwrap();
+        assert_eq!(list.refuse_duplicate(&t("[::1]:2"), None), Err(Duplicate("[::1]:2".into())));
+        assert_eq!(list.refuse_duplicate(&t("[::1]:2"), Some(1)), Ok(()), "the row itself");
+        assert_eq!(list.push(t("127.0.0.1:1")), Err(Duplicate("127.0.0.1:1".into())));
+        assert_eq!(list.replace(0, t("[::1]:2")), Err(Duplicate("[::1]:2".into())));
+        assert_eq!(list.replace(0, t("127.0.0.1:3")), Ok(true));
+        assert_eq!(list.replace(7, t("127.0.0.1:4")), Ok(false), "no row 7");
+        assert_eq!(list.remove(7), None);
+        assert_eq!(list.remove(0), Some(t("127.0.0.1:3")));
+        assert_eq!(list.push(t("127.0.0.1:3")), Ok(()));
+        assert_eq!(list, [t("[::1]:2"), t("127.0.0.1:3")]);
+        // Serde: the plain list, and a duplicate refused with the same message.
+        let json = serde_json::to_string(&list).unwrap();
+        assert_eq!(json, r#"["[::1]:2","127.0.0.1:3"]"#);
+        assert_eq!(serde_json::from_str::<Targets>(&json).unwrap(), list);
+        let err = serde_json::from_str::<AllowEntries>(r#"["10.0.0.0/8", "::1", "10.0.0.0/8"]"#).unwrap_err();
+        assert!(err.to_string().starts_with("10.0.0.0/8 is already in the list"), "{err}");
+        // A long list is checked with a set: 200,000 entries, the duplicate last.
+        let mut many: Vec<AllowEntry> =
+            (0..200_000u32).map(|n| AllowEntry(IpNet::from(IpAddr::from(n.to_be_bytes())))).collect();
+        many.push(many[0]);
+        assert_eq!(AllowEntries::new(many), Err(Duplicate("0.0.0.0/32".into())));
     }
 
     #[test]
