@@ -288,3 +288,48 @@ fn loading_state_while_active_redirects_the_stream() {
     assert_eq!(got_second[0].seq, got_first.last().unwrap().seq + 1, "seq carries on");
     assert!(rig.rx.collect_for(Duration::from_millis(200)).is_empty(), "nothing more to the old target");
 }
+
+/// Issue 15: a project whose saved settings hold a duplicate (a target, an allow-list entry, a
+/// mapped address) or a note length beyond ten minutes, which the window refuses, opens with the
+/// machine's settings (here the harness's config file: no targets), as any project with invalid
+/// settings does. Before, the readers took them, and the cue map kept the first of two mappings
+/// of one address without a word. The same lists without the duplicate load as saved.
+#[test]
+fn a_state_holding_what_the_window_refuses_opens_with_the_machines_settings() {
+    use serde_json::json;
+    let (rx, other) = (Receiver::bind(), Receiver::bind());
+    let (a, b) = (rx.addr().to_string(), other.addr().to_string());
+    let program = |address: &str| json!({"address": address, "kind": "program", "channel": 1, "program": 1});
+    let note = |length_ms: u32| json!({"address": "/cue/x", "kind": "note", "channel": 1, "key": 1, "velocity": 127, "length_ms": length_ms});
+    let cases = [
+        ("targets", json!([a, a]), json!([a, b])),
+        ("cues", json!({"allow": ["127.0.0.1", "127.0.0.1/32"]}), json!({"allow": ["127.0.0.1/32", "127.0.0.2/32"]})),
+        (
+            "cues",
+            json!({"map": [program("/cue/go"), program("/cue/go")]}),
+            json!({"map": [program("/cue/go"), program("/cue/stop")]}),
+        ),
+        ("cues", json!({"map": [note(600_001)]}), json!({"map": [note(600_000)]})),
+        ("cues", json!({"note_length_ms": 600_001}), json!({"note_length_ms": 0})),
+    ];
+    for (key, refused, taken) in cases {
+        let mut plugin = ClapPlugin::load();
+        plugin.send_to(rx.addr(), 250);
+        plugin.update_settings(|s| {
+            s.insert(key.into(), taken.clone());
+        });
+        let s = plugin.nice_state().settings();
+        assert_eq!(s["targets"], if key == "targets" { json!([a, b]) } else { json!([a]) }, "{taken}");
+        for (field, value) in taken.as_object().into_iter().flatten() {
+            assert_eq!(&s[key][field], value, "{taken} loads as saved");
+        }
+
+        plugin.update_settings(|s| {
+            s.insert(key.into(), refused.clone());
+        });
+        let s = plugin.nice_state().settings();
+        assert_eq!((&s["targets"], &s["keepalive_ms"]), (&json!([]), &json!(1000)), "{refused}: the config file's");
+        assert_eq!(s["cues"]["map"], json!([]), "{refused}");
+        assert_eq!(s["cues"]["allow"], json!(["127.0.0.0/8", "::1/128"]), "{refused}");
+    }
+}
