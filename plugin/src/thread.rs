@@ -164,14 +164,14 @@ impl Drop for StoppableThread {
     }
 }
 
-#[cfg(test)]
+/// Linux only: they read the scheduling policy from `/proc`.
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
 
     /// The calling thread's scheduling policy (0 SCHED_OTHER, 1 SCHED_FIFO, 5 SCHED_IDLE), field
     /// 41 of `/proc/thread-self/stat` (after the name in parentheses, which may hold spaces); for
     /// SCHED_FIFO, also its real-time priority (field 40) must be the lowest, 1.
-    #[cfg(target_os = "linux")]
     fn policy_of_this_thread() -> i64 {
         let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("Linux has /proc/thread-self");
         let (_, after_name) = stat.rsplit_once(')').expect("a stat line has the name in parentheses");
@@ -184,7 +184,6 @@ mod tests {
         policy
     }
 
-    #[cfg(target_os = "linux")]
     #[test]
     fn background_runs_as_sched_idle_timing_as_sched_fifo_1_and_inherited_as_its_parent() {
         let parent = policy_of_this_thread();

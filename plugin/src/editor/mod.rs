@@ -4,7 +4,7 @@
 //! Built on nice-plug's egui adapter (`nice-plug-egui`): egui redraws the whole window each
 //! frame from plain values, which suits a readout that changes 25–60 times a second and tables
 //! that are edited row by row; the iced adapter would need a message and an update step for
-//! every field, and a larger build (see the README's "The plugin window").
+//! every field, and a larger build (see docs/DEVELOPING.md, "The plugin window").
 //!
 //! Threads: everything here runs on the `[gui-thread]` while the window is open, and nothing
 //! runs while it is closed. It reads the audio thread only through atomics
