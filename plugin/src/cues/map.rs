@@ -110,21 +110,7 @@ impl CueMap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::values::NoteLength;
-
-    fn ch(n: u8) -> Channel {
-        Channel::try_from(n).unwrap()
-    }
-
-    fn u7(n: u8) -> U7 {
-        U7::new(n).unwrap()
-    }
-
-    fn note(channel: u8, key: u8, velocity: u8, length_ms: u32) -> MidiAction {
-        let (channel, key, velocity) =
-            (Channel::try_from(channel).unwrap(), U7::new(key).unwrap(), U7::new(velocity).unwrap());
-        MidiAction::Note { channel, key, velocity, length_ms: NoteLength::new(length_ms).unwrap() }
-    }
+    use crate::settings::cues::fixtures::{ch, note, u7};
 
     fn resolve(map: &CueMap, pattern: &str) -> Result<Vec<MidiAction>, Unresolved> {
         let mut out = Vec::new();

@@ -244,24 +244,37 @@ pub struct Mapping {
     pub action: MidiAction,
 }
 
+/// MIDI values for tests, built from plain numbers (panicking on a value out of range).
 #[cfg(test)]
-mod tests {
+pub(crate) mod fixtures {
     use super::*;
-    use std::str::FromStr;
 
-    fn ch(n: u8) -> Channel {
+    /// Channel `n` (1–16).
+    pub fn ch(n: u8) -> Channel {
         Channel::try_from(n).unwrap()
     }
 
-    fn u7(n: u8) -> U7 {
+    /// A 7-bit value.
+    pub fn u7(n: u8) -> U7 {
         U7::new(n).unwrap()
     }
 
-    fn note(channel: u8, key: u8, velocity: u8, length_ms: u32) -> MidiAction {
-        let (channel, key, velocity) =
-            (Channel::try_from(channel).unwrap(), U7::new(key).unwrap(), U7::new(velocity).unwrap());
-        MidiAction::Note { channel, key, velocity, length_ms: NoteLength::new(length_ms).unwrap() }
+    /// A note action.
+    pub fn note(channel: u8, key: u8, velocity: u8, length_ms: u32) -> MidiAction {
+        MidiAction::Note {
+            channel: ch(channel),
+            key: u7(key),
+            velocity: u7(velocity),
+            length_ms: NoteLength::new(length_ms).unwrap(),
+        }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::*;
+    use super::*;
+    use std::str::FromStr;
 
     #[test]
     fn exposure_beyond_loopback_is_the_machines_decision() {
