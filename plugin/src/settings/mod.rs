@@ -186,8 +186,8 @@ pub enum ConfigError {
     Parse {
         /// The file.
         path: PathBuf,
-        /// What is wrong with it.
-        source: toml::de::Error,
+        /// What is wrong with it (boxed: the error is large, and so would every `Result` be).
+        source: Box<toml::de::Error>,
     },
 }
 
@@ -220,7 +220,7 @@ impl Settings {
             Err(source) => return Err(ConfigError::Read { path: path.to_owned(), source }),
         };
         let file: ConfigFile =
-            toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.to_owned(), source })?;
+            toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.to_owned(), source: Box::new(source) })?;
         Ok(file.plugin.map(|Strict(settings)| settings))
     }
 
