@@ -219,8 +219,8 @@ impl Settings {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(source) => return Err(ConfigError::Read { path: path.to_owned(), source }),
         };
-        let file: ConfigFile =
-            toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.to_owned(), source: Box::new(source) })?;
+        let file: ConfigFile = toml::from_str(&text)
+            .map_err(|source| ConfigError::Parse { path: path.to_owned(), source: Box::new(source) })?;
         Ok(file.plugin.map(|Strict(settings)| settings))
     }
 
