@@ -17,6 +17,26 @@ use osc_timecode_core::cue::parse_allow_entry;
 use osc_timecode_core::pattern;
 use serde::{Deserialize, Deserializer, Serialize};
 
+/// The text form of a value type, for serde's `try_from = "String"` and `into = "String"`:
+/// `TryFrom<String>` through its `FromStr` (so every reader refuses alike) and `String` from
+/// the value through `$to_text`.
+macro_rules! text_form {
+    ($name:ty, $error:ty, |$v:ident| $to_text:expr) => {
+        impl TryFrom<String> for $name {
+            type Error = $error;
+            fn try_from(text: String) -> Result<Self, $error> {
+                text.parse()
+            }
+        }
+
+        impl From<$name> for String {
+            fn from($v: $name) -> String {
+                $to_text
+            }
+        }
+    };
+}
+
 /// The longest mapped address, in bytes. Patterns longer than this are not matched (unmapped):
 /// it bounds matching work.
 pub const MAX_PATTERN_LEN: usize = 256;
@@ -145,18 +165,7 @@ macro_rules! socket_address {
             }
         }
 
-        impl TryFrom<String> for $name {
-            type Error = AddressError;
-            fn try_from(text: String) -> Result<Self, AddressError> {
-                text.parse()
-            }
-        }
-
-        impl From<$name> for String {
-            fn from(a: $name) -> String {
-                a.0.to_string()
-            }
-        }
+        text_form!($name, AddressError, |a| a.0.to_string());
 
         impl From<$name> for SocketAddr {
             fn from(a: $name) -> SocketAddr {
@@ -229,18 +238,7 @@ impl FromStr for AllowEntry {
     }
 }
 
-impl TryFrom<String> for AllowEntry {
-    type Error = AllowError;
-    fn try_from(text: String) -> Result<Self, AllowError> {
-        text.parse()
-    }
-}
-
-impl From<AllowEntry> for String {
-    fn from(entry: AllowEntry) -> Self {
-        entry.0.to_string()
-    }
-}
+text_form!(AllowEntry, AllowError, |entry| entry.0.to_string());
 
 /// Why a text is not a token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -303,18 +301,7 @@ impl FromStr for Token {
     }
 }
 
-impl TryFrom<String> for Token {
-    type Error = TokenError;
-    fn try_from(text: String) -> Result<Self, TokenError> {
-        text.parse()
-    }
-}
-
-impl From<Token> for String {
-    fn from(t: Token) -> String {
-        t.0
-    }
-}
+text_form!(Token, TokenError, |t| t.0);
 
 /// Why a text is not a plain OSC address.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -366,18 +353,7 @@ impl FromStr for PlainAddress {
     }
 }
 
-impl TryFrom<String> for PlainAddress {
-    type Error = PlainAddressError;
-    fn try_from(text: String) -> Result<Self, PlainAddressError> {
-        text.parse()
-    }
-}
-
-impl From<PlainAddress> for String {
-    fn from(a: PlainAddress) -> String {
-        a.0
-    }
-}
+text_form!(PlainAddress, PlainAddressError, |a| a.0);
 
 /// Why a number is not a MIDI channel, a 7-bit MIDI value or a note length. One message per
 /// rule: the window shows it beside the field, the config file's and a project state's errors
