@@ -28,6 +28,7 @@ pub mod chase;
 pub mod clock;
 pub mod config;
 pub mod cue;
+pub mod mtc;
 pub mod pattern;
 pub mod protocol;
 pub mod rate;
