@@ -28,6 +28,7 @@ pub mod chase;
 pub mod clock;
 pub mod config;
 pub mod cue;
+pub mod ltc;
 pub mod mtc;
 pub mod pattern;
 pub mod protocol;
