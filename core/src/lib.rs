@@ -24,6 +24,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod artnet;
 pub mod chase;
 pub mod clock;
 pub mod config;
