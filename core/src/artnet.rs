@@ -30,9 +30,7 @@ use std::fmt;
 use crate::rate::{FrameRate, HostRate};
 use crate::timecode::Timecode;
 
-/// The UDP port Art-Net receivers listen on (Art-Net 4 specification, "Protocol Operation":
-/// 0x1936). It lives here until the ports move together into one place in [`crate::protocol`].
-pub const PORT: u16 = 6454;
+pub use crate::protocol::port::ARTNET as PORT;
 
 /// Bytes in an ArtTimeCode packet.
 pub const PACKET_LEN: usize = 19;

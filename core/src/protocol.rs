@@ -57,6 +57,9 @@ pub mod port {
     pub const DEFAULT_CUES: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), CUES);
     /// The default timecode target (and `listen` address): loopback, port [`TIMECODE`].
     pub const DEFAULT_TIMECODE: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), TIMECODE);
+    /// Art-Net: the UDP port every Art-Net node listens on (Art-Net 4 specification, "Protocol
+    /// Operation": 0x1936), where ArtTimeCode goes ([`crate::artnet`]).
+    pub const ARTNET: u16 = 0x1936;
 }
 
 /// The `/status` counter names and their public order: the plugin's ([`status::PLUGIN`]) and

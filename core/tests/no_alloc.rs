@@ -50,3 +50,52 @@ fn frame_clock_and_labels_do_not_allocate() {
     assert!(events > 10_000, "the loop must really have produced frames ({events})");
     assert_eq!(label_bytes as u64, events * 11);
 }
+
+#[test]
+fn the_ltc_mtc_and_art_net_encoders_do_not_allocate() {
+    use osc_timecode_core::{artnet, ltc, mtc};
+    let mut out = [0.0f32; 512];
+    let (mut samples, mut messages, mut packets) = (0usize, 0u64, 0u64);
+    let n = count_allocs(|| {
+        for rate in FrameRate::ALL {
+            for half_rate in [false, true] {
+                // LTC: a few frames rendered block by block, as the audio thread will.
+                if let Ok(format) = ltc::LtcFormat::new(rate, half_rate) {
+                    let writer = ltc::LtcWriter::new(format, 48_000, -18.0).expect("a usable writer");
+                    for frame in [-2i64, 0, 1, 1799, 86_400 * 30] {
+                        let mut offset = 0;
+                        while offset < writer.frame_len(frame) {
+                            let written = writer.fill(frame, offset, &mut out);
+                            if written == 0 {
+                                break;
+                            }
+                            samples += written;
+                            offset += written as u32;
+                        }
+                        std::hint::black_box(format.word(frame).bytes());
+                    }
+                }
+                // MTC: a second of quarter frames and a full frame.
+                if let Ok(format) = mtc::MtcFormat::new(rate, half_rate) {
+                    let clock = mtc::QuarterClock::new(format, 48_000, 0);
+                    let mut q = clock.first_quarter_from(-4_800);
+                    while clock.quarter_start_sample(q) < 48_000 {
+                        std::hint::black_box(clock.quarter_message(q));
+                        messages += 1;
+                        q += 1;
+                    }
+                    std::hint::black_box(format.full_frame(1234));
+                }
+                // Art-Net: a packet per frame of a second.
+                for frame in 0..60 {
+                    if let Ok(packet) = artnet::encode_frame(frame, rate, 0, half_rate) {
+                        std::hint::black_box(packet);
+                        packets += 1;
+                    }
+                }
+            }
+        }
+    });
+    assert_eq!(n, 0, "the encoders allocated {n} times");
+    assert!(samples > 0 && messages > 0 && packets > 0, "{samples} samples, {messages} messages, {packets} packets");
+}

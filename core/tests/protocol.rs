@@ -94,7 +94,7 @@ fn addresses_ports_and_type_tags_are_frozen() {
         assert!(command.starts_with(address::TRANSPORT_PREFIX), "{command}");
     }
     assert_eq!(TIMECODE_TYPE_TAGS, ",siiiiiiihihii");
-    assert_eq!((port::CUES, port::TIMECODE), (5005, 5006));
+    assert_eq!((port::CUES, port::TIMECODE, port::ARTNET), (5005, 5006, 6454));
     assert_eq!(port::DEFAULT_CUES.to_string(), "127.0.0.1:5005");
     assert_eq!(port::DEFAULT_TIMECODE.to_string(), "127.0.0.1:5006");
 }
