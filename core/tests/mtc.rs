@@ -5,21 +5,9 @@
 
 mod data;
 
-use data::read_csv;
+use data::{MTC_VECTORS, read_csv};
 use osc_timecode_core::FrameRate;
 use osc_timecode_core::mtc::{MtcError, MtcFormat};
-
-const HEADER: [&str; 9] = [
-    "rate_label",
-    "frame_index",
-    "timecode",
-    "mtc_rate_code",
-    "mtc_hh",
-    "mtc_mm",
-    "mtc_ss",
-    "mtc_ff",
-    "full_frame_sysex_hex",
-];
 
 /// `[code, hh, mm, ss, ff]` from eight quarter frames `F1 0nnn dddd`, pieces 0..7 in order.
 fn read_quarter_frames(qf: [[u8; 2]; 8]) -> [u8; 5] {
@@ -36,7 +24,7 @@ fn read_quarter_frames(qf: [[u8; 2]; 8]) -> [u8; 5] {
 
 #[test]
 fn mtc_vectors_full_frames_and_quarter_frames() {
-    let rows = read_csv("mtc_vectors.csv", &HEADER);
+    let rows = read_csv(MTC_VECTORS.0, &MTC_VECTORS.1);
     let mut failures = Vec::new();
     for row in &rows {
         let f = &row.fields;

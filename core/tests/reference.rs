@@ -10,7 +10,7 @@ mod data;
 
 use std::ffi::OsString;
 
-use data::{DIR_VAR, Row, locate, read_csv};
+use data::{DIR_VAR, MTC_VECTORS, Row, locate, read_csv};
 use osc_timecode_core::timecode::{frame_at_sample, frame_start_sample};
 use osc_timecode_core::{FrameRate, Timecode, TimecodeError};
 
@@ -284,20 +284,7 @@ fn check_mtc_row(f: &[String]) -> Result<(), String> {
 
 #[test]
 fn mtc_vectors_timecode_and_fields() {
-    let rows = read_csv(
-        "mtc_vectors.csv",
-        &[
-            "rate_label",
-            "frame_index",
-            "timecode",
-            "mtc_rate_code",
-            "mtc_hh",
-            "mtc_mm",
-            "mtc_ss",
-            "mtc_ff",
-            "full_frame_sysex_hex",
-        ],
-    );
+    let rows = read_csv(MTC_VECTORS.0, &MTC_VECTORS.1);
     let mut tally = Tally::new("mtc_vectors.csv");
     for row in &rows {
         tally.row(row, check_mtc_row(&row.fields));

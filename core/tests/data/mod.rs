@@ -13,6 +13,23 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+/// `mtc_vectors.csv`: its file name and header (README.md, convention 8), for every test that
+/// reads it.
+pub const MTC_VECTORS: (&str, [&str; 9]) = (
+    "mtc_vectors.csv",
+    [
+        "rate_label",
+        "frame_index",
+        "timecode",
+        "mtc_rate_code",
+        "mtc_hh",
+        "mtc_mm",
+        "mtc_ss",
+        "mtc_ff",
+        "full_frame_sysex_hex",
+    ],
+);
+
 /// Environment variable that overrides where the reference CSV files are read from.
 pub const DIR_VAR: &str = "OSC_TIMECODE_REFERENCE_DIR";
 
