@@ -32,6 +32,7 @@
 //! [`crate::timecode`]).
 
 use crate::rate::FrameRate;
+use crate::span::{Span, SpanState, Spans};
 use crate::timecode::{frame_at_sample, frame_start_sample};
 
 /// How far (in samples) a host position may differ from the expected one and still count as
@@ -142,6 +143,8 @@ pub struct FrameClock {
     parked: Option<(i64, i64)>,
     /// Previous block was playing.
     was_playing: bool,
+    /// The last block's spans ([`crate::span`]), recorded by [`FrameClock::process_block`].
+    spans: Spans,
 }
 
 impl FrameClock {
@@ -157,7 +160,19 @@ impl FrameClock {
             last_played: None,
             parked: None,
             was_playing: false,
+            spans: Spans::default(),
         }
+    }
+
+    /// The start offset: frames added to the timeline frame.
+    pub fn offset_frames(&self) -> i64 {
+        self.offset_frames
+    }
+
+    /// What each sample of the last block played ([`crate::span`]): empty for a block without
+    /// a usable position.
+    pub fn spans(&self) -> &[Span] {
+        self.spans.as_slice()
     }
 
     /// The sample rate in Hz.
@@ -191,6 +206,7 @@ impl FrameClock {
     /// The block is taken as [`BlockInput::usable`] makes it.
     pub fn process_block(&mut self, block: BlockInput, mut emit: impl FnMut(FrameEvent)) {
         let block = block.usable();
+        self.spans.clear();
         let Some(pos) = block.position else {
             self.resync();
             self.was_playing = false;
@@ -199,7 +215,7 @@ impl FrameClock {
         if block.playing {
             self.process_playing(pos, block, &mut emit);
         } else {
-            self.process_stopped(pos, &mut emit);
+            self.process_stopped(pos, block.len, &mut emit);
         }
         self.was_playing = block.playing;
     }
@@ -227,6 +243,14 @@ impl FrameClock {
             // The loop start the host jumps back to, if this segment crosses the loop end.
             let wrap = block.loop_range.filter(|&(ls, le)| le > ls && seg_start < le && block_end > le);
             let seg_end = wrap.map_or(block_end, |(_, le)| le);
+            self.spans.push(Span {
+                offset: seg_offset as u32,
+                len: (seg_end - seg_start) as u32,
+                timeline: seg_start,
+                state: SpanState::Playing,
+                continues: discontinuity.is_none(),
+                looped: discontinuity.is_some_and(|d| d.looped),
+            });
             self.emit_segment(seg_start, seg_end, seg_offset, discontinuity.take(), emit);
             let Some((ls, le)) = wrap else {
                 self.expected = Some(seg_end);
@@ -243,6 +267,14 @@ impl FrameClock {
                 // end), and what is left after the skip, 1 to one loop length, does not wrap.
                 let loop_len = le - ls;
                 let skipped = (remaining - 1) / loop_len * loop_len;
+                self.spans.push(Span {
+                    offset: seg_offset as u32,
+                    len: skipped as u32,
+                    timeline: ls,
+                    state: SpanState::Skipped,
+                    continues: false,
+                    looped: true,
+                });
                 seg_offset += skipped;
                 remaining -= skipped;
             }
@@ -285,7 +317,7 @@ impl FrameClock {
         }
     }
 
-    fn process_stopped(&mut self, pos: i64, emit: &mut impl FnMut(FrameEvent)) {
+    fn process_stopped(&mut self, pos: i64, len: u32, emit: &mut impl FnMut(FrameEvent)) {
         let frame = frame_at_sample(pos, self.sample_rate, self.rate);
         let previous = match self.parked {
             Some((_, parked_frame)) => Some(parked_frame),
@@ -293,6 +325,14 @@ impl FrameClock {
             None => None,
         };
         let changed = self.parked.is_none_or(|(_, f)| f != frame);
+        self.spans.push(Span {
+            offset: 0,
+            len,
+            timeline: pos,
+            state: SpanState::Parked,
+            continues: !changed && !self.was_playing,
+            looped: false,
+        });
         if changed || self.was_playing {
             // A locate while parked is a jump; stopping where we were is not.
             let jump = previous.is_none_or(|p| frame != p && frame != p + 1);
@@ -838,9 +878,88 @@ mod tests {
                 let playing = !rng.next().is_multiple_of(5);
                 let position = (!rng.next().is_multiple_of(20)).then_some(pos);
                 total += block(&mut clock, playing, position, loop_range, len).len() as u64;
+                assert_spans_cover(&clock, len);
                 pos = pos.saturating_add(i64::from(len));
             }
         }
         assert!(total > 10_000, "the inputs must really have produced frames ({total})");
+    }
+
+    /// The last block's spans are empty or cover `[0, len)` in order, without gaps.
+    fn assert_spans_cover(clock: &FrameClock, len: u32) {
+        let spans = clock.spans();
+        if spans.is_empty() {
+            return;
+        }
+        let mut at = 0;
+        for span in spans {
+            assert_eq!(span.offset, at, "spans in order without gaps: {spans:?}");
+            assert!(span.len > 0);
+            at += span.len;
+        }
+        assert_eq!(at, len, "spans cover the block: {spans:?}");
+    }
+
+    /// (offset, len, timeline, state, continues, looped) of the last block's spans.
+    fn spans_of(clock: &FrameClock) -> Vec<(u32, u32, i64, SpanState, bool, bool)> {
+        clock.spans().iter().map(|s| (s.offset, s.len, s.timeline, s.state, s.continues, s.looped)).collect()
+    }
+
+    #[test]
+    fn spans_follow_play_locate_loop_stop_and_no_position() {
+        use SpanState::{Parked, Playing};
+        let mut clock = FrameClock::new(48_000, FrameRate::FPS_25, 0);
+        let lr = Some((9_500, 10_000));
+        block(&mut clock, false, Some(500), None, 64);
+        assert_eq!(spans_of(&clock), vec![(0, 64, 500, Parked, false, false)], "a new park position");
+        block(&mut clock, false, Some(500), None, 64);
+        assert_eq!(spans_of(&clock), vec![(0, 64, 500, Parked, true, false)], "parked where it was");
+        block(&mut clock, true, Some(500), None, 64);
+        assert_eq!(spans_of(&clock), vec![(0, 64, 500, Playing, false, false)], "play starts (from the park)");
+        block(&mut clock, true, Some(565), None, 64);
+        assert_eq!(spans_of(&clock), vec![(0, 64, 564, Playing, true, false)], "wobble: the clock's position");
+        block(&mut clock, true, Some(9_000), lr, 1_500);
+        assert_eq!(
+            spans_of(&clock),
+            vec![(0, 1_000, 9_000, Playing, false, false), (1_000, 500, 9_500, Playing, false, true)],
+            "a locate, then a loop wrap inside the block"
+        );
+        block(&mut clock, false, Some(10_000), lr, 64);
+        assert_eq!(spans_of(&clock), vec![(0, 64, 10_000, Parked, false, false)], "a stop");
+        block(&mut clock, false, None, lr, 64);
+        assert!(clock.spans().is_empty(), "no position, no spans");
+        block(&mut clock, true, Some(10_000), lr, 0);
+        assert!(clock.spans().is_empty(), "an empty block has no spans");
+    }
+
+    #[test]
+    fn spans_agree_with_the_frames_reported() {
+        // Every frame that starts in a block starts, in the span holding its offset, at the
+        // span's timeline sample plus its distance from the span's first sample.
+        for rate in FrameRate::ALL {
+            let sr = 44_100;
+            let offset = offset_frames(36_000, rate);
+            let mut clock = FrameClock::new(sr, rate, offset);
+            let lr = Some((20_000, 90_000));
+            for (playing, position, len) in playing_blocks(0, 200_000, &[512, 4096, 7]) {
+                let events = block(&mut clock, playing, position, lr, len);
+                assert_spans_cover(&clock, len);
+                for e in events.iter().filter(|e| e.starts) {
+                    let span = clock.spans().iter().find(|s| (s.offset..s.offset + s.len).contains(&e.offset)).unwrap();
+                    let at = span.timeline + i64::from(e.offset - span.offset);
+                    assert_eq!(frame_start_sample(e.frame - offset, sr, rate), at, "{rate}: {e:?} in {span:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_tiny_loop_gets_a_skipped_span_and_the_block_stays_covered() {
+        let mut clock = FrameClock::new(MIN_SAMPLE_RATE, FrameRate::FPS_60, 0);
+        block(&mut clock, true, Some(990), Some((1_000, 1_010)), 4096);
+        assert_spans_cover(&clock, 4096);
+        let skipped: Vec<_> = clock.spans().iter().filter(|s| s.state == SpanState::Skipped).collect();
+        assert_eq!(skipped.len(), 1, "{:?}", clock.spans());
+        assert_eq!(clock.spans().len(), MAX_LOOP_WRAPS as usize + 2);
     }
 }

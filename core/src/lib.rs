@@ -36,6 +36,7 @@ pub mod protocol;
 pub mod rate;
 pub mod reply;
 pub mod send;
+pub mod span;
 pub mod timecode;
 
 pub use rate::{FrameRate, HostRate, RateError};

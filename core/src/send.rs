@@ -117,6 +117,14 @@ impl SendPolicy {
         self.clock.sample_rate()
     }
 
+    /// The frame clock: its rate, start offset and the last block's spans
+    /// ([`FrameClock::spans`]), which the audio outputs (LTC, MTC) render from after
+    /// [`Block::frames`]. Spans do not depend on the sending gate: audio outputs decide for
+    /// themselves.
+    pub fn clock(&self) -> &FrameClock {
+        &self.clock
+    }
+
     /// Applies `settings`, the sending gate and the host's sample rate (rules 1 to 3), and
     /// returns the block, ready for [`Block::frames`].
     pub fn begin_block(&mut self, settings: SendSettings, host: HostBlock) -> Block<'_> {
