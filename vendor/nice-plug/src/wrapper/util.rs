@@ -93,6 +93,28 @@ pub fn clamp_output_event_timing(timing: u32, total_buffer_len: u32) -> u32 {
     timing.min(last_valid_index)
 }
 
+// PATCHED (osc-timecode): system messages through the SysEx output type (see the callers in
+// `clap/context.rs` and `vst3/context.rs`).
+/// The bytes of `message` padded with zeros, and its length, if it is a MIDI 1.0 system common or
+/// real-time message rather than SysEx: one to three bytes, the first 0xF1-0xF6 or 0xF8-0xFE
+/// (an MTC quarter frame is `F1 0nnn dddd`). `None` for SysEx (F0 ... F7) and anything else.
+pub fn system_message<S: nice_plug_core::midi::sysex::SysExMessage>(
+    message: &S,
+) -> Option<([u8; 3], usize)> {
+    use std::borrow::Borrow;
+
+    let (padded, length) = message.as_buffer();
+    let bytes = padded.borrow().get(..length)?;
+    match bytes {
+        [0xf1..=0xf6 | 0xf8..=0xfe, ..] if bytes.len() <= 3 => {
+            let mut data = [0; 3];
+            data[..bytes.len()].copy_from_slice(bytes);
+            Some((data, bytes.len()))
+        }
+        _ => None,
+    }
+}
+
 /// Set up the logger so that the `nice_*!()` logging and assertion macros log output to a
 /// centralized location and panics also get written there. By default this logs to STDERR. If a
 /// Windows debugger is attached, then messages will be sent there instead. This uses

@@ -21,7 +21,7 @@ use std::mem;
 use super::wrapper::{Task, Wrapper};
 use crate::event_loop::EventLoop;
 use crate::wrapper::clap::ClapPlugin;
-use crate::wrapper::util::{clamp_output_event_timing, strlcpy};
+use crate::wrapper::util::{clamp_output_event_timing, strlcpy, system_message};
 
 /// An [`ActivateContext`] implementation for the wrapper.
 ///
@@ -459,6 +459,29 @@ impl<P: ClapPlugin> ProcessContext<P> for WrapperProcessContext<'_, P> {
                     },
                     port_index: 0,
                     data: midi_data,
+                };
+
+                unsafe {
+                    clap_call! { self.host_out_events=>try_push(self.host_out_events, &event.header) }
+                }
+            }
+            // PATCHED (osc-timecode): a system common or real-time message (such as an MTC
+            // quarter frame `F1 0nnn dddd`) sent as a `MidiSysEx` is not SysEx: it goes out as
+            // `CLAP_EVENT_MIDI`, padded with zeros. Upstream sent it as `CLAP_EVENT_MIDI_SYSEX`.
+            NoteEvent::MidiSysEx { timing: _, message }
+                if P::MIDI_OUTPUT >= MidiConfig::Basic && system_message(message).is_some() =>
+            {
+                let event = clap_event_midi {
+                    header: clap_event_header {
+                        size: mem::size_of::<clap_event_midi>() as u32,
+                        time,
+                        space_id: CLAP_CORE_EVENT_SPACE_ID,
+                        type_: CLAP_EVENT_MIDI,
+                        flags: 0,
+                    },
+                    port_index: 0,
+                    // The guard saw `Some`.
+                    data: system_message(message).unwrap_or_default().0,
                 };
 
                 unsafe {

@@ -30,7 +30,8 @@ use nice_plug_core::{
 
 use crate::wrapper::vst3::Vst3Plugin;
 use crate::wrapper::{
-    util::clamp_output_event_timing, vst3::note_expressions::NoteExpressionController,
+    util::{clamp_output_event_timing, system_message},
+    vst3::note_expressions::NoteExpressionController,
 };
 
 use super::inner::{Task, WrapperInner};
@@ -323,6 +324,55 @@ impl<P: Vst3Plugin> ProcessContext<P> for WrapperProcessContext<'_, P> {
                     value: *program as std::ffi::c_char,
                     value2: 0,
                 };
+            }
+            // PATCHED (osc-timecode): system common and real-time messages sent as a `MidiSysEx`
+            // are not SysEx. VST3 has no event for raw MIDI; an MTC quarter frame `F1 0nnn dddd`
+            // is a `LegacyMIDICCOutEvent` with `kCtrlQuarterFrame` (132), as the SDK defines it.
+            // Ardour's VST3 host turns control numbers it does not know into a control change
+            // (`B0 84 vv`, `libs/ardour/vst3_plugin.cc`) but pushes a `DataEvent`'s bytes verbatim
+            // as one MIDI event, so there the two bytes go out as a `DataEvent`. Other system
+            // messages have no VST3 form: refused. Upstream sent them all as SysEx `DataEvent`s.
+            NoteEvent::MidiSysEx { timing: _, message }
+                if P::MIDI_OUTPUT >= MidiConfig::Basic && system_message(message).is_some() =>
+            {
+                let ardour = self
+                    .inner
+                    .host_is_ardour
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                match system_message(message) {
+                    Some(([0xf1, value @ 0..=0x7f, _], 2)) if !ardour => {
+                        vst3_event.r#type = EventTypes_::kLegacyMIDICCOutEvent as u16;
+                        vst3_event.__field0.midiCCOut = LegacyMIDICCOutEvent {
+                            controlNumber: 132, // kCtrlQuarterFrame
+                            channel: 0,
+                            value: value as std::ffi::c_char,
+                            value2: 0,
+                        };
+                    }
+                    Some((bytes @ [0xf1, 0..=0x7f, _], 2)) => {
+                        vst3_event.r#type = EventTypes_::kDataEvent as u16;
+                        vst3_event.__field0.data = DataEvent {
+                            size: 2,
+                            r#type: 0, // kMidiSysEx
+                            bytes: bytes.as_ptr(),
+                        };
+                        // NOTE: `bytes` must outlive the call, as for SysEx below.
+                        let result = unsafe { host_out_events.addEvent(&mut vst3_event) };
+                        return if result == kResultOk {
+                            Ok(())
+                        } else {
+                            Err((event, SendEventError::HostBufferFull))
+                        };
+                    }
+                    _ => {
+                        return Err((
+                            event,
+                            SendEventError::InvalidEvent {
+                                midi_output_config: P::MIDI_OUTPUT,
+                            },
+                        ));
+                    }
+                }
             }
             NoteEvent::MidiSysEx { timing: _, message } if P::MIDI_OUTPUT >= MidiConfig::Basic => {
                 let (padded_sysex_buffer, length) = message.as_buffer();
