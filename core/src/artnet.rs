@@ -15,8 +15,9 @@
 //!
 //! The packet carries no timestamp, so the sender must send it when its frame is heard.
 //!
-//! **Rates the Type cannot name** are never replaced silently: [`Carriage`] says how the rate
-//! travels and is part of every [`Packet`]. 23.976 goes as Type 0 (Film, 24) and 29.97 non-drop
+//! **Rates the Type cannot name** are never replaced silently: [`Carriage`] (shared with LTC and
+//! MTC, whose rate code is the same two bits) says how the rate travels and is part of every
+//! [`Packet`]. 23.976 goes as Type 0 (Film, 24) and 29.97 non-drop
 //! as Type 3 (SMPTE, 30), the universal practice: the labels are right, the receiver's idea of
 //! the speed is 0.1 % fast ([`Carriage::is_substituted`]). 50, 59.94 and 60 are refused
 //! ([`ArtNetError::RateNotCarried`]) unless `half_rate` is asked for: then frame *n* goes as frame
@@ -25,9 +26,8 @@
 //!
 //! Plain data: no heap, no I/O, no panic; callable from any thread.
 
-use std::fmt;
-
-use crate::rate::{FrameRate, HostRate};
+use crate::carriage::{Carriage, NotCarried};
+use crate::rate::FrameRate;
 use crate::timecode::Timecode;
 
 pub use crate::protocol::port::ARTNET as PORT;
@@ -44,155 +44,13 @@ pub const PROT_VER: u16 = 14;
 /// The packet ID every Art-Net packet starts with.
 const ID: [u8; 8] = *b"Art-Net\0";
 
-/// The ArtTimeCode `Type` field: the four rates Art-Net names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum TimeCodeType {
-    /// 0: Film, 24 fps.
-    Film = 0,
-    /// 1: EBU, 25 fps.
-    Ebu = 1,
-    /// 2: DF, 29.97 fps drop-frame.
-    Df = 2,
-    /// 3: SMPTE, 30 fps.
-    Smpte = 3,
-}
-
-impl TimeCodeType {
-    /// The byte on the wire.
-    pub const fn byte(self) -> u8 {
-        self as u8
-    }
-
-    /// The rate this Type names.
-    pub const fn rate(self) -> FrameRate {
-        match self {
-            Self::Film => FrameRate::FPS_24,
-            Self::Ebu => FrameRate::FPS_25,
-            Self::Df => FrameRate::FPS_29_97_DF,
-            Self::Smpte => FrameRate::FPS_30,
-        }
-    }
-
-    /// The Type for labels counted at `rate`, if one counts them the same way: 24 labels a second
-    /// (24 and 23.976), 25, 30 drop-frame (29.97 DF) or 30 non-drop (30 and 29.97).
-    const fn for_labels(rate: FrameRate) -> Option<Self> {
-        match (rate.nominal(), rate.is_drop()) {
-            (24, false) => Some(Self::Film),
-            (25, false) => Some(Self::Ebu),
-            (30, true) => Some(Self::Df),
-            (30, false) => Some(Self::Smpte),
-            _ => None,
-        }
-    }
-}
-
-/// The rate of frame pairs for a rate above 30 fps: 50 → 25, 59.94 → 29.97 (drop-frame stays
-/// drop-frame: 59.94 DF skips labels `;00`–`;03`, 29.97 DF `;00`–`;01`, at the same minutes),
-/// 60 → 30.
-const fn half_of(rate: FrameRate) -> Option<FrameRate> {
-    match (rate.nominal(), rate.den(), rate.is_drop()) {
-        (50, 1, false) => Some(FrameRate::FPS_25),
-        (60, 1001, false) => Some(FrameRate::FPS_29_97_NDF),
-        (60, 1001, true) => Some(FrameRate::FPS_29_97_DF),
-        (60, 1, false) => Some(FrameRate::FPS_30),
-        _ => None,
-    }
-}
-
 /// Why a rate cannot be sent as ArtTimeCode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ArtNetError {
     /// 50, 59.94 or 60 fps without `half_rate`: no Type names the rate, and sending it as another
-    /// would show the wrong labels.
-    #[error(
-        "Art-Net timecode cannot carry {} (its Type names only 24, 25, 29.97 drop-frame and 30 fps): \
-         not sent; turn on half_rate to send frame pairs at {}",
-        HostRate::of(*rate), HostRate::of(*half)
-    )]
-    RateNotCarried {
-        /// The rate that was asked for.
-        rate: FrameRate,
-        /// The rate its frame pairs would go at with `half_rate`.
-        half: FrameRate,
-    },
-}
-
-/// How a rate travels as ArtTimeCode: the Type on the wire, the labels sent and whether that is
-/// a substitution or frame pairs. Built only by [`Self::of`]. `Copy`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Carriage {
-    /// The rate asked for (the timecode's own rate).
-    rate: FrameRate,
-    /// The rate whose labels go on the wire: `rate`, or its half with `half_rate`.
-    labels: FrameRate,
-    /// The Type byte: the one counting `labels` the same way.
-    kind: TimeCodeType,
-}
-
-impl Carriage {
-    /// How `rate` travels; `half_rate` is the opt-in for 50, 59.94 and 60 fps (ignored at 30 fps
-    /// and below, which travel whole).
-    pub const fn of(rate: FrameRate, half_rate: bool) -> Result<Self, ArtNetError> {
-        if let Some(kind) = TimeCodeType::for_labels(rate) {
-            return Ok(Self { rate, labels: rate, kind });
-        }
-        // Every rate above 30 fps has a half, and every half has a Type; the `None` arms are
-        // unreachable for the ten rates but answered with the refusal, never a panic.
-        match half_of(rate) {
-            Some(half) if half_rate => match TimeCodeType::for_labels(half) {
-                Some(kind) => Ok(Self { rate, labels: half, kind }),
-                None => Err(ArtNetError::RateNotCarried { rate, half }),
-            },
-            Some(half) => Err(ArtNetError::RateNotCarried { rate, half }),
-            None => Err(ArtNetError::RateNotCarried { rate, half: rate }),
-        }
-    }
-
-    /// The rate asked for.
-    pub const fn rate(self) -> FrameRate {
-        self.rate
-    }
-
-    /// The rate whose labels are sent: [`Self::rate`], or its half in half-rate mode.
-    pub const fn labels(self) -> FrameRate {
-        self.labels
-    }
-
-    /// The Type on the wire.
-    pub const fn kind(self) -> TimeCodeType {
-        self.kind
-    }
-
-    /// Frames go in pairs: 50, 59.94 or 60 fps sent as 25, 29.97 or 30.
-    pub fn is_half_rate(self) -> bool {
-        self.labels != self.rate
-    }
-
-    /// The Type names a rate with the same labels but another speed: 23.976 sent as Film (24),
-    /// 29.97 non-drop (or 59.94 non-drop in half-rate mode) as SMPTE (30). Say so once to the
-    /// user.
-    pub fn is_substituted(self) -> bool {
-        self.kind.rate() != self.labels
-    }
-
-    /// Nothing to say: the Type names the rate asked for.
-    pub fn is_exact(self) -> bool {
-        self.kind.rate() == self.rate
-    }
-}
-
-impl fmt::Display for Carriage {
-    /// What the window and the log say: `"25 fps as Art-Net Type 1 (25 fps)"`, `"29.97 fps as
-    /// Art-Net Type 3 (30 fps)"`, `"50 fps at half rate (frame pairs as 25 fps) as Art-Net Type
-    /// 1 (25 fps)"`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", HostRate::of(self.rate))?;
-        if self.is_half_rate() {
-            write!(f, " at half rate (frame pairs as {})", HostRate::of(self.labels))?;
-        }
-        write!(f, " as Art-Net Type {} ({})", self.kind.byte(), HostRate::of(self.kind.rate()))
-    }
+    /// would show the wrong labels. Nothing is sent.
+    #[error("Art-Net timecode {0}")]
+    RateNotCarried(NotCarried),
 }
 
 /// One ArtTimeCode packet and how its rate travelled. `Copy`, 19 bytes and a [`Carriage`].
@@ -200,16 +58,16 @@ impl fmt::Display for Carriage {
 pub struct Packet {
     /// The datagram to send to [`PORT`], exactly as on the wire.
     pub bytes: [u8; PACKET_LEN],
-    /// The Type sent and whether it is a substitution or frame pairs.
+    /// The Type sent ([`Carriage::code`]) and whether it is a substitution or frame pairs.
     pub carriage: Carriage,
 }
 
 /// The packet for label `tc` on stream `stream_id` (0 is the master stream); `half_rate` as in
 /// [`Carriage::of`]. In half-rate mode the label keeps its hours, minutes and seconds and sends
-/// half its frame number, which is frame ⌊*n*/2⌋ at the half rate.
+/// half its frame number, which is frame ⌊*n*/2⌋ at the half rate ([`Carriage::carried_label`]).
 pub fn encode(tc: Timecode, stream_id: u8, half_rate: bool) -> Result<Packet, ArtNetError> {
-    let carriage = Carriage::of(tc.rate(), half_rate)?;
-    let frames = if carriage.is_half_rate() { tc.frames() / 2 } else { tc.frames() };
+    let carriage = Carriage::of(tc.rate(), half_rate).map_err(ArtNetError::RateNotCarried)?;
+    let wire = carriage.carried_label(tc);
     let [op_lo, op_hi] = OP_TIME_CODE.to_le_bytes();
     let [ver_hi, ver_lo] = PROT_VER.to_be_bytes();
     let mut bytes = [0; PACKET_LEN];
@@ -221,11 +79,11 @@ pub fn encode(tc: Timecode, stream_id: u8, half_rate: bool) -> Result<Packet, Ar
         ver_lo,
         0, // Filler1
         stream_id,
-        frames,
-        tc.seconds(),
-        tc.minutes(),
-        tc.hours(),
-        carriage.kind.byte(),
+        wire.frames(),
+        wire.seconds(),
+        wire.minutes(),
+        wire.hours(),
+        carriage.code().bits(),
     ]);
     Ok(Packet { bytes, carriage })
 }
@@ -286,7 +144,7 @@ mod tests {
                 (exact, substituted, half, rate),
                 "{label} at {rate}: {c}"
             );
-            assert_eq!(c.kind().byte(), bytes[18]);
+            assert_eq!(c.code().bits(), bytes[18]);
         }
     }
 
@@ -299,29 +157,16 @@ mod tests {
             (R::FPS_59_94_DF, R::FPS_29_97_DF),
             (R::FPS_60, R::FPS_30),
         ] {
-            let refused = ArtNetError::RateNotCarried { rate, half };
-            assert_eq!(encode_frame(0, rate, 0, false), Err(refused));
+            let refused = NotCarried { rate, half };
+            assert_eq!(encode_frame(0, rate, 0, false), Err(ArtNetError::RateNotCarried(refused)));
             assert_eq!(Carriage::of(rate, false), Err(refused));
             assert_eq!(Carriage::of(rate, true).map(Carriage::labels), Ok(half));
         }
-        let text = ArtNetError::RateNotCarried { rate: R::FPS_59_94_DF, half: R::FPS_29_97_DF }.to_string();
-        assert!(
-            text.contains("cannot carry 59.94 fps drop-frame")
-                && text.contains("half_rate to send frame pairs at 29.97 fps drop-frame"),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn the_carriage_names_substitutions_and_frame_pairs() {
-        let say = |rate, half| Carriage::of(rate, half).unwrap().to_string();
-        assert_eq!(say(FrameRate::FPS_25, false), "25 fps as Art-Net Type 1 (25 fps)");
-        assert_eq!(say(FrameRate::FPS_29_97_NDF, false), "29.97 fps as Art-Net Type 3 (30 fps)");
-        assert_eq!(say(FrameRate::FPS_23_976, false), "23.976 fps as Art-Net Type 0 (24 fps)");
+        let text = encode_frame(0, R::FPS_59_94_DF, 0, false).unwrap_err().to_string();
         assert_eq!(
-            say(FrameRate::FPS_59_94_DF, true),
-            "59.94 fps drop-frame at half rate (frame pairs as 29.97 fps drop-frame) as Art-Net Type 2 (29.97 fps \
-             drop-frame)"
+            text,
+            "Art-Net timecode cannot carry 59.94 fps drop-frame: turn on half_rate to send frame pairs at 29.97 fps \
+             drop-frame"
         );
     }
 

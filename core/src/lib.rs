@@ -25,6 +25,7 @@
 #![forbid(unsafe_code)]
 
 pub mod artnet;
+pub mod carriage;
 pub mod chase;
 pub mod clock;
 pub mod config;

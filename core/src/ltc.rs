@@ -31,7 +31,7 @@
 //!
 //! Rates: LTC has 24-, 25- and 30-frame words. 23.976 goes out as 24-frame words and 29.97
 //! non-drop as 30-frame words with the drop flag clear (universal practice; receivers cannot tell
-//! them from 24 and 30): [`Carriage`] says so. 50, 59.94 and 60 have no LTC form and are refused
+//! them from 24 and 30): [`Carriage`] (the one table for LTC, MTC and Art-Net) says so. 50, 59.94 and 60 have no LTC form and are refused
 //! with [`LtcError::RateNotCarried`] unless `half_rate` is asked for, which sends frame pairs:
 //! frames `2m` and `2m + 1` share the word of frame `m` at 25, 29.97 (DF or not) or 30.
 //!
@@ -44,6 +44,7 @@
 //! Nothing here allocates, locks or panics; everything on the audio-thread path is integer
 //! arithmetic plus one float multiply per sample.
 
+use crate::carriage::{Carriage, NotCarried};
 use crate::rate::FrameRate;
 use crate::timecode::{Timecode, frame_start_sample};
 
@@ -66,8 +67,8 @@ pub const MIN_SAMPLE_RATE: u32 = 8000;
 #[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
 pub enum LtcError {
     /// 50, 59.94 and 60 fps have no LTC form; only `half_rate` (frame pairs) carries them.
-    #[error("LTC cannot carry {0} fps: 50, 59.94 and 60 have no LTC form (turn on half rate to send frame pairs)")]
-    RateNotCarried(FrameRate),
+    #[error("LTC {0}")]
+    RateNotCarried(NotCarried),
     /// The level is not a finite number at or below 0 dBFS.
     #[error("LTC level {0} dBFS is out of range: it must be a finite number at or below 0 dBFS")]
     Level(f32),
@@ -76,29 +77,12 @@ pub enum LtcError {
     SampleRate(u32),
 }
 
-/// How a frame rate travels as LTC. Anything but [`Carriage::Native`] is a substitution the
-/// user must be told about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Carriage {
-    /// 24, 25, 29.97 DF or 30: the rate has its own LTC form.
-    Native,
-    /// 23.976 sent as 24-frame words (at 1000/1001 speed): receivers read it as 24.
-    As24,
-    /// 29.97 non-drop sent as 30-frame words with the drop flag clear: receivers read it as 30.
-    As30,
-    /// 50, 59.94 or 60 sent as frame pairs at half the rate (frame `n` carries label `n / 2`).
-    HalfRate,
-}
-
-/// A frame rate checked for LTC: the rate of the frames, the rate of the words, and how one
-/// is carried as the other. `Copy`, three words.
+/// A frame rate checked for LTC: the rate of the frames and how it travels as words (the words
+/// count [`Carriage::labels`]: 24-, 25- or 30-frame words, drop flag from the labels). `Copy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LtcFormat {
-    /// The rate of the frames the caller counts (the plugin's frame clock).
-    rate: FrameRate,
-    /// The rate of the LTC words: `rate`, or half of it in half-rate mode.
-    word_rate: FrameRate,
-    /// How `rate` is carried.
+    /// The rate of the frames the caller counts (the plugin's frame clock) and how it is carried.
+    /// [thread-safe] (`Copy`).
     carriage: Carriage,
 }
 
@@ -106,42 +90,25 @@ impl LtcFormat {
     /// The LTC form of `rate`. 50/59.94/60 are [`LtcError::RateNotCarried`] unless `half_rate`;
     /// `half_rate` changes nothing for rates LTC carries directly.
     pub fn new(rate: FrameRate, half_rate: bool) -> Result<Self, LtcError> {
-        let (word_rate, carriage) = match rate {
-            r if r == FrameRate::FPS_23_976 => (r, Carriage::As24),
-            r if r == FrameRate::FPS_29_97_NDF => (r, Carriage::As30),
-            r if r.nominal() <= 30 => (r, Carriage::Native),
-            r if !half_rate => return Err(LtcError::RateNotCarried(r)),
-            r if r == FrameRate::FPS_50 => (FrameRate::FPS_25, Carriage::HalfRate),
-            r if r == FrameRate::FPS_59_94_DF => (FrameRate::FPS_29_97_DF, Carriage::HalfRate),
-            r if r == FrameRate::FPS_59_94_NDF => (FrameRate::FPS_29_97_NDF, Carriage::HalfRate),
-            _ => (FrameRate::FPS_30, Carriage::HalfRate),
-        };
-        Ok(Self { rate, word_rate, carriage })
+        let carriage = Carriage::of(rate, half_rate).map_err(LtcError::RateNotCarried)?;
+        Ok(Self { carriage })
     }
 
     /// The rate of the frames this format takes.
     pub fn rate(self) -> FrameRate {
-        self.rate
+        self.carriage.rate()
     }
 
-    /// The rate of the words on the wire (half of [`Self::rate`] in half-rate mode).
-    pub fn word_rate(self) -> FrameRate {
-        self.word_rate
-    }
-
-    /// How the rate is carried.
+    /// How the rate is carried; the words go at [`Carriage::labels`].
     pub fn carriage(self) -> Carriage {
         self.carriage
     }
 
-    /// The word index that frame `frame` belongs to (`frame / 2`, floored, in half-rate mode).
-    pub fn word_index(self, frame: i64) -> i64 {
-        if self.carriage == Carriage::HalfRate { frame.div_euclid(2) } else { frame }
-    }
-
-    /// The word frame `frame` belongs to.
+    /// The word frame `frame` belongs to (frames `2m` and `2m + 1` share word `m` in half-rate
+    /// mode).
     pub fn word(self, frame: i64) -> LtcWord {
-        LtcWord::of(Timecode::from_frame(self.word_index(frame), self.word_rate))
+        let carriage = self.carriage;
+        LtcWord::of(Timecode::from_frame(carriage.carried_frame(frame), carriage.labels()))
     }
 }
 
@@ -154,9 +121,7 @@ impl LtcWord {
     /// The word of `tc`. A label at 50, 59.94 or 60 fps has no word: count those frames through
     /// [`LtcFormat::word`] in half-rate mode.
     pub fn new(tc: Timecode) -> Result<Self, LtcError> {
-        if tc.rate().nominal() > 30 {
-            return Err(LtcError::RateNotCarried(tc.rate()));
-        }
+        Carriage::of(tc.rate(), false).map_err(LtcError::RateNotCarried)?;
         Ok(Self::of(tc))
     }
 
@@ -258,7 +223,7 @@ impl LtcWriter {
     /// Samples in frame `frame`: the next frame's first sample minus this one's (0 for frames
     /// so far away that their start saturates the `i64` sample range).
     pub fn frame_len(self, frame: i64) -> u32 {
-        let rate = self.format.rate;
+        let rate = self.format.rate();
         let start = frame_start_sample(frame, self.sample_rate, rate);
         let end = frame.checked_add(1).map_or(start, |next| frame_start_sample(next, self.sample_rate, rate));
         u32::try_from(end.saturating_sub(start)).unwrap_or(0)
@@ -276,12 +241,13 @@ impl LtcWriter {
             return 0;
         }
         // The word this frame belongs to, and where this frame starts inside it.
-        let (word_start_in_word, word_len) = if self.format.carriage == Carriage::HalfRate {
-            let m = self.format.word_index(frame);
-            let word_rate = self.format.word_rate;
+        let carriage = self.format.carriage;
+        let (word_start_in_word, word_len) = if carriage.is_half_rate() {
+            let m = carriage.carried_frame(frame);
+            let word_rate = carriage.labels();
             let start = frame_start_sample(m, self.sample_rate, word_rate);
             let end = frame_start_sample(m.saturating_add(1), self.sample_rate, word_rate);
-            let here = frame_start_sample(frame, self.sample_rate, self.format.rate);
+            let here = frame_start_sample(frame, self.sample_rate, carriage.rate());
             (here.saturating_sub(start), end.saturating_sub(start))
         } else {
             (0, i64::from(len))
@@ -380,17 +346,19 @@ mod tests {
         }
     }
 
+    /// The table is [`Carriage`]'s: LTC takes it as is, and its words count the carried labels.
     #[test]
     fn rates_and_carriage() {
-        let native = [FrameRate::FPS_24, FrameRate::FPS_25, FrameRate::FPS_29_97_DF, FrameRate::FPS_30];
-        for rate in native {
+        for rate in FrameRate::ALL {
             for half in [false, true] {
-                let f = LtcFormat::new(rate, half).unwrap();
-                assert_eq!((f.carriage(), f.word_rate()), (Carriage::Native, rate), "{rate}");
+                let f = LtcFormat::new(rate, half).map(LtcFormat::carriage);
+                assert_eq!(f, Carriage::of(rate, half).map_err(LtcError::RateNotCarried), "{rate} half_rate={half}");
             }
         }
-        assert_eq!(LtcFormat::new(FrameRate::FPS_23_976, false).unwrap().carriage(), Carriage::As24);
-        assert_eq!(LtcFormat::new(FrameRate::FPS_29_97_NDF, false).unwrap().carriage(), Carriage::As30);
+        assert_eq!(
+            LtcFormat::new(FrameRate::FPS_50, false).unwrap_err().to_string(),
+            "LTC cannot carry 50 fps: turn on half_rate to send frame pairs at 25 fps"
+        );
         let halves = [
             (FrameRate::FPS_50, FrameRate::FPS_25),
             (FrameRate::FPS_59_94_NDF, FrameRate::FPS_29_97_NDF),
@@ -398,10 +366,9 @@ mod tests {
             (FrameRate::FPS_60, FrameRate::FPS_30),
         ];
         for (rate, half) in halves {
-            assert_eq!(LtcFormat::new(rate, false), Err(LtcError::RateNotCarried(rate)));
+            let refused = Carriage::of(rate, false).unwrap_err();
+            assert_eq!(LtcWord::new(Timecode::from_frame(0, rate)), Err(LtcError::RateNotCarried(refused)));
             let f = LtcFormat::new(rate, true).unwrap();
-            assert_eq!((f.carriage(), f.word_rate()), (Carriage::HalfRate, half), "{rate}");
-            assert_eq!(LtcWord::new(Timecode::from_frame(0, rate)), Err(LtcError::RateNotCarried(rate)));
             // Frames 2m and 2m + 1 carry label m at the half rate, across a day's wrap too.
             for frame in [-3i64, -2, -1, 0, 1, 7_199, 7_200, 5_000_001] {
                 let label = Timecode::from_frame(frame.div_euclid(2), half);

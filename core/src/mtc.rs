@@ -11,10 +11,11 @@
 //! - the **full frame** `F0 7F 7F 01 01 hh mm ss ff F7` (universal real-time SysEx to all devices,
 //!   sub-IDs 01 01) locates a receiver at once; `hh` is `0rrhhhhh`.
 //!
-//! MTC names four rates only ([`RateCode`]). Rates it cannot name are carried the way the industry
-//! does, and the return value says so ([`Carried`]); 50, 59.94 and 60 fps are refused unless the
-//! caller asks for `half_rate` (frame pairs: our frame `n` is MTC frame `n / 2` at 25, 29.97 or
-//! 30). Nothing is substituted without the caller being told (issue 16).
+//! MTC names four rates only ([`RateCode`], the code Art-Net's Type shares). Rates it cannot name
+//! are carried the way the industry does, and the format says so ([`Carriage`], the one table for
+//! LTC, MTC and Art-Net); 50, 59.94 and 60 fps are refused unless the caller asks for
+//! `half_rate` (frame pairs: our frame `n` is MTC frame `n / 2` at 25, 29.97 or 30). Nothing is
+//! substituted without the caller being told (issue 16).
 //!
 //! Timing: quarter `q` (0..=3) of the MTC frame that starts at frame `n` is due at sample
 //! `start(n) + floor(q · len / 4)`, where `len` is that MTC frame's length in samples on the
@@ -23,56 +24,16 @@
 //! `i64` so the audio thread can walk a block: the first quarter due at or after the block's
 //! first sample, then the next, until one falls past the block.
 
-use std::fmt;
-
+use crate::carriage::{Carriage, NotCarried, RateCode};
 use crate::rate::FrameRate;
 use crate::timecode::{Timecode, frame_at_sample, frame_start_sample};
-
-/// MTC's two-bit rate code (quarter-frame piece 7 bits 1-2, full-frame `hh` bits 5-6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum RateCode {
-    /// Code 0: 24 fps.
-    Fps24 = 0,
-    /// Code 1: 25 fps.
-    Fps25 = 1,
-    /// Code 2: 29.97 fps drop-frame ("30 drop").
-    Fps29_97Drop = 2,
-    /// Code 3: 30 fps (non-drop).
-    Fps30 = 3,
-}
-
-impl RateCode {
-    /// The two-bit code, 0..=3.
-    pub const fn bits(self) -> u8 {
-        self as u8
-    }
-}
-
-/// How our rate travels in MTC: as itself, or as a rate MTC can name. Each case other than
-/// [`Carried::AsIs`] is something the user must be told (window, log).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Carried {
-    /// 24, 25, 29.97 drop-frame or 30: MTC names the rate.
-    AsIs,
-    /// 23.976 carried as 24, or 29.97 non-drop carried as 30 (universal practice): the labels are
-    /// ours, but a receiver that runs its own clock from the code runs 0.1 % fast.
-    Substituted,
-    /// `half_rate`: 50 as 25, 59.94 drop-frame as 29.97 drop-frame, 60 as 30. Frame pairs: our
-    /// frame `n` is MTC frame `n / 2` (label frames halved).
-    HalfRate,
-    /// `half_rate` and substituted: 59.94 non-drop carried as 30 in frame pairs.
-    HalfRateSubstituted,
-}
 
 /// Why MTC cannot carry a rate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum MtcError {
     /// 50, 59.94 or 60 fps without `half_rate`: MTC's fastest code is 30.
-    #[error(
-        "MTC cannot carry {0} fps (its rates are 24, 25, 29.97 drop-frame and 30): turn on half_rate to send frame pairs"
-    )]
-    NeedsHalfRate(FrameRate),
+    #[error("MTC {0}")]
+    RateNotCarried(NotCarried),
     /// A timecode at another rate than the one this [`MtcFormat`] was made for.
     #[error("timecode at {got} fps given to an MTC encoder for {expected} fps")]
     WrongRate {
@@ -84,15 +45,11 @@ pub enum MtcError {
 }
 
 /// How one of our rates is written as MTC: the rate code, whether frames go in pairs, and what
-/// the user must be told. `Copy`; built once per rate change on any thread.
+/// the user must be told ([`Carriage`]). `Copy`; built once per rate change on any thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MtcFormat {
-    /// Our rate (the frame clock's and the labels').
-    rate: FrameRate,
-    /// The code sent.
-    code: RateCode,
-    /// What the code says about `rate`.
-    carried: Carried,
+    /// Our rate (the frame clock's and the labels') and how it travels. [thread-safe] (`Copy`).
+    carriage: Carriage,
 }
 
 /// One MTC time value: the fields a quarter-frame sequence or a full frame carries. `Copy`.
@@ -111,94 +68,59 @@ pub struct MtcTime {
 }
 
 impl MtcFormat {
-    /// The MTC form of `rate`. 50, 59.94 and 60 fps are [`MtcError::NeedsHalfRate`] unless
+    /// The MTC form of `rate`. 50, 59.94 and 60 fps are [`MtcError::RateNotCarried`] unless
     /// `half_rate`; `half_rate` changes nothing at 30 fps and below.
-    pub fn new(rate: FrameRate, half_rate: bool) -> Result<Self, MtcError> {
-        let half = rate.nominal() > 30;
-        if half && !half_rate {
-            return Err(MtcError::NeedsHalfRate(rate));
+    pub const fn new(rate: FrameRate, half_rate: bool) -> Result<Self, MtcError> {
+        match Carriage::of(rate, half_rate) {
+            Ok(carriage) => Ok(Self { carriage }),
+            Err(refused) => Err(MtcError::RateNotCarried(refused)),
         }
-        let carried_nominal = if half { rate.nominal() / 2 } else { rate.nominal() };
-        // A 1001 rate without drop-frame has no code of its own: 23.976 → 24, 29.97 NDF → 30.
-        let substituted = rate.den() == 1001 && !rate.is_drop();
-        let code = match (carried_nominal, rate.is_drop()) {
-            (24, _) => RateCode::Fps24,
-            (25, _) => RateCode::Fps25,
-            (_, true) => RateCode::Fps29_97Drop,
-            _ => RateCode::Fps30,
-        };
-        let carried = match (half, substituted) {
-            (false, false) => Carried::AsIs,
-            (false, true) => Carried::Substituted,
-            (true, false) => Carried::HalfRate,
-            (true, true) => Carried::HalfRateSubstituted,
-        };
-        Ok(Self { rate, code, carried })
     }
 
     /// Our rate.
     pub const fn rate(self) -> FrameRate {
-        self.rate
+        self.carriage.rate()
     }
 
     /// The rate code sent.
     pub const fn code(self) -> RateCode {
-        self.code
+        self.carriage.code()
     }
 
-    /// What the code says about our rate (tell the user unless [`Carried::AsIs`]).
-    pub const fn carried(self) -> Carried {
-        self.carried
-    }
-
-    /// Our frames per MTC frame: 2 in half-rate mode, else 1.
-    const fn step(self) -> i64 {
-        if matches!(self.carried, Carried::HalfRate | Carried::HalfRateSubstituted) { 2 } else { 1 }
+    /// How our rate travels (tell the user unless [`Carriage::is_exact`]).
+    pub const fn carriage(self) -> Carriage {
+        self.carriage
     }
 
     /// The MTC value of our frame `frame` (any integer; its label wraps into the day). In
-    /// half-rate mode frames `2k` and `2k + 1` give the same value, the label's frames halved.
+    /// half-rate mode frames `2k` and `2k + 1` give the same value, MTC frame `k`.
     pub fn time(self, frame: i64) -> MtcTime {
-        self.fields(Timecode::from_frame(frame, self.rate))
+        let carriage = self.carriage;
+        self.fields(Timecode::from_frame(carriage.carried_frame(frame), carriage.labels()))
     }
 
     /// The MTC value of `tc`, which must be at this format's rate.
     pub fn time_of(self, tc: Timecode) -> Result<MtcTime, MtcError> {
-        if tc.rate() != self.rate {
-            return Err(MtcError::WrongRate { expected: self.rate, got: tc.rate() });
+        if tc.rate() != self.rate() {
+            return Err(MtcError::WrongRate { expected: self.rate(), got: tc.rate() });
         }
-        Ok(self.fields(tc))
+        Ok(self.fields(self.carriage.carried_label(tc)))
     }
 
-    fn fields(self, tc: Timecode) -> MtcTime {
-        // Half rate: labels at 50/60 have even frame counts per second and drop-frame skips an
-        // even number (4), so halving the label's frames is MTC frame n / 2 at the halved rate.
-        let frames = if self.step() == 2 { tc.frames() / 2 } else { tc.frames() };
-        MtcTime { hours: tc.hours(), minutes: tc.minutes(), seconds: tc.seconds(), frames, code: self.code }
+    /// The fields of `wire`, a label at [`Carriage::labels`].
+    fn fields(self, wire: Timecode) -> MtcTime {
+        MtcTime {
+            hours: wire.hours(),
+            minutes: wire.minutes(),
+            seconds: wire.seconds(),
+            frames: wire.frames(),
+            code: self.code(),
+        }
     }
 
     /// The full-frame message of our frame `frame`.
     pub fn full_frame(self, frame: i64) -> [u8; 10] {
         self.time(frame).full_frame()
-    }
-}
-
-impl fmt::Display for MtcFormat {
-    /// What the window and log say: `"MTC 25 fps"`, `"23.976 fps sent as MTC 24 fps"`, ...
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let code = match self.code {
-            RateCode::Fps24 => "24 fps",
-            RateCode::Fps25 => "25 fps",
-            RateCode::Fps29_97Drop => "29.97 fps drop-frame",
-            RateCode::Fps30 => "30 fps",
-        };
-        match self.carried {
-            Carried::AsIs => write!(f, "MTC {code}"),
-            Carried::Substituted => write!(f, "{} fps sent as MTC {code} (MTC has no code for it)", self.rate),
-            Carried::HalfRate | Carried::HalfRateSubstituted => {
-                write!(f, "{} fps sent as MTC {code} in frame pairs (half_rate)", self.rate)
-            }
-        }
     }
 }
 
@@ -266,13 +188,13 @@ impl QuarterClock {
     /// First timeline sample of our frame `frame` (offset included).
     fn frame_start(self, frame: i128) -> i128 {
         let timeline = saturate(frame - i128::from(self.offset_frames));
-        i128::from(frame_start_sample(timeline, self.sample_rate, self.format.rate))
+        i128::from(frame_start_sample(timeline, self.sample_rate, self.format.rate()))
     }
 
     /// The timeline sample at which quarter `quarter` is due: `start(n) + floor(q · len / 4)`
     /// for quarter `q` of the MTC frame starting at our frame `n`, `len` samples long.
     pub fn quarter_start_sample(self, quarter: i64) -> i64 {
-        let step = i128::from(self.format.step());
+        let step = i128::from(self.format.carriage.step());
         let (m, q) = (i128::from(quarter.div_euclid(4)), i128::from(quarter.rem_euclid(4)));
         let start = self.frame_start(m * step);
         let len = self.frame_start((m + 1) * step) - start;
@@ -281,9 +203,9 @@ impl QuarterClock {
 
     /// The quarter under way at timeline sample `sample`: the last one due at or before it.
     pub fn quarter_at_sample(self, sample: i64) -> i64 {
-        let timeline = frame_at_sample(sample, self.sample_rate, self.format.rate);
+        let timeline = frame_at_sample(sample, self.sample_rate, self.format.rate());
         let frame = i128::from(timeline) + i128::from(self.offset_frames);
-        let m = frame.div_euclid(i128::from(self.format.step()));
+        let m = frame.div_euclid(i128::from(self.format.carriage.step()));
         let first = saturate(m * 4);
         // One of the four quarters of MTC frame `m` is under way (quarter 0 at its first sample).
         (1..4).rev().map(|q| first.saturating_add(q)).find(|&q| self.quarter_start_sample(q) <= sample).unwrap_or(first)
@@ -302,14 +224,14 @@ impl QuarterClock {
     pub fn quarter_message(self, quarter: i64) -> [u8; 2] {
         let m = i128::from(quarter.div_euclid(4));
         let piece = (4 * m.rem_euclid(2) + i128::from(quarter.rem_euclid(4))) as u8;
-        let carried = saturate((m - m.rem_euclid(2)) * i128::from(self.format.step()));
+        let carried = saturate((m - m.rem_euclid(2)) * i128::from(self.format.carriage.step()));
         self.format.time(carried).quarter_frame(piece)
     }
 
     /// Our frame (offset included) whose value quarter `quarter`'s sequence carries.
     pub fn carried_frame(self, quarter: i64) -> i64 {
         let m = i128::from(quarter.div_euclid(4));
-        saturate((m - m.rem_euclid(2)) * i128::from(self.format.step()))
+        saturate((m - m.rem_euclid(2)) * i128::from(self.format.carriage.step()))
     }
 }
 
@@ -341,7 +263,7 @@ mod tests {
     #[test]
     fn quarter_frames_golden_high_bits_29_97_df() {
         let f = MtcFormat::new(FrameRate::FPS_29_97_DF, false).unwrap();
-        assert_eq!(f.carried(), Carried::AsIs);
+        assert!(f.carriage().is_exact());
         let t = f.time_of(tc("23:59:59;29", FrameRate::FPS_29_97_DF)).unwrap();
         let bytes: Vec<u8> = t.quarter_frames().concat();
         assert_eq!(hex(&bytes), "F1 0D F1 11 F1 2B F1 33 F1 4B F1 53 F1 67 F1 75");
@@ -352,40 +274,36 @@ mod tests {
         assert_eq!(MtcFormat::new(FrameRate::FPS_24, false).unwrap().time(0).quarter_frame(7), [0xF1, 0x70]);
     }
 
+    /// The code of every rate (the table is [`Carriage`]'s; this checks MTC sends its code) and
+    /// the refusal's text with MTC's name.
     #[test]
     fn rates_mtc_cannot_name_are_said_or_refused() {
-        use Carried::*;
         let cases = [
-            (FrameRate::FPS_23_976, false, Ok((RateCode::Fps24, Substituted))),
-            (FrameRate::FPS_24, false, Ok((RateCode::Fps24, AsIs))),
-            (FrameRate::FPS_25, false, Ok((RateCode::Fps25, AsIs))),
-            (FrameRate::FPS_29_97_NDF, false, Ok((RateCode::Fps30, Substituted))),
-            (FrameRate::FPS_29_97_DF, false, Ok((RateCode::Fps29_97Drop, AsIs))),
-            (FrameRate::FPS_30, false, Ok((RateCode::Fps30, AsIs))),
-            (FrameRate::FPS_30, true, Ok((RateCode::Fps30, AsIs))),
-            (FrameRate::FPS_50, true, Ok((RateCode::Fps25, HalfRate))),
-            (FrameRate::FPS_59_94_NDF, true, Ok((RateCode::Fps30, HalfRateSubstituted))),
-            (FrameRate::FPS_59_94_DF, true, Ok((RateCode::Fps29_97Drop, HalfRate))),
-            (FrameRate::FPS_60, true, Ok((RateCode::Fps30, HalfRate))),
+            (FrameRate::FPS_23_976, false, RateCode::Fps24),
+            (FrameRate::FPS_24, false, RateCode::Fps24),
+            (FrameRate::FPS_25, false, RateCode::Fps25),
+            (FrameRate::FPS_29_97_NDF, false, RateCode::Fps30),
+            (FrameRate::FPS_29_97_DF, false, RateCode::Fps29_97Drop),
+            (FrameRate::FPS_30, false, RateCode::Fps30),
+            (FrameRate::FPS_30, true, RateCode::Fps30),
+            (FrameRate::FPS_50, true, RateCode::Fps25),
+            (FrameRate::FPS_59_94_NDF, true, RateCode::Fps30),
+            (FrameRate::FPS_59_94_DF, true, RateCode::Fps29_97Drop),
+            (FrameRate::FPS_60, true, RateCode::Fps30),
         ];
-        for (rate, half, want) in cases {
-            let got = MtcFormat::new(rate, half).map(|f| (f.code(), f.carried()));
-            assert_eq!(got, want, "{rate} half_rate={half}");
+        for (rate, half, code) in cases {
+            let f = MtcFormat::new(rate, half).unwrap();
+            assert_eq!((f.code(), f.carriage()), (code, Carriage::of(rate, half).unwrap()), "{rate}");
+            assert_eq!(f.time(0).quarter_frame(7)[1] >> 1 & 0b11, code.bits(), "{rate}: rr in piece 7");
         }
         for rate in [FrameRate::FPS_50, FrameRate::FPS_59_94_NDF, FrameRate::FPS_59_94_DF, FrameRate::FPS_60] {
-            assert_eq!(MtcFormat::new(rate, false), Err(MtcError::NeedsHalfRate(rate)));
+            let refused = Carriage::of(rate, false).unwrap_err();
+            assert_eq!(MtcFormat::new(rate, false), Err(MtcError::RateNotCarried(refused)));
         }
-        let err = MtcFormat::new(FrameRate::FPS_60, false).unwrap_err().to_string();
-        assert!(err.contains("half_rate"), "{err}");
         assert_eq!(
-            MtcFormat::new(FrameRate::FPS_23_976, false).unwrap().to_string(),
-            "23.976 fps sent as MTC 24 fps (MTC has no code for it)"
+            MtcFormat::new(FrameRate::FPS_60, false).unwrap_err().to_string(),
+            "MTC cannot carry 60 fps: turn on half_rate to send frame pairs at 30 fps"
         );
-        assert_eq!(
-            MtcFormat::new(FrameRate::FPS_50, true).unwrap().to_string(),
-            "50 fps sent as MTC 25 fps in frame pairs (half_rate)"
-        );
-        assert_eq!(MtcFormat::new(FrameRate::FPS_25, false).unwrap().to_string(), "MTC 25 fps");
         let f = MtcFormat::new(FrameRate::FPS_25, false).unwrap();
         assert_eq!(
             f.time_of(tc("00:00:00:00", FrameRate::FPS_24)),

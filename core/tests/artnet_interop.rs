@@ -3,21 +3,22 @@
 //! stream and the Type; and its own encoder, given those fields, must write our bytes.
 
 use artnet_protocol::{ArtCommand, FrameType, Timecode as ArtTc};
-use osc_timecode_core::artnet::{self, PACKET_LEN, TimeCodeType};
+use osc_timecode_core::artnet::{self, PACKET_LEN};
+use osc_timecode_core::carriage::RateCode;
 use osc_timecode_core::{FrameRate, Timecode};
 
-fn their_type(kind: TimeCodeType) -> FrameType {
-    match kind {
-        TimeCodeType::Film => FrameType::Film,
-        TimeCodeType::Ebu => FrameType::EBU,
-        TimeCodeType::Df => FrameType::DF,
-        TimeCodeType::Smpte => FrameType::SMPTE,
+fn their_type(code: RateCode) -> FrameType {
+    match code {
+        RateCode::Fps24 => FrameType::Film,
+        RateCode::Fps25 => FrameType::EBU,
+        RateCode::Fps29_97Drop => FrameType::DF,
+        RateCode::Fps30 => FrameType::SMPTE,
     }
 }
 
 /// Decodes `bytes` with artnet_protocol, checks it against the label expected, and re-encodes
 /// the decoded fields with artnet_protocol's writer: byte-for-byte ours.
-fn check(bytes: &[u8; PACKET_LEN], want: Timecode, stream: u8, kind: TimeCodeType, what: &str) {
+fn check(bytes: &[u8; PACKET_LEN], want: Timecode, stream: u8, kind: RateCode, what: &str) {
     let decoded = match ArtCommand::from_buffer(bytes) {
         Ok(ArtCommand::OpTimeCode(tc)) => tc,
         other => panic!("{what}: artnet_protocol read {other:?}, not an OpTimeCode"),
@@ -51,10 +52,10 @@ fn check(bytes: &[u8; PACKET_LEN], want: Timecode, stream: u8, kind: TimeCodeTyp
 #[test]
 fn artnet_protocol_decodes_every_frame_as_its_label() {
     let expected_kind = |rate: FrameRate| match rate.nominal() {
-        24 => TimeCodeType::Film,
-        25 | 50 => TimeCodeType::Ebu,
-        _ if rate.is_drop() => TimeCodeType::Df,
-        _ => TimeCodeType::Smpte,
+        24 => RateCode::Fps24,
+        25 | 50 => RateCode::Fps25,
+        _ if rate.is_drop() => RateCode::Fps29_97Drop,
+        _ => RateCode::Fps30,
     };
     let mut checked = 0;
     for (i, rate) in FrameRate::ALL.into_iter().enumerate() {
@@ -85,6 +86,6 @@ fn artnet_protocol_decodes_every_frame_as_its_label() {
 fn artnet_protocol_reads_a_drop_frame_label_on_a_side_stream() {
     let tc = Timecode::parse("01:10:00;02", FrameRate::FPS_29_97_DF).unwrap();
     let packet = artnet::encode(tc, 9, false).unwrap();
-    check(&packet.bytes, tc, 9, TimeCodeType::Df, "01:10:00;02 29.97df");
+    check(&packet.bytes, tc, 9, RateCode::Fps29_97Drop, "01:10:00;02 29.97df");
     assert!(packet.carriage.is_exact());
 }

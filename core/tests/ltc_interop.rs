@@ -109,7 +109,7 @@ fn check(rate: FrameRate, half_rate: bool, sample_rate: u32, start: &str, frames
         }
         at = block_end;
     }
-    let decoded = decode(&samples, sample_rate, format.word_rate(), &what);
+    let decoded = decode(&samples, sample_rate, format.carriage().labels(), &what);
     let expected: Vec<i64> = (first..first + frames).step_by(step as usize).collect();
     assert!(
         decoded.len() >= expected.len(),
@@ -117,7 +117,7 @@ fn check(rate: FrameRate, half_rate: bool, sample_rate: u32, start: &str, frames
         decoded.iter().map(|d| &d.label).collect::<Vec<_>>()
     );
     for (d, &n) in decoded.iter().zip(&expected) {
-        let label = Timecode::from_frame(format.word_index(n), format.word_rate()).label();
+        let label = Timecode::from_frame(format.carriage().carried_frame(n), format.carriage().labels()).label();
         assert_eq!(d.label, label.as_str(), "{what}: frame {n}");
         assert_eq!(d.df, rate.is_drop(), "{what}: frame {n} DF flag");
         let start = frame_start_sample(n, sample_rate, rate) - origin;
