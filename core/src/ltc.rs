@@ -2,10 +2,11 @@
 //!
 //! Why it is written here: LTC is the timecode lighting consoles and playback servers read on an
 //! audio input, and it must come from the same integer frame clock as everything else. Frame
-//! *n*'s word starts on frame *n*'s first sample ([`frame_start_sample`]), its length is the next
-//! frame's first sample minus this one's, and bit *k* starts at `start + floor(k·len/80)`, so
-//! 29.97 at 48 kHz (1601.6 samples a frame) never drifts: word lengths alternate between 1601 and
-//! 1602 samples and the sum over any span equals the clock's sample count exactly.
+//! *n*'s word starts on frame *n*'s first sample ([`frame_start_sample`] of the timeline frame,
+//! the start offset taken off: [`LtcWriter`]), its length is the next frame's first sample minus
+//! this one's, and bit *k* starts at `start + floor(k·len/80)`, so 29.97 at 48 kHz (1601.6
+//! samples a frame) never drifts: word lengths alternate between 1601 and 1602 samples and the
+//! sum over any span equals the clock's sample count exactly.
 //!
 //! The word (ST 12-1 §8, bit numbers as transmitted, LSB of each field first; the layout of
 //! libltc's `struct LTCFrame`):
@@ -176,9 +177,16 @@ impl LtcWord {
     }
 }
 
-/// Renders LTC audio: frame `n`'s word over frame `n`'s samples, at a fixed sample rate, level
-/// and format. `Copy`, a few words, no state between calls: see the module docs for why none is
-/// needed.
+/// Renders LTC audio: frame `n`'s word over frame `n`'s samples, at a fixed sample rate, level,
+/// format and start offset. `Copy`, a few words, no state between calls: see the module docs for
+/// why none is needed.
+///
+/// Frames are numbered as the frame clock reports them, start offset included (the LABEL frame:
+/// frame `n` is `Timecode::from_frame(n, rate)`), and placed where the clock places them: label
+/// frame `n` starts at timeline sample `frame_start_sample(n - offset_frames)`. So the words carry
+/// the clock's labels and their lengths follow the clock's frame lengths, even where those depend
+/// on the frame number (1601/1602 at 29.97 and 48 kHz, 1839/1840 at 23.976 and 44.1 kHz) and the
+/// offset is not a multiple of the pattern (00:10:00;00 at 29.97 DF is frame 17 982).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LtcWriter {
     /// The rate the frames are counted in and how it is carried. [main-thread] set, [audio-thread] read.
@@ -189,11 +197,16 @@ pub struct LtcWriter {
     amplitude: f32,
     /// Half the ramp width in samples (the ramp spans ±this around each edge).
     half_ramp: f32,
+    /// The frame clock's start offset, in frames at the format's rate: label frame `n` is
+    /// timeline frame `n - offset_frames`.
+    offset_frames: i64,
 }
 
 impl LtcWriter {
-    /// A writer at `sample_rate` Hz with its square wave's peak at `level_dbfs` (≤ 0).
-    pub fn new(format: LtcFormat, sample_rate: u32, level_dbfs: f32) -> Result<Self, LtcError> {
+    /// A writer at `sample_rate` Hz with its square wave's peak at `level_dbfs` (≤ 0), for a frame
+    /// clock whose frame numbers include `offset_frames` (`FrameClock::offset_frames`; 0 when
+    /// frame numbers are timeline frames).
+    pub fn new(format: LtcFormat, sample_rate: u32, level_dbfs: f32, offset_frames: i64) -> Result<Self, LtcError> {
         if !level_dbfs.is_finite() || level_dbfs > 0.0 {
             return Err(LtcError::Level(level_dbfs));
         }
@@ -202,7 +215,7 @@ impl LtcWriter {
         }
         let amplitude = 10f64.powf(f64::from(level_dbfs) / 20.0) as f32;
         let half_ramp = (RAMP_SECONDS * f64::from(sample_rate) / 2.0) as f32;
-        Ok(Self { format, sample_rate, amplitude, half_ramp })
+        Ok(Self { format, sample_rate, amplitude, half_ramp, offset_frames })
     }
 
     /// The format this writer renders.
@@ -220,44 +233,53 @@ impl LtcWriter {
         self.amplitude
     }
 
-    /// Samples in frame `frame`: the next frame's first sample minus this one's (0 for frames
-    /// so far away that their start saturates the `i64` sample range).
+    /// The frame clock's start offset this writer was made for, in frames.
+    pub fn offset_frames(self) -> i64 {
+        self.offset_frames
+    }
+
+    /// First timeline sample of label frame `frame` (saturating at the ends of the `i64` range).
+    fn start(self, frame: i64) -> i64 {
+        frame_start_sample(frame.saturating_sub(self.offset_frames), self.sample_rate, self.format.rate())
+    }
+
+    /// Samples in label frame `frame`: the next frame's first sample minus this one's, as the
+    /// clock counts them (0 for frames so far away that their start saturates the `i64` range).
     pub fn frame_len(self, frame: i64) -> u32 {
-        let rate = self.format.rate();
-        let start = frame_start_sample(frame, self.sample_rate, rate);
-        let end = frame.checked_add(1).map_or(start, |next| frame_start_sample(next, self.sample_rate, rate));
+        let start = self.start(frame);
+        let end = frame.checked_add(1).map_or(start, |next| self.start(next));
         u32::try_from(end.saturating_sub(start)).unwrap_or(0)
     }
 
-    /// Writes samples `[offset, offset + out.len())` of frame `frame` (counted from the frame's
-    /// first sample) into `out`, clipped to the frame: returns how many samples were written,
-    /// `min(out.len(), frame_len - offset)`, 0 when `offset` is at or past the frame's end. The
-    /// rest of `out` is left as it was, so a block that crosses into the next frame continues
-    /// with `fill(frame + 1, 0, &mut out[written..])`. [audio-thread]: no allocation, no panic.
+    /// Writes samples `[offset, offset + out.len())` of label frame `frame` (counted from the
+    /// frame's first sample) into `out`, clipped to the frame: returns how many samples were
+    /// written, `min(out.len(), frame_len - offset)`, 0 when `offset` is at or past the frame's
+    /// end. The rest of `out` is left as it was, so a block that crosses into the next frame
+    /// continues with `fill(frame + 1, 0, &mut out[written..])`. [audio-thread]: no allocation,
+    /// no panic.
     pub fn fill(self, frame: i64, offset: u32, out: &mut [f32]) -> usize {
         let len = self.frame_len(frame);
         let count = out.len().min(len.saturating_sub(offset) as usize);
         if count == 0 {
             return 0;
         }
-        // The word this frame belongs to, and where this frame starts inside it.
+        // The word this frame belongs to spans label frames `[m·step, (m + 1)·step)`. Half-rate
+        // pairs go by LABEL frame, so labels :00 and :01 share the word of :00 at the half rate
+        // whatever the offset. The clock's offsets are whole-second labels
+        // (`clock::offset_frames`), and at 50, 59.94 and 60 a second holds an even number of
+        // labels and a drop-frame minute skips an even number (4), so the offset is even and the
+        // label pairs are also timeline pairs: each word starts on an even timeline frame.
         let carriage = self.format.carriage;
-        let (word_start_in_word, word_len) = if carriage.is_half_rate() {
-            let m = carriage.carried_frame(frame);
-            let word_rate = carriage.labels();
-            let start = frame_start_sample(m, self.sample_rate, word_rate);
-            let end = frame_start_sample(m.saturating_add(1), self.sample_rate, word_rate);
-            let here = frame_start_sample(frame, self.sample_rate, carriage.rate());
-            (here.saturating_sub(start), end.saturating_sub(start))
-        } else {
-            (0, i64::from(len))
-        };
+        let step = carriage.step();
+        let word_first = carriage.carried_frame(frame).saturating_mul(step);
+        let word_start = self.start(word_first);
+        let word_len = self.start(word_first.saturating_add(step)).saturating_sub(word_start);
         if !(WORD_BITS as i64..=i64::from(u32::MAX)).contains(&word_len) {
             // Only for starts saturated at the ends of the i64 range.
             return 0;
         }
         let word = self.format.word(frame);
-        let first = word_start_in_word.saturating_add(i64::from(offset));
+        let first = self.start(frame).saturating_sub(word_start).saturating_add(i64::from(offset));
         self.render(word, word_len, first, &mut out[..count]);
         count
     }
@@ -376,10 +398,10 @@ mod tests {
             }
         }
         let f = LtcFormat::new(FrameRate::FPS_25, false).unwrap();
-        assert_eq!(LtcWriter::new(f, 48_000, 0.5), Err(LtcError::Level(0.5)));
-        assert!(LtcWriter::new(f, 48_000, f32::NAN).unwrap_err().to_string().contains("NaN"));
-        assert_eq!(LtcWriter::new(f, 7_999, -18.0), Err(LtcError::SampleRate(7_999)));
-        let w = LtcWriter::new(f, 48_000, -18.0).unwrap();
+        assert_eq!(LtcWriter::new(f, 48_000, 0.5, 0), Err(LtcError::Level(0.5)));
+        assert!(LtcWriter::new(f, 48_000, f32::NAN, 0).unwrap_err().to_string().contains("NaN"));
+        assert_eq!(LtcWriter::new(f, 7_999, -18.0, 0), Err(LtcError::SampleRate(7_999)));
+        let w = LtcWriter::new(f, 48_000, -18.0, 0).unwrap();
         assert!((w.amplitude() - 0.125_892_54).abs() < 1e-6, "-18 dBFS is 10^(-18/20)");
     }
 
@@ -388,7 +410,7 @@ mod tests {
     #[test]
     fn golden_samples_square() {
         let f = LtcFormat::new(FrameRate::FPS_25, false).unwrap();
-        let w = LtcWriter::new(f, 8_000, 0.0).unwrap();
+        let w = LtcWriter::new(f, 8_000, 0.0, 0).unwrap();
         let frame = tc("01:00:00:00", FrameRate::FPS_25).to_frame();
         let mut out = [0.0f32; 320];
         assert_eq!(w.fill(frame, 0, &mut out), 320);
@@ -419,6 +441,35 @@ mod tests {
         })
     }
 
+    /// Renders label frames `[first, first + frames)` whole, one after the other, and again in
+    /// 61-sample blocks across frame boundaries: the same samples.
+    fn render_both_ways(w: LtcWriter, first: i64, frames: i64) -> Vec<f32> {
+        let total: usize = (first..first + frames).map(|n| w.frame_len(n) as usize).sum();
+        let mut whole = vec![0.0f32; total];
+        let mut at = 0;
+        for n in first..first + frames {
+            at += w.fill(n, 0, &mut whole[at..]);
+        }
+        assert_eq!(at, total);
+        let mut sliced = vec![0.0f32; total];
+        let (mut n, mut offset, mut at) = (first, 0u32, 0);
+        while at < total {
+            let end = (at + 61).min(total);
+            let mut block = &mut sliced[at..end];
+            while !block.is_empty() {
+                let written = w.fill(n, offset, block);
+                offset += written as u32;
+                block = &mut block[written..];
+                if offset == w.frame_len(n) {
+                    (n, offset) = (n + 1, 0);
+                }
+            }
+            at = end;
+        }
+        assert_eq!(whole, sliced, "slicing changes nothing");
+        whole
+    }
+
     #[test]
     fn frames_render_their_words_in_any_slicing() {
         for (rate, half, sr) in [
@@ -430,33 +481,10 @@ mod tests {
             (FrameRate::FPS_50, true, 44_100),
         ] {
             let format = LtcFormat::new(rate, half).unwrap();
-            let w = LtcWriter::new(format, sr, -18.0).unwrap();
+            let w = LtcWriter::new(format, sr, -18.0, 0).unwrap();
             let first = 17_980;
             let frames = 40;
-            let total: usize = (first..first + frames).map(|n| w.frame_len(n) as usize).sum();
-            // Whole frames, then the same span in 61-sample blocks across frame boundaries.
-            let mut whole = vec![0.0f32; total];
-            let mut at = 0;
-            for n in first..first + frames {
-                at += w.fill(n, 0, &mut whole[at..]);
-            }
-            assert_eq!(at, total);
-            let mut sliced = vec![0.0f32; total];
-            let (mut n, mut offset, mut at) = (first, 0u32, 0);
-            while at < total {
-                let end = (at + 61).min(total);
-                let mut block = &mut sliced[at..end];
-                while !block.is_empty() {
-                    let written = w.fill(n, offset, block);
-                    offset += written as u32;
-                    block = &mut block[written..];
-                    if offset == w.frame_len(n) {
-                        (n, offset) = (n + 1, 0);
-                    }
-                }
-                at = end;
-            }
-            assert_eq!(whole, sliced, "{rate} at {sr}: slicing changes nothing");
+            let whole = render_both_ways(w, first, frames);
             // Each word where the clock says, carrying its label.
             let per_word = if half { 2 } else { 1 };
             let origin = frame_start_sample(first, sr, rate);
@@ -472,12 +500,86 @@ mod tests {
         }
     }
 
+    /// With a start offset the writer takes the clock's LABEL frames (offset included) and puts
+    /// each word where the real [`crate::clock::FrameClock`] starts that frame: the word of frame
+    /// `f` rises exactly on the clock's first sample of `f` (timeline `frame_start_sample(f -
+    /// offset)`), the sample before it is the previous word's low end, and every frame's length
+    /// is the clock's. The `shifted` cases are those where the frame lengths counted from the
+    /// label frame would disagree (the offset is not a multiple of the 1601/1602 or 1839/1840
+    /// pattern), so the test fails for a writer that ignores the offset.
+    #[test]
+    fn a_start_offset_keeps_the_clock_s_frame_starts() {
+        use crate::clock::{BlockInput, FrameClock, offset_frames};
+        use FrameRate as R;
+        // (rate, half_rate, sample rate, offset in whole seconds of label, shifted)
+        let cases = [
+            (R::FPS_29_97_DF, false, 48_000, 600, true), // 00:10:00;00 = frame 17 982
+            (R::FPS_29_97_DF, false, 44_100, 600, true),
+            (R::FPS_23_976, false, 44_100, 3_600, false), // 01:00:00:00 = 86 400, a multiple of 80
+            (R::FPS_23_976, false, 44_100, 3_601, true),
+            (R::FPS_29_97_NDF, false, 44_100, 3_661, true),
+            (R::FPS_29_97_NDF, false, 48_000, 3_661, false), // 30 labels a second: a multiple of 5
+            (R::FPS_59_94_DF, true, 48_000, 3_600, true),
+            (R::FPS_59_94_NDF, true, 44_100, 61, true),
+            (R::FPS_50, true, 44_100, 3_600, false),
+        ];
+        for (rate, half, sr, seconds, shifted) in cases {
+            let offset = offset_frames(seconds, rate);
+            let what = format!("{rate} half_rate={half} at {sr} Hz, offset {}", Timecode::from_frame(offset, rate));
+            let format = LtcFormat::new(rate, half).unwrap();
+            let w = LtcWriter::new(format, sr, -18.0, offset).unwrap();
+            assert_eq!(w.offset_frames(), offset);
+            // The clock plays from timeline sample 0 in 512-sample blocks: (label frame, sample).
+            let mut clock = FrameClock::new(sr, rate, offset);
+            let mut starts = Vec::new();
+            for block in 0..40 {
+                let pos = block * 512;
+                let input = BlockInput { playing: true, position: Some(pos), loop_range: None, len: 512 };
+                clock.process_block(input, |e| starts.push((e.frame, pos + i64::from(e.offset))));
+            }
+            assert_eq!(starts[0], (offset, 0), "{what}: the clock starts at the offset");
+            let frames = starts.len() as i64 - 1;
+            let whole = render_both_ways(w, offset, frames);
+            let mut differs = false;
+            for pair in starts.windows(2) {
+                let ((f, s), (next, next_s)) = (pair[0], pair[1]);
+                assert_eq!(next, f + 1, "{what}");
+                assert_eq!(i64::from(w.frame_len(f)), next_s - s, "{what}: frame {f}'s length is the clock's");
+                differs |= frame_start_sample(f + 1, sr, rate) - frame_start_sample(f, sr, rate) != next_s - s;
+                if format.carriage().carried_frame(f) * format.carriage().step() != f {
+                    continue; // the second frame of a pair: inside its word
+                }
+                let step = format.carriage().step() as usize;
+                let Some(&(_, end)) = starts.get(starts.iter().position(|x| x.0 == f).unwrap() + step) else { break };
+                let (s, end) = (s as usize, end as usize);
+                assert!(whole[s] > 0.0, "{what}: frame {f}'s word rises on the clock's first sample {s}");
+                assert!(s == 0 || whole[s - 1] < 0.0, "{what}: frame {f}: the sample before is the last word's end");
+                assert_eq!(decode_signs(&whole[s..end]), format.word(f).bits(), "{what}: frame {f}");
+                let label = Timecode::from_frame(format.carriage().carried_frame(f), format.carriage().labels());
+                assert_eq!(format.word(f), LtcWord::new(label).unwrap(), "{what}: frame {f}");
+            }
+            assert_eq!(differs, shifted, "{what}: lengths by label frame differ from the clock's");
+        }
+    }
+
+    /// Half-rate pairs go by label frame and the clock's offsets are whole-second labels: at 50,
+    /// 59.94 and 60 fps every such offset is even, so label pairs are timeline pairs.
+    #[test]
+    fn half_rate_offsets_are_even() {
+        for rate in [FrameRate::FPS_50, FrameRate::FPS_59_94_NDF, FrameRate::FPS_59_94_DF, FrameRate::FPS_60] {
+            for seconds in (0..86_400).step_by(7).chain([60, 61, 600, 3_599, 3_600, 86_399]) {
+                let offset = crate::clock::offset_frames(seconds, rate);
+                assert_eq!(offset % 2, 0, "{rate}: offset {}", Timecode::from_frame(offset, rate));
+            }
+        }
+    }
+
     /// Edges take 40 ± 10 µs from 10 % to 90 % (ST 12-1 §9.2): at 192 kHz the ramp spans about
     /// ten samples, so its samples between the two thresholds are measurable.
     #[test]
     fn rise_time() {
         let f = LtcFormat::new(FrameRate::FPS_25, false).unwrap();
-        let w = LtcWriter::new(f, 192_000, 0.0).unwrap();
+        let w = LtcWriter::new(f, 192_000, 0.0, 0).unwrap();
         let mut out = vec![0.0f32; w.frame_len(0) as usize];
         w.fill(0, 0, &mut out);
         // Bit 0 (a 0) ends at sample 96: a falling edge between 95 and 96.
@@ -491,7 +593,7 @@ mod tests {
     #[test]
     fn no_drift_over_an_hour() {
         let rate = FrameRate::FPS_29_97_DF;
-        let w = LtcWriter::new(LtcFormat::new(rate, false).unwrap(), 48_000, -18.0).unwrap();
+        let w = LtcWriter::new(LtcFormat::new(rate, false).unwrap(), 48_000, -18.0, 0).unwrap();
         let frames = 107_892; // one hour of 29.97 DF labels
         let mut total = 0i64;
         for n in 0..frames {
@@ -507,16 +609,20 @@ mod tests {
     #[test]
     fn extreme_inputs_do_not_panic() {
         for rate in [FrameRate::FPS_30, FrameRate::FPS_60] {
-            let w = LtcWriter::new(LtcFormat::new(rate, true).unwrap(), 48_000, -18.0).unwrap();
-            let mut out = [7.0f32; 64];
-            for frame in [i64::MIN, i64::MIN + 1, -1, i64::MAX - 1, i64::MAX] {
-                let n = w.fill(frame, 0, &mut out);
-                assert!(n == 0 || n == 64, "frame {frame}: {n}");
+            for offset in [i64::MIN, -1, 0, 1, 216_000, i64::MAX] {
+                let w = LtcWriter::new(LtcFormat::new(rate, true).unwrap(), 48_000, -18.0, offset).unwrap();
+                let mut out = [7.0f32; 64];
+                for frame in [i64::MIN, i64::MIN + 1, -1, 0, i64::MAX - 1, i64::MAX] {
+                    let n = w.fill(frame, 0, &mut out);
+                    assert!(n == 0 || n == 64, "frame {frame} offset {offset}: {n}");
+                }
+                assert_eq!(w.fill(0, u32::MAX, &mut out), 0);
+                if w.frame_len(0) > 3 {
+                    out = [7.0f32; 64];
+                    assert_eq!(w.fill(0, w.frame_len(0) - 3, &mut out), 3);
+                    assert!(out[3..].iter().all(|s| *s == 7.0), "past the frame untouched");
+                }
             }
-            assert_eq!(w.fill(0, u32::MAX, &mut out), 0);
-            out = [7.0f32; 64];
-            assert_eq!(w.fill(0, w.frame_len(0) - 3, &mut out), 3);
-            assert!(out[3..].iter().all(|s| *s == 7.0), "past the frame untouched");
         }
     }
 }

@@ -12,6 +12,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
+use osc_timecode_core::clock::offset_frames;
 use osc_timecode_core::ltc::{LtcFormat, LtcWriter};
 use osc_timecode_core::timecode::frame_start_sample;
 use osc_timecode_core::{FrameRate, Timecode};
@@ -85,14 +86,34 @@ fn temp_path(what: &str) -> PathBuf {
 /// order, label and DF flag from `Timecode`, `off_start` on the word's first frame's first
 /// sample, level within 1.5 dB, user bits 0, for the words of `[first, first + frames)`.
 fn check(rate: FrameRate, half_rate: bool, sample_rate: u32, start: &str, frames: i64) {
-    let what = format!("{rate} half_rate={half_rate} at {sample_rate} Hz from {start}");
+    check_with_offset(rate, half_rate, sample_rate, start, frames, 0);
+}
+
+/// As [`check`], for a frame clock with a start offset of `offset_seconds` (whole seconds of
+/// label, as the plugin's): the writer is given the clock's label frames, and each word must
+/// start where the clock starts its frame, timeline sample `frame_start_sample(n - offset)`.
+fn check_with_offset(
+    rate: FrameRate,
+    half_rate: bool,
+    sample_rate: u32,
+    start: &str,
+    frames: i64,
+    offset_seconds: u32,
+) {
+    let offset = offset_frames(offset_seconds, rate);
+    let what = format!(
+        "{rate} half_rate={half_rate} at {sample_rate} Hz from {start}, offset {}",
+        Timecode::from_frame(offset, rate)
+    );
     let format = LtcFormat::new(rate, half_rate).expect("carried");
-    let writer = LtcWriter::new(format, sample_rate, LEVEL_DBFS).expect("writer");
+    let writer = LtcWriter::new(format, sample_rate, LEVEL_DBFS, offset).expect("writer");
     let first = Timecode::parse(start, rate).expect("start label").to_frame();
     let step = if half_rate { 2 } else { 1 };
+    // The clock's first sample of label frame n.
+    let clock_start = |n: i64| frame_start_sample(n - offset, sample_rate, rate);
     // libltc reports a word when the next one's first edge closes its sync word: one word more.
-    let origin = frame_start_sample(first, sample_rate, rate);
-    let total = (frame_start_sample(first + frames + step, sample_rate, rate) - origin) as usize;
+    let origin = clock_start(first);
+    let total = (clock_start(first + frames + step) - origin) as usize;
     let mut samples = vec![0.0f32; total];
     let (mut frame, mut offset, mut at) = (first, 0u32, 0usize);
     while at < total {
@@ -120,7 +141,7 @@ fn check(rate: FrameRate, half_rate: bool, sample_rate: u32, start: &str, frames
         let label = Timecode::from_frame(format.carriage().carried_frame(n), format.carriage().labels()).label();
         assert_eq!(d.label, label.as_str(), "{what}: frame {n}");
         assert_eq!(d.df, rate.is_drop(), "{what}: frame {n} DF flag");
-        let start = frame_start_sample(n, sample_rate, rate) - origin;
+        let start = clock_start(n) - origin;
         // libltc documents off_start as "the approximate sample": it lands 0 to 2 samples late
         // (0 at 25 and 30 fps at 48 kHz, 1 or 2 at 29.97 where frames are 1601/1602 samples).
         // The bound holds for every word of the stream, so the words never drift.
@@ -166,4 +187,19 @@ fn libltc_decodes_half_rate() {
     check(FrameRate::FPS_59_94_DF, true, 48_000, "00:00:58;00", 240);
     check(FrameRate::FPS_59_94_NDF, true, 48_000, "00:00:58:00", 240);
     check(FrameRate::FPS_60, true, 44_100, "23:59:59:00", 240);
+}
+
+/// A start offset the frame lengths' pattern does not divide (00:10:00;00 at 29.97 DF is frame
+/// 17 982; 01:00:01:00 at 23.976 is 86 424, not a multiple of 44.1 kHz's 80-frame pattern), as
+/// the plugin's frame clock numbers frames: libltc reads the offset's labels with every word on
+/// the clock's frame start, across a dropped minute too.
+#[test]
+#[ignore = "needs libltc: apt-get install libltc11"]
+fn libltc_decodes_words_of_a_clock_with_a_start_offset() {
+    require_libltc();
+    check_with_offset(FrameRate::FPS_29_97_DF, false, 48_000, "00:10:58;00", 120, 600);
+    check_with_offset(FrameRate::FPS_29_97_DF, false, 44_100, "00:10:00;00", 90, 600);
+    check_with_offset(FrameRate::FPS_23_976, false, 44_100, "01:00:00:00", 96, 3_600);
+    check_with_offset(FrameRate::FPS_23_976, false, 44_100, "01:00:01:00", 96, 3_601);
+    check_with_offset(FrameRate::FPS_59_94_DF, true, 48_000, "01:00:58;00", 240, 3_600);
 }

@@ -61,8 +61,10 @@ fn the_ltc_mtc_and_art_net_encoders_do_not_allocate() {
             for half_rate in [false, true] {
                 // LTC: a few frames rendered block by block, as the audio thread will.
                 if let Ok(format) = ltc::LtcFormat::new(rate, half_rate) {
-                    let writer = ltc::LtcWriter::new(format, 48_000, -18.0).expect("a usable writer");
-                    for frame in [-2i64, 0, 1, 1799, 86_400 * 30] {
+                    // With a start offset of 01:00:00:00, as the plugin's frame clock numbers frames.
+                    let start = osc_timecode_core::clock::offset_frames(3_600, rate);
+                    let writer = ltc::LtcWriter::new(format, 48_000, -18.0, start).expect("a usable writer");
+                    for frame in [-2i64, 0, 1, 1799, 86_400 * 30].map(|f| f + start) {
                         let mut offset = 0;
                         while offset < writer.frame_len(frame) {
                             let written = writer.fill(frame, offset, &mut out);
