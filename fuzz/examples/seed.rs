@@ -316,7 +316,13 @@ fn states() {
         keepalive_ms: 500,
         output_latency_ms: 12.5,
         offline: OfflinePolicy::Realtime,
+        half_rate: true,
         cues,
+        ltc: serde_json::from_str(r#"{"channel": "right", "level_dbfs": -20.5, "stopped": "still"}"#)
+            .expect("valid LTC settings"),
+        artnet: serde_json::from_str(r#"{"targets": ["10.255.255.255", "127.0.0.1:6455"], "stream_id": 3}"#)
+            .expect("valid Art-Net settings"),
+        mtc: serde_json::from_str(r#"{"enabled": true}"#).expect("valid MTC settings"),
     };
     let custom_json = serde_json::to_string(&custom).expect("settings serialize");
     write(t, "field-custom", custom_json.as_bytes());

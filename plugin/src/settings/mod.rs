@@ -23,7 +23,8 @@
 //! listen address, an allow-list entry, the token, a mapped address, a MIDI channel, a 7-bit MIDI
 //! value, a note length) and every list with the same [`values::UniqueList`] (no target, allow
 //! entry or mapped address twice), so they refuse the same inputs with the same message. The
-//! cue input's settings are in [`cues`].
+//! cue input's settings are in [`cues`], those of the outputs show equipment reads (LTC, MTC,
+//! Art-Net) in [`outputs`].
 
 use std::path::{Path, PathBuf};
 
@@ -31,9 +32,11 @@ use nice_plug::prelude::{PluginState, nice_warn};
 use serde::{Deserialize, Deserializer, Serialize};
 
 pub mod cues;
+pub mod outputs;
 pub mod values;
 
 use cues::CueSettings;
+use outputs::{ArtNetSettings, AudioOutputs, LtcSettings, MtcSettings};
 use values::{Target, Targets};
 
 pub use osc_timecode_core::config::CONFIG_ENV;
@@ -78,9 +81,18 @@ pub struct Settings {
     /// What to send while the host renders offline (bounce). Read at activation: hosts
     /// re-activate the plugin when they switch between real-time and offline processing.
     pub offline: OfflinePolicy,
+    /// 50, 59.94 and 60 fps go out on LTC, MTC and Art-Net as frame pairs at 25, 29.97 and 30
+    /// (none of the three can carry them; off, they are refused and the window says so).
+    pub half_rate: bool,
     /// Cue input: listen address, allow-list, token, mapping table (`[plugin.cues]` in the
     /// config file; see [`cues::CueSettings`]).
     pub cues: CueSettings,
+    /// LTC into the audio output (`[plugin.ltc]`; see [`outputs`]). Off by default.
+    pub ltc: LtcSettings,
+    /// Art-Net ArtTimeCode (`[plugin.artnet]`). No targets by default: off.
+    pub artnet: ArtNetSettings,
+    /// MTC through the MIDI output (`[plugin.mtc]`). Off by default.
+    pub mtc: MtcSettings,
 }
 
 /// What the plugin sends during an offline render, which runs faster than real time.
@@ -103,7 +115,11 @@ impl Default for Settings {
             keepalive_ms: 1000,
             output_latency_ms: 0.0,
             offline: OfflinePolicy::Silent,
+            half_rate: false,
             cues: CueSettings::default(),
+            ltc: LtcSettings::default(),
+            artnet: ArtNetSettings::default(),
+            mtc: MtcSettings::default(),
         }
     }
 }
@@ -118,7 +134,11 @@ struct StrictSettings {
     #[serde(deserialize_with = "output_latency_ms")]
     output_latency_ms: f64,
     offline: OfflinePolicy,
+    half_rate: bool,
     cues: CueSettings,
+    ltc: LtcSettings,
+    artnet: ArtNetSettings,
+    mtc: MtcSettings,
 }
 
 /// Reads `output_latency_ms`: a finite number within ±[`MAX_OUTPUT_LATENCY_MS`], else an error
@@ -196,6 +216,18 @@ impl Settings {
     pub fn keepalive(&self) -> Option<std::time::Duration> {
         (self.keepalive_ms > 0)
             .then(|| std::time::Duration::from_millis(u64::from(self.keepalive_ms.max(MIN_KEEPALIVE_MS))))
+    }
+
+    /// `[thread-safe]` What the audio thread needs of the outputs' settings (see
+    /// [`AudioOutputs::pack`]).
+    pub fn audio_outputs(&self) -> AudioOutputs {
+        AudioOutputs {
+            ltc_channel: self.ltc.channel,
+            ltc_level: self.ltc.level_dbfs,
+            ltc_stopped: self.ltc.stopped,
+            mtc: self.mtc.enabled,
+            half_rate: self.half_rate,
+        }
     }
 
     /// `[main-thread]` Settings for a new instance: the machine config file's `[plugin]` table
@@ -413,9 +445,30 @@ mod tests {
             output_latency_ms: -2.5,
             offline: OfflinePolicy::Realtime,
             cues: CueSettings { quantise: true, token: Some("t".parse().unwrap()), ..CueSettings::default() },
+            ..outputs_on()
         };
         let back: Settings = toml::from_str(&toml::to_string(&s).unwrap()).unwrap();
         assert_eq!(back, s);
+    }
+
+    /// Settings with every output on and off its defaults.
+    fn outputs_on() -> Settings {
+        use outputs::*;
+        Settings {
+            half_rate: true,
+            ltc: LtcSettings {
+                channel: LtcChannel::Left,
+                level_dbfs: LtcLevel::new(-20.5).unwrap(),
+                stopped: LtcStopped::Still,
+            },
+            artnet: ArtNetSettings {
+                targets: ArtNetTargets::new(vec!["127.0.0.1:6455".parse().unwrap(), "10.255.255.255".parse().unwrap()])
+                    .unwrap(),
+                stream_id: values::StreamId::new(9).unwrap(),
+            },
+            mtc: MtcSettings { enabled: true },
+            ..Settings::default()
+        }
     }
 
     /// What nice-plug's state load does with the `settings` field: `Params::deserialize_fields`.
@@ -453,6 +506,7 @@ mod tests {
             output_latency_ms: -2.5,
             offline: OfflinePolicy::Realtime,
             cues: CueSettings { quantise: true, token: Some("t".parse().unwrap()), ..CueSettings::default() },
+            ..outputs_on()
         };
         let saved = crate::params::TimecodeParams::new(s.clone()).serialize_fields();
         let params = crate::params::TimecodeParams::new(Settings::default());
@@ -809,13 +863,18 @@ mod tests {
         }
     }
 
-    /// A saved state is written as it was before the lists and numbers became types.
+    /// A saved state is written as it was before the lists and numbers became types, with the
+    /// outputs (issue 16) added: `half_rate`, then the `ltc`, `artnet` and `mtc` objects.
     #[test]
     fn the_state_format_is_unchanged() {
         let json = r#"{"targets":["127.0.0.1:9","[::1]:7000"],"keepalive_ms":5,"output_latency_ms":0.0,"offline":"silent","cues":{"enabled":true,"listen":"127.0.0.1:5005","allow":["127.0.0.0/8","::1/128"],"token":null,"quantise":false,"note_length_ms":0,"dedupe_ms":10000,"defaults":true,"map":[{"address":"/cue/go","kind":"note","channel":16,"key":60,"velocity":127,"length_ms":600000}]}}"#;
         let settings = Settings::from_state(json).unwrap();
         assert_eq!(settings.cues.note_length_ms, values::NoteLength::HELD);
-        assert_eq!(serde_json::to_string(&settings).unwrap(), json);
+        let (before, cues) = json.split_at(json.find(r#""cues""#).unwrap());
+        let outputs = r#","ltc":{"channel":"off","level_dbfs":-18.0,"stopped":"silence"},"artnet":{"targets":[],"stream_id":0},"mtc":{"enabled":false}}"#;
+        let written = format!(r#"{before}"half_rate":false,{}{outputs}"#, &cues[..cues.len() - 1]);
+        assert_eq!(serde_json::to_string(&settings).unwrap(), written);
+        assert_eq!(Settings::from_state(&written).unwrap(), settings);
     }
 
     #[test]

@@ -37,6 +37,9 @@ macro_rules! text_form {
     };
 }
 
+// For the value types of the sibling modules (outputs.rs).
+pub(super) use text_form;
+
 /// The longest mapped address, in bytes. Patterns longer than this are not matched (unmapped):
 /// it bounds matching work.
 pub const MAX_PATTERN_LEN: usize = 256;
@@ -71,7 +74,7 @@ pub enum AddressError {
 }
 
 /// `IP:PORT` with IPv6 in brackets, port 1–65535, with a reason for each way it can be wrong.
-fn parse_socket_addr(text: &str) -> Result<SocketAddr, AddressError> {
+pub(super) fn parse_socket_addr(text: &str) -> Result<SocketAddr, AddressError> {
     let text = text.trim();
     if text.is_empty() {
         return Err(AddressError::Empty);
@@ -538,6 +541,19 @@ impl Channel {
 bounded_number! {
     /// A 7-bit MIDI data value, 0–127 (key, velocity, controller number or value, program).
     U7: u8, 0, 127, what: "a MIDI key, velocity, controller, value or program", range: "0-127"
+}
+
+bounded_number! {
+    /// An Art-Net ArtTimeCode StreamId, 0–255 (0 is the master stream). Receivers that follow
+    /// one stream ignore the others.
+    StreamId: u8, 0, 255, what: "the Art-Net stream id", range: "0-255"
+}
+
+impl Default for StreamId {
+    /// 0, the master stream.
+    fn default() -> Self {
+        Self::MIN
+    }
 }
 
 /// The longest note, ms: ten minutes. Longer is a typo (a note off that never comes in a show).
