@@ -37,6 +37,9 @@
 //!
 //! It also logs, once per change, when the project frame rate a VST3 host reports disagrees with
 //! the Frame Rate parameter ([`RateAgreement`]): the audio thread only stores what it saw.
+//!
+//! Every frame sent as OSC also goes to the Art-Net targets as ArtTimeCode, at the instant its
+//! bundle's timetag names (when the frame is heard), from a queue of its own: [`artnet`].
 
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
@@ -55,6 +58,8 @@ use crate::settings::Settings;
 use crate::settings::values::Target;
 use crate::thread::{Priority, StoppableThread};
 use crate::wallclock::WallClock;
+
+pub mod artnet;
 
 /// Frames the audio → network ring holds, and frames waiting on the network thread at most
 /// (each). At 60 fps that is over a minute of frames: the ring only fills if this thread is
@@ -81,9 +86,9 @@ pub const HOST_IDLE_AFTER: Duration = Duration::from_secs(2);
 /// How often the thread re-reads the persisted settings (targets, keep-alive, latency).
 pub const SETTINGS_POLL: Duration = Duration::from_millis(100);
 /// How often a failed socket bind is retried.
-const REBIND_EVERY: Duration = Duration::from_secs(1);
+pub const REBIND_EVERY: Duration = Duration::from_secs(1);
 /// At most one log line per kind of trouble this often.
-const LOG_EVERY: Duration = Duration::from_secs(10);
+pub const LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// One frame from the audio thread. `Copy`, no heap.
 #[derive(Debug, Clone, Copy)]
@@ -142,6 +147,25 @@ pub struct Stats {
     pub next_seq: AtomicI64,
     /// `sent` and `send_errors` per target, for the plugin window. `[network-thread]` writes.
     pub targets: TargetCounters,
+    /// Art-Net datagrams sent (one per packet per Art-Net target; keep-alive repeats included).
+    /// `[network-thread]` increments.
+    pub artnet_sent: AtomicU64,
+    /// Art-Net datagrams the OS refused. `[network-thread]` increments.
+    pub artnet_send_errors: AtomicU64,
+    /// Frames sent as OSC but not as Art-Net because ArtTimeCode cannot carry their rate (50,
+    /// 59.94 or 60 fps without `half_rate`), while Art-Net targets are set. `[network-thread]`
+    /// increments.
+    pub artnet_rate_refused: AtomicU64,
+    /// Art-Net packets that left more than [`artnet::LATE_AFTER`] after their frame was heard
+    /// (sent at once, never dropped: the output latency is set below the host's block, or the
+    /// thread was held up). `[network-thread]` increments.
+    pub artnet_late: AtomicU64,
+    /// Art-Net packets still waiting for their frame to be heard when the network thread
+    /// stopped: never sent. `[network-thread]` adds them as it stops.
+    pub artnet_pending_at_stop: AtomicU64,
+    /// `artnet_sent` and `artnet_send_errors` per Art-Net target, for the plugin window.
+    /// `[network-thread]` writes.
+    pub artnet_targets: TargetCounters,
 }
 
 /// The totals of [`Stats`] at one moment, to report what one activation did: its network thread
@@ -158,6 +182,16 @@ pub struct Totals {
     pub queue_full: u64,
     /// [`Stats::pending_at_stop`].
     pub pending_at_stop: u64,
+    /// [`Stats::artnet_sent`].
+    pub artnet_sent: u64,
+    /// [`Stats::artnet_send_errors`].
+    pub artnet_send_errors: u64,
+    /// [`Stats::artnet_rate_refused`].
+    pub artnet_rate_refused: u64,
+    /// [`Stats::artnet_late`].
+    pub artnet_late: u64,
+    /// [`Stats::artnet_pending_at_stop`].
+    pub artnet_pending_at_stop: u64,
 }
 
 impl Totals {
@@ -170,6 +204,11 @@ impl Totals {
             bind_errors: get(&stats.bind_errors),
             queue_full: get(&stats.queue_full),
             pending_at_stop: get(&stats.pending_at_stop),
+            artnet_sent: get(&stats.artnet_sent),
+            artnet_send_errors: get(&stats.artnet_send_errors),
+            artnet_rate_refused: get(&stats.artnet_rate_refused),
+            artnet_late: get(&stats.artnet_late),
+            artnet_pending_at_stop: get(&stats.artnet_pending_at_stop),
         }
     }
 
@@ -181,6 +220,11 @@ impl Totals {
             bind_errors: self.bind_errors.saturating_sub(start.bind_errors),
             queue_full: self.queue_full.saturating_sub(start.queue_full),
             pending_at_stop: self.pending_at_stop.saturating_sub(start.pending_at_stop),
+            artnet_sent: self.artnet_sent.saturating_sub(start.artnet_sent),
+            artnet_send_errors: self.artnet_send_errors.saturating_sub(start.artnet_send_errors),
+            artnet_rate_refused: self.artnet_rate_refused.saturating_sub(start.artnet_rate_refused),
+            artnet_late: self.artnet_late.saturating_sub(start.artnet_late),
+            artnet_pending_at_stop: self.artnet_pending_at_stop.saturating_sub(start.artnet_pending_at_stop),
         }
     }
 }
@@ -210,11 +254,12 @@ struct TargetSlot {
 }
 
 impl TargetCounters {
-    /// `[network-thread]` The targets are now `targets`: a slot whose address changed starts
-    /// again from zero; one whose address stayed keeps counting.
-    pub fn assign(&self, targets: &[Target]) {
-        for (i, slot) in self.slots.iter().enumerate() {
-            let key = targets.get(i).map_or(0, |t| target_key(t.addr()));
+    /// `[network-thread]` The targets are now `targets`, in order: a slot whose address changed
+    /// starts again from zero; one whose address stayed keeps counting.
+    pub fn assign(&self, targets: impl IntoIterator<Item = SocketAddr>) {
+        let mut targets = targets.into_iter();
+        for slot in &self.slots {
+            let key = targets.next().map_or(0, target_key);
             if slot.key.load(Ordering::Relaxed) != key {
                 slot.key.store(0, Ordering::Release);
                 slot.sent.store(0, Ordering::Relaxed);
@@ -303,6 +348,8 @@ struct Worker {
     blocks_seen: (u64, Option<Instant>),
     /// When send trouble was last logged.
     last_error_log: Option<Instant>,
+    /// Art-Net: its targets, socket and the packets waiting for their frames to be heard.
+    artnet: artnet::ArtNet,
     /// The totals when this thread started, for its stop line.
     started_with: Totals,
 }
@@ -316,8 +363,11 @@ impl Worker {
         stop: Arc<AtomicBool>,
     ) -> Self {
         let settings = read_settings(&params);
-        stats.targets.assign(&settings.targets);
+        stats.targets.assign(settings.targets.iter().map(|t| t.addr()));
+        let mut artnet = artnet::ArtNet::new();
+        artnet.set_targets(settings.artnet.targets.iter().map(|t| t.addr()), &stats);
         Self {
+            artnet,
             consumer,
             params,
             stop,
@@ -362,20 +412,27 @@ impl Worker {
                 self.send(p.event, p.heard);
             }
             self.keepalive(now);
+            self.artnet.send_due(Instant::now(), &self.stats);
             self.sleep(now);
         }
         // The audio thread has stopped processing (deactivation): what is left is never sent.
         let left = self.pending.len() + self.consumer.slots();
         self.stats.pending_at_stop.fetch_add(left as u64, Ordering::Relaxed);
+        self.stats.artnet_pending_at_stop.fetch_add(self.artnet.unsent() as u64, Ordering::Relaxed);
         let done = Totals::of(&self.stats).since(self.started_with);
         nice_log!(
             "timecode output stopped; this activation: sent {}, send_errors {}, bind_errors {}, queue_full {}, \
-             pending_at_stop {}",
+             pending_at_stop {}; Art-Net: sent {}, send_errors {}, rate_refused {}, late {}, pending_at_stop {}",
             done.sent,
             done.send_errors,
             done.bind_errors,
             done.queue_full,
-            done.pending_at_stop
+            done.pending_at_stop,
+            done.artnet_sent,
+            done.artnet_send_errors,
+            done.artnet_rate_refused,
+            done.artnet_late,
+            done.artnet_pending_at_stop
         );
     }
 
@@ -398,7 +455,10 @@ impl Worker {
             let settings = read_settings(&self.params);
             if settings.targets != self.settings.targets {
                 self.sockets = Sockets::default();
-                self.stats.targets.assign(&settings.targets);
+                self.stats.targets.assign(settings.targets.iter().map(|t| t.addr()));
+            }
+            if settings.artnet.targets != self.settings.artnet.targets {
+                self.artnet.set_targets(settings.artnet.targets.iter().map(|t| t.addr()), &self.stats);
             }
             self.settings = settings;
             self.settings_read = now;
@@ -440,7 +500,8 @@ impl Worker {
     }
 
     /// Sleeps until the next frame is due or the next wake-up, whichever is first: the fast poll,
-    /// or just after the next block if that is sooner (module docs).
+    /// or just after the next block if that is sooner (module docs); for the next Art-Net packet,
+    /// until [`artnet::SPIN`] before it, then spins to it (or to an OSC frame due before it).
     fn sleep(&self, now: Instant) {
         let recent = |t: Option<Instant>| t.is_some_and(|t| now.duration_since(t) < HOST_IDLE_AFTER);
         let busy = recent(self.last_frame_at) || recent(self.blocks_seen.1);
@@ -458,8 +519,18 @@ impl Worker {
         if let Some(p) = self.pending.front() {
             wake = wake.min(p.due);
         }
+        let artnet = self.artnet.next_deadline();
+        if let Some(at) = artnet {
+            wake = wake.min(at.checked_sub(artnet::SPIN).unwrap_or(at));
+        }
         if let Some(d) = wake.checked_duration_since(Instant::now()) {
             std::thread::sleep(d);
+        }
+        if let Some(at) = artnet {
+            let until = self.pending.front().map_or(at, |p| p.due.min(at));
+            if until.saturating_duration_since(Instant::now()) <= artnet::SPIN {
+                artnet::spin_until(until);
+            }
         }
     }
 
@@ -477,6 +548,10 @@ impl Worker {
         let msg = TimecodeMessage::new(event.frame, event.rate, event.playing, seq, event.jump, event.looped);
         let heard = self.wall.wall_at(heard_at, self.settings.output_latency_ms);
         encode_timecode_bundle(&msg, timetag_from_system_time(heard), &mut self.buf);
+        // Art-Net leaves at the instant the timetag names (the same anchor: exact to the ns).
+        let heard_instant = self.wall.instant_at(heard, 0.0).unwrap_or(heard_at);
+        let artnet = &self.settings.artnet;
+        self.artnet.offer(event, heard_instant, artnet.stream_id.get(), self.settings.half_rate, &self.stats);
         for i in 0..self.settings.targets.len() {
             let target = self.settings.targets[i].addr();
             let result = match self.sockets.for_target(target, &self.settings.targets, &self.stats) {
@@ -785,19 +860,32 @@ mod tests {
         stats.send_errors.fetch_add(2, Ordering::Relaxed);
         stats.queue_full.fetch_add(1, Ordering::Relaxed);
         stats.pending_at_stop.fetch_add(3, Ordering::Relaxed);
+        stats.artnet_sent.fetch_add(4, Ordering::Relaxed);
+        stats.artnet_rate_refused.fetch_add(6, Ordering::Relaxed);
         let done = Totals::of(&stats).since(start);
-        assert_eq!(done, Totals { sent: 5, send_errors: 2, bind_errors: 0, queue_full: 1, pending_at_stop: 3 });
+        assert_eq!(
+            done,
+            Totals {
+                sent: 5,
+                send_errors: 2,
+                queue_full: 1,
+                pending_at_stop: 3,
+                artnet_sent: 4,
+                artnet_rate_refused: 6,
+                ..Totals::default()
+            }
+        );
     }
 
     #[test]
     fn a_target_that_stays_in_its_place_keeps_its_counts() {
         let counters = TargetCounters::default();
         let (a, b): (SocketAddr, SocketAddr) = ("127.0.0.1:1".parse().unwrap(), "[::1]:2".parse().unwrap());
-        counters.assign(&[target(a), target(b)]);
+        counters.assign([a, b]);
         counters.count(0, true);
         counters.count(1, false);
         counters.count(TARGET_SLOTS, true);
-        counters.assign(&[target(a), target(a)]);
+        counters.assign([a, a]);
         assert_eq!(counters.get(0, a), Some((1, 0)), "same address, same place: kept");
         assert_eq!(counters.get(1, a), Some((0, 0)), "new address: from zero");
         assert_eq!(counters.get(1, b), None);
@@ -913,5 +1001,257 @@ mod tests {
         assert!(t.elapsed() < Duration::from_secs(5), "stop must not hang");
         let (_rx, _producer, thread, _, _) = setup(1000);
         drop(thread);
+    }
+
+    // Art-Net: every frame sent as OSC also goes as ArtTimeCode, when it is heard.
+
+    /// The Art-Net side of a running network thread: the OSC receiver, the Art-Net receiver, the
+    /// ring's producer, the thread and the counters.
+    struct ArtNetRig {
+        osc: UdpSocket,
+        art: UdpSocket,
+        producer: rtrb::Producer<FrameMessage>,
+        thread: StoppableThread,
+        stats: Arc<Stats>,
+    }
+
+    /// A network thread sending OSC to one loopback receiver and Art-Net (stream `stream_id`,
+    /// `half_rate` as given) to another; `latency_ms` is the output latency.
+    fn artnet_rig(stream_id: u8, half_rate: bool, keepalive_ms: u32, latency_ms: f64) -> ArtNetRig {
+        use crate::settings::outputs::{ArtNetSettings, ArtNetTarget, ArtNetTargets};
+        use crate::settings::values::StreamId;
+        let osc = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let art = UdpSocket::bind("127.0.0.1:0").unwrap();
+        for rx in [&osc, &art] {
+            rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        }
+        let SocketAddr::V4(art_addr) = art.local_addr().unwrap() else { unreachable!("bound to 127.0.0.1") };
+        let settings = Settings {
+            targets: Targets::one(target(osc.local_addr().unwrap())),
+            keepalive_ms,
+            output_latency_ms: latency_ms,
+            half_rate,
+            artnet: ArtNetSettings {
+                targets: ArtNetTargets::new(vec![ArtNetTarget::new(art_addr).unwrap()]).unwrap(),
+                stream_id: StreamId::new(stream_id).unwrap(),
+            },
+            ..Settings::default()
+        };
+        let stats = Arc::new(Stats::default());
+        let (producer, consumer) = rtrb::RingBuffer::new(QUEUE_CAPACITY);
+        let readout = Arc::new(Readout::default());
+        readout.block(true, None, None);
+        let thread = spawn(consumer, Arc::new(TimecodeParams::new(settings)), stats.clone(), readout).unwrap();
+        ArtNetRig { osc, art, producer, thread, stats }
+    }
+
+    /// One Art-Net packet, when it arrived and what `artnet_protocol` (not ours) reads in it.
+    fn recv_artnet(rx: &UdpSocket) -> (Instant, artnet_protocol::Timecode) {
+        let mut buf = [0u8; 64];
+        let n = rx.recv(&mut buf).expect("an Art-Net packet within the timeout");
+        let at = Instant::now();
+        assert_eq!(n, osc_timecode_core::artnet::PACKET_LEN, "ArtTimeCode is 19 bytes");
+        match artnet_protocol::ArtCommand::from_buffer(&buf[..n]) {
+            Ok(artnet_protocol::ArtCommand::OpTimeCode(tc)) => {
+                assert_eq!((tc.version, tc.filler1), ([0, 14], 0), "ProtVer 14, Filler1 0");
+                (at, tc)
+            }
+            other => panic!("artnet_protocol read {other:?}, not an OpTimeCode"),
+        }
+    }
+
+    /// (hours, minutes, seconds, frames) as artnet_protocol decoded them.
+    fn label_of(tc: &artnet_protocol::Timecode) -> (u8, u8, u8, u8) {
+        (tc.hours, tc.minutes, tc.seconds, tc.frames)
+    }
+
+    /// (hours, minutes, seconds, frames) of frame `n` at `rate`, by core's timecode arithmetic.
+    fn label(n: i64, rate: FrameRate) -> (u8, u8, u8, u8) {
+        let tc = osc_timecode_core::Timecode::from_frame(n, rate);
+        (tc.hours(), tc.minutes(), tc.seconds(), tc.frames())
+    }
+
+    fn frame_at(frame: i64, rate: FrameRate, offset: u32, playing: bool, jump: bool) -> FrameEvent {
+        FrameEvent { frame, rate, offset, playing, jump, looped: false, starts: playing }
+    }
+
+    /// Frames of one 0.2 s block at 25 fps, from 01:00:00:00, with 25 ms of output latency: each
+    /// packet carries its frame's label (read by artnet_protocol) and arrives no sooner than
+    /// the frame is heard (block start + offset + the block + the latency, the instant of the
+    /// OSC timetag), in order.
+    #[test]
+    fn artnet_packets_carry_each_frame_and_leave_when_it_is_heard() {
+        let mut rig = artnet_rig(7, false, 0, 25.0);
+        let block_start = Instant::now();
+        let first = 90_000; // 01:00:00:00 at 25 fps
+        let offsets = [0u32, 1920, 3840, 5760, 7680];
+        for (i, offset) in offsets.into_iter().enumerate() {
+            let event = frame_at(first + i as i64, FrameRate::FPS_25, offset, true, i == 0);
+            rig.producer
+                .push(FrameMessage { event, block_start, sample_rate: 48_000, block_len: 9600, paced: false })
+                .unwrap();
+        }
+        for (i, offset) in offsets.into_iter().enumerate() {
+            let (_, tag, msg) = recv(&rig.osc);
+            assert_eq!(msg.frame, first + i as i64);
+            let (at, tc) = recv_artnet(&rig.art);
+            assert_eq!(label_of(&tc), label(first + i as i64, FrameRate::FPS_25), "packet {i}");
+            assert_eq!((tc.stream_id, tc.frame_type), (7, artnet_protocol::FrameType::EBU));
+            // Heard: the frame's sample, one block (9600 samples) later, plus 25 ms.
+            let heard = block_start
+                + Duration::from_nanos(u64::from(offset + 9600) * 1_000_000_000 / 48_000)
+                + Duration::from_millis(25);
+            assert!(at >= heard, "packet {i} arrived {:?} before its frame was heard", heard - at);
+            // The same instant as the OSC timetag of the frame (to the wall clock's anchor).
+            let tag_wall = osc_timecode_core::protocol::system_time_from_timetag(tag);
+            let arrival_wall = SystemTime::now();
+            assert!(arrival_wall + Duration::from_micros(100) >= tag_wall, "packet {i} before its timetag");
+        }
+        rig.thread.stop();
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        assert_eq!((get(&rig.stats.artnet_sent), get(&rig.stats.artnet_send_errors)), (5, 0));
+        let SocketAddr::V4(addr) = rig.art.local_addr().unwrap() else { unreachable!() };
+        assert_eq!(rig.stats.artnet_targets.get(0, SocketAddr::V4(addr)), Some((5, 0)));
+        assert_eq!(get(&rig.stats.artnet_late), 0);
+    }
+
+    /// Rates the Type cannot name go as the Type with the same labels (23.976 as Film, 29.97
+    /// non-drop as SMPTE), drop-frame as DF across a dropped minute; half-rate pairs at 50 fps
+    /// go once per pair (and after a locate onto a pair's second frame, once for it).
+    #[test]
+    fn every_carried_rate_goes_as_its_type_and_pairs_go_once() {
+        use artnet_protocol::FrameType;
+        // (rate, half_rate, frames pushed (playing, the first and `jump`s flagged), packets expected as
+        // (label frame, label rate), Type)
+        let cases = [
+            (
+                FrameRate::FPS_23_976,
+                false,
+                vec![(0, true), (1, false), (2, false)],
+                vec![(0, FrameRate::FPS_23_976), (1, FrameRate::FPS_23_976), (2, FrameRate::FPS_23_976)],
+                FrameType::Film,
+            ),
+            (
+                FrameRate::FPS_29_97_NDF,
+                false,
+                vec![(1798, true), (1799, false), (1800, false)],
+                vec![
+                    (1798, FrameRate::FPS_29_97_NDF),
+                    (1799, FrameRate::FPS_29_97_NDF),
+                    (1800, FrameRate::FPS_29_97_NDF),
+                ],
+                FrameType::SMPTE,
+            ),
+            (
+                // 00:00:59;28, ;29, then 00:01:00;02 (;00 and ;01 dropped).
+                FrameRate::FPS_29_97_DF,
+                false,
+                vec![(1798, true), (1799, false), (1800, false)],
+                vec![(1798, FrameRate::FPS_29_97_DF), (1799, FrameRate::FPS_29_97_DF), (1800, FrameRate::FPS_29_97_DF)],
+                FrameType::DF,
+            ),
+            (
+                // Pairs: 100+101 → 50 at 25 fps, 102+103 → 51; a locate onto 111 (second of its
+                // pair) sends 55; 112 → 56, 113 is its pair.
+                FrameRate::FPS_50,
+                true,
+                vec![(100, true), (101, false), (102, false), (103, false), (111, true), (112, false), (113, false)],
+                vec![
+                    (50, FrameRate::FPS_25),
+                    (51, FrameRate::FPS_25),
+                    (55, FrameRate::FPS_25),
+                    (56, FrameRate::FPS_25),
+                ],
+                FrameType::EBU,
+            ),
+        ];
+        for (rate, half_rate, frames, want, kind) in cases {
+            let mut rig = artnet_rig(0, half_rate, 0, 0.0);
+            let block_start = Instant::now();
+            for &(frame, jump) in &frames {
+                let event = frame_at(frame, rate, 0, true, jump);
+                rig.producer
+                    .push(FrameMessage { event, block_start, sample_rate: 48_000, block_len: 64, paced: false })
+                    .unwrap();
+            }
+            for &(frame, _) in &frames {
+                assert_eq!(recv(&rig.osc).2.frame, frame, "every frame goes as OSC at {rate}");
+            }
+            for &(n, at) in &want {
+                let (_, tc) = recv_artnet(&rig.art);
+                assert_eq!(label_of(&tc), label(n, at), "{rate}, half_rate {half_rate}");
+                assert_eq!((tc.frame_type, tc.stream_id), (kind, 0), "{rate}");
+            }
+            rig.thread.stop();
+            assert_eq!(rig.stats.artnet_sent.load(Ordering::Relaxed), want.len() as u64, "{rate}: no other packet");
+            assert_eq!(rig.stats.artnet_rate_refused.load(Ordering::Relaxed), 0);
+        }
+    }
+
+    /// 50 fps without half_rate: every frame goes as OSC, none as Art-Net, each counted.
+    #[test]
+    fn fifty_fps_without_half_rate_is_refused_and_counted() {
+        let mut rig = artnet_rig(0, false, 0, 0.0);
+        let block_start = Instant::now();
+        for f in 0..3 {
+            let event = frame_at(f, FrameRate::FPS_50, 0, true, f == 0);
+            rig.producer
+                .push(FrameMessage { event, block_start, sample_rate: 48_000, block_len: 64, paced: false })
+                .unwrap();
+        }
+        for f in 0..3 {
+            assert_eq!(recv(&rig.osc).2.frame, f);
+        }
+        rig.thread.stop();
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        assert_eq!((get(&rig.stats.artnet_rate_refused), get(&rig.stats.artnet_sent)), (3, 0));
+        // The thread has stopped: anything it had sent would be waiting in the socket.
+        rig.art.set_nonblocking(true).unwrap();
+        assert!(rig.art.recv(&mut [0u8; 64]).is_err(), "no Art-Net packet at 50 fps without half_rate");
+    }
+
+    /// While stopped, the parked frame goes again on Art-Net with every keep-alive.
+    #[test]
+    fn the_parked_frame_is_repeated_on_artnet_as_keepalive() {
+        let mut rig = artnet_rig(0, false, 30, 0.0);
+        let event = frame_at(42, FrameRate::FPS_25, 0, false, true);
+        rig.producer
+            .push(FrameMessage {
+                event,
+                block_start: Instant::now(),
+                sample_rate: 48_000,
+                block_len: 480,
+                paced: false,
+            })
+            .unwrap();
+        for i in 0..4 {
+            let (_, tc) = recv_artnet(&rig.art);
+            assert_eq!(label_of(&tc), label(42, FrameRate::FPS_25), "repeat {i}");
+        }
+        rig.thread.stop();
+        assert!(rig.stats.keepalives.load(Ordering::Relaxed) >= 3);
+        assert!(rig.stats.artnet_sent.load(Ordering::Relaxed) >= 4);
+    }
+
+    /// A frame already heard when it reaches the thread (an output latency below the host's
+    /// block) goes at once, counted late, never dropped.
+    #[test]
+    fn a_frame_heard_before_it_is_sent_goes_at_once_and_is_counted_late() {
+        let mut rig = artnet_rig(0, false, 0, -500.0);
+        let event = frame_at(7, FrameRate::FPS_25, 0, true, true);
+        rig.producer
+            .push(FrameMessage {
+                event,
+                block_start: Instant::now(),
+                sample_rate: 48_000,
+                block_len: 480,
+                paced: false,
+            })
+            .unwrap();
+        let (_, tc) = recv_artnet(&rig.art);
+        assert_eq!(label_of(&tc), label(7, FrameRate::FPS_25));
+        rig.thread.stop();
+        assert_eq!(rig.stats.artnet_late.load(Ordering::Relaxed), 1);
+        assert_eq!(rig.stats.artnet_sent.load(Ordering::Relaxed), 1);
     }
 }
