@@ -125,8 +125,15 @@ elseif phase == "play" then
   if log then
     local a = log:plugin(0):to_luaproc():shmem():to_int(0):array()
     say("midi_events", a[1])
+    -- Per event (midi_log.lua): sample, length, 10 bytes.
+    local stride = 12
     for n = 0, a[1] - 1 do
-      say("midi", a[2 + 4 * n], a[3 + 4 * n], a[4 + 4 * n], a[5 + 4 * n])
+      local base = 2 + stride * n
+      local values = {}
+      for i = 0, stride - 1 do
+        values[#values + 1] = a[base + i]
+      end
+      say("midi", table.unpack(values))
     end
   end
   close_session()

@@ -111,11 +111,19 @@ impl Played {
                 let n = |i: usize| -> i64 {
                     v.get(i).and_then(|t| t.parse().ok()).unwrap_or_else(|| panic!("bad midi line {v:?}"))
                 };
-                MidiEvent { sample: n(0), status: n(1) as u8, data1: n(2) as u8, data2: n(3) as u8 }
+                let len = n(1).clamp(0, MIDI_LOG_BYTES as i64) as u8;
+                let mut bytes = [0; MIDI_LOG_BYTES];
+                for (i, b) in bytes.iter_mut().enumerate() {
+                    *b = n(2 + i) as u8;
+                }
+                MidiEvent { sample: n(0), status: bytes[0], data1: bytes[1], data2: bytes[2], size: n(1), len, bytes }
             })
             .collect()
     }
 }
+
+/// Bytes of each MIDI event the log keeps (`tests/ardour/midi_log.lua`): an MTC full frame is 10.
+pub const MIDI_LOG_BYTES: usize = 10;
 
 /// One MIDI event out of the plugin, as Ardour played it on the track.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,10 +132,24 @@ pub struct MidiEvent {
     pub sample: i64,
     /// Status byte (0x90 note on channel 1, …).
     pub status: u8,
-    /// First data byte (key, controller).
+    /// First data byte (key, controller); 0 if the event has none.
     pub data1: u8,
-    /// Second data byte (velocity, value).
+    /// Second data byte (velocity, value); 0 if the event has none.
     pub data2: u8,
+    /// The event's length in bytes as Ardour had it (may exceed [`MIDI_LOG_BYTES`]).
+    pub size: i64,
+    /// Bytes kept: `min(size, MIDI_LOG_BYTES)`.
+    pub len: u8,
+    /// The first `len` bytes (zeros after).
+    pub bytes: [u8; MIDI_LOG_BYTES],
+}
+
+impl MidiEvent {
+    /// The bytes kept, status first (all of them unless the event was longer than
+    /// [`MIDI_LOG_BYTES`]).
+    pub fn data(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
 }
 
 /// How to set up a session.

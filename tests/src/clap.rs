@@ -11,7 +11,9 @@
 //! transport position, and the wall-clock instant just before `process()` was called) and every
 //! event the plugin put in the output event buffer ([`OutputEvent`], with its block), because the
 //! host clears that buffer at the start of each block. [`RunReport::midi`] reads the notes and
-//! MIDI 1.0 events as an instrument on the track would.
+//! MIDI 1.0 channel events as an instrument on the track would; [`RunReport::system_messages`]
+//! reads the system messages (MTC quarter frames and full frames), whose SysEx bytes the host
+//! copies while the plugin's buffer is valid (during `try_push`, as CLAP requires).
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -31,7 +33,7 @@ use clack_extensions::params::{
 use clack_extensions::render::{PluginRender, RenderMode};
 use clack_extensions::state::{HostState, HostStateImpl, PluginState};
 use clack_extensions::thread_check::{HostThreadCheck, HostThreadCheckImpl};
-use clack_host::events::event_types::{ParamValueEvent, TransportEvent};
+use clack_host::events::event_types::{MidiSysExEvent, ParamValueEvent, TransportEvent};
 use clack_host::events::io::{OutputEventBuffer, TryPushError};
 use clack_host::events::spaces::CoreEventSpace;
 use clack_host::prelude::*;
@@ -316,6 +318,9 @@ pub struct RunReport {
     pub started: Option<Instant>,
     /// The same moment on the wall clock (read just after `started`).
     pub started_wall: Option<SystemTime>,
+    /// The plugin's output audio, left and right, every sample of the run in order, when
+    /// [`ClapPlugin::capture_audio`] is on (else empty).
+    pub audio: [Vec<f32>; 2],
 }
 
 impl RunReport {
@@ -337,6 +342,94 @@ impl RunReport {
     /// The MIDI events of block `block` (an index into [`RunReport::block_log`]).
     pub fn midi_in_block(&self, block: usize) -> Vec<MidiAt> {
         self.midi().into_iter().filter(|m| m.block == block).collect()
+    }
+
+    /// The MIDI system messages of the run (status 0xF0 and up), in order: system common and
+    /// real-time messages from `CLAP_EVENT_MIDI` cut to their length by status byte (an MTC
+    /// quarter frame is `F1 dd`), SysEx from `CLAP_EVENT_MIDI_SYSEX` as copied (see
+    /// [`SysExBytes`]). Channel messages and notes are [`RunReport::midi`]'s.
+    pub fn system_messages(&self) -> Vec<SystemAt> {
+        self.events
+            .iter()
+            .filter_map(|e| {
+                let (carrier, bytes) = match &e.kind {
+                    OutputEventKind::Midi { data, .. } if data[0] >= 0xf0 => {
+                        (Carrier::Midi, data[..system_message_len(data[0])].to_vec())
+                    }
+                    OutputEventKind::SysEx { data, .. } => (Carrier::SysEx, data.bytes().to_vec()),
+                    _ => return None,
+                };
+                Some(SystemAt { block: e.block, offset: e.time, sample: e.sample, carrier, bytes })
+            })
+            .collect()
+    }
+}
+
+/// The length of a MIDI 1.0 system message by its status byte (`0xF0..=0xFF`): `F1` and `F3`
+/// carry one data byte, `F2` two, the others none (SysEx, `F0`, is as long as its event).
+pub fn system_message_len(status: u8) -> usize {
+    match status {
+        0xf1 | 0xf3 => 2,
+        0xf2 => 3,
+        _ => 1,
+    }
+}
+
+/// Which CLAP event carried a system message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carrier {
+    /// `CLAP_EVENT_MIDI` (three bytes, padded).
+    Midi,
+    /// `CLAP_EVENT_MIDI_SYSEX`.
+    SysEx,
+}
+
+/// A MIDI system message the plugin output, and where it was in the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemAt {
+    /// The block (an index into [`RunReport::block_log`]).
+    pub block: usize,
+    /// Sample offset within the block.
+    pub offset: u32,
+    /// Steady-time sample (the block's `steady_start` + `offset`).
+    pub sample: u64,
+    /// The CLAP event that carried it.
+    pub carrier: Carrier,
+    /// The raw MIDI bytes, status first.
+    pub bytes: Vec<u8>,
+}
+
+/// How many bytes of a SysEx output event the host keeps: an MTC full frame is 10.
+pub const SYSEX_BYTES: usize = 32;
+
+/// The bytes of a `CLAP_EVENT_MIDI_SYSEX` output event, copied in the host's `try_push` (the
+/// plugin's buffer is only valid during that call). `Copy`: the first [`SYSEX_BYTES`] are kept,
+/// and the event's own size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SysExBytes {
+    /// The event's `size`, in bytes (may exceed [`SYSEX_BYTES`]).
+    pub size: u32,
+    /// The first `min(size, SYSEX_BYTES)` bytes; zeros after.
+    kept: [u8; SYSEX_BYTES],
+}
+
+impl SysExBytes {
+    /// Copies `event`'s bytes. Call only during the `try_push` the event came with.
+    fn copy(event: &MidiSysExEvent) -> Self {
+        let mut kept = [0; SYSEX_BYTES];
+        if !event.buffer_ptr().is_null() {
+            // SAFETY: during `try_push` the plugin's buffer is valid for `size` bytes (CLAP
+            // `clap_event_midi_sysex`; clack's `MidiSysExEvent::data` contract for hosts).
+            let data = unsafe { event.data() };
+            let n = data.len().min(SYSEX_BYTES);
+            kept[..n].copy_from_slice(&data[..n]);
+        }
+        Self { size: event.buffer_size(), kept }
+    }
+
+    /// The bytes kept (all of them unless the event was longer than [`SYSEX_BYTES`]).
+    pub fn bytes(&self) -> &[u8] {
+        &self.kept[..(self.size as usize).min(SYSEX_BYTES)]
     }
 }
 
@@ -421,6 +514,13 @@ pub enum OutputEventKind {
         /// Status and data bytes.
         data: [u8; 3],
     },
+    /// `CLAP_EVENT_MIDI_SYSEX`: the bytes as the host copied them.
+    SysEx {
+        /// Note port index.
+        port: u16,
+        /// The bytes.
+        data: SysExBytes,
+    },
     /// Any other event (parameter values, gestures, note expressions, …).
     Other {
         /// Event space id (0 is CLAP's core space).
@@ -483,8 +583,14 @@ pub struct MidiAt {
 
 impl OutputEvent {
     /// Reads a captured output event from the host's buffer; `block` and `steady_start` say
-    /// where it was.
-    fn capture(event: &UnknownEvent, block: usize, steady_start: u64) -> Self {
+    /// where it was; `sysex` gives the bytes of a SysEx event, copied when it was pushed (the
+    /// next of the block's copies, in push order).
+    fn capture(
+        event: &UnknownEvent,
+        block: usize,
+        steady_start: u64,
+        sysex: &mut impl Iterator<Item = SysExBytes>,
+    ) -> Self {
         let header = event.header();
         let time = header.time();
         let kind = match event.as_core_event() {
@@ -509,13 +615,18 @@ impl OutputEvent {
                 }
             }
             Some(CoreEventSpace::Midi(e)) => OutputEventKind::Midi { port: e.port_index(), data: e.data() },
+            Some(CoreEventSpace::MidiSysEx(e)) => OutputEventKind::SysEx {
+                port: e.port_index(),
+                data: sysex.next().expect("a SysEx event the host copied when it was pushed"),
+            },
             _ => OutputEventKind::Other { space_id: header.as_raw().space_id, type_id: header.type_id() },
         };
         Self { block, time, sample: steady_start + u64::from(time), kind }
     }
 
-    /// The event as MIDI 1.0: `Ok(None)` for events that are not notes or MIDI, `Err` for a note
-    /// or MIDI event an instrument could not read unambiguously.
+    /// The event as a MIDI 1.0 channel message: `Ok(None)` for events that are not notes or
+    /// channel messages (system messages are [`RunReport::system_messages`]'), `Err` for a note or
+    /// MIDI event an instrument could not read unambiguously.
     pub fn midi(&self) -> Result<Option<Midi>, String> {
         let seven_bit = |what: &str, v: i16| -> Result<u8, String> {
             u8::try_from(v).ok().filter(|v| *v < 128).ok_or_else(|| format!("{what} {v} is not 0–127"))
@@ -540,6 +651,7 @@ impl OutputEvent {
                 let (channel, key) = note(port, channel, key)?;
                 Midi::NoteOff { channel, key }
             }
+            OutputEventKind::Midi { data: [0xf0..=0xff, ..], .. } | OutputEventKind::SysEx { .. } => return Ok(None),
             OutputEventKind::Midi { port, data: [status, d1, d2] } => {
                 if port != 0 {
                     return Err(format!("MIDI port {port}, not 0"));
@@ -629,6 +741,8 @@ struct AudioSide<'p> {
     /// [`ClapPlugin::output_room`].
     output_room: Option<u32>,
     steady_time: &'p mut u64,
+    /// The block's SysEx bytes ([`RoomLimited::sysex`]); capacity reserved before the run.
+    sysex: Vec<SysExBytes>,
 }
 
 /// The host's output event buffer with room for `room` events per block, as a host with a
@@ -640,6 +754,8 @@ struct RoomLimited<'b> {
     room: u32,
     /// Pushes refused in this block.
     refused: u64,
+    /// The bytes of the SysEx events accepted in this block, in push order.
+    sysex: &'b mut Vec<SysExBytes>,
 }
 
 impl OutputEventBuffer for RoomLimited<'_> {
@@ -648,7 +764,11 @@ impl OutputEventBuffer for RoomLimited<'_> {
             self.refused += 1;
             return Err(TryPushError::new());
         }
-        self.buffer.try_push(event)
+        self.buffer.try_push(event)?;
+        if let Some(CoreEventSpace::MidiSysEx(e)) = event.as_core_event() {
+            self.sysex.push(SysExBytes::copy(e));
+        }
+        Ok(())
     }
 }
 
@@ -669,8 +789,13 @@ impl AudioSide<'_> {
             buf[..len_us].fill(f32::NAN);
         }
         self.out_events.clear();
-        let mut out_buffer =
-            RoomLimited { buffer: &mut *self.out_events, room: self.output_room.unwrap_or(u32::MAX), refused: 0 };
+        self.sysex.clear();
+        let mut out_buffer = RoomLimited {
+            buffer: &mut *self.out_events,
+            room: self.output_room.unwrap_or(u32::MAX),
+            refused: 0,
+            sysex: &mut self.sysex,
+        };
         let status = {
             let [in_l, in_r] = input;
             let [out_l, out_r] = output;
@@ -775,6 +900,8 @@ pub struct ClapPlugin {
     /// How many events the host's output event buffer takes per block, as a host with a buffer
     /// of fixed size; `None` (the default): as many as the plugin pushes.
     pub output_room: Option<u32>,
+    /// Keep the output audio of every run in [`RunReport::audio`] (LTC tests); off by default.
+    pub capture_audio: bool,
     steady_time: u64,
 }
 
@@ -840,6 +967,7 @@ impl ClapPlugin {
             in_events: EventBuffer::with_capacity(16),
             out_events: EventBuffer::with_capacity(256),
             output_room: None,
+            capture_audio: false,
             steady_time: 0,
         };
         me.discover_params();
@@ -1131,7 +1259,7 @@ impl ClapPlugin {
         mut len_of: impl FnMut(Option<&mut Transport>, usize) -> u32 + Send,
         realtime: bool,
     ) -> RunReport {
-        let (side_sample_rate, max_block) = (self.sample_rate, self.max_block);
+        let (side_sample_rate, max_block, capture_audio) = (self.sample_rate, self.max_block, self.capture_audio);
         let processor = self.processor.as_mut().expect("activate first").ensure_processing_started().expect("started");
         let mut side = AudioSide {
             processor,
@@ -1140,6 +1268,7 @@ impl ClapPlugin {
             out_events: &mut self.out_events,
             output_room: self.output_room,
             steady_time: &mut self.steady_time,
+            sysex: Vec::with_capacity(1024),
         };
         let report = std::thread::scope(|s| {
             s.spawn(|| {
@@ -1181,7 +1310,15 @@ impl ClapPlugin {
                         timeline_start,
                         playing,
                     });
-                    report.events.extend(side.out_events.iter().map(|e| OutputEvent::capture(e, index, steady_start)));
+                    let mut sysex = side.sysex.iter().copied();
+                    report.events.extend(
+                        side.out_events.iter().map(|e| OutputEvent::capture(e, index, steady_start, &mut sysex)),
+                    );
+                    if capture_audio {
+                        for (kept, out) in report.audio.iter_mut().zip(&side.io.output) {
+                            kept.extend_from_slice(&out[..len as usize]);
+                        }
+                    }
                     if let Some(t) = transport.as_deref_mut() {
                         t.advance(len);
                     }
@@ -1245,7 +1382,7 @@ mod tests {
 
     /// Captures every event of `buffer` as block 3 starting at steady sample 1000.
     fn capture_all(buffer: &EventBuffer) -> Vec<OutputEvent> {
-        buffer.iter().map(|e| OutputEvent::capture(e, 3, 1000)).collect()
+        buffer.iter().map(|e| OutputEvent::capture(e, 3, 1000, &mut std::iter::empty())).collect()
     }
 
     #[test]
@@ -1273,6 +1410,45 @@ mod tests {
                 None,
             ]
         );
+    }
+
+    /// SysEx bytes are copied while pushed (the plugin's buffer is gone afterwards); system
+    /// messages are not channel MIDI, and come out of `system_messages` cut to their length.
+    #[test]
+    fn captures_system_messages_and_sysex_bytes_while_pushed() {
+        let mut buffer = EventBuffer::with_capacity(8);
+        let mut copies = Vec::new();
+        let mut room = RoomLimited { buffer: &mut buffer, room: 3, refused: 0, sysex: &mut copies };
+        let mut full = [0xf0, 0x7f, 0x7f, 0x01, 0x01, 0x21, 0x02, 0x03, 0x04, 0xf7];
+        room.try_push(MidiEvent::new(4, 0, [0xf1, 0x23, 0]).as_unknown()).expect("room");
+        // SAFETY: `full` outlives the pushes.
+        let event = unsafe { MidiSysExEvent::new(6, 0, &full) };
+        room.try_push(event.as_unknown()).expect("room");
+        room.try_push(MidiEvent::new(7, 0, [0xb0, 1, 2]).as_unknown()).expect("room");
+        assert!(room.try_push(event.as_unknown()).is_err(), "a fourth event has no room");
+        assert_eq!(room.refused, 1);
+        full.fill(0); // the plugin's buffer is reused after the call
+        let mut sysex = copies.iter().copied();
+        let events: Vec<OutputEvent> = buffer.iter().map(|e| OutputEvent::capture(e, 2, 500, &mut sysex)).collect();
+        let report = RunReport { events, ..RunReport::default() };
+        assert_eq!(
+            report.system_messages(),
+            [
+                SystemAt { block: 2, offset: 4, sample: 504, carrier: Carrier::Midi, bytes: vec![0xf1, 0x23] },
+                SystemAt {
+                    block: 2,
+                    offset: 6,
+                    sample: 506,
+                    carrier: Carrier::SysEx,
+                    bytes: vec![0xf0, 0x7f, 0x7f, 0x01, 0x01, 0x21, 0x02, 0x03, 0x04, 0xf7],
+                },
+            ]
+        );
+        assert_eq!(
+            report.midi().iter().map(|m| m.midi).collect::<Vec<_>>(),
+            [Midi::ControlChange { channel: 0, number: 1, value: 2 }]
+        );
+        assert_eq!((system_message_len(0xf2), system_message_len(0xf8)), (3, 1));
     }
 
     #[test]

@@ -3,20 +3,23 @@
 //! `InitDll` on Windows) and `GetPluginFactory`, creates the component,
 //! initialises it with a minimal `IHostApplication`, sets state through `IComponent::setState`
 //! (nice-plug reads the bare state JSON there), sets up processing and processes blocks with a
-//! `ProcessContext` from the [`Transport`] model.
+//! `ProcessContext` from the [`Transport`] model, keeping what the plugin adds to the output event
+//! list ([`Vst3Run`]: control changes such as MTC quarter frames, `kCtrlQuarterFrame`, and
+//! `DataEvent` bytes, copied during `addEvent` while the plugin's buffer is valid).
 
 use std::ffi::c_void;
 use std::path::Path;
 use std::ptr;
 use std::sync::Mutex;
 
+use vst3::Steinberg::Vst::Event_::EventTypes_;
 use vst3::Steinberg::Vst::FrameRate_::FrameRateFlags_::{kDropRate, kPullDownRate};
 use vst3::Steinberg::Vst::ProcessContext_::StatesAndFlags_::{
     kCycleActive, kCycleValid, kPlaying, kProjectTimeMusicValid, kSmpteValid, kTempoValid, kTimeSigValid,
 };
 use vst3::Steinberg::Vst::{
-    AudioBusBuffers, AudioBusBuffers__type0, BusDirections_, IAudioProcessor, IAudioProcessorTrait, IComponent,
-    IComponentTrait, IHostApplication, IHostApplicationTrait, IProcessContextRequirements,
+    AudioBusBuffers, AudioBusBuffers__type0, BusDirections_, Event, IAudioProcessor, IAudioProcessorTrait, IComponent,
+    IComponentTrait, IEventList, IEventListTrait, IHostApplication, IHostApplicationTrait, IProcessContextRequirements,
     IProcessContextRequirementsTrait, MediaTypes_, ProcessContext, ProcessData, ProcessModes_, ProcessSetup,
     SpeakerArr, SpeakerArrangement, String128, SymbolicSampleSizes_,
 };
@@ -145,6 +148,182 @@ impl IBStreamTrait for MemStream {
         }
         // SAFETY: valid out pointer.
         unsafe { *pos = g.1 as int64 };
+        kResultOk
+    }
+}
+
+/// `kCtrlQuarterFrame`: the `LegacyMIDICCOutEvent::controlNumber` of an MTC quarter frame
+/// (VST3 SDK `ivstmidicontrollers.h`).
+pub const CTRL_QUARTER_FRAME: u8 = 132;
+
+/// One event the plugin added to the output event list, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vst3OutputEvent {
+    /// The block (an index into [`Vst3Run::blocks`]).
+    pub block: usize,
+    /// `sampleOffset`: samples into the block.
+    pub offset: i32,
+    /// `busIndex`.
+    pub bus: i32,
+    /// What it is.
+    pub kind: Vst3EventKind,
+}
+
+/// The output events the MTC tests look at, with their raw VST3 fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Vst3EventKind {
+    /// `kLegacyMIDICCOutEvent` (`controlNumber` 0-127 a CC, 128 aftertouch, 129 pitch bend, 130
+    /// program change, 132 [`CTRL_QUARTER_FRAME`]).
+    LegacyCc {
+        /// `controlNumber`.
+        control: u8,
+        /// `channel`.
+        channel: i8,
+        /// `value`.
+        value: i8,
+        /// `value2`.
+        value2: i8,
+    },
+    /// `kDataEvent`: its `type` (0 `kMidiSysEx`) and bytes.
+    Data {
+        /// `DataEvent::type`.
+        data_type: u32,
+        /// The bytes, copied during `addEvent`.
+        bytes: Vec<u8>,
+    },
+    /// Any other event type.
+    Other {
+        /// `Event::type`.
+        type_id: u16,
+    },
+}
+
+/// How a VST3 system message reached the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Vst3Carrier {
+    /// `LegacyMIDICCOutEvent` with `controlNumber` [`CTRL_QUARTER_FRAME`].
+    QuarterFrameCc,
+    /// `DataEvent` of type `kMidiSysEx`, the bytes verbatim.
+    DataEvent,
+}
+
+/// A MIDI system message out of the VST3 plugin, as bytes, and where it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vst3SystemAt {
+    /// The block (an index into [`Vst3Run::blocks`]).
+    pub block: usize,
+    /// Samples into the block.
+    pub offset: i32,
+    /// The event that carried it.
+    pub carrier: Vst3Carrier,
+    /// The raw MIDI bytes: `F1 dd` for a quarter frame control event.
+    pub bytes: Vec<u8>,
+}
+
+/// One block as [`Vst3Plugin::run_events`] processed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Vst3Block {
+    /// Samples in the block.
+    pub len: u32,
+    /// The transport model's exact timeline sample at the block's first sample.
+    pub timeline_start: i64,
+    /// The transport was rolling.
+    pub playing: bool,
+}
+
+/// What [`Vst3Plugin::run_events`] saw.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Vst3Run {
+    /// Output samples that were not the input (the plugin is a pass-through).
+    pub mismatches: u64,
+    /// Every block, in order.
+    pub blocks: Vec<Vst3Block>,
+    /// Every output event, block by block in the order added.
+    pub events: Vec<Vst3OutputEvent>,
+}
+
+impl Vst3Run {
+    /// The MIDI system messages (MTC quarter frames and full frames), in order: quarter-frame
+    /// control events as `F1 dd`, `DataEvent`s as their bytes. Other events are left out.
+    pub fn system_messages(&self) -> Vec<Vst3SystemAt> {
+        self.events
+            .iter()
+            .filter_map(|e| {
+                let (carrier, bytes) = match &e.kind {
+                    Vst3EventKind::LegacyCc { control: CTRL_QUARTER_FRAME, value, .. } => {
+                        (Vst3Carrier::QuarterFrameCc, vec![0xf1, *value as u8])
+                    }
+                    Vst3EventKind::Data { bytes, .. } => (Vst3Carrier::DataEvent, bytes.clone()),
+                    _ => return None,
+                };
+                Some(Vst3SystemAt { block: e.block, offset: e.offset, carrier, bytes })
+            })
+            .collect()
+    }
+}
+
+/// The host's output event list: keeps a copy of every event added (the bytes of a
+/// `DataEvent` too, which are only valid during the call). `[audio-thread]` during `process()`.
+struct OutputEventList {
+    /// The events of the current block: the raw event (its data pointer cleared) and our copy.
+    events: Mutex<Vec<(Event, Vst3EventKind)>>,
+}
+
+impl Class for OutputEventList {
+    type Interfaces = (IEventList,);
+}
+
+impl IEventListTrait for OutputEventList {
+    unsafe fn getEventCount(&self) -> int32 {
+        self.events.lock().expect("event list lock").len() as int32
+    }
+
+    unsafe fn getEvent(&self, index: int32, e: *mut Event) -> tresult {
+        let events = self.events.lock().expect("event list lock");
+        match (usize::try_from(index).ok().and_then(|i| events.get(i)), e.is_null()) {
+            (Some((event, _)), false) => {
+                // SAFETY: the caller passes a valid out pointer.
+                unsafe { *e = *event };
+                kResultOk
+            }
+            _ => kInvalidArgument,
+        }
+    }
+
+    unsafe fn addEvent(&self, e: *mut Event) -> tresult {
+        if e.is_null() {
+            return kInvalidArgument;
+        }
+        // SAFETY: the caller passes a valid event for the call.
+        let mut event = unsafe { *e };
+        #[allow(clippy::unnecessary_cast)]
+        let kind = match u32::from(event.r#type) {
+            t if t == EventTypes_::kLegacyMIDICCOutEvent as u32 => {
+                // SAFETY: the type says which union field is set.
+                let cc = unsafe { event.__field0.midiCCOut };
+                Vst3EventKind::LegacyCc {
+                    control: cc.controlNumber,
+                    channel: cc.channel as i8,
+                    value: cc.value as i8,
+                    value2: cc.value2 as i8,
+                }
+            }
+            t if t == EventTypes_::kDataEvent as u32 => {
+                // SAFETY: the type says which union field is set.
+                let data = unsafe { event.__field0.data };
+                let bytes = if data.bytes.is_null() {
+                    Vec::new()
+                } else {
+                    // SAFETY: a DataEvent's `bytes` is valid for `size` bytes during the call.
+                    unsafe { std::slice::from_raw_parts(data.bytes, data.size as usize) }.to_vec()
+                };
+                // The plugin's buffer is gone after the call: keep no pointer to it.
+                event.__field0.data.bytes = ptr::null();
+                Vst3EventKind::Data { data_type: data.r#type, bytes }
+            }
+            _ => Vst3EventKind::Other { type_id: event.r#type },
+        };
+        self.events.lock().expect("event list lock").push((event, kind));
         kResultOk
     }
 }
@@ -484,6 +663,12 @@ impl Vst3Plugin {
     /// from `transport` (advanced after every block). Returns the number of output samples that
     /// were not the input (the plugin is a pass-through).
     pub fn run(&mut self, transport: &mut Transport, total: u64, block: u32) -> u64 {
+        self.run_events(transport, total, block).mismatches
+    }
+
+    /// [`Vst3Plugin::run`], with an output event list: returns the blocks and the events the
+    /// plugin added.
+    pub fn run_events(&mut self, transport: &mut Transport, total: u64, block: u32) -> Vst3Run {
         assert!(self.active, "activate first");
         assert!(block >= 1 && block <= self.max_block);
         let processor = &self.processor;
@@ -494,7 +679,9 @@ impl Vst3Plugin {
             s.spawn(move || {
                 let mut left = total;
                 let mut n_done = 0u64;
-                let mut mismatches = 0u64;
+                let mut run = Vst3Run::default();
+                let list = ComWrapper::new(OutputEventList { events: Mutex::new(Vec::with_capacity(256)) });
+                let list_ptr = list.to_com_ptr::<IEventList>().expect("IEventList");
                 while left > 0 {
                     let len = left.min(u64::from(block)) as usize;
                     for (ch, buf) in input.iter_mut().enumerate() {
@@ -528,20 +715,33 @@ impl Vst3Plugin {
                         inputParameterChanges: ptr::null_mut(),
                         outputParameterChanges: ptr::null_mut(),
                         inputEvents: ptr::null_mut(),
-                        outputEvents: ptr::null_mut(),
+                        outputEvents: list_ptr.as_ptr(),
                         processContext: &mut ctx,
                     };
+                    let index = run.blocks.len();
+                    run.blocks.push(Vst3Block {
+                        len: len as u32,
+                        timeline_start: transport.position,
+                        playing: transport.playing,
+                    });
                     // SAFETY: every pointer in `data` is live for the call.
                     check(unsafe { processor.process(&mut data) }, "IAudioProcessor::process");
+                    let added = std::mem::take(&mut *list.events.lock().expect("event list lock"));
+                    run.events.extend(added.into_iter().map(|(event, kind)| Vst3OutputEvent {
+                        block: index,
+                        offset: event.sampleOffset,
+                        bus: event.busIndex,
+                        kind,
+                    }));
                     for ch in 0..2 {
                         let (i, o) = if ch == 0 { (&il[..len], &ol[..len]) } else { (&ir[..len], &or[..len]) };
-                        mismatches += i.iter().zip(o).filter(|(a, b)| a.to_bits() != b.to_bits()).count() as u64;
+                        run.mismatches += i.iter().zip(o).filter(|(a, b)| a.to_bits() != b.to_bits()).count() as u64;
                     }
                     transport.advance(len as u32);
                     n_done += len as u64;
                     left -= len as u64;
                 }
-                mismatches
+                run
             })
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p))
