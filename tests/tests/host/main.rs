@@ -7,6 +7,7 @@
 
 mod common;
 
+mod clap_artnet;
 mod clap_conformance;
 mod clap_cues;
 mod clap_faults;
