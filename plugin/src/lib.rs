@@ -41,6 +41,7 @@ use osc_timecode_core::send::{HostBlock, PlannedFrame, Render, SendPolicy, SendS
 pub mod cues;
 pub mod editor;
 pub mod network;
+pub mod outputs;
 pub mod params;
 pub mod readout;
 pub mod settings;
@@ -50,6 +51,8 @@ pub mod wallclock;
 use cues::player::{BlockTiming, CuePlayer, MidiOut, PendingReleases};
 use cues::{CUE_QUEUE_CAPACITY, CueStats};
 use network::{FrameMessage, QUEUE_CAPACITY, Stats};
+use outputs::OutputStats;
+use outputs::ltc::LtcOut;
 use params::TimecodeParams;
 use readout::{CueActivity, Readout};
 use settings::{OfflinePolicy, Settings};
@@ -86,6 +89,10 @@ pub struct OscTimecode {
     cue_activity: Arc<CueActivity>,
     /// The window's size and open state. `[main-thread]`; allocated in `default()`.
     editor_state: Arc<nice_plug_egui::EguiEditorState>,
+    /// Counters of the LTC, MTC and Art-Net outputs. `[thread-safe]`; allocated in `default()`.
+    output_stats: Arc<OutputStats>,
+    /// Renders LTC into the audio output. `[audio-thread]`; plain data, no heap.
+    ltc: LtcOut,
 }
 
 impl Default for OscTimecode {
@@ -109,6 +116,8 @@ impl Default for OscTimecode {
             readout: Arc::new(Readout::default()),
             cue_activity: Arc::new(CueActivity::default()),
             editor_state: editor::default_state(),
+            output_stats: Arc::new(OutputStats::default()),
+            ltc: LtcOut::default(),
         }
     }
 }
@@ -144,7 +153,7 @@ impl Plugin for OscTimecode {
     const MIDI_OUTPUT: MidiConfig = MidiConfig::MidiCCs;
 
     type Editor = nice_plug_egui::EguiEditor<editor::App>;
-    type SysExMessage = ();
+    type SysExMessage = outputs::mtc::MtcMessage;
     type BackgroundTask = ();
 
     fn params(&self) -> Arc<dyn Params> {
@@ -186,6 +195,9 @@ impl Plugin for OscTimecode {
             OfflinePolicy::Silent => Render::OfflineSilent,
             OfflinePolicy::Realtime => Render::OfflinePaced,
         };
+        if let Ok(settings) = self.params.settings.read() {
+            self.params.audio_outputs.store(settings.audio_outputs());
+        }
         let settings = send_settings(&self.params);
         match self.send.as_mut() {
             Some(send) => send.reactivate(sample_rate, settings, render),
@@ -228,8 +240,9 @@ impl Plugin for OscTimecode {
         _aux: &mut AuxiliaryBuffers,
         context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
-        // Audio passes through untouched (the wrapper already copied input to output).
-        let Self { params, stats, send, producer, cue_player, readout, .. } = self;
+        // Audio passes through (the wrapper already copied input to output), except on channels
+        // that carry LTC (`outputs::ltc`).
+        let Self { params, stats, send, producer, cue_player, readout, ltc, output_stats, .. } = self;
         let (Some(send), Some(producer), Some(cue_player)) = (send.as_mut(), producer.as_mut(), cue_player.as_mut())
         else {
             return ProcessStatus::KeepAlive;
@@ -251,6 +264,9 @@ impl Plugin for OscTimecode {
                 stats.queue_full.fetch_add(1, Ordering::Relaxed);
             }
         });
+        let outputs = params.audio_outputs.load();
+        let output = params.output.value();
+        ltc.render(outputs.into(), output, send.clock(), block_len as usize, buffer.as_slice(), output_stats);
         // After the block's frames are queued (see `Readout::block`).
         readout.block_timing(block_start, block_len, sample_rate);
         readout.block(has_position, last_event.as_ref(), host_rate(transport));

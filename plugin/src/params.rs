@@ -7,6 +7,7 @@ use std::sync::{Arc, RwLock};
 use nice_plug::prelude::*;
 use osc_timecode_core::FrameRate;
 
+use crate::outputs::AudioSwitches;
 use crate::settings::Settings;
 
 /// Frame rate choices, in the order of [`FrameRate::ALL`]. The `#[id]`s are what projects store
@@ -94,6 +95,10 @@ pub struct TimecodeParams {
     /// Targets, keep-alive, latency: `[main-thread]` and `[network-thread]`, never audio.
     #[persist = "settings"]
     pub settings: Arc<RwLock<Settings>>,
+    /// The part of `settings` the audio thread needs (LTC, MTC, half rate), published without a
+    /// lock: `[main-thread]` (activation) and `[network-thread]` (each settings refresh) store,
+    /// the `[audio-thread]` loads.
+    pub audio_outputs: AudioSwitches,
 }
 
 impl TimecodeParams {
@@ -106,6 +111,7 @@ impl TimecodeParams {
                 .with_value_to_string(Arc::new(format_offset))
                 .with_string_to_value(Arc::new(parse_offset)),
             send_stopped: BoolParam::new("Send While Stopped", true).with_string_to_value(Arc::new(parse_switch)),
+            audio_outputs: AudioSwitches::new(settings.audio_outputs()),
             settings: Arc::new(RwLock::new(settings)),
         }
     }
