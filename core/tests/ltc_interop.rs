@@ -9,78 +9,18 @@
 //! `off_start` is documented as approximate), for every word, so no drift can hide. The exact
 //! sample positions are proven in `ltc.rs`'s unit tests.
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-
 use osc_timecode_core::clock::offset_frames;
 use osc_timecode_core::ltc::{LtcFormat, LtcWriter};
 use osc_timecode_core::timecode::frame_start_sample;
 use osc_timecode_core::{FrameRate, Timecode};
 
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/ltc_decode.py");
-const INSTALL: &str = "apt-get install libltc11";
+#[path = "interop/libltc.rs"]
+mod libltc;
+
+use libltc::{decode, require_libltc};
 
 /// The level the writer is asked for; libltc must measure it within 1.5 dB.
 const LEVEL_DBFS: f32 = -18.0;
-
-#[track_caller]
-fn require_libltc() {
-    let present = Command::new("python3")
-        .args(["-c", "import ctypes; ctypes.CDLL('libltc.so.11')"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(present, "libltc is not installed: this test needs it ({INSTALL}; .ci/run does this)");
-}
-
-/// One line of the script's output.
-struct Decoded {
-    label: String,
-    df: bool,
-    off_start: i64,
-    /// libltc's own level estimate (biased low, see the script): reported, not checked.
-    volume_dbfs: f64,
-    /// The word's peak in the file, in dBFS.
-    peak_dbfs: f64,
-    bytes: String,
-    range: String,
-}
-
-fn decode(samples: &[f32], sample_rate: u32, rate: FrameRate, what: &str) -> Vec<Decoded> {
-    let path = temp_path(what);
-    let raw: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
-    std::fs::write(&path, raw).unwrap_or_else(|e| panic!("could not write {}: {e}", path.display()));
-    let out = Command::new("python3")
-        .arg(SCRIPT)
-        .arg(&path)
-        .args([sample_rate.to_string(), rate.num().to_string(), rate.den().to_string()])
-        .output()
-        .unwrap_or_else(|e| panic!("could not run python3 {SCRIPT}: {e}"));
-    let _ = std::fs::remove_file(&path);
-    assert!(out.status.success(), "{what}: libltc decode failed: {}", String::from_utf8_lossy(&out.stderr));
-    let text = String::from_utf8(out.stdout).expect("utf-8");
-    text.lines()
-        .map(|line| {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            assert_eq!(f.len(), 10, "{what}: unexpected line {line:?}");
-            Decoded {
-                label: f[0].to_owned(),
-                df: f[1] == "1",
-                off_start: f[2].parse().expect("off_start"),
-                volume_dbfs: f[5].parse().expect("volume"),
-                peak_dbfs: f[9].parse().expect("peak"),
-                range: format!("{}..={}", f[7], f[8]),
-                bytes: f[6].to_owned(),
-            }
-        })
-        .collect()
-}
-
-fn temp_path(what: &str) -> PathBuf {
-    let name: String = what.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
-    std::env::temp_dir().join(format!("osc-timecode-ltc-{}-{name}.f32", std::process::id()))
-}
 
 /// Renders frames `[first, first + frames]` in 512-sample blocks and decodes them: every word in
 /// order, label and DF flag from `Timecode`, `off_start` on the word's first frame's first
