@@ -460,6 +460,9 @@ impl Worker {
             if settings.artnet.targets != self.settings.artnet.targets {
                 self.artnet.set_targets(settings.artnet.targets.iter().map(|t| t.addr()), &self.stats);
             }
+            // Settings can change without an activation (a state loaded into a running
+            // instance): the audio thread's part follows within a poll.
+            self.params.audio_outputs.store(settings.audio_outputs());
             self.settings = settings;
             self.settings_read = now;
             let agreement = RateAgreement::of(self.readout.host_rate(), self.params.rate.value().rate());

@@ -148,6 +148,8 @@ struct Config {
     output: bool,
     /// How many targets the plugin sends to.
     targets: usize,
+    /// LTC written on both output channels (`[plugin.ltc] channel = "both"`).
+    ltc: bool,
 }
 
 impl Config {
@@ -155,15 +157,18 @@ impl Config {
     fn all() -> Vec<Config> {
         let mut v = Vec::new();
         for block in BLOCKS {
-            v.push(Config { block, output: true, targets: 1 });
-            v.push(Config { block, output: true, targets: 8 });
-            v.push(Config { block, output: false, targets: 1 });
+            v.push(Config { block, output: true, targets: 1, ltc: false });
+            v.push(Config { block, output: true, targets: 8, ltc: false });
+            v.push(Config { block, output: false, targets: 1, ltc: false });
+            v.push(Config { block, output: true, targets: 1, ltc: true });
         }
         v
     }
 
     fn label(self) -> String {
-        if self.output {
+        if self.ltc {
+            format!("{} samples, output on, 1 target, LTC on both channels", self.block)
+        } else if self.output {
             format!(
                 "{} samples, output on, {} target{}",
                 self.block,
@@ -175,19 +180,37 @@ impl Config {
         }
     }
 
-    fn args(self) -> [String; 3] {
-        [self.block.to_string(), if self.output { "on" } else { "off" }.to_owned(), self.targets.to_string()]
+    fn args(self) -> [String; 4] {
+        [
+            self.block.to_string(),
+            if self.output { "on" } else { "off" }.to_owned(),
+            self.targets.to_string(),
+            if self.ltc { "ltc" } else { "no-ltc" }.to_owned(),
+        ]
     }
 
     fn parse(args: &[String]) -> anyhow::Result<Self> {
         match args {
-            [block, output, targets, ..] => Ok(Self {
+            [block, output, targets, ltc, ..] => Ok(Self {
                 block: block.parse().context("block size")?,
                 output: output == "on",
                 targets: targets.parse().context("targets")?,
+                ltc: ltc == "ltc",
             }),
-            _ => bail!("expected BLOCK on|off TARGETS"),
+            _ => bail!("expected BLOCK on|off TARGETS ltc|no-ltc"),
         }
+    }
+
+    /// The plugin for this configuration, loaded and set up, not activated.
+    fn plugin(self, targets: Vec<SocketAddr>) -> crate::clap::ClapPlugin {
+        let mut plugin =
+            load_plugin(&PluginSetup { targets, rate: RATE, output: self.output, cues: free_loopback_addr() });
+        if self.ltc {
+            plugin.update_settings(|s| {
+                s.insert("ltc".into(), serde_json::json!({"channel": "both", "level_dbfs": -18.0}));
+            });
+        }
+        plugin
     }
 
     /// Seconds of audio for a timing run: enough blocks for a p99 while the frames stay fewer
@@ -266,8 +289,7 @@ struct Timing {
 /// callback would call them, with the network thread sending in between.
 fn time_config(config: Config, quick: bool, paced: Option<f64>) -> anyhow::Result<Timing> {
     let (_sinks, targets) = sinks(config.targets)?;
-    let mut plugin =
-        load_plugin(&PluginSetup { targets, rate: RATE, output: config.output, cues: free_loopback_addr() });
+    let mut plugin = config.plugin(targets);
     plugin.activate(SR, config.block);
     let mut transport = Transport::playing_from(SR, 0);
     // Warm-up: first-call costs (page faults, the network thread starting) are not per-block.
@@ -346,10 +368,9 @@ const CALLGRIND_MEASURE: usize = 1000;
 /// collects the measured blocks of `class`. Prints `calls FRAMES` on standard output.
 pub fn callgrind_child(args: &[String]) -> anyhow::Result<()> {
     let config = Config::parse(args)?;
-    let class = Class::parse(args.get(3).map(String::as_str).unwrap_or("some"))?;
+    let class = Class::parse(args.get(4).map(String::as_str).unwrap_or("some"))?;
     let (_sinks, targets) = sinks(config.targets)?;
-    let mut plugin =
-        load_plugin(&PluginSetup { targets, rate: RATE, output: config.output, cues: free_loopback_addr() });
+    let mut plugin = config.plugin(targets);
     plugin.activate(SR, config.block);
     let mut transport = Transport::playing_from(SR, 0);
     let total = CALLGRIND_WARM + CALLGRIND_MEASURE;
@@ -375,8 +396,14 @@ pub fn callgrind_child(args: &[String]) -> anyhow::Result<()> {
 
 /// Runs the callgrind child for `config` and `class` and returns what it counted, or why not.
 fn count_instructions(ctx: &Ctx, config: Config, class: Class) -> anyhow::Result<Counted> {
-    let out =
-        ctx.scratch.join(format!("callgrind.{}.{}.{}.{}", config.block, config.output, config.targets, class.name()));
+    let out = ctx.scratch.join(format!(
+        "callgrind.{}.{}.{}.{}.{}",
+        config.block,
+        config.output,
+        config.targets,
+        config.ltc,
+        class.name()
+    ));
     let _ = std::fs::remove_file(&out);
     let mut cmd = Command::new("valgrind");
     cmd.arg("--tool=callgrind")
@@ -451,6 +478,11 @@ pub fn alloc_child(quick: bool) -> anyhow::Result<()> {
     for block in BLOCKS {
         let listen = free_loopback_addr();
         let mut plugin = load_plugin(&PluginSetup { targets: targets.clone(), rate: RATE, output: true, cues: listen });
+        // Every audio-thread path at once: frames, cues, LTC on both channels and MTC.
+        plugin.update_settings(|s| {
+            s.insert("ltc".into(), serde_json::json!({"channel": "both", "stopped": "still"}));
+            s.insert("mtc".into(), serde_json::json!({"enabled": true}));
+        });
         plugin.activate(SR, block);
         let sender = CueSender::new(listen);
         sender.wait_ready();
@@ -551,7 +583,7 @@ pub fn run(ctx: &Ctx) -> Section {
     );
     let mut timings = Vec::new();
     let paced_seconds = if ctx.quick { 3.0 } else { 10.0 };
-    let paced = Config { block: 64, output: true, targets: 1 };
+    let paced = Config { block: 64, output: true, targets: 1, ltc: false };
     let runs = Config::all().into_iter().map(|c| (c, None)).chain([(paced, Some(paced_seconds))]);
     let mut paced_timing = None;
     for (config, pacing) in runs {
@@ -626,9 +658,13 @@ pub fn run(ctx: &Ctx) -> Section {
     }
 
     // Targets: per-block cost and per-target independence.
-    let find = |block, output, targets| timings.iter().find(|t| t.config == Config { block, output, targets });
+    let find =
+        |block, output, targets| timings.iter().find(|t| t.config == Config { block, output, targets, ltc: false });
     let ins = |block, output, targets, class| {
-        counts.iter().find(|(c, k, _, _)| *c == Config { block, output, targets } && *k == class).map(|(_, _, v, _)| *v)
+        counts
+            .iter()
+            .find(|(c, k, _, _)| *c == Config { block, output, targets, ltc: false } && *k == class)
+            .map(|(_, _, v, _)| *v)
     };
     if let (Some(t64), Some(t4096)) = (find(64, true, 1), find(4096, true, 1)) {
         let p50 = |s: Option<Summary>| s.map_or(f64::NAN, |s| s.p50);
@@ -730,8 +766,9 @@ pub fn run(ctx: &Ctx) -> Section {
                     format!(
                         "0: the debug bundle (nice-plug's `assert_process_allocs`, which aborts the process on the \
                          first allocation inside `process()`) ran {blocks} blocks at 64, 512 and 4096 samples with 8 \
-                         targets, {cues} cues sent while it ran (immediate, timetagged, notes, CCs, patterns), \
-                         locates, loops, stop and start, without aborting"
+                         targets, LTC on both channels (still while stopped) and MTC on, {cues} cues sent while it \
+                         ran (immediate, timetagged, notes, CCs, patterns), locates, loops, stop and start, without \
+                         aborting"
                     ),
                     true,
                 ),
@@ -748,7 +785,47 @@ pub fn run(ctx: &Ctx) -> Section {
             }
         }
     }
+    ltc_target(&timings, &counts, &mut targets, &mut headline);
     Section { title: "1. Audio-thread cost".into(), body, targets, headline, findings }
+}
+
+/// The issue's LTC target: the audio thread's cost with LTC on both channels, per sample, on top
+/// of the same configuration without it (medians over all blocks; instructions from callgrind's
+/// blocks without a frame start).
+fn ltc_target(
+    timings: &[Timing],
+    counts: &[(Config, Class, f64, Counted)],
+    targets: &mut Vec<Target>,
+    headline: &mut Vec<String>,
+) {
+    let config = |block, ltc| Config { block, output: true, targets: 1, ltc };
+    let p50 = |c: Config| timings.iter().find(|t| t.config == c).and_then(|t| t.all).map(|s| s.p50);
+    let ins = |c: Config| counts.iter().find(|(k, class, _, _)| *k == c && *class == Class::NoFrame).map(|x| x.2);
+    let mut cells = Vec::new();
+    let mut worst = 0.0f64;
+    for block in BLOCKS {
+        let (Some(plain), Some(ltc)) = (p50(config(block, false)), p50(config(block, true))) else { continue };
+        let per_sample = (ltc - plain) / f64::from(block);
+        worst = worst.max(per_sample);
+        let instructions = match (ins(config(block, false)), ins(config(block, true))) {
+            (Some(a), Some(b)) => format!(", +{:.1} instructions per sample", (b - a) / f64::from(block)),
+            _ => String::new(),
+        };
+        cells.push(format!(
+            "{block} samples: median {} → {} ns, +{per_sample:.2} ns per sample{instructions}",
+            num(plain),
+            num(ltc)
+        ));
+    }
+    if cells.is_empty() {
+        return;
+    }
+    headline.push(format!("LTC on both channels: at most +{worst:.2} ns per sample on the audio thread"));
+    targets.push(Target {
+        target: "LTC: under 5 ns per sample on top of today, zero allocations".into(),
+        result: format!("{} (allocations: see the allocation row, which runs with LTC on)", cells.join("; ")),
+        met: Some(worst < 5.0),
+    });
 }
 
 #[cfg(test)]
@@ -770,7 +847,7 @@ mod tests {
         assert!(Class::Frames.matches(3) && !Class::Frames.matches(0));
         assert_eq!(Class::parse("none").ok(), Some(Class::NoFrame));
         assert!(Class::parse("all").is_err());
-        let c = Config { block: 512, output: false, targets: 8 };
+        let c = Config { block: 512, output: false, targets: 8, ltc: false };
         assert_eq!(Config::parse(&c.args()).ok(), Some(c));
     }
 }

@@ -268,3 +268,31 @@ fn ltc_still_repeats_the_parked_frame() {
         assert!((0..=2).contains(&(d.off_start - 1_920 * k as i64)), "word {k} at {}", d.off_start);
     }
 }
+
+#[test]
+fn ltc_follows_a_state_loaded_while_active() {
+    // LTC off at activation; a project state with LTC on is loaded into the running instance
+    // (the network thread publishes the audio thread's settings within its settings poll).
+    let mut plugin = ltc_plugin(48_000, FrameRate::FPS_25, 0, json!({"channel": "off"}), false);
+    let mut transport = Transport::new(48_000);
+    transport.play();
+    let report = plugin.run_scripted(&mut transport, 10, |_, _| BLOCK);
+    assert!(report.audio[0].iter().all(|s| *s != 0.0), "LTC off: the program audio passes");
+    plugin.update_settings(|s| {
+        s.insert("ltc".into(), json!({"channel": "left", "level_dbfs": LEVEL_DBFS}));
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let carried = loop {
+        let report = plugin.run_scripted(&mut transport, 10, |_, _| BLOCK);
+        // LTC is a square wave at ±10^(-12/20): the program audio never takes exactly that value.
+        let peak = 10f32.powf(LEVEL_DBFS as f32 / 20.0);
+        if report.audio[0].iter().any(|s| (s.abs() - peak).abs() < 1e-6) {
+            break true;
+        }
+        if std::time::Instant::now() > deadline {
+            break false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(carried, "LTC on the left channel after the state was loaded");
+}
