@@ -6,9 +6,10 @@
 //! go through. What is left here is the start offset's text, which is a parameter.
 
 use super::edits::ListEdit;
+use crate::settings::outputs::{ArtNetListError, ArtNetTarget, ArtNetTargetError, ArtNetTargets, LevelError, LtcLevel};
 use crate::settings::values::{
     AddressError, AllowEntries, AllowEntry, AllowError, Duplicate, ListenAddress, NumberError, PlainAddress,
-    PlainAddressError, Target, Targets, Token, TokenError,
+    PlainAddressError, StreamId, Target, Targets, Token, TokenError,
 };
 
 /// Why a field's text was refused. The message is what the window shows beside the field; for
@@ -34,6 +35,15 @@ pub enum FieldError {
     /// Already in the list.
     #[error(transparent)]
     Duplicate(#[from] Duplicate),
+    /// An Art-Net target.
+    #[error(transparent)]
+    ArtNetTarget(#[from] ArtNetTargetError),
+    /// The Art-Net target list is full.
+    #[error(transparent)]
+    ArtNetList(ArtNetListError),
+    /// The LTC level.
+    #[error(transparent)]
+    Level(#[from] LevelError),
     /// The start offset.
     #[error("write HH:MM:SS from 00:00:00 to 23:59:59 (whole seconds)")]
     Offset,
@@ -44,6 +54,31 @@ pub fn parse_target(text: &str, targets: &Targets, editing: Option<usize>) -> Re
     let target: Target = text.parse()?;
     targets.refuse_duplicate(&target, editing)?;
     Ok(target)
+}
+
+/// An Art-Net target not already among `targets` (but for the one at `editing`); a new one
+/// only while the list has room.
+pub fn parse_artnet_target(
+    text: &str,
+    targets: &ArtNetTargets,
+    editing: Option<usize>,
+) -> Result<ArtNetTarget, FieldError> {
+    let target: ArtNetTarget = text.parse()?;
+    targets.refuse_duplicate(&target, editing)?;
+    if editing.is_none() {
+        targets.refuse_full().map_err(FieldError::ArtNetList)?;
+    }
+    Ok(target)
+}
+
+/// The LTC level, dBFS.
+pub fn parse_ltc_level(text: &str) -> Result<LtcLevel, FieldError> {
+    Ok(text.parse()?)
+}
+
+/// The Art-Net StreamId.
+pub fn parse_stream_id(text: &str) -> Result<StreamId, FieldError> {
+    Ok(text.parse()?)
 }
 
 /// The cue input's listen address.
@@ -206,6 +241,28 @@ mod tests {
         assert_eq!(parse_mapped_address("/cue/*"), Err(PlainAddressError::Pattern("/cue/*".into()).into()));
         assert_eq!(parse_mapped_address(""), Err(PlainAddressError::Empty.into()));
         assert_eq!(parse_mapped_address("cue/intro").unwrap_err().to_string(), PlainAddressError::NotOsc.to_string());
+    }
+
+    #[test]
+    fn outputs_fields_are_refused_with_their_types_message() {
+        use crate::settings::outputs::MAX_ARTNET_TARGETS;
+        let art = |s: &str| s.parse::<ArtNetTarget>().unwrap();
+        let mut list = ArtNetTargets::new(vec![art("127.0.0.1:6455")]).unwrap();
+        assert_eq!(parse_artnet_target(" 10.0.0.5 ", &list, None), Ok(art("10.0.0.5:6454")));
+        assert_eq!(parse_artnet_target("[::1]:6454", &list, None), Err(ArtNetTargetError::Ipv6.into()));
+        assert_eq!(parse_artnet_target("127.0.0.1:6455", &list, None), Err(Duplicate("127.0.0.1:6455".into()).into()));
+        assert_eq!(parse_artnet_target("127.0.0.1:6455", &list, Some(0)), Ok(art("127.0.0.1:6455")));
+        for n in 1..MAX_ARTNET_TARGETS {
+            list.push(art(&format!("127.0.0.1:{}", 7000 + n))).unwrap();
+        }
+        let full = parse_artnet_target("10.0.0.5", &list, None).unwrap_err();
+        assert_eq!(full.to_string(), "at most 16 Art-Net targets, not 17");
+        assert_eq!(parse_artnet_target("10.0.0.5", &list, Some(3)), Ok(art("10.0.0.5")), "a row may change");
+        assert_eq!(parse_ltc_level(" -20 ").map(LtcLevel::dbfs), Ok(-20.0));
+        assert_eq!(parse_ltc_level("6").unwrap_err().to_string(), "the LTC level is -60 to 0 dBFS, not 6");
+        assert_eq!(parse_ltc_level("loud"), Err(LevelError::NotANumber.into()));
+        assert_eq!(parse_stream_id("255"), Ok(StreamId::MAX));
+        assert_eq!(parse_stream_id("256").unwrap_err().to_string(), "the Art-Net stream id is 0-255, not 256");
     }
 
     #[test]

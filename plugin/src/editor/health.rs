@@ -10,6 +10,7 @@ use osc_timecode_core::{FrameRate, HostRate};
 
 use crate::readout::{BindFailure, ListenState, ReadoutSnapshot};
 use crate::settings::cues::Exposure;
+use crate::settings::outputs::OutputNotice;
 
 /// How long a counter that grew keeps its warning up.
 pub const WARN_FOR: Duration = Duration::from_secs(5);
@@ -47,6 +48,9 @@ pub enum Warning {
     /// The host's sample rate (whole Hz) is outside what the plugin runs at: activation refused,
     /// or no timecode since a mid-stream change to it.
     SampleRate(u32),
+    /// LTC, MTC or Art-Net (those that are on) refuse the Frame Rate, or carry it as another rate
+    /// or in frame pairs.
+    Outputs(OutputNotice),
 }
 
 impl Warning {
@@ -80,22 +84,30 @@ impl Warning {
             Self::SendErrors => "Sending fails to some targets (see the errors column).".into(),
             Self::NoSocket => "Cannot open a socket to send timecode (see the host's log).".into(),
             Self::FramesDropped => "Frames were dropped: the network thread fell behind.".into(),
-            Self::HostRate(host, ours) => {
-                let line = disagreement_text(*host, *ours);
-                let mut chars = line.chars();
-                chars.next().map_or_else(String::new, |first| format!("{}{}.", first.to_uppercase(), chars.as_str()))
-            }
+            Self::HostRate(host, ours) => sentence(&disagreement_text(*host, *ours)),
             Self::SampleRate(hz) => format!(
                 "The host runs at {hz} Hz: this plugin works at {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz, so no \
                  timecode is sent. Change the project's or the audio device's sample rate."
             ),
+            Self::Outputs(notice) => sentence(&notice.to_string()),
         }
     }
 
-    /// Informational rather than a fault.
+    /// Informational rather than a fault: a substitution or half rate is said, a refusal is a
+    /// fault.
     pub fn is_info(&self) -> bool {
-        matches!(self, Self::Inactive | Self::NoTargets)
+        match self {
+            Self::Inactive | Self::NoTargets => true,
+            Self::Outputs(notice) => !notice.is_refusal(),
+            _ => false,
+        }
     }
+}
+
+/// A log line as a sentence: capitalised, with a full stop.
+fn sentence(line: &str) -> String {
+    let mut chars = line.chars();
+    chars.next().map_or_else(String::new, |first| format!("{}{}.", first.to_uppercase(), chars.as_str()))
 }
 
 /// Why a bind failed, as the window says it.
@@ -131,6 +143,8 @@ pub struct Health {
     pub socket_errors: bool,
     /// Dropped frames grew within [`WARN_FOR`].
     pub frames_dropped: bool,
+    /// What the outputs that are on do with the Frame Rate.
+    pub outputs: OutputNotice,
 }
 
 /// The warnings for `health`, most important first.
@@ -146,6 +160,9 @@ pub fn warnings(health: &Health) -> Vec<Warning> {
         out.push(Warning::NotProcessing(health.idle));
     } else if !r.has_position && !r.offline {
         out.push(Warning::NoPosition);
+    }
+    if health.outputs != OutputNotice::Quiet {
+        out.push(Warning::Outputs(health.outputs));
     }
     if r.active
         && let RateAgreement::Disagrees(host, ours) = RateAgreement::of(r.host_rate, health.rate)
@@ -237,6 +254,7 @@ mod tests {
             send_errors: false,
             socket_errors: false,
             frames_dropped: false,
+            outputs: OutputNotice::Quiet,
         }
     }
 
@@ -327,6 +345,33 @@ mod tests {
         );
         assert!(!Warning::SampleRate(7_999).is_info());
         assert!(Warning::Inactive.is_info() && !Warning::NoPosition.is_info());
+    }
+
+    #[test]
+    fn the_outputs_refusals_and_substitutions_are_named() {
+        use crate::settings::outputs::OutputsOn;
+        let all = OutputsOn { ltc: true, mtc: true, artnet: true };
+        let mut h = healthy();
+        h.outputs = OutputNotice::for_outputs(FrameRate::FPS_50, false, all);
+        h.rate = FrameRate::FPS_50;
+        let w = warnings(&h);
+        assert_eq!(w, [Warning::Outputs(h.outputs)]);
+        assert!(!w[0].is_info(), "a refusal is a fault");
+        assert_eq!(
+            w[0].text(),
+            "LTC, MTC and Art-Net cannot carry 50 fps: turn on half_rate to send frame pairs at 25 fps; nothing is \
+             sent on them until then."
+        );
+        h.outputs = OutputNotice::for_outputs(FrameRate::FPS_29_97_NDF, false, OutputsOn { ltc: false, ..all });
+        let w = warnings(&h);
+        assert!(w[0].is_info(), "a substitution is information");
+        assert_eq!(
+            w[0].text(),
+            "29.97 fps sent as 30 fps on MTC and Art-Net (receivers that run their own clock from it run 0.1 % fast)."
+        );
+        // Shown while inactive too: it is about the settings, not the host.
+        h.readout.active = false;
+        assert_eq!(warnings(&h), [Warning::Inactive, Warning::Outputs(h.outputs)]);
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use osc_timecode_core::FrameRate;
+use osc_timecode_core::carriage::Carriage;
 use osc_timecode_core::cue::AckStatus;
 use osc_timecode_core::timecode::Timecode;
 
@@ -53,6 +54,15 @@ pub fn rate_text(rate: FrameRate) -> &'static str {
         "60 fps",
     ];
     TEXT[rate.index()]
+}
+
+/// How the Frame Rate `rate` goes out on LTC, MTC and Art-Net, with `half_rate` or not: the
+/// Outputs tab's first line (the words of the rates are core's [`Carriage`]'s).
+pub fn carriage_text(rate: FrameRate, half_rate: bool) -> String {
+    match Carriage::of(rate, half_rate) {
+        Ok(how) => format!("LTC, MTC and Art-Net carry the Frame Rate as: {how}."),
+        Err(why) => format!("LTC, MTC and Art-Net {why}."),
+    }
 }
 
 /// What the transport badge says.
@@ -217,6 +227,24 @@ mod tests {
     use super::*;
     use crate::editor::fixtures::{addr, recent, snapshot};
     use crate::settings::values::{Channel, U7};
+
+    #[test]
+    fn the_outputs_tab_says_how_the_rate_goes_out() {
+        assert_eq!(carriage_text(FrameRate::FPS_25, false), "LTC, MTC and Art-Net carry the Frame Rate as: 25 fps.");
+        assert_eq!(
+            carriage_text(FrameRate::FPS_29_97_NDF, true),
+            "LTC, MTC and Art-Net carry the Frame Rate as: 29.97 fps sent as 30 fps."
+        );
+        assert_eq!(
+            carriage_text(FrameRate::FPS_59_94_DF, true),
+            "LTC, MTC and Art-Net carry the Frame Rate as: 59.94 fps drop-frame at half rate: frame pairs as 29.97 \
+             fps drop-frame."
+        );
+        assert_eq!(
+            carriage_text(FrameRate::FPS_60, false),
+            "LTC, MTC and Art-Net cannot carry 60 fps: turn on half_rate to send frame pairs at 30 fps."
+        );
+    }
 
     #[test]
     fn timecode_text_shows_label_rate_and_marker() {

@@ -11,17 +11,22 @@ use nice_plug::prelude::{Enum, Param};
 
 use super::Shared;
 use super::edits::{ListEdit, SettingsEdit};
-use super::fields::{Field, FieldError, TextList, parse_allow, parse_listen, parse_offset, parse_target, parse_token};
+use super::fields::{
+    Field, FieldError, TextList, parse_allow, parse_artnet_target, parse_listen, parse_ltc_level, parse_offset,
+    parse_stream_id, parse_target, parse_token,
+};
 use super::health::{Growth, Health, Stillness, Warning, bind_failure_text, warnings};
 use super::mapping::{Kind, Learn, MappingDraft, MappingErrors, MappingField};
 use super::texts::{
-    CueSummary, TransportState, drop_reason_text, format_age, format_count, format_midi, format_outcome, status_line,
-    timecode_text, transport_state,
+    CueSummary, TransportState, carriage_text, drop_reason_text, format_age, format_count, format_midi, format_outcome,
+    status_line, timecode_text, transport_state,
 };
 use crate::cues::DropReason;
 use crate::params::{RateChoice, format_offset};
 use crate::readout::RecentCue;
 use crate::settings::Settings;
+use crate::settings::outputs::{ArtNetTarget, LtcChannel, LtcStopped, OutputNotice};
+use crate::settings::values::Target;
 
 /// Text and accent colours.
 const GREEN: Color32 = Color32::from_rgb(0x4c, 0xd1, 0x7a);
@@ -42,6 +47,8 @@ enum Tab {
     Cues,
     /// The cue → MIDI table.
     Map,
+    /// LTC, MTC, Art-Net and half rate.
+    Outputs,
 }
 
 /// Which mapping row "learn" fills.
@@ -64,6 +71,12 @@ pub struct View {
     offset: Field,
     /// The targets table.
     targets: TextList,
+    /// The LTC level field.
+    ltc_level: Field,
+    /// The Art-Net StreamId field.
+    stream_id: Field,
+    /// The Art-Net targets table.
+    artnet: TextList,
     /// The listen address field.
     listen: Field,
     /// The allow-list table.
@@ -122,7 +135,13 @@ impl View {
         });
         egui::CentralPanel::default().show(ui, |ui| {
             ui.horizontal(|ui| {
-                for (tab, label) in [(Tab::Timecode, "Timecode"), (Tab::Cues, "Cue input"), (Tab::Map, "Cue map")] {
+                // Outputs last: the tabs before it keep their places (the window test clicks them).
+                for (tab, label) in [
+                    (Tab::Timecode, "Timecode"),
+                    (Tab::Cues, "Cue input"),
+                    (Tab::Map, "Cue map"),
+                    (Tab::Outputs, "Outputs"),
+                ] {
                     ui.selectable_value(&mut self.tab, tab, RichText::new(label).size(16.0));
                 }
             });
@@ -134,6 +153,7 @@ impl View {
                 Tab::Timecode => self.timecode_tab(ui, shared, gui),
                 Tab::Cues => self.cues_tab(ui, shared, now),
                 Tab::Map => self.map_tab(ui, shared),
+                Tab::Outputs => self.outputs_tab(ui, shared),
             });
         });
     }
@@ -208,6 +228,7 @@ impl View {
             send_errors: self.send_errors.update(stats.send_errors.load(Ordering::Relaxed), now),
             socket_errors: self.socket_errors.update(stats.bind_errors.load(Ordering::Relaxed), now),
             frames_dropped: self.dropped.update(stats.queue_full.load(Ordering::Relaxed), now),
+            outputs: OutputNotice::of(params.rate.value().rate(), &self.settings),
         };
         for warning in warnings(&health) {
             warning_strip(ui, &warning);
@@ -274,68 +295,12 @@ impl View {
         ui.add_space(10.0);
         ui.heading("Targets");
         let targets = self.settings.targets.clone();
-        let mut edit = None;
-        egui::Grid::new("targets").num_columns(4).striped(true).spacing([16.0, 6.0]).show(ui, |ui| {
-            ui.strong("address");
-            ui.strong("sent");
-            ui.strong("errors");
-            ui.label("");
-            ui.end_row();
-            for (i, target) in targets.iter().enumerate() {
-                if let Some((row, text, _)) = self.targets.editing.as_mut()
-                    && *row == i
-                {
-                    let committed = edit_line(ui, text, 220.0);
-                    ui.label("");
-                    ui.label("");
-                    ui.horizontal(|ui| {
-                        if committed || ui.button("Save").clicked() {
-                            edit = self.targets.commit_edit(|t, i| parse_target(t, &targets, Some(i)));
-                        }
-                        if ui.button("Cancel").clicked() {
-                            self.targets.editing = None;
-                        }
-                    });
-                    ui.end_row();
-                    if let Some((_, _, Some(e))) = &self.targets.editing {
-                        ui.colored_label(RED, e.to_string());
-                        ui.end_row();
-                    }
-                    continue;
-                }
-                ui.monospace(target.to_string());
-                match shared.stats.targets.get(i, target.addr()) {
-                    Some((sent, errors)) => {
-                        ui.monospace(format_count(sent));
-                        let colour = if errors > 0 { RED } else { DIM };
-                        ui.label(RichText::new(format_count(errors)).monospace().color(colour));
-                    }
-                    None => {
-                        ui.weak("–");
-                        ui.weak("–");
-                    }
-                }
-                ui.horizontal(|ui| {
-                    if ui.small_button("Edit").clicked() {
-                        self.targets.start_edit(i, target.to_string());
-                    }
-                    if ui.small_button("Remove").clicked() {
-                        edit = Some(ListEdit::Remove(i));
-                    }
-                });
-                ui.end_row();
-            }
-        });
+        let counts = |i, t: &Target| shared.stats.targets.get(i, t.addr());
+        let parse = |text: &str, row| parse_target(text, &targets, row);
+        let edit = address_table(ui, "targets", &targets, &mut self.targets, counts, parse, TARGET_TABLE);
         if targets.is_empty() {
             ui.weak("No targets: timecode goes nowhere.");
         }
-        ui.horizontal(|ui| {
-            let committed = add_line(ui, &mut self.targets.adding, 220.0, "IP:port, like 192.168.1.20:5006");
-            if committed || ui.button("Add target").clicked() {
-                edit = edit.take().or_else(|| self.targets.commit_add(|t| parse_target(t, &targets, None)));
-            }
-        });
-        field_error(ui, &self.targets.add_error);
         ui.weak(format!(
             "Totals: {} datagrams sent, {} refused.",
             format_count(shared.stats.sent.load(Ordering::Relaxed)),
@@ -343,6 +308,83 @@ impl View {
         ));
         if let Some(edit) = edit {
             self.edit(shared, SettingsEdit::Targets(edit));
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Outputs: LTC, MTC, Art-Net and half rate.
+
+    fn outputs_tab(&mut self, ui: &mut Ui, shared: &Shared) {
+        let settings = self.settings.clone();
+        let rate = shared.params.rate.value().rate();
+        let mut edits = Vec::new();
+        ui.label(carriage_text(rate, settings.half_rate));
+        ui.add_space(4.0);
+        egui::Grid::new("outputs").num_columns(2).spacing([16.0, 8.0]).show(ui, |ui| {
+            ui.label("Half rate");
+            let mut half_rate = settings.half_rate;
+            if ui.checkbox(&mut half_rate, "send 50, 59.94 and 60 fps as frame pairs (at 25, 29.97 and 30)").changed() {
+                edits.push(SettingsEdit::HalfRate(half_rate));
+            }
+            ui.end_row();
+
+            ui.label("LTC");
+            ui.vertical(|ui| {
+                ui.horizontal(|ui| {
+                    let ltc = settings.ltc;
+                    let channel = choice(ui, "ltc-channel", ltc.channel, &LtcChannel::ALL, |c| c.name());
+                    edits.extend(channel.map(SettingsEdit::LtcChannel));
+                    ui.label("level");
+                    self.ltc_level.follow(|| ltc.level_dbfs.to_string());
+                    if text_field(ui, &mut self.ltc_level, 60.0, "-18")
+                        && let Some(level) = self.ltc_level.commit(parse_ltc_level)
+                    {
+                        edits.push(SettingsEdit::LtcLevel(level));
+                    }
+                    ui.label("dBFS; while stopped");
+                    let stopped = choice(ui, "ltc-stopped", ltc.stopped, &LtcStopped::ALL, |s| s.name());
+                    edits.extend(stopped.map(SettingsEdit::LtcStopped));
+                });
+                field_error(ui, &self.ltc_level.error);
+                ui.weak("Replaces that channel's audio; it is audio, so it renders into a bounce.");
+            });
+            ui.end_row();
+
+            ui.label("MTC");
+            let mut mtc = settings.mtc.enabled;
+            if ui.checkbox(&mut mtc, "send MIDI Time Code through the plugin's MIDI output").changed() {
+                edits.push(SettingsEdit::MtcEnabled(mtc));
+            }
+            ui.end_row();
+
+            ui.label("Art-Net stream");
+            ui.vertical(|ui| {
+                ui.horizontal(|ui| {
+                    self.stream_id.follow(|| settings.artnet.stream_id.to_string());
+                    if text_field(ui, &mut self.stream_id, 40.0, "0")
+                        && let Some(id) = self.stream_id.commit(parse_stream_id)
+                    {
+                        edits.push(SettingsEdit::ArtNetStream(id));
+                    }
+                    ui.weak("StreamId, 0-255 (0: the master stream; Enter applies)");
+                });
+                field_error(ui, &self.stream_id.error);
+            });
+            ui.end_row();
+        });
+
+        ui.add_space(10.0);
+        ui.heading("Art-Net targets");
+        let targets = settings.artnet.targets.clone();
+        let counts = |_: usize, _: &ArtNetTarget| None;
+        let parse = |text: &str, row| parse_artnet_target(text, &targets, row);
+        let edit = address_table(ui, "artnet-targets", &targets, &mut self.artnet, counts, parse, ARTNET_TABLE);
+        if targets.is_empty() {
+            ui.weak("No targets: Art-Net is off.");
+        }
+        edits.extend(edit.map(SettingsEdit::ArtNetTargets));
+        for edit in edits {
+            self.edit(shared, edit);
         }
     }
 
@@ -690,6 +732,114 @@ fn counters(ui: &mut Ui, shared: &Shared) {
             ui.monospace("0");
         }
     });
+}
+
+/// What an address table's "add" row says.
+struct TableWords {
+    /// The add field's hint.
+    hint: &'static str,
+    /// The add button.
+    add: &'static str,
+}
+
+/// The timecode targets' table.
+const TARGET_TABLE: TableWords = TableWords { hint: "IP:port, like 192.168.1.20:5006", add: "Add target" };
+
+/// The Art-Net targets' table.
+const ARTNET_TABLE: TableWords =
+    TableWords { hint: "IPv4, like 2.0.0.10 or 2.255.255.255 (port 6454)", add: "Add Art-Net target" };
+
+/// A table of addresses, each row with its sent and refused counts (`counts`: `None` while the
+/// network thread is not counting it) and edit and remove buttons, then the "add" row. `parse`
+/// checks a text for the row it edits (`None`: a new row). The edit asked for, if any.
+fn address_table<T: std::fmt::Display>(
+    ui: &mut Ui,
+    id: &str,
+    rows: &[T],
+    list: &mut TextList,
+    counts: impl Fn(usize, &T) -> Option<(u64, u64)>,
+    parse: impl Fn(&str, Option<usize>) -> Result<T, FieldError>,
+    words: TableWords,
+) -> Option<ListEdit<T>> {
+    let mut edit = None;
+    egui::Grid::new(id).num_columns(4).striped(true).spacing([16.0, 6.0]).show(ui, |ui| {
+        ui.strong("address");
+        ui.strong("sent");
+        ui.strong("errors");
+        ui.label("");
+        ui.end_row();
+        for (i, row) in rows.iter().enumerate() {
+            if let Some((editing, text, _)) = list.editing.as_mut()
+                && *editing == i
+            {
+                let committed = edit_line(ui, text, 220.0);
+                ui.label("");
+                ui.label("");
+                ui.horizontal(|ui| {
+                    if committed || ui.button("Save").clicked() {
+                        edit = list.commit_edit(|t, i| parse(t, Some(i)));
+                    }
+                    if ui.button("Cancel").clicked() {
+                        list.editing = None;
+                    }
+                });
+                ui.end_row();
+                if let Some((_, _, Some(e))) = &list.editing {
+                    ui.colored_label(RED, e.to_string());
+                    ui.end_row();
+                }
+                continue;
+            }
+            ui.monospace(row.to_string());
+            match counts(i, row) {
+                Some((sent, errors)) => {
+                    ui.monospace(format_count(sent));
+                    let colour = if errors > 0 { RED } else { DIM };
+                    ui.label(RichText::new(format_count(errors)).monospace().color(colour));
+                }
+                None => {
+                    ui.weak("–");
+                    ui.weak("–");
+                }
+            }
+            ui.horizontal(|ui| {
+                if ui.small_button("Edit").clicked() {
+                    list.start_edit(i, row.to_string());
+                }
+                if ui.small_button("Remove").clicked() {
+                    edit = Some(ListEdit::Remove(i));
+                }
+            });
+            ui.end_row();
+        }
+    });
+    ui.horizontal(|ui| {
+        let committed = add_line(ui, &mut list.adding, 220.0, words.hint);
+        if committed || ui.button(words.add).clicked() {
+            edit = edit.take().or_else(|| list.commit_add(|t| parse(t, None)));
+        }
+    });
+    field_error(ui, &list.add_error);
+    edit
+}
+
+/// A drop-down of `choices` showing `current`; the choice made, if it changed.
+fn choice<T: Copy + PartialEq>(
+    ui: &mut Ui,
+    id: &str,
+    current: T,
+    choices: &[T],
+    name: fn(T) -> &'static str,
+) -> Option<T> {
+    let mut picked = None;
+    egui::ComboBox::from_id_salt(id).width(80.0).selected_text(name(current)).show_ui(ui, |ui| {
+        for &c in choices {
+            if ui.selectable_label(c == current, name(c)).clicked() && c != current {
+                picked = Some(c);
+            }
+        }
+    });
+    picked
 }
 
 /// A red strip with a warning.

@@ -15,6 +15,8 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::str::FromStr;
 
+use osc_timecode_core::FrameRate;
+use osc_timecode_core::carriage::{Carriage, NotCarried};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::values::{AddressError, Duplicate, StreamId, Unique, UniqueList, parse_socket_addr, text_form};
@@ -188,8 +190,10 @@ impl FromStr for LtcLevel {
     fn from_str(text: &str) -> Result<Self, LevelError> {
         let text = text.trim();
         let number = text.strip_suffix("dBFS").or_else(|| text.strip_suffix("dB")).unwrap_or(text).trim_end();
-        // Rust reads "nan", "inf" and "infinity" as numbers: they are out of range, as written.
-        number.parse::<f64>().map_err(|_| LevelError::NotANumber).and_then(Self::checked)
+        // Rust reads "nan", "inf" and "infinity" as numbers: they are out of range. The message
+        // shows the number as typed.
+        let dbfs = number.parse::<f64>().map_err(|_| LevelError::NotANumber)?;
+        Self::checked(dbfs).map_err(|_| LevelError::OutOfRange(number.to_owned()))
     }
 }
 
@@ -500,6 +504,122 @@ impl AudioOutputs {
     }
 }
 
+/// Which outputs are on, for what is said about them ([`OutputNotice`]). `Copy`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct OutputsOn {
+    /// LTC goes to some channel.
+    pub ltc: bool,
+    /// MTC is enabled.
+    pub mtc: bool,
+    /// Art-Net has a target.
+    pub artnet: bool,
+}
+
+impl OutputsOn {
+    /// The outputs `settings` turn on.
+    pub fn of(settings: &super::Settings) -> Self {
+        Self { ltc: settings.ltc.channel.is_on(), mtc: settings.mtc.enabled, artnet: settings.artnet.is_on() }
+    }
+
+    /// Whether any is on.
+    pub const fn any(self) -> bool {
+        self.ltc || self.mtc || self.artnet
+    }
+
+    /// `"LTC, MTC and Art-Net"`, `"MTC and Art-Net"`, `"LTC"`: the ones that are on, or `""`.
+    pub const fn names(self) -> &'static str {
+        match (self.ltc, self.mtc, self.artnet) {
+            (true, true, true) => "LTC, MTC and Art-Net",
+            (true, true, false) => "LTC and MTC",
+            (true, false, true) => "LTC and Art-Net",
+            (false, true, true) => "MTC and Art-Net",
+            (true, false, false) => "LTC",
+            (false, true, false) => "MTC",
+            (false, false, true) => "Art-Net",
+            (false, false, false) => "",
+        }
+    }
+}
+
+/// What the user must be told about the Frame Rate on the outputs that are on (issue 16: never
+/// substitute or refuse silently): the window's strip and, once per change, the log
+/// ([`Self::change_to`]). The words of the rates come from core's
+/// [`osc_timecode_core::carriage`], the one owner of how a rate travels. `Copy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutputNotice {
+    /// Nothing to say: no output is on, or they carry the rate as itself.
+    Quiet,
+    /// The outputs that are on cannot carry the rate (50, 59.94 or 60 fps without half rate):
+    /// nothing goes out on them.
+    Refused {
+        /// The outputs that are on.
+        on: OutputsOn,
+        /// The rate and its half.
+        why: NotCarried,
+    },
+    /// The outputs that are on carry the rate as another (23.976 as 24, 29.97 as 30) or in
+    /// frame pairs (half rate).
+    Carried {
+        /// The outputs that are on.
+        on: OutputsOn,
+        /// How the rate travels.
+        how: Carriage,
+    },
+}
+
+impl OutputNotice {
+    /// The notice for the Frame Rate `rate` and `settings` (its outputs and `half_rate`).
+    pub fn of(rate: FrameRate, settings: &super::Settings) -> Self {
+        Self::for_outputs(rate, settings.half_rate, OutputsOn::of(settings))
+    }
+
+    /// The notice for `rate` on the outputs `on`, with `half_rate` or not.
+    pub fn for_outputs(rate: FrameRate, half_rate: bool, on: OutputsOn) -> Self {
+        if !on.any() {
+            return Self::Quiet;
+        }
+        match Carriage::of(rate, half_rate) {
+            Err(why) => Self::Refused { on, why },
+            Ok(how) if how.is_substituted() || how.is_half_rate() => Self::Carried { on, how },
+            Ok(_) => Self::Quiet,
+        }
+    }
+
+    /// Whether the outputs send nothing (a fault, where a substitution is information).
+    pub const fn is_refusal(self) -> bool {
+        matches!(self, Self::Refused { .. })
+    }
+
+    /// The log line for a change from `self` to `now`, if it deserves one: every new notice
+    /// (so once per change, never per block or per frame); a notice that ends says nothing.
+    pub fn change_to(self, now: Self) -> Option<String> {
+        (now != self && now != Self::Quiet).then(|| now.to_string())
+    }
+}
+
+impl fmt::Display for OutputNotice {
+    /// `"LTC, MTC and Art-Net cannot carry 50 fps: turn on half_rate to send frame pairs at 25
+    /// fps; nothing is sent on them until then"`, `"29.97 fps sent as 30 fps on LTC (receivers
+    /// that run their own clock from it run 0.1 % fast)"`, `"50 fps at half rate: frame pairs as
+    /// 25 fps on MTC"`; `""` when quiet.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Quiet => Ok(()),
+            Self::Refused { on, why } => {
+                let them = if matches!(on.names(), "LTC" | "MTC" | "Art-Net") { "it" } else { "them" };
+                write!(f, "{} {why}; nothing is sent on {them} until then", on.names())
+            }
+            Self::Carried { on, how } => {
+                write!(f, "{how} on {}", on.names())?;
+                if how.is_substituted() {
+                    f.write_str(" (receivers that run their own clock from it run 0.1 % fast)")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -794,5 +914,76 @@ enabled = true
             check(bits);
         }
         assert_eq!(AudioOutputs::unpack(nan).ltc_level, LtcLevel::DEFAULT);
+    }
+
+    #[test]
+    fn notices_name_the_outputs_that_are_on_and_what_they_do_with_the_rate() {
+        let all = OutputsOn { ltc: true, mtc: true, artnet: true };
+        let say = |rate, half, on| OutputNotice::for_outputs(rate, half, on).to_string();
+        assert_eq!(
+            say(FrameRate::FPS_50, false, all),
+            "LTC, MTC and Art-Net cannot carry 50 fps: turn on half_rate to send frame pairs at 25 fps; nothing is \
+             sent on them until then"
+        );
+        assert_eq!(
+            say(FrameRate::FPS_60, false, OutputsOn { mtc: true, ..OutputsOn::default() }),
+            "MTC cannot carry 60 fps: turn on half_rate to send frame pairs at 30 fps; nothing is sent on it until then"
+        );
+        assert_eq!(
+            say(FrameRate::FPS_29_97_NDF, false, all),
+            "29.97 fps sent as 30 fps on LTC, MTC and Art-Net (receivers that run their own clock from it run 0.1 % \
+             fast)"
+        );
+        assert_eq!(
+            say(FrameRate::FPS_23_976, true, OutputsOn { ltc: true, artnet: true, mtc: false }),
+            "23.976 fps sent as 24 fps on LTC and Art-Net (receivers that run their own clock from it run 0.1 % fast)"
+        );
+        assert_eq!(
+            say(FrameRate::FPS_50, true, OutputsOn { artnet: true, ..OutputsOn::default() }),
+            "50 fps at half rate: frame pairs as 25 fps on Art-Net"
+        );
+        assert_eq!(
+            say(FrameRate::FPS_59_94_NDF, true, OutputsOn { ltc: true, mtc: true, artnet: false }),
+            "59.94 fps at half rate: frame pairs as 29.97 fps, sent as 30 fps on LTC and MTC (receivers that run \
+             their own clock from it run 0.1 % fast)"
+        );
+        // Nothing to say: the rate travels as itself, or no output is on (at every rate).
+        for rate in [FrameRate::FPS_24, FrameRate::FPS_25, FrameRate::FPS_29_97_DF, FrameRate::FPS_30] {
+            for half in [false, true] {
+                assert_eq!(OutputNotice::for_outputs(rate, half, all), OutputNotice::Quiet, "{rate:?}");
+            }
+        }
+        for rate in FrameRate::ALL {
+            for half in [false, true] {
+                assert_eq!(OutputNotice::for_outputs(rate, half, OutputsOn::default()), OutputNotice::Quiet);
+                let notice = OutputNotice::for_outputs(rate, half, all);
+                assert_eq!(notice.is_refusal(), rate.nominal() > 30 && !half, "{rate:?} {half}");
+            }
+        }
+        assert_eq!(OutputNotice::Quiet.to_string(), "");
+        // Which outputs are on, from the settings.
+        let mut s = Settings::default();
+        assert_eq!(OutputNotice::of(FrameRate::FPS_50, &s), OutputNotice::Quiet, "all off by default");
+        s.ltc.channel = LtcChannel::Left;
+        s.artnet.targets.push("127.0.0.1:6455".parse().unwrap()).unwrap();
+        assert_eq!(OutputsOn::of(&s), OutputsOn { ltc: true, mtc: false, artnet: true });
+        assert!(OutputNotice::of(FrameRate::FPS_50, &s).is_refusal());
+        s.half_rate = true;
+        assert!(matches!(OutputNotice::of(FrameRate::FPS_50, &s), OutputNotice::Carried { .. }));
+    }
+
+    #[test]
+    fn the_log_hears_each_change_once() {
+        let all = OutputsOn { ltc: true, mtc: true, artnet: true };
+        let refused = OutputNotice::for_outputs(FrameRate::FPS_50, false, all);
+        let substituted = OutputNotice::for_outputs(FrameRate::FPS_29_97_NDF, false, all);
+        let fewer = OutputNotice::for_outputs(FrameRate::FPS_50, false, OutputsOn { mtc: false, artnet: false, ..all });
+        let mut last = OutputNotice::Quiet;
+        let mut lines = Vec::new();
+        for now in [refused, refused, refused, substituted, substituted, OutputNotice::Quiet, refused, fewer] {
+            lines.extend(last.change_to(now));
+            last = now;
+        }
+        assert_eq!(lines, [refused.to_string(), substituted.to_string(), refused.to_string(), fewer.to_string()]);
     }
 }
