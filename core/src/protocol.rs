@@ -119,6 +119,27 @@ pub mod status {
     pub const REPLIES_REFUSED: &str = "replies_refused";
     /// Plugin: note offs not needed because a later note of the same key ends them.
     pub const NOTE_OFFS_MERGED: &str = "note_offs_merged";
+    /// Plugin: LTC words begun in the audio output (frames, or frame pairs at half rate).
+    pub const LTC_WORDS: &str = "ltc_words";
+    /// Plugin: frames LTC did not carry because it cannot carry the rate (50, 59.94 or 60 fps
+    /// without half rate), while LTC is on.
+    pub const LTC_RATE_REFUSED: &str = "ltc_rate_refused";
+    /// Plugin: MTC messages (quarter frames and full frames) the host took.
+    pub const MTC_SENT: &str = "mtc_sent";
+    /// Plugin: MTC messages not sent: the host refused them, or a block held more than the
+    /// plugin sends in one.
+    pub const MTC_REFUSED: &str = "mtc_refused";
+    /// Plugin: frames MTC did not carry because it cannot carry the rate, while MTC is on.
+    pub const MTC_RATE_REFUSED: &str = "mtc_rate_refused";
+    /// Plugin: Art-Net datagrams sent (every Art-Net target counts).
+    pub const ARTNET_SENT: &str = "artnet_sent";
+    /// Plugin: Art-Net datagrams the OS refused to send.
+    pub const ARTNET_SEND_ERRORS: &str = "artnet_send_errors";
+    /// Plugin: frames not sent as Art-Net because ArtTimeCode cannot carry the rate, while
+    /// Art-Net targets are set.
+    pub const ARTNET_RATE_REFUSED: &str = "artnet_rate_refused";
+    /// Plugin: Art-Net packets that left later than their frame was heard.
+    pub const ARTNET_LATE: &str = "artnet_late";
     /// `serve`: `/sync/timecode` packets sent (every target counts).
     pub const TIMECODE_SENT: &str = "timecode_sent";
     /// `serve`: timecode packets the OS refused to send.
@@ -127,8 +148,9 @@ pub mod status {
     pub const FRAMES_SKIPPED: &str = "frames_skipped";
 
     /// The plugin's `/status` counters, in the order of its reply. Every `dropped_*` one is in
-    /// the sum `received` = `applied` + `queued` + dropped + the `/status` queries.
-    pub const PLUGIN: [&str; 24] = [
+    /// the sum `received` = `applied` + `queued` + dropped + the `/status` queries. The outputs'
+    /// counters (issue 16) come after the cue input's (appended: the order is public).
+    pub const PLUGIN: [&str; 33] = [
         RECEIVED,
         APPLIED,
         LATE,
@@ -153,6 +175,15 @@ pub mod status {
         STATUS_REFUSED,
         REPLIES_REFUSED,
         NOTE_OFFS_MERGED,
+        LTC_WORDS,
+        LTC_RATE_REFUSED,
+        MTC_SENT,
+        MTC_REFUSED,
+        MTC_RATE_REFUSED,
+        ARTNET_SENT,
+        ARTNET_SEND_ERRORS,
+        ARTNET_RATE_REFUSED,
+        ARTNET_LATE,
     ];
 
     /// `osc-timecode serve`'s `/status` counters, in the order of its reply:

@@ -129,6 +129,15 @@ fn status_counter_names_are_frozen() {
             "status_refused",
             "replies_refused",
             "note_offs_merged",
+            "ltc_words",
+            "ltc_rate_refused",
+            "mtc_sent",
+            "mtc_refused",
+            "mtc_rate_refused",
+            "artnet_sent",
+            "artnet_send_errors",
+            "artnet_rate_refused",
+            "artnet_late",
         ]
     );
     assert_eq!(

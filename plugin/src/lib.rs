@@ -164,6 +164,7 @@ impl Plugin for OscTimecode {
         let shared = editor::Shared {
             params: self.params.clone(),
             stats: self.stats.clone(),
+            outputs: self.output_stats.clone(),
             cue_stats: self.cue_stats.clone(),
             readout: self.readout.clone(),
             cue_activity: self.cue_activity.clone(),
@@ -217,6 +218,7 @@ impl Plugin for OscTimecode {
             self.params.clone(),
             self.cue_stats.clone(),
             self.cue_activity.clone(),
+            cues::OutputCounters { outputs: self.output_stats.clone(), network: self.stats.clone() },
         ) {
             Ok(thread) => self.cue_thread = Some(thread),
             // Timecode keeps flowing; no cues arrive.

@@ -11,17 +11,21 @@
 //!    next frame start), and hands the events to the host with `try_send_event`. A full host
 //!    buffer drops and counts, never blocks.
 //! 3. [`CueStats`] counts everything, for `/status` and the log (written by the cue thread only).
+//!    `/status` also reports the outputs' counters ([`OutputCounters`]: LTC, MTC, Art-Net).
 
 pub mod map;
 pub mod player;
 pub mod receiver;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use osc_timecode_core::cue::MAX_FANOUT;
 use osc_timecode_core::protocol::status;
 
+use crate::network::Stats;
+use crate::outputs::OutputStats;
 use crate::settings::cues::MidiAction;
 
 /// Cues the cue thread → audio thread ring holds.
@@ -183,7 +187,16 @@ impl CueStats {
         self.accepted.load(Ordering::Relaxed).saturating_sub(done)
     }
 
-    /// The `/status` counters, in their public order ([`status::PLUGIN`]).
+    /// The `/status` reply: these counters, then the outputs', in their public order
+    /// ([`status::PLUGIN`]).
+    pub fn status(&self, outputs: &OutputCounters) -> Vec<(&'static str, u64)> {
+        let mut out = self.counters();
+        out.extend(outputs.counters());
+        out
+    }
+
+    /// The cue input's counters, in their public order: the head of [`status::PLUGIN`]. The
+    /// cue thread logs them while they change.
     pub fn counters(&self) -> Vec<(&'static str, u64)> {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let mut out = vec![
@@ -204,16 +217,77 @@ impl CueStats {
     }
 }
 
+/// The outputs' counters that `/status` reports after the cue input's: the tail of
+/// [`status::PLUGIN`]. `[thread-safe]`: the plugin's own counters, shared (the audio thread writes
+/// the LTC and MTC ones, the network thread the Art-Net ones); the cue thread reads them.
+#[derive(Debug, Clone, Default)]
+pub struct OutputCounters {
+    /// LTC and MTC.
+    pub outputs: Arc<OutputStats>,
+    /// Art-Net (and the OSC stream's, not reported here).
+    pub network: Arc<Stats>,
+}
+
+impl OutputCounters {
+    /// The counters, in their public order.
+    pub fn counters(&self) -> [(&'static str, u64); 9] {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let (o, n) = (&*self.outputs, &*self.network);
+        [
+            (status::LTC_WORDS, load(&o.ltc_words)),
+            (status::LTC_RATE_REFUSED, load(&o.ltc_rate_refused)),
+            (status::MTC_SENT, load(&o.mtc_sent)),
+            (status::MTC_REFUSED, load(&o.mtc_refused)),
+            (status::MTC_RATE_REFUSED, load(&o.mtc_rate_refused)),
+            (status::ARTNET_SENT, load(&n.artnet_sent)),
+            (status::ARTNET_SEND_ERRORS, load(&n.artnet_send_errors)),
+            (status::ARTNET_RATE_REFUSED, load(&n.artnet_rate_refused)),
+            (status::ARTNET_LATE, load(&n.artnet_late)),
+        ]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// The reply's names and order are core's list (whose strings `core/tests/protocol.rs`
-    /// freezes), each counter reported once.
+    /// freezes), each counter reported once, each from its own counter.
     #[test]
     fn status_counters_are_the_protocol_list() {
-        let names: Vec<&str> = CueStats::default().counters().into_iter().map(|(n, _)| n).collect();
+        let outputs = OutputCounters::default();
+        let names: Vec<&str> = CueStats::default().status(&outputs).into_iter().map(|(n, _)| n).collect();
         assert_eq!(names, status::PLUGIN);
+        let cue_names = CueStats::default().counters().len();
+        assert_eq!(&names[..cue_names], &status::PLUGIN[..cue_names], "the cue input's first");
+        let (o, n) = (&*outputs.outputs, &*outputs.network);
+        let sources = [
+            &o.ltc_words,
+            &o.ltc_rate_refused,
+            &o.mtc_sent,
+            &o.mtc_refused,
+            &o.mtc_rate_refused,
+            &n.artnet_sent,
+            &n.artnet_send_errors,
+            &n.artnet_rate_refused,
+            &n.artnet_late,
+        ];
+        for (i, counter) in sources.iter().enumerate() {
+            counter.store(100 + i as u64, Ordering::Relaxed);
+        }
+        let values: Vec<u64> = outputs.counters().iter().map(|&(_, v)| v).collect();
+        assert_eq!(values, (100..109).collect::<Vec<u64>>());
+    }
+
+    /// The full reply stays within what a padded query pays for ([`osc_timecode_core::reply`]:
+    /// never more bytes back than a sender sent), with every counter at its widest.
+    #[test]
+    fn the_status_reply_fits_the_padded_query() {
+        use osc_timecode_core::cue::{status_query, status_to_osc};
+        use osc_timecode_core::reply::message_len;
+        let names = status::PLUGIN.map(|n| (n, u64::MAX));
+        let reply = message_len(&status_to_osc(&names));
+        assert!(reply < message_len(&status_query(None)), "a {reply}-byte reply");
     }
 
     #[test]

@@ -36,7 +36,7 @@ use osc_timecode_core::reply::{ReplyBudget, ReplyKind, message_len};
 use rosc::{OscMessage, OscPacket};
 
 use super::map::{CueMap, Unresolved};
-use super::{CueEvent, CueStats, DropReason};
+use super::{CueEvent, CueStats, DropReason, OutputCounters};
 use crate::params::TimecodeParams;
 use crate::readout::{BindFailure, CueActivity, RecentCue, ShortText};
 use crate::settings::cues::{CueSettings, Exposure, MidiAction};
@@ -62,16 +62,17 @@ const REBIND_EVERY: Duration = Duration::from_secs(1);
 const LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// `[main-thread]` Spawns the cue thread (in `activate()`), which owns `producer` until it stops
-/// and tells `activity` (the plugin window) about its socket and the cues it receives. The
-/// handle stops it within one receive timeout.
+/// and tells `activity` (the plugin window) about its socket and the cues it receives; its
+/// `/status` answers report `outputs` too. The handle stops it within one receive timeout.
 pub fn spawn(
     producer: rtrb::Producer<CueEvent>,
     params: Arc<TimecodeParams>,
     stats: Arc<CueStats>,
     activity: Arc<CueActivity>,
+    outputs: OutputCounters,
 ) -> std::io::Result<StoppableThread> {
     StoppableThread::spawn_at("osc-timecode-cues", Priority::Background, move |stop| {
-        Worker::new(producer, params, stats, activity, stop).run()
+        Worker::new(producer, params, stats, activity, outputs, stop).run()
     })
 }
 
@@ -148,6 +149,9 @@ pub struct Dispatcher {
     /// Where each message from an allowed sender with a good token is recorded for the plugin
     /// window; `None`: nowhere (set with [`Dispatcher::report_to`]).
     activity: Option<Arc<CueActivity>>,
+    /// The outputs' counters `/status` reports after the cue input's (zeros until
+    /// [`Dispatcher::report_outputs`]).
+    outputs: OutputCounters,
 }
 
 impl Dispatcher {
@@ -174,7 +178,13 @@ impl Dispatcher {
             steps_left: pattern::DATAGRAM_STEP_BUDGET,
             budget: ReplyBudget::new(Instant::now()),
             activity: None,
+            outputs: OutputCounters::default(),
         }
+    }
+
+    /// `/status` answers report `outputs` (the plugin's LTC, MTC and Art-Net counters).
+    pub fn report_outputs(&mut self, outputs: OutputCounters) {
+        self.outputs = outputs;
     }
 
     /// Records every message from an allowed sender with a good token, with its ack status and
@@ -283,14 +293,14 @@ impl Dispatcher {
             return None;
         }
         // The reply's length does not depend on the counts (names and int64s).
-        let len = message_len(&status_to_osc(&self.stats.counters()));
+        let len = message_len(&status_to_osc(&self.stats.status(&self.outputs)));
         if self.budget.allow(from.ip(), ReplyKind::Status, len, now).is_err() {
             self.stats.status_refused.fetch_add(1, Ordering::Relaxed);
             return None;
         }
         // Counted before the snapshot, so the reply's counters add up (received = outcomes).
         self.stats.status_answered.fetch_add(1, Ordering::Relaxed);
-        Some(status_to_osc(&self.stats.counters()))
+        Some(status_to_osc(&self.stats.status(&self.outputs)))
     }
 
     /// One cue or trigger message from an allowed sender; its `/ack`, if it gets one.
@@ -436,6 +446,7 @@ impl Worker {
         params: Arc<TimecodeParams>,
         stats: Arc<CueStats>,
         activity: Arc<CueActivity>,
+        outputs: OutputCounters,
         stop: Arc<AtomicBool>,
     ) -> Self {
         let network_allowed = crate::settings::machine_allows_network_cues();
@@ -446,6 +457,7 @@ impl Worker {
         let now = Instant::now();
         let mut dispatcher = Dispatcher::new(producer, stats.clone(), settings, latency_ms);
         dispatcher.report_to(activity.clone());
+        dispatcher.report_outputs(outputs);
         Self {
             dispatcher,
             activity,
@@ -654,6 +666,7 @@ mod tests {
         thread: Option<StoppableThread>,
         consumer: Option<rtrb::Consumer<CueEvent>>,
         stats: Arc<CueStats>,
+        outputs: OutputCounters,
         sender: UdpSocket,
         port: u16,
     }
@@ -667,10 +680,11 @@ mod tests {
             let params = Arc::new(TimecodeParams::new(settings));
             let stats = Arc::new(CueStats::default());
             let (producer, consumer) = rtrb::RingBuffer::new(super::super::CUE_QUEUE_CAPACITY);
-            let thread = spawn(producer, params, stats.clone(), Arc::default()).unwrap();
+            let outputs = OutputCounters::default();
+            let thread = spawn(producer, params, stats.clone(), Arc::default(), outputs.clone()).unwrap();
             let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
             sender.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-            let rig = Self { thread: Some(thread), consumer: Some(consumer), stats, sender, port };
+            let rig = Self { thread: Some(thread), consumer: Some(consumer), stats, outputs, sender, port };
             let deadline = Instant::now() + Duration::from_secs(5);
             while !rig.stats.listening.load(Ordering::Relaxed) {
                 assert!(Instant::now() < deadline, "cue thread never bound");
@@ -785,6 +799,27 @@ mod tests {
         assert_eq!(get("dropped_unmapped") + get("dropped_bad_argument") + get("dropped_too_broad"), 3);
         assert_eq!(get("dropped_too_far_ahead"), 1);
         assert_eq!(get("status_answered"), 1);
+    }
+
+    /// `/status` reports the outputs' counters as the audio and network threads count them,
+    /// after the cue input's, and the reply still fits what the padded query paid for.
+    #[test]
+    fn status_reports_the_outputs_counters() {
+        let rig = Rig::new(|_| {});
+        rig.outputs.outputs.ltc_words.store(1500, Ordering::Relaxed);
+        rig.outputs.outputs.mtc_sent.store(6000, Ordering::Relaxed);
+        rig.outputs.outputs.mtc_rate_refused.store(3, Ordering::Relaxed);
+        rig.outputs.network.artnet_sent.store(u64::MAX >> 1, Ordering::Relaxed);
+        rig.outputs.network.artnet_rate_refused.store(9, Ordering::Relaxed);
+        let status = rig.status();
+        let names: Vec<&str> = status.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, osc_timecode_core::protocol::status::PLUGIN);
+        let get = |name: &str| status.iter().find(|(n, _)| n == name).unwrap().1;
+        assert_eq!((get("ltc_words"), get("ltc_rate_refused")), (1500, 0));
+        assert_eq!((get("mtc_sent"), get("mtc_refused"), get("mtc_rate_refused")), (6000, 0, 3));
+        assert_eq!((get("artnet_sent"), get("artnet_send_errors")), (u64::MAX >> 1, 0));
+        assert_eq!((get("artnet_rate_refused"), get("artnet_late")), (9, 0));
+        assert_eq!((get("received"), get("status_answered")), (1, 1));
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! Threads: everything here runs on the `[gui-thread]` while the window is open, and nothing
 //! runs while it is closed. It reads the audio thread only through atomics
 //! ([`crate::readout::Readout`], the parameters, [`crate::network::Stats`],
-//! [`crate::cues::CueStats`]), the cue thread through [`crate::readout::CueActivity`], and
+//! [`crate::outputs::OutputStats`], [`crate::cues::CueStats`]), the cue thread through [`crate::readout::CueActivity`], and
 //! writes the persisted [`crate::settings::Settings`] (which the network and cue threads re-read
 //! every 100 ms, so edits apply without re-activating) and the parameters through nice-plug's
 //! `ParamSetter` (a host gesture per change).
@@ -41,6 +41,7 @@ use nice_plug_egui::{EguiEditor, EguiEditorState, EguiNiceSettings, NiceEguiApp,
 
 use crate::cues::CueStats;
 use crate::network::Stats;
+use crate::outputs::OutputStats;
 use crate::params::TimecodeParams;
 use crate::readout::{CueActivity, Readout};
 
@@ -57,8 +58,10 @@ pub struct Shared {
     /// Parameters (atomics) and the persisted settings (`RwLock`, never taken by the audio
     /// thread).
     pub params: Arc<TimecodeParams>,
-    /// Timecode counters: the audio and network threads write.
+    /// Timecode and Art-Net counters: the audio and network threads write.
     pub stats: Arc<Stats>,
+    /// LTC and MTC counters: the audio thread writes.
+    pub outputs: Arc<OutputStats>,
     /// Cue counters: the cue and audio threads write.
     pub cue_stats: Arc<CueStats>,
     /// The latest frame and block count: the audio thread writes.

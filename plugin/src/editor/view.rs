@@ -347,14 +347,30 @@ impl View {
                 });
                 field_error(ui, &self.ltc_level.error);
                 ui.weak("Replaces that channel's audio; it is audio, so it renders into a bounce.");
+                let o = &shared.outputs;
+                count_line(
+                    ui,
+                    &[("words written", &o.ltc_words, BRIGHT), ("not carried (rate)", &o.ltc_rate_refused, AMBER)],
+                );
             });
             ui.end_row();
 
             ui.label("MTC");
-            let mut mtc = settings.mtc.enabled;
-            if ui.checkbox(&mut mtc, "send MIDI Time Code through the plugin's MIDI output").changed() {
-                edits.push(SettingsEdit::MtcEnabled(mtc));
-            }
+            ui.vertical(|ui| {
+                let mut mtc = settings.mtc.enabled;
+                if ui.checkbox(&mut mtc, "send MIDI Time Code through the plugin's MIDI output").changed() {
+                    edits.push(SettingsEdit::MtcEnabled(mtc));
+                }
+                let o = &shared.outputs;
+                count_line(
+                    ui,
+                    &[
+                        ("messages sent", &o.mtc_sent, BRIGHT),
+                        ("refused by the host", &o.mtc_refused, RED),
+                        ("frames not carried (rate)", &o.mtc_rate_refused, AMBER),
+                    ],
+                );
+            });
             ui.end_row();
 
             ui.label("Art-Net stream");
@@ -376,12 +392,22 @@ impl View {
         ui.add_space(10.0);
         ui.heading("Art-Net targets");
         let targets = settings.artnet.targets.clone();
-        let counts = |_: usize, _: &ArtNetTarget| None;
+        let counts = |i, t: &ArtNetTarget| shared.stats.artnet_targets.get(i, (*t).into());
         let parse = |text: &str, row| parse_artnet_target(text, &targets, row);
         let edit = address_table(ui, "artnet-targets", &targets, &mut self.artnet, counts, parse, ARTNET_TABLE);
         if targets.is_empty() {
             ui.weak("No targets: Art-Net is off.");
         }
+        let s = &shared.stats;
+        count_line(
+            ui,
+            &[
+                ("Totals: sent", &s.artnet_sent, BRIGHT),
+                ("refused", &s.artnet_send_errors, RED),
+                ("frames not carried (rate)", &s.artnet_rate_refused, AMBER),
+                ("late", &s.artnet_late, AMBER),
+            ],
+        );
         edits.extend(edit.map(SettingsEdit::ArtNetTargets));
         for edit in edits {
             self.edit(shared, edit);
@@ -840,6 +866,18 @@ fn choice<T: Copy + PartialEq>(
         }
     });
     picked
+}
+
+/// Counters in a row, each name then its count, the count in `colour` once it is not 0.
+fn count_line(ui: &mut Ui, counts: &[(&str, &std::sync::atomic::AtomicU64, Color32)]) {
+    ui.horizontal_wrapped(|ui| {
+        for &(name, counter, colour) in counts {
+            let n = counter.load(Ordering::Relaxed);
+            ui.weak(name);
+            ui.label(RichText::new(format_count(n)).monospace().color(if n > 0 { colour } else { DIM }));
+            ui.add_space(6.0);
+        }
+    });
 }
 
 /// A red strip with a warning.
