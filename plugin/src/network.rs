@@ -55,6 +55,7 @@ use osc_timecode_core::rate::RateAgreement;
 use crate::params::TimecodeParams;
 use crate::readout::Readout;
 use crate::settings::Settings;
+use crate::settings::outputs::OutputNotice;
 use crate::settings::values::Target;
 use crate::thread::{Priority, StoppableThread};
 use crate::wallclock::WallClock;
@@ -322,6 +323,8 @@ struct Worker {
     readout: Arc<Readout>,
     /// What the log last said about the host's project rate.
     rate_agreement: RateAgreement,
+    /// What the log last said about the Frame Rate on LTC, MTC and Art-Net.
+    output_notice: OutputNotice,
     /// Set when the thread is asked to stop ([`StoppableThread::request_stop`]).
     stop: Arc<AtomicBool>,
     /// Snapshot of the persisted settings, refreshed every [`SETTINGS_POLL`].
@@ -387,6 +390,7 @@ impl Worker {
             stats,
             readout,
             rate_agreement: RateAgreement::Unknown,
+            output_notice: OutputNotice::Quiet,
         }
     }
 
@@ -470,6 +474,12 @@ impl Worker {
                 nice_warn!("{line}");
             }
             self.rate_agreement = agreement;
+            // Refused or substituted on an output that is on: said once per change.
+            let notice = OutputNotice::of(self.params.rate.value().rate(), &self.settings);
+            if let Some(line) = self.output_notice.change_to(notice) {
+                if notice.is_refusal() { nice_warn!("{line}") } else { nice_log!("{line}") }
+            }
+            self.output_notice = notice;
         }
         self.wall.refresh_if_due(now);
         let blocks = self.readout.blocks();
