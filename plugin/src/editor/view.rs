@@ -951,3 +951,86 @@ fn set_param<P: Param>(gui: &GuiContext, param: &P, value: P::Plain) {
 fn read(shared: &Shared) -> RwLockReadGuard<'_, Settings> {
     shared.params.settings.read().unwrap_or_else(PoisonError::into_inner)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+    use crate::settings::outputs::{ArtNetTargets, LtcLevel};
+
+    /// Every text the frame drew.
+    fn texts(output: &egui::FullOutput) -> String {
+        let mut all = String::new();
+        for clipped in &output.shapes {
+            collect(&clipped.shape, &mut all);
+        }
+        all
+    }
+
+    fn collect(shape: &egui::Shape, all: &mut String) {
+        match shape {
+            egui::Shape::Text(text) => {
+                all.push_str(text.galley.text());
+                all.push('\n');
+            }
+            egui::Shape::Vec(shapes) => shapes.iter().for_each(|s| collect(s, all)),
+            _ => {}
+        }
+    }
+
+    /// The Outputs tab, drawn headless (egui without a window): the settings, the counters and
+    /// the per-target counts of the Art-Net table, with the same values the threads count.
+    #[test]
+    fn the_outputs_tab_shows_the_settings_and_the_counters() {
+        let mut settings = Settings::default();
+        settings.ltc.channel = LtcChannel::Right;
+        settings.ltc.level_dbfs = LtcLevel::new(-20.5).unwrap();
+        settings.mtc.enabled = true;
+        let art: ArtNetTarget = "127.0.0.1:6455".parse().unwrap();
+        settings.artnet.targets = ArtNetTargets::new(vec![art, "10.255.255.255".parse().unwrap()]).unwrap();
+        let shared = Shared {
+            params: Arc::new(crate::params::TimecodeParams::new(settings)),
+            stats: Arc::default(),
+            outputs: Arc::default(),
+            cue_stats: Arc::default(),
+            readout: Arc::default(),
+            cue_activity: Arc::default(),
+        };
+        shared.outputs.ltc_words.store(1234, Ordering::Relaxed);
+        shared.outputs.mtc_refused.store(7, Ordering::Relaxed);
+        shared.stats.artnet_targets.assign([std::net::SocketAddr::from(art)]);
+        for _ in 0..3 {
+            shared.stats.artnet_targets.count(0, true);
+        }
+        shared.stats.artnet_sent.store(3, Ordering::Relaxed);
+        let ctx = egui::Context::default();
+        let mut view = View { tab: Tab::Outputs, ..View::default() };
+        let input = || egui::RawInput {
+            screen_rect: Some(egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(760.0, 1200.0))),
+            ..egui::RawInput::default()
+        };
+        // Two frames: egui lays out in the first. No renderer takes the font textures.
+        let mut frame = || {
+            let mut output = ctx.run_ui(input(), |ui| view.draw(ui, &shared, None));
+            output.textures_delta.clear();
+            output
+        };
+        let _ = frame();
+        let shown = texts(&frame());
+        for want in [
+            "LTC, MTC and Art-Net carry the Frame Rate as: 25 fps.",
+            "right",
+            "-20.5",
+            "silence",
+            "words written\n1\u{2009}234",
+            "refused by the host\n7",
+            "127.0.0.1:6455\n3\n0",
+            "10.255.255.255:6454\n–\n–",
+            "Totals: sent\n3",
+        ] {
+            assert!(shown.contains(want), "{want:?} not in:\n{shown}");
+        }
+    }
+}

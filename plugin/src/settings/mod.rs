@@ -634,6 +634,9 @@ mod tests {
         Channel,
         Key,
         Length,
+        ArtNet,
+        Level,
+        Stream,
     }
 
     impl Place {
@@ -670,6 +673,13 @@ mod tests {
                 Self::Length => {
                     return draft(MappingDraft { length_ms: text.to_string(), ..note }).map(|m| note_of(&m).2);
                 }
+                Self::ArtNet => {
+                    let list =
+                        outputs::ArtNetTargets::new(before.iter().map(|t| t.parse().unwrap()).collect()).unwrap();
+                    fields::parse_artnet_target(text, &list, None).map(|t| t.to_string())
+                }
+                Self::Level => fields::parse_ltc_level(text).map(|l| l.to_string()),
+                Self::Stream => fields::parse_stream_id(text).map(|id| id.to_string()),
             };
             shown.map_err(|e| e.to_string())
         }
@@ -686,6 +696,9 @@ mod tests {
                 Self::Channel => note_of(last_map()).0,
                 Self::Key => note_of(last_map()).1,
                 Self::Length => note_of(last_map()).2,
+                Self::ArtNet => s.artnet.targets.last().unwrap().to_string(),
+                Self::Level => s.ltc.level_dbfs.to_string(),
+                Self::Stream => s.artnet.stream_id.to_string(),
             }
         }
 
@@ -719,6 +732,9 @@ mod tests {
                 Self::Channel => note("channel", n()),
                 Self::Key => note("key", n()),
                 Self::Length => note("length_ms", n()),
+                Self::ArtNet => serde_json::json!({ "artnet": { "targets": texts } }),
+                Self::Level => serde_json::json!({ "ltc": { "level_dbfs": n() } }),
+                Self::Stream => serde_json::json!({ "artnet": { "stream_id": n() } }),
             };
             doc.to_string()
         }
@@ -749,6 +765,9 @@ mod tests {
                 Self::Channel => note(&format!("channel = {n}\nkey = 60")),
                 Self::Key => note(&format!("channel = 1\nkey = {n}")),
                 Self::Length => note(&format!("channel = 1\nkey = 60\nlength_ms = {n}")),
+                Self::ArtNet => format!("[plugin.artnet]\ntargets = {list}\n"),
+                Self::Level => format!("[plugin.ltc]\nlevel_dbfs = {n}\n"),
+                Self::Stream => format!("[plugin.artnet]\nstream_id = {n}\n"),
             }
         }
     }
@@ -824,6 +843,20 @@ mod tests {
             (Length, &["4294967296"], &format!("{length}, not 4294967296")),
             (Length, &["-1"], &format!("{length}, not -1")),
             (Length, &["0.5"], "a note length is a whole number, 0-600000 ms (0 holds the note)"),
+            (ArtNet, &["[::1]:6454"], "Art-Net is IPv4 only: write an IPv4 address"),
+            (ArtNet, &["::1"], "Art-Net is IPv4 only: write an IPv4 address"),
+            (ArtNet, &["127.0.0.1:0"], "port 0 is not a port senders or receivers can use (1-65535)"),
+            (ArtNet, &["console:6454"], "\"console\" is a name: write an IP address"),
+            (ArtNet, &["10.0.0"], "not an address like 10.0.0.5 or 10.0.0.5:6454"),
+            (ArtNet, &["10.0.0.5", "10.0.0.5:6454"], "10.0.0.5:6454 is already in the list"),
+            (Level, &["1"], "the LTC level is -60 to 0 dBFS, not 1"),
+            (Level, &["-61"], "the LTC level is -60 to 0 dBFS, not -61"),
+            (Level, &["0.5"], "the LTC level is -60 to 0 dBFS, not 0.5"),
+            (Level, &["-1e300"], "the LTC level is -60 to 0 dBFS, not -1e300"),
+            (Level, &["loud"], "the LTC level is a number of dBFS, -60 to 0"),
+            (Stream, &["256"], "the Art-Net stream id is 0-255, not 256"),
+            (Stream, &["-1"], "the Art-Net stream id is 0-255, not -1"),
+            (Stream, &["1.5"], "the Art-Net stream id is a whole number, 0-255"),
         ];
         for &(place, texts, why) in refused {
             let window = place.window(texts).expect_err(why);
@@ -853,6 +886,15 @@ mod tests {
             (Key, &[" 127 "], "127"),
             (Length, &["0"], "0"),
             (Length, &["600000"], "600000"),
+            (ArtNet, &["10.0.0.5"], "10.0.0.5:6454"),
+            (ArtNet, &["10.0.0.5:6455", " 10.0.0.5 "], "10.0.0.5:6454"),
+            (ArtNet, &["255.255.255.255"], "255.255.255.255:6454"),
+            (Level, &["-18"], "-18"),
+            (Level, &["-20.5"], "-20.5"),
+            (Level, &["-60"], "-60"),
+            (Level, &["0"], "0"),
+            (Stream, &["0"], "0"),
+            (Stream, &["255"], "255"),
         ];
         for &(place, texts, want) in taken {
             assert_eq!(place.window(texts).as_deref(), Ok(want), "{place:?} {texts:?}");

@@ -233,9 +233,9 @@ impl serde::de::Visitor<'_> for LevelVisitor {
     }
 
     fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<LtcLevel, E> {
-        // Exact for every integer in range; those beyond are refused as written.
-        i32::try_from(n)
-            .map_or_else(|_| Err(E::custom(LevelError::OutOfRange(n.to_string()))), |n| self.visit_f64(n.into()))
+        // Exact for every integer in range; those beyond are refused, shown as written.
+        let level = i32::try_from(n).ok().and_then(|n| LtcLevel::checked(n.into()).ok());
+        level.ok_or_else(|| E::custom(LevelError::OutOfRange(n.to_string())))
     }
 
     fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<LtcLevel, E> {
