@@ -53,6 +53,7 @@ use cues::{CUE_QUEUE_CAPACITY, CueStats};
 use network::{FrameMessage, QUEUE_CAPACITY, Stats};
 use outputs::OutputStats;
 use outputs::ltc::LtcOut;
+use outputs::mtc::{MtcOut, MtcPlan};
 use params::TimecodeParams;
 use readout::{CueActivity, Readout};
 use settings::{OfflinePolicy, Settings};
@@ -93,6 +94,8 @@ pub struct OscTimecode {
     output_stats: Arc<OutputStats>,
     /// Renders LTC into the audio output. `[audio-thread]`; plain data, no heap.
     ltc: LtcOut,
+    /// Sends MTC through the MIDI output. `[audio-thread]`; plain data, no heap.
+    mtc: MtcOut,
 }
 
 impl Default for OscTimecode {
@@ -118,6 +121,7 @@ impl Default for OscTimecode {
             editor_state: editor::default_state(),
             output_stats: Arc::new(OutputStats::default()),
             ltc: LtcOut::default(),
+            mtc: MtcOut::default(),
         }
     }
 }
@@ -244,7 +248,7 @@ impl Plugin for OscTimecode {
     ) -> ProcessStatus {
         // Audio passes through (the wrapper already copied input to output), except on channels
         // that carry LTC (`outputs::ltc`).
-        let Self { params, stats, send, producer, cue_player, readout, ltc, output_stats, .. } = self;
+        let Self { params, stats, send, producer, cue_player, readout, ltc, mtc, output_stats, .. } = self;
         let (Some(send), Some(producer), Some(cue_player)) = (send.as_mut(), producer.as_mut(), cue_player.as_mut())
         else {
             return ProcessStatus::KeepAlive;
@@ -274,6 +278,10 @@ impl Plugin for OscTimecode {
         readout.block(has_position, last_event.as_ref(), host_rate(transport));
         let timing = BlockTiming { start: block_start, sample_rate, len: block_len, playing: transport.playing };
         cue_player.run_block(timing, |timing, event| context.try_send_event(note_event(timing, event)).is_ok());
+        let plan = MtcPlan { enabled: outputs.mtc, half_rate: outputs.half_rate, output };
+        mtc.render(plan, send.clock(), output_stats, |timing, message| {
+            context.try_send_event(NoteEvent::MidiSysEx { timing, message }).is_ok()
+        });
         // Timecode must keep flowing through silence: never let the host suspend us.
         ProcessStatus::KeepAlive
     }

@@ -159,6 +159,8 @@ pub struct Options {
     pub midi_log: bool,
     /// The plugin's `cues.quantise` setting (cues move to the next frame start).
     pub quantise: bool,
+    /// The plugin's `[plugin.mtc] enabled` setting (MTC through its MIDI output).
+    pub mtc: bool,
     /// The session's timecode format (Ardour's project frame rate, which it reports to VST3
     /// plugins), as an Ardour `Timecode.TimecodeFormat` name (`"TC25"`, `"TC2997DF"`); `None`
     /// leaves Ardour's default (30 fps).
@@ -205,7 +207,7 @@ impl Session {
 
         let rx = Receiver::bind();
         let cue_addr = crate::cues::free_loopback_addr();
-        write_plugin_config(&root.join("config.toml"), rx.addr(), cue_addr, options.quantise);
+        write_plugin_config(&root.join("config.toml"), rx.addr(), cue_addr, options);
         if options.midi_log {
             let scripts = root.join(format!("home/.config/ardour{}/scripts", ardour.major));
             std::fs::create_dir_all(&scripts).expect("create Ardour's scripts folder");
@@ -354,12 +356,14 @@ impl Drop for Session {
 }
 
 /// The plugin's machine config for the run: one loopback target, keep-alive every 200 ms (so
-/// parked positions show), and the cue input on a free loopback port of its own.
-fn write_plugin_config(path: &Path, target: SocketAddr, cues: SocketAddr, quantise: bool) {
+/// parked positions show), the cue input on a free loopback port of its own, and MTC as
+/// [`Options::mtc`] says.
+fn write_plugin_config(path: &Path, target: SocketAddr, cues: SocketAddr, options: Options) {
     assert!(target.ip().is_loopback() && cues.ip().is_loopback(), "tests use loopback only");
+    let Options { quantise, mtc, .. } = options;
     let text = format!(
         "[plugin]\ntargets = [\"{target}\"]\nkeepalive_ms = 200\noutput_latency_ms = 0.0\n\n\
-         [plugin.cues]\nlisten = \"{cues}\"\nquantise = {quantise}\n"
+         [plugin.cues]\nlisten = \"{cues}\"\nquantise = {quantise}\n\n[plugin.mtc]\nenabled = {mtc}\n"
     );
     std::fs::write(path, text).expect("write the plugin config");
 }

@@ -5,7 +5,7 @@
 //! `tests/ardour/session.lua`.
 //!
 //! A third run records the plugin's MIDI out on the track (a Lua processor after the plugin) while
-//! the test sends it cues over loopback.
+//! the test sends it cues over loopback; a fourth records its MTC there, read by mido.
 //!
 //! Ardour reports its session's timecode format to VST3 plugins (`ProcessContext::frameRate`,
 //! in its own way: drop-frame without the pull-down flag, and never a pull-down flag for the
@@ -259,4 +259,64 @@ fn check(played: &Played, rate: FrameRate) {
     assert_eq!(last.frame, frame(stopped), "parked at Ardour's playhead after stop: {}", describe(last));
     let stop_at = msgs.iter().rposition(|m| m.playing).expect("played") + 1;
     assert!(msgs[stop_at..].iter().all(|m| !m.playing && m.frame == frame(stopped)), "after stop:\n{}", dump());
+}
+
+#[path = "mtc/mod.rs"]
+mod mtc;
+
+/// MTC from the plugin (`[plugin.mtc] enabled` in its config) as Ardour plays it on the track:
+/// real quarter frames `F1 dd` (2 bytes: the plugin sends them as `DataEvent`s in Ardour, whose
+/// VST3 host would turn `kCtrlQuarterFrame` into `B0 84 dd`) and 10-byte full frames, read by
+/// mido (`mtc/mod.rs`): each stretch of play from its full frame on has exactly the quarter frames
+/// due at their samples with the frames' labels; full frames at the locate (parked), the start of
+/// the roll, each loop pass's start and the stop.
+#[test]
+#[ignore = "needs ardour7-lua and mido: apt-get install --no-install-recommends ardour; pip install mido==1.3.3"]
+fn ardour_plays_mtc_as_real_quarter_frames() {
+    let ardour = Ardour::require();
+    mtc::require_mido();
+    let rate = FrameRate::FPS_25;
+    let options = Options { midi_log: true, mtc: true, project_rate: Some("TC25"), ..Options::default() };
+    let session = Session::create(&ardour, rate, options);
+    let played = session.play(3, 2);
+    let log = &played.log;
+    let midi = played.midi();
+    assert!(played.number("midi_events") < 4096, "the MIDI log kept every event:\n{log}");
+    for e in &midi {
+        let real = matches!(e.data(), [0xf1, d] if *d < 0x80 && e.size == 2)
+            || matches!(e.data(), [0xf0, 0x7f, 0x7f, 0x01, 0x01, .., 0xf7] if e.size == 10);
+        assert!(real, "not an MTC quarter or full frame: {e:?}\n{log}");
+    }
+    // Stretches: a full frame, then the quarter frames up to the next full frame.
+    let mut segments: Vec<mtc::Segment> = Vec::new();
+    for e in &midi {
+        if e.status == 0xf0 {
+            segments.push(mtc::Segment { begin: e.sample, end: e.sample, messages: Vec::new() });
+        }
+        let segment = segments.last_mut().unwrap_or_else(|| panic!("a quarter frame before any full frame\n{log}"));
+        if e.status == 0xf1 {
+            segment.end = e.sample + 1;
+        }
+        segment.messages.push((e.sample, e.data().to_vec()));
+    }
+    let timing = mtc::MtcTiming { sample_rate: SAMPLE_RATE, rate, offset_frames: 0, code: 1 };
+    let sr = i64::from(SAMPLE_RATE);
+    let (roll, loop_start) = (3600 * sr, (3600 + 2) * sr);
+    let mut plays = Vec::new();
+    for (i, segment) in segments.iter().enumerate() {
+        let checked = mtc::check_segment(timing, segment, &format!("Ardour MTC stretch {i} from {}", segment.begin));
+        assert_eq!(checked.full_frames, [segment.begin]);
+        if checked.quarters > 0 {
+            plays.push((segment.begin, checked.quarters, checked.sequences));
+        }
+    }
+    eprintln!("Ardour played MTC: {} events, stretches of play (begin, quarters, sequences) {plays:?}", midi.len());
+    let parked: Vec<i64> = segments.iter().filter(|s| s.end == s.begin).map(|s| s.begin).collect();
+    assert!(parked.contains(&roll), "a full frame at the locate to 01:00:00:00 (parked): {parked:?}\n{log}");
+    let stopped = played.number("stopped");
+    assert_eq!(parked.last(), Some(&stopped), "the last full frame is the stop's: {parked:?}\n{log}");
+    let from_roll = plays.iter().find(|p| p.0 == roll).unwrap_or_else(|| panic!("no play from {roll}: {plays:?}"));
+    assert!(from_roll.1 >= 4 * 25 * 2, "quarter frames of the 3 s roll: {from_roll:?}");
+    let loops = plays.iter().filter(|p| p.0 == loop_start).count();
+    assert!(loops >= 2, "each loop pass starts with a full frame at the loop start: {plays:?}\n{log}");
 }

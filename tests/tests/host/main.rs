@@ -14,6 +14,7 @@ mod clap_faults;
 mod clap_hostile;
 mod clap_lifecycle;
 mod clap_ltc;
+mod clap_mtc;
 mod clap_numbers;
 mod clap_offline;
 mod clap_playback;

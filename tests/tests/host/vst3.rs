@@ -175,3 +175,67 @@ fn vst3_host_project_rate_is_checked_against_frame_rate() {
     assert_eq!(log.count(&[AGREES_AGAIN]), 2, "{:#?}", log.lines());
     ardour.deactivate();
 }
+
+/// MTC from the VST3 build, read by mido (`../mtc/mod.rs`) across start, locate, loop wraps and
+/// stop: quarter frames as `LegacyMIDICCOutEvent` with `kCtrlQuarterFrame` (132), full frames as
+/// SysEx `DataEvent`s; when the host calls itself Ardour, quarter frames as 2-byte `DataEvent`s
+/// (Ardour's VST3 host mangles control number 132 into a CC, see `vendor/README.md`).
+#[test]
+#[ignore = "needs mido: pip install mido==1.3.3"]
+fn vst3_mtc_read_by_mido_as_quarter_frame_controls_or_ardour_data_events() {
+    use crate::clap_mtc::mtc::{MtcTiming, Sent, check_history, require_mido};
+    use crate::clap_mtc::{BLOCK, scenario};
+    use osc_timecode_tests::vst3host::{CTRL_QUARTER_FRAME, Vst3Carrier, Vst3EventKind};
+
+    require_mido();
+    let (sr, rate) = (48_000, rate("29.97df"));
+    for host in [osc_timecode_tests::vst3host::HOST_NAME, "Ardour"] {
+        let mut plugin = Vst3Plugin::load_as(host);
+        let mut state = NiceState::from_json_bytes(&plugin.get_state());
+        state.edit_settings(|s| {
+            s.insert("targets".into(), serde_json::json!([]));
+            s.insert("mtc".into(), serde_json::json!({ "enabled": true }));
+        });
+        state.set_param("rate", serde_json::json!({"string": "29.97df"}));
+        state.set_param("offset", serde_json::json!({"i32": 3600}));
+        plugin.set_state(&state.to_json_bytes());
+        plugin.activate(sr, BLOCK);
+        let ardour = host == "Ardour";
+        let mut base = 0i64;
+        let (sent, t) = scenario(sr, |t, total| {
+            let run = plugin.run_events(t, total, BLOCK);
+            assert_eq!(run.mismatches, 0, "pass-through");
+            for e in &run.events {
+                if let Vst3EventKind::LegacyCc { control, channel, value2, .. } = e.kind {
+                    assert!(!ardour, "{host}: no control events for Ardour: {e:?}");
+                    assert_eq!((control, channel, value2), (CTRL_QUARTER_FRAME, 0, 0), "{host}: {e:?}");
+                }
+            }
+            let starts: Vec<i64> = run
+                .blocks
+                .iter()
+                .scan(base, |at, b| {
+                    let start = *at;
+                    *at += i64::from(b.len);
+                    Some(start)
+                })
+                .collect();
+            base += run.blocks.iter().map(|b| i64::from(b.len)).sum::<i64>();
+            run.system_messages()
+                .into_iter()
+                .map(|m| {
+                    let want =
+                        if m.bytes[0] == 0xf0 || ardour { Vst3Carrier::DataEvent } else { Vst3Carrier::QuarterFrameCc };
+                    assert_eq!(m.carrier, want, "{host}: {m:?}");
+                    Sent { sample: starts[m.block] + i64::from(m.offset), bytes: m.bytes }
+                })
+                .collect()
+        });
+        let timing = MtcTiming { sample_rate: sr, rate, offset_frames: offset_frames(3600, rate), code: 2 };
+        let what = format!("VST3 MTC, host {host:?}");
+        let checked = check_history(timing, t.history(), i64::from(BLOCK), &sent, &what);
+        assert!(checked.full_frames.len() >= 9, "{what}: full frames {:?}", checked.full_frames);
+        assert!(checked.quarters >= 4 * 29 * 3, "{what}: {} quarter frames", checked.quarters);
+        assert!(sent.iter().any(|m| m.bytes.len() == 2), "{what}: quarter frames arrived");
+    }
+}

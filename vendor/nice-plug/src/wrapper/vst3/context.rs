@@ -349,14 +349,21 @@ impl<P: Vst3Plugin> ProcessContext<P> for WrapperProcessContext<'_, P> {
                             value2: 0,
                         };
                     }
-                    Some((bytes @ [0xf1, 0..=0x7f, _], 2)) => {
+                    Some(([0xf1, value @ 0..=0x7f, _], 2)) => {
+                        let stored = self
+                            .inner
+                            .output_data_bytes
+                            .borrow_mut()
+                            .store(&[0xf1, value]);
+                        let Some(bytes) = stored else {
+                            return Err((event, SendEventError::HostBufferFull));
+                        };
                         vst3_event.r#type = EventTypes_::kDataEvent as u16;
                         vst3_event.__field0.data = DataEvent {
                             size: 2,
                             r#type: 0, // kMidiSysEx
-                            bytes: bytes.as_ptr(),
+                            bytes,
                         };
-                        // NOTE: `bytes` must outlive the call, as for SysEx below.
                         let result = unsafe { host_out_events.addEvent(&mut vst3_event) };
                         return if result == kResultOk {
                             Ok(())
@@ -379,12 +386,21 @@ impl<P: Vst3Plugin> ProcessContext<P> for WrapperProcessContext<'_, P> {
                 let padded_sysex_buffer = padded_sysex_buffer.borrow();
                 crate::nice_debug_assert!(padded_sysex_buffer.len() >= length);
                 let sysex_buffer = &padded_sysex_buffer[..length];
+                // PATCHED (osc-timecode): the bytes must outlive this call (`OutputDataBytes`).
+                let stored = self
+                    .inner
+                    .output_data_bytes
+                    .borrow_mut()
+                    .store(sysex_buffer);
+                let Some(bytes) = stored else {
+                    return Err((event, SendEventError::HostBufferFull));
+                };
 
                 vst3_event.r#type = EventTypes_::kDataEvent as u16;
                 vst3_event.__field0.data = DataEvent {
                     size: sysex_buffer.len() as u32,
                     r#type: 0, // kMidiSysEx
-                    bytes: sysex_buffer.as_ptr(),
+                    bytes,
                 };
 
                 // NOTE: We need to have this call here while `sysex_buffer` is

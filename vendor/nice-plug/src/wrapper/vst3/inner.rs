@@ -98,6 +98,9 @@ pub(crate) struct WrapperInner<P: Vst3Plugin> {
     /// derivatives, which never set `kPullDownRate` and set `kDropRate` alone for 29.97 and 59.94
     /// drop-frame (`libs/ardour/vst3_plugin.cc`, `VST3Plugin::connect_and_run`).
     pub host_is_ardour: AtomicBool,
+    // PATCHED (osc-timecode): see `OutputDataBytes`.
+    /// The bytes of the `DataEvent`s the plugin sent in the current `process()` call.
+    pub output_data_bytes: AtomicRefCell<OutputDataBytes>,
     /// The current audio IO layout. Modified through `IAudioProcessor::setBusArrangements()` after
     /// matching the proposed bus arrangement to one of the supported ones. The plugin's first audio
     /// IO layout is chosen as the default. Because of the way VST3 works it's not possible to
@@ -355,6 +358,7 @@ impl<P: Vst3Plugin> WrapperInner<P> {
 
             is_processing: AtomicBool::new(false),
             host_is_ardour: AtomicBool::new(false),
+            output_data_bytes: AtomicRefCell::new(OutputDataBytes::new()),
             // Some hosts, like the current version of Bitwig and Ardour at the time of writing,
             // will try using the plugin's default not yet initialized bus arrangement. Because of
             // that, we'll always initialize this configuration even before the host requests a
@@ -764,5 +768,47 @@ impl<P: Vst3Plugin> MainThreadExecutor<Task<P>> for WrapperInner<P> {
                 }
             }
         }
+    }
+}
+
+// PATCHED (osc-timecode): upstream pointed a `DataEvent` (SysEx) at a buffer on the stack of
+// `try_send_event()`, gone when the call returns. VST3 hosts read output events after `process()`
+// returns (Ardour's `VST3PI::vst3_to_midi_buffers` copies the `Event` in `addEvent` and reads
+// `bytes` later), so they read whatever the stack held by then.
+/// Where the bytes of the `DataEvent`s sent in one `process()` call live until the next call:
+/// allocated once, emptied at the start of each `process()` call, never reallocated (so the
+/// pointers handed to the host stay valid).
+pub struct OutputDataBytes {
+    /// The storage.
+    buffer: Box<[u8]>,
+    /// Bytes of `buffer` used in this `process()` call.
+    used: usize,
+}
+
+impl OutputDataBytes {
+    /// Bytes one `process()` call can send in `DataEvent`s; beyond, `try_send_event()` fails with
+    /// `HostBufferFull`.
+    pub const CAPACITY: usize = 64 * 1024;
+
+    fn new() -> Self {
+        Self {
+            buffer: vec![0; Self::CAPACITY].into_boxed_slice(),
+            used: 0,
+        }
+    }
+
+    /// Forgets the last `process()` call's bytes (the host has read them).
+    pub fn clear(&mut self) {
+        self.used = 0;
+    }
+
+    /// Keeps a copy of `bytes` until the next [`Self::clear()`], returning where it is, or `None`
+    /// if there is no room left.
+    pub fn store(&mut self, bytes: &[u8]) -> Option<*const u8> {
+        let end = self.used.checked_add(bytes.len())?;
+        let slot = self.buffer.get_mut(self.used..end)?;
+        slot.copy_from_slice(bytes);
+        self.used = end;
+        Some(slot.as_ptr())
     }
 }

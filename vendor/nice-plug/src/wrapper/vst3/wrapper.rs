@@ -1081,6 +1081,9 @@ impl<P: Vst3Plugin> IAudioProcessorTrait for Wrapper<P> {
         // Panic on allocations if the `assert_process_allocs` feature has been enabled, and make
         // sure that FTZ is set up correctly
         process_wrapper(|| {
+            // PATCHED (osc-timecode): the last call's `DataEvent` bytes have been read by now.
+            self.inner.output_data_bytes.borrow_mut().clear();
+
             // We need to handle incoming automation first
             let data = unsafe { &*data };
             let sample_rate = self
