@@ -311,6 +311,15 @@ fn a_state_holding_what_the_window_refuses_opens_with_the_machines_settings() {
         ),
         ("cues", json!({"map": [note(600_001)]}), json!({"map": [note(600_000)]})),
         ("cues", json!({"note_length_ms": 600_001}), json!({"note_length_ms": 0})),
+        ("artnet", json!({"targets": ["[::1]:6454"]}), json!({"targets": ["127.0.0.1:6454"]})),
+        (
+            "artnet",
+            json!({"targets": ["127.0.0.1", "127.0.0.1:6454"]}),
+            json!({"targets": ["127.0.0.1:6454", "127.0.0.2:6454"]}),
+        ),
+        ("artnet", json!({"stream_id": 256}), json!({"stream_id": 255})),
+        ("ltc", json!({"level_dbfs": 3}), json!({"level_dbfs": -20.5})),
+        ("ltc", json!({"level_dbfs": -60.5}), json!({"level_dbfs": -60.0})),
     ];
     for (key, refused, taken) in cases {
         let mut plugin = ClapPlugin::load();
@@ -331,5 +340,36 @@ fn a_state_holding_what_the_window_refuses_opens_with_the_machines_settings() {
         assert_eq!((&s["targets"], &s["keepalive_ms"]), (&json!([]), &json!(1000)), "{refused}: the config file's");
         assert_eq!(s["cues"]["map"], json!([]), "{refused}");
         assert_eq!(s["cues"]["allow"], json!(["127.0.0.0/8", "::1/128"]), "{refused}");
+        assert_eq!(s["artnet"], json!({"targets": [], "stream_id": 0}), "{refused}");
+        assert_eq!(s["ltc"]["level_dbfs"], json!(-18.0), "{refused}");
     }
+}
+
+/// Issue 16's settings (`half_rate`, `ltc`, `artnet`, `mtc`) are in the state under their
+/// public keys, off by default, and survive save → load into a fresh instance through the host.
+#[test]
+fn the_outputs_settings_round_trip_through_the_host_state() {
+    use serde_json::json;
+    let mut plugin = ClapPlugin::load();
+    let defaults = plugin.nice_state().settings();
+    assert_eq!(defaults["half_rate"], json!(false));
+    assert_eq!(defaults["ltc"], json!({"channel": "off", "level_dbfs": -18.0, "stopped": "silence"}));
+    assert_eq!(defaults["artnet"], json!({"targets": [], "stream_id": 0}));
+    assert_eq!(defaults["mtc"], json!({"enabled": false}));
+    plugin.update_settings(|s| {
+        s.insert("half_rate".into(), json!(true));
+        s.insert("ltc".into(), json!({"channel": "both", "level_dbfs": -20.5, "stopped": "still"}));
+        // A bare address is Art-Net's port, written out.
+        s.insert("artnet".into(), json!({"targets": ["127.0.0.1"], "stream_id": 7}));
+        s.insert("mtc".into(), json!({"enabled": true}));
+    });
+    let saved = plugin.save_state();
+    let s = osc_timecode_tests::state::NiceState::from_clap_bytes(&saved).settings();
+    assert_eq!(s["half_rate"], json!(true));
+    assert_eq!(s["ltc"], json!({"channel": "both", "level_dbfs": -20.5, "stopped": "still"}));
+    assert_eq!(s["artnet"], json!({"targets": ["127.0.0.1:6454"], "stream_id": 7}));
+    assert_eq!(s["mtc"], json!({"enabled": true}));
+    let mut other = ClapPlugin::load();
+    other.load_state(&saved);
+    assert_eq!(other.nice_state().settings(), s, "settings survive save → load → save");
 }
