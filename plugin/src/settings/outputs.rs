@@ -170,11 +170,6 @@ impl LtcLevel {
     pub const fn dbfs(self) -> f32 {
         self.0
     }
-
-    /// The peak amplitude, full scale 1.0: `10^(dBFS/20)`, from 0.001 to 1.
-    pub fn amplitude(self) -> f32 {
-        10f32.powf(self.0 / 20.0)
-    }
 }
 
 impl Default for LtcLevel {
@@ -762,8 +757,6 @@ enabled = true
             assert_eq!(serde_json::from_str::<LtcLevel>(&json).unwrap().dbfs().to_bits(), dbfs.to_bits(), "{json}");
             assert_eq!(level.to_string().parse::<LtcLevel>().unwrap().dbfs().to_bits(), dbfs.to_bits());
         }
-        assert!((LtcLevel::DEFAULT.amplitude() - 0.125_89).abs() < 1e-4);
-        assert_eq!(LtcLevel::MAX.amplitude(), 1.0);
     }
 
     #[test]
