@@ -13,7 +13,8 @@
 //! 5. [`lock`]: `listen` behind a jittery relay;
 //! 6. [`cue`]: cue throughput and latency;
 //! 7. [`memory`]: resident memory of the plugin, `listen` and `serve`;
-//! 8. [`load`]: the first frame after a transport start, and timecode under a cue-port flood.
+//! 8. [`load`]: the first frame after a transport start, and timecode under a cue-port flood;
+//! 9. [`artnet`]: Art-Net ArtTimeCode departure against the frame's heard time.
 //!
 //! The harness's audio threads run at real-time priority ([`priority`]), as a DAW's do.
 //!
@@ -23,6 +24,7 @@
 //!
 //! Network safety: every socket binds a loopback address, and every target is loopback.
 
+pub mod artnet;
 pub mod audio;
 pub mod cue;
 pub mod drift;
@@ -199,7 +201,7 @@ struct Options {
     /// `--out FILE` (default: `BENCHMARKS.md` at the workspace root).
     out: Option<PathBuf>,
     /// `--only 1,2,4`: sections to run (1 audio, 2 emission, 4 drift, 5 lock, 6 cue, 7 memory,
-    /// 8 load).
+    /// 8 load, 9 Art-Net).
     only: Option<Vec<u32>>,
     /// `--client PATH`.
     client: Option<PathBuf>,
@@ -212,7 +214,7 @@ struct Options {
 }
 
 const USAGE: &str = "\
-usage: bench [--quick] [--out FILE] [--only 1,2,4,5,6,7,8] [--client PATH] [--debug-bundles DIR] [--command TEXT]
+usage: bench [--quick] [--out FILE] [--only 1,2,4,5,6,7,8,9] [--client PATH] [--debug-bundles DIR] [--command TEXT]
 
 Runs the benchmarks and writes BENCHMARKS.md. Normally started by `cargo xtask bench`, which builds
 what it needs and sets OSC_TIMECODE_BUNDLE_DIR to the release bundles.";
@@ -317,7 +319,7 @@ fn run() -> anyhow::Result<()> {
     let machine = report::Machine::read(&ctx);
     let wanted = |n: u32| options.only.as_ref().is_none_or(|o| o.contains(&n));
     let mut sections = Vec::new();
-    let sections_to_run: [(u32, SectionFn); 7] = [
+    let sections_to_run: [(u32, SectionFn); 8] = [
         (1, audio::run),
         (2, emission::run),
         (4, drift::run),
@@ -325,6 +327,7 @@ fn run() -> anyhow::Result<()> {
         (6, cue::run),
         (7, memory::run),
         (8, load::run),
+        (9, artnet::run),
     ];
     for (n, section) in sections_to_run {
         if wanted(n) {
