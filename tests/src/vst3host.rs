@@ -5,7 +5,8 @@
 //! (nice-plug reads the bare state JSON there), sets up processing and processes blocks with a
 //! `ProcessContext` from the [`Transport`] model, keeping what the plugin adds to the output event
 //! list ([`Vst3Run`]: control changes such as MTC quarter frames, `kCtrlQuarterFrame`, and
-//! `DataEvent` bytes, copied during `addEvent` while the plugin's buffer is valid).
+//! `DataEvent` bytes, copied during `addEvent` while the plugin's buffer is valid) and, when
+//! asked ([`Vst3Plugin::capture_audio`]), its output audio (LTC tests).
 
 use std::ffi::c_void;
 use std::path::Path;
@@ -232,7 +233,7 @@ pub struct Vst3Block {
 }
 
 /// What [`Vst3Plugin::run_events`] saw.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Vst3Run {
     /// Output samples that were not the input (the plugin is a pass-through).
     pub mismatches: u64,
@@ -240,6 +241,9 @@ pub struct Vst3Run {
     pub blocks: Vec<Vst3Block>,
     /// Every output event, block by block in the order added.
     pub events: Vec<Vst3OutputEvent>,
+    /// The plugin's output audio, left and right, every sample of the run in order, when
+    /// [`Vst3Plugin::capture_audio`] is on (else empty).
+    pub audio: [Vec<f32>; 2],
 }
 
 impl Vst3Run {
@@ -476,6 +480,8 @@ pub struct Vst3Plugin {
     output: [Vec<f32>; 2],
     /// The project frame rate the process contexts report, if any.
     project_rate: Option<ProjectRate>,
+    /// Keep the output audio of every run in [`Vst3Run::audio`] (LTC tests); off by default.
+    pub capture_audio: bool,
     // Last: dropped (and ModuleExit called) after the objects above are released.
     _module: Module,
 }
@@ -549,6 +555,7 @@ impl Vst3Plugin {
             input: [Vec::new(), Vec::new()],
             output: [Vec::new(), Vec::new()],
             project_rate: None,
+            capture_audio: false,
             _module: module,
         }
     }
@@ -673,7 +680,7 @@ impl Vst3Plugin {
         assert!(block >= 1 && block <= self.max_block);
         let processor = &self.processor;
         let (input, output) = (&mut self.input, &mut self.output);
-        let (sample_rate, process_mode) = (self.sample_rate, self.process_mode);
+        let (sample_rate, process_mode, capture_audio) = (self.sample_rate, self.process_mode, self.capture_audio);
         let contexts = ContextMaker { sample_rate, project_rate: self.project_rate };
         std::thread::scope(|s| {
             s.spawn(move || {
@@ -736,6 +743,9 @@ impl Vst3Plugin {
                     for ch in 0..2 {
                         let (i, o) = if ch == 0 { (&il[..len], &ol[..len]) } else { (&ir[..len], &or[..len]) };
                         run.mismatches += i.iter().zip(o).filter(|(a, b)| a.to_bits() != b.to_bits()).count() as u64;
+                        if capture_audio {
+                            run.audio[ch].extend_from_slice(o);
+                        }
                     }
                     transport.advance(len as u32);
                     n_done += len as u64;

@@ -5,7 +5,9 @@
 //! The bundles are built once per run (`cargo xtask bundle osc-timecode-plugin`, debug, into
 //! `target/host-tests`), or taken from `$OSC_TIMECODE_BUNDLE_DIR`. See `osc_timecode_tests`.
 
+mod artnet_read;
 mod common;
+mod ltc_words;
 
 mod clap_artnet;
 mod clap_conformance;

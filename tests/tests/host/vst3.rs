@@ -4,7 +4,7 @@
 use osc_timecode_tests::expect::{Timing, assert_stream, assert_timetags, expected, offset_frames};
 use osc_timecode_tests::receiver::{Receiver, messages};
 use osc_timecode_tests::state::NiceState;
-use osc_timecode_tests::transport::Transport;
+use osc_timecode_tests::transport::{Played, SpanStart, Transport};
 use osc_timecode_tests::vst3host::{ProjectRate, Vst3Plugin};
 use vst3::Steinberg::Vst::IProcessContextRequirements_::Flags_::kNeedFrameRate;
 
@@ -12,17 +12,30 @@ use crate::common::{PATIENCE, PluginLog, TIMETAG_SLACK, in_child, rate, receive}
 
 /// A VST3 instance sending to `rx` with the given rate (enum id) and offset, via setState.
 fn vst3_sending_to(rx: &Receiver, rate_id: &str, offset_seconds: i32) -> Vst3Plugin {
+    vst3_configured(Some(rx), rate_id, offset_seconds, |_| {})
+}
+
+/// A VST3 instance with the given rate (enum id) and offset, sending OSC to `rx` (or nowhere)
+/// with keep-alive off, and `edit` applied to its settings, all via setState.
+fn vst3_configured(
+    rx: Option<&Receiver>,
+    rate_id: &str,
+    offset_seconds: i32,
+    edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
+) -> Vst3Plugin {
+    let targets = serde_json::json!(rx.map(|rx| rx.addr().to_string()).into_iter().collect::<Vec<_>>());
     let mut plugin = Vst3Plugin::load();
     let mut state = NiceState::from_json_bytes(&plugin.get_state());
     state.edit_settings(|s| {
-        s.insert("targets".into(), serde_json::json!([rx.addr().to_string()]));
+        s.insert("targets".into(), targets.clone());
         s.insert("keepalive_ms".into(), serde_json::json!(0));
+        edit(s);
     });
     state.set_param("rate", serde_json::json!({"string": rate_id}));
     state.set_param("offset", serde_json::json!({"i32": offset_seconds}));
     plugin.set_state(&state.to_json_bytes());
     let back = NiceState::from_json_bytes(&plugin.get_state());
-    assert_eq!(back.settings()["targets"], serde_json::json!([rx.addr().to_string()]), "VST3 state round trip");
+    assert_eq!(back.settings()["targets"], targets, "VST3 state round trip");
     plugin
 }
 
@@ -237,5 +250,104 @@ fn vst3_mtc_read_by_mido_as_quarter_frame_controls_or_ardour_data_events() {
         assert!(checked.full_frames.len() >= 9, "{what}: full frames {:?}", checked.full_frames);
         assert!(checked.quarters >= 4 * 29 * 3, "{what}: {} quarter frames", checked.quarters);
         assert!(sent.iter().any(|m| m.bytes.len() == 2), "{what}: quarter frames arrived");
+    }
+}
+
+/// LTC from the VST3 build (left channel, captured by the host), read by libltc
+/// (`ltc_words.rs`): pre-roll through midnight at 29.97 drop-frame, a locate, a loop whose wraps
+/// fall inside blocks (VST3 says the loop in beats: `cycleStartMusic`/`cycleEndMusic`) and a
+/// stop: every word complete in the audio, in order, its label and DF flag, on its frame's first
+/// sample (libltc's 0 to 2 samples), at the set level; silence while stopped; the right channel
+/// carries the program audio untouched.
+#[test]
+#[ignore = "needs libltc: apt-get install libltc11"]
+fn vst3_ltc_read_by_libltc_through_midnight_locate_loop_and_stop() {
+    use crate::ltc_words::{LEVEL_DBFS, assert_words, expected_words, libltc, with_block};
+
+    libltc::require_libltc();
+    const BLOCK: u32 = 480;
+    let (sr, rate) = (48_000, rate("29.97df"));
+    let ltc = serde_json::json!({"channel": "left", "level_dbfs": LEVEL_DBFS, "stopped": "silence"});
+    let mut plugin = vst3_configured(None, "29.97df", 0, |s| {
+        s.insert("ltc".into(), ltc);
+    });
+    plugin.capture_audio = true;
+    plugin.activate(sr, BLOCK);
+    let sr = i64::from(sr);
+    let mut t = Transport::new(48_000);
+    let mut audio = [Vec::new(), Vec::new()];
+    let mut keep = |run: osc_timecode_tests::vst3host::Vst3Run| {
+        assert_eq!(run.audio[0].len() as u64, run.blocks.iter().map(|b| u64::from(b.len)).sum::<u64>());
+        // Each run's input is a ramp of 101 steps from its first sample, negated on the right
+        // (vst3host.rs): the right channel passes it untouched.
+        let right_passes = run.audio[1].iter().enumerate().all(|(i, s)| *s == -((i % 101) as f32 / 101.0));
+        assert!(right_passes, "the right channel passes the program audio");
+        for (kept, got) in audio.iter_mut().zip(run.audio) {
+            kept.extend(got);
+        }
+    };
+    t.locate(-sr);
+    t.play();
+    keep(plugin.run_events(&mut t, 2 * sr as u64, BLOCK));
+    t.locate(37 * sr / 10 + 77);
+    t.set_loop(Some((4 * sr + 13, 5 * sr + 301)));
+    keep(plugin.run_events(&mut t, 7 * sr as u64 / 2, BLOCK));
+    t.set_loop(None);
+    t.stop();
+    keep(plugin.run_events(&mut t, 8 * u64::from(BLOCK), BLOCK));
+    let wraps = t.history().iter().filter(|p| matches!(p, Played::Span { how: SpanStart::Loop, .. })).count();
+    assert!(wraps >= 2, "the loop wrapped: {:?}", t.history());
+    let (want, breaks) = expected_words(&with_block(t.history(), BLOCK), Timing::new(48_000, rate), false);
+    assert!(want.len() > 100, "the script plays many words ({})", want.len());
+    assert!(want.iter().any(|w| w.label == "23:59:59;29") && want.iter().any(|w| w.label == "00:00:00;00"));
+    let decoded = assert_words(&audio[0], 48_000, rate, (&want, &breaks), "VST3 LTC 29.97df at 48 kHz");
+    assert!(decoded.iter().any(|d| d.label == "00:00:00;00"), "midnight read by libltc");
+    let stopped = &audio[0][audio[0].len() - 6 * BLOCK as usize..];
+    assert!(stopped.iter().all(|s| *s == 0.0), "silence while stopped");
+}
+
+/// Art-Net from the VST3 build (target on loopback, set through the state): `artnet_protocol`
+/// reads every packet, StreamId and Type as set, the labels those of the OSC stream in order,
+/// none before its frame is heard (its OSC timetag; output latency 20 ms), across a locate.
+#[test]
+fn vst3_artnet_labels_are_the_osc_streams() {
+    use artnet_protocol::FrameType;
+    use osc_timecode_core::protocol::system_time_from_timetag;
+
+    use crate::artnet_read::{label, read};
+    use crate::common::{ARRIVAL_TIMEOUT, EXTRA_WINDOW};
+
+    let (rx, art) = (Receiver::bind(), Receiver::bind());
+    let target = art.addr().to_string();
+    let mut plugin = vst3_configured(Some(&rx), "25", 3600, |s| {
+        s.insert("artnet".into(), serde_json::json!({ "targets": [target], "stream_id": 7 }));
+        s.insert("output_latency_ms".into(), serde_json::json!(20.0));
+    });
+    plugin.activate(48_000, 512);
+    let mut t = Transport::playing_from(48_000, 0);
+    plugin.run(&mut t, 48_000, 512);
+    t.locate(48_000 * 10 + 111);
+    plugin.run(&mut t, 48_000, 512);
+    let rate = rate("25");
+    let mut timing = Timing::new(48_000, rate);
+    timing.offset_frames = offset_frames(3600, rate);
+    let want = expected(t.history(), timing);
+    let osc = receive(&rx, want.len());
+    assert_stream(&messages(&osc), &want, rate, "VST3 OSC with Art-Net on");
+    let mut got = art.collect(osc.len(), ARRIVAL_TIMEOUT);
+    got.extend(art.collect_for(EXTRA_WINDOW));
+    let labels: Vec<_> = got.iter().map(|p| read(p).0).collect();
+    let want_labels: Vec<_> = messages(&osc).iter().map(|m| label(m.timecode)).collect();
+    assert_eq!(labels, want_labels, "Art-Net labels against the OSC stream's");
+    assert_eq!(want_labels.first(), Some(&(1, 0, 0, 0)), "an hour's offset");
+    for (i, (p, o)) in got.iter().zip(&osc).enumerate() {
+        let (l, stream, frame_type) = read(p);
+        assert_eq!((stream, frame_type), (7, FrameType::EBU), "packet {i}");
+        let heard = system_time_from_timetag(o.timetag());
+        assert!(
+            p.wall + std::time::Duration::from_micros(100) >= heard,
+            "packet {i} ({l:?}) arrived {:?} before its frame was heard",
+            heard.duration_since(p.wall).unwrap_or_default()
+        );
     }
 }
