@@ -53,7 +53,7 @@ use cues::{CUE_QUEUE_CAPACITY, CueStats};
 use network::{FrameMessage, QUEUE_CAPACITY, Stats};
 use outputs::OutputStats;
 use outputs::ltc::LtcOut;
-use outputs::mtc::{MtcOut, MtcPlan};
+use outputs::mtc::{MtcBatch, MtcOut, MtcPlan};
 use params::TimecodeParams;
 use readout::{CueActivity, Readout};
 use settings::{OfflinePolicy, Settings};
@@ -96,6 +96,9 @@ pub struct OscTimecode {
     ltc: LtcOut,
     /// Sends MTC through the MIDI output. `[audio-thread]`; plain data, no heap.
     mtc: MtcOut,
+    /// The block's MTC messages, sent in time order among the cues' events. `[audio-thread]`;
+    /// a fixed array, allocated in `default()`.
+    mtc_batch: Box<MtcBatch>,
 }
 
 impl Default for OscTimecode {
@@ -122,6 +125,7 @@ impl Default for OscTimecode {
             output_stats: Arc::new(OutputStats::default()),
             ltc: LtcOut::default(),
             mtc: MtcOut::default(),
+            mtc_batch: Box::default(),
         }
     }
 }
@@ -248,7 +252,7 @@ impl Plugin for OscTimecode {
     ) -> ProcessStatus {
         // Audio passes through (the wrapper already copied input to output), except on channels
         // that carry LTC (`outputs::ltc`).
-        let Self { params, stats, send, producer, cue_player, readout, ltc, mtc, output_stats, .. } = self;
+        let Self { params, stats, send, producer, cue_player, readout, ltc, mtc, mtc_batch, output_stats, .. } = self;
         let (Some(send), Some(producer), Some(cue_player)) = (send.as_mut(), producer.as_mut(), cue_player.as_mut())
         else {
             return ProcessStatus::KeepAlive;
@@ -277,11 +281,14 @@ impl Plugin for OscTimecode {
         readout.block_timing(block_start, block_len, sample_rate);
         readout.block(has_position, last_event.as_ref(), host_rate(transport));
         let timing = BlockTiming { start: block_start, sample_rate, len: block_len, playing: transport.playing };
-        cue_player.run_block(timing, |timing, event| context.try_send_event(note_event(timing, event)).is_ok());
+        // MTC and cues leave interleaved in time order, as CLAP wants a block's events.
         let plan = MtcPlan { enabled: outputs.mtc, half_rate: outputs.half_rate, output };
-        mtc.render(plan, send.clock(), output_stats, |timing, message| {
-            context.try_send_event(NoteEvent::MidiSysEx { timing, message }).is_ok()
+        mtc_batch.render(mtc, plan, send.clock(), output_stats);
+        cue_player.run_block(timing, |timing, event| {
+            send_mtc_until(mtc_batch, timing, output_stats, context);
+            context.try_send_event(note_event(timing, event)).is_ok()
         });
+        send_mtc_until(mtc_batch, u32::MAX, output_stats, context);
         // Timecode must keep flowing through silence: never let the host suspend us.
         ProcessStatus::KeepAlive
     }
@@ -339,6 +346,18 @@ fn host_block(transport: &Transport, len: usize) -> HostBlock {
 /// `[audio-thread]` The host's project frame rate, if it reports one.
 fn host_rate(transport: &Transport) -> Option<HostRate> {
     transport.frame_rate.map(|r| HostRate { fps: r.frames_per_second, pull_down: r.pull_down, drop: r.drop_frame })
+}
+
+/// `[audio-thread]` Hands the block's MTC messages up to offset `until` to the host.
+fn send_mtc_until(
+    batch: &mut MtcBatch,
+    until: u32,
+    stats: &OutputStats,
+    context: &mut impl ProcessContext<OscTimecode>,
+) {
+    batch.send_until(until, stats, |timing, message| {
+        context.try_send_event(NoteEvent::MidiSysEx { timing, message }).is_ok()
+    });
 }
 
 /// A cue's MIDI event as nice-plug's note event at `timing` samples into the block.

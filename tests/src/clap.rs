@@ -1310,6 +1310,9 @@ impl ClapPlugin {
                         timeline_start,
                         playing,
                     });
+                    // CLAP: a block's output events are sorted by time (`clap_output_events`).
+                    let times: Vec<u32> = side.out_events.iter().map(|e| e.header().time()).collect();
+                    assert!(times.is_sorted(), "block {index}: output events out of time order: {times:?}");
                     let mut sysex = side.sysex.iter().copied();
                     report.events.extend(
                         side.out_events.iter().map(|e| OutputEvent::capture(e, index, steady_start, &mut sysex)),

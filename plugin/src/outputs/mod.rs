@@ -11,7 +11,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::settings::outputs::{AudioOutputs, LtcChannel, LtcStopped};
+use crate::settings::outputs::{AudioOutputs, LtcStopped};
 
 use ltc::LtcPlan;
 
@@ -72,10 +72,9 @@ impl AudioSwitches {
 
 impl From<AudioOutputs> for LtcPlan {
     fn from(outputs: AudioOutputs) -> Self {
-        let channel = outputs.ltc_channel;
         Self {
-            left: matches!(channel, LtcChannel::Left | LtcChannel::Both),
-            right: matches!(channel, LtcChannel::Right | LtcChannel::Both),
+            left: outputs.ltc_channel.left(),
+            right: outputs.ltc_channel.right(),
             level_dbfs: outputs.ltc_level.dbfs(),
             still: outputs.ltc_stopped == LtcStopped::Still,
             half_rate: outputs.half_rate,

@@ -175,6 +175,57 @@ impl MtcOut {
     }
 }
 
+/// One block's MTC messages, in block order, held so that `process()` can hand them to the host
+/// interleaved with the cue player's events in time order (CLAP wants a block's output events
+/// sorted by time). Fixed capacity, [`MAX_MESSAGES_PER_BLOCK`]; `[audio-thread]`, no heap.
+#[derive(Debug)]
+pub struct MtcBatch {
+    /// Messages and their offsets; the first `len` are this block's.
+    items: [(u32, MtcMessage); MAX_MESSAGES_PER_BLOCK as usize],
+    /// Messages held.
+    len: usize,
+    /// Messages already handed to the host (or refused by it).
+    next: usize,
+}
+
+impl Default for MtcBatch {
+    fn default() -> Self {
+        Self { items: [(0, MtcMessage::QuarterFrame([0xf1, 0])); MAX_MESSAGES_PER_BLOCK as usize], len: 0, next: 0 }
+    }
+}
+
+impl MtcBatch {
+    /// Renders the block's MTC ([`MtcOut::render`]) into the batch, replacing the last block's.
+    /// Messages held count as sent until the host refuses one ([`Self::send_until`]).
+    pub fn render(&mut self, mtc: &mut MtcOut, plan: MtcPlan, clock: &FrameClock, stats: &OutputStats) {
+        (self.len, self.next) = (0, 0);
+        mtc.render(plan, clock, stats, |offset, message| match self.items.get_mut(self.len) {
+            Some(slot) => {
+                *slot = (offset, message);
+                self.len += 1;
+                true
+            }
+            None => false,
+        });
+    }
+
+    /// Hands the held messages at offsets up to `until` (all of them with `u32::MAX`) to
+    /// `send(offset, message)`, in order; one the host refuses (`false`) is moved from
+    /// `mtc_sent` to `mtc_refused` and dropped.
+    pub fn send_until(&mut self, until: u32, stats: &OutputStats, mut send: impl FnMut(u32, MtcMessage) -> bool) {
+        while let Some(&(offset, message)) = self.items[..self.len].get(self.next) {
+            if offset > until {
+                break;
+            }
+            self.next += 1;
+            if !send(offset, message) {
+                stats.mtc_sent.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                OutputStats::add(&stats.mtc_refused, 1);
+            }
+        }
+    }
+}
+
 /// Sends messages within the block's bound, counting.
 struct Sender<'a, F: FnMut(u32, MtcMessage) -> bool> {
     /// The host.
@@ -474,6 +525,26 @@ mod tests {
     }
 
     /// The SysEx type carries both messages as their raw bytes and reads back only those.
+    #[test]
+    fn a_batch_hands_messages_over_in_order_up_to_each_offset_and_counts_refusals() {
+        let mut clock = FrameClock::new(48_000, FrameRate::FPS_25, 0);
+        clock.process_block(BlockInput { playing: true, position: Some(0), loop_range: None, len: 4096 }, |_| {});
+        let (mut mtc, mut batch, stats) = (MtcOut::default(), MtcBatch::default(), OutputStats::default());
+        batch.render(&mut mtc, ON, &clock, &stats);
+        // A full frame at 0, then quarter frames every 480 samples: 0, 480, ..., 3840.
+        let mut got = Vec::new();
+        batch.send_until(1_000, &stats, |at, m| {
+            got.push((at, m));
+            true
+        });
+        assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), vec![0, 0, 480, 960]);
+        assert!(matches!(got[0].1, MtcMessage::FullFrame(_)));
+        batch.send_until(u32::MAX, &stats, |at, _| at != 1_440);
+        assert_eq!(stats.mtc_sent.load(Ordering::Relaxed), 1 + 9 - 1, "one refused by the host");
+        assert_eq!(stats.mtc_refused.load(Ordering::Relaxed), 1);
+        batch.send_until(u32::MAX, &stats, |_, _| panic!("each message is handed over once"));
+    }
+
     #[test]
     fn messages_travel_as_raw_bytes() {
         let qf = MtcMessage::QuarterFrame([0xf1, 0x23]);

@@ -50,6 +50,10 @@ fn non_default_settings() -> serde_json::Map<String, Value> {
         "keepalive_ms": 250,
         "output_latency_ms": 12.5,
         "offline": "realtime",
+        "half_rate": true,
+        "ltc": {"channel": "right", "level_dbfs": -20.5, "stopped": "still"},
+        "artnet": {"targets": [free_loopback_addr().to_string()], "stream_id": 7},
+        "mtc": {"enabled": true},
         "cues": {
             "enabled": false,
             "listen": listen.to_string(),

@@ -133,3 +133,34 @@ fn clap_mtc_sends_nothing_when_off_or_at_a_rate_it_cannot_carry() {
     let report = plugin.run(&mut Transport::playing_from(48_000, 0), 48_000, BLOCK);
     assert_eq!(report.system_messages(), []);
 }
+
+#[test]
+fn mtc_and_a_quantised_cue_in_one_block_leave_in_time_order() {
+    // 4096-sample blocks at 25 fps: quarter frames every 480 samples, and a quantised cue on a
+    // frame start mid-block. The harness fails any block whose output events are not sorted by
+    // time (CLAP's rule); here both kinds must be in the same block, the cue after some quarter
+    // frames.
+    let mut cr = crate::common::CueRig::with(
+        48_000,
+        FrameRate::FPS_25,
+        4096,
+        osc_timecode_tests::cues::free_loopback_addr(),
+        json!({"quantise": true}),
+        |s| {
+            s.insert("mtc".into(), json!({"enabled": true}));
+        },
+        None,
+    );
+    // From 0, three blocks end at 12288; the next frame starts at 13440 (offset 1152), after
+    // quarter frames at 12480 and 12960.
+    cr.rig.transport.play();
+    cr.blocks(3);
+    let ack = cr.sender.cue_acked("/trigger/1", None, None);
+    assert_eq!(ack.status, "ok", "{ack:?}");
+    let report = cr.blocks(3);
+    let cue = report.midi().first().copied().expect("the cue's control change");
+    let before = report.system_messages().into_iter().filter(|m| m.block == cue.block && m.offset < cue.offset).count();
+    assert!(before > 0, "quarter frames before the cue in its block (cue at {}): the case under test", cue.offset);
+    let after = report.system_messages().into_iter().filter(|m| m.block == cue.block && m.offset > cue.offset).count();
+    assert!(after > 0, "and after it");
+}

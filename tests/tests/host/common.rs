@@ -330,16 +330,22 @@ impl PluginLog {
     }
 }
 
-/// The counts of a `timecode output stopped; this activation: sent S, send_errors E, ...` line.
+/// The counts of a `timecode output stopped; this activation: sent S, send_errors E, ...;
+/// Art-Net: sent A, ...` line; the counts after a `NAME: ` part are named `name_…` (`artnet_sent`).
 pub fn stop_counts(line: &str) -> BTreeMap<String, u64> {
     let (_, counts) = line.split_once("this activation: ").unwrap_or_else(|| panic!("not a stop line: {line}"));
-    counts
-        .split(", ")
-        .map(|pair| {
+    let mut out = BTreeMap::new();
+    for (i, part) in counts.split("; ").enumerate() {
+        let (prefix, pairs) = match part.split_once(": ") {
+            Some((name, pairs)) if i > 0 => (format!("{}_", name.to_ascii_lowercase().replace('-', "")), pairs),
+            _ => (String::new(), part),
+        };
+        for pair in pairs.split(", ") {
             let (name, n) = pair.trim().split_once(' ').unwrap_or_else(|| panic!("{line}"));
-            (name.to_owned(), n.parse().unwrap_or_else(|_| panic!("{line}")))
-        })
-        .collect()
+            out.insert(format!("{prefix}{name}"), n.parse().unwrap_or_else(|_| panic!("{line}")));
+        }
+    }
+    out
 }
 
 /// The stop lines so far, once there are `n`.
