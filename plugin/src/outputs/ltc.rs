@@ -117,7 +117,7 @@ impl LtcOut {
             let Some(slice) = out.get_mut(span.offset as usize..(span.offset + span.len) as usize) else { continue };
             match (span.state, self.writer) {
                 (SpanState::Playing, Some(writer)) => {
-                    words += starts_in(span, clock);
+                    words += words_in(span, clock, plan.half_rate);
                     play(writer, clock, span, slice);
                 }
                 (SpanState::Playing, None) => refused += starts_in(span, clock),
@@ -136,10 +136,29 @@ impl LtcOut {
 
 /// Frames whose first sample lies in the playing `span`.
 fn starts_in(span: &Span, clock: &FrameClock) -> u64 {
+    let (first, end) = frames_starting(span, clock);
+    u64::try_from(end.saturating_sub(first)).unwrap_or(0)
+}
+
+/// Words whose first sample lies in the playing `span`: its frames, or at half rate those with
+/// an even label frame (a pair's first).
+fn words_in(span: &Span, clock: &FrameClock, half_rate: bool) -> u64 {
+    if !half_rate || clock.rate().nominal() <= 30 {
+        return starts_in(span, clock);
+    }
+    let (first, end) = frames_starting(span, clock);
+    let offset = clock.offset_frames();
+    // Even numbers in [a, b): ceil(b / 2) - ceil(a / 2).
+    let evens_below = |n: i64| n.saturating_add(offset).saturating_add(1).div_euclid(2);
+    u64::try_from(evens_below(end).saturating_sub(evens_below(first))).unwrap_or(0)
+}
+
+/// The timeline frames `[first, end)` whose first sample lies in the playing `span`.
+fn frames_starting(span: &Span, clock: &FrameClock) -> (i64, i64) {
     let (sr, rate) = (clock.sample_rate(), clock.rate());
     let end = span.timeline.saturating_add(i64::from(span.len));
-    let before = frame_at_sample(span.timeline.saturating_sub(1), sr, rate);
-    u64::try_from(frame_at_sample(end.saturating_sub(1), sr, rate).saturating_sub(before)).unwrap_or(0)
+    let first = frame_at_sample(span.timeline.saturating_sub(1), sr, rate).saturating_add(1);
+    (first, frame_at_sample(end.saturating_sub(1), sr, rate).saturating_add(1))
 }
 
 /// The frame (start offset included) under the span's first sample, and how many samples of it
@@ -297,6 +316,17 @@ mod tests {
         for (i, chunk) in left.chunks(1_920).enumerate() {
             assert_eq!(chunk, &word[..chunk.len()], "repeat {i}");
         }
+    }
+
+    #[test]
+    fn words_are_counted_once_each_and_pairs_once_at_half_rate() {
+        use std::sync::atomic::Ordering::Relaxed;
+        // 2 s at 50 fps from 0: 100 frames, 50 words at half rate.
+        let blocks = blocks_from(0, &[480], 200);
+        let (_, _, stats) = run(FrameRate::FPS_50, 48_000, 0, LtcPlan { half_rate: true, ..PLAN }, &blocks);
+        assert_eq!(stats.ltc_words.load(Relaxed), 50);
+        let (_, _, stats) = run(FrameRate::FPS_25, 48_000, 0, PLAN, &blocks);
+        assert_eq!(stats.ltc_words.load(Relaxed), 50);
     }
 
     #[test]
