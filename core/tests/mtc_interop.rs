@@ -5,46 +5,15 @@
 //! rule computed in Python, and reassembles each 8-piece sequence; this side checks the times
 //! against the labels of `Timecode` (not the encoder).
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use osc_timecode_core::clock::offset_frames;
 use osc_timecode_core::mtc::{MtcFormat, QuarterClock};
 use osc_timecode_core::timecode::frame_at_sample;
 use osc_timecode_core::{FrameRate, Timecode};
 
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/mtc_check.py");
-const INSTALL: &str = "python3 -m pip install mido==1.3.3";
+#[path = "interop/mido.rs"]
+mod mido;
 
-#[track_caller]
-fn require_mido() {
-    let present = Command::new("python3")
-        .args(["-c", "import mido"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(present, "mido is not installed: this test needs it ({INSTALL}; .ci/run does this)");
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Runs the checker on `input`; its stdout, or a failure with its stderr.
-fn check(input: &str, what: &str) -> String {
-    let mut child = Command::new("python3")
-        .arg(SCRIPT)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("could not run python3 {SCRIPT}: {e}"));
-    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write to the checker");
-    let out = child.wait_with_output().expect("checker output");
-    assert!(out.status.success(), "{what}: mido check failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).expect("utf-8")
-}
+use mido::{check, hex, require_mido};
 
 /// `[hh, mm, ss, ff]` MTC carries for our frame `frame`: its label, frames halved in half-rate.
 fn label_fields(frame: i64, rate: FrameRate) -> [u32; 4] {

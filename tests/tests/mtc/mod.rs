@@ -12,30 +12,15 @@
 
 #![allow(dead_code, reason = "each test binary uses its part")]
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use osc_timecode_core::timecode::frame_at_sample;
 use osc_timecode_core::{FrameRate, Timecode};
 use osc_timecode_tests::transport::{Played, SpanStart};
 
-/// Core's mido checker.
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../core/tests/interop/mtc_check.py");
+#[path = "../../../core/tests/interop/mido.rs"]
+mod mido;
 
-/// How to install what these tests need.
-pub const INSTALL: &str = "python3 -m pip install mido==1.3.3";
-
-/// Fails with how to install mido unless `python3 -c "import mido"` works.
-#[track_caller]
-pub fn require_mido() {
-    let present = Command::new("python3")
-        .args(["-c", "import mido"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(present, "mido is not installed: this test needs it ({INSTALL}; .ci/run does this)");
-}
+pub use mido::require_mido;
+use mido::{check, hex};
 
 /// The clock MTC was sent from. `Copy`.
 #[derive(Debug, Clone, Copy)]
@@ -102,10 +87,6 @@ pub struct Checked {
     pub full_frames: Vec<i64>,
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Checks one segment with mido: every message one MTC message, the quarter frames exactly those
 /// due in `[begin, end)`, every sequence and full frame carrying the label of the frame under the
 /// sample it starts at.
@@ -123,18 +104,9 @@ pub fn check_segment(t: MtcTiming, segment: &Segment, what: &str) -> Checked {
     for (sample, bytes) in &segment.messages {
         input += &format!("{sample} {}\n", hex(bytes));
     }
-    let mut child = Command::new("python3")
-        .arg(SCRIPT)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("could not run python3 {SCRIPT}: {e}"));
-    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write to the checker");
-    let out = child.wait_with_output().expect("checker output");
-    assert!(out.status.success(), "{what}: mido check failed: {}\n{input}", String::from_utf8_lossy(&out.stderr));
+    let out = check(&input, what);
     let mut checked = Checked::default();
-    for line in String::from_utf8(out.stdout).expect("utf-8").lines() {
+    for line in out.lines() {
         let f: Vec<&str> = line.split(' ').collect();
         match f[0] {
             "ok" => checked.quarters = f[1].parse().expect("a count"),
