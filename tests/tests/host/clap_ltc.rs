@@ -162,3 +162,27 @@ fn ltc_follows_a_state_loaded_while_active() {
     };
     assert!(carried, "LTC on the left channel after the state was loaded");
 }
+
+#[test]
+fn refused_and_substituted_rates_are_said_in_the_log() {
+    // In a child process of its own: the plugin's log is a file there (`NICE_LOG`).
+    if !crate::common::in_child(
+        module_path!(),
+        "refused_and_substituted_rates_are_said_in_the_log",
+        std::time::Duration::from_secs(120),
+    ) {
+        return;
+    }
+    let log = crate::common::PluginLog::new();
+    let ltc = json!({"channel": "left", "level_dbfs": LEVEL_DBFS});
+    let mut plugin = ltc_plugin(48_000, FrameRate::FPS_50, 0, ltc, false);
+    let mut transport = Transport::new(48_000);
+    transport.play();
+    plugin.run_scripted(&mut transport, 20, |_, _| BLOCK);
+    log.wait_for(&["LTC", "cannot carry 50 fps", "half_rate"]);
+    plugin.deactivate();
+    plugin.set_param(Param::Rate, FrameRate::FPS_29_97_NDF.index() as f64);
+    plugin.activate(48_000, BLOCK);
+    plugin.run_scripted(&mut transport, 20, |_, _| BLOCK);
+    log.wait_for(&["29.97 fps sent as 30 fps", "LTC"]);
+}
