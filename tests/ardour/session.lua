@@ -12,7 +12,9 @@
 --   OSCTC_PHASE=play: loads the session; locates to 01:00:00:00, rolls, plays the loop range
 --     OSCTC_LOOPS times (none if 0), stops; with OSCTC_PROJECT_RATE_AFTER, then sets the
 --     session's timecode format to that and waits half a second; then lists what the MIDI log
---     recorded.
+--     recorded, and what the audio log recorded (OSCTC_AUDIO_LOG=1 at create: the "OSCTC Audio
+--     Log" Lua processor, tests/ardour/audio_log.lua, after the plugin): its cycles as lines, its
+--     samples as little-endian f32 into OSCTC_AUDIO_FILE.
 -- Every step prints one line "OSCTC <what> <values...>" for the test to read: playhead positions
 -- in samples, and the parameter read back after loading.
 --
@@ -61,6 +63,11 @@ if phase == "create" then
     local log = ARDOUR.LuaAPI.new_luaproc(Session, "OSCTC MIDI Log")
     assert(not log:isnil(), "no OSCTC MIDI Log processor (is midi_log.lua in the scripts folder?)")
     assert(tl:front():add_processor_by_index(log, 1, nil, true) == 0, "inserting the MIDI log failed")
+  end
+  if os.getenv("OSCTC_AUDIO_LOG") == "1" then
+    local log = ARDOUR.LuaAPI.new_luaproc(Session, "OSCTC Audio Log")
+    assert(not log:isnil(), "no OSCTC Audio Log processor (is audio_log.lua in the scripts folder?)")
+    assert(tl:front():add_processor_by_index(log, 1, nil, true) == 0, "inserting the audio log failed")
   end
   assert(ARDOUR.LuaAPI.set_plugin_insert_param(p:to_insert(), 0, rate_index), "setting Frame Rate failed")
   local project_rate = os.getenv("OSCTC_PROJECT_RATE")
@@ -135,6 +142,31 @@ elseif phase == "play" then
       end
       say("midi", table.unpack(values))
     end
+  end
+  local audio_log = find_processor("OSCTC Audio Log")
+  if audio_log then
+    -- Layout in audio_log.lua. The log goes on while this reads: what the counts say is complete.
+    local shm = audio_log:plugin(0):to_luaproc():shmem()
+    local a = shm:to_int(0):array()
+    local cycles, samples, samples_at = a[1], a[2], a[3]
+    say("audio_log", cycles, samples)
+    for n = 0, cycles - 1 do
+      local base = 4 + 3 * n
+      say("cycle", a[base], a[base + 1], a[base + 2])
+    end
+    local path = assert(os.getenv("OSCTC_AUDIO_FILE"), "OSCTC_AUDIO_FILE is not set")
+    local f = assert(io.open(path, "wb"))
+    local s = shm:to_float(samples_at):array()
+    local chunk = {}
+    for i = 1, samples do
+      chunk[#chunk + 1] = string.pack("<f", s[i])
+      if #chunk == 4096 then
+        f:write(table.concat(chunk))
+        chunk = {}
+      end
+    end
+    f:write(table.concat(chunk))
+    f:close()
   end
   close_session()
 else

@@ -3,7 +3,8 @@
 //!
 //! Each run is isolated: a fresh folder under the system temp dir holds its own `HOME` (Ardour's
 //! plugin cache and settings), a copy of the bundle, the plugin's config file (its only target is
-//! the test's loopback [`Receiver`], its cue input a free loopback port) and the session.
+//! the test's loopback [`Receiver`], its cue input a free loopback port, its Art-Net target if any
+//! another loopback receiver) and the session.
 //!
 //! What headless Ardour needs, found by trying (Ardour 7.3, Debian 12):
 //! - it never scans plugins itself: `ardour-vst3-scanner <bundle>` writes the cache entry it reads,
@@ -81,6 +82,12 @@ pub struct Played {
     pub packets: Vec<Packet>,
     /// The play phase's stdout and stderr, for failure messages.
     pub log: String,
+    /// What the audio log after the plugin kept of its left channel (sessions made with
+    /// [`Options::ltc_level_dbfs`]), every sample of [`Played::cycles`] in order.
+    pub audio: Vec<f32>,
+    /// Every datagram that reached the Art-Net target during the play phase (sessions made with
+    /// [`Options::artnet`]), in arrival order.
+    pub artnet: Vec<Packet>,
 }
 
 impl Played {
@@ -101,6 +108,19 @@ impl Played {
     /// The values of every report line `what`, in order.
     pub fn all(&self, what: &str) -> Vec<&[String]> {
         self.lines.iter().filter(|(w, _)| w == what).map(|(_, v)| v.as_slice()).collect()
+    }
+
+    /// The process cycles the audio log kept ([`Played::audio`] is their samples), in order.
+    pub fn cycles(&self) -> Vec<Cycle> {
+        self.all("cycle")
+            .into_iter()
+            .map(|v| {
+                let n = |i: usize| -> i64 {
+                    v.get(i).and_then(|t| t.parse().ok()).unwrap_or_else(|| panic!("bad cycle line {v:?}"))
+                };
+                Cycle { sample: n(0), len: n(1), rolling: n(2) == 1 }
+            })
+            .collect()
     }
 
     /// What the MIDI log after the plugin recorded (sessions made with [`Options::midi_log`]).
@@ -152,6 +172,19 @@ impl MidiEvent {
     }
 }
 
+/// One process cycle (or part of one: Ardour splits a cycle at a loop wrap) as the audio log after
+/// the plugin saw it (`tests/ardour/audio_log.lua`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cycle {
+    /// Ardour's transport sample at the cycle's first sample (`Session:transport_sample()`), the
+    /// position the plugin is given.
+    pub sample: i64,
+    /// Samples in the cycle.
+    pub len: i64,
+    /// The transport rolled (`Session:transport_rolling()`).
+    pub rolling: bool,
+}
+
 /// How to set up a session.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options {
@@ -161,6 +194,13 @@ pub struct Options {
     pub quantise: bool,
     /// The plugin's `[plugin.mtc] enabled` setting (MTC through its MIDI output).
     pub mtc: bool,
+    /// LTC on: the plugin's `[plugin.ltc]` writes the left channel at this level (dBFS, silence
+    /// when stopped), and the audio log (`tests/ardour/audio_log.lua`) after the plugin keeps it
+    /// from the first rolling cycle on ([`Played::audio`]).
+    pub ltc_level_dbfs: Option<f64>,
+    /// An Art-Net target: the plugin's `[plugin.artnet]` sends to a loopback receiver of the
+    /// session's, stream 0 ([`Played::artnet`]).
+    pub artnet: bool,
     /// The session's timecode format (Ardour's project frame rate, which it reports to VST3
     /// plugins), as an Ardour `Timecode.TimecodeFormat` name (`"TC25"`, `"TC2997DF"`); `None`
     /// leaves Ardour's default (30 fps).
@@ -179,6 +219,8 @@ pub struct Session {
     root: PathBuf,
     /// The loopback receiver the plugin sends to.
     rx: Receiver,
+    /// The loopback receiver of its Art-Net ([`Options::artnet`]).
+    art: Option<Receiver>,
     /// Where the plugin listens for cues.
     cue_addr: SocketAddr,
     /// How it was set up.
@@ -206,16 +248,25 @@ impl Session {
         copy_dir(vst3, &bundle);
 
         let rx = Receiver::bind();
+        let art = options.artnet.then(Receiver::bind);
         let cue_addr = crate::cues::free_loopback_addr();
-        write_plugin_config(&root.join("config.toml"), rx.addr(), cue_addr, options);
-        if options.midi_log {
-            let scripts = root.join(format!("home/.config/ardour{}/scripts", ardour.major));
-            std::fs::create_dir_all(&scripts).expect("create Ardour's scripts folder");
-            std::fs::copy(workspace_root().join("tests/ardour/midi_log.lua"), scripts.join("osctc_midi_log.lua"))
-                .expect("copy the MIDI log script");
+        let art_addr = art.as_ref().map(Receiver::addr);
+        write_plugin_config(&root.join("config.toml"), rx.addr(), art_addr, cue_addr, options);
+        let scripts = root.join(format!("home/.config/ardour{}/scripts", ardour.major));
+        for (wanted, script) in
+            [(options.midi_log, "midi_log.lua"), (options.ltc_level_dbfs.is_some(), "audio_log.lua")]
+        {
+            if wanted {
+                std::fs::create_dir_all(&scripts).expect("create Ardour's scripts folder");
+                std::fs::copy(
+                    workspace_root().join("tests/ardour").join(script),
+                    scripts.join(format!("osctc_{script}")),
+                )
+                .unwrap_or_else(|e| panic!("copy {script} to Ardour's scripts folder: {e}"));
+            }
         }
 
-        let session = Self { ardour: ardour.clone(), root, rx, cue_addr, options };
+        let session = Self { ardour: ardour.clone(), root, rx, art, cue_addr, options };
         let scan = command(&session.root, &session.ardour.vst3_scanner)
             .arg(&bundle)
             .env("LD_LIBRARY_PATH", &session.ardour.lib_dir)
@@ -231,14 +282,16 @@ impl Session {
         let mut env = vec![
             ("OSCTC_RATE_INDEX", rate.index().to_string()),
             ("OSCTC_MIDI_LOG", u8::from(options.midi_log).to_string()),
+            ("OSCTC_AUDIO_LOG", u8::from(options.ltc_level_dbfs.is_some()).to_string()),
         ];
         if let Some(format) = options.project_rate {
             env.push(("OSCTC_PROJECT_RATE", format.to_string()));
         }
         let (ok, log) = phase(&session.ardour, &session.root, "create", &env);
         assert!(ok && log.contains("OSCTC created"), "creating the Ardour session failed:\n{log}");
-        // The create phase's plugin sent to the receiver too; only the play phase counts.
+        // The create phase's plugin sent to the receivers too; only the play phase counts.
         let _ = session.rx.drain_now();
+        let _ = session.art.as_ref().map(Receiver::drain_now);
         session
     }
 
@@ -258,7 +311,13 @@ impl Session {
         during: impl FnOnce(&Receiver, SocketAddr) -> Vec<Packet>,
     ) -> Played {
         let _ = self.rx.drain_now();
-        let mut env = vec![("OSCTC_ROLL_S", roll_s.to_string()), ("OSCTC_LOOPS", loops.to_string())];
+        let _ = self.art.as_ref().map(Receiver::drain_now);
+        let audio_file = self.root.join("audio_log.f32");
+        let mut env = vec![
+            ("OSCTC_ROLL_S", roll_s.to_string()),
+            ("OSCTC_LOOPS", loops.to_string()),
+            ("OSCTC_AUDIO_FILE", audio_file.display().to_string()),
+        ];
         if let Some(format) = self.options.project_rate_after {
             env.push(("OSCTC_PROJECT_RATE_AFTER", format.to_string()));
         }
@@ -272,6 +331,15 @@ impl Session {
         std::thread::sleep(LAST_PACKETS);
         let mut packets = taken;
         packets.extend(self.rx.drain_now());
+        let artnet = self.art.as_ref().map(Receiver::drain_now).unwrap_or_default();
+        let audio = match self.options.ltc_level_dbfs {
+            Some(_) => std::fs::read(&audio_file)
+                .unwrap_or_else(|e| panic!("the audio log's samples {}: {e}\n{log}", audio_file.display()))
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+            None => Vec::new(),
+        };
         let mut lines = Vec::new();
         for line in log.lines() {
             let mut words = line.split_whitespace();
@@ -281,7 +349,7 @@ impl Session {
                 lines.push((what.to_string(), words.map(str::to_string).collect()));
             }
         }
-        Played { lines, packets, log }
+        Played { lines, packets, log, audio, artnet }
     }
 }
 
@@ -356,15 +424,22 @@ impl Drop for Session {
 }
 
 /// The plugin's machine config for the run: one loopback target, keep-alive every 200 ms (so
-/// parked positions show), the cue input on a free loopback port of its own, and MTC as
-/// [`Options::mtc`] says.
-fn write_plugin_config(path: &Path, target: SocketAddr, cues: SocketAddr, options: Options) {
-    assert!(target.ip().is_loopback() && cues.ip().is_loopback(), "tests use loopback only");
-    let Options { quantise, mtc, .. } = options;
-    let text = format!(
+/// parked positions show), the cue input on a free loopback port of its own, MTC as
+/// [`Options::mtc`] says, LTC as [`Options::ltc_level_dbfs`] says and Art-Net to `art`, if any.
+fn write_plugin_config(path: &Path, target: SocketAddr, art: Option<SocketAddr>, cues: SocketAddr, options: Options) {
+    let loopback = target.ip().is_loopback() && cues.ip().is_loopback() && art.is_none_or(|a| a.ip().is_loopback());
+    assert!(loopback, "tests use loopback only");
+    let Options { quantise, mtc, ltc_level_dbfs, .. } = options;
+    let mut text = format!(
         "[plugin]\ntargets = [\"{target}\"]\nkeepalive_ms = 200\noutput_latency_ms = 0.0\n\n\
          [plugin.cues]\nlisten = \"{cues}\"\nquantise = {quantise}\n\n[plugin.mtc]\nenabled = {mtc}\n"
     );
+    if let Some(level) = ltc_level_dbfs {
+        text += &format!("\n[plugin.ltc]\nchannel = \"left\"\nlevel_dbfs = {level:?}\nstopped = \"silence\"\n");
+    }
+    if let Some(art) = art {
+        text += &format!("\n[plugin.artnet]\ntargets = [\"{art}\"]\nstream_id = 0\n");
+    }
     std::fs::write(path, text).expect("write the plugin config");
 }
 

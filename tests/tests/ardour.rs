@@ -5,7 +5,10 @@
 //! `tests/ardour/session.lua`.
 //!
 //! A third run records the plugin's MIDI out on the track (a Lua processor after the plugin) while
-//! the test sends it cues over loopback; a fourth records its MTC there, read by mido.
+//! the test sends it cues over loopback; a fourth records its MTC there, read by mido. Two keep
+//! its LTC (a Lua processor after it on the track logs the left channel with Ardour's transport
+//! sample of each cycle), read by libltc, at 25 and 29.97 DF; one sends Art-Net to a loopback
+//! receiver, read by artnet_protocol against the OSC stream of the same run.
 //!
 //! Ardour reports its session's timecode format to VST3 plugins (`ProcessContext::frameRate`,
 //! in its own way: drop-frame without the pull-down flag, and never a pull-down flag for the
@@ -26,6 +29,7 @@ use osc_timecode_core::timecode::{Timecode, frame_at_sample, frame_start_nanos, 
 use osc_timecode_tests::ardour::{Ardour, MidiEvent, Options, Played, Session};
 use osc_timecode_tests::cues::{CueId, CueSender, CueValue, timetag};
 use osc_timecode_tests::expect::{assert_seq_consecutive, describe};
+use osc_timecode_tests::transport;
 
 /// The session's sample rate (the script creates it at 48 kHz).
 const SAMPLE_RATE: u32 = 48_000;
@@ -319,4 +323,158 @@ fn ardour_plays_mtc_as_real_quarter_frames() {
     assert!(from_roll.1 >= 4 * 25 * 2, "quarter frames of the 3 s roll: {from_roll:?}");
     let loops = plays.iter().filter(|p| p.0 == loop_start).count();
     assert!(loops >= 2, "each loop pass starts with a full frame at the loop start: {plays:?}\n{log}");
+}
+
+#[path = "host/ltc_words.rs"]
+mod ltc_words;
+
+#[path = "host/artnet_read.rs"]
+mod artnet_read;
+
+/// What Ardour played, as the transport model's history (`ltc_words` reads it): the audio log's
+/// cycles, each with its length in the captured audio. A rolling cycle that starts where the last
+/// rolling one ended continues it; one that starts elsewhere after a rolling one is a loop wrap
+/// if it starts on the loop start, else a locate; one after a stopped cycle is a start. A
+/// stopped cycle is parked at its position.
+fn heard(cycles: &[osc_timecode_tests::ardour::Cycle], loop_start: i64) -> Vec<(transport::Played, i64)> {
+    use transport::{Played as P, SpanStart};
+    let mut history: Vec<(P, i64)> = Vec::new();
+    for c in cycles {
+        if !c.rolling {
+            history.push((P::Parked(c.sample), c.len));
+            continue;
+        }
+        let (start, end) = (c.sample, c.sample + c.len);
+        let how = match history.last_mut() {
+            Some((P::Span { end: prev_end, .. }, len)) if *prev_end == start => {
+                *prev_end = end;
+                *len += c.len;
+                continue;
+            }
+            Some((P::Span { .. }, _)) if start == loop_start => SpanStart::Loop,
+            Some((P::Span { .. }, _)) => SpanStart::Locate,
+            _ => SpanStart::Start,
+        };
+        history.push((P::Span { start, end, how }, c.len));
+    }
+    history
+}
+
+/// LTC from the plugin (`[plugin.ltc]` on the left channel) as Ardour rolls, kept by a Lua
+/// processor after the plugin (`tests/ardour/audio_log.lua`) with each cycle's transport sample,
+/// and read by libltc (`host/ltc_words.rs`): from the roll at 01:00:00:00 through the loop passes
+/// to the stop, every word complete in the audio, in order, with the label and DF flag of the
+/// frame Ardour's transport sample puts there, starting on that frame's first sample (libltc's 0
+/// to 2 samples), at the set level; silence once stopped.
+fn ltc_in_ardour(rate: FrameRate, project_rate: &'static str) {
+    use ltc_words::{LEVEL_DBFS, assert_words, expected_words, libltc};
+    use osc_timecode_tests::expect::Timing;
+    use transport::{Played as P, SpanStart};
+
+    let ardour = Ardour::require();
+    libltc::require_libltc();
+    let options = Options { ltc_level_dbfs: Some(LEVEL_DBFS), project_rate: Some(project_rate), ..Options::default() };
+    let session = Session::create(&ardour, rate, options);
+    let played = session.play(3, 2);
+    let log = &played.log;
+    let cycles = played.cycles();
+    let what = format!("LTC at {} in Ardour", rate.name());
+    assert_eq!(
+        cycles.iter().map(|c| c.len).sum::<i64>(),
+        played.audio.len() as i64,
+        "{what}: the audio log's cycles and samples\n{log}"
+    );
+    let located = played.number("located");
+    assert_eq!(
+        cycles.first().map(|c| (c.sample, c.rolling)),
+        Some((located, true)),
+        "{what}: kept from the roll\n{log}"
+    );
+    let loop_start = played.text("loop", 0).parse::<i64>().expect("loop start");
+    let history = heard(&cycles, loop_start);
+    let wraps = history.iter().filter(|(p, _)| matches!(p, P::Span { how: SpanStart::Loop, .. })).count();
+    let (want, breaks) = expected_words(&history, Timing::new(SAMPLE_RATE, rate), false);
+    eprintln!(
+        "{what}: {} cycles ({} samples), {wraps} loop passes, {} words expected; history {history:?}",
+        cycles.len(),
+        played.audio.len(),
+        want.len()
+    );
+    assert!(wraps >= 2, "{what}: Ardour played the loop range twice: {history:?}\n{log}");
+    let decoded = assert_words(&played.audio, SAMPLE_RATE, rate, (&want, &breaks), &what);
+    // The roll's first words; a word of the loop once on the way in the roll and once per pass.
+    let label = |sample: i64| Timecode::from_frame(frame_at_sample(sample, SAMPLE_RATE, rate), rate).label();
+    let read = |sample: i64| decoded.iter().filter(|d| d.label == label(sample).as_str()).count();
+    let second = located + frame_start_sample(1, SAMPLE_RATE, rate);
+    let first_read = decoded.first().map(|d| d.label.as_str());
+    assert!(
+        first_read == Some(label(located).as_str()) || first_read == Some(label(second).as_str()),
+        "{what}: libltc's first word is the roll's first or second: {first_read:?}"
+    );
+    // A loop start off the frame grid (3602 s at 29.97) cuts a word; the fifth whole one after it
+    // is well clear of the break.
+    let in_loop = frame_start_sample(frame_at_sample(loop_start - 1, SAMPLE_RATE, rate) + 6, SAMPLE_RATE, rate);
+    assert!(read(in_loop) > wraps, "{what}: the loop's word {} in each pass", label(in_loop));
+    // Stopped: silence from the first stopped cycle after the roll on.
+    let rolled: i64 = cycles.iter().take_while(|c| c.rolling).map(|c| c.len).sum();
+    let last_rolling = cycles.iter().rposition(|c| c.rolling).expect("rolled");
+    let stopped_at: i64 = cycles[..=last_rolling].iter().map(|c| c.len).sum();
+    assert!(rolled > 2 * i64::from(SAMPLE_RATE), "{what}: rolled {rolled} samples before the loop");
+    let after = &played.audio[stopped_at as usize..];
+    assert!(after.len() > SAMPLE_RATE as usize / 2, "{what}: half a second kept after the stop ({})", after.len());
+    assert!(after.iter().all(|s| *s == 0.0), "{what}: silence once stopped");
+}
+
+#[test]
+#[ignore = "needs ardour7-lua and libltc: apt-get install --no-install-recommends ardour libltc11"]
+fn ardour_plays_ltc_at_25_read_by_libltc() {
+    ltc_in_ardour(FrameRate::FPS_25, "TC25");
+}
+
+#[test]
+#[ignore = "needs ardour7-lua and libltc: apt-get install --no-install-recommends ardour libltc11"]
+fn ardour_plays_ltc_at_29_97_drop_frame_read_by_libltc() {
+    ltc_in_ardour(FrameRate::FPS_29_97_DF, "TC2997DF");
+}
+
+/// Art-Net from the plugin (`[plugin.artnet]` to a loopback receiver) while Ardour plays the
+/// usual session (the OSC stream checked as in the other runs): `artnet_protocol` reads every
+/// packet, stream 0, Type 25 fps, one per OSC packet with the same label in order (the locate,
+/// the roll, the loop wraps, the parked keep-alive), none before its frame is heard (its OSC
+/// timetag) while rolling.
+#[test]
+#[ignore = "needs ardour7-lua: apt-get install --no-install-recommends ardour"]
+fn ardour_sends_artnet_with_the_osc_streams_labels() {
+    use artnet_read::{label, read};
+
+    let options = Options { artnet: true, project_rate: Some("TC25"), ..Options::default() };
+    let played = plays_in_ardour(FrameRate::FPS_25, options);
+    let log = &played.log;
+    let osc: Vec<_> = played.packets.iter().map(|p| label(p.msg().timecode)).collect();
+    let art: Vec<_> = played.artnet.iter().map(|p| read(p).0).collect();
+    eprintln!("Art-Net in Ardour: {} packets, OSC {}", art.len(), osc.len());
+    // The last keep-alive's packet may still wait for its heard time when the session closes:
+    // such a frame is sent on neither (plugin/src/network/artnet.rs), but its OSC bundle left.
+    assert!(
+        art.len() == osc.len() || art.len() + 1 == osc.len(),
+        "one Art-Net packet per OSC packet: {} and {}\n{log}",
+        art.len(),
+        osc.len()
+    );
+    assert_eq!(art, osc[..art.len()], "Art-Net labels against the OSC stream's");
+    let loop_start = label(Timecode::from_frame(
+        frame_at_sample(played.number("loop"), SAMPLE_RATE, FrameRate::FPS_25),
+        FrameRate::FPS_25,
+    ));
+    assert!(art.iter().filter(|l| **l == loop_start).count() >= 3, "the loop passes reached Art-Net");
+    for (i, (a, o)) in played.artnet.iter().zip(&played.packets).enumerate() {
+        let (l, stream, kind) = read(a);
+        assert_eq!((stream, kind), (0, artnet_protocol::FrameType::EBU), "packet {i}");
+        let heard = system_time_from_timetag(o.timetag());
+        assert!(
+            !o.msg().playing || a.wall + Duration::from_micros(100) >= heard,
+            "packet {i} ({l:?}) arrived {:?} before its frame was heard",
+            heard.duration_since(a.wall).unwrap_or_default()
+        );
+    }
 }
