@@ -5,12 +5,13 @@
 
 use std::time::Duration;
 
-use artnet_protocol::{ArtCommand, FrameType};
+use artnet_protocol::FrameType;
 use osc_timecode_core::protocol::{TimecodeMessage, system_time_from_timetag};
 use osc_timecode_core::timecode::frame_start_sample;
 use osc_timecode_core::{FrameRate, Timecode};
-use osc_timecode_tests::receiver::{Packet, Receiver, messages};
+use osc_timecode_tests::receiver::{Receiver, messages};
 
+use crate::artnet_read::{label, read as decode};
 use crate::common::{ARRIVAL_TIMEOUT, EXTRA_WINDOW, Rig, rate};
 
 /// The output latency the tests set, ms: the heard time is a block plus this after the frame is
@@ -21,21 +22,6 @@ const LATENCY_MS: f64 = 20.0;
 /// its monotonic and wall clocks within 10 µs (plugin/src/wallclock.rs); sending at processing
 /// time would be more than a thousand times that early.
 const CLOCK_PAIRING: Duration = Duration::from_micros(100);
-
-/// What `artnet_protocol` reads in one of our packets: (label, stream, Type).
-fn decode(p: &Packet) -> ((u8, u8, u8, u8), u8, FrameType) {
-    match ArtCommand::from_buffer(&p.bytes) {
-        Ok(ArtCommand::OpTimeCode(tc)) => {
-            assert_eq!((tc.version, tc.filler1), ([0, 14], 0), "ProtVer 14, Filler1 0: {:02x?}", p.bytes);
-            ((tc.hours, tc.minutes, tc.seconds, tc.frames), tc.stream_id, tc.frame_type)
-        }
-        other => panic!("artnet_protocol read {other:?} in {:02x?}, not an OpTimeCode", p.bytes),
-    }
-}
-
-fn label(tc: Timecode) -> (u8, u8, u8, u8) {
-    (tc.hours(), tc.minutes(), tc.seconds(), tc.frames())
-}
 
 /// A rig at `name` fps sending OSC to its receiver and Art-Net (stream 3) to `art`, with
 /// `half_rate` and [`LATENCY_MS`].
