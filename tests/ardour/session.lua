@@ -34,6 +34,14 @@ local function say(...) print("OSCTC " .. table.concat({ ... }, " ")) io.stdout:
 
 assert(AudioEngine:set_backend("None (Dummy)", "", ""), "no dummy backend")
 
+-- Closes the session once the garbage collector has dropped what the script no longer refers to
+-- (see the create phase).
+local function release_and_close()
+  collectgarbage()
+  collectgarbage()
+  close_session()
+end
+
 -- The first processor called `name` on any route, or nil.
 local function find_processor(name)
   for r in Session:get_routes():iter() do
@@ -80,7 +88,12 @@ if phase == "create" then
   -- state must have it.
   sleep(0.5)
   Session:save_state("", false, false, false, false, false)
-  close_session()
+  -- Drop every reference to the session's objects before closing it: a track the Lua state
+  -- still holds is destroyed when the state is, after the engine is gone, and its ports'
+  -- unregistering then crashes luasession (SIGSEGV in PortManager::unregister_port, at random
+  -- with the garbage collector's timing).
+  loc, tl, p = nil, nil, nil
+  release_and_close()
   local path = dir .. "/" .. name .. ".ardour"
   local f = assert(io.open(path))
   local xml = f:read("a")
@@ -168,7 +181,8 @@ elseif phase == "play" then
     f:write(table.concat(chunk))
     f:close()
   end
-  close_session()
+  pi, loop, log, audio_log = nil, nil, nil, nil
+  release_and_close()
 else
   error("OSCTC_PHASE must be create or play")
 end
