@@ -198,6 +198,65 @@ pub struct Chase {
     ignored: u64,
     /// Datagrams that were not timecode.
     invalid: u64,
+    /// Bumped on every break of the timeline: a jump or loop, an unannounced discontinuity, a
+    /// park or a new parked frame, a new master ([`ChaseSnapshot::generation`]).
+    generation: u64,
+    /// When the timeline of [`Chase::generation`] begins to be heard, ns (wall clock): the heard
+    /// time of the packet that started it.
+    generation_since: i128,
+}
+
+/// A `Copy` view of the chase's timeline for the outputs that follow it (LTC, MTC, Art-Net):
+/// where frames start, and a counter that changes whenever the timeline breaks. Taken with
+/// [`Chase::snapshot`], as of the last packet or [`Chase::tick`].
+///
+/// Pure functions of the fields: [`ChaseSnapshot::start_of`] (the first whole nanosecond of a
+/// frame, as [`Chase::time_of_frame`]) and [`ChaseSnapshot::frame_at`] (the frame heard at an
+/// instant), exact integer arithmetic, consistent: `frame_at(start_of(f)) == f`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChaseSnapshot {
+    /// The chase's state. [thread-safe] (`Copy`).
+    pub state: ChaseState,
+    /// The master's rate, once a packet came. [thread-safe].
+    pub rate: Option<FrameRate>,
+    /// The timeline while playing: frame `.0` is heard at `.1` ns since the epoch (the latest
+    /// reference, also one not yet in force, as [`Chase::time_of_frame`]). [thread-safe].
+    pub reference: Option<(i64, i128)>,
+    /// The parked frame while the master is stopped. [thread-safe].
+    pub parked: Option<i64>,
+    /// Changes on every break of the timeline (jump, loop, discontinuity, park, new parked
+    /// frame, new master); equal generations are one continuous timeline. [thread-safe].
+    pub generation: u64,
+    /// When this generation's timeline begins to be heard, ns since the epoch (a jump sent ahead
+    /// of playback takes over then). [thread-safe].
+    pub since: i128,
+}
+
+impl ChaseSnapshot {
+    /// Whether frames are running on a timeline outputs should follow: locked or freewheeling,
+    /// with a reference and a rate.
+    pub fn playing(&self) -> bool {
+        matches!(self.state, ChaseState::Locked | ChaseState::Freewheel)
+            && self.reference.is_some()
+            && self.rate.is_some()
+    }
+
+    /// The first whole nanosecond of `frame` on the timeline (rounded up), `None` without a
+    /// reference or rate. Whatever the state: callers check [`ChaseSnapshot::playing`].
+    pub fn start_of(&self, frame: i64) -> Option<i128> {
+        let ((f, t), rate) = (self.reference?, self.rate?);
+        let n = (i128::from(frame) - i128::from(f)) * NANOS * i128::from(rate.den());
+        let d = i128::from(rate.num());
+        Some(t + n.div_euclid(d) + i128::from(n.rem_euclid(d) != 0))
+    }
+
+    /// The frame heard at `t` ns on the timeline (floored; saturating at the ends of `i64`),
+    /// `None` without a reference or rate.
+    pub fn frame_at(&self, t: i128) -> Option<i64> {
+        let ((f, heard), rate) = (self.reference?, self.rate?);
+        let t = t.clamp(heard - (1 << 100), heard + (1 << 100));
+        Some(f.saturating_add(frames_between(heard, t, rate)))
+    }
 }
 
 impl Chase {
@@ -222,7 +281,27 @@ impl Chase {
             stale: 0,
             ignored: 0,
             invalid: 0,
+            generation: 0,
+            generation_since: 0,
         }
+    }
+
+    /// The timeline as the outputs follow it, as of the last packet or [`Chase::tick`].
+    pub fn snapshot(&self) -> ChaseSnapshot {
+        ChaseSnapshot {
+            state: self.state,
+            rate: self.rate,
+            reference: self.upcoming.back().copied().or(self.reference),
+            parked: if self.state == ChaseState::Stopped { self.parked } else { None },
+            generation: self.generation,
+            since: self.generation_since,
+        }
+    }
+
+    /// Starts a new generation of the timeline, heard from `since` ns.
+    fn break_timeline(&mut self, since: i128) {
+        self.generation = self.generation.wrapping_add(1);
+        self.generation_since = since;
     }
 
     /// Feeds one packet from `from`, following one master at a time (see the module docs): the
@@ -292,6 +371,8 @@ impl Chase {
         self.transit.clear();
         self.master = None;
         self.master_heard = None;
+        let since = self.generation_since;
+        self.break_timeline(since);
     }
 
     /// Feeds one packet, trusting it comes from the master (one source; with several, use
@@ -322,6 +403,9 @@ impl Chase {
         let rate_changed = self.rate.is_some_and(|r| r != rate);
         self.rate = Some(rate);
         if !msg.playing {
+            if self.state != ChaseState::Stopped || self.parked != Some(msg.frame) {
+                self.break_timeline(heard);
+            }
             self.state = ChaseState::Stopped;
             self.parked = Some(msg.frame);
             self.reference = None;
@@ -342,6 +426,9 @@ impl Chase {
         } else {
             PacketEffect::Discontinuity
         };
+        if effect != PacketEffect::Followed || was == ChaseState::Stopped {
+            self.break_timeline(heard);
+        }
         if heard <= arrival_ns {
             // Already due: in force now (after anything due before it).
             self.promote(arrival_ns);
@@ -763,5 +850,98 @@ mod tests {
             chase.on_packet(&TimecodeMessage::new(i64::MIN, RATE, true, 1, false, false), Some(T0), T0),
             PacketEffect::Discontinuity
         );
+    }
+    /// A pseudo-random sequence for the property tests (xorshift64*), reproducible.
+    fn rng(seed: u64) -> impl FnMut() -> u64 {
+        let mut x = seed.max(1);
+        move || {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+    }
+
+    /// Any rate, any reference frame and time: `start_of` and `frame_at` agree with each other
+    /// and with [`Chase::time_of_frame`], frame starts are the first whole nanosecond of the
+    /// frame, and the start of frame `F + n` is exactly `n` periods after the reference, however
+    /// far (24 hours of frames: no drift).
+    #[test]
+    fn snapshot_frame_starts_are_exact_at_any_rate_and_offset() {
+        let mut next = rng(17);
+        for _ in 0..400 {
+            let rate = FrameRate::ALL[(next() % FrameRate::ALL.len() as u64) as usize];
+            let frame = (next() % 10_000_000) as i64 - 5_000_000;
+            let heard = T0 + (next() % 1_000_000_000_000) as i128;
+            let mut chase = Chase::new(ChaseConfig { lock_frames: 1, freewheel_frames: 10 });
+            chase.on_packet(&TimecodeMessage::new(frame, rate, true, 0, true, false), Some(heard), heard);
+            let snap = chase.snapshot();
+            assert!(snap.playing());
+            assert_eq!(snap.reference, Some((frame, heard)));
+            let (num, den) = (i128::from(rate.num()), i128::from(rate.den()));
+            let day = rate.frames_per_day();
+            for n in [0, 1, -1, 2, 7, 1001, -30_000, day, day + 1, -day, (next() % day as u64) as i64] {
+                let f = frame + n;
+                let start = snap.start_of(f).unwrap();
+                assert_eq!(Some(start), chase.time_of_frame(f), "{rate}: frame {f}");
+                // The exact start is heard + n·den/num s: start is its ceiling in ns.
+                let exact = i128::from(n) * den * NANOS;
+                assert!((start - heard) * num >= exact && (start - heard - 1) * num < exact, "{rate} n={n}");
+                assert_eq!(snap.frame_at(start), Some(f), "{rate}: frame {f} at its start");
+                assert_eq!(snap.frame_at(start - 1), Some(f - 1), "{rate}: the nanosecond before");
+            }
+            // A day of frames is a whole number of nanoseconds only when num divides it; either
+            // way the sum of frame lengths over the day is the day's exact length, rounded once.
+            let day_ns = i128::from(day) * den * NANOS;
+            assert_eq!(snap.start_of(frame + day).unwrap() - heard, -(-day_ns).div_euclid(num), "{rate}: no drift");
+        }
+    }
+
+    /// The generation changes on every break of the timeline and only then.
+    #[test]
+    fn snapshot_generation_changes_when_the_timeline_breaks() {
+        let mut chase = Chase::new(ChaseConfig::default());
+        let mut m = Master { seq: 0, first: 0 };
+        let (msg, heard) = m.frame(0, true);
+        chase.on_packet(&msg, Some(heard), heard);
+        let first = chase.snapshot();
+        assert_eq!((first.since, first.state, first.playing()), (T0, ChaseState::Locking, false));
+        for i in 1..5 {
+            let (msg, heard) = m.frame(i, false);
+            chase.on_packet(&msg, Some(heard), heard);
+        }
+        let locked = chase.snapshot();
+        assert_eq!((locked.generation, locked.state), (first.generation, ChaseState::Locked));
+        assert_eq!(locked.start_of(10), Some(T0 + 10 * PERIOD));
+        // A loop sent one period ahead of when it is heard: a new generation from then on.
+        let wrap = TimecodeMessage::new(0, RATE, true, m.seq, true, true);
+        m.seq += 1;
+        let heard = T0 + 5 * PERIOD;
+        chase.on_packet(&wrap, Some(heard), heard - PERIOD);
+        let looped = chase.snapshot();
+        assert_ne!(looped.generation, locked.generation);
+        assert_eq!((looped.since, looped.reference), (heard, Some((0, heard))));
+        assert_eq!(looped.frame_at(heard + PERIOD), Some(1));
+        // Followed frames keep it.
+        let msg = TimecodeMessage::new(1, RATE, true, m.seq, false, false);
+        m.seq += 1;
+        chase.on_packet(&msg, Some(heard + PERIOD), heard + PERIOD);
+        assert_eq!(chase.snapshot().generation, looped.generation);
+        // Parking breaks it once; keep-alives of the same frame do not; another frame does.
+        let park = |frame, seq| TimecodeMessage::new(frame, RATE, false, seq, false, false);
+        chase.on_packet(&park(40, m.seq), Some(heard + 2 * PERIOD), heard + 2 * PERIOD);
+        let parked = chase.snapshot();
+        assert_eq!((parked.state, parked.parked, parked.playing()), (ChaseState::Stopped, Some(40), false));
+        assert_ne!(parked.generation, looped.generation);
+        chase.on_packet(&park(40, m.seq + 1), Some(heard + NANOS), heard + NANOS);
+        assert_eq!(chase.snapshot().generation, parked.generation);
+        chase.on_packet(&park(41, m.seq + 2), Some(heard + 2 * NANOS), heard + 2 * NANOS);
+        assert_ne!(chase.snapshot().generation, parked.generation);
+        // Lost: the state says so (no generation needed: nothing plays).
+        let mut chase = Chase::new(ChaseConfig { lock_frames: 1, freewheel_frames: 2 });
+        chase.on_packet(&TimecodeMessage::new(0, RATE, true, 0, true, false), Some(T0), T0);
+        chase.tick(T0 + 10 * PERIOD);
+        let lost = chase.snapshot();
+        assert_eq!((lost.state, lost.playing()), (ChaseState::Lost, false));
     }
 }
