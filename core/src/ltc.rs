@@ -284,6 +284,22 @@ impl LtcWriter {
         count
     }
 
+    /// Writes samples `[offset, offset + out.len())` of the word of label frame `frame` (the
+    /// word of [`LtcFormat::word`]) laid over `len` samples, whatever the clock's frame lengths:
+    /// for a stream whose words start where another clock says (the `osc-timecode` client's
+    /// LTC, which follows a master's timeline in wall time). Returns how many samples were
+    /// written, `min(out.len(), len - offset)`; 0 when `len` is under 80 samples or above
+    /// `u32::MAX`... (never: `len` is a `u32`) or `offset` is at or past `len`. The rest of `out`
+    /// is left as it was. No allocation, no panic.
+    pub fn fill_word(self, frame: i64, len: u32, offset: u32, out: &mut [f32]) -> usize {
+        let count = out.len().min(len.saturating_sub(offset) as usize);
+        if count == 0 || (len as usize) < WORD_BITS {
+            return 0;
+        }
+        self.render(self.format.word(frame), i64::from(len), i64::from(offset), &mut out[..count]);
+        count
+    }
+
     /// Samples `[first, first + out.len())` of `word`, `len` samples long (`len ≥ 80`,
     /// `first + out.len() ≤ len`).
     fn render(self, word: LtcWord, len: i64, first: i64, out: &mut [f32]) {
@@ -604,6 +620,35 @@ mod tests {
         assert_eq!(total, frame_start_sample(frames, 48_000, rate));
         // 107892 × 1001 / 30000 s = 3599.9964 s: 172 799 827.2 samples, the first whole one 828.
         assert_eq!(total, 172_799_828);
+    }
+
+    /// `fill_word` over the clock's own length is `fill`; over another length it carries the
+    /// same bits, stretched, in any slicing; too short a word or an offset past it writes nothing.
+    #[test]
+    fn fill_word_lays_a_word_over_any_length() {
+        let f = LtcFormat::new(FrameRate::FPS_29_97_DF, false).unwrap();
+        let w = LtcWriter::new(f, 48_000, -18.0, 0).unwrap();
+        let frame = 17_982;
+        let len = w.frame_len(frame);
+        let (mut a, mut b) = (vec![0.0f32; len as usize], vec![0.0f32; len as usize]);
+        assert_eq!(w.fill(frame, 0, &mut a), len as usize);
+        assert_eq!(w.fill_word(frame, len, 0, &mut b), len as usize);
+        assert_eq!(a, b);
+        for other in [1_590u32, 1_613] {
+            let mut whole = vec![0.0f32; other as usize];
+            assert_eq!(w.fill_word(frame, other, 0, &mut whole), other as usize);
+            assert_eq!(decode_signs(&whole), f.word(frame).bits());
+            let mut sliced = vec![0.0f32; other as usize];
+            for (i, chunk) in sliced.chunks_mut(37).enumerate() {
+                assert_eq!(w.fill_word(frame, other, 37 * i as u32, chunk), chunk.len());
+            }
+            assert_eq!(whole, sliced, "{other}: slicing changes nothing");
+        }
+        let mut out = [7.0f32; 8];
+        assert_eq!(w.fill_word(frame, 79, 0, &mut out), 0);
+        assert_eq!(w.fill_word(frame, 1_600, 1_600, &mut out), 0);
+        assert_eq!(w.fill_word(frame, 1_600, 1_597, &mut out), 3);
+        assert!(out[3..].iter().all(|s| *s == 7.0));
     }
 
     #[test]
