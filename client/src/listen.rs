@@ -32,21 +32,33 @@ use std::io::{BufWriter, IsTerminal as _, Write as _};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver as ChannelReceiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
 use clap::Args;
 use ipnet::IpNet;
+use osc_timecode_core::FrameRate;
 use osc_timecode_core::chase::{Chase, ChaseConfig, ChaseState, PacketEffect, Readout, unix_nanos};
 use osc_timecode_core::cue::{AllowList, MAX_PACKET, parse_allow_entry};
 use osc_timecode_core::protocol::{decode_timecode_packet, system_time_from_timetag};
+use osc_timecode_core::timecode::{frame_at_nanos, frame_start_nanos};
 
 use crate::config::{self, ClientConfig, LISTEN_ENV};
 use crate::port::{PortWaiter, bind_error};
 
-/// Longest wait on the socket: bounds how late a frame change, freewheel or Ctrl-C is shown.
+/// Longest wait between two looks at the chase: bounds how late a change the next frame start
+/// does not announce (freewheel, lost, a frame while locking) or Ctrl-C is seen. Waited on a
+/// channel (a futex, precise to tens of microseconds), not on the socket: Linux rounds socket
+/// timeouts up to scheduler ticks (5 ms lasted 12 ms, BENCHMARKS.md section 5).
 const TICK: Duration = Duration::from_millis(5);
+/// The receiver thread's wait on the socket: how long it takes to notice the end.
+const RECEIVE_TIMEOUT: Duration = Duration::from_millis(50);
+/// Datagrams waiting between the receiver thread and the display, at most: a flood is dropped
+/// and counted, memory stays bounded (at most this many times [`MAX_PACKET`] bytes).
+const QUEUE: usize = 256;
 /// Sources outside `--from` reported by name, each once; later ones are only counted.
 const REFUSED_SOURCES_REPORTED: usize = 64;
 
@@ -163,7 +175,6 @@ pub fn run(args: ListenArgs, config: &ClientConfig) -> anyhow::Result<()> {
     } else {
         UdpSocket::bind(bind).map_err(|e| bind_error("cannot listen on", bind, e))?
     };
-    socket.set_read_timeout(Some(TICK)).context("could not set the socket timeout")?;
     let from = if args.from.is_empty() { config.listen_from.clone() } else { Some(args.from) };
     let mut sources = Sources::new(from.map(AllowList::new));
     let cap = args.record_max_bytes.or(config.record_max_bytes).unwrap_or(crate::config::DEFAULT_RECORD_MAX_BYTES);
@@ -178,22 +189,25 @@ pub fn run(args: ListenArgs, config: &ClientConfig) -> anyhow::Result<()> {
     } else {
         Style::Lines
     };
+    let receiver = Receiver::start(socket)?;
     let mut chase = Chase::new(ChaseConfig { lock_frames: args.lock_frames, freewheel_frames: args.freewheel_frames });
     let mut out = std::io::stdout().lock();
     let mut shown: Option<(ChaseState, Option<i64>)> = None;
-    let mut buf = vec![0u8; MAX_PACKET];
+    // The next redraw: the next frame start while the chase has a timeline, at most TICK away.
+    let mut wake = Instant::now();
+    let mut beat: Option<Beat> = None;
+    let mut dropped_reported = 0;
     while running() {
-        match socket.recv_from(&mut buf) {
-            Ok((n, from)) => {
-                let arrival = unix_nanos(SystemTime::now());
+        match receiver.next(wake) {
+            Some(Incoming::Datagram { bytes, from, arrival }) => {
                 let master = chase.master();
                 let recording = record.as_ref().is_some_and(Recorder::recording);
                 let (handled, note) = if sources.allows(from) {
-                    let handled = handle(&mut chase, &buf[..n], from, arrival, recording);
+                    let handled = handle(&mut chase, &bytes, from, arrival, recording);
                     let note = master_note(master, chase.master(), from, handled.effect);
                     (handled, note)
                 } else {
-                    let record = recording.then(|| refused_record_line(arrival, from, n));
+                    let record = recording.then(|| refused_record_line(arrival, from, bytes.len()));
                     (Handled { effect: None, record }, sources.refuse(from))
                 };
                 if let Some(line) = handled.record
@@ -212,24 +226,178 @@ pub fn run(args: ListenArgs, config: &ClientConfig) -> anyhow::Result<()> {
                     crate::note(&note);
                 }
             }
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e).with_context(|| format!("receiving on {bind}")),
+            Some(Incoming::Failed(e)) => return Err(e).with_context(|| format!("receiving on {bind}")),
+            None => {}
         }
-        let readout = chase.tick(unix_nanos(SystemTime::now()));
-        let now = (readout.state, readout.frame);
-        if shown != Some(now) {
-            shown = Some(now);
+        let dropped = receiver.dropped();
+        if dropped_reported == 0 && dropped > 0 {
+            dropped_reported = dropped;
+            if style == Style::Live {
+                writeln!(out)?;
+            }
+            crate::note(&format!(
+                "datagrams arrive faster than listen can handle them: dropping the excess (more than {QUEUE} waiting)"
+            ));
+        }
+        let now = unix_nanos(SystemTime::now());
+        let readout = chase.tick(now);
+        let view = (readout.state, readout.frame);
+        if shown != Some(view) {
+            shown = Some(view);
             write_readout(&mut out, style, &readout, sources.refused)?;
         }
+        beat = match (readout.state, readout.rate) {
+            // Any frame start of the timeline will do (only its phase counts): the next one's,
+            // or while the timeline's first frame is still ahead (frame unknown), frame 1's.
+            (ChaseState::Locked, Some(rate)) => chase
+                .time_of_frame(readout.frame.unwrap_or(0).saturating_add(1))
+                .map(|start_ns| Beat { start_ns, rate })
+                .or(beat),
+            // Freewheeling runs on the timeline last locked to.
+            (ChaseState::Freewheel, _) => beat,
+            _ => None,
+        };
+        // Wall clock to the monotonic clock once per deadline; never early (the readout is
+        // taken again at the wake-up, so a late-mapped instant only shows a frame late by the
+        // mapping's error, nanoseconds).
+        let until = beat
+            .and_then(|b| b.next_after(now))
+            .and_then(|next| u64::try_from(next - unix_nanos(SystemTime::now())).ok())
+            .map_or(TICK, |ns| Duration::from_nanos(ns).min(TICK));
+        wake = Instant::now() + until;
     }
+    let dropped = receiver.stop();
     if style == Style::Live {
         writeln!(out)?;
+    }
+    if dropped > 0 {
+        crate::note(&format!("{dropped} datagrams dropped: they arrived faster than listen could handle them"));
     }
     if let Some(warning) = record.as_mut().and_then(Recorder::finish) {
         crate::note(&warning);
     }
     Ok(())
+}
+
+/// A frame start on the master's timeline and its rate: where the next frame starts.
+/// `[main-thread]`.
+#[derive(Debug, Clone, Copy)]
+struct Beat {
+    /// A frame's first instant, ns since the Unix epoch ([`Chase::time_of_frame`]).
+    start_ns: i128,
+    /// The master's rate.
+    rate: FrameRate,
+}
+
+impl Beat {
+    /// The first frame start strictly after `now_ns` (ns since the epoch) on this timeline,
+    /// never a nanosecond early; `None` past the frame count's range.
+    fn next_after(self, now_ns: i128) -> Option<i128> {
+        // Whole frames from the beat to now, floored; the next one starts after now.
+        let k = frame_at_nanos(now_ns - self.start_ns, self.rate);
+        Some(self.start_ns + frame_start_nanos(k.checked_add(1)?, self.rate))
+    }
+}
+
+/// What the receiver thread hands the display. `[network-thread]` to `[main-thread]`.
+#[derive(Debug)]
+enum Incoming {
+    /// One datagram.
+    Datagram {
+        /// Its bytes.
+        bytes: Vec<u8>,
+        /// Its sender.
+        from: SocketAddr,
+        /// When it was received, ns since the Unix epoch (taken by the receiver thread).
+        arrival: i128,
+    },
+    /// The socket failed; the thread has ended.
+    Failed(std::io::Error),
+}
+
+/// The socket's own thread: blocks on the socket and stamps each datagram's arrival there, so
+/// the display can wait for the next frame start instead of the next datagram.
+#[derive(Debug)]
+struct Receiver {
+    /// Datagrams in arrival order, at most [`QUEUE`]. `[main-thread]`.
+    rx: ChannelReceiver<Incoming>,
+    /// Datagrams dropped because the queue was full, in datagrams. `[thread-safe]`.
+    dropped: Arc<AtomicU64>,
+    /// Tells the thread to end. `[thread-safe]`.
+    done: Arc<AtomicBool>,
+    /// The thread. `[main-thread]`.
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Receiver {
+    /// Starts the thread on `socket`.
+    fn start(socket: UdpSocket) -> anyhow::Result<Self> {
+        socket.set_read_timeout(Some(RECEIVE_TIMEOUT)).context("could not set the socket timeout")?;
+        let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let done = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (dropped, done) = (Arc::clone(&dropped), Arc::clone(&done));
+            std::thread::Builder::new()
+                .name("listen-receive".into())
+                .spawn(move || receive(&socket, &tx, &dropped, &done))
+                .context("could not start the receiving thread")?
+        };
+        Ok(Self { rx, dropped, done, thread: Some(thread) })
+    }
+
+    /// The next datagram or failure, or `None` once `wake` has come.
+    fn next(&self, wake: Instant) -> Option<Incoming> {
+        match self.rx.recv_timeout(wake.saturating_duration_since(Instant::now())) {
+            Ok(incoming) => Some(incoming),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => {
+                Some(Incoming::Failed(std::io::Error::other("the receiving thread ended")))
+            }
+        }
+    }
+
+    /// Datagrams dropped so far.
+    fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Ends the thread; the datagrams dropped.
+    fn stop(mut self) -> u64 {
+        self.done.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        self.dropped()
+    }
+}
+
+/// The receiver thread's loop: until `done`, or a socket error (handed on, then the end).
+fn receive(socket: &UdpSocket, tx: &SyncSender<Incoming>, dropped: &AtomicU64, done: &AtomicBool) {
+    let mut buf = vec![0u8; MAX_PACKET];
+    while !done.load(Ordering::Relaxed) {
+        match socket.recv_from(&mut buf) {
+            Ok((n, from)) => {
+                let arrival = unix_nanos(SystemTime::now());
+                match tx.try_send(Incoming::Datagram { bytes: buf[..n].to_vec(), from, arrival }) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(_)) => {
+                        dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(TrySendError::Disconnected(_)) => return,
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => {
+                let _ = tx.send(Incoming::Failed(e));
+                return;
+            }
+        }
+    }
 }
 
 /// Who may be the master (`--from`), and who was refused. `[main-thread]`.

@@ -169,6 +169,59 @@ fn flagged_jumps_and_loops_relock_at_once() {
     assert!(after.contains(&100) && after.contains(&105), "{frames:?}");
 }
 
+/// Issue 17: the line for a frame is printed when the frame starts, not when a datagram comes.
+/// One timetagged frame far ahead, then nothing: the following frames are still shown, each
+/// once, in order, and none is read here before it starts (listen's own clock is the same wall
+/// clock). How soon after the start is the bench's business (section 5), not a test's.
+#[test]
+fn frames_are_shown_as_they_start_without_waiting_for_datagrams() {
+    let port = free_port();
+    let mut child = KillOnDrop(
+        osc_timecode("listen_frame_start")
+            .args(["listen", "--json", "--bind", &format!("127.0.0.1:{port}"), "--duration", "1.3"])
+            .args(["--lock-frames", "1", "--freewheel-frames", "1000"])
+            .spawn(),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+        assert!(std::time::Instant::now() < deadline, "listen never bound {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Frame 1000 is heard 300 ms from now; the only datagram, sent at once.
+    let first = 1000;
+    let heard = SystemTime::now() + Duration::from_millis(300);
+    let packet = OscPacket::Bundle(OscBundle {
+        timetag: timetag(heard),
+        content: vec![OscPacket::Message(frame_msg(first, true, 0, true, false))],
+    });
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .send_to(&rosc::encoder::encode(&packet).unwrap(), ("127.0.0.1", port))
+        .unwrap();
+    let stdout = child.0.stdout.take().unwrap();
+    let mut shown: Vec<(SystemTime, Value)> = Vec::new();
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+        let line = line.unwrap();
+        let read = SystemTime::now();
+        shown.push((read, serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))));
+    }
+    assert_eq!(child.0.wait().unwrap().code(), Some(0));
+    let frames: Vec<(SystemTime, i64, &str)> =
+        shown.iter().filter_map(|(read, o)| Some((*read, o["frame"].as_i64()?, o["state"].as_str()?))).collect();
+    // Frames 1000 onward (the chase may extrapolate back from the upcoming frame before it is
+    // heard; those come first), each once, in order, to about a second later.
+    let from_first: Vec<&(SystemTime, i64, &str)> = frames.iter().skip_while(|(_, f, _)| *f < first).collect();
+    assert!(from_first.len() >= 10, "{shown:?}");
+    for (i, (read, frame, state)) in from_first.iter().enumerate() {
+        assert_eq!(*frame, first + i as i64, "every frame once, in order: {frames:?}");
+        assert!(matches!(*state, "locked" | "freewheel"), "{shown:?}");
+        let starts = heard + Duration::from_millis(40) * i as u32;
+        assert!(*read >= starts, "frame {frame} read {:?} before it starts", starts.duration_since(*read).unwrap());
+    }
+    // Nothing before frame 1000 was shown as frame 1000 or later before it was heard.
+    assert!(frames.iter().all(|(read, f, _)| *f < first || *read >= heard), "{frames:?}");
+}
+
 #[test]
 fn an_unflagged_discontinuity_is_locked_again_from_scratch() {
     let objs = listen_json("listen_unflagged", 1.0, &[], |_| {
