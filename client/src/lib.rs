@@ -15,6 +15,7 @@ pub mod config;
 pub mod convert;
 pub mod exit;
 pub mod listen;
+pub mod ltc_out;
 pub mod man;
 pub mod port;
 pub mod seconds;
