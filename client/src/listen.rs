@@ -33,7 +33,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver as ChannelReceiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{Receiver as ChannelReceiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -54,6 +54,10 @@ use crate::port::{PortWaiter, bind_error};
 /// channel (a futex, precise to tens of microseconds), not on the socket: Linux rounds socket
 /// timeouts up to scheduler ticks (5 ms lasted 12 ms, BENCHMARKS.md section 5).
 const TICK: Duration = Duration::from_millis(5);
+/// The last stretch before a frame start, waited by polling the channel instead of sleeping:
+/// timers wake late by 0.1–0.3 ms on some machines (125 µs p50 in the bench's VM), which would
+/// be most of the display's lag. At 25 fps it costs 1 % of a core.
+const SPIN: Duration = Duration::from_micros(400);
 /// The receiver thread's wait on the socket: how long it takes to notice the end.
 const RECEIVE_TIMEOUT: Duration = Duration::from_millis(50);
 /// Datagrams waiting between the receiver thread and the display, at most: a flood is dropped
@@ -195,10 +199,12 @@ pub fn run(args: ListenArgs, config: &ClientConfig) -> anyhow::Result<()> {
     let mut shown: Option<(ChaseState, Option<i64>)> = None;
     // The next redraw: the next frame start while the chase has a timeline, at most TICK away.
     let mut wake = Instant::now();
+    // Whether `wake` is a frame start (polled for its last stretch) or only TICK's bound.
+    let mut exact = false;
     let mut beat: Option<Beat> = None;
     let mut dropped_reported = 0;
     while running() {
-        match receiver.next(wake) {
+        match receiver.next(wake, exact) {
             Some(Incoming::Datagram { bytes, from, arrival }) => {
                 let master = chase.master();
                 let recording = record.as_ref().is_some_and(Recorder::recording);
@@ -262,9 +268,11 @@ pub fn run(args: ListenArgs, config: &ClientConfig) -> anyhow::Result<()> {
         // mapping's error, nanoseconds).
         let until = beat
             .and_then(|b| b.next_after(now))
-            .and_then(|next| u64::try_from(next - unix_nanos(SystemTime::now())).ok())
-            .map_or(TICK, |ns| Duration::from_nanos(ns).min(TICK));
-        wake = Instant::now() + until;
+            .and_then(|next| u64::try_from((next - unix_nanos(SystemTime::now())).max(0)).ok())
+            .map(Duration::from_nanos)
+            .filter(|&until| until <= TICK);
+        exact = until.is_some();
+        wake = Instant::now() + until.unwrap_or(TICK);
     }
     let dropped = receiver.stop();
     if style == Style::Live {
@@ -346,15 +354,29 @@ impl Receiver {
         Ok(Self { rx, dropped, done, thread: Some(thread) })
     }
 
-    /// The next datagram or failure, or `None` once `wake` has come.
-    fn next(&self, wake: Instant) -> Option<Incoming> {
-        match self.rx.recv_timeout(wake.saturating_duration_since(Instant::now())) {
-            Ok(incoming) => Some(incoming),
-            Err(RecvTimeoutError::Timeout) => None,
-            Err(RecvTimeoutError::Disconnected) => {
-                Some(Incoming::Failed(std::io::Error::other("the receiving thread ended")))
+    /// The next datagram or failure, or `None` once `wake` has come; with `exact` (a frame
+    /// start), the last [`SPIN`] before it polled, so that it is not overslept.
+    fn next(&self, wake: Instant, exact: bool) -> Option<Incoming> {
+        let sleep_until = if exact { wake.checked_sub(SPIN).unwrap_or(wake) } else { wake };
+        match self.rx.recv_timeout(sleep_until.saturating_duration_since(Instant::now())) {
+            Ok(incoming) => return Some(incoming),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return Some(Self::ended()),
+        }
+        while Instant::now() < wake {
+            match self.rx.try_recv() {
+                Ok(incoming) => return Some(incoming),
+                Err(TryRecvError::Empty) => std::hint::spin_loop(),
+                Err(TryRecvError::Disconnected) => return Some(Self::ended()),
             }
         }
+        None
+    }
+
+    /// What the display sees if the thread ended without saying why (it cannot: it hands on
+    /// its error first).
+    fn ended() -> Incoming {
+        Incoming::Failed(std::io::Error::other("the receiving thread ended"))
     }
 
     /// Datagrams dropped so far.
@@ -668,6 +690,26 @@ mod tests {
             ignored: 3,
             invalid: 4,
         }
+    }
+
+    #[test]
+    fn the_next_frame_start_is_after_now_and_never_early() {
+        use osc_timecode_core::timecode::frame_at_nanos;
+        for rate in [FrameRate::FPS_25, FrameRate::FPS_29_97_DF] {
+            // A frame start on a timeline whose phase is not the epoch's: 12.345678901 s.
+            let start_ns = 12_345_678_901;
+            let beat = Beat { start_ns, rate };
+            let frame_of = |t: i128| frame_at_nanos(t - start_ns, rate);
+            for now in [start_ns - 1, start_ns, start_ns + 1, start_ns + 39_999_999, start_ns - 3_000_000_000] {
+                let next = beat.next_after(now).unwrap();
+                assert!(next > now, "{rate:?} {now}");
+                // The next frame has started at `next`, not a nanosecond before.
+                assert_eq!(frame_of(next), frame_of(now) + 1, "{rate:?} {now}");
+                assert_eq!(frame_of(next - 1), frame_of(now), "{rate:?} {now}");
+            }
+        }
+        let far = Beat { start_ns: 0, rate: FrameRate::FPS_25 };
+        assert_eq!(far.next_after(i128::MAX / 2), None, "past the frame count's range");
     }
 
     #[test]
