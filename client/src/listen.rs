@@ -1,7 +1,10 @@
 //! `osc-timecode listen`: receive `/sync/timecode`, chase the master's timeline, show it.
 //!
 //! The position comes from [`osc_timecode_core::chase::Chase`] (timetags and frame counts, not
-//! arrival times), so network jitter does not reach the display; it is measured and shown.
+//! arrival times), so network jitter does not reach the display; it is measured and shown. Nor
+//! does it reach when a line is written: a thread of its own receives the datagrams (stamping
+//! their arrival), and the display redraws when the next frame starts on the chase's timeline,
+//! not when the next datagram comes (issue 17).
 //!
 //! Output, one of:
 //! - a terminal: one live line, redrawn at every frame (`01:00:03:12  25  locked  loss 0.0%

@@ -343,7 +343,8 @@ pub fn run(ctx: &Ctx) -> Section {
             body.push_str(
                 "`listen` redraws when the frame its chase computes starts: a receiver thread blocks on the socket \
                  and stamps each datagram's arrival, and the display waits on a channel (a futex, precise to tens of \
-                 microseconds) until the next frame start of the chase's timeline, at most 5 ms. Its position comes \
+                 microseconds) until the next frame start of the chase's timeline, at most 5 ms, and polls the last 0.4 ms \
+                 before a frame start (timers wake 0.1–0.3 ms late on some machines). Its position comes \
                  from timetags, so the network's jitter reaches neither the frame shown nor when it is shown; what \
                  is left is the wake-up and the pipe to this process.\n\n",
             );
