@@ -199,7 +199,11 @@ pub fn run(args: ListenArgs, config: &ClientConfig) -> anyhow::Result<()> {
     let receiver = Receiver::start(socket)?;
     let mut chase = Chase::new(ChaseConfig { lock_frames: args.lock_frames, freewheel_frames: args.freewheel_frames });
     let mut out = std::io::stdout().lock();
-    let mut shown: Option<(ChaseState, Option<i64>)> = None;
+    // The first line at once ("waiting"), whatever comes next: even a Ctrl-C right after the
+    // bind leaves a line saying listen ran.
+    let first = chase.tick(unix_nanos(SystemTime::now()));
+    write_readout(&mut out, style, &first, sources.refused)?;
+    let mut shown: Option<(ChaseState, Option<i64>)> = Some((first.state, first.frame));
     // The next redraw: the next frame start while the chase has a timeline, at most TICK away.
     let mut wake = Instant::now();
     // Whether `wake` is a frame start (polled for its last stretch) or only TICK's bound.
