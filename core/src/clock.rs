@@ -954,6 +954,33 @@ mod tests {
     }
 
     #[test]
+    fn span_frame_helpers_agree_with_the_frames_reported() {
+        // frames_starting: exactly the frames reported as starting in the span; frame_under: the
+        // frame reported at a break, and the frame before each span's first frame start.
+        for rate in FrameRate::ALL {
+            let (sr, offset) = (44_100, offset_frames(36_000, rate));
+            let mut clock = FrameClock::new(sr, rate, offset);
+            for (playing, position, len) in playing_blocks(0, 200_000, &[512, 4096, 7]) {
+                let events = block(&mut clock, playing, position, Some((20_000, 90_000)), len);
+                for span in clock.spans() {
+                    let inside = |e: &&FrameEvent| (span.offset..span.offset + span.len).contains(&e.offset);
+                    let starting: Vec<i64> =
+                        events.iter().filter(inside).filter(|e| e.starts).map(|e| e.frame).collect();
+                    let want: Vec<i64> = span.frames_starting(&clock).collect();
+                    assert_eq!(starting, want, "{rate}: {span:?}");
+                    assert_eq!(span.frames_starting_count(&clock), want.len() as u64);
+                    let (under, into) = span.frame_under(&clock);
+                    let timeline = frame_start_sample(under - offset, sr, rate) + i64::from(into);
+                    assert_eq!(timeline, span.timeline, "{rate}: {span:?}");
+                    if let Some(e) = events.iter().find(|e| e.offset == span.offset && !e.starts) {
+                        assert_eq!(e.frame, under, "{rate}: the frame reported at the break");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn a_tiny_loop_gets_a_skipped_span_and_the_block_stays_covered() {
         let mut clock = FrameClock::new(MIN_SAMPLE_RATE, FrameRate::FPS_60, 0);
         block(&mut clock, true, Some(990), Some((1_000, 1_010)), 4096);

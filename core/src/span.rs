@@ -18,7 +18,10 @@
 //! one span for the passes a tiny loop makes the clock skip ([`SpanState::Skipped`]). Plain data:
 //! no heap, `Copy`, safe on the audio thread.
 
-use crate::clock::MAX_LOOP_WRAPS;
+use std::ops::Range;
+
+use crate::clock::{FrameClock, MAX_LOOP_WRAPS};
+use crate::timecode::{frame_at_sample, frame_start_sample};
 
 /// What a span plays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +55,36 @@ pub struct Span {
     pub continues: bool,
     /// The span begins at the host loop's start after a wrap.
     pub looped: bool,
+}
+
+impl Span {
+    /// The frame under the span's first sample, numbered as `clock` reports frames (its start
+    /// offset included), and how many of that frame's samples lie before the span's first sample.
+    /// `clock` is the clock that recorded the span.
+    pub fn frame_under(&self, clock: &FrameClock) -> (i64, u32) {
+        let (sr, rate) = (clock.sample_rate(), clock.rate());
+        let timeline_frame = frame_at_sample(self.timeline, sr, rate);
+        let into = self.timeline.saturating_sub(frame_start_sample(timeline_frame, sr, rate));
+        (timeline_frame.saturating_add(clock.offset_frames()), u32::try_from(into).unwrap_or(0))
+    }
+
+    /// The frames (start offset included) whose first sample lies in the span: empty unless it
+    /// plays.
+    pub fn frames_starting(&self, clock: &FrameClock) -> Range<i64> {
+        if self.state != SpanState::Playing {
+            return 0..0;
+        }
+        let (sr, rate, offset) = (clock.sample_rate(), clock.rate(), clock.offset_frames());
+        let end = self.timeline.saturating_add(i64::from(self.len));
+        let next = |sample: i64| frame_at_sample(sample.saturating_sub(1), sr, rate).saturating_add(1);
+        next(self.timeline).saturating_add(offset)..next(end).saturating_add(offset)
+    }
+
+    /// How many frames start in the span ([`Self::frames_starting`]).
+    pub fn frames_starting_count(&self, clock: &FrameClock) -> u64 {
+        let frames = self.frames_starting(clock);
+        u64::try_from(frames.end.saturating_sub(frames.start)).unwrap_or(0)
+    }
 }
 
 /// Spans a block has at most: one per loop pass reported, one for the passes skipped, and the

@@ -18,7 +18,6 @@ use osc_timecode_core::FrameRate;
 use osc_timecode_core::clock::FrameClock;
 use osc_timecode_core::ltc::{LtcFormat, LtcWriter};
 use osc_timecode_core::span::{Span, SpanState};
-use osc_timecode_core::timecode::{frame_at_sample, frame_start_sample};
 
 use super::OutputStats;
 
@@ -120,7 +119,7 @@ impl LtcOut {
                     words += words_in(span, clock, plan.half_rate);
                     play(writer, clock, span, slice);
                 }
-                (SpanState::Playing, None) => refused += starts_in(span, clock),
+                (SpanState::Playing, None) => refused += span.frames_starting_count(clock),
                 (SpanState::Parked, Some(writer)) if plan.still => {
                     if !span.continues {
                         self.still_phase = 0;
@@ -134,46 +133,22 @@ impl LtcOut {
     }
 }
 
-/// Frames whose first sample lies in the playing `span`.
-fn starts_in(span: &Span, clock: &FrameClock) -> u64 {
-    let (first, end) = frames_starting(span, clock);
-    u64::try_from(end.saturating_sub(first)).unwrap_or(0)
-}
-
 /// Words whose first sample lies in the playing `span`: its frames, or at half rate those with
 /// an even label frame (a pair's first).
 fn words_in(span: &Span, clock: &FrameClock, half_rate: bool) -> u64 {
     if !half_rate || clock.rate().nominal() <= 30 {
-        return starts_in(span, clock);
+        return span.frames_starting_count(clock);
     }
-    let (first, end) = frames_starting(span, clock);
-    let offset = clock.offset_frames();
+    let frames = span.frames_starting(clock);
     // Even numbers in [a, b): ceil(b / 2) - ceil(a / 2).
-    let evens_below = |n: i64| n.saturating_add(offset).saturating_add(1).div_euclid(2);
-    u64::try_from(evens_below(end).saturating_sub(evens_below(first))).unwrap_or(0)
-}
-
-/// The timeline frames `[first, end)` whose first sample lies in the playing `span`.
-fn frames_starting(span: &Span, clock: &FrameClock) -> (i64, i64) {
-    let (sr, rate) = (clock.sample_rate(), clock.rate());
-    let end = span.timeline.saturating_add(i64::from(span.len));
-    let first = frame_at_sample(span.timeline.saturating_sub(1), sr, rate).saturating_add(1);
-    (first, frame_at_sample(end.saturating_sub(1), sr, rate).saturating_add(1))
-}
-
-/// The frame (start offset included) under the span's first sample, and how many samples of it
-/// lie before that sample.
-fn frame_under(clock: &FrameClock, span: &Span) -> (i64, u32) {
-    let (sr, rate) = (clock.sample_rate(), clock.rate());
-    let timeline_frame = frame_at_sample(span.timeline, sr, rate);
-    let into = span.timeline.saturating_sub(frame_start_sample(timeline_frame, sr, rate));
-    (timeline_frame.saturating_add(clock.offset_frames()), u32::try_from(into).unwrap_or(0))
+    let evens_below = |n: i64| n.saturating_add(1).div_euclid(2);
+    u64::try_from(evens_below(frames.end).saturating_sub(evens_below(frames.start))).unwrap_or(0)
 }
 
 /// Writes the playing `span`: the frame under its first sample from where it is under way, then
 /// each following frame from its start.
 fn play(writer: LtcWriter, clock: &FrameClock, span: &Span, mut slice: &mut [f32]) {
-    let (mut frame, mut into) = frame_under(clock, span);
+    let (mut frame, mut into) = span.frame_under(clock);
     while !slice.is_empty() {
         let written = writer.fill(frame, into, slice);
         if written == 0 {
@@ -189,7 +164,7 @@ fn play(writer: LtcWriter, clock: &FrameClock, span: &Span, mut slice: &mut [f32
 /// Writes the parked `span` as the parked frame's word repeated, continuing at `phase` samples
 /// into the word; returns the phase after the span.
 fn still(writer: LtcWriter, clock: &FrameClock, span: &Span, mut phase: u32, mut slice: &mut [f32]) -> u32 {
-    let (frame, _) = frame_under(clock, span);
+    let (frame, _) = span.frame_under(clock);
     while !slice.is_empty() {
         let written = writer.fill(frame, phase, slice);
         if written == 0 {
@@ -209,6 +184,7 @@ fn still(writer: LtcWriter, clock: &FrameClock, span: &Span, mut phase: u32, mut
 mod tests {
     use super::*;
     use osc_timecode_core::clock::BlockInput;
+    use osc_timecode_core::timecode::{frame_at_sample, frame_start_sample};
 
     const PLAN: LtcPlan = LtcPlan { left: true, right: false, level_dbfs: -18.0, still: false, half_rate: false };
 

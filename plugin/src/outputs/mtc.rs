@@ -26,7 +26,6 @@ use osc_timecode_core::FrameRate;
 use osc_timecode_core::clock::FrameClock;
 use osc_timecode_core::mtc::{MtcFormat, QuarterClock};
 use osc_timecode_core::span::{Span, SpanState};
-use osc_timecode_core::timecode::frame_at_sample;
 
 use super::OutputStats;
 
@@ -149,7 +148,7 @@ impl MtcOut {
                 .map(|format| (format, QuarterClock::new(format, key.sample_rate, key.offset_frames)));
         }
         let Some((format, quarters)) = self.quarters else {
-            let refused: u64 = clock.spans().iter().map(|span| frames_starting_in(span, clock)).sum();
+            let refused: u64 = clock.spans().iter().map(|span| span.frames_starting_count(clock)).sum();
             OutputStats::add(&stats.mtc_rate_refused, refused);
             self.lapsed = true;
             return;
@@ -281,19 +280,7 @@ impl<F: FnMut(u32, MtcMessage) -> bool> Sender<'_, F> {
 
 /// The full frame of the frame under the span's first sample (start offset included).
 fn full_frame(format: MtcFormat, clock: &FrameClock, span: &Span) -> MtcMessage {
-    let timeline_frame = frame_at_sample(span.timeline, clock.sample_rate(), clock.rate());
-    MtcMessage::FullFrame(format.full_frame(timeline_frame.saturating_add(clock.offset_frames())))
-}
-
-/// Frames whose first sample lies in the playing `span` (none for other spans).
-fn frames_starting_in(span: &Span, clock: &FrameClock) -> u64 {
-    if span.state != SpanState::Playing {
-        return 0;
-    }
-    let (sr, rate) = (clock.sample_rate(), clock.rate());
-    let end = span.timeline.saturating_add(i64::from(span.len));
-    let before = frame_at_sample(span.timeline.saturating_sub(1), sr, rate);
-    u64::try_from(frame_at_sample(end.saturating_sub(1), sr, rate).saturating_sub(before)).unwrap_or(0)
+    MtcMessage::FullFrame(format.full_frame(span.frame_under(clock).0))
 }
 
 #[cfg(test)]
@@ -302,7 +289,7 @@ mod tests {
 
     use super::*;
     use osc_timecode_core::clock::BlockInput;
-    use osc_timecode_core::timecode::frame_start_sample;
+    use osc_timecode_core::timecode::{frame_at_sample, frame_start_sample};
 
     const ON: MtcPlan = MtcPlan { enabled: true, half_rate: false, output: true };
 
