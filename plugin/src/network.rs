@@ -349,8 +349,8 @@ struct Worker {
     /// The audio thread's block counter ([`Readout::blocks`]) at the latest wake-up, and when
     /// this thread saw it move, or started (selects the poll interval).
     blocks_seen: (u64, Option<Instant>),
-    /// When send trouble was last logged.
-    last_error_log: Option<Instant>,
+    /// Send trouble, logged at most once per [`LOG_EVERY`].
+    send_trouble: TroubleLog,
     /// Art-Net: its targets, socket and the packets waiting for their frames to be heard.
     artnet: artnet::ArtNet,
     /// The totals when this thread started, for its stop line.
@@ -385,7 +385,7 @@ impl Worker {
             last_frame_at: None,
             // Activation: the host is about to process (the first block may already be playing).
             blocks_seen: (readout.blocks(), Some(Instant::now())),
-            last_error_log: None,
+            send_trouble: TroubleLog::default(),
             started_with: Totals::of(&stats),
             stats,
             readout,
@@ -579,17 +579,28 @@ impl Worker {
                 Err(e) => {
                     self.stats.send_errors.fetch_add(1, Ordering::Relaxed);
                     self.stats.targets.count(i, false);
-                    self.log_error(|| format!("could not send timecode to {target}: {e}"));
+                    self.send_trouble.warn(|| format!("could not send timecode to {target}: {e}"));
                 }
             }
         }
         self.last_sent = Some((event, Instant::now()));
     }
+}
 
-    fn log_error(&mut self, message: impl FnOnce() -> String) {
+/// One kind of trouble, logged at most once per [`LOG_EVERY`] (the rest is counted in
+/// [`Stats`]). `[network-thread]`.
+#[derive(Debug, Default)]
+struct TroubleLog {
+    /// When it was last logged.
+    last: Option<Instant>,
+}
+
+impl TroubleLog {
+    /// Logs `message` as a warning unless one was logged within [`LOG_EVERY`].
+    fn warn(&mut self, message: impl FnOnce() -> String) {
         let now = Instant::now();
-        if self.last_error_log.is_none_or(|t| now.duration_since(t) >= LOG_EVERY) {
-            self.last_error_log = Some(now);
+        if self.last.is_none_or(|t| now.duration_since(t) >= LOG_EVERY) {
+            self.last = Some(now);
             nice_warn!("{}", message());
         }
     }

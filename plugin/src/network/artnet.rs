@@ -41,7 +41,7 @@ use nice_plug::prelude::*;
 use osc_timecode_core::artnet::{PACKET_LEN, encode_frame};
 use osc_timecode_core::clock::FrameEvent;
 
-use super::{LOG_EVERY, QUEUE_CAPACITY, REBIND_EVERY, Stats};
+use super::{QUEUE_CAPACITY, REBIND_EVERY, Stats, TroubleLog};
 
 /// The thread sleeps until this long before an Art-Net deadline and spins the rest.
 pub const SPIN: Duration = Duration::from_micros(200);
@@ -83,8 +83,8 @@ pub(super) struct ArtNet {
     /// The frame last queued (or skipped as the second of a pair) and its packet: a repeat while
     /// playing is the second frame of a pair.
     last: Option<(FrameEvent, [u8; PACKET_LEN])>,
-    /// When send trouble was last logged (at most once per [`LOG_EVERY`]).
-    last_error_log: Option<Instant>,
+    /// Send trouble, logged at most once per [`super::LOG_EVERY`].
+    send_trouble: TroubleLog,
 }
 
 impl ArtNet {
@@ -96,7 +96,7 @@ impl ArtNet {
             socket: None,
             failed_at: None,
             last: None,
-            last_error_log: None,
+            send_trouble: TroubleLog::default(),
         }
     }
 
@@ -185,7 +185,7 @@ impl ArtNet {
                     } else {
                         ""
                     };
-                    self.log_error(|| format!("could not send Art-Net timecode to {target}: {e}{hint}"));
+                    self.send_trouble.warn(|| format!("could not send Art-Net timecode to {target}: {e}{hint}"));
                 }
             }
         }
@@ -208,14 +208,6 @@ impl ArtNet {
             }
         }
         self.socket.as_ref()
-    }
-
-    fn log_error(&mut self, message: impl FnOnce() -> String) {
-        let now = Instant::now();
-        if self.last_error_log.is_none_or(|t| now.duration_since(t) >= LOG_EVERY) {
-            self.last_error_log = Some(now);
-            nice_warn!("{}", message());
-        }
     }
 }
 
