@@ -495,11 +495,7 @@ impl Chase {
         if self.state != ChaseState::Locked {
             return None;
         }
-        let ((f, t), rate) = (self.upcoming.back().copied().or(self.reference)?, self.rate?);
-        // The frame's first instant, rounded up to a whole nanosecond (as core's frame_start_nanos).
-        let n = (i128::from(frame) - i128::from(f)) * NANOS * i128::from(rate.den());
-        let d = i128::from(rate.num());
-        Some(t + n.div_euclid(d) + i128::from(n.rem_euclid(d) != 0))
+        self.snapshot().start_of(frame)
     }
 
     /// Puts the upcoming references whose time has come in force.
