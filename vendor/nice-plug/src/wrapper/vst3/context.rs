@@ -364,12 +364,6 @@ impl<P: Vst3Plugin> ProcessContext<P> for WrapperProcessContext<'_, P> {
                             r#type: 0, // kMidiSysEx
                             bytes,
                         };
-                        let result = unsafe { host_out_events.addEvent(&mut vst3_event) };
-                        return if result == kResultOk {
-                            Ok(())
-                        } else {
-                            Err((event, SendEventError::HostBufferFull))
-                        };
                     }
                     _ => {
                         return Err((
@@ -402,15 +396,8 @@ impl<P: Vst3Plugin> ProcessContext<P> for WrapperProcessContext<'_, P> {
                     r#type: 0, // kMidiSysEx
                     bytes,
                 };
-
-                // NOTE: We need to have this call here while `sysex_buffer` is
-                //       still in scope since the event contains pointers to it
-                let result = unsafe { host_out_events.addEvent(&mut vst3_event) };
-                if result == kResultOk {
-                    return Ok(());
-                } else {
-                    return Err((event, SendEventError::HostBufferFull));
-                }
+                // PATCHED (osc-timecode): the bytes outlive this call now, so the event is added
+                // below like every other (upstream added it here, while its stack buffer lived).
             }
             _ => {
                 return Err((
