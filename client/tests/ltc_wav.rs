@@ -8,12 +8,12 @@
 //! 10 ms block), and `LtcRenderer` renders each block from the chase's snapshot into a
 //! `BwfWriter`. The file must hold every frame the master played after the chase locked, in
 //! order, each word on the sample where the master's frame starts (within libltc's 0-2 sample
-//! detection latency; exact in `ltc_out`'s unit tests), and nothing after the stop.
+//! detection latency; exact in `outputs::ltc`'s unit tests), and nothing after the stop.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use osc_timecode_client::ltc_out::{BwfWriter, Idle, LtcRenderer, WavSamples, WordStart};
+use osc_timecode_client::outputs::ltc::{BwfWriter, Idle, LtcRenderer, WavSamples, WordStart};
 use osc_timecode_core::chase::{Chase, ChaseConfig};
 use osc_timecode_core::protocol::TimecodeMessage;
 use osc_timecode_core::{FrameRate, Timecode};

@@ -64,6 +64,17 @@ const RAMP_SECONDS: f64 = 50e-6;
 /// one sample.
 pub const MIN_SAMPLE_RATE: u32 = 8000;
 
+/// The quietest LTC level offered, dBFS (the plugin's `level_dbfs`, the client's
+/// `--ltc-level-dbfs`). Below it LTC is too quiet for a reader to lock to reliably (libltc,
+/// consoles' LTC inputs want a line-level signal); a lower value is a typo.
+pub const MIN_LEVEL_DBFS: f32 = -60.0;
+
+/// The loudest LTC level, dBFS: full scale. Above it the square wave would clip.
+pub const MAX_LEVEL_DBFS: f32 = 0.0;
+
+/// The default LTC level, dBFS (issue 16): a line-level signal with headroom.
+pub const DEFAULT_LEVEL_DBFS: f32 = -18.0;
+
 /// Why LTC cannot be produced as asked.
 #[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
 pub enum LtcError {

@@ -21,15 +21,12 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::values::{AddressError, Duplicate, StreamId, Unique, UniqueList, parse_socket_addr, text_form};
 
-/// The quietest LTC level, dBFS. Below it LTC is too quiet for a reader to lock to reliably
-/// (libltc, consoles' LTC inputs want a line-level signal); a lower value is a typo.
-pub const MIN_LTC_LEVEL_DBFS: f32 = -60.0;
-
-/// The loudest LTC level, dBFS: full scale. Above it the square wave would clip.
-pub const MAX_LTC_LEVEL_DBFS: f32 = 0.0;
-
-/// The default LTC level, dBFS (issue 16): a line-level signal with headroom.
-pub const DEFAULT_LTC_LEVEL_DBFS: f32 = -18.0;
+// The LTC level's range and default are the LTC format's facts, shared with the client's
+// `--ltc-level-dbfs`: owned by `osc_timecode_core::ltc`.
+pub use osc_timecode_core::ltc::{
+    DEFAULT_LEVEL_DBFS as DEFAULT_LTC_LEVEL_DBFS, MAX_LEVEL_DBFS as MAX_LTC_LEVEL_DBFS,
+    MIN_LEVEL_DBFS as MIN_LTC_LEVEL_DBFS,
+};
 
 /// The most Art-Net targets: as many as the network thread counts one by one
 /// ([`crate::network::TARGET_SLOTS`]), so the window shows each one's sent and refused packets,

@@ -1,0 +1,126 @@
+//! `--ltc wav:FILE`: LTC written into a Broadcast Wave file exactly as a device playing it in
+//! real time would play it: stream sample 0 plays when the output starts, sample `k` at
+//! `t0 + k / sample_rate`, and every [`BLOCK`] the samples that have played since are rendered
+//! from the chase's latest timeline ([`LtcRenderer`]). The file's `bext` TimeReference is the
+//! timecode position of its first sample ([`LtcRenderer::time_reference`]), so a DAW places it
+//! at its timecode. The tested path of the LTC output: everything but the device is the same.
+//!
+//! A write error (a full disk) stops the file with one line; the command goes on.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use osc_timecode_core::chase::ChaseState;
+
+use super::ltc::{BwfWriter, LtcRenderer, WavSamples};
+use super::spec::LtcSpec;
+use super::{RateGate, Running, Say, Timeline, now_ns};
+
+/// How often the samples played meanwhile are rendered and written.
+pub const BLOCK: Duration = Duration::from_millis(10);
+
+/// Samples rendered per call at most (the buffer's size, allocated once).
+const CHUNK: usize = 8192;
+
+/// The running file output.
+struct WavOut {
+    /// "LTC to wav:FILE".
+    name: String,
+    /// The thread; its result is the file's.
+    thread: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Running for WavOut {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn stop(mut self: Box<Self>) -> anyhow::Result<()> {
+        let Some(thread) = self.thread.take() else { return Ok(()) };
+        thread.join().map_err(|_| anyhow::anyhow!("the LTC file's thread ended abnormally"))?
+    }
+}
+
+/// Creates the file and starts writing LTC into it. Errors: the file cannot be created, the
+/// level or sample rate is one LTC refuses.
+pub fn start(
+    ltc: &LtcSpec,
+    path: &Path,
+    half_rate: bool,
+    timeline: &Arc<Timeline>,
+    say: &Say,
+) -> anyhow::Result<Box<dyn Running>> {
+    let name = format!("LTC to wav:{}", path.display());
+    let t0 = now_ns();
+    let renderer =
+        LtcRenderer::new(ltc.sample_rate, ltc.level.dbfs(), half_rate, ltc.idle, t0).with_context(|| name.clone())?;
+    let writer = BwfWriter::create(path, ltc.sample_rate, WavSamples::Float32)?;
+    let file = File {
+        renderer,
+        writer,
+        timeline: Arc::clone(timeline),
+        gate: RateGate::new(name.clone(), half_rate, Arc::clone(say)),
+        say: Arc::clone(say),
+        name: name.clone(),
+    };
+    let thread = std::thread::Builder::new()
+        .name("ltc-wav".into())
+        .spawn(move || file.run())
+        .with_context(|| format!("{name}: could not start its thread"))?;
+    Ok(Box::new(WavOut { name, thread: Some(thread) }))
+}
+
+/// The file's thread. `[output-thread]`.
+struct File {
+    renderer: LtcRenderer,
+    writer: BwfWriter,
+    timeline: Arc<Timeline>,
+    gate: RateGate,
+    say: Say,
+    name: String,
+}
+
+impl File {
+    fn run(mut self) -> anyhow::Result<()> {
+        let mut buffer = vec![0f32; CHUNK];
+        let mut lost = false;
+        loop {
+            let finished = self.timeline.finished();
+            let snap = self.timeline.latest();
+            if let Some(rate) = snap.rate {
+                // Said once per rate; the renderer is silent for a rate it refuses.
+                let _ = self.gate.carriage(rate);
+            }
+            let now_lost = snap.state == ChaseState::Lost;
+            if now_lost && !lost {
+                (self.say)(format!("{}: the master is lost; silent until it is back", self.name));
+            }
+            lost = now_lost;
+            let due = self.renderer.sample_of(now_ns());
+            while self.renderer.position() < due {
+                let n = usize::try_from(due - self.renderer.position()).unwrap_or(CHUNK).min(CHUNK);
+                let out = &mut buffer[..n];
+                // A refused rate renders silence and is said by the gate above.
+                let _ = self.renderer.render(&snap, out, |_| {});
+                if let Err(e) = self.writer.write(out) {
+                    (self.say)(format!("{}: {e:#}; the file ends here, the rest goes on", self.name));
+                    return self.finish();
+                }
+            }
+            if finished {
+                return self.finish();
+            }
+            self.timeline.sleep_until(now_ns() + i128::try_from(BLOCK.as_nanos()).unwrap_or(0), &snap);
+        }
+    }
+
+    fn finish(mut self) -> anyhow::Result<()> {
+        if let Some(reference) = self.renderer.time_reference() {
+            self.writer.set_time_reference(reference);
+        }
+        self.writer.finish()
+    }
+}
