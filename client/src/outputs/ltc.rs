@@ -93,6 +93,9 @@ pub struct LtcRenderer {
     idle: Idle,
     /// When stream sample 0 plays, ns since the epoch. [audio-thread].
     t0: i128,
+    /// Where [`LtcRenderer::steer_t0`] asked `t0` to go; reached a little at each word
+    /// boundary, ns since the epoch. [audio-thread].
+    t0_target: i128,
     /// The writer for the rate of the timeline played (offset 0: frames are the master's
     /// absolute counts). [audio-thread].
     writer: LtcWriter,
@@ -119,6 +122,7 @@ impl LtcRenderer {
             half_rate,
             idle,
             t0,
+            t0_target: t0,
             writer,
             position: 0,
             word: None,
@@ -136,6 +140,41 @@ impl LtcRenderer {
     /// on the timeline of the first word played; `None` until a word was.
     pub fn time_reference(&self) -> Option<u64> {
         self.time_reference
+    }
+
+    /// Moves the stream's origin (when sample 0 plays) to `t0` ns, for a device whose clock
+    /// drifts against the wall clock. While no word plays the move is immediate; while words
+    /// play it is made at word boundaries, at most a quarter of a bit per word: the word under
+    /// way is never cut, the next one is at most that much longer or shorter, and no frame is
+    /// skipped or repeated. [audio-thread]: no allocation.
+    pub fn steer_t0(&mut self, t0: i128) {
+        self.t0_target = t0;
+        if self.word.is_none() {
+            self.t0 = t0;
+        }
+    }
+
+    /// When stream sample 0 plays now, ns since the epoch (moving towards the last
+    /// [`LtcRenderer::steer_t0`]).
+    pub fn t0(&self) -> i128 {
+        self.t0
+    }
+
+    /// At a word boundary (or in silence): one step of the origin towards its target.
+    fn step_t0(&mut self) {
+        let gap = self.t0_target - self.t0;
+        if gap == 0 {
+            return;
+        }
+        if self.word.is_none() {
+            self.t0 = self.t0_target;
+            return;
+        }
+        let format = self.writer.format();
+        let rate = format.rate();
+        let quarter_bit = NANOS * i128::from(rate.den()) * i128::from(format.carriage().step())
+            / (i128::from(rate.num()) * 4 * WORD_BITS as i128);
+        self.t0 += gap.clamp(-quarter_bit, quarter_bit);
     }
 
     /// The stream sample at which wall time `t` ns plays, rounded to the nearest (halves up).
@@ -193,6 +232,7 @@ impl LtcRenderer {
                 at += written;
                 continue;
             }
+            self.step_t0();
             match self.next_word(snap, p) {
                 Ok(Some((word, timeline))) => {
                     self.word = Some(word);
@@ -267,7 +307,10 @@ impl LtcRenderer {
             else {
                 return Ok(None);
             };
-            Word { frame: g, start: start.max(p), end }
+            // On the same timeline, a word a few samples after the boundary (the origin was
+            // steered, or rounding) starts on it, that much longer: no gap inside the stream.
+            let start = if continuing && start > p && start - p <= slack { p } else { start.max(p) };
+            Word { frame: g, start, end }
         } else if let (Idle::Still, ChaseState::Stopped, Some(parked)) = (self.idle, timeline.state, timeline.parked) {
             let g = carriage.carried_frame(parked).saturating_mul(step);
             let len = frame_start_sample(g.saturating_add(step), self.sample_rate, rate)
@@ -601,6 +644,51 @@ mod tests {
         assert_eq!(exact, 419_913_600_000);
         assert_eq!(whole_day.sample, 20_155_853, "419.9136 s at 48 kHz, rounded");
         assert_eq!(r.sample_of(t0 + exact), 20_155_853);
+    }
+
+    /// A device clock drifting against the wall clock: the origin steered 1 ms later, then
+    /// 0.7 ms earlier, while words play. The words stay back to back with no frame skipped or
+    /// repeated, none cut or separated by silence, each at most a quarter bit (plus two
+    /// samples of rounding) from its frame's length; once the origin has arrived the words
+    /// start exactly where the master's frames start on the new origin.
+    #[test]
+    fn a_steered_origin_moves_at_word_boundaries_without_a_gap_or_a_skip() {
+        for (rate, half, sr) in [
+            (FrameRate::FPS_25, false, 48_000),
+            (FrameRate::FPS_29_97_DF, false, 44_100),
+            (FrameRate::FPS_60, true, 48_000),
+        ] {
+            let what = format!("{rate} at {sr} Hz");
+            let a = playing(rate, 1_000, T0, 1);
+            let mut r = LtcRenderer::new(sr, -18.0, half, Idle::Silence, T0).unwrap();
+            let mut out = vec![0.0f32; sr as usize * 6];
+            let mut words = Vec::new();
+            let (first, rest) = out.split_at_mut(sr as usize);
+            r.render(&a, first, |w| words.push(w)).unwrap();
+            r.steer_t0(T0 + 1_000_000);
+            let (second, third) = rest.split_at_mut(2 * sr as usize);
+            for block in second.chunks_mut(441) {
+                r.render(&a, block, |w| words.push(w)).unwrap();
+            }
+            assert_eq!(r.t0(), T0 + 1_000_000, "{what}: arrived within two seconds");
+            r.steer_t0(T0 + 300_000);
+            for block in third.chunks_mut(512) {
+                r.render(&a, block, |w| words.push(w)).unwrap();
+            }
+            assert_eq!(r.t0(), T0 + 300_000, "{what}: arrived back");
+            let step = if half { 2 } else { 1 };
+            let nominal = i64::from(sr) * i64::from(rate.den()) * step / i64::from(rate.num());
+            let quarter_bit = nominal / (4 * WORD_BITS as i64);
+            for pair in words.windows(2) {
+                assert_eq!(pair[1].frame, pair[0].frame + step, "{what}: no frame skipped or repeated");
+                assert_eq!(pair[1].sample, pair[0].sample + i64::from(pair[0].len), "{what}: back to back");
+                assert!((i64::from(pair[0].len) - nominal).abs() <= quarter_bit + 2, "{what}: {pair:?}");
+            }
+            let start = words[0].sample as usize;
+            assert!(out[start..].iter().all(|s| *s != 0.0), "{what}: no silence inside the stream");
+            let last = words.last().unwrap();
+            assert_eq!(last.sample, r.sample_of(a.start_of(last.frame).unwrap()), "{what}: on the new origin");
+        }
     }
 
     #[test]
