@@ -122,6 +122,25 @@ impl MtcFormat {
     pub fn full_frame(self, frame: i64) -> [u8; 10] {
         self.time(frame).full_frame()
     }
+
+    /// The message of quarter `quarter` (quarter `quarter mod 4` of MTC frame `quarter div 4`,
+    /// which starts at our frame `(quarter div 4) · step`): piece `4 · (m mod 2) + q` of the
+    /// sequence that carries the value of the even MTC frame `m − (m mod 2)`, so one full value
+    /// starts every two MTC frames and piece 0 goes out on the frame whose value the sequence
+    /// carries. Independent of any timeline: [`QuarterClock`] (samples) and the client's wall
+    /// time schedule both use it.
+    pub fn quarter_message(self, quarter: i64) -> [u8; 2] {
+        let m = i128::from(quarter.div_euclid(4));
+        let piece = (4 * m.rem_euclid(2) + i128::from(quarter.rem_euclid(4))) as u8;
+        self.time(self.carried_frame(quarter)).quarter_frame(piece)
+    }
+
+    /// Our frame whose value quarter `quarter`'s sequence carries (see
+    /// [`MtcFormat::quarter_message`]).
+    pub fn carried_frame(self, quarter: i64) -> i64 {
+        let m = i128::from(quarter.div_euclid(4));
+        saturate((m - m.rem_euclid(2)) * i128::from(self.carriage.step()))
+    }
 }
 
 impl MtcTime {
@@ -222,16 +241,12 @@ impl QuarterClock {
     /// the value of the even MTC frame `m − (m mod 2)`, so one full value starts every two MTC
     /// frames and piece 0 goes out on the frame whose value the sequence carries.
     pub fn quarter_message(self, quarter: i64) -> [u8; 2] {
-        let m = i128::from(quarter.div_euclid(4));
-        let piece = (4 * m.rem_euclid(2) + i128::from(quarter.rem_euclid(4))) as u8;
-        let carried = saturate((m - m.rem_euclid(2)) * i128::from(self.format.carriage.step()));
-        self.format.time(carried).quarter_frame(piece)
+        self.format.quarter_message(quarter)
     }
 
     /// Our frame (offset included) whose value quarter `quarter`'s sequence carries.
     pub fn carried_frame(self, quarter: i64) -> i64 {
-        let m = i128::from(quarter.div_euclid(4));
-        saturate((m - m.rem_euclid(2)) * i128::from(self.format.carriage.step()))
+        self.format.carried_frame(quarter)
     }
 }
 
@@ -368,6 +383,27 @@ mod tests {
         // 59.94 DF: frame 3600 is 00:01:00;04, MTC 00:01:00;02 (the vectors' row).
         let df = MtcFormat::new(FrameRate::FPS_59_94_DF, true).unwrap();
         assert_eq!(hex(&df.full_frame(3600)), "F0 7F 7F 01 01 40 01 00 02 F7");
+    }
+
+    /// The format's quarter messages are the clock's, whatever the clock's sample rate or
+    /// offset: they depend on the quarter index alone (the client's wall-time schedule uses them).
+    #[test]
+    fn quarter_messages_do_not_depend_on_the_timeline() {
+        for (rate, half) in [(FrameRate::FPS_25, false), (FrameRate::FPS_29_97_DF, false), (FrameRate::FPS_60, true)] {
+            let f = MtcFormat::new(rate, half).unwrap();
+            for (sr, off) in [(48_000, 0), (44_100, 90_000), (1, -7)] {
+                let clock = QuarterClock::new(f, sr, off);
+                for q in -40..400 {
+                    assert_eq!(f.quarter_message(q), clock.quarter_message(q), "{rate} quarter {q}");
+                    assert_eq!(f.carried_frame(q), clock.carried_frame(q));
+                }
+            }
+        }
+        // Quarter 4·m is piece 0 (m even) or 4 (m odd) of the even frame's value.
+        let f = MtcFormat::new(FrameRate::FPS_25, false).unwrap();
+        assert_eq!(f.quarter_message(4 * 10), [0xF1, 10]);
+        assert_eq!(f.quarter_message(4 * 11), [0xF1, 0x40]);
+        assert_eq!(f.carried_frame(4 * 11 + 3), 10);
     }
 
     /// No input panics: extreme frames, quarters, offsets and a zero sample rate saturate.
