@@ -1,27 +1,378 @@
-//! Placeholder while issue 17's jack output is written (replaced before it lands).
+//! `--ltc jack[:PORT]` and `--mtc jack[:PORT]`: LTC and MTC through JACK, sample-exact within
+//! the period (issue 17). Each is a JACK client named "osc-timecode" (JACK makes the second one
+//! unique, "osc-timecode-01") with one output port, `ltc` (audio) or `mtc` (MIDI), connected to
+//! PORT when given. libjack is loaded when the output starts (the `jack` crate's dynamic
+//! loading): no JACK needed to build or to run the other outputs.
+//!
+//! Time: JACK's process callback knows its period on JACK's clock ([`jack::CycleTimes`]:
+//! the period's first frame starts at `current_usecs`, the next period at `next_usecs`, µs of
+//! the monotonic clock, smoothed by JACK's DLL). A helper thread measures the offset from that
+//! clock to the wall clock (the chase's) every [`OFFSET_EVERY`] and hands it to the callback
+//! through an atomic, so the callback maps its period to wall time `[t_a, t_b)` with no system
+//! call.
+//! - MTC: the [`MtcSchedule`]'s messages due in `[t_a, t_b)` are written at their samples,
+//!   `round((at − t_a) · n / (t_b − t_a))`: each period is anchored on JACK's clock anew, so
+//!   nothing drifts.
+//! - LTC: [`LtcRenderer`] lays words on our stream of samples (one per JACK frame since the
+//!   client started), stream sample 0 at wall time `t0`. JACK's sample clock and the wall clock
+//!   drift apart (a sound card's crystal, a few ppm to 100s): see the NOTE below.
+//!
+//! NOTE: We follow the drift by steering `t0` each period towards where JACK says the period
+//!       starts ([`LtcRenderer::steer_t0`], the device output's way): the origin moves at word
+//!       boundaries by at most a quarter bit per word, so no word is cut, no frame skipped or
+//!       repeated, and a word boundary moves by a sample now and then instead of jumping. The
+//!       first period sets `t0` at once (no word plays yet).
+//!
+//! The callback reads the timeline with [`Timeline::try_latest`] (keeping its previous
+//! snapshot when the lock is busy), and allocates, locks, logs and calls the system for
+//! nothing. Lines (a refused rate, the master lost, messages JACK had no room for) are said by
+//! the helper thread.
 
 use std::sync::Arc;
 
 use super::spec::LtcSpec;
 use super::{Running, Say, Timeline};
+#[cfg(feature = "jack")]
+pub use imp::OFFSET_EVERY;
 
-/// `--ltc jack[:PORT]`.
+#[cfg(feature = "jack")]
+use super::ltc::LtcRenderer;
+#[cfg(feature = "jack")]
+use super::mtc::MtcSchedule;
+
+/// What JACK's client is called (JACK appends a number to a second one).
+pub const CLIENT_NAME: &str = "osc-timecode";
+
+/// The words when no JACK server answers.
+pub const NO_SERVER: &str = "no JACK server is running (start one, e.g. jackd -d dummy)";
+
+/// `--ltc jack[:PORT]`: an audio port `ltc` playing LTC, connected to `port` if given. Errors:
+/// no JACK (library or server), no such port, a level LTC refuses.
 pub fn start_ltc(
-    _ltc: &LtcSpec,
-    _port: Option<&str>,
-    _half_rate: bool,
-    _timeline: &Arc<Timeline>,
-    _say: &Say,
+    ltc: &LtcSpec,
+    port: Option<&str>,
+    half_rate: bool,
+    timeline: &Arc<Timeline>,
+    say: &Say,
 ) -> anyhow::Result<Box<dyn Running>> {
-    anyhow::bail!("LTC to JACK: not built yet")
+    #[cfg(feature = "jack")]
+    return imp::start(imp::Kind::Ltc(ltc), port, half_rate, timeline, say);
+    #[cfg(not(feature = "jack"))]
+    {
+        let _ = (ltc, port, half_rate, timeline, say);
+        anyhow::bail!("LTC to JACK: this osc-timecode was built without JACK (cargo feature \"jack\")")
+    }
 }
 
-/// `--mtc jack[:PORT]`.
+/// `--mtc jack[:PORT]`: a MIDI port `mtc` sending MTC, connected to `port` if given. Errors: no
+/// JACK (library or server), no such port.
 pub fn start_mtc(
-    _port: Option<&str>,
-    _half_rate: bool,
-    _timeline: &Arc<Timeline>,
-    _say: &Say,
+    port: Option<&str>,
+    half_rate: bool,
+    timeline: &Arc<Timeline>,
+    say: &Say,
 ) -> anyhow::Result<Box<dyn Running>> {
-    anyhow::bail!("MTC to JACK: not built yet")
+    #[cfg(feature = "jack")]
+    return imp::start(imp::Kind::Mtc, port, half_rate, timeline, say);
+    #[cfg(not(feature = "jack"))]
+    {
+        let _ = (port, half_rate, timeline, say);
+        anyhow::bail!("MTC to JACK: this osc-timecode was built without JACK (cargo feature \"jack\")")
+    }
+}
+
+#[cfg(feature = "jack")]
+mod imp {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+    use std::thread::JoinHandle;
+    use std::time::{Duration, SystemTime};
+
+    use anyhow::Context as _;
+    use jack::{
+        AudioOut, Client, ClientOptions, ClientStatus, Control, MidiOut, Port, PortFlags, ProcessScope, RawMidi,
+    };
+    use osc_timecode_core::chase::{ChaseSnapshot, unix_nanos};
+
+    use super::super::mtc::{LostWatch, nanos};
+    use super::super::spec::LtcSpec;
+    use super::super::{RateGate, Running, Say, TICK, Timeline};
+    use super::{CLIENT_NAME, LtcRenderer, MtcSchedule, NO_SERVER};
+
+    /// How often the helper thread measures the offset from JACK's clock to the wall clock.
+    pub const OFFSET_EVERY: Duration = Duration::from_millis(100);
+
+    /// Most MIDI messages written in one period (a bound on the callback's work).
+    const MAX_MESSAGES: usize = 64;
+
+    /// Which output the client carries.
+    pub enum Kind<'a> {
+        /// LTC on an audio port.
+        Ltc(&'a LtcSpec),
+        /// MTC on a MIDI port.
+        Mtc,
+    }
+
+    /// What the callback and the helper thread share. `[thread-safe]`.
+    #[derive(Debug, Default)]
+    struct Shared {
+        /// Wall clock minus JACK's clock, ns; `i64::MIN` until measured. Written by the helper
+        /// thread, read by the callback. `[thread-safe]`.
+        offset: AtomicI64,
+        /// MIDI messages JACK had no room for (or periods without cycle times). `[thread-safe]`.
+        dropped: AtomicU64,
+    }
+
+    /// The port and what feeds it. `[audio-thread]`.
+    enum Out {
+        /// LTC: the port and the renderer.
+        Ltc { port: Port<AudioOut>, renderer: LtcRenderer },
+        /// MTC: the port and the schedule.
+        Mtc { port: Port<MidiOut>, schedule: MtcSchedule },
+    }
+
+    /// JACK's process callback. `[audio-thread]`.
+    struct Process {
+        /// The chase's timeline, read with `try_latest`. `[thread-safe]`.
+        timeline: Arc<Timeline>,
+        /// The latest snapshot read. `[audio-thread]`.
+        snap: ChaseSnapshot,
+        /// Shared with the helper thread. `[thread-safe]`.
+        shared: Arc<Shared>,
+        /// JACK's sample rate, Hz. `[audio-thread]`.
+        sample_rate: u32,
+        /// The output. `[audio-thread]`.
+        out: Out,
+    }
+
+    impl jack::ProcessHandler for Process {
+        fn process(&mut self, _: &Client, ps: &ProcessScope) -> Control {
+            if let Some(snap) = self.timeline.try_latest() {
+                self.snap = snap;
+            }
+            let offset = self.shared.offset.load(Ordering::Acquire);
+            let period = match ps.cycle_times() {
+                Ok(times) if offset != i64::MIN && times.next_usecs > times.current_usecs => Some((
+                    i128::from(times.current_usecs) * 1000 + i128::from(offset),
+                    i128::from(times.next_usecs) * 1000 + i128::from(offset),
+                )),
+                _ => None,
+            };
+            let n = ps.n_frames();
+            match &mut self.out {
+                Out::Ltc { port, renderer } => {
+                    let out = port.as_mut_slice(ps);
+                    let Some((t_a, _)) = period else {
+                        out.fill(0.0);
+                        return Control::Continue;
+                    };
+                    // Our next sample plays at t_a: stream sample 0 at t_a minus what was played.
+                    let played = i128::from(renderer.position()) * 1_000_000_000 / i128::from(self.sample_rate.max(1));
+                    renderer.steer_t0(t_a - played);
+                    // A refused rate renders silence (said by the helper thread).
+                    let _ = renderer.render(&self.snap, out, |_| {});
+                }
+                Out::Mtc { port, schedule } => {
+                    let mut writer = port.writer(ps);
+                    let Some((t_a, t_b)) = period else { return Control::Continue };
+                    let span = t_b - t_a;
+                    let last = i128::from(n.saturating_sub(1));
+                    for _ in 0..MAX_MESSAGES {
+                        let Some(due) = schedule.next(&self.snap, t_a) else { break };
+                        if due.at >= t_b {
+                            break;
+                        }
+                        // The nearest sample, in this period (one due a hair before it: the first).
+                        let at = (2 * (due.at - t_a).max(0) * i128::from(n) + span).div_euclid(2 * span).min(last);
+                        let time = u32::try_from(at).unwrap_or(0);
+                        if writer.write(&RawMidi { time, bytes: due.message.bytes() }).is_err() {
+                            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+                        }
+                        schedule.sent();
+                    }
+                }
+            }
+            Control::Continue
+        }
+    }
+
+    /// The running JACK client.
+    struct JackOut {
+        /// "LTC to JACK" / "MTC to JACK (osc-timecode:mtc → PORT)".
+        name: String,
+        /// The helper thread; it owns the client and closes it.
+        thread: Option<JoinHandle<anyhow::Result<()>>>,
+    }
+
+    impl Running for JackOut {
+        fn name(&self) -> &str {
+            &self.name
+        }
+
+        fn stop(mut self: Box<Self>) -> anyhow::Result<()> {
+            let Some(thread) = self.thread.take() else { return Ok(()) };
+            thread.join().map_err(|_| anyhow::anyhow!("the JACK helper thread ended abnormally"))?
+        }
+    }
+
+    /// Opens the client, registers the port, activates it, connects it, starts the helper.
+    pub fn start(
+        kind: Kind<'_>,
+        dest: Option<&str>,
+        half_rate: bool,
+        timeline: &Arc<Timeline>,
+        say: &Say,
+    ) -> anyhow::Result<Box<dyn Running>> {
+        let what = match kind {
+            Kind::Ltc(_) => "LTC to JACK",
+            Kind::Mtc => "MTC to JACK",
+        };
+        if dest.is_some_and(|d| d.contains('\0')) {
+            anyhow::bail!("{what}: a JACK port's name has no NUL character");
+        }
+        let client = open().context(what)?;
+        let sample_rate = client.sample_rate();
+        let shared = Arc::new(Shared { offset: AtomicI64::new(i64::MIN), dropped: AtomicU64::new(0) });
+        measure_offset(&client, &shared);
+        let (out, port_name) = match kind {
+            Kind::Ltc(ltc) => {
+                let port = client.register_port("ltc", AudioOut::default()).context("LTC to JACK: no port")?;
+                let name = port.name().context("LTC to JACK: the port has no name")?;
+                let renderer = LtcRenderer::new(sample_rate, ltc.level.dbfs(), half_rate, ltc.idle, 0)
+                    .with_context(|| format!("LTC to JACK at {sample_rate} Hz"))?;
+                (Out::Ltc { port, renderer }, name)
+            }
+            Kind::Mtc => {
+                let port = client.register_port("mtc", MidiOut::default()).context("MTC to JACK: no port")?;
+                let name = port.name().context("MTC to JACK: the port has no name")?;
+                (Out::Mtc { port, schedule: MtcSchedule::new(half_rate) }, name)
+            }
+        };
+        let process = Process {
+            timeline: Arc::clone(timeline),
+            snap: timeline.latest(),
+            shared: Arc::clone(&shared),
+            sample_rate,
+            out,
+        };
+        let active = client.activate_async((), process).map_err(|e| anyhow::anyhow!("{what}: could not start: {e}"))?;
+        let mut name = format!("{what} ({port_name})");
+        if let Some(dest) = dest {
+            connect(active.as_client(), &port_name, dest, matches!(kind, Kind::Mtc)).context(what)?;
+            name = format!("{what} ({port_name} → {dest})");
+        }
+        let helper = Helper {
+            client: active,
+            shared,
+            timeline: Arc::clone(timeline),
+            gate: RateGate::new(name.clone(), half_rate, Arc::clone(say)),
+            lost: LostWatch::default(),
+            say: Arc::clone(say),
+            name: name.clone(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("jack-helper".into())
+            .spawn(move || helper.run())
+            .with_context(|| format!("{name}: could not start its thread"))?;
+        Ok(Box::new(JackOut { name, thread: Some(thread) }))
+    }
+
+    /// A client on the running JACK server (never starting one).
+    fn open() -> anyhow::Result<Client> {
+        match Client::new(CLIENT_NAME, ClientOptions::NO_START_SERVER) {
+            Ok((client, _)) => Ok(client),
+            Err(jack::Error::LibraryError(e)) => {
+                anyhow::bail!("JACK is not installed: libjack could not be loaded ({e})")
+            }
+            Err(jack::Error::ClientError(status))
+                if status.intersects(ClientStatus::SERVER_FAILED | ClientStatus::SERVER_ERROR) =>
+            {
+                anyhow::bail!("{NO_SERVER}")
+            }
+            Err(e) => anyhow::bail!("could not open a JACK client: {e}"),
+        }
+    }
+
+    /// Connects our port `ours` to `dest`, an input port of the same type. Errors list those.
+    fn connect(client: &Client, ours: &str, dest: &str, midi: bool) -> anyhow::Result<()> {
+        let kind = if midi { "MIDI" } else { "audio" };
+        let type_pattern = if midi { "midi" } else { "audio" };
+        let inputs = client.ports(None, Some(type_pattern), PortFlags::IS_INPUT);
+        if !inputs.iter().any(|p| p == dest) {
+            let list = if inputs.is_empty() { "none".to_owned() } else { inputs.join(", ") };
+            anyhow::bail!("no JACK {kind} input port named {dest:?} (the {kind} inputs: {list})");
+        }
+        client.connect_ports_by_name(ours, dest).with_context(|| format!("could not connect {ours} to {dest}"))
+    }
+
+    /// Measures wall clock minus JACK's clock (ns) and publishes it: the smallest bracket of
+    /// three reads wins (least disturbed by preemption).
+    fn measure_offset(client: &Client, shared: &Shared) {
+        let mut best: Option<(i128, i128)> = None;
+        for _ in 0..3 {
+            let before = unix_nanos(SystemTime::now());
+            let jack = i128::from(client.time()) * 1000;
+            let after = unix_nanos(SystemTime::now());
+            let span = after - before;
+            if best.is_none_or(|(s, _)| span < s) {
+                best = Some((span, before + span / 2 - jack));
+            }
+        }
+        if let Some((_, offset)) = best {
+            let offset = i64::try_from(offset).unwrap_or(i64::MIN);
+            shared.offset.store(offset, Ordering::Release);
+        }
+    }
+
+    /// The helper thread: keeps the clock offset fresh, says what the callback cannot, closes
+    /// the client at the end. `[output-thread]`.
+    struct Helper {
+        /// The active client (deactivated at the end).
+        client: jack::AsyncClient<(), Process>,
+        /// Shared with the callback.
+        shared: Arc<Shared>,
+        /// The chase's timeline.
+        timeline: Arc<Timeline>,
+        /// Says refused or substituted rates.
+        gate: RateGate,
+        /// Says when the master is lost.
+        lost: LostWatch,
+        /// Where lines go.
+        say: Say,
+        /// The output's name.
+        name: String,
+    }
+
+    impl Helper {
+        fn run(mut self) -> anyhow::Result<()> {
+            let mut dropped_said = 0;
+            while !self.timeline.finished() {
+                measure_offset(self.client.as_client(), &self.shared);
+                let snap = self.timeline.latest();
+                if let Some(rate) = snap.rate {
+                    let _ = self.gate.carriage(rate);
+                }
+                if self.lost.newly_lost(&snap) {
+                    (self.say)(format!("{}: the master is lost; silent until it is back", self.name));
+                }
+                let dropped = self.shared.dropped.load(Ordering::Relaxed);
+                if dropped > dropped_said {
+                    (self.say)(format!("{}: {} MIDI messages found no room in JACK's buffer", self.name, dropped));
+                    dropped_said = dropped;
+                }
+                let mut waited = 0;
+                while waited < nanos(OFFSET_EVERY) && !self.timeline.finished() {
+                    let now = unix_nanos(SystemTime::now());
+                    if !self.timeline.sleep_until(now + nanos(TICK), &snap) {
+                        break;
+                    }
+                    waited += nanos(TICK);
+                }
+            }
+            self.client
+                .deactivate()
+                .map_err(|e| anyhow::anyhow!("{}: could not close the JACK client: {e}", self.name))?;
+            Ok(())
+        }
+    }
 }
