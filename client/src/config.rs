@@ -79,6 +79,9 @@ pub struct ClientConfig {
     /// `record_max_bytes = 1073741824` (or `"1GiB"`): `listen --record`'s size cap in bytes,
     /// within [`RECORD_MAX_BYTES`].
     pub record_max_bytes: Option<u64>,
+    /// `[client.outputs]`: the outputs `listen` and `serve` run without flags (issue 17), so
+    /// `osc-timecode listen` with the file runs the rig.
+    pub outputs: crate::outputs::spec::OutputsConfig,
 }
 
 /// Sizes accepted for `listen --record`'s cap, in bytes: at least one line, at most 1 PiB.
@@ -106,6 +109,7 @@ struct ClientTable {
     listen: Option<std::net::SocketAddr>,
     listen_from: Option<Vec<AllowEntry>>,
     record_max_bytes: Option<ByteSize>,
+    outputs: crate::outputs::spec::OutputsConfig,
 }
 
 /// One `listen_from` entry, parsed as the plugin's allow-list entries are
@@ -268,7 +272,7 @@ pub fn parse(text: &str) -> anyhow::Result<ClientConfig> {
             None => anyhow::anyhow!("{message}"),
         }
     })?;
-    let ClientTable { rate, sample_rate, master, token, listen, listen_from, record_max_bytes } = file.client;
+    let ClientTable { rate, sample_rate, master, token, listen, listen_from, record_max_bytes, outputs } = file.client;
     Ok(ClientConfig {
         rate: rate.map(|r| r.0),
         sample_rate: sample_rate.map(|r| r.0),
@@ -277,6 +281,7 @@ pub fn parse(text: &str) -> anyhow::Result<ClientConfig> {
         listen,
         listen_from: listen_from.map(|entries| entries.into_iter().map(|e| e.0).collect()),
         record_max_bytes: record_max_bytes.map(|b| b.0),
+        outputs,
     })
 }
 

@@ -50,6 +50,8 @@ use osc_timecode_core::protocol::{decode_timecode_packet, system_time_from_timet
 use osc_timecode_core::timecode::{frame_at_nanos, frame_start_nanos};
 
 use crate::config::{self, ClientConfig, LISTEN_ENV};
+use crate::outputs::spec::{OutputArgs, OutputSpec};
+use crate::outputs::{Rig, Say, Timeline};
 use crate::port::{PortWaiter, bind_error};
 
 /// Longest wait between two looks at the chase: bounds how late a change the next frame start
@@ -66,6 +68,9 @@ const RECEIVE_TIMEOUT: Duration = Duration::from_millis(50);
 /// Datagrams waiting between the receiver thread and the display, at most: a flood is dropped
 /// and counted, memory stays bounded (at most this many times [`MAX_PACKET`] bytes).
 const QUEUE: usize = 256;
+/// Lines from the outputs waiting to be printed, at most; more are dropped (an output that
+/// says more than this between two frames is repeating itself).
+const SAID: usize = 64;
 /// Sources outside `--from` reported by name, each once; later ones are only counted.
 const REFUSED_SOURCES_REPORTED: usize = 64;
 
@@ -140,6 +145,10 @@ pub struct ListenArgs {
     /// exit with an error)
     #[arg(long)]
     pub wait_for_port: bool,
+
+    /// LTC, MTC and Art-Net re-generated from the chase.
+    #[command(flatten)]
+    pub outputs: OutputArgs,
 }
 
 /// How lines are written.
@@ -196,6 +205,14 @@ pub fn run(args: ListenArgs, config: &ClientConfig) -> anyhow::Result<()> {
     } else {
         Style::Lines
     };
+    let spec = OutputSpec::merge(&args.outputs, &config.outputs)?;
+    let timeline = Timeline::new();
+    // The outputs' lines come here and are printed by this loop, off the live line.
+    let (say_tx, said) = std::sync::mpsc::sync_channel::<String>(SAID);
+    let say: Say = Arc::new(move |line| {
+        let _ = say_tx.try_send(line);
+    });
+    let rig = Rig::start(&spec, &timeline, &say)?;
     let receiver = Receiver::start(socket)?;
     let mut chase = Chase::new(ChaseConfig { lock_frames: args.lock_frames, freewheel_frames: args.freewheel_frames });
     let mut out = std::io::stdout().lock();
@@ -254,6 +271,13 @@ pub fn run(args: ListenArgs, config: &ClientConfig) -> anyhow::Result<()> {
         }
         let now = unix_nanos(SystemTime::now());
         let readout = chase.tick(now);
+        timeline.publish(chase.snapshot());
+        for line in said.try_iter() {
+            if style == Style::Live {
+                writeln!(out)?;
+            }
+            crate::note(&line);
+        }
         let view = (readout.state, readout.frame);
         if shown != Some(view) {
             shown = Some(view);
@@ -282,9 +306,14 @@ pub fn run(args: ListenArgs, config: &ClientConfig) -> anyhow::Result<()> {
         wake = Instant::now() + until.unwrap_or(TICK);
     }
     let dropped = receiver.stop();
+    let outputs = rig.stop();
     if style == Style::Live {
         writeln!(out)?;
     }
+    for line in said.try_iter() {
+        crate::note(&line);
+    }
+    outputs?;
     if dropped > 0 {
         crate::note(&format!("{dropped} datagrams dropped: they arrived faster than listen could handle them"));
     }

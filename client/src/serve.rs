@@ -42,7 +42,10 @@ use osc_timecode_core::{FrameRate, Timecode};
 use rosc::OscPacket;
 
 use crate::config::{self, ClientConfig};
+use crate::outputs::spec::{OutputArgs, OutputSpec};
+use crate::outputs::{Rig, Say, Timeline};
 use crate::port::{PortWaiter, bind_error};
+use osc_timecode_core::carriage::Carriage;
 use transport::{Now, Transport};
 
 /// Longest wait on the listen socket: bounds how long Ctrl-C takes to end the command.
@@ -124,6 +127,10 @@ pub struct ServeArgs {
     /// second until it is free (default: exit with an error)
     #[arg(long)]
     wait_for_port: bool,
+
+    /// LTC, MTC and Art-Net of serve's own timecode, for a console with no DAW at all.
+    #[command(flatten)]
+    outputs: OutputArgs,
 }
 
 /// What the main thread and the sender thread share.
@@ -173,6 +180,16 @@ pub fn run(args: ServeArgs, config: &ClientConfig) -> anyhow::Result<()> {
         None => format!("{} (once it is free)", args.listen),
     };
     let sockets = sender::Targets::open(targets.clone())?;
+    let spec = OutputSpec::merge(&args.outputs, &config.outputs)?;
+    // The rate is known: an output that cannot carry it is refused now, not silent later.
+    if !spec.is_empty()
+        && let Err(e) = Carriage::of(rate, spec.half_rate)
+    {
+        anyhow::bail!("the outputs {}", crate::outputs::refused(e));
+    }
+    let timeline = Timeline::new();
+    let say: Say = Arc::new(|line: String| crate::note(&line));
+    let rig = Rig::start(&spec, &timeline, &say)?;
 
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -183,7 +200,8 @@ pub fn run(args: ServeArgs, config: &ClientConfig) -> anyhow::Result<()> {
 
     let shared = Arc::new(Shared::new(Transport::new(rate, start.to_frame(), !args.stopped, Now::read())));
     let keepalive = Some(Duration::from_millis(args.keepalive_ms)).filter(|d| !d.is_zero());
-    let sender = sender::SenderThread::spawn(Arc::clone(&shared), sockets, keepalive)?;
+    let follow = (!rig.is_empty()).then(|| Arc::clone(&timeline));
+    let sender = sender::SenderThread::spawn(Arc::clone(&shared), sockets, keepalive, follow)?;
 
     let to: Vec<String> = targets.iter().map(SocketAddr::to_string).collect();
     crate::note(&format!(
@@ -200,7 +218,8 @@ pub fn run(args: ServeArgs, config: &ClientConfig) -> anyhow::Result<()> {
     };
 
     sender.stop()?;
-    result
+    let outputs = rig.stop();
+    result.and(outputs)
 }
 
 /// Tries the listen address every second until it is free (or `stop` is set), then receives.

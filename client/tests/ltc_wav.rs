@@ -11,12 +11,15 @@
 //! detection latency; exact in `outputs::ltc`'s unit tests), and nothing after the stop.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use osc_timecode_client::outputs::ltc::{BwfWriter, Idle, LtcRenderer, WavSamples, WordStart};
 use osc_timecode_core::chase::{Chase, ChaseConfig};
 use osc_timecode_core::protocol::TimecodeMessage;
 use osc_timecode_core::{FrameRate, Timecode};
+
+#[path = "util/bwf.rs"]
+mod bwf;
+use bwf::read_back;
 
 #[path = "../../core/tests/interop/libltc.rs"]
 #[allow(dead_code, reason = "the reader's level and byte fields are for other tests")]
@@ -101,42 +104,6 @@ fn render(rate: FrameRate, sample_rate: u32, t0: i128, path: &Path) -> (Master, 
     wav.set_time_reference(renderer.time_reference().expect("words were played"));
     wav.finish().expect("finish");
     (m, all, words)
-}
-
-/// Python's `struct` on the RIFF chunks: (format tag, channels, sample rate, bits, bext
-/// TimeReference, the data chunk's samples as f32).
-fn read_back(path: &Path) -> (u16, u16, u32, u16, u64, Vec<f32>) {
-    const SCRIPT: &str = r#"
-import struct, sys
-data = open(sys.argv[1], 'rb').read()
-riff, size, wave = struct.unpack('<4sI4s', data[:12])
-assert riff == b'RIFF' and wave == b'WAVE' and size == len(data) - 8, (riff, size, len(data))
-pos, chunks = 12, {}
-while pos + 8 <= len(data):
-    cid, clen = struct.unpack('<4sI', data[pos:pos + 8])
-    chunks[cid] = data[pos + 8:pos + 8 + clen]
-    pos += 8 + clen + (clen & 1)
-tag, channels, rate, _, _, bits = struct.unpack('<HHIIHH', chunks[b'fmt '][:16])
-low, high = struct.unpack('<II', chunks[b'bext'][338:346])
-open(sys.argv[2], 'wb').write(chunks[b'data'])
-print(tag, channels, rate, bits, low + (high << 32))
-"#;
-    let raw = path.with_extension("raw");
-    let out = Command::new("python3").args(["-c", SCRIPT]).arg(path).arg(&raw).output().expect("python3 runs");
-    assert!(out.status.success(), "the RIFF reader failed: {}", String::from_utf8_lossy(&out.stderr));
-    let text = String::from_utf8(out.stdout).expect("utf-8");
-    let f: Vec<&str> = text.split_whitespace().collect();
-    let bytes = std::fs::read(&raw).expect("data");
-    let _ = std::fs::remove_file(&raw);
-    let samples = bytes.chunks(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect();
-    (
-        f[0].parse().unwrap(),
-        f[1].parse().unwrap(),
-        f[2].parse().unwrap(),
-        f[3].parse().unwrap(),
-        f[4].parse().unwrap(),
-        samples,
-    )
 }
 
 fn temp(what: &str) -> PathBuf {

@@ -414,6 +414,10 @@ impl Chase {
             self.last_arrival = None;
             return PacketEffect::Parked;
         }
+        // A master rolling from where it was parked (the parked frame or the next) continues the
+        // position everyone already agreed on: locked at once, so outputs resume on the first
+        // frame after play instead of `lock_frames` later (issue 17).
+        let resumed = self.state == ChaseState::Stopped && self.parked.is_some_and(|p| p.abs_diff(msg.frame) <= 1);
         self.parked = None;
         let was = self.state;
         self.last_arrival = Some(arrival_ns);
@@ -444,6 +448,7 @@ impl Chase {
             PacketEffect::Jumped { .. } if matches!(was, ChaseState::Locked | ChaseState::Freewheel) => {
                 self.agreeing = self.config.lock_frames;
             }
+            _ if resumed => self.agreeing = self.config.lock_frames,
             _ => self.agreeing = 1,
         }
         self.state = if self.agreeing >= self.config.lock_frames { ChaseState::Locked } else { ChaseState::Locking };
@@ -575,6 +580,31 @@ mod tests {
         assert_eq!((r.received, r.lost), (5, 0));
         // Exactly on a frame boundary: the new frame.
         assert_eq!(chase.tick(T0 + 5 * PERIOD).frame, Some(90_005));
+    }
+
+    #[test]
+    fn rolling_from_the_parked_frame_locks_at_once_and_elsewhere_locks_again() {
+        let mut chase = Chase::new(ChaseConfig::default());
+        let mut m = Master { seq: 0, first: 0 };
+        for i in 0..3 {
+            let (msg, heard) = m.frame(i, i == 0);
+            chase.on_packet(&msg, Some(heard), heard);
+        }
+        // Parked on frame 3, then rolling from it: the position everyone agreed on goes on.
+        let parked = TimecodeMessage::new(3, RATE, false, 10, false, false);
+        chase.on_packet(&parked, Some(T0 + 3 * PERIOD), T0 + 3 * PERIOD);
+        assert_eq!(chase.tick(T0 + 3 * PERIOD).state, ChaseState::Stopped);
+        let generation = chase.snapshot().generation;
+        let (msg, heard) = (TimecodeMessage::new(3, RATE, true, 11, false, false), T0 + 40 * PERIOD);
+        chase.on_packet(&msg, Some(heard), heard);
+        assert_eq!(chase.tick(heard).state, ChaseState::Locked, "rolling from the parked frame");
+        assert_ne!(chase.snapshot().generation, generation, "a new timeline for the outputs");
+        // Parked again, then a roll from somewhere else: that must be agreed on first.
+        let parked = TimecodeMessage::new(9, RATE, false, 12, false, false);
+        chase.on_packet(&parked, Some(heard + 6 * PERIOD), heard + 6 * PERIOD);
+        let (msg, later) = (TimecodeMessage::new(500, RATE, true, 13, false, false), heard + 50 * PERIOD);
+        chase.on_packet(&msg, Some(later), later);
+        assert_eq!(chase.tick(later).state, ChaseState::Locking, "rolling from elsewhere");
     }
 
     #[test]

@@ -214,13 +214,18 @@ impl RateGate {
         }
         let decided = Carriage::of(rate, self.half_rate);
         match decided {
-            Err(e) => (self.say)(format!("{}: cannot carry {e}; silent until the rate changes", self.name)),
+            Err(e) => (self.say)(format!("{}: {}; silent until the rate changes", self.name, refused(e))),
             Ok(c) if !c.is_exact() => (self.say)(format!("{}: {c}", self.name)),
             Ok(_) => {}
         }
         self.last = Some((rate, decided));
         decided.ok()
     }
+}
+
+/// What the user reads when a rate is refused: core's reason and where to turn half rate on.
+pub fn refused(e: NotCarried) -> String {
+    format!("{e} (--half-rate, or half_rate = true in [client.outputs])")
 }
 
 /// One running output: [`Running::stop`] ends it and reports what went wrong, if anything.

@@ -65,7 +65,7 @@ pub struct OutputArgs {
 }
 
 /// `[client.outputs]` as written: every key optional, unknown keys refused.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OutputsConfig {
     /// `ltc = "wav:show.wav"`, `"jack:system:playback_1"` or a device name.
@@ -321,6 +321,9 @@ deserialize_from_str!(LtcChannel, "an LTC channel, 1-64");
 /// LTC's peak level, dBFS, [`MIN_LEVEL_DBFS`] to [`MAX_LEVEL_DBFS`] (the plugin's range).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LtcLevel(f32);
+
+/// Always finite (checked by [`LtcLevel::from_str`]), so equality is an equivalence.
+impl Eq for LtcLevel {}
 
 impl LtcLevel {
     /// The level, dBFS.

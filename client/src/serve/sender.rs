@@ -19,8 +19,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use osc_timecode_core::protocol::{encode_timecode_bundle, timetag_from_system_time};
 
+use osc_timecode_core::chase::{Chase, ChaseConfig, unix_nanos};
+
 use super::Shared;
 use super::transport::{Now, Schedule, Step};
+use crate::outputs::Timeline;
 
 /// At most one warning about failed sends per this interval.
 const WARN_EVERY: Duration = Duration::from_secs(10);
@@ -88,13 +91,23 @@ pub struct SenderThread {
 
 impl SenderThread {
     /// Spawns the sender thread, sending to `targets` (and every `keepalive` while stopped).
-    pub fn spawn(shared: Arc<Shared>, targets: Targets, keepalive: Option<Duration>) -> anyhow::Result<Self> {
+    /// With `follow`, every message sent is also chased there, for the outputs (LTC, MTC,
+    /// Art-Net) of serve's own timecode.
+    pub fn spawn(
+        shared: Arc<Shared>,
+        targets: Targets,
+        keepalive: Option<Duration>,
+        follow: Option<Arc<Timeline>>,
+    ) -> anyhow::Result<Self> {
         let state = Sender {
             shared: Arc::clone(&shared),
             targets,
             schedule: Schedule::new(keepalive),
             buf: Vec::new(),
             warned: None,
+            // Locked from the first frame: serve's own frames need no agreement, and lose none.
+            follow: follow
+                .map(|timeline| (Chase::new(ChaseConfig { lock_frames: 1, ..ChaseConfig::default() }), timeline)),
         };
         let handle = std::thread::Builder::new()
             .name("osc-timecode-serve-sender".to_owned())
@@ -137,6 +150,9 @@ struct Sender {
     buf: Vec<u8>,
     /// When a send failure was last reported on standard error.
     warned: Option<Instant>,
+    /// The outputs' timeline, and the chase of the messages sent that feeds it: every message
+    /// is "heard" at its timetag, exactly.
+    follow: Option<(Chase, Arc<Timeline>)>,
 }
 
 impl Sender {
@@ -153,6 +169,11 @@ impl Sender {
                     self.shared.stats.skipped.store(self.schedule.skipped(), Ordering::Relaxed);
                     encode_timecode_bundle(&msg, timetag_from_system_time(timetag), &mut self.buf);
                     self.send();
+                    if let Some((chase, timeline)) = &mut self.follow {
+                        let heard = unix_nanos(timetag);
+                        chase.on_packet(&msg, Some(heard), heard);
+                        timeline.publish(chase.snapshot());
+                    }
                     transport = shared.transport.lock().unwrap_or_else(PoisonError::into_inner);
                 }
                 Step::Wait(Some(until)) => {

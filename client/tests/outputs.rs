@@ -1,0 +1,358 @@
+//! The stage client's outputs end to end (issue 17): `serve` is the master; two `listen`s chase
+//! it and re-generate LTC into Broadcast Wave files and Art-Net to a loopback port; the test
+//! locates, stops and restarts the master, then kills it (freewheel, then lost). What they
+//! produced is read by code nobody here wrote: libltc decodes every LTC word
+//! (`core/tests/interop/libltc.rs`), Python's `struct` the file's chunks (`util/bwf.rs`),
+//! `artnet_protocol` every ArtTimeCode packet. The truth is the master's own stream, captured
+//! from a third target: every frame's label and the instant it is heard (its timetag).
+//!
+//! The files are written as a device would play them: stream sample `k` plays at `t0 + k/sr`,
+//! `t0` unknown to the test. So every word's `t0` is computed back from the master frame it
+//! carries (the frame's heard time minus the word's position): all of them must agree, across
+//! the locate and the restart, to libltc's 0–2 samples of detection latency plus rounding —
+//! the words start where the master's frames start, on one clock, to the sample.
+
+use std::collections::HashMap;
+use std::net::UdpSocket;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+use artnet_protocol::{ArtCommand, FrameType};
+use osc_timecode_core::chase::unix_nanos;
+use osc_timecode_core::protocol::{TimecodeMessage, decode_timecode_packet, system_time_from_timetag};
+use osc_timecode_core::timecode::frame_start_sample;
+use osc_timecode_core::{FrameRate, Timecode};
+
+mod util;
+
+#[path = "util/bwf.rs"]
+mod bwf;
+
+#[path = "../../core/tests/interop/libltc.rs"]
+#[allow(dead_code, reason = "the reader's level and byte fields are for other tests")]
+mod libltc;
+
+const NANOS: i128 = 1_000_000_000;
+const RATE: FrameRate = FrameRate::FPS_29_97_DF;
+const SAMPLE_RATE: u32 = 48_000;
+/// `listen`'s default `--freewheel-frames`.
+const FREEWHEEL_FRAMES: usize = 10;
+
+/// What a UDP port received: `(arrival ns since the epoch, bytes)`, by a thread until `done`.
+struct Capture {
+    done: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<(i128, Vec<u8>)>>,
+}
+
+impl Capture {
+    fn start(socket: UdpSocket) -> Self {
+        socket.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+        let done = Arc::new(AtomicBool::new(false));
+        let stop = Arc::clone(&done);
+        let thread = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            let mut buf = [0u8; 2048];
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok((n, _)) = socket.recv_from(&mut buf) {
+                    got.push((unix_nanos(SystemTime::now()), buf[..n].to_vec()));
+                }
+            }
+            got
+        });
+        Self { done, thread }
+    }
+
+    fn finish(self) -> Vec<(i128, Vec<u8>)> {
+        self.done.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap()
+    }
+}
+
+fn bound() -> (UdpSocket, u16) {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = s.local_addr().unwrap().port();
+    (s, port)
+}
+
+/// Sends a transport command to serve (loopback is allowed by default; the ack is not read).
+fn transport(port: u16, address: &str, args: Vec<rosc::OscType>) {
+    let msg = rosc::OscPacket::Message(rosc::OscMessage { addr: address.into(), args });
+    let bytes = rosc::encoder::encode(&msg).unwrap();
+    UdpSocket::bind("127.0.0.1:0").unwrap().send_to(&bytes, ("127.0.0.1", port)).unwrap();
+}
+
+fn label(frame: i64) -> String {
+    Timecode::from_frame(frame, RATE).label().to_string()
+}
+
+/// The master as captured: its playing frames in order with their heard instants, and the
+/// stretches it was stopped (from the stop's heard instant to the next playing frame's).
+struct Master {
+    played: Vec<(i64, i128)>,
+    /// Indexes into `played` where a new stretch begins (after a locate or a stop).
+    breaks: Vec<usize>,
+    stopped: Vec<(i128, i128, i64)>,
+}
+
+fn master(stream: &[(i128, Vec<u8>)]) -> Master {
+    let mut m = Master { played: Vec::new(), breaks: vec![0], stopped: Vec::new() };
+    let mut stop: Option<(i128, i64)> = None;
+    for (_, bytes) in stream {
+        let (tag, msg): (_, TimecodeMessage) = decode_timecode_packet(bytes).expect("serve's packets decode");
+        let heard = unix_nanos(system_time_from_timetag(tag.expect("bundled, timetagged")));
+        if !msg.playing {
+            stop.get_or_insert((heard, msg.frame));
+            continue;
+        }
+        if let Some((from, parked)) = stop.take() {
+            m.stopped.push((from, heard, parked));
+            m.breaks.push(m.played.len());
+        } else if m.played.last().is_some_and(|(f, _)| *f + 1 != msg.frame) {
+            m.breaks.push(m.played.len());
+        }
+        m.played.push((msg.frame, heard));
+    }
+    m
+}
+
+/// One listen's LTC file, decoded and placed on the master's clock.
+struct Ltc {
+    decoded: Vec<libltc::Decoded>,
+    samples: Vec<f32>,
+    time_reference: u64,
+    /// The file's sample 0 on the master's clock, ns, from the words that carry master frames.
+    t0: i128,
+}
+
+/// Each word's master frame: the words in order along the master's frames in order (a label
+/// may come twice: the frame a stop parks on plays again after it). `None` for a word that is
+/// no frame the master played next (the freewheel) or whose label is in `skip`.
+fn match_words(decoded: &[libltc::Decoded], m: &Master, skip: &[String]) -> Vec<Option<usize>> {
+    let labels: Vec<String> = m.played.iter().map(|&(f, _)| label(f)).collect();
+    let mut at = 0;
+    decoded
+        .iter()
+        .map(|d| {
+            if skip.contains(&d.label) {
+                return None;
+            }
+            let i = at + labels[at..].iter().take(16).position(|l| *l == d.label)?;
+            at = i + 1;
+            Some(i)
+        })
+        .collect()
+}
+
+fn read_ltc(path: &std::path::Path, m: &Master, parked: &[String], what: &str) -> Ltc {
+    let (format, channels, sample_rate, bits, time_reference, samples) = bwf::read_back(path);
+    assert_eq!((format, channels, sample_rate, bits), (3, 1, SAMPLE_RATE, 32), "{what}: mono float at the rate asked");
+    let decoded = libltc::decode(&samples, SAMPLE_RATE, RATE, what);
+    assert!(decoded.len() > 100, "{what}: libltc read {} words", decoded.len());
+    // Every word that carries a frame the master played, its t0 computed back.
+    let t0s: Vec<i128> = decoded
+        .iter()
+        .zip(match_words(&decoded, m, parked))
+        .filter_map(|(d, i)| Some(m.played[i?].1 - i128::from(d.off_start) * NANOS / i128::from(SAMPLE_RATE)))
+        .collect();
+    let (lo, hi) = (*t0s.iter().min().unwrap(), *t0s.iter().max().unwrap());
+    let sample_ns = NANOS / i128::from(SAMPLE_RATE);
+    // libltc's 0-2 samples late, the word start's rounding (half a sample) each way: 3 samples.
+    assert!(
+        hi - lo <= 3 * sample_ns + 1000,
+        "{what}: the words do not all start where the master's frames start: t0 spread {} ns over {} words",
+        hi - lo,
+        t0s.len()
+    );
+    Ltc { decoded, samples, time_reference, t0: lo }
+}
+
+impl Ltc {
+    /// When a word's first sample plays on the master's clock.
+    fn at(&self, d: &libltc::Decoded) -> i128 {
+        self.t0 + i128::from(d.off_start) * NANOS / i128::from(SAMPLE_RATE)
+    }
+}
+
+/// The labels the file carries while the master played: every master frame from the first word
+/// on, in order, but for the word each break may cost libltc (the one cut by it) and the first
+/// after it; then the freewheel: at most `FREEWHEEL_FRAMES` frames continuing the last one.
+fn check_sequence(ltc: &Ltc, m: &Master, parked: &[String], what: &str) {
+    let playing: Vec<&libltc::Decoded> = ltc.decoded.iter().filter(|d| !parked.contains(&d.label)).collect();
+    let labels: Vec<String> = m.played.iter().map(|&(f, _)| label(f)).collect();
+    let first = labels.iter().position(|l| *l == playing[0].label).expect("the first word is a master frame");
+    assert!(first <= 6, "{what}: LTC begins once listen locks (3 frames), not {first} frames in");
+    let mut at = first;
+    let mut tail = 0;
+    let (&(last_frame, _), mut last_seen) = (m.played.last().unwrap(), None::<i64>);
+    for d in &playing {
+        match labels[at..].iter().position(|l| *l == d.label) {
+            Some(skip) => {
+                let skipped = at..at + skip;
+                // A skipped frame must sit at a break (the word it cuts, the first after it).
+                for i in skipped {
+                    assert!(
+                        m.breaks.iter().any(|&b| b > 0 && (b.saturating_sub(2)..=b + 1).contains(&i)),
+                        "{what}: the master's frame {} ({}) is missing from the LTC",
+                        m.played[i].0,
+                        labels[i]
+                    );
+                }
+                at += skip + 1;
+            }
+            None => {
+                // Past the master's last frame: the freewheel, continuing it.
+                let expected = last_seen.map_or(last_frame + 1, |f| f + 1);
+                assert_eq!(d.label, label(expected), "{what}: after the master's last frame, the freewheel continues it");
+                last_seen = Some(expected);
+                tail += 1;
+            }
+        }
+    }
+    assert!(at >= labels.len() - 1, "{what}: the master's frames end at {} of {}", at, labels.len());
+    assert!((1..=FREEWHEEL_FRAMES + 2).contains(&tail), "{what}: {tail} freewheel words after the master went away");
+    // Lost: silence from shortly after the last word to the end of the file, which runs on.
+    let word = (i64::from(SAMPLE_RATE) * i64::from(RATE.den()) / i64::from(RATE.num())) as usize;
+    let end = usize::try_from(playing.last().unwrap().off_start).unwrap() + 2 * word;
+    assert!(ltc.samples.len() > end + SAMPLE_RATE as usize / 2, "{what}: the file runs on after the master is lost");
+    assert!(ltc.samples[end..].iter().all(|s| *s == 0.0), "{what}: silence once the chase is lost");
+}
+
+/// The bext TimeReference is the first sample's timecode position: each word of the first
+/// stretch sits at its label's position in the day, counted from it.
+fn check_time_reference(ltc: &Ltc, m: &Master, what: &str) {
+    let end = m.breaks.get(1).copied().unwrap_or(m.played.len());
+    let first: HashMap<String, i64> = m.played[..end].iter().map(|&(f, _)| (label(f), f)).collect();
+    let mut checked = 0;
+    for d in &ltc.decoded {
+        let Some(&frame) = first.get(&d.label) else { continue };
+        let in_day = frame_start_sample(frame.rem_euclid(RATE.frames_per_day()), SAMPLE_RATE, RATE);
+        let off = i128::from(ltc.time_reference) + i128::from(d.off_start) - i128::from(in_day);
+        assert!((-1..=3).contains(&off), "{what}: {} read {off} samples from TimeReference + its position", d.label);
+        checked += 1;
+    }
+    assert!(checked > 30, "{what}: {checked} words of the first stretch");
+}
+
+#[test]
+#[ignore = "needs libltc: apt-get install libltc11"]
+fn listen_regenerates_ltc_and_artnet_from_serve_across_a_locate_a_stop_and_the_master_going_away() {
+    libltc::require_libltc();
+    let (capture, capture_port) = bound();
+    let (artnet, artnet_port) = bound();
+    let (a_port, b_port, cues) = (util::free_port(), util::free_port(), util::free_port());
+    let master_stream = Capture::start(capture);
+    let artnet_stream = Capture::start(artnet);
+    let mut a = util::osc_timecode("outputs-a");
+    let wav_a = a.dir().join("a.wav");
+    let mut listen_a = a
+        .args(["listen", "--bind", &format!("127.0.0.1:{a_port}"), "--duration", "11"])
+        .args(["--ltc", &format!("wav:{}", wav_a.display())])
+        .spawn();
+    let mut b = util::osc_timecode("outputs-b");
+    let wav_b = b.dir().join("b.wav");
+    let mut listen_b = b
+        .args(["listen", "--bind", &format!("127.0.0.1:{b_port}"), "--duration", "11"])
+        .args(["--ltc", &format!("wav:{}", wav_b.display()), "--ltc-stopped", "still"])
+        .args(["--artnet", &format!("127.0.0.1:{artnet_port}"), "--artnet-stream-id", "7"])
+        .spawn();
+    let streams_a = util::Streams::take(&mut listen_a);
+    let streams_b = util::Streams::take(&mut listen_b);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut serve = util::osc_timecode("outputs-serve")
+        .args(["serve", "--rate", "29.97df", "--start", "00:00:58;00", "--quiet"])
+        .args(["--listen", &format!("127.0.0.1:{cues}")])
+        .args(["--to", &format!("127.0.0.1:{a_port}"), "--to", &format!("127.0.0.1:{b_port}")])
+        .args(["--to", &format!("127.0.0.1:{capture_port}")])
+        .spawn();
+    // Across 00:01:00;02 (two labels dropped), then a locate, a stop, a restart, the end.
+    std::thread::sleep(Duration::from_millis(3000));
+    transport(cues, "/transport/locate", vec![rosc::OscType::String("00:10:00;00".into())]);
+    std::thread::sleep(Duration::from_millis(2000));
+    transport(cues, "/transport/stop", vec![]);
+    std::thread::sleep(Duration::from_millis(1500));
+    transport(cues, "/transport/play", vec![]);
+    std::thread::sleep(Duration::from_millis(1500));
+    serve.kill().unwrap();
+    let _ = serve.wait();
+    let (status_a, status_b) = (listen_a.wait().unwrap(), listen_b.wait().unwrap());
+    let m = master(&master_stream.finish());
+    let art = artnet_stream.finish();
+    let (err_a, err_b) = (streams_a.stderr(), streams_b.stderr());
+    assert!(status_a.success() && status_b.success(), "listen ended badly:\n{err_a}\n{err_b}");
+    assert_eq!(m.breaks.len(), 3, "the master's stretches: start, locate, restart ({:?})", m.breaks);
+    assert_eq!(m.stopped.len(), 1, "one stop");
+    for (err, what) in [(&err_a, "listen A"), (&err_b, "listen B")] {
+        assert!(err.contains("the master is lost"), "{what} says when the outputs stop: {err}");
+        assert!(!err.contains("panicked"), "{what}: {err}");
+    }
+
+    // A: silence while stopped.
+    let ltc_a = read_ltc(&wav_a, &m, &[], "listen A's LTC");
+    check_sequence(&ltc_a, &m, &[], "listen A's LTC");
+    check_time_reference(&ltc_a, &m, "listen A's LTC");
+    let (from, to, _) = m.stopped[0];
+    let frame = NANOS * i128::from(RATE.den()) / i128::from(RATE.num());
+    let inside: Vec<&String> =
+        ltc_a.decoded.iter().filter(|d| (from + frame..to - frame).contains(&ltc_a.at(d))).map(|d| &d.label).collect();
+    assert!(inside.is_empty(), "listen A's LTC is silent while the master is stopped: {inside:?}");
+
+    // B: the parked frame's word while stopped, the rest as A.
+    let parked = label(m.stopped[0].2);
+    let ltc_b = read_ltc(&wav_b, &m, std::slice::from_ref(&parked), "listen B's LTC");
+    let still = ltc_b.decoded.iter().filter(|d| (from + frame..to - frame).contains(&ltc_b.at(d))).collect::<Vec<_>>();
+    let stopped_frames = usize::try_from((to - from) / frame).unwrap();
+    assert!(still.len() + 4 >= stopped_frames, "listen B repeats the parked word: {} of {stopped_frames}", still.len());
+    assert!(still.iter().all(|d| d.label == parked), "listen B's still word is the parked frame {parked}");
+    check_sequence(&ltc_b, &m, std::slice::from_ref(&parked), "listen B's LTC");
+    check_time_reference(&ltc_b, &m, "listen B's LTC");
+
+    // B's Art-Net, read by artnet_protocol: stream 7, drop-frame, the master's frames in order,
+    // none before its frame is heard; the parked frame while stopped; nothing once lost.
+    let art_label = |f: i64| {
+        let tc = Timecode::from_frame(f, RATE);
+        (tc.hours(), tc.minutes(), tc.seconds(), tc.frames())
+    };
+    let labels: Vec<(u8, u8, u8, u8)> = m.played.iter().map(|&(f, _)| art_label(f)).collect();
+    let tc = Timecode::from_frame(m.stopped[0].2, RATE);
+    let parked_label = (tc.hours(), tc.minutes(), tc.seconds(), tc.frames());
+    let (mut last, mut frames, mut keepalives, mut tail) = (None::<usize>, 0, 0, 0);
+    for (arrival, bytes) in &art {
+        let Ok(ArtCommand::OpTimeCode(p)) = ArtCommand::from_buffer(bytes) else {
+            panic!("artnet_protocol could not read {bytes:02x?} as an ArtTimeCode");
+        };
+        assert_eq!((p.version, p.stream_id), ([0, 14], 7), "ProtVer 14, StreamId 7");
+        assert!(matches!(p.frame_type, FrameType::DF), "29.97 DF goes as Type DF, not {:?}", p.frame_type);
+        let l = (p.hours, p.minutes, p.seconds, p.frames);
+        if (from..to).contains(arrival) && l == parked_label {
+            keepalives += 1;
+            continue;
+        }
+        // In order along the master's frames (the parked frame plays before the stop and after).
+        let from_index = last.map_or(0, |j| j + 1);
+        match labels[from_index..].iter().take(16).position(|x| *x == l).map(|k| from_index + k) {
+            Some(i) => {
+                let at = m.played[i].1;
+                assert!(*arrival >= at, "Art-Net {l:?} arrived {} µs before its frame is heard", (at - arrival) / 1000);
+                assert!(last.is_none_or(|j| i > j), "Art-Net labels go forward: {l:?}");
+                if let Some(j) = last {
+                    for k in j + 1..i {
+                        assert!(
+                            m.breaks.iter().any(|&b| (b.saturating_sub(2)..=b + 1).contains(&k)),
+                            "Art-Net is missing the master's frame {} (index {k}, breaks {:?}, stopped {:?})",
+                            label(m.played[k].0),
+                            m.breaks,
+                            m.stopped
+                        );
+                    }
+                }
+                last = Some(i);
+                frames += 1;
+            }
+            None => tail += 1,
+        }
+    }
+    assert!(frames + 20 >= m.played.len(), "Art-Net carried {frames} of the master's {} frames", m.played.len());
+    assert!(keepalives >= 1, "Art-Net sends the parked frame while stopped");
+    assert!(tail <= FREEWHEEL_FRAMES + 2, "Art-Net: {tail} freewheel packets, then nothing once lost");
+}
