@@ -203,7 +203,11 @@ fn check_sequence(ltc: &Ltc, m: &Master, parked: &[String], what: &str) {
             None => {
                 // Past the master's last frame: the freewheel, continuing it.
                 let expected = last_seen.map_or(last_frame + 1, |f| f + 1);
-                assert_eq!(d.label, label(expected), "{what}: after the master's last frame, the freewheel continues it");
+                assert_eq!(
+                    d.label,
+                    label(expected),
+                    "{what}: after the master's last frame, the freewheel continues it"
+                );
                 last_seen = Some(expected);
                 tail += 1;
             }

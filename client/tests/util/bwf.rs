@@ -42,4 +42,3 @@ print(tag, channels, rate, bits, low + (high << 32))
         samples,
     )
 }
-
