@@ -10,6 +10,7 @@ use crate::convert::ConvertArgs;
 use crate::exit;
 use crate::listen::ListenArgs;
 use crate::man::ManArgs;
+use crate::outputs::list::ListArgs;
 use crate::send::SendArgs;
 use crate::serve::ServeArgs;
 
@@ -94,6 +95,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Receive /sync/timecode and chase the master's timeline
     Listen(ListenArgs),
+    /// List the audio devices and MIDI ports the outputs can use (--ltc, --mtc)
+    Outputs(ListArgs),
     /// Print the completion script for a shell (bash, zsh, fish, powershell, elvish)
     Completions(CompletionsArgs),
     /// Print the manual page, or write every page into a directory

@@ -20,7 +20,7 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use osc_timecode_client::{cli, completions, config, convert, exit, listen, man, note, send, serve};
+use osc_timecode_client::{cli, completions, config, convert, exit, listen, man, note, outputs, send, serve};
 
 fn main() -> ExitCode {
     match run() {
@@ -54,6 +54,8 @@ fn run() -> anyhow::Result<()> {
         // the completions or reading the manual.
         cli::Command::Completions(args) => completions::run(args),
         cli::Command::Man(args) => man::run(args),
+        // Asks the system, not the file.
+        cli::Command::Outputs(args) => outputs::list::run(&args),
     }
 }
 
