@@ -255,10 +255,14 @@ fn listen_regenerates_ltc_and_artnet_from_serve_across_a_locate_a_stop_and_the_m
         .spawn();
     let mut b = util::osc_timecode("outputs-b");
     let wav_b = b.dir().join("b.wav");
+    // B is a stage machine set up once: its config file runs the rig, no flags but the length.
     let mut listen_b = b
-        .args(["listen", "--bind", &format!("127.0.0.1:{b_port}"), "--duration", "11"])
-        .args(["--ltc", &format!("wav:{}", wav_b.display()), "--ltc-stopped", "still"])
-        .args(["--artnet", &format!("127.0.0.1:{artnet_port}"), "--artnet-stream-id", "7"])
+        .write_config(&format!(
+            "[client]\nlisten = \"127.0.0.1:{b_port}\"\n[client.outputs]\nltc = \"wav:{}\"\nltc_stopped = \"still\"\n\
+             artnet = [\"127.0.0.1:{artnet_port}\"]\nartnet_stream_id = 7\n",
+            wav_b.display()
+        ))
+        .args(["listen", "--duration", "11"])
         .spawn();
     let streams_a = util::Streams::take(&mut listen_a);
     let streams_b = util::Streams::take(&mut listen_b);
@@ -359,4 +363,106 @@ fn listen_regenerates_ltc_and_artnet_from_serve_across_a_locate_a_stop_and_the_m
     assert!(frames + 20 >= m.played.len(), "Art-Net carried {frames} of the master's {} frames", m.played.len());
     assert!(keepalives >= 1, "Art-Net sends the parked frame while stopped");
     assert!(tail <= FREEWHEEL_FRAMES + 2, "Art-Net: {tail} freewheel packets, then nothing once lost");
+}
+
+/// Reads ArtTimeCode packets with artnet_protocol: (label, Type).
+fn artnet_labels(got: &[(i128, Vec<u8>)]) -> Vec<((u8, u8, u8, u8), FrameType)> {
+    got.iter()
+        .map(|(_, bytes)| match ArtCommand::from_buffer(bytes) {
+            Ok(ArtCommand::OpTimeCode(p)) => ((p.hours, p.minutes, p.seconds, p.frames), p.frame_type),
+            other => panic!("artnet_protocol read {other:?}, not an ArtTimeCode"),
+        })
+        .collect()
+}
+
+/// 50 fps is refused loudly wherever the rate is known: `serve` exits with one line naming
+/// `--half-rate`; with it, Art-Net carries frame pairs as 25 fps (one packet per pair, Type EBU).
+#[test]
+fn a_rate_an_output_cannot_carry_is_refused_and_half_rate_carries_it_as_pairs() {
+    let (socket, port) = bound();
+    let target = format!("127.0.0.1:{port}");
+    let cues = format!("127.0.0.1:{}", util::free_port());
+    let line = util::osc_timecode("refuse-50")
+        .args(["serve", "--rate", "50", "--listen", &cues, "--to", "127.0.0.1:9", "--artnet", &target])
+        .fails();
+    assert!(line.contains("50 fps") && line.contains("--half-rate"), "{line}");
+    let line = util::osc_timecode("refuse-50-config")
+        .write_config("[client.outputs]\nartnet = [\"127.0.0.1:9\"]\n")
+        .args(["serve", "--rate", "60", "--listen", &cues, "--to", "127.0.0.1:9"])
+        .fails();
+    assert!(line.contains("60 fps") && line.contains("--half-rate"), "the config file's outputs too: {line}");
+
+    let got = Capture::start(socket);
+    let mut serve = util::osc_timecode("half-rate-50")
+        .args(["serve", "--rate", "50", "--start", "00:00:10:00", "--quiet", "--listen", &cues, "--to", "127.0.0.1:9"])
+        .args(["--artnet", &target, "--half-rate"])
+        .spawn();
+    std::thread::sleep(Duration::from_millis(1500));
+    serve.kill().unwrap();
+    let _ = serve.wait();
+    let labels = artnet_labels(&got.finish());
+    assert!(labels.len() >= 20, "about 25 packets a second: {}", labels.len());
+    for pair in labels.windows(2) {
+        let ((h0, m0, s0, f0), _) = pair[0];
+        let ((h1, m1, s1, f1), t) = pair[1];
+        assert!(matches!(t, FrameType::EBU), "frame pairs of 50 fps go as Type EBU (25), not {t:?}");
+        let next = if f0 == 24 { (h0, m0, s0 + 1, 0) } else { (h0, m0, s0, f0 + 1) };
+        assert_eq!((h1, m1, s1, f1), next, "one packet per frame pair, labels 0-24");
+    }
+}
+
+/// `listen` cannot know the master's rate before it hears it: a rate its outputs cannot carry is
+/// one line naming the output and `--half-rate`, the output silent, listen itself going on.
+#[test]
+fn listen_says_once_when_the_master_s_rate_cannot_be_carried() {
+    let (socket, port) = bound();
+    let (listen_port, cues) = (util::free_port(), util::free_port());
+    let got = Capture::start(socket);
+    let mut listen = util::osc_timecode("listen-refuses-60")
+        .args(["listen", "--bind", &format!("127.0.0.1:{listen_port}"), "--duration", "2", "--json"])
+        .args(["--artnet", &format!("127.0.0.1:{port}")])
+        .spawn();
+    let streams = util::Streams::take(&mut listen);
+    let mut serve = util::osc_timecode("listen-refuses-60-serve")
+        .args(["serve", "--rate", "60", "--quiet", "--listen", &format!("127.0.0.1:{cues}")])
+        .args(["--to", &format!("127.0.0.1:{listen_port}")])
+        .spawn();
+    let status = listen.wait().unwrap();
+    serve.kill().unwrap();
+    let _ = serve.wait();
+    assert!(status.success(), "listen goes on: {}", streams.stderr());
+    let stdout: Vec<String> = streams.stdout.try_iter().collect();
+    assert!(stdout.iter().any(|l| l.contains("\"locked\"")), "listen chased the 60 fps master: {stdout:?}");
+    let err = streams.stderr();
+    let refusals: Vec<&str> = err.lines().filter(|l| l.contains("cannot carry")).collect();
+    assert_eq!(refusals.len(), 1, "said once: {err}");
+    assert!(
+        refusals[0].contains(&format!("Art-Net to 127.0.0.1:{port}")) && refusals[0].contains("--half-rate"),
+        "{err}"
+    );
+    assert!(got.finish().is_empty(), "nothing sent at a rate refused");
+}
+
+/// Outputs that cannot start are one line and exit status 2, before anything runs: a file that
+/// cannot be created, an IPv6 Art-Net target, a level out of range, from the flags or the file.
+#[test]
+fn outputs_that_cannot_start_are_one_line() {
+    let bind = format!("127.0.0.1:{}", util::free_port());
+    let mut cmd = util::osc_timecode("ltc-no-dir");
+    let missing = cmd.dir().join("no/such/dir/ltc.wav");
+    let line = cmd.args(["listen", "--bind", &bind, "--ltc", &format!("wav:{}", missing.display())]).fails();
+    assert!(line.contains("could not create the LTC file"), "{line}");
+    let line = util::osc_timecode("artnet-v6").args(["listen", "--bind", &bind, "--artnet", "[::1]:6454"]).fails();
+    assert!(line.contains("IPv4 only"), "{line}");
+    let line = util::osc_timecode("ltc-level").args(["listen", "--ltc", "wav:x.wav", "--ltc-level-dbfs", "3"]).fails();
+    assert!(line.contains("-60 to 0 dBFS"), "{line}");
+    let line = util::osc_timecode("ltc-level-config")
+        .write_config("[client.outputs]\nltc = \"wav:x.wav\"\nltc_level_dbfs = 3\n")
+        .args(["listen", "--bind", &bind])
+        .fails();
+    assert!(line.contains("-60 to 0 dBFS") && line.contains("config file"), "the same words from the file: {line}");
+    let line = util::osc_timecode("artnet-twice")
+        .args(["listen", "--bind", &bind, "--artnet", "127.0.0.1", "--artnet", "127.0.0.1:6454"])
+        .fails();
+    assert!(line.contains("listed twice"), "{line}");
 }
