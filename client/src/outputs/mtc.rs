@@ -260,9 +260,18 @@ pub fn midi_ports() -> anyhow::Result<Vec<String>> {
     Ok(port_names(&output))
 }
 
+/// What is missing when there is no MIDI system.
+const NO_MIDI: &str = "no MIDI system to send MTC to (on Linux: the ALSA sequencer, /dev/snd/seq)";
+
 /// Our MIDI client.
 fn midi_output() -> anyhow::Result<MidiOutput> {
-    MidiOutput::new(CLIENT_NAME).context("no MIDI system to send MTC to (on Linux: the ALSA sequencer, /dev/snd/seq)")
+    // Without the sequencer's device ALSA would print a line of its own on standard error
+    // before failing: the command says one line, so we look first.
+    #[cfg(target_os = "linux")]
+    if !std::path::Path::new("/dev/snd/seq").exists() {
+        anyhow::bail!("{NO_MIDI}: /dev/snd/seq does not exist (load the snd-seq module)");
+    }
+    MidiOutput::new(CLIENT_NAME).context(NO_MIDI)
 }
 
 /// The names of `output`'s ports, in order (a port gone meanwhile is unnamed).
