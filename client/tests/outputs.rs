@@ -164,7 +164,23 @@ fn read_ltc(path: &std::path::Path, m: &Master, parked: &[String], what: &str) -
         hi - lo,
         t0s.len()
     );
-    Ltc { decoded, samples, time_reference, t0: lo }
+    // The file says when its sample 0 plays: the words agree with it, so they start where the
+    // master's frames start on the wall clock itself, not only on a clock of their own.
+    let said = bwf::description(path);
+    let t0: i128 = said
+        .strip_prefix("LTC from osc-timecode; sample 0 plays at ")
+        .and_then(|s| s.strip_suffix(" ns since the Unix epoch"))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{what}: the bext Description names sample 0's time: {said:?}"));
+    // Each word is read (t0 − its t0) after its frame's start there: libltc's 0–2 samples late,
+    // half a sample of rounding either way.
+    assert!(
+        t0 - hi >= -sample_ns / 2 - 1000 && t0 - lo <= 5 * sample_ns / 2 + 1000,
+        "{what}: the words are read {} to {} ns after the master's frames start on the file's own clock",
+        t0 - hi,
+        t0 - lo
+    );
+    Ltc { decoded, samples, time_reference, t0 }
 }
 
 impl Ltc {

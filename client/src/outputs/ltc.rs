@@ -364,6 +364,8 @@ pub enum WavSamples {
 /// originator reference 32, date 10, time 8, time reference 8, version 2, UMID 64, loudness 10,
 /// reserved 180), with an empty coding history.
 const BEXT_LEN: u32 = 602;
+/// Bytes of the `bext` Description field (ASCII, zero-padded).
+const BEXT_DESCRIPTION: usize = 256;
 /// Offset of TimeReference inside the `bext` chunk's data.
 const BEXT_TIME_REFERENCE: u64 = 256 + 32 + 32 + 10 + 8;
 
@@ -390,6 +392,8 @@ pub struct BwfWriter {
     bext_at: u64,
     /// File offset of the `data` chunk's size. [main-thread].
     data_size_at: u64,
+    /// The bext Description, if set ([`BwfWriter::set_description`]). [main-thread].
+    description: Option<[u8; BEXT_DESCRIPTION]>,
 }
 
 impl BwfWriter {
@@ -405,6 +409,7 @@ impl BwfWriter {
             fact_at: None,
             bext_at: 0,
             data_size_at: 0,
+            description: None,
         };
         w.header(sample_rate).with_context(|| format!("could not write the LTC file {}", path.display()))?;
         Ok(w)
@@ -448,6 +453,16 @@ impl BwfWriter {
         f.write_all(b"data\0\0\0\0")?;
         self.data_size_at = at + 4;
         Ok(())
+    }
+
+    /// Sets the bext Description (written at [`BwfWriter::finish`]): ASCII, cut at 256 bytes;
+    /// anything else becomes `?`.
+    pub fn set_description(&mut self, text: &str) {
+        let mut field = [0u8; BEXT_DESCRIPTION];
+        for (b, c) in field.iter_mut().zip(text.chars()) {
+            *b = if c.is_ascii() && !c.is_ascii_control() { c as u8 } else { b'?' };
+        }
+        self.description = Some(field);
     }
 
     /// Sets the bext TimeReference: the first sample's position in samples since midnight
@@ -498,6 +513,9 @@ impl BwfWriter {
             put(at, &(self.written as u32).to_le_bytes())?;
         }
         put(self.bext_at + BEXT_TIME_REFERENCE, &self.time_reference.to_le_bytes())?;
+        if let Some(description) = &self.description {
+            put(self.bext_at, description)?;
+        }
         put(self.data_size_at, &data.to_le_bytes())?;
         f.sync_all()?;
         Ok(())

@@ -57,7 +57,8 @@ pub fn start(
     let t0 = now_ns();
     let renderer =
         LtcRenderer::new(ltc.sample_rate, ltc.level.dbfs(), half_rate, ltc.idle, t0).with_context(|| name.clone())?;
-    let writer = BwfWriter::create(path, ltc.sample_rate, WavSamples::Float32)?;
+    let mut writer = BwfWriter::create(path, ltc.sample_rate, WavSamples::Float32)?;
+    writer.set_description(&description(t0));
     let file = File {
         renderer,
         writer,
@@ -71,6 +72,12 @@ pub fn start(
         .spawn(move || file.run())
         .with_context(|| format!("{name}: could not start its thread"))?;
     Ok(Box::new(WavOut { name, thread: Some(thread) }))
+}
+
+/// The bext Description: what the file is, and the wall time its first sample stands for, so
+/// its words can be placed on the master's clock afterwards (the benchmark does).
+pub fn description(t0: i128) -> String {
+    format!("LTC from osc-timecode; sample 0 plays at {t0} ns since the Unix epoch")
 }
 
 /// The file's thread. `[output-thread]`.

@@ -42,3 +42,21 @@ print(tag, channels, rate, bits, low + (high << 32))
         samples,
     )
 }
+
+/// The bext Description, as Python's `struct` reads it (zero padding removed).
+pub fn description(path: &Path) -> String {
+    const SCRIPT: &str = r#"
+import struct, sys
+data = open(sys.argv[1], 'rb').read()
+pos = 12
+while pos + 8 <= len(data):
+    cid, clen = struct.unpack('<4sI', data[pos:pos + 8])
+    if cid == b'bext':
+        print(data[pos + 8:pos + 8 + 256].rstrip(b'\0').decode('ascii'))
+        break
+    pos += 8 + clen + (clen & 1)
+"#;
+    let out = Command::new("python3").args(["-c", SCRIPT]).arg(path).output().expect("python3 runs");
+    assert!(out.status.success(), "the RIFF reader failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8").trim_end().to_owned()
+}
