@@ -15,9 +15,10 @@
 //! Timing: stream sample `k` plays at `t0 + k / rate`. `t0` comes from the first callback: the
 //! wall time now plus the output latency cpal reports (playback − callback instant) is when that
 //! buffer's first sample plays. The device's crystal drifts against the wall clock (tens of ppm:
-//! a frame every few minutes), so [`DeviceClock`] keeps measuring: over each second of samples it
+//! a frame every few minutes), so `DeviceClock` keeps measuring: over each second of samples it
 //! takes the earliest origin the callbacks saw (a callback can wake late, never early, so the
-//! earliest is the least disturbed), moves its estimate half-way there, and
+//! earliest is the least disturbed), moves its estimate half-way there (all the way after the
+//! first second, which replaces the first callback's guess), and
 //! [`LtcRenderer::steer_t0`] follows at word boundaries, a quarter bit per word at most. A drift
 //! of d ppm leaves about d µs of lag; a wall-clock step is followed at that pace too.
 //!
@@ -390,7 +391,8 @@ impl Player {
 /// Follows the device's sample clock against the wall clock: from each callback's "this buffer's
 /// first sample `k` plays at wall time `w`" it estimates the stream's origin `w − k / rate`, and
 /// once per second of samples moves its estimate half-way to the earliest origin seen in that
-/// second (callbacks wake late, never early). `[audio-thread]`, no allocation.
+/// second (callbacks wake late, never early; the first second replaces the first callback's
+/// guess outright). `[audio-thread]`, no allocation.
 #[derive(Debug, Clone)]
 struct DeviceClock {
     /// The stream's rate, Hz. `[audio-thread]`.
@@ -402,11 +404,14 @@ struct DeviceClock {
     earliest: Option<i128>,
     /// The stream sample where the current second ends. `[audio-thread]`.
     window_end: i64,
+    /// Whether a whole second was seen: the first one replaces the first callback's guess
+    /// outright, later ones move the estimate half-way. `[audio-thread]`.
+    settled: bool,
 }
 
 impl DeviceClock {
     fn new(sample_rate: u32) -> Self {
-        Self { sample_rate, origin: None, earliest: None, window_end: 0 }
+        Self { sample_rate, origin: None, earliest: None, window_end: 0, settled: false }
     }
 
     /// A callback whose first sample `k` plays at `plays_at` ns: the origin to steer to, when it
@@ -424,7 +429,8 @@ impl DeviceClock {
         }
         self.window_end = k.saturating_add(i64::from(self.sample_rate));
         let earliest = self.earliest.take()?;
-        let moved = origin + (earliest - origin) / 2;
+        let moved = if self.settled { origin + (earliest - origin) / 2 } else { earliest };
+        self.settled = true;
         self.origin = Some(moved);
         (moved != origin).then_some(moved)
     }
