@@ -61,26 +61,26 @@ pub struct Departures {
 
 /// One datagram and when it reached the socket (wall clock).
 #[derive(Debug)]
-struct Stamped {
+pub(super) struct Stamped {
     /// The bytes.
-    bytes: Vec<u8>,
+    pub(super) bytes: Vec<u8>,
     /// The kernel's receive timestamp (Linux), or the receiving thread's clock.
-    wall: SystemTime,
+    pub(super) wall: SystemTime,
 }
 
 /// A loopback receiver that keeps every datagram with its receive timestamp, drained by a
 /// thread of its own until [`StampedReceiver::finish`].
-struct StampedReceiver {
+pub(super) struct StampedReceiver {
     /// Where it listens (127.0.0.1).
-    addr: SocketAddr,
+    pub(super) addr: SocketAddr,
     /// Set to end the draining thread.
-    stop: Arc<AtomicBool>,
+    pub(super) stop: Arc<AtomicBool>,
     /// The draining thread, returning what it received.
-    thread: JoinHandle<anyhow::Result<Vec<Stamped>>>,
+    pub(super) thread: JoinHandle<anyhow::Result<Vec<Stamped>>>,
 }
 
 impl StampedReceiver {
-    fn bind() -> anyhow::Result<Self> {
+    pub(super) fn bind() -> anyhow::Result<Self> {
         let socket = UdpSocket::bind("127.0.0.1:0").context("could not bind a loopback receiver")?;
         socket.set_read_timeout(Some(Duration::from_millis(20)))?;
         stamp::enable(&socket).context("could not turn on receive timestamps")?;
@@ -109,7 +109,7 @@ impl StampedReceiver {
     }
 
     /// Waits `quiet` for stragglers, then stops and returns everything received.
-    fn finish(self, quiet: Duration) -> anyhow::Result<Vec<Stamped>> {
+    pub(super) fn finish(self, quiet: Duration) -> anyhow::Result<Vec<Stamped>> {
         std::thread::sleep(quiet);
         self.stop.store(true, Ordering::Release);
         self.thread.join().map_err(|_| anyhow::anyhow!("the loopback receiver panicked"))?
@@ -192,7 +192,7 @@ mod stamp {
 }
 
 /// (hours, minutes, seconds, frames) of an Art-Net packet, as artnet_protocol reads it.
-fn artnet_label(p: &Stamped) -> anyhow::Result<(u8, u8, u8, u8)> {
+pub(super) fn artnet_label(p: &Stamped) -> anyhow::Result<(u8, u8, u8, u8)> {
     match artnet_protocol::ArtCommand::from_buffer(&p.bytes) {
         Ok(artnet_protocol::ArtCommand::OpTimeCode(tc)) => Ok((tc.hours, tc.minutes, tc.seconds, tc.frames)),
         other => bail!("the plugin sent an Art-Net packet artnet_protocol reads as {other:?}"),

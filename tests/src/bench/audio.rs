@@ -809,7 +809,7 @@ pub fn run(ctx: &Ctx) -> Section {
 
 #[path = "../../../core/tests/interop/libltc.rs"]
 #[allow(dead_code, reason = "the tests' libltc reader: the bench reads labels and positions only")]
-mod libltc;
+pub(super) mod libltc;
 
 /// Word starts as libltc reads them against the frame clock, in samples.
 #[derive(Debug, Clone, Copy)]

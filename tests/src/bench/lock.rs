@@ -37,25 +37,25 @@ use crate::rng::Rng;
 /// Issue 17's target for the display lag while locked, p99, ms.
 const TARGET_LAG_P99_MS: f64 = 0.5;
 /// Largest relay delay.
-const MAX_DELAY: Duration = Duration::from_millis(5);
+pub(super) const MAX_DELAY: Duration = Duration::from_millis(5);
 /// The relay's seed.
-const SEED: u64 = 0x05c7_1eed;
+pub(super) const SEED: u64 = 0x05c7_1eed;
 
 /// One datagram through the relay.
 #[derive(Debug, Clone, Copy)]
-struct Relayed {
+pub(super) struct Relayed {
     /// Its frame.
-    frame: i64,
+    pub(super) frame: i64,
     /// Its timetag (serve's schedule: when the frame starts).
-    timetag: SystemTime,
+    pub(super) timetag: SystemTime,
     /// When the relay received it.
-    received: SystemTime,
+    pub(super) received: SystemTime,
     /// When the relay forwarded it.
-    forwarded: SystemTime,
+    pub(super) forwarded: SystemTime,
     /// The delay drawn for it.
-    delay: Duration,
+    pub(super) delay: Duration,
     /// The target it went to (`None`: dropped between trials).
-    to: Option<SocketAddr>,
+    pub(super) to: Option<SocketAddr>,
 }
 
 /// A datagram waiting in the relay.
@@ -92,23 +92,23 @@ impl PartialOrd for Held {
 /// until the earliest due time (a futex wait, precise to tens of microseconds) and forwards. A
 /// socket read timeout would not do: Linux rounds `SO_RCVTIMEO` up to whole scheduler ticks
 /// (4 ms at 250 Hz), which would quantise the delays.
-struct Relay {
+pub(super) struct Relay {
     /// Where serve sends.
-    addr: SocketAddr,
+    pub(super) addr: SocketAddr,
     /// Where datagrams go now (`None`: dropped).
-    target: Arc<Mutex<Option<SocketAddr>>>,
+    pub(super) target: Arc<Mutex<Option<SocketAddr>>>,
     /// Every datagram forwarded or dropped.
-    log: Arc<Mutex<Vec<Relayed>>>,
+    pub(super) log: Arc<Mutex<Vec<Relayed>>>,
     /// Datagrams forwarded out of their arrival order.
-    reordered: Arc<Mutex<u64>>,
+    pub(super) reordered: Arc<Mutex<u64>>,
     /// Ends the threads.
-    stop: Arc<AtomicBool>,
+    pub(super) stop: Arc<AtomicBool>,
     /// The threads.
-    threads: Vec<JoinHandle<()>>,
+    pub(super) threads: Vec<JoinHandle<()>>,
 }
 
 impl Relay {
-    fn start() -> anyhow::Result<Self> {
+    pub(super) fn start() -> anyhow::Result<Self> {
         let socket = UdpSocket::bind("127.0.0.1:0").context("could not bind the relay")?;
         socket.set_read_timeout(Some(Duration::from_millis(50))).context("relay socket timeout")?;
         let addr = socket.local_addr()?;
@@ -135,7 +135,7 @@ impl Relay {
         Ok(Self { addr, target, log, reordered, stop, threads: vec![receiver, forwarder] })
     }
 
-    fn set_target(&self, to: Option<SocketAddr>) {
+    pub(super) fn set_target(&self, to: Option<SocketAddr>) {
         if let Ok(mut t) = self.target.lock() {
             *t = to;
         }
