@@ -190,32 +190,10 @@ fn ltc_on_an_alsa_device_is_read_back_by_libltc() {
     require_jack_tools();
     let cmd = osc_timecode("ltc_alsa_jack");
     let dir: PathBuf = cmd.dir().to_owned();
-    let server = format!("osc-timecode-test-{}", std::process::id());
-    let jack_env = |c: &mut Command| {
-        c.env("JACK_DEFAULT_SERVER", &server).env("JACK_NO_AUDIO_RESERVATION", "1").env("JACK_NO_START_SERVER", "1");
-    };
-    cmd.write_file(
-        ".asoundrc",
-        "pcm.ltctest {\n  type jack\n  playback_ports {\n    0 \"jackrec:input1\"\n    1 \"jackrec:input2\"\n  }\n  \
-         hint {\n    show on\n    description \"LTC test into JACK\"\n  }\n}\n",
-    );
-    let mut jackd = Command::new("jackd");
-    jack_env(&mut jackd);
-    let _jackd = KillOnDrop(
-        jackd
-            .args(["-n", &server, "-d", "dummy", "-r", "48000", "-p", "256"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("jackd"),
-    );
-    let mut wait = Command::new("jack_wait");
-    jack_env(&mut wait);
-    wait.args(["-s", &server, "-w", "-t", "10"]);
-    assert!(wait.stdout(Stdio::null()).status().is_ok_and(|s| s.success()), "the JACK server starts");
+    let jack = JackRig::start(&dir, "jackrec:input");
+    let server = jack.server.clone();
     let recording = dir.join("recorded.wav");
-    let mut rec = Command::new("jack_rec");
-    jack_env(&mut rec);
+    let mut rec = jack.command("jack_rec");
     let mut rec = KillOnDrop(
         rec.arg("-f")
             .arg(&recording)
@@ -226,9 +204,7 @@ fn ltc_on_an_alsa_device_is_read_back_by_libltc() {
             .expect("jack_rec"),
     );
     wait_for("jack_rec's ports", Duration::from_secs(10), || {
-        let mut lsp = Command::new("jack_lsp");
-        jack_env(&mut lsp);
-        lsp.output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("jackrec:input2"))
+        jack.command("jack_lsp").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("jackrec:input2"))
     });
 
     let home = dir.to_str().expect("a UTF-8 scratch path");
@@ -288,5 +264,107 @@ fn ltc_on_an_alsa_device_is_read_back_by_libltc() {
     for d in &decoded {
         assert!(!d.df, "{}", d.label);
         assert!((d.peak_dbfs + 18.0).abs() < 0.2, "{}: -18 dBFS, not {}", d.label, d.peak_dbfs);
+    }
+}
+
+/// A JACK server on its dummy backend, and a `~/.asoundrc` in
+/// `home` defining the ALSA device `ltctest`: two channels played into JACK ports
+/// `{ports}1` and `{ports}2`.
+struct JackRig {
+    /// The server's name (`JACK_DEFAULT_SERVER`).
+    server: String,
+    /// The server, stopped when the rig is dropped.
+    jackd: KillOnDrop,
+    /// One JACK server at a time in this process: two starting together here fail. Held until
+    /// the rig is dropped (declared last: dropped after the server).
+    _one_at_a_time: std::sync::MutexGuard<'static, ()>,
+}
+
+/// See [`JackRig`]'s guard.
+static JACK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+impl JackRig {
+    fn start(home: &Path, ports: &str) -> Self {
+        let asoundrc = format!(
+            "pcm.ltctest {{\n  type jack\n  playback_ports {{\n    0 \"{ports}1\"\n    1 \"{ports}2\"\n  }}\n  \
+             hint {{\n    show on\n    description \"LTC test into JACK\"\n  }}\n}}\n"
+        );
+        std::fs::write(home.join(".asoundrc"), asoundrc).expect("the .asoundrc");
+        // One fixed name: JACK's registry holds 8 servers, and the entry of one that died is
+        // reclaimed only by a server of the same name.
+        let server = "osc-timecode-test-ltc-device".to_owned();
+        let guard = JACK.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let log = std::fs::File::create(home.join("jackd.log")).expect("jackd.log");
+        let mut rig =
+            Self { server, jackd: KillOnDrop(Command::new("true").spawn().expect("true")), _one_at_a_time: guard };
+        rig.jackd = KillOnDrop(
+            rig.command("jackd")
+                .args(["-n", &rig.server, "-d", "dummy", "-r", "48000", "-p", "256"])
+                .stdout(log.try_clone().expect("jackd.log"))
+                .stderr(log)
+                .spawn()
+                .expect("jackd"),
+        );
+        let mut wait = rig.command("jack_wait");
+        wait.args(["-s", &rig.server, "-w", "-t", "10"]).stdout(Stdio::null());
+        let log = || std::fs::read_to_string(home.join("jackd.log")).unwrap_or_default();
+        assert!(wait.status().is_ok_and(|s| s.success()), "the JACK server starts: {}", log());
+        rig
+    }
+
+    /// Ends the server as its users would (SIGTERM through `kill(1)`: it unregisters itself;
+    /// a SIGKILL would leave its registry entry behind).
+    fn stop(&mut self) {
+        let _ = Command::new("kill").arg(self.jackd.0.id().to_string()).status();
+        let _ = self.jackd.0.wait();
+    }
+
+    /// `tool`, talking to this server only.
+    fn command(&self, tool: &str) -> Command {
+        let mut c = Command::new(tool);
+        c.env("JACK_DEFAULT_SERVER", &self.server)
+            .env("JACK_NO_AUDIO_RESERVATION", "1")
+            .env("JACK_NO_START_SERVER", "1");
+        c
+    }
+}
+
+/// A device that stops asking for samples (its JACK server killed while LTC plays): one line
+/// naming the output, LTC stops, `listen` goes on to its end and exits 0.
+#[test]
+#[ignore = "needs jackd and libasound2-plugins (Linux): apt-get install jackd2 libasound2-plugins libltc11"]
+fn a_device_that_stops_is_said_once_and_listen_goes_on() {
+    require_jack_tools();
+    let cmd = osc_timecode("ltc_alsa_jack_stops");
+    let dir: PathBuf = cmd.dir().to_owned();
+    let mut jack = JackRig::start(&dir, "system:playback_");
+    let mut listen = osc_timecode("ltc_alsa_jack_stops_listen")
+        .env("HOME", dir.to_str().expect("a UTF-8 scratch path"))
+        .env("JACK_DEFAULT_SERVER", &jack.server)
+        .env("JACK_NO_START_SERVER", "1")
+        .args(["listen", "--bind", &format!("127.0.0.1:{}", free_port()), "--ltc", "ltctest", "--duration", "5"])
+        .spawn();
+    let streams = util::Streams::take(&mut listen);
+    let mut listen = KillOnDrop(listen);
+    std::thread::sleep(Duration::from_millis(1500));
+    jack.stop();
+    let status = listen.0.wait().expect("listen");
+    // Give the reader threads the last lines.
+    std::thread::sleep(Duration::from_millis(200));
+    let stderr = streams.stderr();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(status.code(), Some(0), "listen goes on to its end: {stderr}");
+    // libjack writes its own complaints; ours are the lines with our prefix.
+    let ours: Vec<&str> = stderr.lines().filter(|l| l.starts_with("osc-timecode:")).collect();
+    assert_eq!(
+        ours,
+        ["osc-timecode: LTC to ltctest: the device stopped asking for samples; LTC stops here, the rest goes on"],
+        "{stderr}"
+    );
+}
+
+impl Drop for JackRig {
+    fn drop(&mut self) {
+        self.stop();
     }
 }

@@ -23,8 +23,9 @@
 //! of d ppm leaves about d µs of lag; a wall-clock step is followed at that pace too.
 //!
 //! The device's trouble reaches the user through a watcher thread, one line each: a stream
-//! error (the device unplugged) stops the output (the command goes on, [`Running::stop`] is
-//! `Ok`: it was said), underruns are counted and said at most every 10 seconds.
+//! error (the device unplugged) or a device that stops asking for samples for 2 seconds (a JACK
+//! server gone) stops the output (the command goes on, [`Running::stop`] is `Ok`: it was
+//! said), underruns are counted and said at most every 10 seconds.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,6 +53,10 @@ const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Underruns are said at most this often.
 const XRUN_EVERY: Duration = Duration::from_secs(10);
+
+/// A device that has asked for no samples this long has stopped (a JACK server gone, a device
+/// unplugged without an error): said, and the output ends.
+const STALL: Duration = Duration::from_secs(2);
 
 /// How often the watcher looks at the stream when nothing wakes it.
 const WATCH: Duration = Duration::from_millis(100);
@@ -238,9 +243,10 @@ pub fn start(
     // t0 is set by the first callback (DeviceClock), before any sample is rendered.
     let renderer = LtcRenderer::new(config.sample_rate, ltc.level.dbfs(), half_rate, ltc.idle, 0)
         .with_context(|| label.clone())?;
-    let shared = Arc::new(Shared { xruns: AtomicU64::new(0) });
+    let shared = Arc::new(Shared { xruns: AtomicU64::new(0), buffers: AtomicU64::new(0) });
     let (fail_tx, fail_rx) = sync_channel::<cpal::Error>(1);
     let player = Player {
+        shared: Arc::clone(&shared),
         renderer,
         timeline: Arc::clone(timeline),
         snap: timeline.latest(),
@@ -317,6 +323,9 @@ fn build(
 struct Shared {
     /// Underruns so far. `[thread-safe]`.
     xruns: AtomicU64,
+    /// Buffers filled so far: a device that stops asking (gone without an error) is seen by
+    /// the watcher when this stands still for [`STALL`]. `[thread-safe]`.
+    buffers: AtomicU64,
 }
 
 /// The stream's error callback (cpal's audio thread on ALSA): counts underruns, hands the first
@@ -345,6 +354,8 @@ impl ErrorSink {
 
 /// The callback's state, moved into the stream. `[audio-thread]`.
 struct Player {
+    /// Counters for the watcher. `[thread-safe]`.
+    shared: Arc<Shared>,
     /// LTC for the stream. `[audio-thread]`.
     renderer: LtcRenderer,
     /// The chase's timeline. `[thread-safe]`, read with `try_latest` only.
@@ -365,6 +376,7 @@ struct Player {
 impl Player {
     /// One buffer: `data` interleaved, its first frame playing at the stream's position.
     fn fill<T: SizedSample + FromSample<f32>>(&mut self, data: &mut [T], info: &OutputCallbackInfo) {
+        self.shared.buffers.fetch_add(1, Ordering::Relaxed);
         let stamp = info.timestamp();
         let latency = stamp.playback.saturating_duration_since(stamp.callback).as_nanos();
         let plays_at = now_ns().saturating_add(i128::try_from(latency).unwrap_or(0));
@@ -473,7 +485,16 @@ impl Watcher {
         let mut lost = false;
         let mut xruns_said = 0;
         let mut last_xrun_line: Option<Instant> = None;
+        let mut buffers = (self.shared.buffers.load(Ordering::Relaxed), Instant::now());
         loop {
+            let filled = self.shared.buffers.load(Ordering::Relaxed);
+            if filled != buffers.0 {
+                buffers = (filled, Instant::now());
+            } else if buffers.1.elapsed() >= STALL {
+                let never = if filled == 0 { "never asked" } else { "stopped asking" };
+                (self.say)(format!("{}: the device {never} for samples; LTC stops here, the rest goes on", self.name));
+                break;
+            }
             match self.fail.try_recv() {
                 Ok(e) => {
                     (self.say)(format!("{}: {e}; LTC stops here, the rest goes on", self.name));
