@@ -28,6 +28,7 @@ pub mod artnet;
 pub mod carriage;
 pub mod chase;
 pub mod clock;
+pub mod clocksync;
 pub mod config;
 pub mod cue;
 pub mod ltc;

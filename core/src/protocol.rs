@@ -41,6 +41,11 @@ pub mod address {
     pub const TRANSPORT_STOP: &str = "/transport/stop";
     /// `/transport/locate [TOKEN] TIMECODE`: continue (or park) at a label of the serve rate.
     pub const TRANSPORT_LOCATE: &str = "/transport/locate";
+    /// `/sync/ping ID ORIGIN 0 0 0`: a receiver asks the master's clock
+    /// ([`crate::clocksync`]).
+    pub const SYNC_PING: &str = "/sync/ping";
+    /// `/sync/pong ID ORIGIN T2 T3 EPOCH`: the master's answer, as long as the ping.
+    pub const SYNC_PONG: &str = "/sync/pong";
 }
 
 /// The default UDP ports and addresses. Defaults are loopback: reaching beyond the machine is

@@ -75,6 +75,8 @@ fn addresses_ports_and_type_tags_are_frozen() {
         address::TRANSPORT_PLAY,
         address::TRANSPORT_STOP,
         address::TRANSPORT_LOCATE,
+        address::SYNC_PING,
+        address::SYNC_PONG,
     ];
     assert_eq!(
         addresses,
@@ -87,7 +89,9 @@ fn addresses_ports_and_type_tags_are_frozen() {
             "/transport/",
             "/transport/play",
             "/transport/stop",
-            "/transport/locate"
+            "/transport/locate",
+            "/sync/ping",
+            "/sync/pong"
         ]
     );
     for command in [address::TRANSPORT_PLAY, address::TRANSPORT_STOP, address::TRANSPORT_LOCATE] {
@@ -420,4 +424,41 @@ mod cues {
             Ok(CueArgs { value: CueValue::Midi(32), id: Some(CueId::Int(3)) })
         );
     }
+}
+
+/// `/sync/ping` and `/sync/pong` byte for byte (issue 18): `,hhtti`, 56 bytes each way, so a
+/// pong is never bigger than the ping it answers.
+#[test]
+fn sync_ping_and_pong_golden_bytes() {
+    use osc_timecode_core::clocksync::{Ping, Pong};
+    use rosc::OscTime;
+    let ping = Ping { id: 1, origin: 0x0102_0304_0506_0708 };
+    let golden_ping = concat!(
+        "2f73796e632f70696e670000", // "/sync/ping", padded to 12
+        "2c68687474690000",         // ",hhtti", padded to 8
+        "0000000000000001",         // ID
+        "0102030405060708",         // ORIGIN
+        "0000000000000000",         // 0 (timetag)
+        "0000000000000000",         // 0 (timetag)
+        "00000000",                 // 0 (int32)
+    );
+    assert_eq!(hex(&ping.encode()), golden_ping);
+    let pong = Pong::answer(
+        ping,
+        OscTime { seconds: 0xE000_0000, fractional: 1 },
+        OscTime { seconds: 0xE000_0000, fractional: 2 },
+        3,
+    );
+    let golden_pong = concat!(
+        "2f73796e632f706f6e670000", // "/sync/pong"
+        "2c68687474690000",         // ",hhtti"
+        "0000000000000001",         // ID, echoed
+        "0102030405060708",         // ORIGIN, echoed
+        "e000000000000001",         // T2: received
+        "e000000000000002",         // T3: sent
+        "00000003",                 // EPOCH
+    );
+    assert_eq!(hex(&pong.encode()), golden_pong);
+    assert_eq!(golden_ping.len(), golden_pong.len());
+    assert_eq!(golden_ping.len() / 2, 56);
 }
