@@ -9,107 +9,24 @@
 
 mod util;
 
+#[path = "util/jack.rs"]
+mod jack;
+
+#[path = "../../core/tests/interop/mido.rs"]
+#[allow(dead_code, reason = "this test reads dumps with its own script; the checker is for samples")]
+mod mido;
+
 use std::net::UdpSocket;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use jack::{Jack, require_tools};
 use util::{KillOnDrop, free_port, osc_timecode};
 
-/// How to get JACK's server and tools.
-const JACK_INSTALL: &str = "apt-get install jackd2";
-
-/// How to get mido.
-const MIDO_INSTALL: &str = "python3 -m pip install mido==1.3.3";
-
 /// JACK's sample rate and period in these tests.
-const SAMPLE_RATE: i64 = 48_000;
-const PERIOD: i64 = 256;
-
-/// Fails the calling test, with the install hint, unless every tool named is on the PATH.
-#[track_caller]
-fn require_tools(tools: &[&str], install: &str) {
-    for tool in tools {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(found, "{tool} is not installed: this test needs it ({install}; .ci/run does this)");
-    }
-}
-
-/// Fails the calling test unless mido imports.
-#[track_caller]
-fn require_mido() {
-    let present = Command::new("python3")
-        .args(["-c", "import mido"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(present, "mido is not installed: this test needs it ({MIDO_INSTALL}; .ci/run does this)");
-}
-
-/// A private JACK server on the dummy driver, stopped when dropped (SIGTERM, then SIGKILL).
-struct Jack {
-    /// Its name: clients find it through `JACK_DEFAULT_SERVER`.
-    name: String,
-    server: Option<Child>,
-}
-
-impl Jack {
-    fn start(test: &str) -> Self {
-        let name = format!("osc-tc-{test}-{}", std::process::id());
-        let server = Command::new("jackd")
-            .args(["-n", &name, "-d", "dummy", "-r", &SAMPLE_RATE.to_string(), "-p", &PERIOD.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start jackd");
-        let jack = Self { name, server: Some(server) };
-        let ok = jack.command("jack_wait").args(["-w", "-t", "20"]).output().expect("run jack_wait");
-        assert!(ok.status.success(), "jackd -n {} did not start: {}", jack.name, String::from_utf8_lossy(&ok.stderr));
-        jack
-    }
-
-    /// A command that talks to this server.
-    fn command(&self, program: &str) -> Command {
-        let mut cmd = Command::new(program);
-        cmd.env("JACK_DEFAULT_SERVER", &self.name);
-        cmd
-    }
-
-    /// Waits until port `port` exists (a client just started registers it).
-    fn wait_for_port(&self, port: &str) {
-        let until = Instant::now() + Duration::from_secs(20);
-        loop {
-            let out = self.command("jack_lsp").output().expect("run jack_lsp");
-            if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == port) {
-                return;
-            }
-            assert!(Instant::now() < until, "JACK port {port} did not appear");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Jack {
-    fn drop(&mut self) {
-        if let Some(mut server) = self.server.take() {
-            let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
-            let until = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < until {
-                if let Ok(Some(_)) = server.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = server.kill();
-            let _ = server.wait();
-        }
-    }
-}
+const SAMPLE_RATE: i64 = jack::SAMPLE_RATE as i64;
+const PERIOD: i64 = jack::PERIOD as i64;
 
 /// Sends one OSC message to serve's control port (loopback; the ack is not read).
 fn transport(port: u16, address: &str, args: Vec<rosc::OscType>) {
@@ -225,8 +142,8 @@ fn sequences(quarters: &[(i64, u8, u8)]) -> Vec<(usize, i64)> {
 #[test]
 #[ignore = "needs jackd, jack_midi_dump, jack_wait, jack_lsp (apt-get install jackd2) and mido (python3 -m pip install mido==1.3.3)"]
 fn mtc_through_jack_follows_serve() {
-    require_tools(&["jackd", "jack_midi_dump", "jack_wait", "jack_lsp"], JACK_INSTALL);
-    require_mido();
+    require_tools(&["jackd", "jack_midi_dump", "jack_wait", "jack_lsp"]);
+    mido::require_mido();
     let jack = Jack::start("mtc");
     let dump_name = format!("mtcdump{}", std::process::id());
     let dump_file = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{dump_name}.txt"));
