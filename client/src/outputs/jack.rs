@@ -86,7 +86,7 @@ mod imp {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
     use std::thread::JoinHandle;
-    use std::time::{Duration, SystemTime};
+    use std::time::{Duration, Instant, SystemTime};
 
     use anyhow::Context as _;
     use jack::{
@@ -101,6 +101,9 @@ mod imp {
 
     /// How often the helper thread measures the offset from JACK's clock to the wall clock.
     pub const OFFSET_EVERY: Duration = Duration::from_millis(100);
+
+    /// How long JACK may not call the process callback before the helper says it stopped.
+    const STALL: Duration = Duration::from_secs(1);
 
     /// Most MIDI messages written in one period (a bound on the callback's work).
     const MAX_MESSAGES: usize = 64;
@@ -119,8 +122,10 @@ mod imp {
         /// Wall clock minus JACK's clock, ns; `i64::MIN` until measured. Written by the helper
         /// thread, read by the callback. `[thread-safe]`.
         offset: AtomicI64,
-        /// MIDI messages JACK had no room for (or periods without cycle times). `[thread-safe]`.
+        /// MIDI messages JACK had no room for. `[thread-safe]`.
         dropped: AtomicU64,
+        /// Periods processed: the helper thread sees JACK stop calling. `[thread-safe]`.
+        cycles: AtomicU64,
     }
 
     /// The port and what feeds it. `[audio-thread]`.
@@ -147,6 +152,7 @@ mod imp {
 
     impl jack::ProcessHandler for Process {
         fn process(&mut self, _: &Client, ps: &ProcessScope) -> Control {
+            self.shared.cycles.fetch_add(1, Ordering::Relaxed);
             if let Some(snap) = self.timeline.try_latest() {
                 self.snap = snap;
             }
@@ -232,7 +238,11 @@ mod imp {
         }
         let client = open().context(what)?;
         let sample_rate = client.sample_rate();
-        let shared = Arc::new(Shared { offset: AtomicI64::new(i64::MIN), dropped: AtomicU64::new(0) });
+        let shared = Arc::new(Shared {
+            offset: AtomicI64::new(i64::MIN),
+            dropped: AtomicU64::new(0),
+            cycles: AtomicU64::new(0),
+        });
         measure_offset(&client, &shared);
         let (out, port_name) = match kind {
             Kind::Ltc(ltc) => {
@@ -279,6 +289,9 @@ mod imp {
 
     /// A client on the running JACK server (never starting one).
     fn open() -> anyhow::Result<Client> {
+        // libjack's own messages ("Cannot connect to server socket", ...) are not for our user:
+        // what matters is said in our words, one line.
+        jack::set_logger(jack::LoggerType::None);
         match Client::new(CLIENT_NAME, ClientOptions::NO_START_SERVER) {
             Ok((client, _)) => Ok(client),
             Err(jack::Error::LibraryError(e)) => {
@@ -346,7 +359,20 @@ mod imp {
     impl Helper {
         fn run(mut self) -> anyhow::Result<()> {
             let mut dropped_said = 0;
+            // The last period count seen, when it last moved, and whether JACK stopped calling.
+            let (mut cycles, mut moved, mut stalled) = (0, Instant::now(), false);
             while !self.timeline.finished() {
+                let now_cycles = self.shared.cycles.load(Ordering::Relaxed);
+                if now_cycles != cycles {
+                    (cycles, moved) = (now_cycles, Instant::now());
+                    if stalled {
+                        stalled = false;
+                        (self.say)(format!("{}: JACK runs again", self.name));
+                    }
+                } else if !stalled && cycles > 0 && moved.elapsed() >= STALL {
+                    stalled = true;
+                    (self.say)(format!("{}: JACK stopped running us (its server went away?); silent", self.name));
+                }
                 measure_offset(self.client.as_client(), &self.shared);
                 let snap = self.timeline.latest();
                 if let Some(rate) = snap.rate {
@@ -369,10 +395,12 @@ mod imp {
                     waited += nanos(TICK);
                 }
             }
-            self.client
-                .deactivate()
-                .map_err(|e| anyhow::anyhow!("{}: could not close the JACK client: {e}", self.name))?;
-            Ok(())
+            match self.client.deactivate() {
+                Ok(_) => Ok(()),
+                // Said already: a server gone cannot be left cleanly.
+                Err(_) if stalled => Ok(()),
+                Err(e) => Err(anyhow::anyhow!("could not close the JACK client: {e}")),
+            }
         }
     }
 }
