@@ -12,7 +12,6 @@
 //! the locate and the restart, to libltc's 0–2 samples of detection latency plus rounding —
 //! the words start where the master's frames start, on one clock, to the sample.
 
-use std::collections::HashMap;
 use std::net::UdpSocket;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -193,7 +192,7 @@ impl Ltc {
 /// The labels the file carries while the master played: every master frame from the first word
 /// on, in order, but for the word each break may cost libltc (the one cut by it) and the first
 /// after it; then the freewheel: at most `FREEWHEEL_FRAMES` frames continuing the last one.
-fn check_sequence(ltc: &Ltc, m: &Master, parked: &[String], what: &str) {
+fn check_sequence(ltc: &Ltc, m: &Master, parked: &[String], freewheel: bool, what: &str) {
     let playing: Vec<&libltc::Decoded> = ltc.decoded.iter().filter(|d| !parked.contains(&d.label)).collect();
     let labels: Vec<String> = m.played.iter().map(|&(f, _)| label(f)).collect();
     let first = labels.iter().position(|l| *l == playing[0].label).expect("the first word is a master frame");
@@ -230,22 +229,29 @@ fn check_sequence(ltc: &Ltc, m: &Master, parked: &[String], what: &str) {
         }
     }
     assert!(at >= labels.len() - 1, "{what}: the master's frames end at {} of {}", at, labels.len());
-    assert!((1..=FREEWHEEL_FRAMES + 2).contains(&tail), "{what}: {tail} freewheel words after the master went away");
-    // Lost: silence from shortly after the last word to the end of the file, which runs on.
+    if freewheel {
+        assert!(
+            (1..=FREEWHEEL_FRAMES + 2).contains(&tail),
+            "{what}: {tail} freewheel words after the master went away"
+        );
+    } else {
+        assert_eq!(tail, 0, "{what}: no word after the master stopped");
+    }
+    // Lost or stopped: silence from shortly after the last word to the end of the file.
     let word = (i64::from(SAMPLE_RATE) * i64::from(RATE.den()) / i64::from(RATE.num())) as usize;
     let end = usize::try_from(playing.last().unwrap().off_start).unwrap() + 2 * word;
-    assert!(ltc.samples.len() > end + SAMPLE_RATE as usize / 2, "{what}: the file runs on after the master is lost");
-    assert!(ltc.samples[end..].iter().all(|s| *s == 0.0), "{what}: silence once the chase is lost");
+    assert!(ltc.samples.len() > end + SAMPLE_RATE as usize / 2, "{what}: the file runs on after the master's end");
+    assert!(ltc.samples[end..].iter().all(|s| *s == 0.0), "{what}: silence once the master stopped or is lost");
 }
 
 /// The bext TimeReference is the first sample's timecode position: each word of the first
 /// stretch sits at its label's position in the day, counted from it.
-fn check_time_reference(ltc: &Ltc, m: &Master, what: &str) {
+fn check_time_reference(ltc: &Ltc, m: &Master, parked: &[String], what: &str) {
     let end = m.breaks.get(1).copied().unwrap_or(m.played.len());
-    let first: HashMap<String, i64> = m.played[..end].iter().map(|&(f, _)| (label(f), f)).collect();
     let mut checked = 0;
-    for d in &ltc.decoded {
-        let Some(&frame) = first.get(&d.label) else { continue };
+    for (d, i) in ltc.decoded.iter().zip(match_words(&ltc.decoded, m, parked)) {
+        let Some(i) = i.filter(|&i| i < end) else { continue };
+        let frame = m.played[i].0;
         let in_day = frame_start_sample(frame.rem_euclid(RATE.frames_per_day()), SAMPLE_RATE, RATE);
         let off = i128::from(ltc.time_reference) + i128::from(d.off_start) - i128::from(in_day);
         assert!((-1..=3).contains(&off), "{what}: {} read {off} samples from TimeReference + its position", d.label);
@@ -313,8 +319,8 @@ fn listen_regenerates_ltc_and_artnet_from_serve_across_a_locate_a_stop_and_the_m
 
     // A: silence while stopped.
     let ltc_a = read_ltc(&wav_a, &m, &[], "listen A's LTC");
-    check_sequence(&ltc_a, &m, &[], "listen A's LTC");
-    check_time_reference(&ltc_a, &m, "listen A's LTC");
+    check_sequence(&ltc_a, &m, &[], true, "listen A's LTC");
+    check_time_reference(&ltc_a, &m, &[], "listen A's LTC");
     let (from, to, _) = m.stopped[0];
     let frame = NANOS * i128::from(RATE.den()) / i128::from(RATE.num());
     let inside: Vec<&String> =
@@ -328,8 +334,8 @@ fn listen_regenerates_ltc_and_artnet_from_serve_across_a_locate_a_stop_and_the_m
     let stopped_frames = usize::try_from((to - from) / frame).unwrap();
     assert!(still.len() + 4 >= stopped_frames, "listen B repeats the parked word: {} of {stopped_frames}", still.len());
     assert!(still.iter().all(|d| d.label == parked), "listen B's still word is the parked frame {parked}");
-    check_sequence(&ltc_b, &m, std::slice::from_ref(&parked), "listen B's LTC");
-    check_time_reference(&ltc_b, &m, "listen B's LTC");
+    check_sequence(&ltc_b, &m, std::slice::from_ref(&parked), true, "listen B's LTC");
+    check_time_reference(&ltc_b, &m, std::slice::from_ref(&parked), "listen B's LTC");
 
     // B's Art-Net, read by artnet_protocol: stream 7, drop-frame, the master's frames in order,
     // none before its frame is heard; the parked frame while stopped; nothing once lost.
@@ -481,4 +487,70 @@ fn outputs_that_cannot_start_are_one_line() {
         .args(["listen", "--bind", &bind, "--artnet", "127.0.0.1", "--artnet", "127.0.0.1:6454"])
         .fails();
     assert!(line.contains("listed twice"), "{line}");
+}
+
+/// A loop, which `serve` cannot play: a master of the test's own sends 29.97 DF frames, each
+/// timetagged with when it is heard and sent 20 ms before, loops from frame 130 back to frame 60
+/// (jump and loop flags) twice, then stops. The LTC file holds the master's frames in the
+/// master's order across both wraps, each word where its frame starts on the file's own clock,
+/// and silence once stopped.
+#[test]
+#[ignore = "needs libltc: apt-get install libltc11"]
+fn ltc_follows_a_loop_word_for_word() {
+    use osc_timecode_core::protocol::{encode_timecode_bundle, timetag_from_system_time};
+    libltc::require_libltc();
+    let port = util::free_port();
+    let mut cmd = util::osc_timecode("outputs-loop");
+    let wav = cmd.dir().join("loop.wav");
+    let mut listen = cmd
+        .args(["listen", "--bind", &format!("127.0.0.1:{port}"), "--duration", "10"])
+        .args(["--ltc", &format!("wav:{}", wav.display())])
+        .spawn();
+    let streams = util::Streams::take(&mut listen);
+    std::thread::sleep(Duration::from_millis(300));
+    let frame = NANOS * i128::from(RATE.den()) / i128::from(RATE.num());
+    let first = 107_892i64; // 01:00:00;00
+    let t_a = unix_nanos(SystemTime::now()) + 200_000_000;
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut m = Master { played: Vec::new(), breaks: vec![0], stopped: Vec::new() };
+    let (mut buf, mut seq) = (Vec::new(), 0i64);
+    let mut send = |f: i64, heard: i128, playing: bool, jump: bool, looped: bool| {
+        let msg = TimecodeMessage::new(f, RATE, playing, seq, jump, looped);
+        seq += 1;
+        let at = heard - 20_000_000;
+        let wait = at - unix_nanos(SystemTime::now());
+        if wait > 0 {
+            std::thread::sleep(Duration::from_nanos(wait as u64));
+        }
+        let tag = timetag_from_system_time(SystemTime::UNIX_EPOCH + Duration::from_nanos(heard as u64));
+        encode_timecode_bundle(&msg, tag, &mut buf);
+        socket.send_to(&buf, ("127.0.0.1", port)).unwrap();
+    };
+    let mut slot = 0i128;
+    let mut play = |m: &mut Master, from: i64, to: i64, send: &mut dyn FnMut(i64, i128, bool, bool, bool)| {
+        let wrap = !m.played.is_empty();
+        if wrap {
+            m.breaks.push(m.played.len());
+        }
+        for (k, f) in (from..to).enumerate() {
+            let heard = t_a + slot * frame;
+            send(f, heard, true, wrap && k == 0, wrap && k == 0);
+            m.played.push((f, heard));
+            slot += 1;
+        }
+    };
+    play(&mut m, first, first + 130, &mut send);
+    play(&mut m, first + 60, first + 130, &mut send);
+    play(&mut m, first + 60, first + 100, &mut send);
+    let stop = t_a + slot * frame;
+    send(first + 100, stop, false, false, false);
+    m.stopped.push((stop, stop + 10 * NANOS, first + 100));
+    let status = listen.wait().unwrap();
+    assert!(status.success(), "{}", streams.stderr());
+    let ltc = read_ltc(&wav, &m, &[], "LTC across two loop wraps");
+    check_sequence(&ltc, &m, &[], false, "LTC across two loop wraps");
+    check_time_reference(&ltc, &m, &[], "LTC across two loop wraps");
+    let wraps =
+        ltc.decoded.windows(2).filter(|w| w[1].label == label(first + 60) && w[0].label == label(first + 129)).count();
+    assert_eq!(wraps, 2, "libltc reads both wraps, frame to frame");
 }
