@@ -37,8 +37,8 @@ pub use imp::OFFSET_EVERY;
 
 #[cfg(feature = "jack")]
 use super::ltc::LtcRenderer;
-#[cfg(feature = "jack")]
-use super::mtc::MtcSchedule;
+use super::mtc::{MtcMessage, MtcSchedule};
+use osc_timecode_core::chase::ChaseSnapshot;
 
 /// What JACK's client is called (JACK appends a number to a second one).
 pub const CLIENT_NAME: &str = "osc-timecode";
@@ -81,6 +81,37 @@ pub fn start_mtc(
     }
 }
 
+/// Most MIDI messages written in one period (a bound on the callback's work).
+pub const MAX_MESSAGES: usize = 64;
+
+/// Walks `schedule` over one period of `n` frames that plays from wall time `t_a` until `t_b`
+/// (ns, `t_a < t_b`), handing `write` each message due in it with its frame in the period: the
+/// nearest, `round((at − t_a) · n / (t_b − t_a))`, a message due a hair before the period (at
+/// most [`super::mtc::MAX_LATE`]) on its first frame. In time order; at most [`MAX_MESSAGES`].
+/// `[audio-thread]`: no allocation, no system call.
+pub fn mtc_in_period(
+    schedule: &mut MtcSchedule,
+    snap: &ChaseSnapshot,
+    (t_a, t_b): (i128, i128),
+    n: u32,
+    mut write: impl FnMut(u32, &MtcMessage),
+) {
+    let span = t_b - t_a;
+    if span <= 0 || n == 0 {
+        return;
+    }
+    let last = i128::from(n - 1);
+    for _ in 0..MAX_MESSAGES {
+        let Some(due) = schedule.next(snap, t_a) else { break };
+        if due.at >= t_b {
+            break;
+        }
+        let at = (2 * (due.at - t_a).max(0) * i128::from(n) + span).div_euclid(2 * span).min(last);
+        write(u32::try_from(at).unwrap_or(0), &due.message);
+        schedule.sent();
+    }
+}
+
 #[cfg(feature = "jack")]
 mod imp {
     use std::sync::Arc;
@@ -97,16 +128,13 @@ mod imp {
     use super::super::mtc::{LostWatch, nanos};
     use super::super::spec::LtcSpec;
     use super::super::{RateGate, Running, Say, TICK, Timeline};
-    use super::{CLIENT_NAME, LtcRenderer, MtcSchedule, NO_SERVER};
+    use super::{CLIENT_NAME, LtcRenderer, MtcSchedule, NO_SERVER, mtc_in_period};
 
     /// How often the helper thread measures the offset from JACK's clock to the wall clock.
     pub const OFFSET_EVERY: Duration = Duration::from_millis(100);
 
     /// How long JACK may not call the process callback before the helper says it stopped.
     const STALL: Duration = Duration::from_secs(1);
-
-    /// Most MIDI messages written in one period (a bound on the callback's work).
-    const MAX_MESSAGES: usize = 64;
 
     /// Which output the client carries.
     pub enum Kind<'a> {
@@ -181,21 +209,11 @@ mod imp {
                 Out::Mtc { port, schedule } => {
                     let mut writer = port.writer(ps);
                     let Some((t_a, t_b)) = period else { return Control::Continue };
-                    let span = t_b - t_a;
-                    let last = i128::from(n.saturating_sub(1));
-                    for _ in 0..MAX_MESSAGES {
-                        let Some(due) = schedule.next(&self.snap, t_a) else { break };
-                        if due.at >= t_b {
-                            break;
-                        }
-                        // The nearest sample, in this period (one due a hair before it: the first).
-                        let at = (2 * (due.at - t_a).max(0) * i128::from(n) + span).div_euclid(2 * span).min(last);
-                        let time = u32::try_from(at).unwrap_or(0);
-                        if writer.write(&RawMidi { time, bytes: due.message.bytes() }).is_err() {
+                    mtc_in_period(schedule, &self.snap, (t_a, t_b), n, |time, message| {
+                        if writer.write(&RawMidi { time, bytes: message.bytes() }).is_err() {
                             self.shared.dropped.fetch_add(1, Ordering::Relaxed);
                         }
-                        schedule.sent();
-                    }
+                    });
                 }
             }
             Control::Continue
@@ -402,5 +420,51 @@ mod imp {
                 Err(e) => Err(anyhow::anyhow!("could not close the JACK client: {e}")),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use osc_timecode_core::FrameRate;
+    use osc_timecode_core::chase::ChaseState;
+    use osc_timecode_core::mtc::MtcFormat;
+
+    use super::*;
+
+    /// 25 fps from frame 0 at 0 ns; periods of 256 frames at 48 kHz (5 333 333 ns, JACK's
+    /// clock as given): every quarter lands on its nearest frame, 480 frames apart, none lost or
+    /// repeated across periods, the full frame first on the same frame as quarter 0.
+    #[test]
+    fn messages_land_on_their_frames_across_periods() {
+        let snap = ChaseSnapshot {
+            state: ChaseState::Locked,
+            rate: Some(FrameRate::FPS_25),
+            reference: Some((0, 0)),
+            parked: None,
+            generation: 1,
+            since: 0,
+        };
+        let f = MtcFormat::new(FrameRate::FPS_25, false).unwrap();
+        let mut schedule = MtcSchedule::new(false);
+        let mut got: Vec<(i64, MtcMessage)> = Vec::new();
+        for k in 0..200i64 {
+            // Period k starts at frame 256·k, at 256·k / 48 000 s (rounded down to a ns).
+            let t = |k: i64| i128::from(k) * 256 * 1_000_000_000 / 48_000;
+            mtc_in_period(&mut schedule, &snap, (t(k), t(k + 1)), 256, |time, m| {
+                assert!(time < 256);
+                got.push((256 * k + i64::from(time), *m));
+            });
+        }
+        assert_eq!(got[0], (0, MtcMessage::Full(f.full_frame(0))));
+        let quarters = &got[1..];
+        assert_eq!(quarters.len(), (200 * 256 - 1) / 480 + 1);
+        for (q, &(frame, m)) in quarters.iter().enumerate() {
+            assert_eq!(frame, 480 * q as i64, "quarter {q}");
+            assert_eq!(m, MtcMessage::Quarter(f.quarter_message(q as i64)));
+        }
+        // A period that does not advance (JACK's clock stuck) writes nothing.
+        let mut none = 0;
+        mtc_in_period(&mut schedule, &snap, (5, 5), 256, |_, _| none += 1);
+        assert_eq!(none, 0);
     }
 }
