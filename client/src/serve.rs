@@ -26,6 +26,7 @@
 
 pub mod receiver;
 pub mod sender;
+pub mod sync;
 pub mod transport;
 
 use std::io::Write as _;
@@ -144,12 +145,22 @@ pub struct Shared {
     pub changed: Condvar,
     /// The sender's counters. `[thread-safe]`: written by the sender thread, read for `/status`.
     pub stats: sender::SenderStats,
+    /// The sync responders' counters and clock epoch. `[thread-safe]`.
+    pub sync: sync::SyncStats,
+    /// When serve started: the monotonic origin the responders measure steps against.
+    pub started: std::time::Instant,
 }
 
 impl Shared {
     /// Shared state around `transport`.
     pub fn new(transport: Transport) -> Self {
-        Self { transport: Mutex::new(transport), changed: Condvar::new(), stats: sender::SenderStats::default() }
+        Self {
+            transport: Mutex::new(transport),
+            changed: Condvar::new(),
+            stats: sender::SenderStats::default(),
+            sync: sync::SyncStats::new(),
+            started: std::time::Instant::now(),
+        }
     }
 }
 
@@ -201,6 +212,11 @@ pub fn run(args: ServeArgs, config: &ClientConfig) -> anyhow::Result<()> {
     let shared = Arc::new(Shared::new(Transport::new(rate, start.to_frame(), !args.stopped, Now::read())));
     let keepalive = Some(Duration::from_millis(args.keepalive_ms)).filter(|d| !d.is_zero());
     let follow = (!rig.is_empty()).then(|| Arc::clone(&timeline));
+    let responders = sync::Responders::start(
+        sockets.clones().context("could not share the timecode sockets with the sync responder")?,
+        &sync::Answerable::new(&targets, allow.clone()),
+        &shared,
+    )?;
     let sender = sender::SenderThread::spawn(Arc::clone(&shared), sockets, keepalive, follow)?;
 
     let to: Vec<String> = targets.iter().map(SocketAddr::to_string).collect();
@@ -218,6 +234,7 @@ pub fn run(args: ServeArgs, config: &ClientConfig) -> anyhow::Result<()> {
     };
 
     sender.stop()?;
+    responders.join();
     let outputs = rig.stop();
     result.and(outputs)
 }

@@ -802,3 +802,59 @@ fn oscdump_shows_well_formed_timecode() {
         previous = Some((frame, seq));
     }
 }
+
+/// `/sync/ping` at serve (issue 18): a receiver pings the address its timecode comes from, from
+/// the socket the timecode reaches. serve answers from that socket: ID and ORIGIN echoed, T2 ≤
+/// T3 on the timescale of its timetags (between the timetags of the frames around it), epoch 0,
+/// exactly as long as the ping. A sender serve may not talk to (not a target's address, not in
+/// `--allow`) is not answered, a flood is cut at 20 a second, and `/status` counts both.
+#[test]
+#[cfg_attr(target_os = "macos", ignore = "needs 127.0.0.2 (sudo ifconfig lo0 alias 127.0.0.2 up)")]
+fn sync_pings_are_answered_on_the_timecode_socket_on_the_timetags_timescale() {
+    use osc_timecode_core::clocksync::{Ping, Pong};
+    let mut rx = Timecodes::bind();
+    let serve = Serve::start("serve_sync", &["--rate", "25", "--to", &rx.addr(), "--allow", "127.0.0.1"]);
+    // Where the timecode comes from: the first packet's source.
+    let mut buf = [0u8; 2048];
+    let (_, source) = rx.socket.recv_from(&mut buf).expect("timecode");
+    let before = rx.next().tag;
+    let ping = Ping { id: 41, origin: -7 };
+    rx.socket.send_to(&ping.encode(), source).unwrap();
+    let pong = loop {
+        let (n, from) = rx.socket.recv_from(&mut buf).expect("a pong within the timeout");
+        if let Ok(pong) = Pong::decode(&buf[..n]) {
+            assert_eq!(from, source, "the pong leaves from the timecode's socket");
+            assert_eq!(n, ping.encode().len(), "a pong is exactly as long as its ping");
+            break pong;
+        }
+    };
+    let after = rx.next().tag;
+    assert_eq!((pong.id, pong.origin, pong.epoch), (41, -7, 0));
+    let (t2, t3) = (tag_nanos(pong.received), tag_nanos(pong.sent));
+    assert!(t2 <= t3, "received before sent: {t2} {t3}");
+    assert!(tag_nanos(before) <= t2 && t3 <= tag_nanos(after) + 40_000_000, "T2, T3 on the timetags' timescale");
+
+    // A stranger: loopback but neither a target's address nor in --allow.
+    let stranger = UdpSocket::bind("127.0.0.2:0").expect("127.0.0.2 (Linux has all of 127/8)");
+    stranger.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    stranger.send_to(&ping.encode(), source).unwrap();
+    assert!(stranger.recv(&mut buf).is_err(), "a stranger's ping is not answered");
+
+    // A flood from the target: at most 20 answered in a second.
+    for id in 0..40 {
+        rx.socket.send_to(&Ping { id, origin: 0 }.encode(), source).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_millis(500);
+    let mut pongs = 0;
+    rx.socket.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    while Instant::now() < deadline {
+        if let Ok(n) = rx.socket.recv(&mut buf)
+            && Pong::decode(&buf[..n]).is_ok()
+        {
+            pongs += 1;
+        }
+    }
+    assert_eq!(pongs, 19, "20 a second from one source (one was answered above)");
+    let status = Control::new(serve.listen).status(None);
+    assert_eq!((get(&status, "sync_answered"), get(&status, "sync_refused")), (20, 22), "{status:?}");
+}

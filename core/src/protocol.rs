@@ -151,6 +151,11 @@ pub mod status {
     pub const TIMECODE_SEND_ERRORS: &str = "timecode_send_errors";
     /// `serve`: frames not sent because the sender fell behind.
     pub const FRAMES_SKIPPED: &str = "frames_skipped";
+    /// `/sync/ping`s answered with a `/sync/pong` (issue 18).
+    pub const SYNC_ANSWERED: &str = "sync_answered";
+    /// `/sync/ping`s not answered: from a sender the master may not talk to, or over a rate
+    /// limit.
+    pub const SYNC_REFUSED: &str = "sync_refused";
 
     /// The plugin's `/status` counters, in the order of its reply. Every `dropped_*` one is in
     /// the sum `received` = `applied` + `queued` + dropped + the `/status` queries. The outputs'
@@ -193,7 +198,7 @@ pub mod status {
 
     /// `osc-timecode serve`'s `/status` counters, in the order of its reply:
     /// `received` = `acked` + every `dropped_*` + the `/status` queries.
-    pub const SERVE: [&str; 16] = [
+    pub const SERVE: [&str; 18] = [
         RECEIVED,
         ACKED,
         DROPPED_NOT_ALLOWED,
@@ -210,6 +215,8 @@ pub mod status {
         TIMECODE_SENT,
         TIMECODE_SEND_ERRORS,
         FRAMES_SKIPPED,
+        SYNC_ANSWERED,
+        SYNC_REFUSED,
     ];
 }
 

@@ -163,6 +163,8 @@ fn status_counter_names_are_frozen() {
             "timecode_sent",
             "timecode_send_errors",
             "frames_skipped",
+            "sync_answered",
+            "sync_refused",
         ]
     );
     // `received` is the sum of the outcomes: each name is in a list once.

@@ -307,6 +307,8 @@ impl Receiver {
             (status::TIMECODE_SENT, stats.sent.load(Ordering::Relaxed)),
             (status::TIMECODE_SEND_ERRORS, stats.send_errors.load(Ordering::Relaxed)),
             (status::FRAMES_SKIPPED, stats.skipped.load(Ordering::Relaxed)),
+            (status::SYNC_ANSWERED, self.shared.sync.answered.load(Ordering::Relaxed)),
+            (status::SYNC_REFUSED, self.shared.sync.refused.load(Ordering::Relaxed)),
         ]
     }
 }

@@ -25,6 +25,9 @@ use super::Shared;
 use super::transport::{Now, Schedule, Step};
 use crate::outputs::Timeline;
 
+/// The longest a send waits for room in a full socket buffer before the datagram is dropped.
+const SEND_TIMEOUT: Duration = Duration::from_millis(1);
+
 /// At most one warning about failed sends per this interval.
 const WARN_EVERY: Duration = Duration::from_secs(10);
 
@@ -41,8 +44,10 @@ pub struct SenderStats {
 }
 
 /// The sending sockets: one per address family in use, bound to loopback when every target of
-/// that family is loopback (the default), else to the unspecified address. Non-blocking: a full
-/// socket buffer drops and counts a datagram rather than delaying the next frame.
+/// that family is loopback (the default), else to the unspecified address. A send waits at most
+/// [`SEND_TIMEOUT`] for room in a full socket buffer, then the datagram is dropped and counted
+/// rather than delaying the next frame. Reads (the sync responder's pings, [`super::sync`])
+/// block: the sockets are not non-blocking, which would make the responder spin.
 #[derive(Debug)]
 pub struct Targets {
     /// Where every message goes, in order.
@@ -69,11 +74,16 @@ impl Targets {
                 (true, false) => (Ipv6Addr::UNSPECIFIED, 0).into(),
             };
             let socket = UdpSocket::bind(bind)
-                .and_then(|s| s.set_nonblocking(true).map(|()| s))
+                .and_then(|s| s.set_write_timeout(Some(SEND_TIMEOUT)).map(|()| s))
                 .with_context(|| format!("could not open a UDP socket on {bind} to send timecode"))?;
             Ok(Some(socket))
         };
         Ok(Self { v4: open(false)?, v6: open(true)?, targets })
+    }
+
+    /// Clones of the sockets, for the sync responder, which reads them.
+    pub fn clones(&self) -> std::io::Result<Vec<UdpSocket>> {
+        [&self.v4, &self.v6].into_iter().flatten().map(UdpSocket::try_clone).collect()
     }
 }
 

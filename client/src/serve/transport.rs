@@ -116,6 +116,19 @@ impl Transport {
         }
     }
 
+    /// `now` on the timescale of the timetags serve sends: while rolling, the anchor's wall-clock
+    /// reading plus the monotonic time since (the schedule's clock); while parked, the wall clock
+    /// (keep-alives carry it). The sync responder's T2 and T3 ([`super::sync`]).
+    pub fn timescale(&self, now: Now) -> SystemTime {
+        match self.mode {
+            Mode::Rolling { anchor, .. } => match now.instant.checked_duration_since(anchor.instant) {
+                Some(since) => anchor.wall.checked_add(since).unwrap_or(now.wall),
+                None => anchor.wall.checked_sub(anchor.instant.duration_since(now.instant)).unwrap_or(now.wall),
+            },
+            Mode::Parked { .. } => now.wall,
+        }
+    }
+
     /// The absolute frame that plays at wall-clock time `wall`, while rolling (a cue's timetag);
     /// `None` while parked: a stopped timeline has no frame at a future time.
     pub fn frame_at_wall(&self, wall: SystemTime) -> Option<i64> {
