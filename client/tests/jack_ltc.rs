@@ -73,7 +73,7 @@ fn read_wav(path: &Path) -> (Vec<f32>, u32) {
 fn ltc_through_jack_follows_serve() {
     require_tools(&["jackd", "jack_rec", "jack_wait", "jack_lsp"]);
     libltc::require_libltc();
-    let jack = Jack::start("ltc");
+    let jack = Jack::start("ltc-jack");
     let (timecode, control) = (free_port(), free_port());
     let serve = osc_timecode("jack_ltc_serve")
         .args(["serve", "--rate", "25", "--start", "01:00:00:00", "--quiet"])

@@ -144,7 +144,7 @@ fn sequences(quarters: &[(i64, u8, u8)]) -> Vec<(usize, i64)> {
 fn mtc_through_jack_follows_serve() {
     require_tools(&["jackd", "jack_midi_dump", "jack_wait", "jack_lsp"]);
     mido::require_mido();
-    let jack = Jack::start("mtc");
+    let jack = Jack::start("mtc-jack");
     let dump_name = format!("mtcdump{}", std::process::id());
     let dump_file = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{dump_name}.txt"));
     let dump = jack
@@ -260,7 +260,7 @@ fn mtc_through_jack_follows_serve() {
 fn mtc_jack_without_a_server_is_one_line() {
     let port = free_port();
     let err = osc_timecode("mtc_jack_no_server")
-        .env("JACK_DEFAULT_SERVER", format!("osc-tc-no-such-server-{}", std::process::id()))
+        .env("JACK_DEFAULT_SERVER", "osc-timecode-test-no-such-server")
         .args(["listen", "--bind", &format!("127.0.0.1:{port}"), "--duration", "1", "--mtc", "jack"])
         .fails();
     assert_eq!(err.lines().count(), 1, "one line: {err}");

@@ -1,6 +1,11 @@
 //! A private JACK server for the tests that run outputs through JACK (`mtc_jack.rs`,
 //! `jack_ltc.rs`): `jackd -n NAME -d dummy` at 48 kHz with 256-frame periods, found by the
 //! clients through `JACK_DEFAULT_SERVER`, and stopped when dropped, also when the test fails.
+//!
+//! Each test names its server once and for all (`osc-timecode-test-NAME`): JACK's registry
+//! holds 8 servers, and the entry of one that died is reclaimed only by a server of the same
+//! name, so names made afresh each run would fill it. Stopped with SIGTERM, which unregisters
+//! it.
 
 #![allow(dead_code, reason = "each test binary uses its part")]
 
@@ -41,10 +46,10 @@ pub struct Jack {
 }
 
 impl Jack {
-    /// Starts a server named after `test` and this process and waits until it answers (one
-    /// more try if the first server ends before it does).
+    /// Starts the server `osc-timecode-test-{test}` and waits until it answers (one more try if
+    /// the first server ends before it does).
     pub fn start(test: &str) -> Self {
-        let name = format!("osc-tc-{test}-{}", std::process::id());
+        let name = format!("osc-timecode-test-{test}");
         let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}.log"));
         let mut jack = Self { name, server: None, log };
         for attempt in 0..2 {
@@ -57,7 +62,8 @@ impl Jack {
                 .spawn()
                 .expect("start jackd");
             jack.server = Some(server);
-            let ok = jack.command("jack_wait").args(["-w", "-t", "20"]).output().expect("run jack_wait");
+            let ok =
+                jack.command("jack_wait").args(["-s", &jack.name, "-w", "-t", "20"]).output().expect("run jack_wait");
             if ok.status.success() {
                 return jack;
             }
@@ -79,7 +85,9 @@ impl Jack {
     /// A command that talks to this server.
     pub fn command(&self, program: &str) -> Command {
         let mut cmd = Command::new(program);
-        cmd.env("JACK_DEFAULT_SERVER", &self.name);
+        cmd.env("JACK_DEFAULT_SERVER", &self.name)
+            .env("JACK_NO_AUDIO_RESERVATION", "1")
+            .env("JACK_NO_START_SERVER", "1");
         cmd
     }
 
