@@ -1,11 +1,12 @@
 //! `--artnet IP[:PORT]`: ArtTimeCode at the instant each frame starts on the chased timeline.
 //!
 //! One thread per target. Each packet's deadline is its frame's start on the latest
-//! [`ChaseSnapshot`] ([`ChaseSnapshot::start_of`]), waited with [`Timeline::sleep_until`]
+//! [`ChaseSnapshot`](osc_timecode_core::chase::ChaseSnapshot)
+//! ([`ChaseSnapshot::start_of`](osc_timecode_core::chase::ChaseSnapshot::start_of)), waited with [`Timeline::sleep_until`]
 //! (sleep, then spin for the last [`super::SPIN`]): arrivals never time a packet, so network
 //! jitter does not reach the console. A break of the timeline (jump, loop, new master) wakes the
 //! thread, which goes on from the new timeline's first frame that starts at or after the moment
-//! it is heard ([`ChaseSnapshot::since`]): no frame the master did not play goes out.
+//! it is heard ([`ChaseSnapshot::since`](osc_timecode_core::chase::ChaseSnapshot::since)): no frame the master did not play goes out.
 //!
 //! - Playing (locked or freewheeling): one packet per frame (per frame pair with
 //!   `--half-rate`), labels from [`encode_frame`], the same bytes the plugin sends.

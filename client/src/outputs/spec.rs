@@ -23,8 +23,8 @@ use super::ltc::Idle;
 #[derive(Debug, Clone, Default, Args)]
 #[command(next_help_heading = "Outputs (re-generated from the chase; `osc-timecode outputs` lists devices)")]
 pub struct OutputArgs {
-    /// LTC audio: wav:FILE (a Broadcast Wave file), jack[:PORT] (a JACK output port, connected
-    /// to PORT), or an audio device's name [default: client.outputs.ltc]
+    /// LTC audio: wav:FILE (a Broadcast Wave file), jack or jack:PORT (a JACK output port,
+    /// connected to PORT), or an audio device's name [default: client.outputs.ltc]
     #[arg(long, value_name = "DEVICE|wav:FILE|jack[:PORT]")]
     pub ltc: Option<LtcDest>,
 
@@ -45,12 +45,12 @@ pub struct OutputArgs {
     #[arg(long = "ltc-sample-rate", value_name = "HZ", value_parser = crate::config::parse_sample_rate)]
     pub ltc_sample_rate: Option<u32>,
 
-    /// MTC: a MIDI output port's name or number, or jack[:PORT] (a JACK MIDI port, connected to
-    /// PORT) [default: client.outputs.mtc]
+    /// MTC: a MIDI output port's name or number, or jack or jack:PORT (a JACK MIDI port,
+    /// connected to PORT) [default: client.outputs.mtc]
     #[arg(long, value_name = "PORT|jack[:PORT]")]
     pub mtc: Option<MtcDest>,
 
-    /// Art-Net ArtTimeCode to IP[:PORT] (IPv4; port 6454 if none; repeatable; a broadcast
+    /// Art-Net ArtTimeCode to IP or IP:PORT (IPv4; port 6454 if none; repeatable; a broadcast
     /// address only when written) [default: client.outputs.artnet]
     #[arg(long, value_name = "IP[:PORT]")]
     pub artnet: Vec<ArtNetTarget>,

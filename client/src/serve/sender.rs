@@ -26,7 +26,7 @@ use super::transport::{Now, Schedule, Step};
 use crate::outputs::Timeline;
 
 /// The longest a send waits for room in a full socket buffer before the datagram is dropped.
-const SEND_TIMEOUT: Duration = Duration::from_millis(1);
+pub const SEND_TIMEOUT: Duration = Duration::from_millis(1);
 
 /// At most one warning about failed sends per this interval.
 const WARN_EVERY: Duration = Duration::from_secs(10);

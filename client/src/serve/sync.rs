@@ -4,7 +4,7 @@
 //! same socket, so a receiver needs no configuration.
 //!
 //! - T2 (ping received) and T3 (pong sent) are on the timescale of serve's timetags
-//!   ([`Transport::timescale`]): while rolling, the anchor's wall-clock reading plus the
+//!   ([`Transport::timescale`](super::transport::Transport::timescale)): while rolling, the anchor's wall-clock reading plus the
 //!   monotonic time since; while parked, the wall clock.
 //! - EPOCH goes up when that timescale steps against the monotonic clock by more than
 //!   [`STEP_NS`] between two pongs (serve re-anchored on a wall clock that was set meanwhile):
