@@ -167,7 +167,11 @@ pub fn run(ctx: &Ctx) -> Section {
                  nibble (else it is counted as disagreeing, not measured). JACK's period ({JACK_PERIOD} frames at \
                  {SR} Hz, {:.1} ms) bounds when a message leaves the computer: a MIDI event goes out with its period; \
                  listen places each quarter on its sample within that period, which is the time this row measures \
-                 (the time a MIDI interface's driver is given).\n\n",
+                 (the time a MIDI interface's driver is given). What is left is rounding to a sample (±10.4 µs at \
+                 48 kHz). listen (`jack_get_cycle_times`) and the recorder (`jack_frames_to_time`) both read JACK's \
+                 own mapping of frames to time, each with its own measure of the wall clock against JACK's clock \
+                 (CLOCK_MONOTONIC_RAW for jackd2 on Linux, not CLOCK_MONOTONIC): a sound card's or MIDI interface's \
+                 own latency after JACK is outside this measure.\n\n",
                 f64::from(JACK_PERIOD) * 1e3 / f64::from(SR)
             ));
             match &m.mtc {
