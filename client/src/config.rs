@@ -61,7 +61,7 @@ pub const DEFAULT_RATE: FrameRate = FrameRate::FPS_25;
 pub const SAMPLE_RATES: std::ops::RangeInclusive<u32> = 1..=1_536_000;
 
 /// The `[client]` table, every key optional.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct ClientConfig {
     /// `rate = "29.97df"`: default frame rate.
     pub rate: Option<FrameRate>,
@@ -79,6 +79,11 @@ pub struct ClientConfig {
     /// `record_max_bytes = 1073741824` (or `"1GiB"`): `listen --record`'s size cap in bytes,
     /// within [`RECORD_MAX_BYTES`].
     pub record_max_bytes: Option<u64>,
+    /// `clock = "sync"`: how `listen` places the master's timetags on this machine's clock
+    /// (`--clock`).
+    pub clock: Option<crate::clock::ClockMode>,
+    /// `clock_offset_ms = -12.5`: `listen --clock-offset-ms`.
+    pub clock_offset_ms: Option<f64>,
     /// `[client.outputs]`: the outputs `listen` and `serve` run without flags (issue 17), so
     /// `osc-timecode listen` with the file runs the rig.
     pub outputs: crate::outputs::spec::OutputsConfig,
@@ -109,7 +114,40 @@ struct ClientTable {
     listen: Option<std::net::SocketAddr>,
     listen_from: Option<Vec<AllowEntry>>,
     record_max_bytes: Option<ByteSize>,
+    clock: Option<ClockValue>,
+    clock_offset_ms: Option<ClockOffset>,
     outputs: crate::outputs::spec::OutputsConfig,
+}
+
+/// `clock`, checked as `--clock` is.
+#[derive(Debug)]
+struct ClockValue(crate::clock::ClockMode);
+
+impl<'de> Deserialize<'de> for ClockValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map(ClockValue).map_err(serde::de::Error::custom)
+    }
+}
+
+/// `clock_offset_ms`, checked as `--clock-offset-ms` is (an integer or a decimal number).
+#[derive(Debug)]
+struct ClockOffset(f64);
+
+impl<'de> Deserialize<'de> for ClockOffset {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Number {
+            Int(i64),
+            Float(f64),
+        }
+        let v = match Number::deserialize(deserializer)? {
+            Number::Int(i) => i as f64,
+            Number::Float(f) => f,
+        };
+        crate::listen::parse_clock_offset(&v.to_string()).map(ClockOffset).map_err(serde::de::Error::custom)
+    }
 }
 
 /// One `listen_from` entry, parsed as the plugin's allow-list entries are
@@ -272,7 +310,18 @@ pub fn parse(text: &str) -> anyhow::Result<ClientConfig> {
             None => anyhow::anyhow!("{message}"),
         }
     })?;
-    let ClientTable { rate, sample_rate, master, token, listen, listen_from, record_max_bytes, outputs } = file.client;
+    let ClientTable {
+        rate,
+        sample_rate,
+        master,
+        token,
+        listen,
+        listen_from,
+        record_max_bytes,
+        clock,
+        clock_offset_ms,
+        outputs,
+    } = file.client;
     Ok(ClientConfig {
         rate: rate.map(|r| r.0),
         sample_rate: sample_rate.map(|r| r.0),
@@ -281,6 +330,8 @@ pub fn parse(text: &str) -> anyhow::Result<ClientConfig> {
         listen,
         listen_from: listen_from.map(|entries| entries.into_iter().map(|e| e.0).collect()),
         record_max_bytes: record_max_bytes.map(|b| b.0),
+        clock: clock.map(|c| c.0),
+        clock_offset_ms: clock_offset_ms.map(|c| c.0),
         outputs,
     })
 }

@@ -38,7 +38,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver as ChannelReceiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Args;
@@ -49,6 +49,7 @@ use osc_timecode_core::cue::{AllowList, MAX_PACKET, parse_allow_entry};
 use osc_timecode_core::protocol::{decode_timecode_packet, system_time_from_timetag};
 use osc_timecode_core::timecode::{frame_at_nanos, frame_start_nanos};
 
+use crate::clock::{Clock, ClockMode, ClockView, local_now};
 use crate::config::{self, ClientConfig, LISTEN_ENV};
 use crate::outputs::spec::{OutputArgs, OutputSpec};
 use crate::outputs::{Rig, Say, Timeline};
@@ -146,9 +147,28 @@ pub struct ListenArgs {
     #[arg(long)]
     pub wait_for_port: bool,
 
+    /// How the master's timetags are placed on this machine's clock: same (the clocks agree),
+    /// sync (measured with /sync/ping), arrival (by arrival times) [default: same for a master
+    /// on this machine, sync for one elsewhere; or client.clock]
+    #[arg(long, value_name = "MODE")]
+    pub clock: Option<ClockMode>,
+
+    /// Move every frame this much later (negative: earlier), ms: trims --clock arrival's bias
+    /// (the master's send-ahead) [default: 0, or client.clock_offset_ms]
+    #[arg(long, value_name = "MS", allow_negative_numbers = true, value_parser = parse_clock_offset)]
+    pub clock_offset_ms: Option<f64>,
+
     /// LTC, MTC and Art-Net re-generated from the chase.
     #[command(flatten)]
     pub outputs: OutputArgs,
+}
+
+/// `--clock-offset-ms`: a finite number of milliseconds within ±10 s.
+pub fn parse_clock_offset(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v.abs() <= 10_000.0 => Ok(v),
+        _ => Err(format!("the clock offset is a number of milliseconds within ±10000, not {text}")),
+    }
 }
 
 /// How lines are written.
@@ -213,13 +233,17 @@ pub fn run(args: ListenArgs, config: &ClientConfig) -> anyhow::Result<()> {
         let _ = say_tx.try_send(line);
     });
     let rig = Rig::start(&spec, &timeline, &say)?;
+    // Pings leave from the socket the timecode reaches: the master answers to where it sends.
+    let ping_socket = socket.try_clone().context("could not share the socket with the clock sync")?;
+    let trim = args.clock_offset_ms.or(config.clock_offset_ms).unwrap_or(0.0);
+    let mut clock = Clock::new(args.clock.or(config.clock), (trim * 1e6).round() as i128);
     let receiver = Receiver::start(socket)?;
     let mut chase = Chase::new(ChaseConfig { lock_frames: args.lock_frames, freewheel_frames: args.freewheel_frames });
     let mut out = std::io::stdout().lock();
     // The first line at once ("waiting"), whatever comes next: even a Ctrl-C right after the
     // bind leaves a line saying listen ran.
-    let first = chase.tick(unix_nanos(SystemTime::now()));
-    write_readout(&mut out, style, &first, sources.refused)?;
+    let first = chase.tick(local_now());
+    write_readout(&mut out, style, &first, sources.refused, &clock.view(local_now()))?;
     let mut shown: Option<(ChaseState, Option<i64>)> = Some((first.state, first.frame));
     // The next redraw: the next frame start while the chase has a timeline, at most TICK away.
     let mut wake = Instant::now();
@@ -232,8 +256,12 @@ pub fn run(args: ListenArgs, config: &ClientConfig) -> anyhow::Result<()> {
             Some(Incoming::Datagram { bytes, from, arrival }) => {
                 let master = chase.master();
                 let recording = record.as_ref().is_some_and(Recorder::recording);
-                let (handled, note) = if sources.allows(from) {
-                    let handled = handle(&mut chase, &bytes, from, arrival, recording);
+                let pong = sources.allows(from) && clock.on_pong(&bytes, from, arrival);
+                let (handled, note) = if pong {
+                    (Handled { effect: None, record: None }, None)
+                } else if sources.allows(from) {
+                    let place = |timetag| clock.place(timetag, arrival);
+                    let handled = handle_placed(&mut chase, &bytes, from, arrival, recording, place);
                     let note = master_note(master, chase.master(), from, handled.effect);
                     (handled, note)
                 } else {
@@ -269,9 +297,16 @@ pub fn run(args: ListenArgs, config: &ClientConfig) -> anyhow::Result<()> {
                 "datagrams arrive faster than listen can handle them: dropping the excess (more than {QUEUE} waiting)"
             ));
         }
-        let now = unix_nanos(SystemTime::now());
+        let now = local_now();
         let readout = chase.tick(now);
         timeline.publish(chase.snapshot());
+        let clock_lines = [clock.follow(chase.master(), now), clock.poll(now, &ping_socket), clock.plausibility()];
+        for line in clock_lines.into_iter().flatten() {
+            if style == Style::Live {
+                writeln!(out)?;
+            }
+            crate::note(&line);
+        }
         for line in said.try_iter() {
             if style == Style::Live {
                 writeln!(out)?;
@@ -281,7 +316,7 @@ pub fn run(args: ListenArgs, config: &ClientConfig) -> anyhow::Result<()> {
         let view = (readout.state, readout.frame);
         if shown != Some(view) {
             shown = Some(view);
-            write_readout(&mut out, style, &readout, sources.refused)?;
+            write_readout(&mut out, style, &readout, sources.refused, &clock.view(now))?;
         }
         beat = match (readout.state, readout.rate) {
             // Any frame start of the timeline will do (only its phase counts): the next one's,
@@ -299,7 +334,7 @@ pub fn run(args: ListenArgs, config: &ClientConfig) -> anyhow::Result<()> {
         // mapping's error, nanoseconds).
         let until = beat
             .and_then(|b| b.next_after(now))
-            .and_then(|next| u64::try_from((next - unix_nanos(SystemTime::now())).max(0)).ok())
+            .and_then(|next| u64::try_from((next - local_now()).max(0)).ok())
             .map(Duration::from_nanos)
             .filter(|&until| until <= TICK);
         exact = until.is_some();
@@ -436,7 +471,7 @@ fn receive(socket: &UdpSocket, tx: &SyncSender<Incoming>, dropped: &AtomicU64, d
     while !done.load(Ordering::Relaxed) {
         match socket.recv_from(&mut buf) {
             Ok((n, from)) => {
-                let arrival = unix_nanos(SystemTime::now());
+                let arrival = local_now();
                 match tx.try_send(Incoming::Datagram { bytes: buf[..n].to_vec(), from, arrival }) {
                     Ok(()) => {}
                     Err(TrySendError::Full(_)) => {
@@ -613,10 +648,27 @@ pub fn handle_datagram(
 
 /// [`handle_datagram`], also saying what the packet did to the chase.
 pub fn handle(chase: &mut Chase, bytes: &[u8], from: SocketAddr, arrival: i128, record: bool) -> Handled {
+    handle_placed(chase, bytes, from, arrival, record, |timetag| timetag)
+}
+
+/// [`handle`] with the timetag (ns since the epoch, the master's clock) placed on this
+/// machine's clock by `place` ([`Clock::place`]) when `from` is the master (or there is none
+/// yet): other sources' packets are only counted.
+pub fn handle_placed(
+    chase: &mut Chase,
+    bytes: &[u8],
+    from: SocketAddr,
+    arrival: i128,
+    record: bool,
+    mut place: impl FnMut(i128) -> i128,
+) -> Handled {
     let decoded = decode_timecode_packet(bytes);
     let effect = match &decoded {
         Ok((timetag, msg)) => {
-            Some(chase.on_packet_from(from, msg, timetag.map(|t| unix_nanos(system_time_from_timetag(t))), arrival))
+            let ours = chase.master().is_none_or(|m| m == from);
+            let heard =
+                timetag.map(|t| unix_nanos(system_time_from_timetag(t))).map(|t| if ours { place(t) } else { t });
+            Some(chase.on_packet_from(from, msg, heard, arrival))
         }
         Err(_) => {
             chase.on_invalid();
@@ -626,12 +678,26 @@ pub fn handle(chase: &mut Chase, bytes: &[u8], from: SocketAddr, arrival: i128, 
     Handled { effect, record: record.then(|| record_line(arrival, from, bytes, &decoded)) }
 }
 
-fn write_readout(out: &mut impl std::io::Write, style: Style, r: &Readout, refused: u64) -> anyhow::Result<()> {
+fn write_readout(
+    out: &mut impl std::io::Write,
+    style: Style,
+    r: &Readout,
+    refused: u64,
+    clock: &ClockView,
+) -> anyhow::Result<()> {
+    let text = || {
+        let c = clock.text();
+        if c.is_empty() { text_line(r) } else { format!("{}  {c}", text_line(r)) }
+    };
     match style {
-        Style::Json => writeln!(out, "{}", json_line_with(r, refused))?,
-        Style::Lines => writeln!(out, "{}", text_line(r))?,
+        Style::Json => {
+            let mut obj = json_value(r, refused);
+            clock.add_json(&mut obj);
+            writeln!(out, "{obj}")?;
+        }
+        Style::Lines => writeln!(out, "{}", text())?,
         // Carriage return, the line, clear to the end of the line.
-        Style::Live => write!(out, "\r{}\x1b[K", text_line(r))?,
+        Style::Live => write!(out, "\r{}\x1b[K", text())?,
     }
     out.flush()?;
     Ok(())
@@ -661,6 +727,11 @@ pub fn json_line(r: &Readout) -> String {
 
 /// [`json_line`] with `refused` datagrams (from sources outside `--from`).
 pub fn json_line_with(r: &Readout, refused: u64) -> String {
+    json_value(r, refused).to_string()
+}
+
+/// The object [`json_line_with`] writes.
+fn json_value(r: &Readout, refused: u64) -> serde_json::Value {
     serde_json::json!({
         "timecode": r.label(),
         "frame": r.frame,
@@ -676,7 +747,6 @@ pub fn json_line_with(r: &Readout, refused: u64) -> String {
         "invalid": r.invalid,
         "refused": refused,
     })
-    .to_string()
 }
 
 /// One record line: arrival (ns since the epoch), sender, size, and the decoded packet or why not.
@@ -787,7 +857,7 @@ mod tests {
         use osc_timecode_core::protocol::{TimecodeMessage, encode_timecode_bundle, timetag_from_system_time};
         let (a, b): (SocketAddr, SocketAddr) = ("127.0.0.1:1".parse().unwrap(), "127.0.0.1:2".parse().unwrap());
         let mut chase = Chase::new(ChaseConfig::default());
-        let now = SystemTime::now();
+        let now = std::time::SystemTime::now();
         let mut bytes = Vec::new();
         let mut send = |chase: &mut Chase, from, frame, seq| {
             let msg = TimecodeMessage::new(frame, FrameRate::FPS_25, true, seq, seq == 0, false);

@@ -35,6 +35,10 @@ use crate::protocol::address;
 /// Nanoseconds per second.
 const NANOS: i128 = 1_000_000_000;
 
+/// The length of a ping and of a pong, bytes: `/sync/ping` or `/sync/pong` (12), `,hhtti` (8),
+/// two int64s, two timetags and an int32 (36).
+pub const PACKET_LEN: usize = 56;
+
 /// Exchanges in a burst.
 pub const BURST_PINGS: u32 = 8;
 /// Time between the pings of a burst, ns.
@@ -125,6 +129,11 @@ impl Pong {
 /// The five arguments of a ping or pong at `addr`, checked strictly (no bundle, exactly
 /// `,hhtti`).
 fn decode(bytes: &[u8], addr: &'static str) -> Result<(i64, i64, OscTime, OscTime, i32), SyncError> {
+    // The shape first, without recursion (rosc's decoder recurses into nested bundles): a bare
+    // message, nothing deeper. Anyone can send anything to these sockets.
+    if bytes.len() != PACKET_LEN || crate::cue::check_shape(bytes, 0, 1).is_err() {
+        return Err(SyncError::Shape(addr));
+    }
     let Ok((_, OscPacket::Message(m))) = rosc::decoder::decode_udp(bytes) else { return Err(SyncError::Shape(addr)) };
     match (m.addr.as_str(), m.args.as_slice()) {
         (a, [OscType::Long(id), OscType::Long(origin), OscType::Time(t2), OscType::Time(t3), OscType::Int(e)])
@@ -524,6 +533,12 @@ mod tests {
         assert_eq!(Pong::decode(&back), Ok(pong));
         assert!(Pong::decode(&bytes).is_err(), "a ping is not a pong");
         assert!(Ping::decode(&back[..40]).is_err());
+        // Nested bundles are refused before anything recursive reads them.
+        let mut deep = Vec::new();
+        for _ in 0..10_000 {
+            deep.extend_from_slice(b"#bundle\0\0\0\0\0\0\0\0\x01");
+        }
+        assert!(Pong::decode(&deep).is_err() && Ping::decode(&deep[..56]).is_err());
     }
 
     #[test]

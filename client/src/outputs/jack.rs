@@ -117,13 +117,13 @@ mod imp {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
     use std::thread::JoinHandle;
-    use std::time::{Duration, Instant, SystemTime};
+    use std::time::{Duration, Instant};
 
     use anyhow::Context as _;
     use jack::{
         AudioOut, Client, ClientOptions, ClientStatus, Control, MidiOut, Port, PortFlags, ProcessScope, RawMidi,
     };
-    use osc_timecode_core::chase::{ChaseSnapshot, unix_nanos};
+    use osc_timecode_core::chase::ChaseSnapshot;
 
     use super::super::mtc::{LostWatch, nanos};
     use super::super::spec::LtcSpec;
@@ -341,9 +341,9 @@ mod imp {
     fn measure_offset(client: &Client, shared: &Shared) {
         let mut best: Option<(i128, i128)> = None;
         for _ in 0..3 {
-            let before = unix_nanos(SystemTime::now());
+            let before = super::super::now_ns();
             let jack = i128::from(client.time()) * 1000;
-            let after = unix_nanos(SystemTime::now());
+            let after = super::super::now_ns();
             let span = after - before;
             if best.is_none_or(|(s, _)| span < s) {
                 best = Some((span, before + span / 2 - jack));
@@ -406,7 +406,7 @@ mod imp {
                 }
                 let mut waited = 0;
                 while waited < nanos(OFFSET_EVERY) && !self.timeline.finished() {
-                    let now = unix_nanos(SystemTime::now());
+                    let now = super::super::now_ns();
                     if !self.timeline.sleep_until(now + nanos(TICK), &snap) {
                         break;
                     }

@@ -37,11 +37,11 @@ pub mod wav;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use osc_timecode_core::FrameRate;
 use osc_timecode_core::carriage::{Carriage, NotCarried};
-use osc_timecode_core::chase::{Chase, ChaseConfig, ChaseSnapshot, ChaseState, unix_nanos};
+use osc_timecode_core::chase::{Chase, ChaseConfig, ChaseSnapshot, ChaseState};
 
 /// How long before a deadline [`Timeline::sleep_until`] stops sleeping and spins: timers wake
 /// late by 0.1–0.3 ms on some machines (BENCHMARKS.md section 5), which would be most of the
@@ -124,7 +124,7 @@ impl Timeline {
             if self.finished() {
                 return false;
             }
-            let left = deadline - unix_nanos(SystemTime::now());
+            let left = deadline - now_ns();
             if left <= 0 {
                 return true;
             }
@@ -149,9 +149,10 @@ impl Timeline {
     }
 }
 
-/// The current wall time, ns since the Unix epoch (the chase's clock).
+/// Now on the chase's clock: [`crate::clock::local_now`], ns "since the Unix epoch" (the wall
+/// clock at the command's start, advanced by the monotonic clock).
 pub fn now_ns() -> i128 {
-    unix_nanos(SystemTime::now())
+    crate::clock::local_now()
 }
 
 /// Whether the outputs follow `snap`'s frames (locked or freewheeling on a timeline), are parked

@@ -180,7 +180,9 @@ impl Sender {
                     encode_timecode_bundle(&msg, timetag_from_system_time(timetag), &mut self.buf);
                     self.send();
                     if let Some((chase, timeline)) = &mut self.follow {
-                        let heard = unix_nanos(timetag);
+                        // On the outputs' clock (the wall clock at the start plus the
+                        // monotonic time since): the same unless the wall clock was set since.
+                        let heard = unix_nanos(timetag) - crate::clock::wall_minus_local();
                         chase.on_packet(&msg, Some(heard), heard);
                         timeline.publish(chase.snapshot());
                     }
