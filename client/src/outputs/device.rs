@@ -36,11 +36,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use cpal::traits::{DeviceTrait as _, HostTrait as _, StreamTrait as _};
 use cpal::{ErrorKind, FromSample, OutputCallbackInfo, SampleFormat, SizedSample, StreamConfig};
-use osc_timecode_core::chase::{ChaseSnapshot, ChaseState};
+use osc_timecode_core::chase::ChaseSnapshot;
 
 use super::ltc::LtcRenderer;
 use super::spec::LtcSpec;
-use super::{RateGate, Running, Say, Timeline, now_ns};
+use super::{Running, Say, Timeline, Watch, now_ns};
 
 /// Nanoseconds per second.
 const NANOS: i128 = 1_000_000_000;
@@ -270,7 +270,7 @@ pub fn start(
         shared,
         fail: fail_rx,
         timeline: Arc::clone(timeline),
-        gate: RateGate::new(label.clone(), half_rate, Arc::clone(say)),
+        watch: Watch::new(label.clone(), half_rate, Arc::clone(say)),
         say: Arc::clone(say),
     };
     let thread = std::thread::Builder::new()
@@ -476,13 +476,13 @@ struct Watcher {
     shared: Arc<Shared>,
     fail: Receiver<cpal::Error>,
     timeline: Arc<Timeline>,
-    gate: RateGate,
+    /// Says refused rates and a lost master.
+    watch: Watch,
     say: Say,
 }
 
 impl Watcher {
     fn run(mut self) {
-        let mut lost = false;
         let mut xruns_said = 0;
         let mut last_xrun_line: Option<Instant> = None;
         let mut buffers = (self.shared.buffers.load(Ordering::Relaxed), Instant::now());
@@ -504,14 +504,7 @@ impl Watcher {
                 Err(TryRecvError::Empty) => {}
             }
             let snap = self.timeline.latest();
-            if let Some(rate) = snap.rate {
-                let _ = self.gate.carriage(rate);
-            }
-            let now_lost = snap.state == ChaseState::Lost;
-            if now_lost && !lost {
-                (self.say)(format!("{}: the master is lost; silent until it is back", self.name));
-            }
-            lost = now_lost;
+            self.watch.look(&snap);
             let xruns = self.shared.xruns.load(Ordering::Relaxed);
             if xruns > xruns_said && last_xrun_line.is_none_or(|t| t.elapsed() >= XRUN_EVERY) {
                 let n = xruns - xruns_said;

@@ -125,9 +125,9 @@ mod imp {
     };
     use osc_timecode_core::chase::ChaseSnapshot;
 
-    use super::super::mtc::{LostWatch, nanos};
+    use super::super::mtc::nanos;
     use super::super::spec::LtcSpec;
-    use super::super::{RateGate, Running, Say, TICK, Timeline};
+    use super::super::{Running, Say, TICK, Timeline, Watch};
     use super::{CLIENT_NAME, LtcRenderer, MtcSchedule, NO_SERVER, mtc_in_period};
 
     /// How often the helper thread measures the offset from JACK's clock to the wall clock.
@@ -293,8 +293,7 @@ mod imp {
             client: active,
             shared,
             timeline: Arc::clone(timeline),
-            gate: RateGate::new(name.clone(), half_rate, Arc::clone(say)),
-            lost: LostWatch::default(),
+            watch: Watch::new(name.clone(), half_rate, Arc::clone(say)),
             say: Arc::clone(say),
             name: name.clone(),
         };
@@ -364,10 +363,8 @@ mod imp {
         shared: Arc<Shared>,
         /// The chase's timeline.
         timeline: Arc<Timeline>,
-        /// Says refused or substituted rates.
-        gate: RateGate,
-        /// Says when the master is lost.
-        lost: LostWatch,
+        /// Says refused or substituted rates and a lost master.
+        watch: Watch,
         /// Where lines go.
         say: Say,
         /// The output's name.
@@ -393,12 +390,7 @@ mod imp {
                 }
                 measure_offset(self.client.as_client(), &self.shared);
                 let snap = self.timeline.latest();
-                if let Some(rate) = snap.rate {
-                    let _ = self.gate.carriage(rate);
-                }
-                if self.lost.newly_lost(&snap) {
-                    (self.say)(format!("{}: the master is lost; silent until it is back", self.name));
-                }
+                self.watch.look(&snap);
                 let dropped = self.shared.dropped.load(Ordering::Relaxed);
                 if dropped > dropped_said {
                     (self.say)(format!("{}: {} MIDI messages found no room in JACK's buffer", self.name, dropped));

@@ -224,6 +224,35 @@ impl RateGate {
     }
 }
 
+/// What an output says as the timeline changes, one line each: a rate it cannot carry or
+/// substitutes (once per rate, [`RateGate`]) and the master lost (once until it is back). Shared
+/// by every output but Art-Net, which says more. `[output-thread]`.
+#[derive(Debug)]
+pub struct Watch {
+    /// The rate decisions, and where lines go.
+    gate: RateGate,
+    /// The last snapshot looked at was lost.
+    lost: bool,
+}
+
+impl Watch {
+    /// A watch for the output called `name`.
+    pub fn new(name: impl Into<String>, half_rate: bool, say: Say) -> Self {
+        Self { gate: RateGate::new(name, half_rate, say), lost: false }
+    }
+
+    /// Looks at `snap`, says what is new; how its rate travels here, if it does.
+    pub fn look(&mut self, snap: &ChaseSnapshot) -> Option<Carriage> {
+        let carriage = snap.rate.and_then(|rate| self.gate.carriage(rate));
+        let lost = snap.state == ChaseState::Lost;
+        if lost && !self.lost {
+            (self.gate.say)(format!("{}: the master is lost; silent until it is back", self.gate.name));
+        }
+        self.lost = lost;
+        carriage
+    }
+}
+
 /// What the user reads when a rate is refused: core's reason and where to turn half rate on.
 pub fn refused(e: NotCarried) -> String {
     format!("{e} (--half-rate, or half_rate = true in [client.outputs])")
@@ -311,5 +340,36 @@ impl Rig {
             }
         }
         first
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_watch_says_a_refused_rate_once_and_the_master_lost_once_until_it_is_back() {
+        let said = Arc::new(Mutex::new(Vec::<String>::new()));
+        let sink = Arc::clone(&said);
+        let mut watch = Watch::new("LTC", false, Arc::new(move |line| sink.lock().unwrap().push(line)));
+        let mut snap = Chase::new(ChaseConfig::default()).snapshot();
+        snap.rate = Some(FrameRate::FPS_50);
+        assert_eq!(watch.look(&snap), None);
+        assert_eq!(watch.look(&snap), None);
+        snap.rate = Some(FrameRate::FPS_25);
+        assert!(watch.look(&snap).is_some());
+        snap.state = ChaseState::Lost;
+        for _ in 0..3 {
+            watch.look(&snap);
+        }
+        snap.state = ChaseState::Locked;
+        watch.look(&snap);
+        snap.state = ChaseState::Lost;
+        watch.look(&snap);
+        let said = said.lock().unwrap();
+        assert_eq!(said.len(), 3, "{said:?}");
+        assert!(said[0].starts_with("LTC: cannot carry 50 fps") && said[0].contains("--half-rate"), "{said:?}");
+        assert_eq!(said[1], "LTC: the master is lost; silent until it is back");
+        assert_eq!(said[2], said[1], "again after it was back");
     }
 }

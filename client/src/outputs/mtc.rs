@@ -22,7 +22,7 @@
 //!   after it that are late too: the schedule goes on from the first one still due, never a
 //!   burst.
 //! - Rates MTC cannot carry (50, 59.94, 60 without `--half-rate`): nothing, said once by the
-//!   output's [`RateGate`]. Lost (or locking, waiting): nothing; one line when lost.
+//!   output's [`Watch`]. Lost (or locking, waiting): nothing; one line when lost.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -30,10 +30,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use midir::{MidiOutput, MidiOutputConnection};
-use osc_timecode_core::chase::{ChaseSnapshot, ChaseState};
+use osc_timecode_core::chase::ChaseSnapshot;
 use osc_timecode_core::mtc::MtcFormat;
 
-use super::{Following, RateGate, Running, Say, TICK, Timeline, now_ns};
+use super::{Following, Running, Say, TICK, Timeline, Watch, now_ns};
 
 /// How late a message may still go out; later ones are skipped (see the module docs).
 pub const MAX_LATE: Duration = Duration::from_millis(1);
@@ -236,23 +236,6 @@ pub fn first_quarter_from(timeline: &ChaseSnapshot, format: MtcFormat, t: i128) 
     (0..=4).map(|k| first.saturating_add(k)).find(|&q| quarter_time(timeline, format, q).is_some_and(|at| at >= t))
 }
 
-/// Says when the master is lost, once per loss. `[output-thread]`.
-#[derive(Debug, Default)]
-pub struct LostWatch {
-    /// The last snapshot seen was lost.
-    lost: bool,
-}
-
-impl LostWatch {
-    /// Whether `snap` newly says the master is lost.
-    pub fn newly_lost(&mut self, snap: &ChaseSnapshot) -> bool {
-        let lost = snap.state == ChaseState::Lost;
-        let news = lost && !self.lost;
-        self.lost = lost;
-        news
-    }
-}
-
 /// The MIDI output ports, in the order `--mtc N` numbers them (1 = the first). Errors: no MIDI
 /// system (no ALSA sequencer, `/dev/snd/seq`, on Linux).
 pub fn midi_ports() -> anyhow::Result<Vec<String>> {
@@ -344,8 +327,7 @@ pub fn start(name: &str, half_rate: bool, timeline: &Arc<Timeline>, say: &Say) -
         connection,
         schedule: MtcSchedule::new(half_rate),
         timeline: Arc::clone(timeline),
-        gate: RateGate::new(title.clone(), half_rate, Arc::clone(say)),
-        lost: LostWatch::default(),
+        watch: Watch::new(title.clone(), half_rate, Arc::clone(say)),
         say: Arc::clone(say),
         name: title.clone(),
     };
@@ -364,10 +346,8 @@ struct Sender {
     schedule: MtcSchedule,
     /// The chase's timeline.
     timeline: Arc<Timeline>,
-    /// Says refused or substituted rates.
-    gate: RateGate,
-    /// Says when the master is lost.
-    lost: LostWatch,
+    /// Says refused or substituted rates and a lost master.
+    watch: Watch,
     /// Where lines go.
     say: Say,
     /// "MTC to PORT".
@@ -380,13 +360,8 @@ impl Sender {
         while !self.timeline.finished() {
             let snap = self.timeline.latest();
             let now = now_ns();
-            if let Some(rate) = snap.rate {
-                // Said once per rate; the schedule sends nothing for a rate MTC refuses.
-                let _ = self.gate.carriage(rate);
-            }
-            if self.lost.newly_lost(&snap) {
-                (self.say)(format!("{}: the master is lost; sending stopped", self.name));
-            }
+            // Said once; the schedule sends nothing for a rate MTC refuses, nor while lost.
+            self.watch.look(&snap);
             let Some(due) = self.schedule.next(&snap, now) else {
                 self.timeline.sleep_until(now + nanos(TICK), &snap);
                 continue;
@@ -550,7 +525,6 @@ mod tests {
         // Lost: nothing.
         let lost = ChaseSnapshot { state: ChaseState::Lost, parked: None, generation: 3, ..p2 };
         assert_eq!(run(&mut s, &lost, 5 * SEC, 10 * SEC), []);
-        assert!(LostWatch::default().newly_lost(&lost));
     }
 
     /// A jump heard later than it arrives: the old timeline's quarters due before it go, then a

@@ -13,11 +13,10 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use osc_timecode_core::chase::ChaseState;
 
 use super::ltc::{BwfWriter, LtcRenderer, WavSamples};
 use super::spec::LtcSpec;
-use super::{RateGate, Running, Say, Timeline, now_ns};
+use super::{Running, Say, Timeline, Watch, now_ns};
 
 /// How often the samples played meanwhile are rendered and written.
 pub const BLOCK: Duration = Duration::from_millis(10);
@@ -63,7 +62,7 @@ pub fn start(
         renderer,
         writer,
         timeline: Arc::clone(timeline),
-        gate: RateGate::new(name.clone(), half_rate, Arc::clone(say)),
+        watch: Watch::new(name.clone(), half_rate, Arc::clone(say)),
         say: Arc::clone(say),
         name: name.clone(),
     };
@@ -85,7 +84,8 @@ struct File {
     renderer: LtcRenderer,
     writer: BwfWriter,
     timeline: Arc<Timeline>,
-    gate: RateGate,
+    /// Says refused rates and a lost master.
+    watch: Watch,
     say: Say,
     name: String,
 }
@@ -93,24 +93,16 @@ struct File {
 impl File {
     fn run(mut self) -> anyhow::Result<()> {
         let mut buffer = vec![0f32; CHUNK];
-        let mut lost = false;
         loop {
             let finished = self.timeline.finished();
             let snap = self.timeline.latest();
-            if let Some(rate) = snap.rate {
-                // Said once per rate; the renderer is silent for a rate it refuses.
-                let _ = self.gate.carriage(rate);
-            }
-            let now_lost = snap.state == ChaseState::Lost;
-            if now_lost && !lost {
-                (self.say)(format!("{}: the master is lost; silent until it is back", self.name));
-            }
-            lost = now_lost;
+            // A refused rate renders silence: the watch says so, once.
+            self.watch.look(&snap);
             let due = self.renderer.sample_of(now_ns());
             while self.renderer.position() < due {
                 let n = usize::try_from(due - self.renderer.position()).unwrap_or(CHUNK).min(CHUNK);
                 let out = &mut buffer[..n];
-                // A refused rate renders silence and is said by the gate above.
+                // A refused rate renders silence (said by the watch above).
                 let _ = self.renderer.render(&snap, out, |_| {});
                 if let Err(e) = self.writer.write(out) {
                     (self.say)(format!("{}: {e:#}; the file ends here, the rest goes on", self.name));
