@@ -159,8 +159,9 @@ pub mod status {
 
     /// The plugin's `/status` counters, in the order of its reply. Every `dropped_*` one is in
     /// the sum `received` = `applied` + `queued` + dropped + the `/status` queries. The outputs'
-    /// counters (issue 16) come after the cue input's (appended: the order is public).
-    pub const PLUGIN: [&str; 33] = [
+    /// counters (issue 16) come after the cue input's, then the clock sync's (issue 18)
+    /// (appended: the order is public).
+    pub const PLUGIN: [&str; 35] = [
         RECEIVED,
         APPLIED,
         LATE,
@@ -194,6 +195,8 @@ pub mod status {
         ARTNET_SEND_ERRORS,
         ARTNET_RATE_REFUSED,
         ARTNET_LATE,
+        SYNC_ANSWERED,
+        SYNC_REFUSED,
     ];
 
     /// `osc-timecode serve`'s `/status` counters, in the order of its reply:

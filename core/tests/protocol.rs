@@ -142,6 +142,8 @@ fn status_counter_names_are_frozen() {
             "artnet_send_errors",
             "artnet_rate_refused",
             "artnet_late",
+            "sync_answered",
+            "sync_refused",
         ]
     );
     assert_eq!(

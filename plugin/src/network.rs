@@ -40,10 +40,14 @@
 //!
 //! Every frame sent as OSC also goes to the Art-Net targets as ArtTimeCode, at the instant its
 //! bundle's timetag names (when the frame is heard), from a queue of its own: [`artnet`].
+//!
+//! Receivers that ping the sending sockets (`/sync/ping`, issue 18) are answered from them at
+//! every wake-up, on the timetags' timescale: [`sync`]. While pings come, the thread wakes every
+//! [`sync::PING_POLL`] at least.
 
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -61,6 +65,7 @@ use crate::thread::{Priority, StoppableThread};
 use crate::wallclock::WallClock;
 
 pub mod artnet;
+pub mod sync;
 
 /// Frames the audio → network ring holds, and frames waiting on the network thread at most
 /// (each). At 60 fps that is over a minute of frames: the ring only fills if this thread is
@@ -167,6 +172,18 @@ pub struct Stats {
     /// `artnet_sent` and `artnet_send_errors` per Art-Net target, for the plugin window.
     /// `[network-thread]` writes.
     pub artnet_targets: TargetCounters,
+    /// `/sync/ping`s answered with a `/sync/pong`. `[network-thread]` increments.
+    pub sync_answered: AtomicU64,
+    /// `/sync/ping`s not answered: from a sender the plugin may not talk to, or over a rate
+    /// limit. `[network-thread]` increments.
+    pub sync_refused: AtomicU64,
+    /// The clock epoch sent in pongs: bumped when the timetags' timescale steps ([`sync`]).
+    /// Kept here, not in the thread, so it only goes up across re-activations.
+    /// `[network-thread]` writes.
+    pub sync_epoch: AtomicI32,
+    /// The timetags' timescale at the latest anchor: the wall-clock time, ns since the Unix
+    /// epoch, it gives one fixed monotonic moment; 0 before the first anchor. `[network-thread]`.
+    pub sync_timescale: AtomicI64,
 }
 
 /// The totals of [`Stats`] at one moment, to report what one activation did: its network thread
@@ -355,6 +372,8 @@ struct Worker {
     artnet: artnet::ArtNet,
     /// The totals when this thread started, for its stop line.
     started_with: Totals,
+    /// Answers `/sync/ping`s arriving at `sockets`.
+    sync: sync::Responder,
 }
 
 impl Worker {
@@ -369,7 +388,10 @@ impl Worker {
         stats.targets.assign(settings.targets.iter().map(|t| t.addr()));
         let mut artnet = artnet::ArtNet::new();
         artnet.set_targets(settings.artnet.targets.iter().map(|t| t.addr()), &stats);
+        let wall = WallClock::now();
+        sync::observe_anchor(&wall, &stats);
         Self {
+            sync: sync::Responder::new(&settings),
             artnet,
             consumer,
             params,
@@ -380,7 +402,7 @@ impl Worker {
             paced_next: None,
             sockets: Sockets::default(),
             buf: Vec::with_capacity(256),
-            wall: WallClock::now(),
+            wall,
             last_sent: None,
             last_frame_at: None,
             // Activation: the host is about to process (the first block may already be playing).
@@ -417,6 +439,7 @@ impl Worker {
             }
             self.keepalive(now);
             self.artnet.send_due(Instant::now(), &self.stats);
+            self.answer_pings();
             self.sleep(now);
         }
         // The audio thread has stopped processing (deactivation): what is left is never sent.
@@ -467,6 +490,7 @@ impl Worker {
             // Settings can change without an activation (a state loaded into a running
             // instance): the audio thread's part follows within a poll.
             self.params.audio_outputs.store(settings.audio_outputs());
+            self.sync.set_settings(&settings);
             self.settings = settings;
             self.settings_read = now;
             let agreement = RateAgreement::of(self.readout.host_rate(), self.params.rate.value().rate());
@@ -481,7 +505,13 @@ impl Worker {
             }
             self.output_notice = notice;
         }
+        let anchor = self.wall;
         self.wall.refresh_if_due(now);
+        // Re-anchored (the wall readings of the same moment differ): a step of the wall clock
+        // since the last anchor is a new sync epoch.
+        if self.wall.wall_at(now, 0.0) != anchor.wall_at(now, 0.0) {
+            sync::observe_anchor(&self.wall, &self.stats);
+        }
         let blocks = self.readout.blocks();
         if blocks != self.blocks_seen.0 {
             self.blocks_seen = (blocks, Some(now));
@@ -512,13 +542,25 @@ impl Worker {
         }
     }
 
+    /// Answers the pings waiting on the sending sockets (those open: a receiver pings the
+    /// socket its timecode came from).
+    fn answer_pings(&mut self) {
+        for socket in [&self.sockets.v4, &self.sockets.v6].into_iter().flatten() {
+            self.sync.answer(socket, &self.wall, &self.stats);
+        }
+    }
+
     /// Sleeps until the next frame is due or the next wake-up, whichever is first: the fast poll,
-    /// or just after the next block if that is sooner (module docs); for the next Art-Net packet,
-    /// until [`artnet::SPIN`] before it, then spins to it (or to an OSC frame due before it).
+    /// or just after the next block if that is sooner (module docs), or the ping poll while pings
+    /// come; for the next Art-Net packet, until [`artnet::SPIN`] before it, then spins to it (or
+    /// to an OSC frame due before it).
     fn sleep(&self, now: Instant) {
         let recent = |t: Option<Instant>| t.is_some_and(|t| now.duration_since(t) < HOST_IDLE_AFTER);
         let busy = recent(self.last_frame_at) || recent(self.blocks_seen.1);
         let mut wake = now + if busy { FAST_POLL } else { IDLE_POLL };
+        if self.sync.recent(now) {
+            wake = wake.min(now + sync::PING_POLL);
+        }
         // Sooner when the next block is due sooner, and often for a moment when it is late:
         // never later than the fast poll (hosts that process in bursts come early).
         if busy && let Some((next, _)) = self.readout.next_block() {

@@ -219,18 +219,18 @@ impl CueStats {
 
 /// The outputs' counters that `/status` reports after the cue input's: the tail of
 /// [`status::PLUGIN`]. `[thread-safe]`: the plugin's own counters, shared (the audio thread writes
-/// the LTC and MTC ones, the network thread the Art-Net ones); the cue thread reads them.
+/// the LTC and MTC ones, the network thread the Art-Net and clock sync ones); the cue thread reads them.
 #[derive(Debug, Clone, Default)]
 pub struct OutputCounters {
     /// LTC and MTC.
     pub outputs: Arc<OutputStats>,
-    /// Art-Net (and the OSC stream's, not reported here).
+    /// Art-Net and clock sync (and the OSC stream's, not reported here).
     pub network: Arc<Stats>,
 }
 
 impl OutputCounters {
     /// The counters, in their public order.
-    pub fn counters(&self) -> [(&'static str, u64); 9] {
+    pub fn counters(&self) -> [(&'static str, u64); 11] {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let (o, n) = (&*self.outputs, &*self.network);
         [
@@ -243,6 +243,8 @@ impl OutputCounters {
             (status::ARTNET_SEND_ERRORS, load(&n.artnet_send_errors)),
             (status::ARTNET_RATE_REFUSED, load(&n.artnet_rate_refused)),
             (status::ARTNET_LATE, load(&n.artnet_late)),
+            (status::SYNC_ANSWERED, load(&n.sync_answered)),
+            (status::SYNC_REFUSED, load(&n.sync_refused)),
         ]
     }
 }
@@ -271,12 +273,14 @@ mod tests {
             &n.artnet_send_errors,
             &n.artnet_rate_refused,
             &n.artnet_late,
+            &n.sync_answered,
+            &n.sync_refused,
         ];
         for (i, counter) in sources.iter().enumerate() {
             counter.store(100 + i as u64, Ordering::Relaxed);
         }
         let values: Vec<u64> = outputs.counters().iter().map(|&(_, v)| v).collect();
-        assert_eq!(values, (100..109).collect::<Vec<u64>>());
+        assert_eq!(values, (100..111).collect::<Vec<u64>>());
     }
 
     /// The full reply stays within what a padded query pays for ([`osc_timecode_core::reply`]:
