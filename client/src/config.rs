@@ -84,6 +84,11 @@ pub struct ClientConfig {
     pub clock: Option<crate::clock::ClockMode>,
     /// `clock_offset_ms = -12.5`: `listen --clock-offset-ms`.
     pub clock_offset_ms: Option<f64>,
+    /// `interface = "eth0"` (or an address): the network interface `serve` sends on and
+    /// `listen` binds or joins on (`--interface`).
+    pub interface: Option<crate::net::InterfaceSpec>,
+    /// `ttl = 1`: `serve --ttl`, the multicast TTL in hops, 1 to 255.
+    pub ttl: Option<u32>,
     /// `[client.outputs]`: the outputs `listen` and `serve` run without flags (issue 17), so
     /// `osc-timecode listen` with the file runs the rig.
     pub outputs: crate::outputs::spec::OutputsConfig,
@@ -116,7 +121,32 @@ struct ClientTable {
     record_max_bytes: Option<ByteSize>,
     clock: Option<ClockValue>,
     clock_offset_ms: Option<ClockOffset>,
+    interface: Option<InterfaceValue>,
+    ttl: Option<TtlValue>,
     outputs: crate::outputs::spec::OutputsConfig,
+}
+
+/// `interface`, checked as `--interface` is (a name or an address; whether the machine has it is
+/// looked at when a command uses it).
+#[derive(Debug)]
+struct InterfaceValue(crate::net::InterfaceSpec);
+
+impl<'de> Deserialize<'de> for InterfaceValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        crate::net::parse_interface(&text).map(InterfaceValue).map_err(serde::de::Error::custom)
+    }
+}
+
+/// `ttl`, checked as `--ttl` is.
+#[derive(Debug)]
+struct TtlValue(u32);
+
+impl<'de> Deserialize<'de> for TtlValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let hops = i64::deserialize(deserializer)?;
+        crate::net::parse_ttl(&hops.to_string()).map(TtlValue).map_err(serde::de::Error::custom)
+    }
 }
 
 /// `clock`, checked as `--clock` is.
@@ -320,6 +350,8 @@ pub fn parse(text: &str) -> anyhow::Result<ClientConfig> {
         record_max_bytes,
         clock,
         clock_offset_ms,
+        interface,
+        ttl,
         outputs,
     } = file.client;
     Ok(ClientConfig {
@@ -332,6 +364,8 @@ pub fn parse(text: &str) -> anyhow::Result<ClientConfig> {
         record_max_bytes: record_max_bytes.map(|b| b.0),
         clock: clock.map(|c| c.0),
         clock_offset_ms: clock_offset_ms.map(|c| c.0),
+        interface: interface.map(|i| i.0),
+        ttl: ttl.map(|t| t.0),
         outputs,
     })
 }
@@ -418,6 +452,26 @@ mod tests {
         let c = parse(text).unwrap();
         assert!(c.rate.is_some() && c.sample_rate.is_some() && c.master.is_some() && c.token.is_some());
         assert!(c.listen.is_some() && c.listen_from.is_some() && c.record_max_bytes.is_some());
+    }
+
+    /// `interface` and `ttl` (issue 18) are public too.
+    #[test]
+    fn network_keys() {
+        let c = parse("[client]\ninterface = \"eth0\"\nttl = 4\n").unwrap();
+        assert_eq!(c.interface, Some(crate::net::InterfaceSpec::Name("eth0".into())));
+        assert_eq!(c.ttl, Some(4));
+        let c = parse("[client]\ninterface = \"198.51.100.1\"\n").unwrap();
+        assert_eq!(c.interface, Some(crate::net::InterfaceSpec::Address("198.51.100.1".parse().unwrap())));
+        for (text, message) in [
+            ("[client]\nttl = 0\n", "1 to 255"),
+            ("[client]\nttl = 256\n", "1 to 255"),
+            ("[client]\nttl = \"1\"\n", "invalid type"),
+            ("[client]\ninterface = \"\"\n", "not an interface name"),
+            ("[client]\ninterface = 3\n", "invalid type"),
+        ] {
+            let e = error(text);
+            assert!(e.starts_with("line 2") && e.contains(message) && !e.contains('\n'), "{text:?}: {e}");
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod convert;
 pub mod exit;
 pub mod listen;
 pub mod man;
+pub mod net;
 pub mod outputs;
 pub mod port;
 pub mod seconds;

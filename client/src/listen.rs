@@ -51,6 +51,7 @@ use osc_timecode_core::timecode::{frame_at_nanos, frame_start_nanos};
 
 use crate::clock::{Clock, ClockMode, ClockView, local_now};
 use crate::config::{self, ClientConfig, LISTEN_ENV};
+use crate::net::{self, InterfaceSpec};
 use crate::outputs::spec::{OutputArgs, OutputSpec};
 use crate::outputs::{Rig, Say, Timeline};
 use crate::port::{PortWaiter, bind_error};
@@ -83,6 +84,7 @@ Examples:
   osc-timecode listen --record show.jsonl      also log every packet with its arrival time (up to 1 GiB)
   osc-timecode listen --bind 0.0.0.0:5006 --from 192.168.1.20   only that machine may be the master
   osc-timecode listen --wait-for-port          if 127.0.0.1:5006 is taken, wait until it is free
+  osc-timecode listen --bind 239.192.50.6:5006 --interface eth0   join serve's multicast on eth0
 
 States: waiting (nothing yet), stopped (master parked), locking, locked, freewheel (packets \
 missing, the clock runs on), lost (missing for more than --freewheel-frames frames). The position \
@@ -98,6 +100,10 @@ unread, counted (JSON: refused) and reported once per source. Set it whenever li
 loopback: otherwise any machine that can reach the port can take over the display by speaking \
 first.
 
+A multicast --bind (239.192.x.y, ff0X::...) binds the port on every address and joins the group \
+on --interface only (required); on Linux the socket gets only the groups it joined itself. A \
+link-local --bind takes the interface name as scope: [fe80::1%eth0]:5006.
+
 --record stops at --record-max-bytes (default 1 GiB; or record_max_bytes in the config file), and \
 on a write error such as a full disk, with one line on standard error: listen itself goes on.
 
@@ -108,9 +114,15 @@ once and tries again every second until it is free.";
 #[derive(Debug, Args)]
 #[command(after_help = AFTER_HELP, allow_negative_numbers = true)]
 pub struct ListenArgs {
-    /// Address to receive timecode on [default: 127.0.0.1:5006, or client.listen]
-    #[arg(long, env = LISTEN_ENV, value_name = "HOST:PORT")]
+    /// Address to receive timecode on, or a multicast group to join (needs --interface)
+    /// [default: 127.0.0.1:5006, or client.listen]
+    #[arg(long, env = LISTEN_ENV, value_name = "HOST:PORT", value_parser = crate::net::parse_socket_addr)]
     pub bind: Option<SocketAddr>,
+
+    /// The network interface, by name or address: a multicast group is joined on it, another
+    /// address is bound on it (loopback or unspecified: its address) [or client.interface]
+    #[arg(long, value_name = "NAME|ADDRESS", value_parser = crate::net::parse_interface)]
+    pub interface: Option<InterfaceSpec>,
 
     /// One JSON object per frame on standard output
     #[arg(long)]
@@ -193,7 +205,10 @@ pub fn run(args: ListenArgs, config: &ClientConfig) -> anyhow::Result<()> {
             .context("could not install the Ctrl-C handler")?;
     }
     let running = || !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| std::time::Instant::now() < d);
-    let socket = if args.wait_for_port {
+    let interface = args.interface.as_ref().or(config.interface.as_ref());
+    let socket = if interface.is_some() || net::is_multicast(&bind) {
+        bind_on_interface(bind, interface, args.wait_for_port, &running)?
+    } else if args.wait_for_port {
         let mut waiter = PortWaiter::new(bind, "cannot listen on");
         loop {
             if !running() {
@@ -204,12 +219,16 @@ pub fn run(args: ListenArgs, config: &ClientConfig) -> anyhow::Result<()> {
                 if waiter.waited() {
                     crate::note(&format!("{bind} is free now; listening"));
                 }
-                break socket;
+                break Some(socket);
             }
             std::thread::sleep(TICK);
         }
     } else {
-        UdpSocket::bind(bind).map_err(|e| bind_error("cannot listen on", bind, e))?
+        Some(UdpSocket::bind(bind).map_err(|e| bind_error("cannot listen on", bind, e))?)
+    };
+    let Some(socket) = socket else {
+        // Ctrl-C or --duration while waiting: nothing was received, nothing went wrong.
+        return Ok(());
     };
     let from = if args.from.is_empty() { config.listen_from.clone() } else { Some(args.from) };
     let mut sources = Sources::new(from.map(AllowList::new));
@@ -356,6 +375,51 @@ pub fn run(args: ListenArgs, config: &ClientConfig) -> anyhow::Result<()> {
         crate::note(&warning);
     }
     Ok(())
+}
+
+/// The socket for `bind` on `interface` ([`net::receive_plan`]): a multicast group joined on it,
+/// or its address bound. With `wait_for_port`, an interface not there (yet) and an address in
+/// use are waited for like a taken port, one line each, retried every second while `running`;
+/// `None` when `running` ends first. Otherwise they are errors (one line, exit status 2).
+fn bind_on_interface(
+    bind: SocketAddr,
+    interface: Option<&InterfaceSpec>,
+    wait_for_port: bool,
+    running: &impl Fn() -> bool,
+) -> anyhow::Result<Option<UdpSocket>> {
+    let mut said: Option<String> = None;
+    loop {
+        if !running() {
+            return Ok(None);
+        }
+        let waiting = match interface.map(net::resolve).transpose() {
+            Ok(found) => {
+                let plan = net::receive_plan(bind, found.as_ref())?;
+                match net::receiving_socket(&plan) {
+                    Ok(socket) => {
+                        if said.is_some() {
+                            crate::note(&format!("listening on {} now", plan.bind));
+                        }
+                        return Ok(Some(socket));
+                    }
+                    Err(e) if wait_for_port && crate::port::worth_waiting_for(&e) => {
+                        format!("{} is in use or not this machine's (yet): {e}; retrying every second", plan.bind)
+                    }
+                    Err(e) => return Err(bind_error("cannot listen on", plan.bind, e)),
+                }
+            }
+            Err(missing) if wait_for_port => format!("waiting for the interface: {missing}; retrying every second"),
+            Err(missing) => return Err(missing.into()),
+        };
+        if said.as_ref() != Some(&waiting) {
+            crate::note(&waiting);
+            said = Some(waiting);
+        }
+        let retry = Instant::now() + crate::port::RETRY_EVERY;
+        while running() && Instant::now() < retry {
+            std::thread::sleep(TICK);
+        }
+    }
 }
 
 /// A frame start on the master's timeline and its rate: where the next frame starts.

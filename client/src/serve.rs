@@ -43,6 +43,7 @@ use osc_timecode_core::{FrameRate, Timecode};
 use rosc::OscPacket;
 
 use crate::config::{self, ClientConfig};
+use crate::net::{self, InterfaceSpec};
 use crate::outputs::spec::{OutputArgs, OutputSpec};
 use crate::outputs::{Rig, Say, Timeline};
 use crate::port::{PortWaiter, bind_error};
@@ -57,6 +58,7 @@ Examples:
   osc-timecode serve                                    25 fps from 00:00:00:00 to 127.0.0.1:5006
   osc-timecode serve --rate 29.97df --start '01:00:00;00'
   osc-timecode serve --stopped --to 192.168.1.20:5006 --to 192.168.1.21:5006
+  osc-timecode serve --to 239.192.50.6:5006 --interface eth0   multicast on eth0 (TTL 1)
   osc-timecode serve --listen 0.0.0.0:5005 --allow 192.168.1.0/24 --token s3cret
   oscsend 127.0.0.1 5005 /transport/play                roll (/transport/stop parks)
   oscsend 127.0.0.1 5005 /transport/locate s 01:00:00:00
@@ -71,6 +73,12 @@ The listen socket takes /cue/NAME and /trigger/NAME (any NAME; acknowledged and 
 standard output, one line each), /transport/play, /transport/stop, /transport/locate TIMECODE and \
 /status, from senders in --allow (default loopback), with the token as first argument when one is \
 set. Ctrl-C ends it (exit status 0).
+
+Multicast: a group in 239.192.0.0/14 (not 239.255.x.y, where sACN lighting lives) reaches every \
+listen that joined it (listen --bind 239.192.50.6:5006 --interface NAME). --interface is required \
+for it: the stream leaves from that interface's address, which receivers know the master by. \
+--ttl stays 1 unless routers must pass it; switches with IGMP snooping need an IGMP querier on the \
+network. Receivers that sync their clock ping serve's address: let them in with --allow.
 
 Defaults: --rate falls back to OSC_TIMECODE_RATE, then [client] rate, then 25; --token to \
 OSC_TIMECODE_TOKEN, then [client] token. Errors (port in use, bad address, unknown rate, \
@@ -94,9 +102,20 @@ pub struct ServeArgs {
     #[arg(long, value_name = "TIMECODE", allow_hyphen_values = true)]
     start: Option<String>,
 
-    /// Send timecode here (repeat for more targets) [default: 127.0.0.1:5006]
-    #[arg(long = "to", value_name = "HOST:PORT")]
+    /// Send timecode here (repeat for more targets): an address, or a multicast group such as
+    /// 239.192.50.6:5006 (needs --interface) [default: 127.0.0.1:5006]
+    #[arg(long = "to", value_name = "HOST:PORT", value_parser = crate::net::parse_socket_addr)]
     targets: Vec<SocketAddr>,
+
+    /// The network interface to send on, by name or address (required for multicast targets;
+    /// unicast then leaves from its address too) [or client.interface]
+    #[arg(long, value_name = "NAME|ADDRESS", value_parser = crate::net::parse_interface)]
+    interface: Option<InterfaceSpec>,
+
+    /// Multicast TTL (IPv6: hop limit), 1 to 255: 1 keeps the stream on the local network
+    /// [default: 1, or client.ttl]
+    #[arg(long, value_name = "HOPS", value_parser = crate::net::parse_ttl)]
+    ttl: Option<u32>,
 
     /// Receive cues and transport control here
     #[arg(long, value_name = "HOST:PORT", default_value_t = config::DEFAULT_MASTER)]
@@ -190,7 +209,12 @@ pub fn run(args: ServeArgs, config: &ClientConfig) -> anyhow::Result<()> {
         Some(socket) => socket.local_addr().unwrap_or(args.listen).to_string(),
         None => format!("{} (once it is free)", args.listen),
     };
-    let sockets = sender::Targets::open(targets.clone())?;
+    let interface = match args.interface.as_ref().or(config.interface.as_ref()) {
+        Some(spec) => Some(net::resolve(spec)?),
+        None => None,
+    };
+    let ttl = args.ttl.or(config.ttl).unwrap_or(net::DEFAULT_TTL);
+    let sockets = sender::Targets::open(targets.clone(), &net::SendOptions { interface, ttl })?;
     let spec = OutputSpec::merge(&args.outputs, &config.outputs)?;
     // The rate is known: an output that cannot carry it is refused now, not silent later.
     if !spec.is_empty()

@@ -10,7 +10,7 @@
 //! schedule, never while encoding or sending, so the receiver never waits on a send and the
 //! sender never waits on a datagram.
 
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError};
 use std::thread::JoinHandle;
@@ -23,6 +23,7 @@ use osc_timecode_core::chase::{Chase, ChaseConfig, unix_nanos};
 
 use super::Shared;
 use super::transport::{Now, Schedule, Step};
+use crate::net;
 use crate::outputs::Timeline;
 
 /// The longest a send waits for room in a full socket buffer before the datagram is dropped.
@@ -44,7 +45,8 @@ pub struct SenderStats {
 }
 
 /// The sending sockets: one per address family in use, bound to loopback when every target of
-/// that family is loopback (the default), else to the unspecified address. A send waits at most
+/// that family is loopback (the default), else to `--interface`'s IPv4 address or the
+/// unspecified address ([`net::sending_bind`]). A send waits at most
 /// [`SEND_TIMEOUT`] for room in a full socket buffer, then the datagram is dropped and counted
 /// rather than delaying the next frame. Reads (the sync responder's pings, [`super::sync`])
 /// block: the sockets are not non-blocking, which would make the responder spin.
@@ -59,21 +61,18 @@ pub struct Targets {
 }
 
 impl Targets {
-    /// Opens the sockets for `targets` (errors name the address that could not be bound).
-    pub fn open(targets: Vec<SocketAddr>) -> anyhow::Result<Self> {
+    /// Opens the sockets for `targets` (errors name the address that could not be bound), on
+    /// `options`' interface with its TTL for multicast groups ([`crate::net`]). A multicast
+    /// target without an interface is refused here, before anything is sent.
+    pub fn open(targets: Vec<SocketAddr>, options: &net::SendOptions) -> anyhow::Result<Self> {
+        net::check_targets(&targets, options)?;
         let open = |v6: bool| -> anyhow::Result<Option<UdpSocket>> {
-            let family: Vec<&SocketAddr> = targets.iter().filter(|t| t.is_ipv6() == v6).collect();
+            let family: Vec<SocketAddr> = targets.iter().copied().filter(|t| t.is_ipv6() == v6).collect();
             if family.is_empty() {
                 return Ok(None);
             }
-            let loopback = family.iter().all(|t| t.ip().is_loopback());
-            let bind: SocketAddr = match (v6, loopback) {
-                (false, true) => (Ipv4Addr::LOCALHOST, 0).into(),
-                (false, false) => (Ipv4Addr::UNSPECIFIED, 0).into(),
-                (true, true) => (Ipv6Addr::LOCALHOST, 0).into(),
-                (true, false) => (Ipv6Addr::UNSPECIFIED, 0).into(),
-            };
-            let socket = UdpSocket::bind(bind)
+            let bind = net::sending_bind(&family, v6, options.interface.as_ref());
+            let socket = net::sending_socket(bind, &family, options)
                 .and_then(|s| s.set_write_timeout(Some(SEND_TIMEOUT)).map(|()| s))
                 .with_context(|| format!("could not open a UDP socket on {bind} to send timecode"))?;
             Ok(Some(socket))
