@@ -21,6 +21,7 @@ mod clap_numbers;
 mod clap_offline;
 mod clap_playback;
 mod clap_settings;
+mod clap_sync;
 mod clap_transport;
 mod client_to_plugin;
 mod interop;
