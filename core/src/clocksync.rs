@@ -16,7 +16,7 @@
 //! (queueing only ever adds delay, and asymmetric queueing biases a median: research measured
 //! ±1 ms for the median against ±0.2 ms for the minimum with 0–4 ms one-way jitter); the offset
 //! of an exchange is wrong by at most half its round trip, which is the bound shown to the user.
-//! It fits offset and drift (weighted by 1/round trip, slope within ±[`MAX_DRIFT_PPM`]) over the
+//! It fits offset and drift (weighted by 1/round trip², slope within ±[`MAX_DRIFT_PPM`]) over the
 //! last [`FIT_BURSTS`] bursts, slews changes up to [`SLEW_LIMIT_NS`] at [`SLEW_RATE`] rather than
 //! jumping, and treats a new epoch, or a change beyond [`step_threshold`] that the next burst
 //! confirms, as a step: the fit starts again, the new offset applies at once, and the caller
@@ -398,14 +398,18 @@ impl ClockSync {
     }
 }
 
-/// The weighted least-squares line through `points` (weights 1/round trip), its slope clamped
+/// The weighted least-squares line through `points` (weights 1/round trip²), its slope clamped
 /// to ±[`MAX_DRIFT_PPM`]; one point: a flat line.
 fn fit(points: &VecDeque<Point>) -> Line {
     let last = *points.back().expect("fit of at least one point");
     let at = last.at;
     let (mut sw, mut sx, mut sy, mut sxx, mut sxy) = (0.0, 0.0, 0.0, 0.0, 0.0);
     for p in points {
-        let w = 1.0 / p.round_trip as f64;
+        // 1/RTT²: a burst's error is at most half its round trip and mostly its asymmetric
+        // queueing, so the fastest bursts of the window carry the fit (with 0–4 ms one-way
+        // jitter, 1/RTT left a bias of half the mean fastest round trip, about 0.2 ms).
+        let rt = p.round_trip as f64;
+        let w = 1.0 / (rt * rt);
         let x = (p.at - at) as f64;
         let y = (p.offset - last.offset) as f64;
         sw += w;

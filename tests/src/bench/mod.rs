@@ -36,6 +36,7 @@ pub mod priority;
 pub mod report;
 pub mod stage;
 pub mod stats;
+pub mod sync;
 pub mod valgrind;
 
 use std::net::SocketAddr;
@@ -215,7 +216,7 @@ struct Options {
 }
 
 const USAGE: &str = "\
-usage: bench [--quick] [--out FILE] [--only 1,2,4,5,6,7,8,9,10] [--client PATH] [--debug-bundles DIR] [--command TEXT]
+usage: bench [--quick] [--out FILE] [--only 1,2,4,5,6,7,8,9,10,11] [--client PATH] [--debug-bundles DIR] [--command TEXT]
 
 Runs the benchmarks and writes BENCHMARKS.md. Normally started by `cargo xtask bench`, which builds
 what it needs and sets OSC_TIMECODE_BUNDLE_DIR to the release bundles.";
@@ -320,7 +321,7 @@ fn run() -> anyhow::Result<()> {
     let machine = report::Machine::read(&ctx);
     let wanted = |n: u32| options.only.as_ref().is_none_or(|o| o.contains(&n));
     let mut sections = Vec::new();
-    let sections_to_run: [(u32, SectionFn); 9] = [
+    let sections_to_run: [(u32, SectionFn); 10] = [
         (1, audio::run),
         (2, emission::run),
         (4, drift::run),
@@ -330,6 +331,7 @@ fn run() -> anyhow::Result<()> {
         (8, load::run),
         (9, artnet::run),
         (10, stage::run),
+        (11, sync::run),
     ];
     for (n, section) in sections_to_run {
         if wanted(n) {
