@@ -1,7 +1,7 @@
 //! `cargo xtask bundle <package> [--release]`: builds the `.clap` and `.vst3` bundles named in
 //! `bundler.toml` into `target/bundled/` (nice-plug-xtask).
 //!
-//! `cargo xtask bench [--quick] [--only 1,2,4,5,6,7] [--out FILE]`: builds what the benchmarks
+//! `cargo xtask bench [--quick] [--only 1,2,4,5,6,7,8,9,10,11] [--out FILE]`: builds what the benchmarks
 //! need and runs them, writing `BENCHMARKS.md` (see [`bench()`]).
 //!
 //! `cargo xtask dist`: builds the release bundles and client and packs them with the README,

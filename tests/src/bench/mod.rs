@@ -203,7 +203,7 @@ struct Options {
     /// `--out FILE` (default: `BENCHMARKS.md` at the workspace root).
     out: Option<PathBuf>,
     /// `--only 1,2,4`: sections to run (1 audio, 2 emission, 4 drift, 5 lock, 6 cue, 7 memory,
-    /// 8 load, 9 Art-Net).
+    /// 8 load, 9 Art-Net, 10 stage outputs, 11 clock sync).
     only: Option<Vec<u32>>,
     /// `--client PATH`.
     client: Option<PathBuf>,
