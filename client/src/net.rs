@@ -264,23 +264,28 @@ pub fn sending_socket(bind: SocketAddr, targets: &[SocketAddr], options: &SendOp
 
 /// Where serve's socket for `family` (the targets of one address family) is bound: loopback
 /// when every target is loopback (the default), else `interface`'s address of that family if one
-/// is given, else the unspecified address.
+/// is given (so the stream's source address stays that address, which receivers know the master
+/// by, whatever addresses the interface gains later), else the unspecified address. An IPv6
+/// link-local address only when every target is on the link (multicast or link-local): it
+/// cannot be the source of anything routed.
 pub fn sending_bind(family: &[SocketAddr], v6: bool, interface: Option<&Interface>) -> SocketAddr {
-    let loopback = family.iter().all(|t| t.ip().is_loopback());
     let (lo, any): (IpAddr, IpAddr) = if v6 {
         (Ipv6Addr::LOCALHOST.into(), Ipv6Addr::UNSPECIFIED.into())
     } else {
         (Ipv4Addr::LOCALHOST.into(), Ipv4Addr::UNSPECIFIED.into())
     };
-    if loopback {
+    if family.iter().all(|t| t.ip().is_loopback()) {
         return (lo, 0).into();
     }
-    // IPv4: the interface's address, so that even unicast leaves with it as the source. IPv6
-    // binds the unspecified address: a link-local source would need the scope on every target.
-    match interface.and_then(|i| i.address_like(any)).filter(|_| !v6) {
-        Some(addr) => addr,
-        None => (any, 0).into(),
-    }
+    let on_link = |t: &SocketAddr| match t.ip() {
+        IpAddr::V6(ip) => ip.is_multicast() || is_link_local(&ip),
+        IpAddr::V4(_) => true,
+    };
+    let usable = |addr: &SocketAddr| match addr.ip() {
+        IpAddr::V6(ip) if is_link_local(&ip) => family.iter().all(on_link),
+        _ => true,
+    };
+    interface.and_then(|i| i.address_like(any)).filter(usable).unwrap_or_else(|| (any, 0).into())
 }
 
 /// Where a receiving socket binds and what it joins.
@@ -425,7 +430,13 @@ mod tests {
         assert_eq!(sending_bind(&[group], false, Some(&eth0())), "198.51.100.1:0".parse().unwrap());
         assert_eq!(sending_bind(&[group], false, None), "0.0.0.0:0".parse().unwrap());
         let v6: SocketAddr = "[ff02::6a]:5006".parse().unwrap();
-        assert_eq!(sending_bind(&[v6], true, Some(&eth0())), "[::]:0".parse().unwrap());
+        let global: SocketAddr = "[2001:db8::7]:5006".parse().unwrap();
+        assert_eq!(sending_bind(&[v6, global], true, Some(&eth0())), "[2001:db8::1]:0".parse().unwrap());
+        let link_only = Interface { v6: vec!["fe80::1".parse().unwrap()], ..eth0() };
+        let scoped = SocketAddr::V6(SocketAddrV6::new("fe80::1".parse().unwrap(), 0, 0, 3));
+        assert_eq!(sending_bind(&[v6], true, Some(&link_only)), scoped, "on the link: its link-local address");
+        assert_eq!(sending_bind(&[v6, global], true, Some(&link_only)), "[::]:0".parse().unwrap(), "routed: not");
+        assert_eq!(sending_bind(&[v6], true, None), "[::]:0".parse().unwrap());
     }
 
     #[test]
