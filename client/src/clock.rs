@@ -389,6 +389,11 @@ impl Clock {
         true
     }
 
+    /// Whether the master was found not to answer pings (frames are placed by arrival).
+    pub fn unanswered(&self) -> bool {
+        self.unanswered >= UNANSWERED_BURSTS
+    }
+
     /// What the readout shows.
     pub fn view(&self, now: i128) -> ClockView {
         let sync = match self.sync.state(now) {

@@ -20,6 +20,7 @@ use osc_timecode_core::protocol::address::{CUE_PREFIX, TRIGGER_PREFIX};
 use osc_timecode_core::protocol::{decode_timecode_packet, system_time_from_timetag, timetag_from_system_time};
 use rosc::{OscBundle, OscMessage, OscPacket, OscTime, OscType};
 
+use crate::clock::{Clock, ClockMode, local_now};
 use crate::config::{self, ClientConfig, MASTER_ENV, TOKEN_ENV};
 use crate::exit::NotDone;
 
@@ -86,6 +87,12 @@ pub struct SendArgs {
     /// 127.0.0.1:5006]
     #[arg(long, value_name = "HOST:PORT", requires = "at")]
     pub timecode_from: Option<SocketAddr>,
+
+    /// With --at: how the master's timetags are placed on this machine's clock, to tell whether
+    /// the timecode has passed: same, sync (measured with /sync/ping) or arrival, as for listen
+    /// [default: same for a master on this machine, sync elsewhere; or client.clock]
+    #[arg(long, value_name = "MODE", requires = "at")]
+    pub clock: Option<ClockMode>,
 }
 
 /// A cue VALUE as typed.
@@ -120,7 +127,7 @@ pub fn run(kind: Kind, args: SendArgs, config: &ClientConfig) -> anyhow::Result<
         None => (msg, String::new()),
         Some(label) => {
             let from = args.timecode_from.or(config.listen).unwrap_or(config::DEFAULT_TIMECODE);
-            let (timetag, label) = timetag_for(label, from)?;
+            let (timetag, label) = timetag_for(label, from, args.clock.or(config.clock))?;
             (OscPacket::Bundle(OscBundle { timetag, content: vec![msg] }), format!(" at {label}"))
         }
     };
@@ -177,13 +184,21 @@ const LOCK_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The timetag of `label` on the master's timeline, chased from the timecode arriving at `from`
 /// until locked; with the label as the master's rate writes it.
-fn timetag_for(label: &str, from: SocketAddr) -> anyhow::Result<(OscTime, String)> {
+///
+/// The chase runs on this machine's clock ([`crate::clock`]): the timetags are placed on it as
+/// `clock` says (with `sync`, after the first burst of pings is answered, or after the master is
+/// found not to answer), so that "has the timecode passed" is judged on the master's time even
+/// when the clocks disagree; the cue's timetag goes back on the master's clock by the same shift.
+fn timetag_for(label: &str, from: SocketAddr, clock: Option<ClockMode>) -> anyhow::Result<(OscTime, String)> {
     let socket = UdpSocket::bind(from).with_context(|| format!("cannot receive the master's timecode on {from}"))?;
     socket.set_read_timeout(Some(Duration::from_millis(20))).context("could not set the socket timeout")?;
     let mut chase = Chase::new(ChaseConfig::default());
+    let mut clock = Clock::new(clock, 0);
     let deadline = Instant::now() + LOCK_TIMEOUT;
     let mut buf = vec![0u8; MAX_PACKET];
     let mut stopped = false;
+    // The last placement's shift: this machine's clock − the master's, ns.
+    let mut shift = 0;
     loop {
         if Instant::now() >= deadline {
             if stopped {
@@ -194,15 +209,33 @@ fn timetag_for(label: &str, from: SocketAddr) -> anyhow::Result<(OscTime, String
                 LOCK_TIMEOUT.as_secs()
             )));
         }
+        // Pings, when due (a line such as "does not answer" is not this command's to print:
+        // its one line is the outcome).
+        let _ = clock.poll(local_now(), &socket);
         let Ok((n, sender)) = socket.recv_from(&mut buf) else { continue };
-        let now = unix_nanos(SystemTime::now());
+        let now = local_now();
+        if clock.on_pong(&buf[..n], sender, now) {
+            continue;
+        }
         let Ok((timetag, msg)) = decode_timecode_packet(&buf[..n]) else { continue };
         // One master at a time, as `listen` follows it.
-        chase.on_packet_from(sender, &msg, timetag.map(|t| unix_nanos(system_time_from_timetag(t))), now);
+        let ours = chase.master().is_none_or(|m| m == sender);
+        let heard = timetag.map(|t| unix_nanos(system_time_from_timetag(t))).map(|t| {
+            if !ours {
+                return t;
+            }
+            let placed = clock.place(t, now);
+            shift = placed - t;
+            placed
+        });
+        chase.on_packet_from(sender, &msg, heard, now);
+        let _ = clock.follow(chase.master(), now);
         let readout = chase.tick(now);
         stopped = readout.state == ChaseState::Stopped;
         let (Some(current), Some(rate)) = (readout.frame, readout.rate) else { continue };
-        if readout.state != ChaseState::Locked {
+        let view = clock.view(now);
+        let placed = view.mode != Some(ClockMode::Sync) || view.sync.is_some() || clock.unanswered();
+        if readout.state != ChaseState::Locked || !placed {
             continue;
         }
         let wanted = Timecode::parse(label, rate)
@@ -214,7 +247,8 @@ fn timetag_for(label: &str, from: SocketAddr) -> anyhow::Result<(OscTime, String
             bail!(NotDone::new(format!("--at {} has passed: the master is at {now_label}", wanted.label())));
         }
         let Some(at) = chase.time_of_frame(target) else { continue };
-        let at = UNIX_EPOCH + Duration::from_nanos(u64::try_from(at).unwrap_or(0));
+        // Back on the master's clock, which reads the cue's timetag.
+        let at = UNIX_EPOCH + Duration::from_nanos(u64::try_from(at - shift).unwrap_or(0));
         return Ok((timetag_from_system_time(at), wanted.label().to_string()));
     }
 }

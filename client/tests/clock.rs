@@ -270,3 +270,33 @@ fn a_master_that_does_not_answer_is_placed_by_arrival_and_listen_says_so() {
     assert!(errs.iter().all(|e| (-1..=1).contains(e)), "by arrival: {errs:?}");
     assert!(lines.iter().any(|(_, v)| v["sync"] == "unsynced" && v["state"] == "locked"));
 }
+
+/// `cue --at` on a clock 250 ms ahead (issue 18): with `--clock sync` the cue is timetagged on
+/// the master's clock for exactly the frame asked (serve says it is due then), and "has it
+/// passed" is judged on the master's time.
+#[test]
+#[ignore = "needs libfaketime: apt-get install faketime"]
+fn cue_at_on_a_clock_250_ms_off_lands_on_the_frame_asked_with_sync() {
+    require_faketime();
+    let (timecode, control) = (util::free_port(), util::free_port());
+    let mut serve = util::KillOnDrop(
+        util::osc_timecode("clock-cue-serve")
+            .args(["serve", "--rate", "25", "--start", "01:00:00:00"])
+            .args(["--to", &format!("127.0.0.1:{timecode}"), "--listen", &format!("127.0.0.1:{control}")])
+            .spawn(),
+    );
+    let out = util::osc_timecode("clock-cue")
+        .env("LD_PRELOAD", FAKETIME)
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+        .env("FAKETIME", "+0.250s")
+        .args(["cue", "5", "--id", "1", "--at", "01:00:04:00", "--clock", "sync"])
+        .args(["--timecode-from", &format!("127.0.0.1:{timecode}"), "--master", &format!("127.0.0.1:{control}")])
+        .stdout();
+    assert_eq!(out, "ok /cue/5 id 1 at 01:00:04:00\n");
+    let _ = serve.0.kill();
+    let _ = serve.0.wait();
+    let mut printed = String::new();
+    std::io::Read::read_to_string(serve.0.stdout.as_mut().unwrap(), &mut printed).unwrap();
+    let line = printed.lines().find(|l| l.starts_with("cue /cue/5")).unwrap_or_else(|| panic!("{printed}"));
+    assert!(line.contains("due 01:00:04:00"), "serve's own timeline has the cue due at the frame asked: {line}");
+}
