@@ -101,13 +101,13 @@ fn require_namespaces() {
 }
 
 /// serve in one namespace sends to 239.192.50.6 (ports 5006, 5007) and ff02::6a (5008) on its
-/// interface s0; in the other namespace, across two veth pairs:
+/// interface s0 (named, then by its address); in the other namespace, across two veth pairs:
 /// - a listen joined on l0 (s0's peer) locks on serve, whose source is s0's address (the
 ///   sync exchange works too: serve allows the link's addresses);
 /// - a listen joined on l1 gets nothing, although the group reaches the namespace on l0 and
 ///   another socket there joined it: a plain socket on that port without a join (the control)
 ///   does get it, so the silence is `IP_MULTICAST_ALL` off and the join by interface;
-/// - the datagrams' IP TTL is 1 (read with a raw socket);
+/// - the datagrams' IP TTL is 1, or `--ttl`'s (read with a raw socket);
 /// - IPv6: a listen joined to ff02::6a on l0 locks on serve's link-local address.
 #[test]
 #[cfg_attr(
@@ -117,6 +117,14 @@ fn require_namespaces() {
 #[cfg_attr(not(target_os = "linux"), ignore = "network namespaces are Linux only")]
 fn multicast_reaches_the_listen_joined_on_its_interface_only() {
     require_namespaces();
+    // serve's interface by name with the default TTL, then by address with --ttl 4.
+    for (interface, ttl) in [("s0", None), ("198.51.100.1", Some(4))] {
+        in_namespaces(interface, ttl);
+    }
+}
+
+/// One run of `tests/multicast.sh` with serve's `--interface` and `--ttl`, and its checks.
+fn in_namespaces(interface: &str, ttl: Option<u32>) {
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("multicast");
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out).unwrap();
@@ -130,6 +138,8 @@ fn multicast_reaches_the_listen_joined_on_its_interface_only() {
         .arg(&out)
         .arg(&probe)
         .arg("4")
+        .arg(interface)
+        .args(ttl.map(|t| t.to_string()))
         .output()
         .expect("could not run unshare");
     let stderr = String::from_utf8_lossy(&run.stderr);
@@ -148,7 +158,10 @@ fn multicast_reaches_the_listen_joined_on_its_interface_only() {
     }
     let last = right.last().unwrap();
     assert_eq!((last["ignored"].as_u64(), last["invalid"].as_u64()), (Some(0), Some(0)), "{last}");
-    println!("measured: joined on l0: {} frames received, sync {}", last["received"], last["sync"]);
+    println!(
+        "measured: --interface {interface}: joined on l0, {} frames received, sync {}",
+        last["received"], last["sync"]
+    );
 
     let wrong = json_lines(&out.join("wrong.json"));
     assert!(!wrong.is_empty());
@@ -162,9 +175,10 @@ fn multicast_reaches_the_listen_joined_on_its_interface_only() {
         "the control (a plain socket on the same port, no join) gets the group: {control}"
     );
 
-    let ttl: serde_json::Value = serde_json::from_str(&read(out.join("ttl.json"))).unwrap();
-    assert_eq!(ttl["ttl"], 1, "TTL 1 by default: {ttl}");
-    assert_eq!(ttl["source"], "198.51.100.1", "{ttl}");
+    let want = ttl.unwrap_or(1);
+    let seen: serde_json::Value = serde_json::from_str(&read(out.join("ttl.json"))).unwrap();
+    assert_eq!(seen["ttl"], want, "TTL {want} (--ttl {ttl:?}): {seen}");
+    assert_eq!(seen["source"], "198.51.100.1", "{seen}");
 
     let v6 = json_lines(&out.join("v6.json"));
     let locked: Vec<_> = v6.iter().filter(|v| v["state"] == "locked").collect();

@@ -1,6 +1,8 @@
 #!/bin/sh
 # Runs serve and listen in two network namespaces joined by two veth pairs, for
-# client/tests/multicast.rs. Run it as `unshare -rnm sh multicast.sh BIN OUT PROBE`: everything
+# client/tests/multicast.rs. Run it as `unshare -rnm sh multicast.sh BIN OUT PROBE SECONDS
+# INTERFACE [TTL]` (INTERFACE: serve's --interface, s0 or its address; TTL: serve's --ttl, none
+# if absent): everything
 # it creates lives in that unshare's namespaces and vanishes with it; nothing reaches the
 # machine's own network. Addresses are TEST-NET-2 (198.51.100.0/24).
 #
@@ -18,7 +20,10 @@ set -eu
 BIN=$1
 OUT=$2
 PROBE=$3
-SECONDS_RUN=${4:-4}
+SECONDS_RUN=$4
+INTERFACE=$5
+TTL_ARGS=
+if [ -n "${6:-}" ]; then TTL_ARGS="--ttl $6"; fi
 
 mount -t tmpfs none /run
 mkdir -p /run/netns
@@ -59,7 +64,7 @@ run_l python3 "$PROBE" ttl 239.192.50.6 5006 "$SECONDS_RUN" >"$OUT/ttl.json" 2>"
 TTL=$!
 sleep 0.5
 run_s "$BIN" serve --to 239.192.50.6:5006 --to 239.192.50.6:5007 --to '[ff02::6a]:5008' \
-    --interface s0 --listen 127.0.0.1:5005 --allow 198.51.100.0/24 --allow fe80::/10 \
+    --interface "$INTERFACE" $TTL_ARGS --listen 127.0.0.1:5005 --allow 198.51.100.0/24 --allow fe80::/10 \
     >"$OUT/serve.out" 2>"$OUT/serve.err" &
 SERVE=$!
 wait $RIGHT $WRONG $V6 $TTL || true
