@@ -26,7 +26,9 @@
 //! ([`ClockSync::to_local`]), so a step of the receiver's own wall clock cannot move the position
 //! either.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
 use rosc::{OscMessage, OscPacket, OscTime, OscType};
 
@@ -162,6 +164,50 @@ impl Pong {
             sent,
             epoch,
         })
+    }
+}
+
+/// Pongs a second a master sends one source, at most (a burst is 8 pings over 280 ms).
+pub const PONGS_PER_SOURCE: u32 = 20;
+/// Pongs a second a master sends in all, at most.
+pub const PONGS_IN_ALL: u32 = 200;
+/// Sources a master counts within a second; pings from more are refused until the next second.
+pub const PONG_SOURCES: usize = 1024;
+
+/// A master's limits on pongs: counts per one-second window, per source and in all, in bounded
+/// memory. The plugin's network thread and `serve`'s responders each keep one. `[thread-safe]`
+/// as plain data; owned by one thread.
+#[derive(Debug, Default)]
+pub struct PongLimits {
+    /// The current window's start.
+    window: Option<Instant>,
+    /// Pongs sent in it, in all.
+    total: u32,
+    /// Pongs sent in it, per source address; at most [`PONG_SOURCES`] entries.
+    per_source: HashMap<IpAddr, u32>,
+}
+
+impl PongLimits {
+    /// Whether a pong to `from` at `now` is within the limits (and counts it if so).
+    pub fn allow(&mut self, from: IpAddr, now: Instant) -> bool {
+        if self.window.is_none_or(|w| now.duration_since(w) >= Duration::from_secs(1)) {
+            self.window = Some(now);
+            self.total = 0;
+            self.per_source.clear();
+        }
+        if self.total >= PONGS_IN_ALL {
+            return false;
+        }
+        if !self.per_source.contains_key(&from) && self.per_source.len() >= PONG_SOURCES {
+            return false;
+        }
+        let n = self.per_source.entry(from).or_insert(0);
+        if *n >= PONGS_PER_SOURCE {
+            return false;
+        }
+        *n += 1;
+        self.total += 1;
+        true
     }
 }
 
@@ -600,6 +646,21 @@ mod tests {
         let later = sync.offset_at(t + 3 * NANOS).unwrap();
         let fitted = sync.fit.unwrap().eval(t + 3 * NANOS).round() as i128;
         assert_eq!(later, fitted, "the slew is done after at most 2 s");
+    }
+
+    #[test]
+    fn pong_limits_per_source_and_in_all() {
+        let mut limits = PongLimits::default();
+        let t = Instant::now();
+        let a: IpAddr = "127.0.0.1".parse().unwrap();
+        let b: IpAddr = "127.0.0.2".parse().unwrap();
+        assert_eq!((0..30).filter(|_| limits.allow(a, t)).count(), PONGS_PER_SOURCE as usize);
+        assert!(limits.allow(b, t), "another source has its own allowance");
+        assert!(limits.allow(a, t + Duration::from_secs(1)), "a new second");
+        let mut limits = PongLimits::default();
+        let allowed =
+            (0..300u32).filter(|i| limits.allow(IpAddr::from([10, 0, (i / 250) as u8, (i % 250) as u8]), t)).count();
+        assert_eq!(allowed, PONGS_IN_ALL as usize);
     }
 
     #[test]

@@ -10,12 +10,11 @@
 //!   [`STEP_NS`] between two pongs (serve re-anchored on a wall clock that was set meanwhile):
 //!   receivers then start their estimate again.
 //! - Only senders serve may talk to are answered: an address among its timecode targets, or one
-//!   its `--allow` list admits. At most [`PER_SOURCE_PER_SECOND`] pongs a second to one source
-//!   and [`TOTAL_PER_SECOND`] in all; the rest are counted (`sync_refused`), never queued. A pong
+//!   its `--allow` list admits. At most [`PONGS_PER_SOURCE`](osc_timecode_core::clocksync::PONGS_PER_SOURCE) pongs a second to one source
+//!   and [`PONGS_IN_ALL`](osc_timecode_core::clocksync::PONGS_IN_ALL) in all; the rest are counted (`sync_refused`), never queued. A pong
 //!   is exactly as long as its ping, so serve can never be used to amplify.
 //! - Anything else arriving on a sending socket (not a ping) is ignored.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError};
@@ -23,7 +22,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use osc_timecode_core::clocksync::{Ping, Pong};
+use osc_timecode_core::clocksync::{Ping, Pong, PongLimits};
 use osc_timecode_core::cue::AllowList;
 use osc_timecode_core::protocol::timetag_from_system_time;
 
@@ -35,12 +34,6 @@ const WAIT: Duration = Duration::from_millis(50);
 /// A change of the timescale against the monotonic clock beyond this, ns, is a step (a new
 /// epoch). Below it: rounding and the reading of two clocks.
 pub const STEP_NS: i128 = 1_000_000;
-/// Pongs a second to one source, at most (a burst is 8 pings over 280 ms).
-pub const PER_SOURCE_PER_SECOND: u32 = 20;
-/// Pongs a second in all, at most.
-pub const TOTAL_PER_SECOND: u32 = 200;
-/// Sources remembered for the per-source limit; beyond it the oldest window is forgotten.
-const SOURCES: usize = 1024;
 
 /// What the responders count, for `/status`. `[thread-safe]`.
 #[derive(Debug, Default)]
@@ -97,7 +90,7 @@ impl Responders {
         for socket in sockets {
             socket.set_read_timeout(Some(WAIT)).context("could not set the sync responder's timeout")?;
             let mut responder =
-                Responder { socket, who: who.clone(), shared: Arc::clone(shared), limits: Limits::default() };
+                Responder { socket, who: who.clone(), shared: Arc::clone(shared), limits: PongLimits::default() };
             threads.push(
                 std::thread::Builder::new()
                     .name("osc-timecode-serve-sync".into())
@@ -116,47 +109,12 @@ impl Responders {
     }
 }
 
-/// Token-free rate limits: counts per one-second window, per source and in all.
-#[derive(Debug, Default)]
-struct Limits {
-    /// The current window's start.
-    window: Option<Instant>,
-    /// Pongs sent in it, in all.
-    total: u32,
-    /// Pongs sent in it, per source address.
-    per_source: HashMap<IpAddr, u32>,
-}
-
-impl Limits {
-    /// Whether a pong to `from` at `now` is within the limits (and counts it if so).
-    fn allow(&mut self, from: IpAddr, now: Instant) -> bool {
-        if self.window.is_none_or(|w| now.duration_since(w) >= Duration::from_secs(1)) {
-            self.window = Some(now);
-            self.total = 0;
-            self.per_source.clear();
-        }
-        if self.total >= TOTAL_PER_SECOND {
-            return false;
-        }
-        if !self.per_source.contains_key(&from) && self.per_source.len() >= SOURCES {
-            return false;
-        }
-        let n = self.per_source.entry(from).or_insert(0);
-        if *n >= PER_SOURCE_PER_SECOND {
-            return false;
-        }
-        *n += 1;
-        self.total += 1;
-        true
-    }
-}
-
 /// One socket's responder. `[sync-thread]`.
 struct Responder {
     socket: UdpSocket,
     who: Answerable,
     shared: Arc<Shared>,
-    limits: Limits,
+    limits: PongLimits,
 }
 
 impl Responder {
@@ -206,25 +164,5 @@ impl Responder {
             stats.epoch.fetch_add(1, Ordering::Relaxed);
         }
         stats.epoch.load(Ordering::Relaxed)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn limits_per_source_and_in_all() {
-        let mut limits = Limits::default();
-        let t = Instant::now();
-        let a: IpAddr = "127.0.0.1".parse().unwrap();
-        let b: IpAddr = "127.0.0.2".parse().unwrap();
-        assert_eq!((0..30).filter(|_| limits.allow(a, t)).count(), PER_SOURCE_PER_SECOND as usize);
-        assert!(limits.allow(b, t), "another source has its own allowance");
-        assert!(limits.allow(a, t + Duration::from_secs(1)), "a new second");
-        let mut limits = Limits::default();
-        let allowed =
-            (0..300u32).filter(|i| limits.allow(IpAddr::from([10, 0, (i / 250) as u8, (i % 250) as u8]), t)).count();
-        assert_eq!(allowed, TOTAL_PER_SECOND as usize);
     }
 }

@@ -14,18 +14,17 @@
 //!   keeps counting up across re-activations.
 //! - Only senders the plugin may talk to are answered: the address of one of its targets, or one
 //!   its cue allow-list admits (confined to loopback unless the machine's config file allows
-//!   network cue input, as the cue input's is). At most [`PER_SOURCE_PER_SECOND`] pongs a second
-//!   to one source and [`TOTAL_PER_SECOND`] in all; the rest are counted (`sync_refused`), never
+//!   network cue input, as the cue input's is). At most [`PONGS_PER_SOURCE`](osc_timecode_core::clocksync::PONGS_PER_SOURCE) pongs a second
+//!   to one source and [`PONGS_IN_ALL`](osc_timecode_core::clocksync::PONGS_IN_ALL) in all; the rest are counted (`sync_refused`), never
 //!   queued. A pong is exactly as long as its ping: the plugin can never amplify.
 //! - Anything else arriving on a sending socket (not a ping) is read and ignored.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::OnceLock;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use osc_timecode_core::clocksync::{PACKET_LEN, Ping, Pong};
+use osc_timecode_core::clocksync::{PACKET_LEN, Ping, Pong, PongLimits};
 use osc_timecode_core::cue::AllowList;
 use osc_timecode_core::protocol::timetag_from_system_time;
 
@@ -38,13 +37,6 @@ use crate::wallclock::WallClock;
 /// anchors is a step (a new epoch). Below it: NTP's slew over one re-anchor interval, and the
 /// pairing of the two clocks.
 pub const STEP_NS: i128 = 1_000_000;
-/// Pongs a second to one source, at most (a receiver's burst is 8 pings over 280 ms).
-pub const PER_SOURCE_PER_SECOND: u32 = 20;
-/// Pongs a second in all, at most.
-pub const TOTAL_PER_SECOND: u32 = 200;
-/// Sources remembered for the per-source limit in one second; pings from further sources are
-/// refused until the next second.
-const SOURCES: usize = 1024;
 /// Datagrams read from one socket at one wake-up, at most: a flood waits in the kernel's
 /// buffer (and overflows there) rather than hold up the frames.
 pub const READS_PER_WAKE: usize = 16;
@@ -80,41 +72,6 @@ impl Answerable {
     }
 }
 
-/// Rate limits: counts per one-second window, per source and in all. `[network-thread]`.
-#[derive(Debug, Default)]
-struct Limits {
-    /// The current window's start.
-    window: Option<Instant>,
-    /// Pongs sent in it, in all.
-    total: u32,
-    /// Pongs sent in it, per source address; at most [`SOURCES`] entries.
-    per_source: HashMap<IpAddr, u32>,
-}
-
-impl Limits {
-    /// Whether a pong to `from` at `now` is within the limits (and counts it if so).
-    fn allow(&mut self, from: IpAddr, now: Instant) -> bool {
-        if self.window.is_none_or(|w| now.duration_since(w) >= Duration::from_secs(1)) {
-            self.window = Some(now);
-            self.total = 0;
-            self.per_source.clear();
-        }
-        if self.total >= TOTAL_PER_SECOND {
-            return false;
-        }
-        if !self.per_source.contains_key(&from) && self.per_source.len() >= SOURCES {
-            return false;
-        }
-        let n = self.per_source.entry(from).or_insert(0);
-        if *n >= PER_SOURCE_PER_SECOND {
-            return false;
-        }
-        *n += 1;
-        self.total += 1;
-        true
-    }
-}
-
 /// The network thread's pong responder. `[network-thread]`, created with the thread.
 #[derive(Debug)]
 pub struct Responder {
@@ -124,7 +81,7 @@ pub struct Responder {
     /// as the cue input reads it).
     network_allowed: bool,
     /// The rate limits.
-    limits: Limits,
+    limits: PongLimits,
     /// When the last ping (answered or not) was read: the thread polls faster for a while.
     last_ping: Option<Instant>,
 }
@@ -136,7 +93,7 @@ impl Responder {
         Self {
             who: Answerable::of(settings, network_allowed),
             network_allowed,
-            limits: Limits::default(),
+            limits: PongLimits::default(),
             last_ping: None,
         }
     }
@@ -224,21 +181,6 @@ fn timescale_at_base(wall: &WallClock) -> i64 {
 mod tests {
     use super::*;
     use crate::settings::values::{Target, Targets};
-
-    #[test]
-    fn limits_per_source_and_in_all() {
-        let mut limits = Limits::default();
-        let t = Instant::now();
-        let a: IpAddr = "127.0.0.1".parse().unwrap();
-        let b: IpAddr = "127.0.0.2".parse().unwrap();
-        assert_eq!((0..30).filter(|_| limits.allow(a, t)).count(), PER_SOURCE_PER_SECOND as usize);
-        assert!(limits.allow(b, t), "another source has its own allowance");
-        assert!(limits.allow(a, t + Duration::from_secs(1)), "a new second");
-        let mut limits = Limits::default();
-        let allowed =
-            (0..300u32).filter(|i| limits.allow(IpAddr::from([10, 0, (i / 250) as u8, (i % 250) as u8]), t)).count();
-        assert_eq!(allowed, TOTAL_PER_SECOND as usize);
-    }
 
     fn settings(target: &str, allow: &[&str], enabled: bool) -> Settings {
         let mut s =
