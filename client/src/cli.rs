@@ -49,6 +49,11 @@ Configuration:
     listen = \"127.0.0.1:5006\"  # listen --bind, cue --timecode-from, OSC_TIMECODE_LISTEN
     listen_from = [\"192.168.1.20\"]  # listen --from
     record_max_bytes = \"1GiB\"  # listen --record-max-bytes
+    clock = \"sync\"        # listen, cue --at: --clock (same, sync, arrival)
+    clock_offset_ms = 0    # listen --clock-offset-ms
+    interface = \"eth0\"    # serve/listen --interface (a name or one of its addresses)
+    ttl = 1                # serve --ttl (multicast hops)
+    [client.outputs]       # listen/serve: --ltc, --mtc, --artnet... (see the README)
   A flag beats its environment variable, which beats the file, which beats the built-in
   default. The file is --config FILE, else $OSC_TIMECODE_CONFIG, else
     Linux    $XDG_CONFIG_HOME/osc-timecode/config.toml or ~/.config/osc-timecode/config.toml
