@@ -263,7 +263,7 @@ pub fn run(ctx: &Ctx) -> Section {
             ));
             body.push_str(
                 "The estimate keeps the exchange with the fastest round trip of each burst (8 pings 40 ms apart every \
-                 2 s), whose offset is wrong by at most half that round trip, and fits offset and drift over 8 bursts. \
+                 2 s), whose offset is wrong by at most half that round trip, and follows drift with a line through the fastest burst of the last 16 (32 s). \
                  On loopback the round trip is tens of microseconds plus the jitter drawn for the pong; the fastest of 8 \
                  draws from 0–4 ms is 0.44 ms on average, which is what the bound shows.\n\n",
             );
