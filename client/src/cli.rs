@@ -34,6 +34,7 @@ Examples:
   osc-timecode trigger 7 0.5                                    control change 7 = 64
   osc-timecode serve --rate 29.97df --start '01:00:00;00'       a master without a DAW (Ctrl-C ends)
   osc-timecode listen                                           chase the timecode at 127.0.0.1:5006
+  osc-timecode discover                                         OSC services on the network (DNS-SD _osc._udp)
   osc-timecode completions bash > ~/.local/share/bash-completion/completions/osc-timecode
   osc-timecode man --dir ~/.local/share/man/man1                the manual pages";
 
@@ -102,6 +103,8 @@ pub enum Command {
     Listen(ListenArgs),
     /// List the audio devices and MIDI ports the outputs can use (--ltc, --mtc)
     Outputs(ListArgs),
+    /// Browse the network for OSC services (_osc._udp over DNS-SD): masters, receivers, others
+    Discover(crate::discover::DiscoverArgs),
     /// Print the completion script for a shell (bash, zsh, fish, powershell, elvish)
     Completions(CompletionsArgs),
     /// Print the manual page, or write every page into a directory

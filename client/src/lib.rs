@@ -14,6 +14,7 @@ pub mod clock;
 pub mod completions;
 pub mod config;
 pub mod convert;
+pub mod discover;
 pub mod exit;
 pub mod listen;
 pub mod man;

@@ -159,6 +159,11 @@ pub struct ListenArgs {
     #[arg(long)]
     pub wait_for_port: bool,
 
+    /// Advertise the timecode port over DNS-SD as an `_osc._udp` service (role=receiver), under
+    /// NAME [default: "osc-timecode listen on HOST"]; on the interfaces of the bound address only
+    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
+    pub advertise: Option<String>,
+
     /// How the master's timetags are placed on this machine's clock: same (the clocks agree),
     /// sync (measured with /sync/ping), arrival (by arrival times) [default: same for a master
     /// on this machine, sync for one elsewhere; or client.clock]
@@ -229,6 +234,15 @@ pub fn run(args: ListenArgs, config: &ClientConfig) -> anyhow::Result<()> {
     let Some(socket) = socket else {
         // Ctrl-C or --duration while waiting: nothing was received, nothing went wrong.
         return Ok(());
+    };
+    // After the bind, so the advertised port is the bound one (HOST:0 included).
+    let _advertised = match &args.advertise {
+        Some(name) => Some(crate::discover::Advertiser::start(
+            crate::discover::Role::Receiver,
+            name,
+            socket.local_addr().unwrap_or(bind),
+        )?),
+        None => None,
     };
     let from = if args.from.is_empty() { config.listen_from.clone() } else { Some(args.from) };
     let mut sources = Sources::new(from.map(AllowList::new));

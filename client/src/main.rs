@@ -20,7 +20,7 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use osc_timecode_client::{cli, completions, config, convert, exit, listen, man, note, outputs, send, serve};
+use osc_timecode_client::{cli, completions, config, convert, discover, exit, listen, man, note, outputs, send, serve};
 
 fn main() -> ExitCode {
     match run() {
@@ -56,6 +56,7 @@ fn run() -> anyhow::Result<()> {
         cli::Command::Man(args) => man::run(args),
         // Asks the system, not the file.
         cli::Command::Outputs(args) => outputs::list::run(&args),
+        cli::Command::Discover(args) => discover::run(&args),
     }
 }
 

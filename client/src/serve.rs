@@ -121,6 +121,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "HOST:PORT", default_value_t = config::DEFAULT_MASTER)]
     listen: SocketAddr,
 
+    /// Advertise the cue port over DNS-SD as an `_osc._udp` service (role=master), under NAME
+    /// [default: "osc-timecode on HOST"]; on the interfaces of --listen's address only
+    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
+    advertise: Option<String>,
+
     /// Accept messages from this address or CIDR range (repeat for more) [default: 127.0.0.0/8
     /// and ::1]
     #[arg(long = "allow", value_name = "CIDR", value_parser = parse_allow_entry)]
@@ -204,6 +209,15 @@ pub fn run(args: ServeArgs, config: &ClientConfig) -> anyhow::Result<()> {
         }
     } else {
         Some(UdpSocket::bind(args.listen).map_err(|e| bind_error("could not listen on", args.listen, e))?)
+    };
+    // After the bind, so the advertised port is the bound one (--listen HOST:0 included).
+    let _advertised = match &args.advertise {
+        Some(name) => Some(crate::discover::Advertiser::start(
+            crate::discover::Role::Master,
+            name,
+            socket.as_ref().and_then(|s| s.local_addr().ok()).unwrap_or(args.listen),
+        )?),
+        None => None,
     };
     let listening = match &socket {
         Some(socket) => socket.local_addr().unwrap_or(args.listen).to_string(),

@@ -468,7 +468,8 @@ fn help_has_examples() {
 
 /// Every command, as the user types it: frozen, since scripts, completions and man pages name
 /// them.
-const COMMANDS: [&str; 8] = ["convert", "cue", "trigger", "serve", "listen", "outputs", "completions", "man"];
+const COMMANDS: [&str; 9] =
+    ["convert", "cue", "trigger", "serve", "listen", "outputs", "discover", "completions", "man"];
 
 /// The exit statuses `--help` documents, one case of each kind: 0 done, 1 ran but not done,
 /// 2 usage or setup error.
