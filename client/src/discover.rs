@@ -118,6 +118,15 @@ fn host_label() -> String {
     if label.is_empty() { "localhost".to_owned() } else { label.to_owned() }
 }
 
+/// The advertisement's own host name, `HOST-osctc-ROLE-PORT.local.`, HOST cut so that the label
+/// stays within 63 bytes.
+fn own_host(role: Role, port: u16) -> String {
+    let tail = format!("-osctc-{}-{port}", role.as_str());
+    let host = host_label();
+    let keep = host.len().min(MAX_NAME_BYTES - tail.len());
+    format!("{}{tail}.local.", host[..keep].trim_end_matches('-'))
+}
+
 /// Where an advertisement for a socket bound to `ip` goes: the interfaces to use and, for a
 /// specific address, that address (an unspecified bind takes every address of the interfaces).
 fn scope(ip: IpAddr) -> (Vec<IfKind>, Option<IpAddr>) {
@@ -148,7 +157,10 @@ impl Advertiser {
             .disable_interface(IfKind::All)
             .and_then(|()| daemon.enable_interface(interfaces.clone()))
             .context("could not choose the interfaces for --advertise")?;
-        let host = format!("{}.local.", host_label());
+        // A host name of its own: HOST.local. belongs to the system's responder (Avahi, Bonjour),
+        // which would see our narrower address set as a conflict, and two advertisers of one
+        // machine bound to different addresses must not merge theirs.
+        let host = own_host(role, bound.port());
         let txt = [("txtvers", "1"), ("role", role.as_str()), ("proto", PROTO), ("timecode", "/sync/timecode")];
         let addresses = address.map(|a| a.to_string()).unwrap_or_default();
         let mut info = ServiceInfo::new(SERVICE_TYPE, &name, &host, addresses.as_str(), bound.port(), &txt[..])
@@ -341,6 +353,13 @@ mod tests {
         let long = "é".repeat(40);
         let cut = instance_name(&long, Role::Master);
         assert_eq!(cut.len(), 62, "cut at a character boundary under 63 bytes");
+    }
+
+    #[test]
+    fn own_host_is_one_label() {
+        let host = own_host(Role::Receiver, 65535);
+        let label = host.strip_suffix(".local.").unwrap_or_default();
+        assert!(label.ends_with("-osctc-receiver-65535") && label.len() <= 63 && !label.contains('.'), "{host}");
     }
 
     #[test]

@@ -173,3 +173,46 @@ wait $R || true
         ]
     );
 }
+
+/// An advertisement covers the bound address only: serve on one veth end's address is seen at
+/// that address alone, serve on 0.0.0.0 at every IPv4 address of the namespace. (Each has a host
+/// name of its own, so the two address sets do not merge.)
+#[test]
+#[cfg_attr(
+    target_os = "linux",
+    ignore = "needs python-zeroconf and a network namespace: python3 -m pip install zeroconf==0.147.0; unshare with user namespaces, ip (iproute2)"
+)]
+#[cfg_attr(not(target_os = "linux"), ignore = "network namespaces are Linux only")]
+fn advertised_on_the_bound_address_only() {
+    require_tools();
+    let out = in_namespace(
+        "discover_scope",
+        r#"
+ip link add v0 type veth peer name v1
+ip addr add 198.51.100.1/25 dev v0
+ip addr add 198.51.100.130/25 dev v1
+ip link set v0 up
+ip link set v1 up
+"$BIN" serve --listen 198.51.100.1:5100 --to 127.0.0.1:5101 --advertise "On v0" 2>"$OUT/v0.err" & S=$!
+"$BIN" serve --listen 0.0.0.0:5300 --to 127.0.0.1:5301 --advertise "Everywhere" 2>"$OUT/all.err" & A=$!
+python3 "$PEER" browse 4 >"$OUT/browse.json"
+kill -INT $S $A
+wait $S $A
+"#,
+    );
+    let found: Value = serde_json::from_str(&read(&out, "browse.json")).unwrap();
+    assert_eq!(found["On v0._osc._udp.local."]["addresses"], serde_json::json!(["198.51.100.1"]), "{found}");
+    assert_eq!(found["On v0._osc._udp.local."]["port"], 5100, "{found}");
+    assert_eq!(
+        found["Everywhere._osc._udp.local."]["addresses"],
+        serde_json::json!(["127.0.0.1", "198.51.100.1", "198.51.100.130"]),
+        "{found}"
+    );
+    assert_eq!(
+        read(&out, "v0.err").lines().next(),
+        Some("osc-timecode: advertising \"On v0\" (master _osc._udp) at 198.51.100.1:5100")
+    );
+    assert!(read(&out, "all.err").starts_with(
+        "osc-timecode: advertising \"Everywhere\" (master _osc._udp) at 0.0.0.0:5300 on every interface\n"
+    ));
+}
