@@ -284,7 +284,7 @@ pub enum SyncState {
     Synced {
         /// Master − receiver now, ns.
         offset_ns: i128,
-        /// The error bound: half the last burst's smallest round trip, ns.
+        /// The error bound: half the round trip of the fastest burst the estimate goes through, ns.
         bound_ns: i128,
         /// The master's clock runs this much faster, ppm.
         drift_ppm: f64,
@@ -436,12 +436,21 @@ impl ClockSync {
         Some(master_ns - self.offset_at(first)?)
     }
 
+    /// The error bound of the line in force: half the round trip of the fastest burst it goes
+    /// through (the drift extrapolated since is the slope's, small against it).
+    fn bound_now(&self) -> i128 {
+        self.points.iter().map(|p| p.round_trip / 2).min().unwrap_or(self.bound)
+    }
+
     /// Where the estimate stands at receiver instant `now`.
     pub fn state(&self, now: i128) -> SyncState {
         match (self.offset_at(now), self.fit) {
-            (Some(offset_ns), Some(fit)) => {
-                SyncState::Synced { offset_ns, bound_ns: self.bound, drift_ppm: fit.slope * 1e6, steps: self.steps }
-            }
+            (Some(offset_ns), Some(fit)) => SyncState::Synced {
+                offset_ns,
+                bound_ns: self.bound_now(),
+                drift_ppm: fit.slope * 1e6,
+                steps: self.steps,
+            },
             _ => SyncState::Unsynced,
         }
     }
@@ -556,7 +565,11 @@ mod tests {
                 && outcome != BurstOutcome::Held
                 && let SyncState::Synced { offset_ns, bound_ns, .. } = sync.state(now)
             {
-                assert_eq!(bound_ns, smallest / 2, "the bound shown is half the burst's smallest round trip");
+                let fastest = halves.iter().copied().min().unwrap_or(0);
+                assert!(
+                    (fastest..=smallest / 2).contains(&bound_ns),
+                    "the bound shown is half the fastest round trip the line goes through: {bound_ns}"
+                );
                 // Each burst's best exchange is off by at most half its round trip; the fit
                 // averages them and extrapolates its slope, a slew may be under way.
                 let worst = halves.iter().copied().max().unwrap_or(0);
