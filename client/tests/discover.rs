@@ -142,7 +142,8 @@ fn discover_lists_an_independent_peer() {
 "$BIN" discover --seconds 1 >"$OUT/none.txt" 2>"$OUT/none.err"
 python3 "$PEER" register 30 >"$OUT/peer.out" & R=$!
 "$BIN" serve --listen 127.0.0.1:5100 --to 127.0.0.1:5101 --advertise "Test Master" 2>"$OUT/serve.err" & S=$!
-until grep -q registered "$OUT/peer.out"; do sleep 0.1; done
+i=0
+until grep -q registered "$OUT/peer.out"; do i=$((i + 1)); [ $i -lt 300 ] || { echo "the peer did not register" >&2; exit 1; }; sleep 0.1; done
 "$BIN" discover --seconds 4 --json >"$OUT/found.json"
 "$BIN" discover >"$OUT/found.txt" 2>"$OUT/found.err"
 kill -INT $S
