@@ -148,11 +148,29 @@ fn read_ltc(path: &std::path::Path, m: &Master, parked: &[String], what: &str) -
     assert_eq!((format, channels, sample_rate, bits), (3, 1, SAMPLE_RATE, 32), "{what}: mono float at the rate asked");
     let decoded = libltc::decode(&samples, SAMPLE_RATE, RATE, what);
     assert!(decoded.len() > 100, "{what}: libltc read {} words", decoded.len());
-    // Every word that carries a frame the master played, its t0 computed back.
+    // Every word that carries a frame the master played, its t0 computed back; but for the first
+    // word of each stretch (after the lock, a locate, a restart): when the listen learns of the
+    // new timeline just after that frame started, its word starts on the render boundary,
+    // shortened by up to half a bit (outputs/ltc.rs: rather than a frame later), and is checked
+    // against that below.
+    let matched = match_words(&decoded, m, parked);
+    let mut firsts = Vec::new();
+    let mut prev: Option<usize> = None;
     let t0s: Vec<i128> = decoded
         .iter()
-        .zip(match_words(&decoded, m, parked))
-        .filter_map(|(d, i)| Some(m.played[i?].1 - i128::from(d.off_start) * NANOS / i128::from(SAMPLE_RATE)))
+        .zip(&matched)
+        .filter_map(|(d, i)| {
+            let i = (*i)?;
+            let t0 = m.played[i].1 - i128::from(d.off_start) * NANOS / i128::from(SAMPLE_RATE);
+            let first = prev.is_none_or(|p| p + 1 != i);
+            prev = Some(i);
+            if first {
+                firsts.push(t0);
+                None
+            } else {
+                Some(t0)
+            }
+        })
         .collect();
     let (lo, hi) = (*t0s.iter().min().unwrap(), *t0s.iter().max().unwrap());
     let sample_ns = NANOS / i128::from(SAMPLE_RATE);
@@ -179,6 +197,15 @@ fn read_ltc(path: &std::path::Path, m: &Master, parked: &[String], what: &str) -
         t0 - hi,
         t0 - lo
     );
+    // A first word starts at most half a bit late (a 29.97 DF word is 1601.6 samples, 80 bits).
+    let half_bit = 1602 * sample_ns / 160;
+    for first in firsts {
+        assert!(
+            (t0 - first) >= -sample_ns / 2 - 1000 && t0 - first <= half_bit + 5 * sample_ns / 2 + 1000,
+            "{what}: a stretch's first word is read {} ns after its frame starts",
+            t0 - first
+        );
+    }
     Ltc { decoded, samples, time_reference, t0 }
 }
 

@@ -116,7 +116,6 @@ pub fn mtc_in_period(
 mod imp {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-    use std::thread::JoinHandle;
     use std::time::{Duration, Instant};
 
     use anyhow::Context as _;
@@ -127,7 +126,7 @@ mod imp {
 
     use super::super::mtc::nanos;
     use super::super::spec::LtcSpec;
-    use super::super::{Running, Say, TICK, Timeline, Watch};
+    use super::super::{Running, Say, TICK, Threaded, Timeline, Watch};
     use super::{CLIENT_NAME, LtcRenderer, MtcSchedule, NO_SERVER, mtc_in_period};
 
     /// How often the helper thread measures the offset from JACK's clock to the wall clock.
@@ -220,25 +219,6 @@ mod imp {
         }
     }
 
-    /// The running JACK client.
-    struct JackOut {
-        /// "LTC to JACK" / "MTC to JACK (osc-timecode:mtc → PORT)".
-        name: String,
-        /// The helper thread; it owns the client and closes it.
-        thread: Option<JoinHandle<anyhow::Result<()>>>,
-    }
-
-    impl Running for JackOut {
-        fn name(&self) -> &str {
-            &self.name
-        }
-
-        fn stop(mut self: Box<Self>) -> anyhow::Result<()> {
-            let Some(thread) = self.thread.take() else { return Ok(()) };
-            thread.join().map_err(|_| anyhow::anyhow!("the JACK helper thread ended abnormally"))?
-        }
-    }
-
     /// Opens the client, registers the port, activates it, connects it, starts the helper.
     pub fn start(
         kind: Kind<'_>,
@@ -301,7 +281,7 @@ mod imp {
             .name("jack-helper".into())
             .spawn(move || helper.run())
             .with_context(|| format!("{name}: could not start its thread"))?;
-        Ok(Box::new(JackOut { name, thread: Some(thread) }))
+        Ok(Threaded::boxed(name, thread))
     }
 
     /// A client on the running JACK server (never starting one).

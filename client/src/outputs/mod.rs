@@ -267,6 +267,33 @@ pub trait Running: Send {
     fn stop(self: Box<Self>) -> anyhow::Result<()>;
 }
 
+/// An output that is one thread of its own (the LTC file, MTC to a MIDI port, a JACK client's
+/// helper): stopping it joins the thread, whose result is the output's.
+pub struct Threaded {
+    /// The output's name for messages.
+    name: String,
+    /// The thread; `None` once joined.
+    thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Threaded {
+    /// The output called `name` that `thread` runs.
+    pub fn boxed(name: String, thread: std::thread::JoinHandle<anyhow::Result<()>>) -> Box<dyn Running> {
+        Box::new(Self { name, thread: Some(thread) })
+    }
+}
+
+impl Running for Threaded {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn stop(mut self: Box<Self>) -> anyhow::Result<()> {
+        let Some(thread) = self.thread.take() else { return Ok(()) };
+        thread.join().map_err(|_| anyhow::anyhow!("{}: its thread ended abnormally", self.name))?
+    }
+}
+
 /// The outputs a command runs, started together, stopped together.
 pub struct Rig {
     /// The timeline they follow. `[main-thread]` publishes, outputs read.

@@ -25,7 +25,6 @@
 //!   output's [`Watch`]. Lost (or locking, waiting): nothing; one line when lost.
 
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -33,7 +32,7 @@ use midir::{MidiOutput, MidiOutputConnection};
 use osc_timecode_core::chase::ChaseSnapshot;
 use osc_timecode_core::mtc::MtcFormat;
 
-use super::{Following, Running, Say, TICK, Timeline, Watch, now_ns};
+use super::{Following, Running, Say, TICK, Threaded, Timeline, Watch, now_ns};
 
 /// How late a message may still go out; later ones are skipped (see the module docs).
 pub const MAX_LATE: Duration = Duration::from_millis(1);
@@ -290,25 +289,6 @@ pub fn choose_port(names: &[String], wanted: &str) -> anyhow::Result<usize> {
     }
 }
 
-/// The running MIDI port output.
-struct MtcOut {
-    /// "MTC to PORT".
-    name: String,
-    /// The thread; its result is the port's.
-    thread: Option<JoinHandle<anyhow::Result<()>>>,
-}
-
-impl Running for MtcOut {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn stop(mut self: Box<Self>) -> anyhow::Result<()> {
-        let Some(thread) = self.thread.take() else { return Ok(()) };
-        thread.join().map_err(|_| anyhow::anyhow!("the MTC thread ended abnormally"))?
-    }
-}
-
 /// `--mtc PORT`: opens the MIDI output port `name` names ([`choose_port`]) and sends MTC to it.
 /// Errors: no MIDI system, no such port (the error lists the ports), the port cannot be opened.
 pub fn start(name: &str, half_rate: bool, timeline: &Arc<Timeline>, say: &Say) -> anyhow::Result<Box<dyn Running>> {
@@ -335,7 +315,7 @@ pub fn start(name: &str, half_rate: bool, timeline: &Arc<Timeline>, say: &Say) -
         .name("mtc".into())
         .spawn(move || sender.run())
         .with_context(|| format!("{title}: could not start its thread"))?;
-    Ok(Box::new(MtcOut { name: title, thread: Some(thread) }))
+    Ok(Threaded::boxed(title, thread))
 }
 
 /// The port's thread. `[output-thread]`.

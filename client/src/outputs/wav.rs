@@ -9,39 +9,19 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::Context as _;
 
 use super::ltc::{BwfWriter, LtcRenderer, WavSamples};
 use super::spec::LtcSpec;
-use super::{Running, Say, Timeline, Watch, now_ns};
+use super::{Running, Say, Threaded, Timeline, Watch, now_ns};
 
 /// How often the samples played meanwhile are rendered and written.
 pub const BLOCK: Duration = Duration::from_millis(10);
 
 /// Samples rendered per call at most (the buffer's size, allocated once).
 const CHUNK: usize = 8192;
-
-/// The running file output.
-struct WavOut {
-    /// "LTC to wav:FILE".
-    name: String,
-    /// The thread; its result is the file's.
-    thread: Option<JoinHandle<anyhow::Result<()>>>,
-}
-
-impl Running for WavOut {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn stop(mut self: Box<Self>) -> anyhow::Result<()> {
-        let Some(thread) = self.thread.take() else { return Ok(()) };
-        thread.join().map_err(|_| anyhow::anyhow!("the LTC file's thread ended abnormally"))?
-    }
-}
 
 /// Creates the file and starts writing LTC into it. Errors: the file cannot be created, the
 /// level or sample rate is one LTC refuses.
@@ -70,7 +50,7 @@ pub fn start(
         .name("ltc-wav".into())
         .spawn(move || file.run())
         .with_context(|| format!("{name}: could not start its thread"))?;
-    Ok(Box::new(WavOut { name, thread: Some(thread) }))
+    Ok(Threaded::boxed(name, thread))
 }
 
 /// The bext Description: what the file is, and the wall time its first sample stands for, so
