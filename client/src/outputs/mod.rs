@@ -70,8 +70,11 @@ pub struct Timeline {
 }
 
 impl Timeline {
-    /// A timeline with nothing heard yet.
+    /// A timeline with nothing heard yet. Reads the outputs' clock once
+    /// ([`crate::clock::local_now`]), so its origin is set here, before any output starts, and
+    /// never lazily inside an audio callback.
     pub fn new() -> Arc<Self> {
+        let _ = now_ns();
         let waiting = Chase::new(ChaseConfig::default()).snapshot();
         Arc::new(Self { latest: Mutex::new(waiting), changed: Condvar::new(), finished: AtomicBool::new(false) })
     }

@@ -14,16 +14,20 @@ const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../core/tests/interop
 /// How to get libltc.
 pub const INSTALL: &str = "apt-get install libltc11";
 
-/// Fails the calling test, with the install command, when libltc cannot be loaded.
-#[track_caller]
-pub fn require_libltc() {
-    let present = Command::new("python3")
+/// Whether python3 can load libltc (the benchmark skips its LTC rows without it).
+pub fn present() -> bool {
+    Command::new("python3")
         .args(["-c", "import ctypes; ctypes.CDLL('libltc.so.11')"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .is_ok_and(|s| s.success());
-    assert!(present, "libltc is not installed: this test needs it ({INSTALL}; .ci/run does this)");
+        .is_ok_and(|s| s.success())
+}
+
+/// Fails the calling test, with the install command, when libltc cannot be loaded.
+#[track_caller]
+pub fn require_libltc() {
+    assert!(present(), "libltc is not installed: this test needs it ({INSTALL}; .ci/run does this)");
 }
 
 /// One word libltc decoded.

@@ -833,11 +833,7 @@ impl std::fmt::Display for WordStarts {
 fn ltc_word_starts(rate: FrameRate) -> anyhow::Result<WordStarts> {
     use osc_timecode_core::Timecode;
     use osc_timecode_core::timecode::frame_start_sample;
-    let present = Command::new("python3")
-        .args(["-c", "import ctypes; ctypes.CDLL('libltc.so.11')"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !present {
+    if !libltc::present() {
         bail!("libltc is not installed ({})", libltc::INSTALL);
     }
     let mut plugin = load_plugin(&PluginSetup { targets: Vec::new(), rate, output: true, cues: free_loopback_addr() });

@@ -295,11 +295,7 @@ pub fn run(ctx: &Ctx) -> Section {
 
 /// Runs serve → relay → listen with LTC, Art-Net and MTC, and measures against serve's schedule.
 fn measure(ctx: &Ctx, seconds: f64) -> anyhow::Result<Measured> {
-    let present = Command::new("python3")
-        .args(["-c", "import ctypes; ctypes.CDLL('libltc.so.11')"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !present {
+    if !libltc::present() {
         bail!("libltc is not installed ({})", libltc::INSTALL);
     }
     let relay = Relay::start()?;
