@@ -858,3 +858,37 @@ fn sync_pings_are_answered_on_the_timecode_socket_on_the_timetags_timescale() {
     let status = Control::new(serve.listen).status(None);
     assert_eq!((get(&status, "sync_answered"), get(&status, "sync_refused")), (20, 22), "{status:?}");
 }
+
+/// serve's `/sync/pong`, as python-osc (a decoder nobody here wrote) reads it: the address, ID
+/// and ORIGIN echoed, two timetags, the epoch (issue 18).
+#[test]
+#[ignore = "needs python-osc: python3 -m pip install python-osc==1.10.2"]
+fn python_osc_reads_serve_s_pong() {
+    use osc_timecode_core::clocksync::{Ping, Pong};
+    let present = Command::new("python3")
+        .args(["-c", "import pythonosc"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    require("python-osc", present, "python3 -m pip install python-osc==1.10.2");
+    let rx = Timecodes::bind();
+    let _serve = Serve::start("serve_sync_python", &["--rate", "25", "--to", &rx.addr()]);
+    let mut buf = [0u8; 2048];
+    let (_, source) = rx.socket.recv_from(&mut buf).expect("timecode");
+    rx.socket.send_to(&Ping { id: 41, origin: -7 }.encode(), source).unwrap();
+    let (n, pong) = loop {
+        let n = rx.socket.recv(&mut buf).expect("a pong within the timeout");
+        if let Ok(pong) = Pong::decode(&buf[..n]) {
+            break (n, pong);
+        }
+    };
+    let hex: String = buf[..n].iter().map(|b| format!("{b:02x}")).collect();
+    let script = "import sys\nfrom pythonosc.osc_message import OscMessage\n\
+                  m = OscMessage(bytes.fromhex(sys.argv[1]))\n\
+                  print(m.address, len(m.params), m.params[0], m.params[1], m.params[2][1], m.params[3][1], m.params[4])";
+    let out = Command::new("python3").args(["-c", script, &hex]).output().expect("python3 runs");
+    assert!(out.status.success(), "python-osc failed: {}", String::from_utf8_lossy(&out.stderr));
+    let expected = format!("/sync/pong 5 41 -7 {} {} {}\n", pong.received.fractional, pong.sent.fractional, pong.epoch);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+}
