@@ -1,0 +1,1 @@
+//! Network interfaces by name or address, multicast sending and receiving sockets.
