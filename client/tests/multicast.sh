@@ -47,8 +47,10 @@ ip -n nL addr add fe80::2/64 dev l0 nodad
 for dev in s0 s1; do ip -n nS link set $dev up; done
 for dev in l0 l1; do ip -n nL link set $dev up; done
 
-run_s() { ip netns exec nS env OSC_TIMECODE_CONFIG=/nonexistent "$@"; }
-run_l() { ip netns exec nL env OSC_TIMECODE_CONFIG=/nonexistent "$@"; }
+# Always started in the background (`run_s ... &`): exec, so `$!` is the program itself and the
+# final kill reaches it (a subshell's death would leave it running in its namespace).
+run_s() { exec ip netns exec nS env OSC_TIMECODE_CONFIG=/nonexistent "$@"; }
+run_l() { exec ip netns exec nL env OSC_TIMECODE_CONFIG=/nonexistent "$@"; }
 
 # Receivers first, so the first frames find them.
 run_l "$BIN" listen --bind 239.192.50.6:5006 --interface l0 --json --duration "$SECONDS_RUN" \
