@@ -237,8 +237,8 @@ pub fn run(args: ListenArgs, config: &ClientConfig) -> anyhow::Result<()> {
     };
     // After the bind, so the advertised port is the bound one (HOST:0 included).
     let _advertised = match &args.advertise {
-        Some(name) => Some(crate::discover::Advertiser::start(
-            crate::discover::Role::Receiver,
+        Some(name) => Some(crate::discover::advertise(
+            osc_timecode_net::dnssd::Role::Receiver,
             name,
             socket.local_addr().unwrap_or(bind),
         )?),

@@ -212,8 +212,8 @@ pub fn run(args: ServeArgs, config: &ClientConfig) -> anyhow::Result<()> {
     };
     // After the bind, so the advertised port is the bound one (--listen HOST:0 included).
     let _advertised = match &args.advertise {
-        Some(name) => Some(crate::discover::Advertiser::start(
-            crate::discover::Role::Master,
+        Some(name) => Some(crate::discover::advertise(
+            osc_timecode_net::dnssd::Role::Master,
             name,
             socket.as_ref().and_then(|s| s.local_addr().ok()).unwrap_or(args.listen),
         )?),
