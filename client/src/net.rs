@@ -1,486 +1,56 @@
-//! Sockets on a chosen network interface (issue 18): multicast timecode (`serve --to
-//! GROUP:PORT`, `listen --bind GROUP:PORT`), `--interface NAME|ADDRESS`, and IPv6 link-local
-//! addresses with an interface name as scope (`[fe80::1%eth0]:5006`).
-//!
-//! Why each choice (measurements in the issue's research notes, network.md section 3):
-//! - A multicast sender always names its interface (`IP_MULTICAST_IF` by the interface's IPv4
-//!   address, `IPV6_MULTICAST_IF` by index): without it the kernel picks the default route's
-//!   interface, or refuses (`ENETUNREACH`) where there is none. By address rather than by index,
-//!   so the datagrams' source is that interface's address: `listen` identifies masters by it.
-//!   Hence `serve` refuses a multicast target without `--interface` instead of guessing.
-//! - The TTL (hop limit) is 1 unless `--ttl` says otherwise: the stream stays on the link.
-//! - A multicast receiver binds the unspecified address at the port (not the group: the sync
-//!   pongs come back to it by unicast), joins the group on the interface by index (`ip_mreqn`),
-//!   and on Linux turns `IP_MULTICAST_ALL` off, so it gets only the groups it joined on the
-//!   interfaces it joined them on, not every group some other socket of the machine joined.
-//! - Rust's address parser takes only numeric IPv6 scope ids; names are translated here.
+//! The command line's side of interfaces and multicast (issue 18): clap value parsers for
+//! `--interface`, `--ttl`, `serve --to` and `listen --bind`, and the refusals worded with the
+//! option that fixes them. The sockets and the interface lookup are the shared crate's
+//! ([`osc_timecode_net::iface`], where the reasons for each choice are), which the plugin uses too.
 //!
 //! Everything here runs on `[main-thread]` at startup; nothing on a timing path.
 
-use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6, UdpSocket};
+use std::net::SocketAddr;
 
-use socket2::{Domain, Protocol, Socket, Type};
-
-/// The multicast TTL (IPv6: hop limit) when neither `--ttl` nor `[client] ttl` says: one link.
-pub const DEFAULT_TTL: u32 = 1;
+use osc_timecode_net::iface::{self, Unreceivable, Unsendable};
+pub use osc_timecode_net::iface::{
+    DEFAULT_TTL, Interface, InterfaceSpec, ReceivePlan, SendOptions, is_multicast, receiving_socket, resolve,
+    sending_bind, sending_socket,
+};
 
 /// `--ttl` and `[client] ttl`: 1 to 255 hops.
 pub fn parse_ttl(text: &str) -> Result<u32, String> {
-    text.trim()
-        .parse::<u32>()
-        .ok()
-        .filter(|ttl| (1..=255).contains(ttl))
-        .ok_or_else(|| format!("the multicast TTL is a whole number of hops from 1 to 255, not {text:?}"))
-}
-
-/// `--interface`: an interface's name (`eth0`, `en0`) or one of its addresses.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum InterfaceSpec {
-    /// By name, as the OS lists it.
-    Name(String),
-    /// By an address the interface holds.
-    Address(IpAddr),
-}
-
-impl fmt::Display for InterfaceSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Name(name) => f.write_str(name),
-            Self::Address(ip) => write!(f, "{ip}"),
-        }
-    }
-}
-
-impl std::str::FromStr for InterfaceSpec {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, String> {
-        let text = text.trim();
-        if let Ok(ip) = text.parse::<IpAddr>() {
-            return Ok(Self::Address(ip));
-        }
-        // Names are short on every OS (15 bytes on Linux); Windows' friendly names have spaces.
-        if text.is_empty() || text.len() > 256 || text.chars().any(char::is_control) {
-            return Err(format!("{text:?} is not an interface name or address (e.g. eth0 or 192.168.1.20)"));
-        }
-        Ok(Self::Name(text.to_owned()))
-    }
+    iface::parse_ttl(text).map_err(|e| e.to_string())
 }
 
 /// clap value parser for `--interface`.
 pub fn parse_interface(text: &str) -> Result<InterfaceSpec, String> {
-    text.parse()
+    text.parse().map_err(|e: iface::BadInterface| e.to_string())
 }
 
-/// One network interface and its addresses.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Interface {
-    /// Its name.
-    pub name: String,
-    /// Its index (IPv6 scope id, multicast joins).
-    pub index: u32,
-    /// Its IPv4 addresses, in the OS's order.
-    pub v4: Vec<Ipv4Addr>,
-    /// Its IPv6 addresses, link-local ones included, in the OS's order.
-    pub v6: Vec<Ipv6Addr>,
-}
-
-impl Interface {
-    /// Whether `ip` is one of its addresses.
-    pub fn holds(&self, ip: IpAddr) -> bool {
-        match ip {
-            IpAddr::V4(ip) => self.v4.contains(&ip),
-            IpAddr::V6(ip) => self.v6.contains(&ip),
-        }
-    }
-
-    /// Its address of `ip`'s family to bind or send from: IPv4's first; for IPv6 a global one
-    /// before a link-local one (which gets the interface as scope).
-    pub fn address_like(&self, ip: IpAddr) -> Option<SocketAddr> {
-        match ip {
-            IpAddr::V4(_) => self.v4.first().map(|&v4| SocketAddr::from((v4, 0))),
-            IpAddr::V6(_) => {
-                let global = self.v6.iter().find(|a| !is_link_local(a));
-                global.or_else(|| self.v6.first()).map(|&v6| {
-                    let scope = if is_link_local(&v6) { self.index } else { 0 };
-                    SocketAddr::V6(SocketAddrV6::new(v6, 0, 0, scope))
-                })
-            }
-        }
-    }
-}
-
-/// `fe80::/10`.
-fn is_link_local(ip: &Ipv6Addr) -> bool {
-    ip.segments()[0] & 0xffc0 == 0xfe80
-}
-
-/// This machine's interfaces that have an address, grouped by name, in the OS's order.
-pub fn interfaces() -> std::io::Result<Vec<Interface>> {
-    let mut list: Vec<Interface> = Vec::new();
-    for entry in if_addrs::get_if_addrs()? {
-        let Some(index) = entry.index else { continue };
-        let at = match list.iter().position(|i| i.name == entry.name) {
-            Some(at) => at,
-            None => {
-                list.push(Interface { name: entry.name.clone(), index, v4: Vec::new(), v6: Vec::new() });
-                list.len() - 1
-            }
-        };
-        match entry.ip() {
-            IpAddr::V4(ip) => list[at].v4.push(ip),
-            IpAddr::V6(ip) => list[at].v6.push(ip),
-        }
-    }
-    Ok(list)
-}
-
-/// An interface `--interface` names that this machine does not have (yet: an adapter still
-/// coming up at boot), or the list could not be read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Missing {
-    /// What was asked for.
-    pub spec: InterfaceSpec,
-    /// The names there are, for the message; empty if the list could not be read.
-    pub known: Vec<String>,
-}
-
-impl fmt::Display for Missing {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.spec {
-            InterfaceSpec::Name(name) => write!(f, "no network interface named {name} on this machine")?,
-            InterfaceSpec::Address(ip) => write!(f, "no network interface of this machine has the address {ip}")?,
-        }
-        if !self.known.is_empty() {
-            write!(f, " (it has {})", self.known.join(", "))?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for Missing {}
-
-/// The interface `spec` names among `list`.
-pub fn find(spec: &InterfaceSpec, list: &[Interface]) -> Result<Interface, Missing> {
-    let found = match spec {
-        InterfaceSpec::Name(name) => list.iter().find(|i| &i.name == name),
-        InterfaceSpec::Address(ip) => list.iter().find(|i| i.holds(*ip)),
-    };
-    found.cloned().ok_or_else(|| Missing { spec: spec.clone(), known: list.iter().map(|i| i.name.clone()).collect() })
-}
-
-/// The interface `spec` names on this machine.
-pub fn resolve(spec: &InterfaceSpec) -> Result<Interface, Missing> {
-    let list = interfaces().unwrap_or_default();
-    find(spec, &list)
-}
-
-/// Whether `addr` is a multicast group.
-pub fn is_multicast(addr: &SocketAddr) -> bool {
-    addr.ip().is_multicast()
-}
-
-/// `HOST:PORT` as std parses it, plus IPv6 scope ids given as interface names
-/// (`[fe80::1%eth0]:5006`), translated to the interface's index. clap value parser for
-/// `serve --to` and `listen --bind`.
+/// `HOST:PORT`, IPv6 scope ids as interface names too (`[fe80::1%eth0]:5006`). clap value
+/// parser for `serve --to` and `listen --bind`.
 pub fn parse_socket_addr(text: &str) -> Result<SocketAddr, String> {
-    parse_socket_addr_with(text, |name| {
-        resolve(&InterfaceSpec::Name(name.to_owned())).map(|i| i.index).map_err(|e| e.to_string())
-    })
-}
-
-/// [`parse_socket_addr`] with the name-to-index lookup given (for tests).
-pub fn parse_socket_addr_with(
-    text: &str,
-    index_of: impl FnOnce(&str) -> Result<u32, String>,
-) -> Result<SocketAddr, String> {
-    let text = text.trim();
-    // std's own message ("invalid socket address syntax") for anything but a named scope.
-    let std_error = match text.parse::<SocketAddr>() {
-        Ok(addr) => return Ok(addr),
-        Err(e) => e.to_string(),
-    };
-    let bad = || std_error.clone();
-    let inner = text.strip_prefix('[').ok_or_else(bad)?;
-    let (host, port) = inner.split_once("]:").ok_or_else(bad)?;
-    let (ip, scope) = host.split_once('%').ok_or_else(bad)?;
-    let ip: Ipv6Addr = ip.parse().map_err(|_| bad())?;
-    let port: u16 = port.parse().map_err(|_| bad())?;
-    if scope.is_empty() || scope.chars().any(char::is_control) {
-        return Err(bad());
-    }
-    let index = index_of(scope).map_err(|e| format!("the scope of {text}: {e}"))?;
-    Ok(SocketAddr::V6(SocketAddrV6::new(ip, port, 0, index)))
-}
-
-/// What the sending sockets do for multicast targets.
-#[derive(Debug, Clone, Default)]
-pub struct SendOptions {
-    /// The interface to send on (`--interface`); required for multicast targets.
-    pub interface: Option<Interface>,
-    /// The multicast TTL (IPv6: hop limit), 1 to 255.
-    pub ttl: u32,
+    iface::parse_socket_addr(text).map_err(|e| e.to_string())
 }
 
 /// Refuses a multicast target with no interface to send it on (or, for IPv4, one without an
 /// IPv4 address), before any socket is opened: one line naming the target.
 pub fn check_targets(targets: &[SocketAddr], options: &SendOptions) -> anyhow::Result<()> {
-    for target in targets.iter().filter(|t| is_multicast(t)) {
-        let Some(interface) = &options.interface else {
-            anyhow::bail!("multicast to {target} needs --interface NAME|ADDRESS: the interface to send it on");
-        };
-        if target.is_ipv4() && interface.v4.is_empty() {
-            anyhow::bail!(
-                "multicast to {target}: interface {} has no IPv4 address to send it from (its address is the \
-                 source receivers know the master by)",
-                interface.name
-            );
+    for &target in targets {
+        match iface::check_target(target, options) {
+            Ok(()) => {}
+            Err(Unsendable::NoInterface { target }) => {
+                anyhow::bail!("multicast to {target} needs --interface NAME|ADDRESS: the interface to send it on")
+            }
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(())
 }
 
-/// A UDP socket bound to `bind` for sending to `targets` (one address family), with the
-/// multicast interface and TTL set when any of them is a multicast group.
-pub fn sending_socket(bind: SocketAddr, targets: &[SocketAddr], options: &SendOptions) -> std::io::Result<UdpSocket> {
-    let socket = Socket::new(Domain::for_address(bind), Type::DGRAM, Some(Protocol::UDP))?;
-    socket.bind(&bind.into())?;
-    if targets.iter().any(is_multicast)
-        && let Some(interface) = &options.interface
-    {
-        if bind.is_ipv4() {
-            if let Some(&ip) = interface.v4.first() {
-                socket.set_multicast_if_v4(&ip)?;
-            }
-            socket.set_multicast_ttl_v4(options.ttl)?;
-        } else {
-            socket.set_multicast_if_v6(interface.index)?;
-            socket.set_multicast_hops_v6(options.ttl)?;
-        }
-    }
-    Ok(socket.into())
-}
-
-/// Where serve's socket for `family` (the targets of one address family) is bound: loopback
-/// when every target is loopback (the default), else `interface`'s address of that family if one
-/// is given (so the stream's source address stays that address, which receivers know the master
-/// by, whatever addresses the interface gains later), else the unspecified address. An IPv6
-/// link-local address only when every target is on the link (multicast or link-local): it
-/// cannot be the source of anything routed.
-pub fn sending_bind(family: &[SocketAddr], v6: bool, interface: Option<&Interface>) -> SocketAddr {
-    let (lo, any): (IpAddr, IpAddr) = if v6 {
-        (Ipv6Addr::LOCALHOST.into(), Ipv6Addr::UNSPECIFIED.into())
-    } else {
-        (Ipv4Addr::LOCALHOST.into(), Ipv4Addr::UNSPECIFIED.into())
-    };
-    if family.iter().all(|t| t.ip().is_loopback()) {
-        return (lo, 0).into();
-    }
-    let on_link = |t: &SocketAddr| match t.ip() {
-        IpAddr::V6(ip) => ip.is_multicast() || is_link_local(&ip),
-        IpAddr::V4(_) => true,
-    };
-    let usable = |addr: &SocketAddr| match addr.ip() {
-        IpAddr::V6(ip) if is_link_local(&ip) => family.iter().all(on_link),
-        _ => true,
-    };
-    interface.and_then(|i| i.address_like(any)).filter(usable).unwrap_or_else(|| (any, 0).into())
-}
-
-/// Where a receiving socket binds and what it joins.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReceivePlan {
-    /// The address bound.
-    pub bind: SocketAddr,
-    /// The group joined and the interface's index, for a multicast `--bind`.
-    pub join: Option<(IpAddr, u32)>,
-}
-
-/// The plan for `listen --bind ADDR [--interface]`, `interface` already resolved:
-/// - a multicast group: the unspecified address at its port, joined on the interface (which it
-///   needs);
-/// - with an interface, an unspecified or loopback address (as the default is): that
-///   interface's address of the same family at the port; any other address must be the
-///   interface's;
-/// - otherwise `addr` itself.
+/// The plan for `listen --bind ADDR [--interface]`, `interface` already resolved
+/// ([`iface::receive_plan`]).
 pub fn receive_plan(addr: SocketAddr, interface: Option<&Interface>) -> anyhow::Result<ReceivePlan> {
-    if is_multicast(&addr) {
-        let Some(interface) = interface else {
-            anyhow::bail!(
-                "listening to the multicast group {addr} needs --interface NAME|ADDRESS: the interface to join it on"
-            );
-        };
-        let any: IpAddr = if addr.is_ipv4() { Ipv4Addr::UNSPECIFIED.into() } else { Ipv6Addr::UNSPECIFIED.into() };
-        return Ok(ReceivePlan { bind: (any, addr.port()).into(), join: Some((addr.ip(), interface.index)) });
-    }
-    let Some(interface) = interface else { return Ok(ReceivePlan { bind: addr, join: None }) };
-    if addr.ip().is_unspecified() || addr.ip().is_loopback() {
-        let mut bind = interface.address_like(addr.ip()).ok_or_else(|| {
-            let family = if addr.is_ipv4() { "IPv4" } else { "IPv6" };
-            anyhow::anyhow!("interface {} has no {family} address to listen on", interface.name)
-        })?;
-        bind.set_port(addr.port());
-        return Ok(ReceivePlan { bind, join: None });
-    }
-    if !interface.holds(addr.ip()) {
-        anyhow::bail!("{addr} is not an address of interface {}", interface.name);
-    }
-    Ok(ReceivePlan { bind: addr, join: None })
-}
-
-/// A UDP socket bound and joined as `plan` says. Errors are the OS's, for
-/// [`crate::port::bind_error`] (an address in use can be waited for).
-pub fn receiving_socket(plan: &ReceivePlan) -> std::io::Result<UdpSocket> {
-    let Some((group, index)) = plan.join else { return UdpSocket::bind(plan.bind) };
-    let socket = Socket::new(Domain::for_address(plan.bind), Type::DGRAM, Some(Protocol::UDP))?;
-    match group {
-        IpAddr::V4(group) => {
-            socket.bind(&plan.bind.into())?;
-            // NOTE: off before the join, so not a datagram of some other socket's groups slips in.
-            #[cfg(target_os = "linux")]
-            socket.set_multicast_all_v4(false)?;
-            socket.join_multicast_v4_n(&group, &socket2::InterfaceIndexOrAddress::Index(index))?;
-        }
-        IpAddr::V6(group) => {
-            socket.set_only_v6(true)?;
-            socket.bind(&plan.bind.into())?;
-            #[cfg(target_os = "linux")]
-            socket.set_multicast_all_v6(false)?;
-            socket.join_multicast_v6(&group, index)?;
-        }
-    }
-    Ok(socket.into())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn eth0() -> Interface {
-        Interface {
-            name: "eth0".into(),
-            index: 3,
-            v4: vec![Ipv4Addr::new(198, 51, 100, 1)],
-            v6: vec!["fe80::1".parse().unwrap(), "2001:db8::1".parse().unwrap()],
-        }
-    }
-
-    #[test]
-    fn interface_specs_names_and_addresses() {
-        assert_eq!("eth0".parse(), Ok(InterfaceSpec::Name("eth0".into())));
-        assert_eq!(" 198.51.100.1 ".parse(), Ok(InterfaceSpec::Address("198.51.100.1".parse().unwrap())));
-        assert_eq!("fe80::1".parse(), Ok(InterfaceSpec::Address("fe80::1".parse().unwrap())));
-        assert!("".parse::<InterfaceSpec>().is_err());
-        assert!("eth\n0".parse::<InterfaceSpec>().is_err());
-        assert!("x".repeat(257).parse::<InterfaceSpec>().is_err());
-    }
-
-    #[test]
-    fn find_by_name_or_address_and_say_what_there_is() {
-        let list = [
-            Interface { name: "lo".into(), index: 1, v4: vec![Ipv4Addr::LOCALHOST], v6: vec![Ipv6Addr::LOCALHOST] },
-            eth0(),
-        ];
-        assert_eq!(find(&InterfaceSpec::Name("eth0".into()), &list).unwrap().index, 3);
-        assert_eq!(find(&InterfaceSpec::Address("fe80::1".parse().unwrap()), &list).unwrap().name, "eth0");
-        let missing = find(&InterfaceSpec::Name("eth9".into()), &list).unwrap_err();
-        assert_eq!(missing.to_string(), "no network interface named eth9 on this machine (it has lo, eth0)");
-        let missing = find(&InterfaceSpec::Address("10.9.9.9".parse().unwrap()), &[]).unwrap_err();
-        assert_eq!(missing.to_string(), "no network interface of this machine has the address 10.9.9.9");
-    }
-
-    #[test]
-    fn scope_names_become_indexes() {
-        let lookup = |name: &str| if name == "eth0" { Ok(3) } else { Err(format!("no interface {name}")) };
-        let addr = parse_socket_addr_with("[fe80::1%eth0]:5006", lookup).unwrap();
-        assert_eq!(addr, SocketAddr::V6(SocketAddrV6::new("fe80::1".parse().unwrap(), 5006, 0, 3)));
-        // Numeric scopes and plain addresses are std's.
-        let addr = parse_socket_addr_with("[fe80::1%7]:5006", lookup).unwrap();
-        assert_eq!(addr, SocketAddr::V6(SocketAddrV6::new("fe80::1".parse().unwrap(), 5006, 0, 7)));
-        assert_eq!(parse_socket_addr_with("239.192.50.6:5006", lookup).unwrap().port(), 5006);
-        let e = parse_socket_addr_with("[fe80::1%eth9]:5006", lookup).unwrap_err();
-        assert_eq!(e, "the scope of [fe80::1%eth9]:5006: no interface eth9");
-        for bad in ["[fe80::1%]:5006", "[fe80::1%eth0]", "[fe80::1%eth0]:99999", "[nonsense%eth0]:1", "host:5006", ""] {
-            assert!(parse_socket_addr_with(bad, lookup).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn multicast_targets_need_an_interface_with_an_address_of_their_family() {
-        let group: SocketAddr = "239.192.50.6:5006".parse().unwrap();
-        let unicast: SocketAddr = "198.51.100.2:5006".parse().unwrap();
-        let none = SendOptions { interface: None, ttl: 1 };
-        assert!(check_targets(&[unicast], &none).is_ok());
-        let e = check_targets(&[unicast, group], &none).unwrap_err().to_string();
-        assert_eq!(e, "multicast to 239.192.50.6:5006 needs --interface NAME|ADDRESS: the interface to send it on");
-        assert!(check_targets(&[group], &SendOptions { interface: Some(eth0()), ttl: 1 }).is_ok());
-        let v6_only = Interface { v4: Vec::new(), ..eth0() };
-        let e = check_targets(&[group], &SendOptions { interface: Some(v6_only.clone()), ttl: 1 }).unwrap_err();
-        assert!(e.to_string().contains("has no IPv4 address"), "{e}");
-        let v6_group: SocketAddr = "[ff02::6a]:5006".parse().unwrap();
-        assert!(check_targets(&[v6_group], &SendOptions { interface: Some(v6_only), ttl: 1 }).is_ok());
-    }
-
-    #[test]
-    fn sending_binds() {
-        let lo: SocketAddr = "127.0.0.1:5006".parse().unwrap();
-        let group: SocketAddr = "239.192.50.6:5006".parse().unwrap();
-        assert_eq!(sending_bind(&[lo], false, Some(&eth0())), "127.0.0.1:0".parse().unwrap());
-        assert_eq!(sending_bind(&[group], false, Some(&eth0())), "198.51.100.1:0".parse().unwrap());
-        assert_eq!(sending_bind(&[group], false, None), "0.0.0.0:0".parse().unwrap());
-        let v6: SocketAddr = "[ff02::6a]:5006".parse().unwrap();
-        let global: SocketAddr = "[2001:db8::7]:5006".parse().unwrap();
-        assert_eq!(sending_bind(&[v6, global], true, Some(&eth0())), "[2001:db8::1]:0".parse().unwrap());
-        let link_only = Interface { v6: vec!["fe80::1".parse().unwrap()], ..eth0() };
-        let scoped = SocketAddr::V6(SocketAddrV6::new("fe80::1".parse().unwrap(), 0, 0, 3));
-        assert_eq!(sending_bind(&[v6], true, Some(&link_only)), scoped, "on the link: its link-local address");
-        assert_eq!(sending_bind(&[v6, global], true, Some(&link_only)), "[::]:0".parse().unwrap(), "routed: not");
-        assert_eq!(sending_bind(&[v6], true, None), "[::]:0".parse().unwrap());
-    }
-
-    #[test]
-    fn receive_plans() {
-        let group: SocketAddr = "239.192.50.6:5006".parse().unwrap();
-        let e = receive_plan(group, None).unwrap_err().to_string();
-        assert!(e.starts_with("listening to the multicast group 239.192.50.6:5006 needs --interface"), "{e}");
-        let plan = receive_plan(group, Some(&eth0())).unwrap();
-        assert_eq!(plan, ReceivePlan { bind: "0.0.0.0:5006".parse().unwrap(), join: Some((group.ip(), 3)) });
-        let v6: SocketAddr = "[ff02::6a]:5006".parse().unwrap();
-        assert_eq!(receive_plan(v6, Some(&eth0())).unwrap().bind, "[::]:5006".parse().unwrap());
-        // Unicast with an interface: its address.
-        for given in ["127.0.0.1:5006", "0.0.0.0:5006", "198.51.100.1:5006"] {
-            let plan = receive_plan(given.parse().unwrap(), Some(&eth0())).unwrap();
-            assert_eq!(plan, ReceivePlan { bind: "198.51.100.1:5006".parse().unwrap(), join: None }, "{given}");
-        }
-        let plan = receive_plan("[::]:5006".parse().unwrap(), Some(&eth0())).unwrap();
-        assert_eq!(plan.bind, "[2001:db8::1]:5006".parse().unwrap(), "a global IPv6 address first");
-        let e = receive_plan("10.0.0.1:5006".parse().unwrap(), Some(&eth0())).unwrap_err().to_string();
-        assert_eq!(e, "10.0.0.1:5006 is not an address of interface eth0");
-        let plain: SocketAddr = "127.0.0.1:5006".parse().unwrap();
-        assert_eq!(receive_plan(plain, None).unwrap(), ReceivePlan { bind: plain, join: None });
-    }
-
-    #[test]
-    fn ttl_range() {
-        assert_eq!(parse_ttl("1"), Ok(1));
-        assert_eq!(parse_ttl("255"), Ok(255));
-        for bad in ["0", "256", "-1", "one", ""] {
-            assert!(parse_ttl(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn joins_a_group_on_loopback() {
-        // Loopback's own index: a join and IP_MULTICAST_ALL off work without any network (no
-        // datagram is sent).
-        let Some(lo) = interfaces().unwrap_or_default().into_iter().find(|i| i.v4.contains(&Ipv4Addr::LOCALHOST))
-        else {
-            panic!("no loopback interface with 127.0.0.1");
-        };
-        let plan =
-            ReceivePlan { bind: "0.0.0.0:0".parse().unwrap(), join: Some(("239.192.50.6".parse().unwrap(), lo.index)) };
-        let socket = receiving_socket(&plan).expect("join on loopback");
-        assert!(socket.local_addr().unwrap().ip().is_unspecified());
-    }
+    iface::receive_plan(addr, interface).map_err(|e| match e {
+        Unreceivable::NoInterface { group } => anyhow::anyhow!(
+            "listening to the multicast group {group} needs --interface NAME|ADDRESS: the interface to join it on"
+        ),
+        e => e.into(),
+    })
 }

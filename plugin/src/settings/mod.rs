@@ -32,6 +32,7 @@ use nice_plug::prelude::{PluginState, nice_warn};
 use serde::{Deserialize, Deserializer, Serialize};
 
 pub mod cues;
+pub mod machine;
 pub mod outputs;
 pub mod values;
 
