@@ -44,9 +44,16 @@
 //! Receivers that ping the sending sockets (`/sync/ping`, issue 18) are answered from them at
 //! every wake-up, on the timetags' timescale: [`sync`]. While pings come, the thread wakes every
 //! [`sync::PING_POLL`] at least.
+//!
+//! Targets may be multicast groups (issue 18). Their interface and TTL are the machine's
+//! (`[plugin] interface` and `ttl` of the machine config file, [`Machine`]), read when the thread
+//! starts (activation): the sockets set `IP_MULTICAST_IF` to the interface (IPv4 by its address,
+//! IPv6 by index) and the TTL, as `serve`'s do ([`osc_timecode_net::iface`]). A multicast target
+//! without an interface (none configured, or one this machine does not have) is refused: every
+//! frame counted as not sent on its counters, one warning per target, the other targets sent to.
 
 use std::collections::VecDeque;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
@@ -55,10 +62,12 @@ use nice_plug::prelude::*;
 use osc_timecode_core::clock::FrameEvent;
 use osc_timecode_core::protocol::{TimecodeMessage, encode_timecode_bundle, timetag_from_system_time};
 use osc_timecode_core::rate::RateAgreement;
+use osc_timecode_net::iface::{self, SendOptions, Unsendable};
 
 use crate::params::TimecodeParams;
 use crate::readout::Readout;
 use crate::settings::Settings;
+use crate::settings::machine::{self, Machine};
 use crate::settings::outputs::OutputNotice;
 use crate::settings::values::Target;
 use crate::thread::{Priority, StoppableThread};
@@ -323,8 +332,21 @@ pub fn spawn(
     stats: Arc<Stats>,
     readout: Arc<Readout>,
 ) -> std::io::Result<StoppableThread> {
+    spawn_with(consumer, params, stats, readout, Machine::load)
+}
+
+/// [`spawn`] with the machine's settings from `machine`, which the thread calls as it starts
+/// (for tests: a machine config of their own without the process's environment).
+pub fn spawn_with(
+    consumer: rtrb::Consumer<FrameMessage>,
+    params: Arc<TimecodeParams>,
+    stats: Arc<Stats>,
+    readout: Arc<Readout>,
+    machine: impl FnOnce() -> Machine + Send + 'static,
+) -> std::io::Result<StoppableThread> {
     StoppableThread::spawn_at("osc-timecode-net", Priority::Timing, move |stop| {
-        Worker::new(consumer, params, stats, readout, stop).run();
+        let multicast = Multicast::of(&machine());
+        Worker::new(consumer, params, stats, readout, stop, multicast).run();
     })
 }
 
@@ -355,6 +377,8 @@ struct Worker {
     paced_next: Option<Instant>,
     /// Sending sockets, opened on demand.
     sockets: Sockets,
+    /// The machine's multicast interface and TTL, read when the thread starts.
+    multicast: Multicast,
     /// Reused encode buffer.
     buf: Vec<u8>,
     /// `Instant` ↔ wall clock, for timetags.
@@ -383,6 +407,7 @@ impl Worker {
         stats: Arc<Stats>,
         readout: Arc<Readout>,
         stop: Arc<AtomicBool>,
+        multicast: Multicast,
     ) -> Self {
         let settings = read_settings(&params);
         stats.targets.assign(settings.targets.iter().map(|t| t.addr()));
@@ -401,6 +426,7 @@ impl Worker {
             pending: VecDeque::with_capacity(QUEUE_CAPACITY),
             paced_next: None,
             sockets: Sockets::default(),
+            multicast,
             buf: Vec::with_capacity(256),
             wall,
             last_sent: None,
@@ -482,6 +508,7 @@ impl Worker {
             let settings = read_settings(&self.params);
             if settings.targets != self.settings.targets {
                 self.sockets = Sockets::default();
+                self.multicast.said.clear();
                 self.stats.targets.assign(settings.targets.iter().map(|t| t.addr()));
             }
             if settings.artnet.targets != self.settings.artnet.targets {
@@ -609,7 +636,13 @@ impl Worker {
         self.artnet.offer(event, heard_instant, artnet.stream_id.get(), self.settings.half_rate, &self.stats);
         for i in 0..self.settings.targets.len() {
             let target = self.settings.targets[i].addr();
-            let result = match self.sockets.for_target(target, &self.settings.targets, &self.stats) {
+            if self.multicast.refuses(target) {
+                self.stats.send_errors.fetch_add(1, Ordering::Relaxed);
+                self.stats.targets.count(i, false);
+                self.multicast.warn_once(target);
+                continue;
+            }
+            let result = match self.sockets.for_target(target, &self.settings.targets, &self.multicast, &self.stats) {
                 Some(socket) => socket.send_to(&self.buf, target).map(drop),
                 None => Err(std::io::Error::other("no socket")),
             };
@@ -664,8 +697,65 @@ struct Pending {
     heard: Instant,
 }
 
+/// The machine's multicast settings as the network thread uses them: read once, when it starts
+/// (activation), so an edit of the config file takes effect at the next activation.
+/// `[network-thread]`.
+#[derive(Debug, Default)]
+struct Multicast {
+    /// The interface, resolved, and the TTL in hops, for the sending sockets.
+    options: SendOptions,
+    /// The configured interface, when this machine does not have it.
+    missing: Option<iface::Missing>,
+    /// Refused targets already warned about (once each, until the targets change).
+    said: Vec<SocketAddr>,
+}
+
+impl Multicast {
+    /// `[network-thread]` The machine's settings, its interface resolved.
+    fn of(machine: &Machine) -> Self {
+        match machine.interface.as_ref().map(iface::resolve).transpose() {
+            Ok(interface) => Self { options: SendOptions { interface, ttl: machine.ttl }, ..Self::default() },
+            Err(missing) => Self {
+                options: SendOptions { interface: None, ttl: machine.ttl },
+                missing: Some(missing),
+                ..Self::default()
+            },
+        }
+    }
+
+    /// Whether `target` is a multicast group this machine gives no interface to send on. Cheap:
+    /// asked for every target of every frame.
+    fn refuses(&self, target: SocketAddr) -> bool {
+        iface::is_multicast(&target) && (self.missing.is_some() || iface::check_target(target, &self.options).is_err())
+    }
+
+    /// Warns, once per target, why it is refused.
+    fn warn_once(&mut self, target: SocketAddr) {
+        if self.said.contains(&target) {
+            return;
+        }
+        self.said.push(target);
+        let key = machine::INTERFACE_KEY;
+        let why = match (&self.missing, iface::check_target(target, &self.options)) {
+            (Some(missing), _) => format!("{missing} ([plugin] {key} in the machine config file)"),
+            (None, Err(Unsendable::NoInterface { .. })) => format!(
+                "it needs an interface to send it on: set [plugin] {key} = \"NAME\" (or one of its addresses) in \
+                 this machine's config file"
+            ),
+            (None, Err(e)) => e.to_string(),
+            (None, Ok(())) => return,
+        };
+        nice_warn!(
+            "not sending timecode to the multicast group {target}: {why}; read at activation, so \
+                    re-activate the plugin after changing it"
+        );
+    }
+}
+
 /// One sending socket per address family, bound to loopback when every target of that family
-/// is loopback (the default), to the unspecified address otherwise.
+/// is loopback (the default), else to the multicast interface's address when a target of that
+/// family is a multicast group sent on it (the source receivers know the master by, as `serve`'s
+/// [`iface::sending_bind`]), else to the unspecified address.
 #[derive(Default)]
 struct Sockets {
     /// IPv4 socket, if open.
@@ -677,19 +767,28 @@ struct Sockets {
 }
 
 impl Sockets {
-    fn for_target(&mut self, target: SocketAddr, all: &[Target], stats: &Stats) -> Option<&UdpSocket> {
+    /// The socket for `target`'s family, opened (for every target of `all` of that family that
+    /// `multicast` does not refuse) if it is not open and was not just tried.
+    fn for_target(
+        &mut self,
+        target: SocketAddr,
+        all: &[Target],
+        multicast: &Multicast,
+        stats: &Stats,
+    ) -> Option<&UdpSocket> {
         let v6 = target.is_ipv6();
-        let all_loopback = all.iter().filter(|t| t.addr().is_ipv6() == v6).all(|t| t.ip().is_loopback());
         let (slot, failed_at) =
             if v6 { (&mut self.v6, &mut self.failed_at.1) } else { (&mut self.v4, &mut self.failed_at.0) };
         if slot.is_none() && failed_at.is_none_or(|t| t.elapsed() >= REBIND_EVERY) {
-            let bind: SocketAddr = match (v6, all_loopback) {
-                (false, true) => (Ipv4Addr::LOCALHOST, 0).into(),
-                (false, false) => (Ipv4Addr::UNSPECIFIED, 0).into(),
-                (true, true) => (Ipv6Addr::LOCALHOST, 0).into(),
-                (true, false) => (Ipv6Addr::UNSPECIFIED, 0).into(),
-            };
-            match UdpSocket::bind(bind).and_then(|s| s.set_nonblocking(true).map(|()| s)) {
+            let family: Vec<SocketAddr> =
+                all.iter().map(|t| t.addr()).filter(|t| t.is_ipv6() == v6 && !multicast.refuses(*t)).collect();
+            // The interface's address only for multicast: unicast targets keep the routing table's
+            // choice of source, as before there was multicast.
+            let interface = multicast.options.interface.as_ref().filter(|_| family.iter().any(iface::is_multicast));
+            let bind = iface::sending_bind(&family, v6, interface);
+            let opened = iface::sending_socket(bind, &family, &multicast.options)
+                .and_then(|s| s.set_nonblocking(true).map(|()| s));
+            match opened {
                 Ok(s) => {
                     *slot = Some(s);
                     *failed_at = None;
@@ -711,6 +810,7 @@ mod tests {
     use crate::settings::values::Targets;
     use osc_timecode_core::FrameRate;
     use osc_timecode_core::protocol::decode_timecode_packet;
+    use osc_timecode_net::iface::InterfaceSpec;
     use std::time::SystemTime;
 
     fn target(addr: SocketAddr) -> Target {
@@ -871,6 +971,79 @@ mod tests {
         thread.stop();
         assert_eq!(stats.send_errors.load(Ordering::Relaxed), 3);
         assert_eq!(stats.sent.load(Ordering::Relaxed), 3);
+    }
+
+    /// Multicast groups (IPv4 and IPv6), never sent to here: the machine gives them no interface.
+    fn groups() -> (SocketAddr, SocketAddr) {
+        ("239.192.50.6:5006".parse().unwrap(), "[ff02::1234]:5006".parse().unwrap())
+    }
+
+    #[test]
+    fn multicast_targets_without_an_interface_are_refused_counted_and_the_others_still_get_frames() {
+        let (v4, v6) = groups();
+        let missing = Machine { interface: Some(InterfaceSpec::Name("osctc-none0".into())), ..Machine::default() };
+        for machine in [Machine::default(), missing] {
+            let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+            rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let loopback = rx.local_addr().unwrap();
+            let settings = Settings {
+                targets: Targets::new(vec![target(v4), target(v6), target(loopback)]).unwrap(),
+                keepalive_ms: 0,
+                output_latency_ms: 0.0,
+                ..Settings::default()
+            };
+            let params = Arc::new(TimecodeParams::new(settings));
+            let stats = Arc::new(Stats::default());
+            let (mut producer, consumer) = rtrb::RingBuffer::new(QUEUE_CAPACITY);
+            let given = machine.clone();
+            let thread = spawn_with(consumer, params, stats.clone(), Arc::default(), move || given).unwrap();
+            for i in 0..3 {
+                let (block_start, sample_rate, block_len, paced) = (Instant::now(), 48_000, 480, false);
+                let event = event(i, 0, true, i == 0);
+                producer.push(FrameMessage { event, block_start, sample_rate, block_len, paced }).unwrap();
+            }
+            for i in 0..3 {
+                assert_eq!(recv(&rx).2.frame, i, "{machine:?}");
+            }
+            thread.stop();
+            assert_eq!(stats.send_errors.load(Ordering::Relaxed), 6, "{machine:?}");
+            assert_eq!(stats.sent.load(Ordering::Relaxed), 3, "{machine:?}");
+            assert_eq!(stats.targets.get(0, v4), Some((0, 3)), "{machine:?}");
+            assert_eq!(stats.targets.get(1, v6), Some((0, 3)), "{machine:?}");
+            assert_eq!(stats.targets.get(2, loopback), Some((3, 0)), "{machine:?}");
+        }
+    }
+
+    #[test]
+    fn a_multicast_socket_is_bound_on_the_machines_interface_and_each_refusal_said_once() {
+        // Loopback as the interface: only sockets are opened, nothing is sent.
+        let lo = iface::interfaces()
+            .unwrap_or_default()
+            .into_iter()
+            .find(|i| i.v4.contains(&std::net::Ipv4Addr::LOCALHOST))
+            .expect("a loopback interface with 127.0.0.1");
+        let (v4, v6) = groups();
+        let machine = Machine { interface: Some(InterfaceSpec::Name(lo.name.clone())), ttl: 3, advertise: false };
+        let multicast = Multicast::of(&machine);
+        assert_eq!(multicast.options.ttl, 3);
+        assert!(!multicast.refuses(v4) && !multicast.refuses("127.0.0.1:5006".parse().unwrap()));
+        let all = [target(v4)];
+        let socket = Sockets::default().for_target(v4, &all, &multicast, &Stats::default()).map(|s| s.local_addr());
+        let bound = socket.expect("a socket").unwrap();
+        assert_eq!(bound.ip(), std::net::Ipv4Addr::LOCALHOST, "the interface's address, the stream's source");
+
+        let mut refused = Multicast::of(&Machine::default());
+        assert!(refused.refuses(v4) && refused.refuses(v6) && !refused.refuses("127.0.0.1:5006".parse().unwrap()));
+        for _ in 0..3 {
+            refused.warn_once(v4);
+            refused.warn_once(v6);
+        }
+        assert_eq!(refused.said, [v4, v6], "one line per refused target, not one per frame");
+        let missing = Multicast::of(&Machine {
+            interface: Some(InterfaceSpec::Name("osctc-none0".into())),
+            ..Machine::default()
+        });
+        assert!(missing.missing.is_some() && missing.refuses(v4));
     }
 
     #[test]

@@ -921,6 +921,30 @@ mod tests {
     }
 
     #[test]
+    fn multicast_groups_are_targets_in_every_reader() {
+        // Issue 18: the network thread sends to them on the machine's interface (or refuses them).
+        let groups = ["239.192.50.6:5006", "[ff02::1234]:5006"];
+        for text in groups {
+            let target = text.parse::<Target>().unwrap();
+            assert!(target.ip().is_multicast() && target.to_string() == text, "{text}");
+        }
+        let from_state = crate::settings::Settings::from_state(&format!(
+            r#"{{"targets":{}}}"#,
+            serde_json::to_string(&groups).unwrap()
+        ))
+        .unwrap();
+        let dir = std::env::temp_dir().join(format!("osc-timecode-values-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("config.toml");
+        std::fs::write(&path, format!("[plugin]\ntargets = [\"{}\", \"{}\"]\n", groups[0], groups[1])).unwrap();
+        let from_config = crate::settings::Settings::from_config_file(&path).unwrap().expect("a [plugin] table");
+        let _ = std::fs::remove_dir_all(&dir);
+        let texts = |s: &crate::settings::Settings| s.targets.iter().map(ToString::to_string).collect::<Vec<_>>();
+        assert_eq!(texts(&from_state), groups);
+        assert_eq!(texts(&from_config), groups);
+    }
+
+    #[test]
     fn text_round_trips_through_serde() {
         for text in ["127.0.0.1:5006", "[::1]:9", "0.0.0.0:5005"] {
             let json = serde_json::to_string(&text.parse::<Target>().unwrap()).unwrap();
