@@ -18,6 +18,8 @@
 //! Cues come the other way ([`cues`]): a cue thread, also spawned in `activate()`, receives
 //! `/cue/...` and `/trigger/...` over UDP (default `127.0.0.1:5005`), and `process()` drains a
 //! second ring and hands each cue to the host as a MIDI event at its sample.
+//! With `advertise = true` in the machine config, a third thread ([`discovery`]) advertises the
+//! cue input over DNS-SD (`_osc._udp`, role=master), following its socket.
 //!
 //! Offline render (bounce) policy, the `offline` setting: `silent` by default. A bounce runs
 //! faster than real time, so timecode from it would flood receivers with frames they cannot
@@ -39,6 +41,7 @@ use osc_timecode_core::clock::{MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, offset_frames, 
 use osc_timecode_core::send::{HostBlock, PlannedFrame, Render, SendPolicy, SendSettings};
 
 pub mod cues;
+pub mod discovery;
 pub mod editor;
 pub mod network;
 pub mod outputs;
@@ -76,6 +79,9 @@ pub struct OscTimecode {
     cue_stats: Arc<CueStats>,
     /// The cue thread. `[main-thread]`; spawned in `activate()`, joined in `deactivate()`.
     cue_thread: Option<StoppableThread>,
+    /// The DNS-SD advertising thread, while the machine's config turns it on ([`discovery`]).
+    /// `[main-thread]`; spawned in `activate()`, joined in `deactivate()`.
+    advertising: Option<StoppableThread>,
     /// Places cues at their samples. `[audio-thread]`; allocated in `activate()`.
     cue_player: Option<CuePlayer>,
     /// Note offs owed to the host while inactive: those the cue player still had pending at
@@ -117,6 +123,7 @@ impl Default for OscTimecode {
             network: None,
             cue_stats: Arc::new(CueStats::default()),
             cue_thread: None,
+            advertising: None,
             cue_player: None,
             owed_note_offs: PendingReleases::default(),
             readout: Arc::new(Readout::default()),
@@ -131,9 +138,10 @@ impl Default for OscTimecode {
 }
 
 impl OscTimecode {
-    /// `[main-thread]` Stops the network and cue threads and frees the per-activation state.
+    /// `[main-thread]` Stops the network, cue and advertising threads and frees the per-activation
+    /// state.
     fn shut_down(&mut self) {
-        thread::stop_all([self.network.take(), self.cue_thread.take()]);
+        thread::stop_all([self.network.take(), self.cue_thread.take(), self.advertising.take()]);
         if let Some(mut player) = self.cue_player.take() {
             self.owed_note_offs.merge(player.abandon());
         }
@@ -232,6 +240,8 @@ impl Plugin for OscTimecode {
             // Timecode keeps flowing; no cues arrive.
             Err(e) => nice_error!("could not start the cue input thread: {e}"),
         }
+        let advertise = settings::machine::Machine::load().advertise;
+        self.advertising = discovery::spawn(advertise, self.params.clone(), self.cue_activity.clone());
         let mut cue_player = CuePlayer::new(cue_consumer, self.cue_stats.clone());
         cue_player.owe(std::mem::take(&mut self.owed_note_offs));
         self.cue_player = Some(cue_player);

@@ -269,7 +269,7 @@ pub fn in_child_without_network(module_path: &str, function: &str, timeout: Dura
 
 /// [`in_child`] with the child started through `wrapper` (see
 /// [`osc_timecode_tests::child::run_alone_wrapped`]).
-fn in_child_wrapped(module_path: &str, function: &str, timeout: Duration, wrapper: &[&str]) -> bool {
+pub fn in_child_wrapped(module_path: &str, function: &str, timeout: Duration, wrapper: &[&str]) -> bool {
     if std::env::var_os(osc_timecode_tests::child::CHILD_ENV).is_some() {
         return true;
     }

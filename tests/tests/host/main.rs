@@ -12,6 +12,7 @@ mod ltc_words;
 mod clap_artnet;
 mod clap_conformance;
 mod clap_cues;
+mod clap_discover;
 mod clap_faults;
 mod clap_hostile;
 mod clap_lifecycle;
