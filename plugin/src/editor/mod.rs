@@ -20,6 +20,7 @@
 //! - [`fields`]: every text field's check and the state of a field while it is typed;
 //! - [`edits`]: the changes the window makes to the settings;
 //! - [`mapping`]: cue map rows as they are typed, and Learn;
+//! - [`receivers`]: "Find receivers", the DNS-SD browse on a worker thread and its rows;
 //!
 //! and `view`, which only draws.
 
@@ -29,6 +30,7 @@ pub mod fields;
 mod fixtures;
 pub mod health;
 pub mod mapping;
+pub mod receivers;
 pub mod texts;
 mod view;
 

@@ -17,6 +17,7 @@ use super::fields::{
 };
 use super::health::{Growth, Health, Stillness, Warning, bind_failure_text, warnings};
 use super::mapping::{Kind, Learn, MappingDraft, MappingErrors, MappingField};
+use super::receivers::Finder;
 use super::texts::{
     CueSummary, TransportState, carriage_text, drop_reason_text, format_age, format_count, format_midi, format_outcome,
     status_line, timecode_text, transport_state,
@@ -71,6 +72,8 @@ pub struct View {
     offset: Field,
     /// The targets table.
     targets: TextList,
+    /// "Find receivers": the browse and what it found.
+    receivers: Finder,
     /// The LTC level field.
     ltc_level: Field,
     /// The Art-Net StreamId field.
@@ -307,6 +310,56 @@ impl View {
             format_count(shared.stats.send_errors.load(Ordering::Relaxed)),
         ));
         if let Some(edit) = edit {
+            self.edit(shared, SettingsEdit::Targets(edit));
+        }
+        ui.add_space(6.0);
+        self.find_receivers(ui, shared);
+    }
+
+    /// "Find receivers": the button, then what the last browse found, each address with "Add"
+    /// (see [`super::receivers`]).
+    fn find_receivers(&mut self, ui: &mut Ui, shared: &Shared) {
+        let finder = &mut self.receivers;
+        finder.poll();
+        ui.horizontal(|ui| {
+            let busy = finder.busy();
+            if ui.add_enabled(!busy, egui::Button::new("Find receivers")).clicked() {
+                finder.start();
+            }
+            if busy {
+                ui.weak("Looking for receivers on the network (DNS-SD, 3 s)…");
+            }
+        });
+        let mut clicked = None;
+        match finder.last() {
+            None => {}
+            Some(Err(why)) => {
+                ui.colored_label(RED, why);
+            }
+            Some(Ok(listing)) => {
+                egui::Grid::new("receivers").num_columns(4).striped(true).spacing([16.0, 6.0]).show(ui, |ui| {
+                    for (i, row) in listing.rows.iter().enumerate() {
+                        ui.label(&row.name);
+                        ui.monospace(row.endpoint.to_string());
+                        ui.weak(row.kind());
+                        if ui.small_button("Add").clicked() {
+                            clicked = Some(i);
+                        }
+                        ui.end_row();
+                        if let Some(e) = finder.refusal(row.endpoint) {
+                            ui.colored_label(RED, e.to_string());
+                            ui.end_row();
+                        }
+                    }
+                });
+                ui.weak(listing.summary());
+            }
+        }
+        let row = clicked.and_then(|i| match finder.last() {
+            Some(Ok(listing)) => listing.rows.get(i).cloned(),
+            _ => None,
+        });
+        if let Some(edit) = row.and_then(|row| finder.add(&row, &self.settings.targets)) {
             self.edit(shared, SettingsEdit::Targets(edit));
         }
     }
