@@ -7,8 +7,10 @@
 //! every field, and a larger build (see docs/DEVELOPING.md, "The plugin window").
 //!
 //! Threads: everything here runs on the `[gui-thread]` while the window is open, and nothing
-//! runs while it is closed. It reads the audio thread only through atomics
-//! ([`crate::readout::Readout`], the parameters, [`crate::network::Stats`],
+//! runs while it is closed, but for a "Find receivers" browse, which runs on a worker thread of
+//! its own for 3 s at most and is joined when the window's state goes ([`receivers`]). It reads
+//! the audio thread only through atomics ([`crate::readout::Readout`], the parameters,
+//! [`crate::network::Stats`],
 //! [`crate::outputs::OutputStats`], [`crate::cues::CueStats`]), the cue thread through [`crate::readout::CueActivity`], and
 //! writes the persisted [`crate::settings::Settings`] (which the network and cue threads re-read
 //! every 100 ms, so edits apply without re-activating) and the parameters through nice-plug's

@@ -11,11 +11,12 @@
 //!
 //! What is listed: receivers, then other OSC services (no `role` of ours: TouchOSC, Chataigne,
 //! a lighting desk's OSC input), each address a row with "Add"; masters (`serve`, other plugin
-//! instances) are not listed, they take cues, not timecode, and their number is said. Names
+//! instances) are not listed, they take cues, not timecode, and their number is said, and so
+//! are IPv6 link-local addresses (an mDNS answer does not name their interface). Names
 //! come from the network: control characters are replaced ([`dnssd::printable`], done by the
 //! browse) and they are cut to [`MAX_NAME_CHARS`]; at most [`MAX_ROWS`] rows.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -71,6 +72,9 @@ pub struct Listing {
     pub rows: Vec<Row>,
     /// Masters found and not listed.
     pub masters: usize,
+    /// IPv6 link-local addresses not listed: an mDNS answer does not say which interface they
+    /// are on, and without one nothing can be sent to them.
+    pub link_local: usize,
     /// Rows past [`MAX_ROWS`] and services past the browse's limit, not listed.
     pub left_out: usize,
 }
@@ -90,7 +94,10 @@ impl Listing {
                 None => false,
             };
             let name = bounded(&found.name);
-            rows.extend(found.addresses.iter().map(|ip| Row {
+            let (link_local, usable): (Vec<&IpAddr>, Vec<&IpAddr>) =
+                found.addresses.iter().partition(|ip| is_link_local_v6(ip));
+            listing.link_local += link_local.len();
+            rows.extend(usable.into_iter().map(|ip| Row {
                 name: name.clone(),
                 receiver,
                 endpoint: SocketAddr::new(*ip, found.port),
@@ -115,12 +122,23 @@ impl Listing {
         if self.masters > 0 {
             text.push_str(&format!("; {} master(s) not listed (they take cues, not timecode)", self.masters));
         }
+        if self.link_local > 0 {
+            text.push_str(&format!(
+                "; {} IPv6 link-local address(es) not listed (no interface given)",
+                self.link_local
+            ));
+        }
         if self.left_out > 0 {
             text.push_str(&format!("; {} more not listed", self.left_out));
         }
         text.push('.');
         text
     }
+}
+
+/// An IPv6 unicast link-local address (`fe80::/10`).
+fn is_link_local_v6(ip: &IpAddr) -> bool {
+    matches!(ip, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
 }
 
 /// `text` cut to [`MAX_NAME_CHARS`] characters, with control characters replaced.
@@ -280,7 +298,7 @@ mod tests {
         Ok(Browsed {
             found: vec![
                 found("Lighting desk", None, &["10.0.0.9"], 8000),
-                found("Stage Right", Some(Role::Receiver), &["10.0.0.5", "127.0.0.1"], 9001),
+                found("Stage Right", Some(Role::Receiver), &["10.0.0.5", "127.0.0.1", "fe80::1"], 9001),
                 found("osc-timecode on studio (port 5005)", Some(Role::Master), &["10.0.0.2"], 5005),
                 found(&format!("\u{1b}[2J{}", "x".repeat(100)), Some(Role::Receiver), &["10.0.0.6"], 9002),
             ],
@@ -330,10 +348,11 @@ mod tests {
             ]
         );
         assert_eq!(listing.rows[2].name.chars().count(), MAX_NAME_CHARS);
-        assert_eq!(listing.masters, 1);
+        assert_eq!((listing.masters, listing.link_local), (1, 1));
         assert_eq!(
             listing.summary(),
-            "3 receiver addresses found; 1 master(s) not listed (they take cues, not timecode)."
+            "3 receiver addresses found; 1 master(s) not listed (they take cues, not timecode); 1 IPv6 link-local \
+             address(es) not listed (no interface given)."
         );
     }
 
