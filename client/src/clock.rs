@@ -7,9 +7,10 @@
 //!
 //! - `same`: the clocks are assumed to agree (NTP or PTP on both, or the same machine): the
 //!   timetag is read as this machine's wall time now. The default for a master on loopback.
-//! - `sync`: measured. Bursts of [`BURST_PINGS`] `/sync/ping`s every 2 s to the master's address
-//!   ([`osc_timecode_core::clocksync`]); the estimate maps the master's clock onto ours within
-//!   half the smallest round trip, shown as `sync ±X ms`. Until the first burst is answered, and
+//! - `sync`: measured. Bursts of [`BURST_PINGS`] `/sync/ping`s every 2 s (the first four 0.5 s
+//!   apart) to the master's address ([`osc_timecode_core::clocksync`]); the estimate maps the
+//!   master's clock onto ours, and the bound (how far every offset the exchanges allow is from
+//!   it: about half the smallest round trip once warmed up) is shown as `sync ±X ms`. Until the first burst is answered, and
 //!   whenever the master stops answering (two bursts without a pong), frames are placed by
 //!   arrival (below), and `listen` says so. The default for a master elsewhere.
 //! - `arrival`: for masters that do not answer: the timetag plus the smallest `arrival − timetag`
@@ -27,7 +28,7 @@ use std::time::{Instant, SystemTime};
 
 use osc_timecode_core::chase::unix_nanos;
 use osc_timecode_core::clocksync::{
-    BURST_EVERY_NS, BURST_PINGS, BurstOutcome, ClockSync, Exchange, PING_SPACING_NS, Ping, Pong, SyncState,
+    BURST_PINGS, BurstOutcome, ClockSync, Exchange, PING_SPACING_NS, Ping, Pong, SyncState,
 };
 use osc_timecode_core::protocol::system_time_from_timetag;
 
@@ -336,11 +337,13 @@ impl Clock {
         let outcome = self.sync.end_burst();
         let answered = self.pongs_in_burst > 0;
         self.unanswered = if answered { 0 } else { self.unanswered + 1 };
-        // The next burst: every 2 s while answered; when not, again after 5 s, then every 30 s.
+        // The next burst: every 2 s while answered (0.5 s while the estimate warms up); when
+        // not, again after 5 s, then every 30 s.
         let since_start = i128::from(BURST_PINGS - 1) * PING_SPACING_NS + BURST_GRACE_NS;
+        let every = self.sync.burst_every();
         self.next_ping = match self.unanswered {
-            0 => now - since_start + BURST_EVERY_NS,
-            n if n < UNANSWERED_BURSTS => now - since_start + BURST_EVERY_NS,
+            0 => now - since_start + every,
+            n if n < UNANSWERED_BURSTS => now - since_start + every,
             n if n == UNANSWERED_BURSTS => now + RETRY_FIRST_NS,
             _ => now + RETRY_EVERY_NS,
         };
