@@ -753,9 +753,10 @@ impl Multicast {
 }
 
 /// One sending socket per address family, bound to loopback when every target of that family
-/// is loopback (the default), else to the multicast interface's address when a target of that
-/// family is a multicast group sent on it (the source receivers know the master by, as `serve`'s
-/// [`iface::sending_bind`]), else to the unspecified address.
+/// is loopback (the default), else to the multicast interface's address when every target of
+/// that family is a multicast group sent on it (the source receivers know the master by, as
+/// `serve`'s [`iface::sending_bind`]), else to the unspecified address (the groups' source is
+/// then the interface's address all the same: `IP_MULTICAST_IF` names it).
 #[derive(Default)]
 struct Sockets {
     /// IPv4 socket, if open.
@@ -782,9 +783,12 @@ impl Sockets {
         if slot.is_none() && failed_at.is_none_or(|t| t.elapsed() >= REBIND_EVERY) {
             let family: Vec<SocketAddr> =
                 all.iter().map(|t| t.addr()).filter(|t| t.is_ipv6() == v6 && !multicast.refuses(*t)).collect();
-            // The interface's address only for multicast: unicast targets keep the routing table's
-            // choice of source, as before there was multicast.
-            let interface = multicast.options.interface.as_ref().filter(|_| family.iter().any(iface::is_multicast));
+            // The interface's address only when every target is a group: unicast targets keep the
+            // routing table's choice of source (a loopback receiver sees 127.0.0.1, as before),
+            // and the groups still get the interface's address, which `IP_MULTICAST_IF` by address
+            // makes their source.
+            let groups_only = !family.is_empty() && family.iter().all(iface::is_multicast);
+            let interface = multicast.options.interface.as_ref().filter(|_| groups_only);
             let bind = iface::sending_bind(&family, v6, interface);
             let opened = iface::sending_socket(bind, &family, &multicast.options)
                 .and_then(|s| s.set_nonblocking(true).map(|()| s));
@@ -1031,6 +1035,10 @@ mod tests {
         let socket = Sockets::default().for_target(v4, &all, &multicast, &Stats::default()).map(|s| s.local_addr());
         let bound = socket.expect("a socket").unwrap();
         assert_eq!(bound.ip(), std::net::Ipv4Addr::LOCALHOST, "the interface's address, the stream's source");
+        let mixed = [target(v4), target("198.51.100.7:5006".parse().unwrap())];
+        let socket = Sockets::default().for_target(v4, &mixed, &multicast, &Stats::default()).map(|s| s.local_addr());
+        let bound = socket.expect("a socket").unwrap();
+        assert!(bound.ip().is_unspecified(), "unicast beside: the routing table picks its source: {bound}");
 
         let mut refused = Multicast::of(&Machine::default());
         assert!(refused.refuses(v4) && refused.refuses(v6) && !refused.refuses("127.0.0.1:5006".parse().unwrap()));

@@ -18,6 +18,7 @@ mod clap_hostile;
 mod clap_lifecycle;
 mod clap_ltc;
 mod clap_mtc;
+mod clap_multicast;
 mod clap_numbers;
 mod clap_offline;
 mod clap_playback;
