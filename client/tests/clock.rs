@@ -11,7 +11,9 @@
 //! - the receiver's own clock stepping mid-run (+250 → +750 ms) moves nothing with `sync`: the
 //!   position is kept on the monotonic clock;
 //! - a master that answers no pings (`--clock sync` to a master of the test's own) is placed by
-//!   arrival, and `listen` says so.
+//!   arrival, and `listen` says so;
+//! - the master's own clock stepping (serve faked, +0 → +80 ms, taken at a locate) is a new epoch
+//!   in its pongs: `listen --clock sync` says so, re-locks, and shows the master's frame again.
 //!
 //! A master whose clock drifts (100 ppm) is a master of the test's own: libfaketime cannot make
 //! a monotonic clock drift.
@@ -194,6 +196,89 @@ fn the_receiver_s_own_clock_stepping_moves_nothing_with_sync() {
     let states: Vec<&str> =
         lines.iter().filter(|(at, _)| *at >= start + 2 * NANOS).filter_map(|(_, v)| v["state"].as_str()).collect();
     assert!(states.iter().all(|s| *s == "locked"), "stays locked: {states:?}");
+}
+
+/// The frame shown minus the frame truly playing for each locked line read from `from_ns` on,
+/// counting only frames from `first` on, whose timetags are `shift` ns ahead of the real clock.
+fn frame_errors_from(
+    lines: &[(i128, Value)],
+    truth: &HashMap<i64, i128>,
+    first: i64,
+    shift: i128,
+    from_ns: i128,
+) -> Vec<i64> {
+    let after: HashMap<i64, i128> = truth.iter().filter(|(f, _)| **f >= first).map(|(f, t)| (*f, t - shift)).collect();
+    frame_errors(lines, &after, from_ns)
+}
+
+#[test]
+#[ignore = "needs libfaketime: apt-get install faketime"]
+fn the_master_s_clock_stepping_is_a_new_epoch_and_listen_re_locks_on_it() {
+    require_faketime();
+    let (port, cues) = (util::free_port(), util::free_port());
+    let capture_socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let capture_port = capture_socket.local_addr().unwrap().port();
+    let done = Arc::new(AtomicBool::new(false));
+    let truth = capture(capture_socket, Arc::clone(&done));
+    let dir = std::env::temp_dir().join(format!("osc-timecode-master-step-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("faketime");
+    std::fs::write(&file, "+0s\n").unwrap();
+    // serve's wall clock, faked from a file; its monotonic clock real. While rolling, serve's
+    // timetags follow the monotonic clock from their anchor: the step shows at the next anchor
+    // (the locate below), as it would when an operator relocates after NTP set the clock.
+    let _serve = util::KillOnDrop(
+        util::osc_timecode("clock-master-step-serve")
+            .env("LD_PRELOAD", FAKETIME)
+            .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+            .env("FAKETIME_TIMESTAMP_FILE", &file)
+            .env("FAKETIME_NO_CACHE", "1")
+            .args(["serve", "--rate", "25", "--quiet", "--listen", &format!("127.0.0.1:{cues}")])
+            .args(["--to", &format!("127.0.0.1:{port}"), "--to", &format!("127.0.0.1:{capture_port}")])
+            .spawn(),
+    );
+    let start = unix_nanos(SystemTime::now());
+    let mut listen = util::osc_timecode("clock-master-step")
+        .args(["listen", "--json", "--bind", &format!("127.0.0.1:{port}"), "--duration", "10", "--clock", "sync"])
+        .spawn();
+    let out = util::Streams::take(&mut listen);
+    const LOCATED: &str = "01:00:00:00";
+    let stepper = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(3));
+        std::fs::write(&file, "+0.080s\n").unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let msg = rosc::OscPacket::Message(rosc::OscMessage {
+            addr: "/transport/locate".into(),
+            args: vec![rosc::OscType::String(LOCATED.into())],
+        });
+        let bytes = rosc::encoder::encode(&msg).unwrap();
+        UdpSocket::bind("127.0.0.1:0").unwrap().send_to(&bytes, ("127.0.0.1", cues)).unwrap();
+        unix_nanos(SystemTime::now())
+    });
+    let lines = json_lines(&out);
+    let located_at = stepper.join().unwrap();
+    assert!(listen.wait().unwrap().success(), "{}", out.stderr());
+    done.store(true, Ordering::Relaxed);
+    let truth = truth.join().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+
+    assert!(out.stderr().contains("stepped; re-locking"), "listen says the master's clock stepped: {}", out.stderr());
+    let (_, last) = lines.iter().rev().find(|(_, v)| v["sync"] == "synced").expect("synced");
+    assert!(last["clock_steps"].as_u64() >= Some(1), "a step counted: {last}");
+    let (offset, bound) = (last["clock_offset_ms"].as_f64().unwrap(), last["sync_bound_ms"].as_f64().unwrap());
+    assert!((offset - 80.0).abs() <= bound + 1.0, "estimated offset {offset} ms (bound {bound} ms), truly +80 ms");
+    // Before the step: the master's frame (serve's clock was the real one).
+    let before_lines: Vec<(i128, Value)> = lines.iter().filter(|(at, _)| *at < located_at).cloned().collect();
+    let errs = frame_errors(&before_lines, &truth, start + 2 * NANOS);
+    assert!(errs.len() > 20, "{} locked lines before the step", errs.len());
+    assert!(errs.iter().all(|e| (-1..=0).contains(e)), "before the step: {errs:?}");
+    // From two bursts after the locate: the located timeline, whose timetags are 80 ms ahead of
+    // the real clock, shown as it truly plays (without the epoch it would be 2 frames ahead
+    // until the estimate caught up).
+    let first = osc_timecode_core::Timecode::parse(LOCATED, FrameRate::FPS_25).unwrap().to_frame();
+    let errs = frame_errors_from(&lines, &truth, first, 80_000_000, located_at + 4 * NANOS);
+    assert!(errs.len() > 50, "{} locked lines after the step", errs.len());
+    assert!(errs.iter().all(|e| (-1..=0).contains(e)), "after the step: {errs:?}");
 }
 
 /// A master of the test's own at 25 fps whose clock runs `ppm` fast (its timetags and its pongs'
