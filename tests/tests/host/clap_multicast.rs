@@ -182,14 +182,34 @@ fn play(rx: &Receiver) -> usize {
 #[cfg_attr(not(target_os = "linux"), ignore = "network namespaces are Linux only")]
 fn multicast_targets_go_out_on_the_machines_interface_with_its_ttl() {
     const NAME: &str = "multicast_targets_go_out_on_the_machines_interface_with_its_ttl";
-    if !in_child(NAME) {
-        return;
+    if in_child(NAME) {
+        sends_on(NAME, "interface = \"m0\"\nttl = 3\nadvertise = false\n", 3);
     }
+}
+
+#[test]
+#[cfg_attr(
+    target_os = "linux",
+    ignore = "needs network namespaces and python3: unshare (util-linux) with user namespaces, ip (apt-get install iproute2), python3"
+)]
+#[cfg_attr(not(target_os = "linux"), ignore = "network namespaces are Linux only")]
+fn an_interface_named_by_its_address_and_the_default_ttl_of_one_link() {
+    const NAME: &str = "an_interface_named_by_its_address_and_the_default_ttl_of_one_link";
+    if in_child(NAME) {
+        sends_on(NAME, "interface = \"198.51.100.1\"\n", 1);
+    }
+}
+
+/// In the child: the plugin with an IPv4 group, an IPv6 group and a loopback target, and the
+/// machine keys `machine` (which name `m0` and give the datagrams the TTL `want_ttl`): the
+/// listens joined on `r0` lock with `m0`'s addresses as the source, the TTL is `want_ttl`,
+/// nothing is refused, the loopback target gets every frame.
+fn sends_on(function: &str, machine: &str, want_ttl: u32) {
     let log = PluginLog::new();
-    let out = out_dir(NAME);
+    let out = out_dir(function);
     let rx = Receiver::bind();
     let targets = [GROUP_V4.to_owned(), GROUP_V6.to_owned(), rx.addr().to_string()];
-    write_machine_config(&targets, "interface = \"m0\"\nttl = 3\nadvertise = false\n");
+    write_machine_config(&targets, machine);
 
     // Receivers first, so the first frames find them.
     let v4 = listen(&out, "v4", GROUP_V4);
@@ -221,7 +241,8 @@ fn multicast_targets_go_out_on_the_machines_interface_with_its_ttl() {
     }
     let ttl = json_lines(&out, "ttl", ttl);
     assert_eq!(ttl.len(), 1, "{ttl:?}");
-    assert_eq!((&ttl[0]["ttl"], &ttl[0]["source"]), (&Value::from(3), &Value::from("198.51.100.1")), "{ttl:?}");
+    let (ttl, source) = (&ttl[0]["ttl"], &ttl[0]["source"]);
+    assert_eq!((ttl, source), (&Value::from(want_ttl), &Value::from("198.51.100.1")), "{machine}");
     let _ = std::fs::remove_dir_all(&out);
 }
 
