@@ -1,4 +1,4 @@
-//! The command line's side of interfaces and multicast (issue 18): clap value parsers for
+//! The command line's side of interfaces, multicast and broadcast (issue 18): clap value parsers for
 //! `--interface`, `--ttl`, `serve --to` and `listen --bind`, and the refusals worded with the
 //! option that fixes them. The sockets and the interface lookup are the shared crate's
 //! ([`osc_timecode_net::iface`], where the reasons for each choice are), which the plugin uses too.
@@ -29,14 +29,16 @@ pub fn parse_socket_addr(text: &str) -> Result<SocketAddr, String> {
     iface::parse_socket_addr(text).map_err(|e| e.to_string())
 }
 
-/// Refuses a multicast target with no interface to send it on (or, for IPv4, one without an
-/// IPv4 address), before any socket is opened: one line naming the target.
+/// Refuses a multicast or limited broadcast (255.255.255.255) target with no interface to send
+/// it on (or, for IPv4, one without an IPv4 address), before any socket is opened: one line
+/// naming the target.
 pub fn check_targets(targets: &[SocketAddr], options: &SendOptions) -> anyhow::Result<()> {
     for &target in targets {
         match iface::check_target(target, options) {
             Ok(()) => {}
             Err(Unsendable::NoInterface { target }) => {
-                anyhow::bail!("multicast to {target} needs --interface NAME|ADDRESS: the interface to send it on")
+                let cast = iface::cast(&target);
+                anyhow::bail!("{cast} to {target} needs --interface NAME|ADDRESS: the interface to send it on")
             }
             Err(e) => return Err(e.into()),
         }

@@ -1,7 +1,8 @@
 //! Sockets on a chosen network interface (issue 18): multicast timecode (`serve --to
-//! GROUP:PORT`, `listen --bind GROUP:PORT`, the plugin's multicast targets), an interface by
-//! name or address (`--interface`, `[client] interface`, `[plugin] interface`), and IPv6
-//! link-local addresses with an interface name as scope (`[fe80::1%eth0]:5006`).
+//! GROUP:PORT`, `listen --bind GROUP:PORT`, the plugin's multicast targets), broadcast targets
+//! (`serve --to 192.168.1.255:5006`), an interface by name or address (`--interface`,
+//! `[client] interface`, `[plugin] interface`), and IPv6 link-local addresses with an interface
+//! name as scope (`[fe80::1%eth0]:5006`).
 //!
 //! Why each choice (measurements in the issue's research notes, network.md section 3):
 //! - A multicast sender always names its interface (`IP_MULTICAST_IF` by the interface's IPv4
@@ -16,6 +17,15 @@
 //!   pongs come back to it by unicast), joins the group on the interface by index (`ip_mreqn`),
 //!   and on Linux turns `IP_MULTICAST_ALL` off, so it gets only the groups it joined on the
 //!   interfaces it joined them on, not every group some other socket of the machine joined.
+//! - A broadcast target is the limited broadcast 255.255.255.255 or the directed broadcast of
+//!   one of this machine's IPv4 subnets when the socket is opened ([`is_broadcast`]); its
+//!   sending socket gets `SO_BROADCAST`, which the OS requires for it (`EACCES` without), and no
+//!   other socket does. A directed broadcast is routed by its subnet, like unicast. The limited
+//!   broadcast goes wherever the routing table's default points, or nowhere (`ENETUNREACH`),
+//!   so it needs an interface as a group does, and its socket is bound to that interface's
+//!   IPv4 address: Linux sends a limited broadcast from a bound address out of the interface
+//!   holding it. Broadcasts flood every host of the link and stop at routers and VLANs:
+//!   multicast is the better default (network.md section 3.2).
 //! - Rust's address parser takes only numeric IPv6 scope ids; names are translated here.
 //!
 //! The errors are typed and say what is wrong without naming a command-line option; each
@@ -96,6 +106,9 @@ pub struct Interface {
     pub v4: Vec<Ipv4Addr>,
     /// Its IPv6 addresses, link-local ones included, in the OS's order.
     pub v6: Vec<Ipv6Addr>,
+    /// The directed broadcast addresses of its IPv4 subnets ([`directed_broadcasts`]), each
+    /// once.
+    pub broadcast: Vec<Ipv4Addr>,
 }
 
 impl Interface {
@@ -136,16 +149,46 @@ pub fn interfaces() -> std::io::Result<Vec<Interface>> {
         let at = match list.iter().position(|i| i.name == entry.name) {
             Some(at) => at,
             None => {
-                list.push(Interface { name: entry.name.clone(), index, v4: Vec::new(), v6: Vec::new() });
+                list.push(Interface {
+                    name: entry.name.clone(),
+                    index,
+                    v4: Vec::new(),
+                    v6: Vec::new(),
+                    broadcast: Vec::new(),
+                });
                 list.len() - 1
             }
         };
-        match entry.ip() {
-            IpAddr::V4(ip) => list[at].v4.push(ip),
-            IpAddr::V6(ip) => list[at].v6.push(ip),
+        let interface = &mut list[at];
+        match entry.addr {
+            if_addrs::IfAddr::V4(v4) => {
+                interface.v4.push(v4.ip);
+                for address in directed_broadcasts(v4.ip, v4.prefixlen, v4.broadcast) {
+                    if !interface.broadcast.contains(&address) {
+                        interface.broadcast.push(address);
+                    }
+                }
+            }
+            if_addrs::IfAddr::V6(v6) => interface.v6.push(v6.ip),
         }
     }
     Ok(list)
+}
+
+/// The directed broadcast addresses of the IPv4 address `ip/prefix_len`, as Linux routes them
+/// (its local routing table has a broadcast route for each): the one the OS lists with the
+/// address (`ip addr add ... brd B`, `given`), and the subnet's highest address when the
+/// subnet has one (shorter than /31; RFC 3021's /31 links have none), also when no broadcast
+/// address was configured. Neither the address itself, nor 0.0.0.0, nor the limited broadcast.
+pub fn directed_broadcasts(ip: Ipv4Addr, prefix_len: u8, given: Option<Ipv4Addr>) -> Vec<Ipv4Addr> {
+    let subnet = (prefix_len < 31).then(|| Ipv4Addr::from(u32::from(ip) | (u32::MAX >> prefix_len)));
+    let mut list: Vec<Ipv4Addr> = Vec::with_capacity(2);
+    for address in [given, subnet].into_iter().flatten() {
+        if address != ip && !address.is_unspecified() && !address.is_broadcast() && !list.contains(&address) {
+            list.push(address);
+        }
+    }
+    list
 }
 
 /// An interface a user names that this machine does not have (yet: an adapter still coming up
@@ -191,6 +234,33 @@ pub fn resolve(spec: &InterfaceSpec) -> Result<Interface, Missing> {
 /// Whether `addr` is a multicast group.
 pub fn is_multicast(addr: &SocketAddr) -> bool {
     addr.ip().is_multicast()
+}
+
+/// Whether `addr` is the limited broadcast, 255.255.255.255.
+pub fn is_limited_broadcast(addr: &SocketAddr) -> bool {
+    addr.ip() == IpAddr::V4(Ipv4Addr::BROADCAST)
+}
+
+/// Whether `addr` is a broadcast address: the limited broadcast, or the directed broadcast of
+/// one of `list`'s IPv4 subnets (this machine's interfaces: [`interfaces`]). A directed
+/// broadcast of some other network is a unicast address here, as it is to the OS.
+pub fn is_broadcast(addr: &SocketAddr, list: &[Interface]) -> bool {
+    match addr.ip() {
+        IpAddr::V4(ip) => ip.is_broadcast() || list.iter().any(|i| i.broadcast.contains(&ip)),
+        IpAddr::V6(_) => false,
+    }
+}
+
+/// Whether a target needs an interface to be sent to: a multicast group or the limited
+/// broadcast, which the routing table would send out of whichever interface its default
+/// route names, or none.
+pub fn needs_interface(addr: &SocketAddr) -> bool {
+    is_multicast(addr) || is_limited_broadcast(addr)
+}
+
+/// "multicast" or "broadcast", for messages about a target that [`needs_interface`].
+pub fn cast(addr: &SocketAddr) -> &'static str {
+    if is_multicast(addr) { "multicast" } else { "broadcast" }
 }
 
 /// Why a text is not a socket address.
@@ -239,42 +309,43 @@ pub fn parse_socket_addr_with(
     Ok(SocketAddr::V6(SocketAddrV6::new(ip, port, 0, index)))
 }
 
-/// What the sending sockets do for multicast targets.
+/// What the sending sockets do for multicast and broadcast targets.
 #[derive(Debug, Clone, Default)]
 pub struct SendOptions {
-    /// The interface to send on; required for multicast targets.
+    /// The interface to send on; required for multicast targets and the limited broadcast.
     pub interface: Option<Interface>,
     /// The multicast TTL (IPv6: hop limit), in [`TTL_RANGE`].
     pub ttl: u32,
 }
 
-/// Why a multicast target cannot be sent to.
+/// Why a multicast or limited broadcast target cannot be sent to.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Unsendable {
     /// No interface to send it on was given.
-    #[error("multicast to {target} needs an interface to send it on")]
+    #[error("{} to {target} needs an interface to send it on", cast(.target))]
     NoInterface {
-        /// The group.
+        /// The group or the limited broadcast.
         target: SocketAddr,
     },
-    /// An IPv4 group, and the interface has no IPv4 address, which would be the datagrams'
-    /// source.
+    /// An IPv4 group or the limited broadcast, and the interface has no IPv4 address, which
+    /// would be the datagrams' source.
     #[error(
-        "multicast to {target}: interface {interface} has no IPv4 address to send it from (its address is the \
-         source receivers know the master by)"
+        "{} to {target}: interface {interface} has no IPv4 address to send it from (its address is the source \
+         receivers know the master by)",
+        cast(.target)
     )]
     NoIpv4Address {
-        /// The group.
+        /// The group or the limited broadcast.
         target: SocketAddr,
         /// The interface's name.
         interface: String,
     },
 }
 
-/// Refuses a multicast `target` with no interface to send it on (or, for IPv4, one without an
-/// IPv4 address); any other target is fine.
+/// Refuses a multicast or limited broadcast `target` with no interface to send it on (or, for
+/// IPv4, one without an IPv4 address); any other target is fine, a directed broadcast too.
 pub fn check_target(target: SocketAddr, options: &SendOptions) -> Result<(), Unsendable> {
-    if !is_multicast(&target) {
+    if !needs_interface(&target) {
         return Ok(());
     }
     let Some(interface) = &options.interface else { return Err(Unsendable::NoInterface { target }) };
@@ -285,10 +356,15 @@ pub fn check_target(target: SocketAddr, options: &SendOptions) -> Result<(), Uns
 }
 
 /// A UDP socket bound to `bind` for sending to `targets` (one address family), with the
-/// multicast interface and TTL set when any of them is a multicast group.
+/// multicast interface and TTL set when any of them is a multicast group, and `SO_BROADCAST`
+/// when any of them is a broadcast address ([`is_broadcast`], this machine's subnets as they
+/// are now). For the limited broadcast, `bind` is the interface's address ([`sending_bind`]).
 pub fn sending_socket(bind: SocketAddr, targets: &[SocketAddr], options: &SendOptions) -> std::io::Result<UdpSocket> {
     let socket = Socket::new(Domain::for_address(bind), Type::DGRAM, Some(Protocol::UDP))?;
     socket.bind(&bind.into())?;
+    if any_broadcast(targets, interfaces) {
+        socket.set_broadcast(true)?;
+    }
     if targets.iter().any(is_multicast)
         && let Some(interface) = &options.interface
     {
@@ -305,12 +381,26 @@ pub fn sending_socket(bind: SocketAddr, targets: &[SocketAddr], options: &SendOp
     Ok(socket.into())
 }
 
+/// Whether any of `targets` is a broadcast address. The interface list (`list`) is read only
+/// when some target could be a directed broadcast (an IPv4 address other than a group).
+fn any_broadcast(targets: &[SocketAddr], list: impl FnOnce() -> std::io::Result<Vec<Interface>>) -> bool {
+    if targets.iter().any(is_limited_broadcast) {
+        return true;
+    }
+    if !targets.iter().any(|t| t.is_ipv4() && !is_multicast(t)) {
+        return false;
+    }
+    let list = list().unwrap_or_default();
+    targets.iter().any(|t| is_broadcast(t, &list))
+}
+
 /// Where a master's sending socket for `family` (the targets of one address family) is bound:
 /// loopback when every target is loopback (the default), else `interface`'s address of that
 /// family if one is given (so the stream's source address stays that address, which receivers
 /// know the master by, whatever addresses the interface gains later), else the unspecified
 /// address. An IPv6 link-local address only when every target is on the link (multicast or
-/// link-local): it cannot be the source of anything routed.
+/// link-local): it cannot be the source of anything routed. A limited broadcast target needs
+/// the interface's address: that is what makes it leave on that interface.
 pub fn sending_bind(family: &[SocketAddr], v6: bool, interface: Option<&Interface>) -> SocketAddr {
     let (lo, any): (IpAddr, IpAddr) = if v6 {
         (Ipv6Addr::LOCALHOST.into(), Ipv6Addr::UNSPECIFIED.into())
@@ -429,6 +519,7 @@ mod tests {
             index: 3,
             v4: vec![Ipv4Addr::new(198, 51, 100, 1)],
             v6: vec!["fe80::1".parse().unwrap(), "2001:db8::1".parse().unwrap()],
+            broadcast: vec![Ipv4Addr::new(198, 51, 100, 127)],
         }
     }
 
@@ -449,7 +540,13 @@ mod tests {
     #[test]
     fn find_by_name_or_address_and_say_what_there_is() {
         let list = [
-            Interface { name: "lo".into(), index: 1, v4: vec![Ipv4Addr::LOCALHOST], v6: vec![Ipv6Addr::LOCALHOST] },
+            Interface {
+                name: "lo".into(),
+                index: 1,
+                v4: vec![Ipv4Addr::LOCALHOST],
+                v6: vec![Ipv6Addr::LOCALHOST],
+                broadcast: vec![Ipv4Addr::new(127, 255, 255, 255)],
+            },
             eth0(),
         ];
         assert_eq!(find(&InterfaceSpec::Name("eth0".into()), &list).unwrap().index, 3);
@@ -495,6 +592,86 @@ mod tests {
         assert!(e.to_string().contains("has no IPv4 address"), "{e}");
         let v6_group: SocketAddr = "[ff02::6a]:5006".parse().unwrap();
         assert_eq!(check_target(v6_group, &SendOptions { interface: Some(v6_only), ttl: 1 }), Ok(()));
+    }
+
+    #[test]
+    fn directed_broadcasts_as_linux_routes_them() {
+        let ip = Ipv4Addr::new(198, 51, 100, 1);
+        let b = |text: &str| text.parse::<Ipv4Addr>().unwrap();
+        // No broadcast configured: the subnet's highest address all the same.
+        assert_eq!(directed_broadcasts(ip, 25, None), [b("198.51.100.127")]);
+        assert_eq!(directed_broadcasts(ip, 24, Some(b("198.51.100.255"))), [b("198.51.100.255")]);
+        assert_eq!(directed_broadcasts(b("10.1.2.3"), 8, None), [b("10.255.255.255")]);
+        // A configured one that is not the subnet's: both are routed as broadcasts.
+        assert_eq!(directed_broadcasts(ip, 24, Some(b("198.51.100.0"))), [b("198.51.100.0"), b("198.51.100.255")]);
+        // /31 and /32: no broadcast; the address itself, 0.0.0.0 and 255.255.255.255 never.
+        let none: [Ipv4Addr; 0] = [];
+        assert_eq!(directed_broadcasts(ip, 31, None), none);
+        assert_eq!(directed_broadcasts(ip, 32, Some(ip)), none);
+        assert_eq!(directed_broadcasts(ip, 32, Some(Ipv4Addr::UNSPECIFIED)), none);
+        assert_eq!(directed_broadcasts(ip, 0, None), none, "a /0's highest address is the limited broadcast");
+        assert_eq!(directed_broadcasts(ip, 30, Some(Ipv4Addr::BROADCAST)), [b("198.51.100.3")]);
+    }
+
+    #[test]
+    fn broadcast_targets_are_the_limited_one_and_the_subnets_of_the_interfaces() {
+        let list = [eth0()];
+        let at = |text: &str| text.parse::<SocketAddr>().unwrap();
+        assert!(is_broadcast(&at("255.255.255.255:5006"), &list));
+        assert!(is_broadcast(&at("255.255.255.255:5006"), &[]), "whatever the interfaces");
+        assert!(is_broadcast(&at("198.51.100.127:5006"), &list), "eth0's /25");
+        assert!(!is_broadcast(&at("198.51.100.127:5006"), &[]), "no such subnet here: unicast");
+        assert!(!is_broadcast(&at("198.51.100.255:5006"), &list), "another network's: unicast");
+        for not in ["198.51.100.2:5006", "198.51.100.1:5006", "239.192.50.6:5006", "[ff02::1]:5006", "[::1]:5006"] {
+            assert!(!is_broadcast(&at(not), &list), "{not}");
+        }
+        // Only the limited broadcast needs an interface, as a group does.
+        assert!(needs_interface(&at("255.255.255.255:5006")) && needs_interface(&at("239.192.50.6:5006")));
+        assert!(!needs_interface(&at("198.51.100.127:5006")) && !needs_interface(&at("198.51.100.2:5006")));
+        let limited = at("255.255.255.255:5007");
+        let none = SendOptions { interface: None, ttl: 1 };
+        assert_eq!(check_target(limited, &none), Err(Unsendable::NoInterface { target: limited }));
+        assert_eq!(
+            check_target(limited, &none).unwrap_err().to_string(),
+            "broadcast to 255.255.255.255:5007 needs an interface to send it on"
+        );
+        assert_eq!(check_target(at("198.51.100.127:5006"), &none), Ok(()), "routed by its subnet");
+        assert_eq!(check_target(limited, &SendOptions { interface: Some(eth0()), ttl: 1 }), Ok(()));
+        let v6_only = Interface { v4: Vec::new(), broadcast: Vec::new(), ..eth0() };
+        let e = check_target(limited, &SendOptions { interface: Some(v6_only), ttl: 1 }).unwrap_err();
+        assert!(e.to_string().starts_with("broadcast to 255.255.255.255:5007: interface eth0 has no IPv4 address"));
+        // Its socket is bound to the interface's address: that is how it leaves there.
+        assert_eq!(sending_bind(&[limited], false, Some(&eth0())), "198.51.100.1:0".parse().unwrap());
+    }
+
+    #[test]
+    fn so_broadcast_only_for_broadcast_targets() {
+        // Sockets are opened, nothing is sent.
+        let lo = SendOptions { interface: None, ttl: 1 };
+        let broadcast = |targets: &[&str]| {
+            let targets: Vec<SocketAddr> = targets.iter().map(|t| t.parse().unwrap()).collect();
+            let socket = sending_socket("127.0.0.1:0".parse().unwrap(), &targets, &lo).expect("a socket");
+            socket.broadcast().unwrap()
+        };
+        assert!(broadcast(&["255.255.255.255:5006"]));
+        assert!(broadcast(&["127.0.0.1:5006", "255.255.255.255:5006"]), "one broadcast target is enough");
+        assert!(!broadcast(&["127.0.0.1:5006"]));
+        assert!(!broadcast(&["239.192.50.6:5006"]));
+        assert!(!broadcast(&["198.51.100.2:5006"]));
+        let v6 = sending_socket("[::1]:0".parse().unwrap(), &["[::1]:5006".parse().unwrap()], &lo).unwrap();
+        assert!(!v6.broadcast().unwrap());
+        // The directed broadcast of a subnet of the interface list given, and of one it has not.
+        let list = || Ok(vec![eth0()]);
+        assert!(any_broadcast(&["198.51.100.127:5006".parse().unwrap()], list));
+        assert!(!any_broadcast(&["198.51.100.126:5006".parse().unwrap()], list));
+        let unread = || -> std::io::Result<Vec<Interface>> { panic!("not read for groups and IPv6") };
+        assert!(!any_broadcast(&["239.192.50.6:5006".parse().unwrap(), "[::1]:5006".parse().unwrap()], unread));
+        // This machine's: loopback's 127.0.0.1/8 has 127.255.255.255 (the kernel routes it as a
+        // broadcast, although lo lists none).
+        let list = interfaces().unwrap();
+        let lo = list.iter().find(|i| i.v4.contains(&Ipv4Addr::LOCALHOST)).expect("a loopback interface");
+        assert_eq!(lo.broadcast, [Ipv4Addr::new(127, 255, 255, 255)], "{lo:?}");
+        assert!(broadcast(&["127.255.255.255:5006"]));
     }
 
     #[test]

@@ -697,9 +697,9 @@ struct Pending {
     heard: Instant,
 }
 
-/// The machine's multicast settings as the network thread uses them: read once, when it starts
-/// (activation), so an edit of the config file takes effect at the next activation.
-/// `[network-thread]`.
+/// The machine's multicast (and limited broadcast) settings as the network thread uses them:
+/// read once, when it starts (activation), so an edit of the config file takes effect at the
+/// next activation. `[network-thread]`.
 #[derive(Debug, Default)]
 struct Multicast {
     /// The interface, resolved, and the TTL in hops, for the sending sockets.
@@ -723,10 +723,12 @@ impl Multicast {
         }
     }
 
-    /// Whether `target` is a multicast group this machine gives no interface to send on. Cheap:
-    /// asked for every target of every frame.
+    /// Whether `target` is a multicast group or the limited broadcast (255.255.255.255), and
+    /// this machine gives no interface to send it on. Cheap: asked for every target of every
+    /// frame.
     fn refuses(&self, target: SocketAddr) -> bool {
-        iface::is_multicast(&target) && (self.missing.is_some() || iface::check_target(target, &self.options).is_err())
+        iface::needs_interface(&target)
+            && (self.missing.is_some() || iface::check_target(target, &self.options).is_err())
     }
 
     /// Warns, once per target, why it is refused.
@@ -745,9 +747,10 @@ impl Multicast {
             (None, Err(e)) => e.to_string(),
             (None, Ok(())) => return,
         };
+        let what = if iface::is_multicast(&target) { "multicast group" } else { "broadcast address" };
         nice_warn!(
-            "not sending timecode to the multicast group {target}: {why}; read at activation, so \
-                    re-activate the plugin after changing it"
+            "not sending timecode to the {what} {target}: {why}; read at activation, so re-activate the \
+             plugin after changing it"
         );
     }
 }
@@ -755,8 +758,10 @@ impl Multicast {
 /// One sending socket per address family, bound to loopback when every target of that family
 /// is loopback (the default), else to the multicast interface's address when every target of
 /// that family is a multicast group sent on it (the source receivers know the master by, as
-/// `serve`'s [`iface::sending_bind`]), else to the unspecified address (the groups' source is
-/// then the interface's address all the same: `IP_MULTICAST_IF` names it).
+/// `serve`'s [`iface::sending_bind`]) or one is the limited broadcast (which leaves on the
+/// interface holding the bound address), else to the unspecified address (the groups' source
+/// is then the interface's address all the same: `IP_MULTICAST_IF` names it). `SO_BROADCAST`
+/// for a socket with a broadcast target ([`iface::sending_socket`]).
 #[derive(Default)]
 struct Sockets {
     /// IPv4 socket, if open.
@@ -783,12 +788,15 @@ impl Sockets {
         if slot.is_none() && failed_at.is_none_or(|t| t.elapsed() >= REBIND_EVERY) {
             let family: Vec<SocketAddr> =
                 all.iter().map(|t| t.addr()).filter(|t| t.is_ipv6() == v6 && !multicast.refuses(*t)).collect();
-            // The interface's address only when every target is a group: unicast targets keep the
-            // routing table's choice of source (a loopback receiver sees 127.0.0.1, as before),
-            // and the groups still get the interface's address, which `IP_MULTICAST_IF` by address
-            // makes their source.
+            // The interface's address when every target is a group: otherwise unicast targets
+            // keep the routing table's choice of source (a loopback receiver sees 127.0.0.1, as
+            // before), and the groups still get the interface's address, which `IP_MULTICAST_IF`
+            // by address makes their source. Also when a target is the limited broadcast: the
+            // bound address is what makes it leave on the interface (the unicast targets beside
+            // then have that source too).
             let groups_only = !family.is_empty() && family.iter().all(iface::is_multicast);
-            let interface = multicast.options.interface.as_ref().filter(|_| groups_only);
+            let on_interface = groups_only || family.iter().any(iface::is_limited_broadcast);
+            let interface = multicast.options.interface.as_ref().filter(|_| on_interface);
             let bind = iface::sending_bind(&family, v6, interface);
             let opened = iface::sending_socket(bind, &family, &multicast.options)
                 .and_then(|s| s.set_nonblocking(true).map(|()| s));
@@ -1052,6 +1060,40 @@ mod tests {
             ..Machine::default()
         });
         assert!(missing.missing.is_some() && missing.refuses(v4));
+    }
+
+    #[test]
+    fn the_limited_broadcast_needs_the_machines_interface_and_is_sent_from_its_address() {
+        // Loopback as the interface: only sockets are opened, nothing is sent.
+        let lo = iface::interfaces()
+            .unwrap_or_default()
+            .into_iter()
+            .find(|i| i.v4.contains(&std::net::Ipv4Addr::LOCALHOST))
+            .expect("a loopback interface with 127.0.0.1");
+        let limited: SocketAddr = "255.255.255.255:5006".parse().unwrap();
+        let directed: SocketAddr = "198.51.100.127:5006".parse().unwrap();
+        let mut refused = Multicast::of(&Machine::default());
+        assert!(refused.refuses(limited), "no interface: refused as a group is");
+        assert!(!refused.refuses(directed), "a directed broadcast is routed by its subnet");
+        for _ in 0..3 {
+            refused.warn_once(limited);
+        }
+        assert_eq!(refused.said, [limited], "one line, not one per frame");
+
+        let machine = Machine { interface: Some(InterfaceSpec::Name(lo.name.clone())), ..Machine::default() };
+        let multicast = Multicast::of(&machine);
+        assert!(!multicast.refuses(limited));
+        // Beside a unicast target too: the interface's address, which makes it leave there.
+        for all in [vec![target(limited)], vec![target(limited), target("198.51.100.7:5006".parse().unwrap())]] {
+            let mut sockets = Sockets::default();
+            let socket = sockets.for_target(limited, &all, &multicast, &Stats::default()).expect("a socket");
+            assert_eq!(socket.local_addr().unwrap().ip(), std::net::Ipv4Addr::LOCALHOST, "{all:?}");
+            assert!(socket.broadcast().unwrap(), "SO_BROADCAST: {all:?}");
+        }
+        let unicast = [target("198.51.100.7:5006".parse().unwrap())];
+        let mut sockets = Sockets::default();
+        let socket = sockets.for_target(unicast[0].addr(), &unicast, &multicast, &Stats::default()).unwrap();
+        assert!(!socket.broadcast().unwrap(), "never for unicast");
     }
 
     #[test]
