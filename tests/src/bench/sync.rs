@@ -392,6 +392,10 @@ fn measure(ctx: &Ctx, seconds: u32) -> anyhow::Result<Measured> {
         same_lines.join().map_err(|_| anyhow::anyhow!("reader panicked"))?,
     );
     let truth = relay.truth.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone();
+    if let Some(dump) = std::env::var_os("OSC_TIMECODE_BENCH_SYNC_DUMP") {
+        let text: String = sync_lines.iter().map(|l| format!("{} {}\n", l.at - started, l.v)).collect();
+        std::fs::write(dump, text)?;
+    }
     let synced: Vec<&Line> = sync_lines.iter().filter(|l| l.v["sync"] == "synced").collect();
     let converged_ms = synced.first().map(|l| (l.at - started) as f64 / 1e6);
     let bound_of = |l: &Line| l.v["sync_bound_ms"].as_f64();
