@@ -315,26 +315,26 @@ fn drifting_master(port: u16, seconds: i128, ppm: i128, answers: bool) -> HashMa
 }
 
 #[test]
-fn a_master_clock_100_ppm_fast_and_40_ms_ahead_is_followed_for_half_a_minute() {
+fn a_master_clock_100_ppm_fast_and_40_ms_ahead_is_followed_for_a_minute() {
     let port = util::free_port();
     let mut listen = util::osc_timecode("clock-drift")
-        .args(["listen", "--json", "--bind", &format!("127.0.0.1:{port}"), "--duration", "31", "--clock", "sync"])
+        .args(["listen", "--json", "--bind", &format!("127.0.0.1:{port}"), "--duration", "61", "--clock", "sync"])
         .spawn();
     let out = util::Streams::take(&mut listen);
     std::thread::sleep(Duration::from_millis(300));
     let reader = std::thread::spawn(move || (json_lines(&out), out));
-    let truth = drifting_master(port, 30, 100, true);
+    let truth = drifting_master(port, 60, 100, true);
     let (lines, out) = reader.join().unwrap();
     assert!(listen.wait().unwrap().success(), "{}", out.stderr());
     let start = truth[&0];
     let errs = frame_errors(&lines, &truth, start + 3 * NANOS);
-    assert!(errs.len() > 500, "{} locked lines", errs.len());
-    // 100 ppm over 30 s is 3 ms, 40 ms is a frame: both would show.
+    assert!(errs.len() > 1000, "{} locked lines", errs.len());
+    // 100 ppm over 60 s is 6 ms, 40 ms is a frame: both would show.
     assert!(errs.iter().all(|e| (-1..=0).contains(e)), "the master's frame, throughout: {errs:?}");
     assert_eq!(median(errs), 0);
     let (_, last) = lines.iter().rev().find(|(_, v)| v["sync"] == "synced").expect("synced");
     let offset = last["clock_offset_ms"].as_f64().unwrap();
-    assert!((offset - 43.0).abs() < 1.0, "40 ms + 100 ppm of ~30 s ahead: {offset} ms");
+    assert!((offset - 46.0).abs() < 1.0, "40 ms + 100 ppm of ~60 s ahead: {offset} ms");
 }
 
 #[test]
