@@ -222,7 +222,13 @@ impl Plugin for OscTimecode {
         }
         self.readout.activated(sample_rate, offline);
         let (producer, consumer) = rtrb::RingBuffer::new(QUEUE_CAPACITY);
-        match network::spawn(consumer, self.params.clone(), self.stats.clone(), self.readout.clone()) {
+        // The machine's own settings (interface, TTL, advertising), read once per activation so a
+        // bad value is said once.
+        let machine = settings::machine::Machine::load();
+        let advertise = machine.advertise;
+        match network::spawn_with(consumer, self.params.clone(), self.stats.clone(), self.readout.clone(), move || {
+            machine
+        }) {
             Ok(thread) => self.network = Some(thread),
             // Audio keeps flowing; frames pile up in the ring and are counted as dropped.
             Err(e) => nice_error!("could not start the timecode network thread: {e}"),
@@ -240,7 +246,6 @@ impl Plugin for OscTimecode {
             // Timecode keeps flowing; no cues arrive.
             Err(e) => nice_error!("could not start the cue input thread: {e}"),
         }
-        let advertise = settings::machine::Machine::load().advertise;
         self.advertising = discovery::spawn(advertise, self.params.clone(), self.cue_activity.clone());
         let mut cue_player = CuePlayer::new(cue_consumer, self.cue_stats.clone());
         cue_player.owe(std::mem::take(&mut self.owed_note_offs));
