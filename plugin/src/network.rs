@@ -572,7 +572,7 @@ impl Worker {
     /// Answers the pings waiting on the sending sockets (those open: a receiver pings the
     /// socket its timecode came from).
     fn answer_pings(&mut self) {
-        for socket in [&self.sockets.v4, &self.sockets.v6].into_iter().flatten() {
+        for socket in self.sockets.open() {
             self.sync.answer(socket, &self.wall, &self.stats);
         }
     }
@@ -758,23 +758,33 @@ impl Multicast {
 /// One sending socket per address family, bound to loopback when every target of that family
 /// is loopback (the default), else to the multicast interface's address when every target of
 /// that family is a multicast group sent on it (the source receivers know the master by, as
-/// `serve`'s [`iface::sending_bind`]) or one is the limited broadcast (which leaves on the
-/// interface holding the bound address), else to the unspecified address (the groups' source
-/// is then the interface's address all the same: `IP_MULTICAST_IF` names it). `SO_BROADCAST`
-/// for a socket with a broadcast target ([`iface::sending_socket`]).
+/// `serve`'s [`iface::sending_bind`]), else to the unspecified address (the groups' source is
+/// then the interface's address all the same: `IP_MULTICAST_IF` names it). The limited
+/// broadcast (255.255.255.255) has a socket of its own bound to the interface's IPv4 address,
+/// which is what makes it leave on that interface, so the other targets keep their source (a
+/// loopback receiver sees 127.0.0.1). `SO_BROADCAST` on a socket with a broadcast target
+/// ([`iface::sending_socket`]), on no other.
 #[derive(Default)]
 struct Sockets {
     /// IPv4 socket, if open.
     v4: Option<UdpSocket>,
     /// IPv6 socket, if open.
     v6: Option<UdpSocket>,
-    /// When opening last failed, per family (v4, v6).
-    failed_at: (Option<Instant>, Option<Instant>),
+    /// The limited broadcast's socket, if open.
+    limited: Option<UdpSocket>,
+    /// When opening last failed: IPv4, IPv6, the limited broadcast's.
+    failed_at: [Option<Instant>; 3],
 }
 
 impl Sockets {
-    /// The socket for `target`'s family, opened (for every target of `all` of that family that
-    /// `multicast` does not refuse) if it is not open and was not just tried.
+    /// The open sockets, for the sync responder.
+    fn open(&self) -> impl Iterator<Item = &UdpSocket> {
+        [&self.v4, &self.v6, &self.limited].into_iter().flatten()
+    }
+
+    /// The socket for `target`: the limited broadcast's, or its family's, opened (for every
+    /// target of `all` of that family that `multicast` does not refuse, bar the limited
+    /// broadcast) if it is not open and was not just tried.
     fn for_target(
         &mut self,
         target: SocketAddr,
@@ -783,20 +793,25 @@ impl Sockets {
         stats: &Stats,
     ) -> Option<&UdpSocket> {
         let v6 = target.is_ipv6();
-        let (slot, failed_at) =
-            if v6 { (&mut self.v6, &mut self.failed_at.1) } else { (&mut self.v4, &mut self.failed_at.0) };
+        let limited = iface::is_limited_broadcast(&target);
+        let (slot, failed_at) = match (limited, v6) {
+            (true, _) => (&mut self.limited, &mut self.failed_at[2]),
+            (false, true) => (&mut self.v6, &mut self.failed_at[1]),
+            (false, false) => (&mut self.v4, &mut self.failed_at[0]),
+        };
         if slot.is_none() && failed_at.is_none_or(|t| t.elapsed() >= REBIND_EVERY) {
-            let family: Vec<SocketAddr> =
-                all.iter().map(|t| t.addr()).filter(|t| t.is_ipv6() == v6 && !multicast.refuses(*t)).collect();
-            // The interface's address when every target is a group: otherwise unicast targets
-            // keep the routing table's choice of source (a loopback receiver sees 127.0.0.1, as
-            // before), and the groups still get the interface's address, which `IP_MULTICAST_IF`
-            // by address makes their source. Also when a target is the limited broadcast: the
-            // bound address is what makes it leave on the interface (the unicast targets beside
-            // then have that source too).
+            let family: Vec<SocketAddr> = if limited {
+                vec![target]
+            } else {
+                let own = |t: &SocketAddr| t.is_ipv6() == v6 && !iface::is_limited_broadcast(t);
+                all.iter().map(|t| t.addr()).filter(|t| own(t) && !multicast.refuses(*t)).collect()
+            };
+            // The interface's address when every target is a group (or it is the limited
+            // broadcast): otherwise unicast targets keep the routing table's choice of source (a
+            // loopback receiver sees 127.0.0.1, as before), and the groups still get the
+            // interface's address, which `IP_MULTICAST_IF` by address makes their source.
             let groups_only = !family.is_empty() && family.iter().all(iface::is_multicast);
-            let on_interface = groups_only || family.iter().any(iface::is_limited_broadcast);
-            let interface = multicast.options.interface.as_ref().filter(|_| on_interface);
+            let interface = multicast.options.interface.as_ref().filter(|_| groups_only || limited);
             let bind = iface::sending_bind(&family, v6, interface);
             let opened = iface::sending_socket(bind, &family, &multicast.options)
                 .and_then(|s| s.set_nonblocking(true).map(|()| s));
@@ -1083,13 +1098,23 @@ mod tests {
         let machine = Machine { interface: Some(InterfaceSpec::Name(lo.name.clone())), ..Machine::default() };
         let multicast = Multicast::of(&machine);
         assert!(!multicast.refuses(limited));
-        // Beside a unicast target too: the interface's address, which makes it leave there.
-        for all in [vec![target(limited)], vec![target(limited), target("198.51.100.7:5006".parse().unwrap())]] {
-            let mut sockets = Sockets::default();
-            let socket = sockets.for_target(limited, &all, &multicast, &Stats::default()).expect("a socket");
-            assert_eq!(socket.local_addr().unwrap().ip(), std::net::Ipv4Addr::LOCALHOST, "{all:?}");
-            assert!(socket.broadcast().unwrap(), "SO_BROADCAST: {all:?}");
-        }
+        // A socket of its own, bound to the interface's address (which makes it leave there);
+        // the loopback target beside keeps 127.0.0.1 as its source, the directed broadcast
+        // beside it the routing table's choice, each with SO_BROADCAST only where it is needed.
+        let loopback: SocketAddr = "127.0.0.1:5006".parse().unwrap();
+        let all = [target(limited), target(loopback)];
+        let mut sockets = Sockets::default();
+        let socket = sockets.for_target(limited, &all, &multicast, &Stats::default()).expect("a socket");
+        assert_eq!(socket.local_addr().unwrap().ip(), std::net::Ipv4Addr::LOCALHOST);
+        assert!(socket.broadcast().unwrap(), "SO_BROADCAST");
+        let socket = sockets.for_target(loopback, &all, &multicast, &Stats::default()).expect("a socket");
+        assert_eq!(socket.local_addr().unwrap().ip(), std::net::Ipv4Addr::LOCALHOST, "all loopback but it");
+        assert!(!socket.broadcast().unwrap(), "never for unicast");
+        assert_eq!(sockets.open().count(), 2, "both answer pings");
+        let all = [target(limited), target(directed)];
+        let mut sockets = Sockets::default();
+        let socket = sockets.for_target(directed, &all, &multicast, &Stats::default()).expect("a socket");
+        assert!(socket.local_addr().unwrap().ip().is_unspecified(), "routed by its subnet");
         let unicast = [target("198.51.100.7:5006".parse().unwrap())];
         let mut sockets = Sockets::default();
         let socket = sockets.for_target(unicast[0].addr(), &unicast, &multicast, &Stats::default()).unwrap();

@@ -10,6 +10,7 @@ mod common;
 mod ltc_words;
 
 mod clap_artnet;
+mod clap_broadcast;
 mod clap_conformance;
 mod clap_cues;
 mod clap_discover;
