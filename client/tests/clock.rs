@@ -75,6 +75,65 @@ fn capture(socket: UdpSocket, done: Arc<AtomicBool>) -> std::thread::JoinHandle<
     })
 }
 
+/// serve's timecode captured on a port of its own (a third target), until [`Truth::finish`].
+struct Truth {
+    /// The capture's port.
+    port: u16,
+    done: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<HashMap<i64, i128>>,
+}
+
+impl Truth {
+    fn start() -> Self {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = socket.local_addr().unwrap().port();
+        let done = Arc::new(AtomicBool::new(false));
+        let thread = capture(socket, Arc::clone(&done));
+        Self { port, done, thread }
+    }
+
+    /// Frame → its true start (serve's timetag), ns.
+    fn finish(self) -> HashMap<i64, i128> {
+        self.done.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap()
+    }
+}
+
+/// A libfaketime clock file (`FAKETIME_TIMESTAMP_FILE`, read at every call with
+/// `FAKETIME_NO_CACHE=1`), in a directory of its own removed on drop. Shared with a thread that
+/// steps it.
+#[derive(Clone)]
+struct ClockFile(Arc<std::path::PathBuf>);
+
+impl ClockFile {
+    fn new(test: &str, offset: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("osc-timecode-{test}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let clock = Self(Arc::new(dir.join("faketime")));
+        clock.set(offset);
+        clock
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// Sets the offset, e.g. `+0.250s`.
+    fn set(&self, offset: &str) {
+        std::fs::write(self.path(), format!("{offset}\n")).unwrap();
+    }
+}
+
+impl Drop for ClockFile {
+    fn drop(&mut self) {
+        if Arc::strong_count(&self.0) == 1
+            && let Some(dir) = self.0.parent()
+        {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
 /// For each locked line: the frame shown minus the true frame when it was read (frames), from
 /// the 2nd second on (the estimate settles in its first burst).
 fn frame_errors(lines: &[(i128, Value)], truth: &HashMap<i64, i128>, from_ns: i128) -> Vec<i64> {
@@ -112,10 +171,8 @@ fn faked_listen(test: &str, port: u16, clock: &str, seconds: &str, faketime: &[(
 fn a_receiver_250_ms_off_shows_the_master_s_frame_with_sync_and_is_250_ms_off_without() {
     require_faketime();
     let (same_port, sync_port, cues) = (util::free_port(), util::free_port(), util::free_port());
-    let capture_socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let capture_port = capture_socket.local_addr().unwrap().port();
-    let done = Arc::new(AtomicBool::new(false));
-    let truth = capture(capture_socket, Arc::clone(&done));
+    let truth = Truth::start();
+    let capture_port = truth.port;
     let _serve = util::KillOnDrop(
         util::osc_timecode("clock-serve")
             .args(["serve", "--rate", "25", "--quiet", "--listen", &format!("127.0.0.1:{cues}")])
@@ -132,8 +189,7 @@ fn a_receiver_250_ms_off_shows_the_master_s_frame_with_sync_and_is_250_ms_off_wi
     let (sync_lines, sync_out) = (json_lines(&sync_out), sync_out);
     let (same_lines, same_out) = same_reader.join().unwrap();
     assert!(same.wait().unwrap().success() && sync.wait().unwrap().success());
-    done.store(true, Ordering::Relaxed);
-    let truth = truth.join().unwrap();
+    let truth = truth.finish();
 
     // The negative control: 250 ms is 6.25 frames ahead.
     let same_err = median(frame_errors(&same_lines, &truth, start + 2 * NANOS));
@@ -156,21 +212,16 @@ fn a_receiver_250_ms_off_shows_the_master_s_frame_with_sync_and_is_250_ms_off_wi
 fn the_receiver_s_own_clock_stepping_moves_nothing_with_sync() {
     require_faketime();
     let (port, cues) = (util::free_port(), util::free_port());
-    let capture_socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let capture_port = capture_socket.local_addr().unwrap().port();
-    let done = Arc::new(AtomicBool::new(false));
-    let truth = capture(capture_socket, Arc::clone(&done));
+    let truth = Truth::start();
+    let capture_port = truth.port;
     let _serve = util::KillOnDrop(
         util::osc_timecode("clock-step-serve")
             .args(["serve", "--rate", "25", "--quiet", "--listen", &format!("127.0.0.1:{cues}")])
             .args(["--to", &format!("127.0.0.1:{port}"), "--to", &format!("127.0.0.1:{capture_port}")])
             .spawn(),
     );
-    let dir = std::env::temp_dir().join(format!("osc-timecode-clock-step-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("faketime");
-    std::fs::write(&file, "+0.250s\n").unwrap();
-    let file_s = file.to_string_lossy().into_owned();
+    let clock = ClockFile::new("clock-step", "+0.250s");
+    let file_s = clock.path().to_string_lossy().into_owned();
     let start = unix_nanos(SystemTime::now());
     let mut listen = faked_listen(
         "clock-step",
@@ -180,16 +231,15 @@ fn the_receiver_s_own_clock_stepping_moves_nothing_with_sync() {
         &[("FAKETIME_TIMESTAMP_FILE", &file_s), ("FAKETIME_NO_CACHE", "1")],
     );
     let out = util::Streams::take(&mut listen);
+    let step = clock.clone();
     let stepper = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_secs(3));
-        std::fs::write(&file, "+0.750s\n").unwrap();
+        step.set("+0.750s");
     });
     let lines = json_lines(&out);
     stepper.join().unwrap();
     assert!(listen.wait().unwrap().success(), "{}", out.stderr());
-    done.store(true, Ordering::Relaxed);
-    let truth = truth.join().unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
+    let truth = truth.finish();
     let errs = frame_errors(&lines, &truth, start + 2 * NANOS);
     assert!(errs.len() > 80, "{} locked lines", errs.len());
     assert!(errs.iter().all(|e| (-1..=0).contains(e)), "the step of its own clock moves nothing: {errs:?}");
@@ -216,14 +266,9 @@ fn frame_errors_from(
 fn the_master_s_clock_stepping_is_a_new_epoch_and_listen_re_locks_on_it() {
     require_faketime();
     let (port, cues) = (util::free_port(), util::free_port());
-    let capture_socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let capture_port = capture_socket.local_addr().unwrap().port();
-    let done = Arc::new(AtomicBool::new(false));
-    let truth = capture(capture_socket, Arc::clone(&done));
-    let dir = std::env::temp_dir().join(format!("osc-timecode-master-step-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("faketime");
-    std::fs::write(&file, "+0s\n").unwrap();
+    let truth = Truth::start();
+    let capture_port = truth.port;
+    let clock = ClockFile::new("master-step", "+0s");
     // serve's wall clock, faked from a file; its monotonic clock real. While rolling, serve's
     // timetags follow the monotonic clock from their anchor: the step shows at the next anchor
     // (the locate below), as it would when an operator relocates after NTP set the clock.
@@ -231,7 +276,7 @@ fn the_master_s_clock_stepping_is_a_new_epoch_and_listen_re_locks_on_it() {
         util::osc_timecode("clock-master-step-serve")
             .env("LD_PRELOAD", FAKETIME)
             .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
-            .env("FAKETIME_TIMESTAMP_FILE", &file)
+            .env("FAKETIME_TIMESTAMP_FILE", clock.path())
             .env("FAKETIME_NO_CACHE", "1")
             .args(["serve", "--rate", "25", "--quiet", "--listen", &format!("127.0.0.1:{cues}")])
             .args(["--to", &format!("127.0.0.1:{port}"), "--to", &format!("127.0.0.1:{capture_port}")])
@@ -243,9 +288,10 @@ fn the_master_s_clock_stepping_is_a_new_epoch_and_listen_re_locks_on_it() {
         .spawn();
     let out = util::Streams::take(&mut listen);
     const LOCATED: &str = "01:00:00:00";
+    let step = clock.clone();
     let stepper = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_secs(3));
-        std::fs::write(&file, "+0.080s\n").unwrap();
+        step.set("+0.080s");
         std::thread::sleep(Duration::from_millis(300));
         let msg = rosc::OscPacket::Message(rosc::OscMessage {
             addr: "/transport/locate".into(),
@@ -258,9 +304,7 @@ fn the_master_s_clock_stepping_is_a_new_epoch_and_listen_re_locks_on_it() {
     let lines = json_lines(&out);
     let located_at = stepper.join().unwrap();
     assert!(listen.wait().unwrap().success(), "{}", out.stderr());
-    done.store(true, Ordering::Relaxed);
-    let truth = truth.join().unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
+    let truth = truth.finish();
 
     assert!(out.stderr().contains("stepped; re-locking"), "listen says the master's clock stepped: {}", out.stderr());
     let (_, last) = lines.iter().rev().find(|(_, v)| v["sync"] == "synced").expect("synced");
