@@ -102,13 +102,14 @@ pub struct ServeArgs {
     #[arg(long, value_name = "TIMECODE", allow_hyphen_values = true)]
     start: Option<String>,
 
-    /// Send timecode here (repeat for more targets): an address, or a multicast group such as
-    /// 239.192.50.6:5006 (needs --interface) [default: 127.0.0.1:5006]
+    /// Send timecode here (repeat for more targets): an address, a subnet's broadcast address,
+    /// or a multicast group such as 239.192.50.6:5006 (needs --interface, as 255.255.255.255
+    /// does) [default: 127.0.0.1:5006]
     #[arg(long = "to", value_name = "HOST:PORT", value_parser = crate::net::parse_socket_addr)]
     targets: Vec<SocketAddr>,
 
-    /// The network interface to send on, by name or address (required for multicast targets;
-    /// unicast then leaves from its address too) [or client.interface]
+    /// The network interface to send on, by name or address (required for multicast targets and
+    /// 255.255.255.255; unicast then leaves from its address too) [or client.interface]
     #[arg(long, value_name = "NAME|ADDRESS", value_parser = crate::net::parse_interface)]
     interface: Option<InterfaceSpec>,
 
