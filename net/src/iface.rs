@@ -251,6 +251,15 @@ pub fn is_broadcast(addr: &SocketAddr, list: &[Interface]) -> bool {
     }
 }
 
+/// Whether an Art-Net target is sent with `SO_BROADCAST`: a broadcast address as the OS knows it
+/// ([`is_broadcast`]: the limited one, or the directed broadcast of one of `list`'s subnets,
+/// 192.168.1.127 for a /25 too), or any address ending in .255 as written, the broadcast of every
+/// /24 and wider subnet (Art-Net's own 2.255.255.255 and 10.255.255.255) even before its
+/// interface is up. The plugin's and the client's Art-Net outputs both use it.
+pub fn artnet_broadcast(ip: Ipv4Addr, list: &[Interface]) -> bool {
+    ip.octets()[3] == 255 || is_broadcast(&SocketAddr::from((ip, 0)), list)
+}
+
 /// Whether a target needs an interface to be sent to: a multicast group or the limited
 /// broadcast, which the routing table would send out of whichever interface its default
 /// route names, or none.
@@ -611,6 +620,17 @@ mod tests {
         assert_eq!(directed_broadcasts(ip, 32, Some(Ipv4Addr::UNSPECIFIED)), none);
         assert_eq!(directed_broadcasts(ip, 0, None), none, "a /0's highest address is the limited broadcast");
         assert_eq!(directed_broadcasts(ip, 30, Some(Ipv4Addr::BROADCAST)), [b("198.51.100.3")]);
+    }
+
+    #[test]
+    fn artnet_broadcasts_are_the_oss_and_any_address_ending_in_255() {
+        let list = [eth0()];
+        for ip in ["255.255.255.255", "192.168.1.255", "2.255.255.255", "10.255.255.255", "198.51.100.127"] {
+            assert!(artnet_broadcast(ip.parse().unwrap(), &list), "{ip}");
+        }
+        for ip in ["127.0.0.1", "192.168.1.20", "10.0.0.254", "192.168.1.127", "0.0.0.0", "198.51.100.1"] {
+            assert!(!artnet_broadcast(ip.parse().unwrap(), &list), "{ip}");
+        }
     }
 
     #[test]

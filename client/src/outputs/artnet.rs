@@ -36,11 +36,6 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(1);
 /// A packet later than this after its frame's start is counted late.
 pub const LATE: Duration = Duration::from_millis(1);
 
-/// Whether `ip` is a broadcast address as the user writes one (the plugin's rule).
-pub fn is_broadcast(ip: Ipv4Addr) -> bool {
-    ip.octets()[3] == 255
-}
-
 /// What a target's thread counted. `[output-thread]`, returned when it ends.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ArtNetStats {
@@ -95,7 +90,8 @@ pub fn start(
     let name = format!("Art-Net to {target}");
     let local = if target.ip().is_loopback() { Ipv4Addr::LOCALHOST } else { Ipv4Addr::UNSPECIFIED };
     let socket = UdpSocket::bind((local, 0)).with_context(|| format!("{name}: could not open a UDP socket"))?;
-    if is_broadcast(*target.ip()) {
+    let interfaces = osc_timecode_net::iface::interfaces().unwrap_or_default();
+    if osc_timecode_net::iface::artnet_broadcast(*target.ip(), &interfaces) {
         socket.set_broadcast(true).with_context(|| format!("{name}: could not allow broadcast"))?;
     }
     let sender = Sender {

@@ -30,7 +30,8 @@
 //!
 //! The socket: Art-Net is IPv4. One socket for all Art-Net targets, bound to 127.0.0.1 when every
 //! target is loopback, else to 0.0.0.0, with `SO_BROADCAST` set only when a target is a broadcast
-//! address as written by the user ([`is_broadcast`]): 255.255.255.255 or an address ending in .255.
+//! address ([`osc_timecode_net::iface::artnet_broadcast`]: the limited broadcast, a subnet's of this
+//! machine, or an address ending in .255 as written).
 
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
@@ -40,6 +41,7 @@ use std::time::{Duration, Instant};
 use nice_plug::prelude::*;
 use osc_timecode_core::artnet::{PACKET_LEN, encode_frame};
 use osc_timecode_core::clock::FrameEvent;
+use osc_timecode_net::iface;
 
 use super::{QUEUE_CAPACITY, REBIND_EVERY, Stats, TroubleLog};
 
@@ -49,15 +51,6 @@ pub const SPIN: Duration = Duration::from_micros(200);
 /// A packet that leaves more than this after its frame is heard is counted as late
 /// ([`Stats::artnet_late`]).
 pub const LATE_AFTER: Duration = Duration::from_millis(1);
-
-/// Whether the user wrote a broadcast address: the limited broadcast 255.255.255.255, or a
-/// directed broadcast, taken to be any address whose last byte is 255 (the broadcast address of
-/// every /24 and wider subnet, such as 192.168.1.255, 2.255.255.255 or 10.255.255.255). A
-/// directed broadcast of a narrower subnet (192.168.1.127 for a /25) is not recognised: the OS
-/// refuses it, and the log says why.
-pub fn is_broadcast(ip: Ipv4Addr) -> bool {
-    ip.octets()[3] == 255
-}
 
 /// One packet waiting for its frame to be heard. `Copy`. `[network-thread]`.
 #[derive(Debug, Clone, Copy)]
@@ -179,9 +172,9 @@ impl ArtNet {
                 Err(e) => {
                     stats.artnet_send_errors.fetch_add(1, Ordering::Relaxed);
                     stats.artnet_targets.count(i, false);
-                    let hint = if e.kind() == std::io::ErrorKind::PermissionDenied && !is_broadcast(*target.ip()) {
-                        " (if it is a broadcast address: broadcast is allowed only to 255.255.255.255 and \
-                         addresses ending in .255; write the subnet's .255 address)"
+                    let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
+                        " (a broadcast address of a subnet whose interface was not up when the socket opened: \
+                         it is allowed once the interface is up and the plugin is re-activated)"
                     } else {
                         ""
                     };
@@ -212,13 +205,15 @@ impl ArtNet {
 }
 
 /// A non-blocking socket for `targets`: bound to loopback when all are loopback, else to every
-/// interface; `SO_BROADCAST` when one is a broadcast address ([`is_broadcast`]).
+/// interface; `SO_BROADCAST` when one is a broadcast address
+/// ([`osc_timecode_net::iface::artnet_broadcast`], against the interfaces up now).
 fn open_socket(targets: &[SocketAddrV4]) -> std::io::Result<UdpSocket> {
     let all_loopback = targets.iter().all(|t| t.ip().is_loopback());
     let bind = if all_loopback { Ipv4Addr::LOCALHOST } else { Ipv4Addr::UNSPECIFIED };
     let socket = UdpSocket::bind((bind, 0))?;
     socket.set_nonblocking(true)?;
-    if targets.iter().any(|t| is_broadcast(*t.ip())) {
+    let interfaces = iface::interfaces().unwrap_or_default();
+    if targets.iter().any(|t| iface::artnet_broadcast(*t.ip(), &interfaces)) {
         socket.set_broadcast(true)?;
     }
     Ok(socket)
@@ -236,12 +231,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn broadcast_is_the_limited_broadcast_or_an_address_ending_in_255() {
-        for ip in ["255.255.255.255", "192.168.1.255", "2.255.255.255", "10.255.255.255", "127.255.255.255"] {
-            assert!(is_broadcast(ip.parse().unwrap()), "{ip}");
-        }
-        for ip in ["127.0.0.1", "192.168.1.20", "10.0.0.254", "192.168.1.127", "0.0.0.0"] {
-            assert!(!is_broadcast(ip.parse().unwrap()), "{ip}");
+    fn a_broadcast_target_gets_so_broadcast_and_a_unicast_one_does_not() {
+        for (target, broadcast) in [("255.255.255.255:6454", true), ("127.0.0.1:6454", false)] {
+            let socket = open_socket(&[target.parse().unwrap()]).unwrap();
+            assert_eq!(socket.broadcast().unwrap(), broadcast, "{target}");
         }
     }
 
