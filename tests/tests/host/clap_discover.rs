@@ -8,13 +8,14 @@
 //! child ends), with a plugin log of its own ([`crate::common::in_child_wrapped`]).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use osc_timecode_tests::cues::free_loopback_addr;
 use serde_json::{Value, json};
 
 use crate::common::{CueRig, PluginLog};
+use crate::netns::works;
 
 /// Longest the child process may run.
 const CHILD_TIMEOUT: Duration = Duration::from_secs(180);
@@ -41,7 +42,6 @@ fn peer() -> PathBuf {
 /// Fails with the hint unless user and network namespaces with a multicast loopback and
 /// python-zeroconf are there.
 fn require_tools() {
-    let works = |cmd: &mut Command| cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
     assert!(
         works(Command::new("unshare").args(["-rn", "sh", "-c", setup!()])),
         "unshare -rn with ip does not work here: {NEEDS}"

@@ -8,6 +8,7 @@
 mod artnet_read;
 mod common;
 mod ltc_words;
+mod netns;
 
 mod clap_artnet;
 mod clap_broadcast;
