@@ -7,11 +7,11 @@
 //! sends is checked: the limited broadcast without an interface, or with one the machine does
 //! not have.
 
+#[path = "util/netns.rs"]
+mod netns;
 mod util;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-
+use netns::{assert_locks, assert_silent, read, require_namespaces, run_script};
 use util::osc_timecode;
 
 #[test]
@@ -29,26 +29,6 @@ fn the_limited_broadcast_needs_an_interface_and_a_missing_one_is_one_line() {
         .args(["serve", "--to", "255.255.255.255:5007", "--interface", "osctc-none0", "--listen", "127.0.0.1:0"])
         .fails();
     assert!(line.starts_with("no network interface named osctc-none0 on this machine (it has "), "{line}");
-}
-
-/// The JSON lines of one listen's standard output.
-fn json_lines(path: &Path) -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: {e}: {l}", path.display()))).collect()
-}
-
-fn read(path: PathBuf) -> String {
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// Fails with the hint when user and network namespaces are not there.
-fn require_namespaces() {
-    let works = |cmd: &mut Command| cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
-    assert!(
-        works(Command::new("unshare").args(["-rnm", "ip", "link", "add", "x0", "type", "veth", "peer", "name", "x1"])),
-        "unshare -rnm with ip veth pairs does not work here: this test needs user and network namespaces \
-         (util-linux's unshare, iproute2's ip, /proc/sys/user/max_user_namespaces > 0; .ci/run installs them)"
-    );
 }
 
 /// serve in one namespace, two links to two others (s0 198.51.100.1/25 to nL's l0, s1
@@ -73,60 +53,19 @@ fn broadcast_reaches_its_subnet_and_the_limited_one_its_interface_only() {
     }
 }
 
-/// The lines of a listen that locked on `master` (an address without the port): its JSON
-/// lines, after checking them.
-fn assert_locks(out: &Path, name: &str, master: &str) -> Vec<serde_json::Value> {
-    let lines = json_lines(&out.join(format!("{name}.json")));
-    let locked: Vec<_> = lines.iter().filter(|v| v["state"] == "locked").collect();
-    assert!(!locked.is_empty(), "{name}: locks: {lines:?}\n{}", read(out.join(format!("{name}.err"))));
-    for v in &locked {
-        let source = v["master"].as_str().unwrap();
-        assert!(source.starts_with(&format!("{master}:")), "{name}: the source is {master}: {v}");
-    }
-    let last = lines.last().unwrap();
-    assert_eq!((last["ignored"].as_u64(), last["invalid"].as_u64()), (Some(0), Some(0)), "{name}: {last}");
-    lines
-}
-
-/// A listen that got nothing at all.
-fn assert_silent(out: &Path, name: &str) {
-    let lines = json_lines(&out.join(format!("{name}.json")));
-    assert!(!lines.is_empty(), "{name}: it ran: {}", read(out.join(format!("{name}.err"))));
-    for v in &lines {
-        assert_eq!((v["received"].as_u64(), v["ignored"].as_u64()), (Some(0), Some(0)), "{name}: nothing: {v}");
-        assert_eq!(v["state"], "waiting", "{name}: {v}");
-    }
-}
-
 /// One run of `tests/broadcast.sh` with the limited broadcast's `--interface`, and its checks.
 fn in_namespaces(interface: &str) {
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("broadcast");
-    let _ = std::fs::remove_dir_all(&out);
-    std::fs::create_dir_all(&out).unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/broadcast.sh");
-    let run = Command::new("unshare")
-        .arg("-rnm")
-        .arg("sh")
-        .arg(&script)
-        .arg(&*util::BIN)
-        .arg(&out)
-        .arg("4")
-        .arg(interface)
-        .output()
-        .expect("could not run unshare");
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(run.status.success(), "broadcast.sh failed: {}\n{stderr}", run.status);
-    assert_eq!(read(out.join("done")).trim(), "done", "{stderr}");
+    let out = run_script("broadcast", &["4".as_ref(), interface.as_ref()]);
 
     for serve in ["serve_a", "serve_b"] {
         let err = read(out.join(format!("{serve}.err")));
         assert_eq!(err.lines().count(), 1, "{serve}: only its startup line (no send errors):\n{err}");
     }
-    let right = assert_locks(&out, "right", "198.51.100.1");
-    assert_silent(&out, "other");
-    assert_locks(&out, "control", "198.51.100.129");
-    let limited = assert_locks(&out, "limited", "198.51.100.1");
-    assert_silent(&out, "limited_other");
+    let right = assert_locks(&out, "right", "nL at 5006", "198.51.100.1:");
+    assert_silent(&out, "other", "other");
+    assert_locks(&out, "control", "nO at 5008", "198.51.100.129:");
+    let limited = assert_locks(&out, "limited", "nL at 5007", "198.51.100.1:");
+    assert_silent(&out, "limited_other", "limited_other");
     println!(
         "measured: directed broadcast: {} frames received on s0's link; limited broadcast on --interface \
          {interface}: {}",

@@ -6,11 +6,14 @@
 //! (`tests/discover_peer.py`): it must see what we advertise, and `discover` must see what it
 //! registers. Outside the namespace only what fails before any socket opens is checked.
 
+#[path = "util/netns.rs"]
+mod netns;
 mod util;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
+use netns::works;
 use serde_json::Value;
 use util::osc_timecode;
 
@@ -36,7 +39,6 @@ fn bad_flags_are_one_line_before_any_socket() {
 /// Fails with the hint unless user and network namespaces with a multicast loopback and
 /// python-zeroconf are there.
 fn require_tools() {
-    let works = |cmd: &mut Command| cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
     assert!(
         works(Command::new("unshare").args(["-rn", "sh", "-c", SETUP])),
         "unshare -rn with ip does not work here: {NEEDS}"
@@ -72,7 +74,7 @@ fn in_namespace(test: &str, script: &str) -> PathBuf {
 }
 
 fn read(out: &Path, file: &str) -> String {
-    std::fs::read_to_string(out.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"))
+    netns::read(out.join(file))
 }
 
 /// python-zeroconf browsing sees serve's and listen's services, with their TXT records and the

@@ -7,11 +7,14 @@
 //! sends is checked: a multicast target or bind without an interface, an interface the machine
 //! does not have.
 
+#[path = "util/netns.rs"]
+mod netns;
 mod util;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 
+use netns::{assert_locks, assert_silent, json_lines, read, run_script, works};
 use util::osc_timecode;
 
 #[test]
@@ -76,24 +79,9 @@ fn wait_for_port_waits_for_a_missing_interface() {
     );
 }
 
-/// The JSON lines of one listen's standard output.
-fn json_lines(path: &Path) -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: {e}: {l}", path.display()))).collect()
-}
-
-fn read(path: PathBuf) -> String {
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
 /// Fails with the hint when user and network namespaces or python3 are not there.
 fn require_namespaces() {
-    let works = |cmd: &mut Command| cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
-    assert!(
-        works(Command::new("unshare").args(["-rnm", "ip", "link", "add", "x0", "type", "veth", "peer", "name", "x1"])),
-        "unshare -rnm with ip veth pairs does not work here: this test needs user and network namespaces \
-         (util-linux's unshare, iproute2's ip, /proc/sys/user/max_user_namespaces > 0; .ci/run installs them)"
-    );
+    netns::require_namespaces();
     assert!(
         works(Command::new("python3").args(["-c", "import socket, json"])),
         "python3 is not installed: this test reads the TTL with it (apt-get install python3; .ci/run does this)"
@@ -125,50 +113,23 @@ fn multicast_reaches_the_listen_joined_on_its_interface_only() {
 
 /// One run of `tests/multicast.sh` with serve's `--interface` and `--ttl`, and its checks.
 fn in_namespaces(interface: &str, ttl: Option<u32>) {
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("multicast");
-    let _ = std::fs::remove_dir_all(&out);
-    std::fs::create_dir_all(&out).unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/multicast.sh");
     let probe = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/multicast_probe.py");
-    let run = Command::new("unshare")
-        .arg("-rnm")
-        .arg("sh")
-        .arg(&script)
-        .arg(&*util::BIN)
-        .arg(&out)
-        .arg(&probe)
-        .arg("4")
-        .arg(interface)
-        .args(ttl.map(|t| t.to_string()))
-        .output()
-        .expect("could not run unshare");
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(run.status.success(), "multicast.sh failed: {}\n{stderr}", run.status);
-    assert_eq!(read(out.join("done")).trim(), "done", "{stderr}");
+    let ttl_arg = ttl.map(|t| t.to_string());
+    let mut args = vec![probe.as_os_str(), "4".as_ref(), interface.as_ref()];
+    args.extend(ttl_arg.as_deref().map(std::ffi::OsStr::new));
+    let out = run_script("multicast", &args);
 
     let serve_err = read(out.join("serve.err"));
     assert_eq!(serve_err.lines().count(), 1, "only serve's startup line (no send errors):\n{serve_err}");
 
-    let right = json_lines(&out.join("right.json"));
-    let locked: Vec<_> = right.iter().filter(|v| v["state"] == "locked").collect();
-    assert!(!locked.is_empty(), "the listen joined on l0 locks: {right:?}\n{}", read(out.join("right.err")));
-    for v in &locked {
-        let master = v["master"].as_str().unwrap();
-        assert!(master.starts_with("198.51.100.1:"), "the source is s0's address: {v}");
-    }
+    let right = assert_locks(&out, "right", "the listen joined on l0", "198.51.100.1:");
     let last = right.last().unwrap();
-    assert_eq!((last["ignored"].as_u64(), last["invalid"].as_u64()), (Some(0), Some(0)), "{last}");
     println!(
         "measured: --interface {interface}: joined on l0, {} frames received, sync {}",
         last["received"], last["sync"]
     );
 
-    let wrong = json_lines(&out.join("wrong.json"));
-    assert!(!wrong.is_empty());
-    for v in &wrong {
-        assert_eq!((v["received"].as_u64(), v["ignored"].as_u64()), (Some(0), Some(0)), "joined on l1: nothing: {v}");
-        assert_eq!(v["state"], "waiting", "{v}");
-    }
+    assert_silent(&out, "wrong", "joined on l1");
     let control: serde_json::Value = serde_json::from_str(&read(out.join("plain.json"))).unwrap();
     assert!(
         control["received"].as_u64().unwrap() > 0,
