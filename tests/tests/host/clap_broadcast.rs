@@ -13,12 +13,24 @@
 //! the bundles; a socket bound to its unicast address gets no broadcast). The targets come from
 //! the machine config file (the harness's `OSC_TIMECODE_CONFIG`), as on a rig.
 
+use std::process::Child;
+
 use crate::netns::{Link, in_child};
 
 /// `m0`'s subnet's broadcast address and a port.
 const DIRECTED: &str = "198.51.100.127:5006";
 /// The limited broadcast and another port.
 const LIMITED: &str = "255.255.255.255:5007";
+
+/// In the child of the test `function`: the plugin's link with both broadcasts as targets and
+/// the machine keys `machine`, and the listens in `rx` on 0.0.0.0 at their ports (started
+/// before the plugin, so the first frames find them).
+fn start(function: &str, machine: &str) -> (Link, Child, Child) {
+    let link = Link::new("broadcast", function, &[DIRECTED, LIMITED], machine);
+    let directed = link.listen("directed", &["--bind", "0.0.0.0:5006"]);
+    let limited = link.listen("limited", &["--bind", "0.0.0.0:5007"]);
+    (link, directed, limited)
+}
 
 /// With `[plugin] interface = "m0"`: both broadcasts and the loopback target get every frame,
 /// with no send error, and the listens in `rx` lock on `m0`'s address.
@@ -33,11 +45,7 @@ fn broadcast_targets_reach_the_link_the_limited_one_on_the_machines_interface() 
     if !in_child(module_path!(), NAME, || ()) {
         return;
     }
-    let link = Link::new("broadcast", NAME, &[DIRECTED, LIMITED], "interface = \"m0\"\n");
-
-    // Receivers first, so the first frames find them.
-    let directed = link.listen("directed", &["--bind", "0.0.0.0:5006"]);
-    let limited = link.listen("limited", &["--bind", "0.0.0.0:5007"]);
+    let (link, directed, limited) = start(NAME, "interface = \"m0\"\n");
     let n = link.play();
 
     let stops = link.stop_lines();
@@ -62,10 +70,7 @@ fn the_limited_broadcast_without_an_interface_is_refused_and_the_subnets_one_sti
     if !in_child(module_path!(), NAME, || ()) {
         return;
     }
-    let link = Link::new("broadcast", NAME, &[DIRECTED, LIMITED], "");
-
-    let directed = link.listen("directed", &["--bind", "0.0.0.0:5006"]);
-    let limited = link.listen("limited", &["--bind", "0.0.0.0:5007"]);
+    let (link, directed, limited) = start(NAME, "");
     let n = link.play();
 
     let line = link.log.wait_for(&["not sending timecode to the broadcast address 255.255.255.255:5007", "interface"]);
