@@ -1041,14 +1041,19 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_multicast_socket_is_bound_on_the_machines_interface_and_each_refusal_said_once() {
-        // Loopback as the interface: only sockets are opened, nothing is sent.
-        let lo = iface::interfaces()
+    /// This machine's loopback interface (the one holding 127.0.0.1).
+    fn loopback_interface() -> iface::Interface {
+        iface::interfaces()
             .unwrap_or_default()
             .into_iter()
             .find(|i| i.v4.contains(&std::net::Ipv4Addr::LOCALHOST))
-            .expect("a loopback interface with 127.0.0.1");
+            .expect("a loopback interface with 127.0.0.1")
+    }
+
+    #[test]
+    fn a_multicast_socket_is_bound_on_the_machines_interface_and_each_refusal_said_once() {
+        // Loopback as the interface: only sockets are opened, nothing is sent.
+        let lo = loopback_interface();
         let (v4, v6) = groups();
         let machine = Machine { interface: Some(InterfaceSpec::Name(lo.name.clone())), ttl: 3, advertise: false };
         let multicast = Multicast::of(&machine);
@@ -1080,11 +1085,7 @@ mod tests {
     #[test]
     fn the_limited_broadcast_needs_the_machines_interface_and_is_sent_from_its_address() {
         // Loopback as the interface: only sockets are opened, nothing is sent.
-        let lo = iface::interfaces()
-            .unwrap_or_default()
-            .into_iter()
-            .find(|i| i.v4.contains(&std::net::Ipv4Addr::LOCALHOST))
-            .expect("a loopback interface with 127.0.0.1");
+        let lo = loopback_interface();
         let limited: SocketAddr = "255.255.255.255:5006".parse().unwrap();
         let directed: SocketAddr = "198.51.100.127:5006".parse().unwrap();
         let mut refused = Multicast::of(&Machine::default());
