@@ -192,7 +192,7 @@ impl Plugin for OscTimecode {
         &mut self,
         _audio_io_layout: &AudioIOLayout,
         buffer_config: &BufferConfig,
-        _context: &mut impl ActivateContext<Self>,
+        context: &mut impl ActivateContext<Self>,
     ) -> bool {
         // May be called again without deactivate(): start from scratch each time.
         self.shut_down();
@@ -241,6 +241,7 @@ impl Plugin for OscTimecode {
             self.cue_stats.clone(),
             self.cue_activity.clone(),
             cues::OutputCounters { outputs: self.output_stats.clone(), network: self.stats.clone() },
+            context.remote_param_setter(),
         ) {
             Ok(thread) => self.cue_thread = Some(thread),
             // Timecode keeps flowing; no cues arrive.

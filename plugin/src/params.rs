@@ -92,6 +92,32 @@ pub struct TimecodeParams {
     /// Off: only the moment of stopping is sent. Default on.
     #[id = "send_stopped"]
     pub send_stopped: BoolParam,
+    /// Cue Macro 1–8: automatable values 0–1 that exist to be driven by cues (`/macro/N VALUE`,
+    /// set by the cue thread as host gestures) and linked by the user to any parameter with the
+    /// host's own tools. The plugin itself does nothing with them. Default 0.
+    #[id = "macro1"]
+    pub macro1: FloatParam,
+    /// Cue Macro 2 (see `macro1`).
+    #[id = "macro2"]
+    pub macro2: FloatParam,
+    /// Cue Macro 3 (see `macro1`).
+    #[id = "macro3"]
+    pub macro3: FloatParam,
+    /// Cue Macro 4 (see `macro1`).
+    #[id = "macro4"]
+    pub macro4: FloatParam,
+    /// Cue Macro 5 (see `macro1`).
+    #[id = "macro5"]
+    pub macro5: FloatParam,
+    /// Cue Macro 6 (see `macro1`).
+    #[id = "macro6"]
+    pub macro6: FloatParam,
+    /// Cue Macro 7 (see `macro1`).
+    #[id = "macro7"]
+    pub macro7: FloatParam,
+    /// Cue Macro 8 (see `macro1`).
+    #[id = "macro8"]
+    pub macro8: FloatParam,
     /// Targets, keep-alive, latency: `[main-thread]` and `[network-thread]`, never audio.
     #[persist = "settings"]
     pub settings: Arc<RwLock<Settings>>,
@@ -111,9 +137,36 @@ impl TimecodeParams {
                 .with_value_to_string(Arc::new(format_offset))
                 .with_string_to_value(Arc::new(parse_offset)),
             send_stopped: BoolParam::new("Send While Stopped", true).with_string_to_value(Arc::new(parse_switch)),
+            macro1: macro_param(1),
+            macro2: macro_param(2),
+            macro3: macro_param(3),
+            macro4: macro_param(4),
+            macro5: macro_param(5),
+            macro6: macro_param(6),
+            macro7: macro_param(7),
+            macro8: macro_param(8),
             audio_outputs: AudioSwitches::new(settings.audio_outputs()),
             settings: Arc::new(RwLock::new(settings)),
         }
+    }
+}
+
+/// How many Cue Macro parameters there are.
+pub const MACROS: usize = 8;
+
+/// The string IDs of Cue Macro 1–8, in order (frozen, as every parameter ID).
+pub const MACRO_IDS: [&str; MACROS] = ["macro1", "macro2", "macro3", "macro4", "macro5", "macro6", "macro7", "macro8"];
+
+/// "Cue Macro `n`": 0–1, linear, default 0, shown with three decimals.
+fn macro_param(n: usize) -> FloatParam {
+    FloatParam::new(format!("Cue Macro {n}"), 0.0, FloatRange::Linear { min: 0.0, max: 1.0 })
+        .with_value_to_string(formatters::v2s_f32_rounded(3))
+}
+
+impl TimecodeParams {
+    /// Cue Macro 1–8, in order (`macros()[0]` is `macro1`).
+    pub fn macros(&self) -> [&FloatParam; MACROS] {
+        [&self.macro1, &self.macro2, &self.macro3, &self.macro4, &self.macro5, &self.macro6, &self.macro7, &self.macro8]
     }
 }
 
@@ -171,7 +224,39 @@ mod tests {
         ids.sort();
         // The `#[id = "..."]` attributes are the one place these are written: this list freezes
         // them (projects and automation lanes store them).
-        assert_eq!(ids, ["offset", "output", "rate", "send_stopped"]);
+        assert_eq!(
+            ids,
+            [
+                "macro1",
+                "macro2",
+                "macro3",
+                "macro4",
+                "macro5",
+                "macro6",
+                "macro7",
+                "macro8",
+                "offset",
+                "output",
+                "rate",
+                "send_stopped"
+            ]
+        );
+    }
+
+    /// Cue Macro N is `macroN`, 0–1 from 0, continuous and automatable; `MACRO_IDS` (what
+    /// `/macro/N` sets) names exactly these, in order.
+    #[test]
+    fn cue_macros_are_eight_automatable_unit_parameters() {
+        let params = TimecodeParams::new(Settings::default());
+        let ids: Vec<String> = params.param_map().into_iter().map(|(id, _, _)| id).collect();
+        for (n, (id, p)) in MACRO_IDS.iter().zip(params.macros()).enumerate() {
+            assert!(ids.iter().any(|i| i == id), "no parameter {id}");
+            assert_eq!(p.name(), format!("Cue Macro {}", n + 1));
+            assert_eq!((p.default_plain_value(), p.step_count()), (0.0, None), "{id}: continuous, from 0");
+            assert!(!p.flags().contains(ParamFlags::NON_AUTOMATABLE), "{id} is automatable");
+            assert_eq!(p.preview_plain(0.25), 0.25, "{id}: plain value = normalized value");
+        }
+        assert!(std::ptr::eq(params.macros()[7], &params.macro8));
     }
 
     #[test]

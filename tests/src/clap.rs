@@ -53,11 +53,25 @@ pub enum Param {
     Offset,
     /// `send_stopped`, "Send While Stopped": 0 or 1.
     SendStopped,
+    /// `macroN`, "Cue Macro N" (N 1–8): 0.0–1.0, set by `/macro/N` cues.
+    Macro(u8),
 }
 
 impl Param {
     /// All of them.
     pub const ALL: [Param; 4] = [Param::Rate, Param::Output, Param::Offset, Param::SendStopped];
+
+    /// Cue Macro 1–8 (not in [`Param::ALL`], whose tests are about the timecode's parameters).
+    pub const MACROS: [Param; 8] = [
+        Param::Macro(1),
+        Param::Macro(2),
+        Param::Macro(3),
+        Param::Macro(4),
+        Param::Macro(5),
+        Param::Macro(6),
+        Param::Macro(7),
+        Param::Macro(8),
+    ];
 
     /// The frozen string ID.
     pub fn string_id(self) -> &'static str {
@@ -66,6 +80,10 @@ impl Param {
             Param::Output => "output",
             Param::Offset => "offset",
             Param::SendStopped => "send_stopped",
+            Param::Macro(n) => {
+                const IDS: [&str; 8] = ["macro1", "macro2", "macro3", "macro4", "macro5", "macro6", "macro7", "macro8"];
+                IDS[usize::from(n.clamp(1, 8) - 1)]
+            }
         }
     }
 
@@ -76,6 +94,19 @@ impl Param {
             Param::Output => "Output",
             Param::Offset => "Start Offset",
             Param::SendStopped => "Send While Stopped",
+            Param::Macro(n) => {
+                const NAMES: [&str; 8] = [
+                    "Cue Macro 1",
+                    "Cue Macro 2",
+                    "Cue Macro 3",
+                    "Cue Macro 4",
+                    "Cue Macro 5",
+                    "Cue Macro 6",
+                    "Cue Macro 7",
+                    "Cue Macro 8",
+                ];
+                NAMES[usize::from(n.clamp(1, 8) - 1)]
+            }
         }
     }
 }
@@ -111,6 +142,11 @@ pub struct HostShared {
     pub callback_requested: AtomicBool,
     /// The plugin asked for a params flush.
     pub flush_requested: AtomicBool,
+    /// `request_flush` calls, on any thread.
+    pub flush_requests: AtomicU32,
+    /// `request_flush` calls made on an audio thread (CLAP forbids them there: the plugin is
+    /// already in `process()` or `flush()`).
+    pub flush_requests_on_audio: AtomicU32,
     /// Params rescans asked for.
     pub rescans: AtomicU32,
     /// What the plugin logged through the host.
@@ -240,6 +276,10 @@ impl HostThreadCheckImpl for HostShared {
 impl HostParamsImplShared for HostShared {
     fn request_flush(&self) {
         self.flush_requested.store(true, Ordering::SeqCst);
+        self.flush_requests.fetch_add(1, Ordering::SeqCst);
+        if IS_AUDIO_THREAD.with(Cell::get) {
+            self.flush_requests_on_audio.fetch_add(1, Ordering::SeqCst);
+        }
     }
 }
 
@@ -521,7 +561,24 @@ pub enum OutputEventKind {
         /// The bytes.
         data: SysExBytes,
     },
-    /// Any other event (parameter values, gestures, note expressions, …).
+    /// `CLAP_EVENT_PARAM_VALUE`: the plugin set one of its parameters (a host gesture's value).
+    ParamValue {
+        /// The parameter's CLAP id.
+        param_id: u32,
+        /// The CLAP plain value.
+        value: f64,
+    },
+    /// `CLAP_EVENT_PARAM_GESTURE_BEGIN`.
+    GestureBegin {
+        /// The parameter's CLAP id.
+        param_id: u32,
+    },
+    /// `CLAP_EVENT_PARAM_GESTURE_END`.
+    GestureEnd {
+        /// The parameter's CLAP id.
+        param_id: u32,
+    },
+    /// Any other event (note expressions, …).
     Other {
         /// Event space id (0 is CLAP's core space).
         space_id: u16,
@@ -619,6 +676,15 @@ impl OutputEvent {
                 port: e.port_index(),
                 data: sysex.next().expect("a SysEx event the host copied when it was pushed"),
             },
+            Some(CoreEventSpace::ParamValue(e)) => {
+                OutputEventKind::ParamValue { param_id: e.param_id().map_or(u32::MAX, ClapId::get), value: e.value() }
+            }
+            Some(CoreEventSpace::ParamGestureBegin(e)) => {
+                OutputEventKind::GestureBegin { param_id: e.param_id().map_or(u32::MAX, ClapId::get) }
+            }
+            Some(CoreEventSpace::ParamGestureEnd(e)) => {
+                OutputEventKind::GestureEnd { param_id: e.param_id().map_or(u32::MAX, ClapId::get) }
+            }
             _ => OutputEventKind::Other { space_id: header.as_raw().space_id, type_id: header.type_id() },
         };
         Self { block, time, sample: steady_start + u64::from(time), kind }
@@ -668,7 +734,10 @@ impl OutputEvent {
                     _ => return Err(format!("unexpected MIDI status byte {status:#04x}")),
                 }
             }
-            OutputEventKind::Other { .. } => return Ok(None),
+            OutputEventKind::Other { .. }
+            | OutputEventKind::ParamValue { .. }
+            | OutputEventKind::GestureBegin { .. }
+            | OutputEventKind::GestureEnd { .. } => return Ok(None),
         }))
     }
 }
@@ -939,6 +1008,8 @@ impl ClapPlugin {
                 process_requested: AtomicBool::new(false),
                 callback_requested: AtomicBool::new(false),
                 flush_requested: AtomicBool::new(false),
+                flush_requests: AtomicU32::new(0),
+                flush_requests_on_audio: AtomicU32::new(0),
                 rescans: AtomicU32::new(0),
                 log: Mutex::new(Vec::new()),
                 thread_checks: ThreadCheckLog::default(),
@@ -986,7 +1057,7 @@ impl ClapPlugin {
             let name = String::from_utf8_lossy(info.name).trim_end_matches('\0').to_owned();
             by_name.insert(name, (info.id, info.min_value, info.max_value));
         }
-        for p in Param::ALL {
+        for p in Param::ALL.into_iter().chain(Param::MACROS) {
             let (id, _, _) = *by_name
                 .get(p.name())
                 .unwrap_or_else(|| panic!("no parameter named {:?}; the plugin has {:?}", p.name(), by_name.keys()));
@@ -1067,6 +1138,13 @@ impl ClapPlugin {
     /// called from the test).
     pub fn thread_check_answers(&self) -> ThreadCheckAnswers {
         self.instance.access_shared_handler(HostShared::thread_check_answers)
+    }
+
+    /// `(request_flush calls, those made on an audio thread)` so far.
+    pub fn flush_requests(&self) -> (u32, u32) {
+        self.instance.access_shared_handler(|h| {
+            (h.flush_requests.load(Ordering::SeqCst), h.flush_requests_on_audio.load(Ordering::SeqCst))
+        })
     }
 
     /// How often `clap.thread-check` was asked so far, by whom (the plugin, and the harness's own
@@ -1401,7 +1479,7 @@ mod tests {
         assert!(got.iter().all(|e| e.block == 3 && e.sample == 1000 + u64::from(e.time)));
         assert_eq!(got.iter().map(|e| e.time).collect::<Vec<_>>(), [5, 7, 9, 9, 0]);
         assert!(matches!(got[0].kind, OutputEventKind::NoteOn { port: 0, channel: 2, key: 60, note_id: -1, .. }));
-        assert!(matches!(got[4].kind, OutputEventKind::Other { space_id: 0, .. }));
+        assert_eq!(got[4].kind, OutputEventKind::ParamValue { param_id: 1, value: 0.5 });
         let midi: Vec<Option<Midi>> = got.iter().map(|e| e.midi().expect("valid")).collect();
         assert_eq!(
             midi,

@@ -4,15 +4,65 @@
 
 use std::collections::HashMap;
 
-use osc_timecode_core::cue::MAX_FANOUT;
+use osc_timecode_core::cue::{ArgError, CueId, MAX_FANOUT, strip_token};
 use osc_timecode_core::pattern;
 use osc_timecode_core::protocol::address::{CUE_PREFIX, TRIGGER_PREFIX};
+use osc_timecode_core::protocol::type_tag;
 
+use rosc::OscType;
+
+use crate::params::MACROS;
 use crate::settings::cues::{CueSettings, MidiAction};
 use crate::settings::values::{Channel, MAX_PATTERN_LEN, U7};
 
 /// The numbers `/cue/N` and `/trigger/N` take by default: 0–127.
 pub const DEFAULT_NUMBERS: u8 = 128;
+
+/// The address prefix of the Cue Macro defaults: `/macro/N VALUE` sets Cue Macro N (1–8).
+pub const MACRO_PREFIX: &str = "/macro/";
+
+/// The Cue Macro a plain address names: `/macro/1` → `Some(0)` … `/macro/8` → `Some(7)`; any
+/// other address (patterns, `/macro/01`, `/macro/9`) → `None`.
+pub fn macro_index(address: &str) -> Option<usize> {
+    let n = address.strip_prefix(MACRO_PREFIX)?;
+    match n.as_bytes() {
+        [d @ b'1'..=b'8'] => Some(usize::from(d - b'1')).filter(|&i| i < MACROS),
+        _ => None,
+    }
+}
+
+/// `/macro/N [TOKEN] VALUE [ID]`: VALUE an int 0–127 (÷ 127) or a float 0.0–1.0, the
+/// normalized value to set; ID as for cues. A macro needs its VALUE: absent, nil or anything
+/// else is [`ArgError::BadValue`].
+pub fn parse_macro_args(args: &[OscType], token: Option<&str>) -> Result<(f32, Option<CueId>), ArgError> {
+    let rest = strip_token(args, token)?;
+    if rest.len() > 2 {
+        return Err(ArgError::TooMany(args.len()));
+    }
+    let value = match rest.first() {
+        Some(OscType::Int(i)) if (0..=127).contains(i) => *i as f32 / 127.0,
+        Some(OscType::Float(f)) if (0.0..=1.0).contains(f) => *f,
+        None => return Err(ArgError::BadValue("no value".to_owned())),
+        Some(other) => return Err(ArgError::BadValue(describe(other))),
+    };
+    let id = match rest.get(1) {
+        None => None,
+        Some(OscType::Int(i)) => Some(CueId::Int(*i)),
+        Some(OscType::Long(h)) => Some(CueId::Long(*h)),
+        Some(other) => return Err(ArgError::BadId(describe(other))),
+    };
+    Ok((value, id))
+}
+
+/// A refused argument for error texts: numbers as they are, anything else by its type tag only
+/// (`Debug` would recurse into whatever a sender nested).
+fn describe(arg: &OscType) -> String {
+    match arg {
+        OscType::Int(i) => format!("int {i}"),
+        OscType::Float(f) => format!("float {f}"),
+        other => format!("an argument of type '{}'", type_tag(other)),
+    }
+}
 
 /// Why an address maps to nothing usable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +181,45 @@ mod tests {
         }
         let off = CueMap::new(&CueSettings { defaults: false, ..CueSettings::default() });
         assert_eq!(resolve(&off, "/cue/1"), Err(Unresolved::Unmapped));
+    }
+
+    #[test]
+    fn macro_addresses_are_macro_1_to_8_exactly() {
+        for n in 1..=8 {
+            assert_eq!(macro_index(&format!("/macro/{n}")), Some(n - 1));
+        }
+        for other in
+            ["/macro/0", "/macro/9", "/macro/01", "/macro/1/", "/macro/", "/macro", "/macro/*", "/macro/1x", ""]
+        {
+            assert_eq!(macro_index(other), None, "{other:?}");
+        }
+    }
+
+    #[test]
+    fn macro_values_are_int_0_127_or_float_0_1_and_nothing_else() {
+        let ok = |args: Vec<OscType>, token| parse_macro_args(&args, token).unwrap();
+        assert_eq!(ok(vec![OscType::Float(0.5)], None), (0.5, None));
+        assert_eq!(ok(vec![OscType::Int(127), OscType::Int(9)], None), (1.0, Some(CueId::Int(9))));
+        assert_eq!(ok(vec![OscType::Int(0)], None).0, 0.0);
+        assert_eq!(ok(vec![OscType::String("t".into()), OscType::Float(1.0)], Some("t")), (1.0, None));
+        for bad in [
+            vec![],
+            vec![OscType::Nil],
+            vec![OscType::Int(128)],
+            vec![OscType::Int(-1)],
+            vec![OscType::Float(1.01)],
+            vec![OscType::Float(f32::NAN)],
+            vec![OscType::Float(-0.1)],
+            vec![OscType::Double(0.5)],
+            vec![OscType::String("0.5".into())],
+            vec![OscType::Float(0.5), OscType::Float(1.0)],
+            vec![OscType::Float(0.5), OscType::Int(1), OscType::Int(2)],
+        ] {
+            let err = parse_macro_args(&bad, None).expect_err(&format!("{bad:?} must be refused"));
+            assert!(!err.is_token(), "{bad:?}: a bad argument, not a token failure");
+        }
+        let token = parse_macro_args(&[OscType::Float(0.5)], Some("t")).unwrap_err();
+        assert!(token.is_token(), "a missing token is a token failure");
     }
 
     #[test]

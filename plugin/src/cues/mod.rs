@@ -10,7 +10,11 @@
 //!    at its sample (immediate: offset 0; timetagged: where its time falls; quantised: on the
 //!    next frame start), and hands the events to the host with `try_send_event`. A full host
 //!    buffer drops and counts, never blocks.
-//! 3. [`CueStats`] counts everything, for `/status` and the log (written by the cue thread only).
+//! 3. `/macro/N VALUE` (Cue Macro 1–8) does not go through the audio thread: the cue thread sets
+//!    the parameter through the wrapper's `RemoteParamSetter` (vendored nice-plug, `PATCHED`),
+//!    one host gesture per cue, and the host hands the value to the audio thread as it does any
+//!    automation.
+//! 4. [`CueStats`] counts everything, for `/status` and the log (written by the cue thread only).
 //!    `/status` also reports the outputs' counters ([`OutputCounters`]: LTC, MTC, Art-Net).
 
 pub mod map;
@@ -76,7 +80,8 @@ pub enum DropReason {
     TooFarAhead,
     /// Too many cues waiting for their time.
     ScheduleFull,
-    /// The ring to the audio thread was full.
+    /// The ring to the audio thread was full, or (`/macro/N`) the plugin wrapper's parameter
+    /// queue to the host.
     QueueFull,
     /// A retry of an ID already applied.
     Duplicate,

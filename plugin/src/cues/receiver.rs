@@ -35,9 +35,9 @@ use osc_timecode_core::protocol::{address, system_time_from_timetag};
 use osc_timecode_core::reply::{ReplyBudget, ReplyKind, message_len};
 use rosc::{OscMessage, OscPacket};
 
-use super::map::{CueMap, Unresolved};
+use super::map::{CueMap, Unresolved, macro_index, parse_macro_args};
 use super::{CueEvent, CueStats, DropReason, OutputCounters};
-use crate::params::TimecodeParams;
+use crate::params::{MACRO_IDS, TimecodeParams};
 use crate::readout::{BindFailure, CueActivity, RecentCue, ShortText};
 use crate::settings::cues::{CueSettings, Exposure, MidiAction};
 use crate::thread::{Priority, StoppableThread};
@@ -63,16 +63,19 @@ const LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// `[main-thread]` Spawns the cue thread (in `activate()`), which owns `producer` until it stops
 /// and tells `activity` (the plugin window) about its socket and the cues it receives; its
-/// `/status` answers report `outputs` too. The handle stops it within one receive timeout.
+/// `/status` answers report `outputs` too; `/macro/N` cues set the Cue Macros through
+/// `param_setter` (the wrapper's, from `activate()`'s context). The handle stops it within one
+/// receive timeout.
 pub fn spawn(
     producer: rtrb::Producer<CueEvent>,
     params: Arc<TimecodeParams>,
     stats: Arc<CueStats>,
     activity: Arc<CueActivity>,
     outputs: OutputCounters,
+    param_setter: Option<Arc<dyn RemoteParamSetter>>,
 ) -> std::io::Result<StoppableThread> {
     StoppableThread::spawn_at("osc-timecode-cues", Priority::Background, move |stop| {
-        Worker::new(producer, params, stats, activity, outputs, stop).run()
+        Worker::new(producer, params, stats, activity, outputs, stop, param_setter).run()
     })
 }
 
@@ -152,6 +155,9 @@ pub struct Dispatcher {
     /// The outputs' counters `/status` reports after the cue input's (zeros until
     /// [`Dispatcher::report_outputs`]).
     outputs: OutputCounters,
+    /// Sets the Cue Macros as host gestures (`/macro/N`); `None` until
+    /// [`Dispatcher::set_params_with`] (then `/macro/N` is `unmapped`).
+    param_setter: Option<Arc<dyn RemoteParamSetter>>,
 }
 
 impl Dispatcher {
@@ -179,7 +185,14 @@ impl Dispatcher {
             budget: ReplyBudget::new(Instant::now()),
             activity: None,
             outputs: OutputCounters::default(),
+            param_setter: None,
         }
+    }
+
+    /// `/macro/N` cues set the Cue Macros through `setter` (the plugin wrapper's
+    /// [`RemoteParamSetter`]).
+    pub fn set_params_with(&mut self, setter: Arc<dyn RemoteParamSetter>) {
+        self.param_setter = Some(setter);
     }
 
     /// `/status` answers report `outputs` (the plugin's LTC, MTC and Art-Net counters).
@@ -310,6 +323,9 @@ impl Dispatcher {
         self.stats.received.fetch_add(1, Ordering::Relaxed);
         // From here on `actions` holds only what this message maps to (for `report`).
         self.actions.clear();
+        if let Some(index) = self.macro_default(&msg.addr) {
+            return self.set_macro(index, msg, timetag.is_some(), from, now);
+        }
         let args = match parse_cue_args(&msg.args, token) {
             Ok(args) => args,
             Err(e) if e.is_token() => {
@@ -328,6 +344,65 @@ impl Dispatcher {
         }
         self.report(&msg.addr, from, now, timetag.is_some(), status, args.value);
         Some(ack(msg, args.id, status))
+    }
+
+    /// The Cue Macro `address` sets, if it is a `/macro/N` default in use: defaults on and no
+    /// named mapping of that address (a named mapping replaces a default, as for `/cue/N`).
+    fn macro_default(&self, address: &str) -> Option<usize> {
+        let index = macro_index(address)?;
+        let named = self.settings.map.iter().any(|m| m.address.as_str() == address);
+        (self.settings.defaults && !named).then_some(index)
+    }
+
+    /// `/macro/N VALUE`: sets Cue Macro N (`index` 0–7) through the wrapper as one host gesture
+    /// (begin, value, end), now: the host applies it at its next parameter flush or block, so a
+    /// timetag is not waited for. Acked and counted as a cue: `ok` once the wrapper queued it
+    /// (accepted and applied at once: the host takes it from there), `queue_full` when the
+    /// wrapper's queue to the host is full, `unmapped` when the wrapper gives no setter.
+    fn set_macro(
+        &mut self,
+        index: usize,
+        msg: OscMessage,
+        timetagged: bool,
+        from: SocketAddr,
+        now: Instant,
+    ) -> Option<OscMessage> {
+        let (value, id) = match parse_macro_args(&msg.args, self.settings.token()) {
+            Ok(parsed) => parsed,
+            Err(e) if e.is_token() => {
+                self.stats.count_drop(DropReason::BadToken);
+                return None;
+            }
+            Err(_) => {
+                self.stats.count_drop(DropReason::BadArgument);
+                self.report(&msg.addr, from, now, timetagged, AckStatus::BadArgument, CueValue::Default);
+                return Some(ack(msg, None, AckStatus::BadArgument));
+            }
+        };
+        let status = if id.is_some_and(|id| self.dedupe.contains(&(from, id), now)) {
+            AckStatus::Duplicate
+        } else {
+            match self.param_setter.as_ref().map(|s| s.set_parameter_normalized(MACRO_IDS[index], value)) {
+                Some(Ok(())) => {
+                    self.stats.accepted.fetch_add(1, Ordering::Relaxed);
+                    self.stats.applied.fetch_add(1, Ordering::Relaxed);
+                    if let Some(id) = id {
+                        self.dedupe.insert((from, id), now);
+                    }
+                    AckStatus::Ok
+                }
+                Some(Err(RemoteParamError::QueueFull)) => AckStatus::QueueFull,
+                // No setter (a wrapper without one), or the instance going away.
+                None | Some(Err(_)) => AckStatus::Unmapped,
+            }
+        };
+        if let Some(reason) = drop_reason(status) {
+            self.stats.count_drop(reason);
+        }
+        // The window's list shows the value as 0–127, as for MIDI cues.
+        let shown = CueValue::Midi((value * 127.0).round() as u8);
+        self.report(&msg.addr, from, now, timetagged, status, shown);
+        Some(ack(msg, id, status))
     }
 
     /// Records one message for the plugin window, if it is watching (see [`Self::report_to`]).
@@ -448,6 +523,7 @@ impl Worker {
         activity: Arc<CueActivity>,
         outputs: OutputCounters,
         stop: Arc<AtomicBool>,
+        param_setter: Option<Arc<dyn RemoteParamSetter>>,
     ) -> Self {
         let network_allowed = crate::settings::machine_allows_network_cues();
         let (saved, latency_ms) = read_settings(&params);
@@ -458,6 +534,9 @@ impl Worker {
         let mut dispatcher = Dispatcher::new(producer, stats.clone(), settings, latency_ms);
         dispatcher.report_to(activity.clone());
         dispatcher.report_outputs(outputs);
+        if let Some(setter) = param_setter {
+            dispatcher.set_params_with(setter);
+        }
         Self {
             dispatcher,
             activity,
@@ -681,7 +760,7 @@ mod tests {
             let stats = Arc::new(CueStats::default());
             let (producer, consumer) = rtrb::RingBuffer::new(super::super::CUE_QUEUE_CAPACITY);
             let outputs = OutputCounters::default();
-            let thread = spawn(producer, params, stats.clone(), Arc::default(), outputs.clone()).unwrap();
+            let thread = spawn(producer, params, stats.clone(), Arc::default(), outputs.clone(), None).unwrap();
             let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
             sender.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
             let rig = Self { thread: Some(thread), consumer: Some(consumer), stats, outputs, sender, port };
@@ -859,6 +938,78 @@ mod tests {
         assert!(consumer.pop().is_err(), "the far cue waits on the cue thread");
         rig.thread.take().unwrap().stop();
         assert_eq!(rig.stats.dropped(DropReason::Deactivated), 1);
+    }
+
+    /// A wrapper's setter that records what it is asked and refuses once `room` changes are in.
+    struct FakeSetter {
+        /// (parameter ID, normalized value) in call order.
+        calls: std::sync::Mutex<Vec<(String, f32)>>,
+        /// Changes it takes before saying its queue is full.
+        room: usize,
+    }
+
+    impl RemoteParamSetter for FakeSetter {
+        fn set_parameter_normalized(&self, param_id: &str, normalized: f32) -> Result<(), RemoteParamError> {
+            let mut calls = self.calls.lock().unwrap();
+            if calls.len() >= self.room {
+                return Err(RemoteParamError::QueueFull);
+            }
+            calls.push((param_id.to_owned(), normalized));
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn macro_cues_set_the_macros_through_the_wrappers_setter_with_acks_and_counters() {
+        let (producer, mut consumer) = rtrb::RingBuffer::new(16);
+        let stats = Arc::new(CueStats::default());
+        let mut d = Dispatcher::new(producer, stats.clone(), CueSettings::default(), 0.0);
+        let from: SocketAddr = "127.0.0.1:9000".parse().unwrap();
+        let now = Instant::now();
+        let status_of = |d: &mut Dispatcher, addr: &str, args: Vec<OscType>| {
+            let mut replies = Vec::new();
+            let bytes = rosc::encoder::encode(&cue_msg(addr, args)).unwrap();
+            d.handle_datagram(&bytes, from, now, &mut replies);
+            assert_eq!(replies.len(), 1, "{addr}: one ack");
+            ack_of(&replies[0]).status
+        };
+        // Without a setter from the wrapper: unmapped.
+        assert_eq!(status_of(&mut d, "/macro/1", vec![OscType::Float(0.5)]), AckStatus::Unmapped);
+        let setter = Arc::new(FakeSetter { calls: Default::default(), room: 3 });
+        d.set_params_with(setter.clone());
+        assert_eq!(status_of(&mut d, "/macro/1", vec![OscType::Float(0.5)]), AckStatus::Ok);
+        assert_eq!(status_of(&mut d, "/macro/8", vec![OscType::Int(127), OscType::Int(4)]), AckStatus::Ok);
+        assert_eq!(status_of(&mut d, "/macro/8", vec![OscType::Int(0), OscType::Int(4)]), AckStatus::Duplicate);
+        assert_eq!(status_of(&mut d, "/macro/2", vec![]), AckStatus::BadArgument, "a macro needs its VALUE");
+        assert_eq!(status_of(&mut d, "/macro/2", vec![OscType::Int(128)]), AckStatus::BadArgument);
+        assert_eq!(status_of(&mut d, "/macro/9", vec![OscType::Int(1)]), AckStatus::Unmapped);
+        assert_eq!(status_of(&mut d, "/macro/3", vec![OscType::Int(0)]), AckStatus::Ok);
+        assert_eq!(status_of(&mut d, "/macro/3", vec![OscType::Int(1)]), AckStatus::QueueFull, "the wrapper's queue");
+        assert_eq!(
+            *setter.calls.lock().unwrap(),
+            [("macro1".to_owned(), 0.5), ("macro8".to_owned(), 1.0), ("macro3".to_owned(), 0.0)]
+        );
+        assert!(consumer.pop().is_err(), "nothing for the audio thread");
+        let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        assert_eq!((load(&stats.received), load(&stats.accepted), load(&stats.applied), stats.queued()), (9, 3, 3, 0));
+        assert_eq!(
+            [DropReason::Unmapped, DropReason::Duplicate, DropReason::BadArgument, DropReason::QueueFull]
+                .map(|r| stats.dropped(r)),
+            [2, 1, 2, 1]
+        );
+
+        // Defaults off, or a named mapping of the address: not a macro.
+        let named: CueSettings =
+            serde_json::from_str(r#"{"map": [{"address": "/macro/1", "kind": "cc", "channel": 1, "number": 20}]}"#)
+                .unwrap();
+        for settings in [named, CueSettings { defaults: false, ..CueSettings::default() }] {
+            let defaults = settings.defaults;
+            d.apply_settings(settings, 0.0);
+            let want = if defaults { AckStatus::Ok } else { AckStatus::Unmapped };
+            assert_eq!(status_of(&mut d, "/macro/1", vec![OscType::Float(0.25)]), want);
+        }
+        assert!(consumer.pop().is_ok(), "the named mapping's MIDI went to the audio thread");
+        assert_eq!(setter.calls.lock().unwrap().len(), 3, "the setter was not asked again");
     }
 
     #[test]

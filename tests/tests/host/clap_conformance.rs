@@ -732,7 +732,11 @@ fn declares_clap_features_vst3_subcategories_and_parameters() {
     assert!(descriptor.features.iter().any(|f| f == "utility"), "sub-category utility in {:?}", descriptor.features);
 
     let mut plugin = ClapPlugin::load();
-    assert_eq!(plugin.param_count(), Param::ALL.len() as u32, "the four parameters");
+    assert_eq!(
+        plugin.param_count(),
+        (Param::ALL.len() + Param::MACROS.len()) as u32,
+        "the four parameters and the eight Cue Macros"
+    );
 
     let classes = vst3_class_infos();
     let audio: Vec<_> = classes.iter().filter(|c| c.category == "Audio Module Class").collect();

@@ -23,6 +23,7 @@ mod clap_mtc;
 mod clap_multicast;
 mod clap_numbers;
 mod clap_offline;
+mod clap_params;
 mod clap_playback;
 mod clap_settings;
 mod clap_sync;

@@ -4,6 +4,8 @@ use std::fmt::Display;
 
 pub mod activate;
 pub mod process;
+// PATCHED (osc-timecode): parameter gestures from a plugin thread, without an editor.
+pub mod remote_params;
 
 // Contexts for more plugin-API specific features
 pub mod remote_controls;

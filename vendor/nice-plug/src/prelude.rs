@@ -22,6 +22,8 @@ pub use crate::context::activate::ActivateContext;
 #[cfg(feature = "editor")]
 pub use crate::context::gui::{AsyncExecutor, GuiContextInner, ParamSetter};
 pub use crate::context::process::{ProcessContext, Transport};
+// PATCHED (osc-timecode): parameter gestures from a plugin thread, without an editor.
+pub use crate::context::remote_params::{RemoteParamError, RemoteParamSetter};
 pub use crate::context::remote_controls::{
     RemoteControlsContext, RemoteControlsPage, RemoteControlsSection,
 };

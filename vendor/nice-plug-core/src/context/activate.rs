@@ -1,6 +1,9 @@
 //! A context passed during plugin initialization.
 
+use std::sync::Arc;
+
 use super::PluginApi;
+use super::remote_params::RemoteParamSetter;
 use crate::plugin::Plugin;
 
 /// Callbacks the plugin can make while it is being activated. This is passed to the plugin during
@@ -33,4 +36,12 @@ pub trait ActivateContext<P: Plugin> {
     /// allows the host to better optimize polyphonic modulation, or to switch to strictly monophonic
     /// modulation when dropping the capacity down to 1.
     fn set_current_voice_capacity(&self, capacity: u32);
+
+    /// PATCHED (osc-timecode): a handle the plugin's own threads (not the audio thread) can keep
+    /// to set parameters as host gestures while no editor is open
+    /// ([`RemoteParamSetter`][super::remote_params::RemoteParamSetter]). `None` where the wrapper
+    /// cannot do it (the standalone wrapper, which has no host). `[main-thread]`
+    fn remote_param_setter(&self) -> Option<Arc<dyn RemoteParamSetter>> {
+        None
+    }
 }

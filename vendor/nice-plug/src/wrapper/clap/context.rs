@@ -63,8 +63,10 @@ pub(crate) struct WrapperProcessContext<'a, P: ClapPlugin> {
 pub(crate) struct WrapperGuiContext<P: ClapPlugin> {
     pub(super) wrapper: std::sync::Weak<Wrapper<P>>,
     #[cfg(debug_assertions)]
+    // PATCHED (osc-timecode): a lock rather than an `AtomicRefCell`, which panics when two
+    // threads borrow it at once (a host may call into the editor's context from more than one).
     pub(super) param_gesture_checker:
-        atomic_refcell::AtomicRefCell<crate::wrapper::util::context_checks::ParamGestureChecker>,
+        parking_lot::Mutex<crate::wrapper::util::context_checks::ParamGestureChecker>,
 }
 
 /// A [`RemoteControlsContext`] implementation for the wrapper. This is used during initialization
@@ -101,6 +103,13 @@ impl<P: ClapPlugin> ActivateContext<P> for WrapperActivateContext<'_, P> {
 
     fn set_current_voice_capacity(&self, capacity: u32) {
         self.wrapper.set_current_voice_capacity(capacity)
+    }
+
+    // PATCHED (osc-timecode): parameter gestures from a plugin thread, without an editor.
+    fn remote_param_setter(
+        &self,
+    ) -> Option<std::sync::Arc<dyn nice_plug_core::context::remote_params::RemoteParamSetter>> {
+        Some(self.wrapper.remote_param_setter())
     }
 }
 
@@ -574,7 +583,7 @@ impl<P: ClapPlugin> nice_plug_core::context::gui::GuiContextInner for WrapperGui
         match wrapper.param_id_from_ptr(param) {
             Some(param_id) => self
                 .param_gesture_checker
-                .borrow_mut()
+                .lock()
                 .begin_set_parameter(param_id),
             None => crate::nice_debug_assert_failure!(
                 "raw_begin_set_parameter() called with an unknown ParamPtr"
@@ -614,7 +623,7 @@ impl<P: ClapPlugin> nice_plug_core::context::gui::GuiContextInner for WrapperGui
         match wrapper.param_id_from_ptr(param) {
             Some(param_id) => self
                 .param_gesture_checker
-                .borrow_mut()
+                .lock()
                 .set_parameter(param_id),
             None => {
                 crate::nice_debug_assert_failure!(
@@ -647,7 +656,7 @@ impl<P: ClapPlugin> nice_plug_core::context::gui::GuiContextInner for WrapperGui
         match wrapper.param_id_from_ptr(param) {
             Some(param_id) => self
                 .param_gesture_checker
-                .borrow_mut()
+                .lock()
                 .end_set_parameter(param_id),
             None => {
                 crate::nice_debug_assert_failure!(

@@ -70,6 +70,7 @@ use nice_plug_core::audio_setup::{AudioIOLayout, AuxiliaryBuffers, BufferConfig,
 #[cfg(feature = "editor")]
 use nice_plug_core::context::gui::GuiContext;
 use nice_plug_core::context::process::Transport;
+use nice_plug_core::context::remote_params::{RemoteParamError, RemoteParamSetter};
 #[cfg(feature = "editor")]
 use nice_plug_core::editor::{Editor, SpawnedEditor};
 use nice_plug_core::midi::{Channel, Key, MidiConfig, NoteEvent, PluginNoteEvent, VoiceID};
@@ -110,6 +111,11 @@ use crate::wrapper::util::{clamp_input_event_timing, hash_param_id, process_wrap
 /// How many output parameter changes we can store in our output parameter change queue. Storing
 /// more than this many parameters at a time will cause changes to get lost.
 const OUTPUT_EVENT_QUEUE_CAPACITY: usize = 2048;
+
+/// PATCHED (osc-timecode): room in the output parameter queue that a [`RemoteParamSetter`] leaves
+/// for the editor: a flood of remote changes fills at most `OUTPUT_EVENT_QUEUE_CAPACITY` minus
+/// this many slots, so a drag in the editor still reaches the host.
+const REMOTE_PARAM_EVENT_RESERVE: usize = 512;
 
 /// Protect against OOM issues when loading malformed state.
 ///
@@ -248,6 +254,12 @@ pub struct Wrapper<P: ClapPlugin> {
     ///      even if it does then that should still not be a problem because the host also reads it
     ///      in the same order, right?
     output_parameter_events: ArrayQueue<OutputParamEvent>,
+    /// PATCHED (osc-timecode): taken by every thread that pushes to `output_parameter_events`
+    /// (the editor's GUI thread, a [`RemoteParamSetter`]'s thread; never the audio thread, which
+    /// only pops), so a remote gesture's three events go in together and never between an editor
+    /// gesture's begin and end. Holds the hashes of the parameters with an editor gesture open.
+    /// `[thread-safe]`, allocated on the GUI thread when a gesture begins.
+    param_event_producers: Mutex<HashSet<u32>>,
 
     host_thread_check: AtomicRefCell<Option<ClapPtr<clap_host_thread_check>>>,
 
@@ -346,6 +358,45 @@ pub enum OutputParamEvent {
     /// Begin an automation gesture. This must always be sent after sending one or more [`SetValue`]
     /// events.
     EndGesture { param_hash: u32 },
+}
+
+/// PATCHED (osc-timecode): the CLAP wrapper's [`RemoteParamSetter`]: it feeds the same output
+/// parameter queue as the editor's `GuiContext` (`queue_parameter_event()` plus
+/// `clap_host_params::request_flush()`, both allowed off the audio thread), without needing an
+/// editor.
+struct ClapRemoteParamSetter<P: ClapPlugin> {
+    /// The wrapper; weak, so a handle kept by a plugin thread never keeps the instance alive.
+    /// `[thread-safe]`
+    wrapper: Weak<Wrapper<P>>,
+}
+
+impl<P: ClapPlugin> RemoteParamSetter for ClapRemoteParamSetter<P> {
+    fn set_parameter_normalized(
+        &self,
+        param_id: &str,
+        normalized: f32,
+    ) -> Result<(), RemoteParamError> {
+        if !normalized.is_finite() {
+            return Err(RemoteParamError::InvalidValue);
+        }
+        let wrapper = self.wrapper.upgrade().ok_or(RemoteParamError::Gone)?;
+        let param_hash = *wrapper
+            .param_id_to_hash
+            .get(param_id)
+            .ok_or(RemoteParamError::UnknownParam)?;
+        let param_ptr = wrapper
+            .param_by_hash
+            .get(&param_hash)
+            .ok_or(RemoteParamError::UnknownParam)?;
+        // CLAP plain values are normalized values times the step count; a stepped parameter
+        // takes whole steps only.
+        let normalized = f64::from(normalized.clamp(0.0, 1.0));
+        let clap_plain_value = match unsafe { param_ptr.step_count() } {
+            Some(steps) => (normalized * steps as f64).round(),
+            None => normalized,
+        };
+        wrapper.queue_remote_gesture(param_hash, clap_plain_value)
+    }
 }
 
 /// Because CLAP has this [`clap_host::request_host_callback()`] function, we don't need to use
@@ -708,6 +759,7 @@ impl<P: ClapPlugin> Wrapper<P> {
             param_ptr_to_hash,
             poly_mod_ids_by_hash,
             output_parameter_events: ArrayQueue::new(OUTPUT_EVENT_QUEUE_CAPACITY),
+            param_event_producers: Mutex::new(HashSet::new()),
 
             host_thread_check: AtomicRefCell::new(None),
 
@@ -875,7 +927,21 @@ impl<P: ClapPlugin> Wrapper<P> {
     /// Returns `false` if the parameter value queue was full and the update will not be sent to the
     /// host (it will still be set on the plugin either way).
     pub fn queue_parameter_event(&self, event: OutputParamEvent) -> bool {
-        let result = self.output_parameter_events.push(event).is_ok();
+        // PATCHED (osc-timecode): pushed under the producers' lock, which also tracks the
+        // editor's open gestures for `queue_remote_gesture()`.
+        let result = {
+            let mut open_gestures = self.param_event_producers.lock();
+            match &event {
+                OutputParamEvent::BeginGesture { param_hash } => {
+                    open_gestures.insert(*param_hash);
+                }
+                OutputParamEvent::EndGesture { param_hash } => {
+                    open_gestures.remove(param_hash);
+                }
+                OutputParamEvent::SetValue { .. } => {}
+            }
+            self.output_parameter_events.push(event).is_ok()
+        };
 
         // Requesting a flush is fine even during audio processing. This avoids a race condition.
         match &*self.host_params.borrow() {
@@ -888,6 +954,63 @@ impl<P: ClapPlugin> Wrapper<P> {
         }
 
         result
+    }
+
+    /// PATCHED (osc-timecode): a handle that sets parameters as host gestures from a plugin thread
+    /// while no editor is open. It holds a weak reference to this wrapper.
+    pub fn remote_param_setter(&self) -> Arc<dyn RemoteParamSetter> {
+        Arc::new(ClapRemoteParamSetter::<P> {
+            wrapper: self.this.borrow().clone(),
+        })
+    }
+
+    /// PATCHED (osc-timecode): queues one whole gesture (begin, set, end) for the parameter with
+    /// the hash `param_hash`, or only the value while the editor holds a gesture open on it, and
+    /// asks the host for a flush. `[thread-safe, !audio-thread]`
+    fn queue_remote_gesture(
+        &self,
+        param_hash: u32,
+        clap_plain_value: f64,
+    ) -> Result<(), RemoteParamError> {
+        {
+            let open_gestures = self.param_event_producers.lock();
+            let events: &[OutputParamEvent] = if open_gestures.contains(&param_hash) {
+                &[OutputParamEvent::SetValue {
+                    param_hash,
+                    clap_plain_value,
+                }]
+            } else {
+                &[
+                    OutputParamEvent::BeginGesture { param_hash },
+                    OutputParamEvent::SetValue {
+                        param_hash,
+                        clap_plain_value,
+                    },
+                    OutputParamEvent::EndGesture { param_hash },
+                ]
+            };
+            // Only the audio thread (or a flush) pops while we hold the lock, so the free room
+            // can only grow: these pushes cannot fail once the check passed.
+            let free = OUTPUT_EVENT_QUEUE_CAPACITY - self.output_parameter_events.len();
+            if free < events.len() + REMOTE_PARAM_EVENT_RESERVE {
+                return Err(RemoteParamError::QueueFull);
+            }
+            for event in events {
+                let pushed = self.output_parameter_events.push(event.clone()).is_ok();
+                crate::nice_debug_assert!(pushed, "room was checked under the producers' lock");
+            }
+        }
+
+        match &*self.host_params.borrow() {
+            Some(host_params) => {
+                unsafe_clap_call! { host_params=>request_flush(&*self.host_callback) }
+            }
+            None => {
+                crate::nice_debug_assert_failure!("The host does not support parameters? What?")
+            }
+        }
+
+        Ok(())
     }
 
     /// Convenience function for setting a value for a parameter as triggered by a CLAP parameter
