@@ -11,8 +11,12 @@
 use std::ffi::c_void;
 use std::path::Path;
 use std::ptr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::thread::ThreadId;
 
+use vst3::Steinberg::Linux::{
+    FileDescriptor, IEventHandler, IEventHandlerTrait, IRunLoop, IRunLoopTrait, ITimerHandler, TimerInterval,
+};
 use vst3::Steinberg::Vst::Event_::EventTypes_;
 use vst3::Steinberg::Vst::FrameRate_::FrameRateFlags_::{kDropRate, kPullDownRate};
 use vst3::Steinberg::Vst::ProcessContext_::StatesAndFlags_::{
@@ -20,16 +24,17 @@ use vst3::Steinberg::Vst::ProcessContext_::StatesAndFlags_::{
 };
 use vst3::Steinberg::Vst::{
     AudioBusBuffers, AudioBusBuffers__type0, BusDirections_, Event, IAudioProcessor, IAudioProcessorTrait, IComponent,
-    IComponentTrait, IEventList, IEventListTrait, IHostApplication, IHostApplicationTrait, IProcessContextRequirements,
-    IProcessContextRequirementsTrait, MediaTypes_, ProcessContext, ProcessData, ProcessModes_, ProcessSetup,
-    SpeakerArr, SpeakerArrangement, String128, SymbolicSampleSizes_,
+    IComponentHandler, IComponentHandlerTrait, IComponentTrait, IEditController, IEditControllerTrait, IEventList,
+    IEventListTrait, IHostApplication, IHostApplicationTrait, IProcessContextRequirements,
+    IProcessContextRequirementsTrait, MediaTypes_, ParamID, ParamValue, ProcessContext, ProcessData, ProcessModes_,
+    ProcessSetup, SpeakerArr, SpeakerArrangement, String128, SymbolicSampleSizes_,
 };
 use vst3::Steinberg::{
     FUnknown, IBStream, IBStream_, IBStreamTrait, IPluginBaseTrait, IPluginFactory, IPluginFactory2,
     IPluginFactory2Trait, IPluginFactoryTrait, PClassInfo, PClassInfo2, TUID, int32, int64, kInvalidArgument,
     kResultFalse, kResultOk, tresult,
 };
-use vst3::{Class, ComPtr, ComWrapper, Interface};
+use vst3::{Class, ComPtr, ComRef, ComWrapper, Interface};
 
 use crate::bundle::{PLUGIN_NAME, bundles};
 use crate::transport::Transport;
@@ -37,14 +42,102 @@ use crate::transport::Transport;
 /// The name the host gives by default ([`Vst3Plugin::load`]).
 pub const HOST_NAME: &str = "osc-timecode host tests";
 
-/// A minimal host context: a name, and no objects to create.
+/// A minimal host context: a name, no objects to create, and Linux's `IRunLoop` (event handlers
+/// on file descriptors, run on the test's thread by [`Vst3Plugin::pump_run_loop`]; no timers).
 struct HostApp {
     /// What `getName` answers.
     name: String,
+    /// The event handlers the plugin registered, with their descriptors. `[main-thread]`
+    handlers: Mutex<Vec<(ComPtr<IEventHandler>, FileDescriptor)>>,
 }
 
 impl Class for HostApp {
-    type Interfaces = (IHostApplication,);
+    type Interfaces = (IHostApplication, IRunLoop);
+}
+
+impl IRunLoopTrait for HostApp {
+    unsafe fn registerEventHandler(&self, handler: *mut IEventHandler, fd: FileDescriptor) -> tresult {
+        // SAFETY: the plugin passes a live handler (or null); we keep a reference of our own.
+        let Some(handler) = (unsafe { ComRef::from_raw(handler) }).map(|h| h.to_com_ptr()) else {
+            return kInvalidArgument;
+        };
+        self.handlers.lock().expect("run loop lock").push((handler, fd));
+        kResultOk
+    }
+
+    unsafe fn unregisterEventHandler(&self, handler: *mut IEventHandler) -> tresult {
+        self.handlers.lock().expect("run loop lock").retain(|(h, _)| h.as_ptr() != handler);
+        kResultOk
+    }
+
+    unsafe fn registerTimer(&self, _handler: *mut ITimerHandler, _milliseconds: TimerInterval) -> tresult {
+        kResultFalse
+    }
+
+    unsafe fn unregisterTimer(&self, _handler: *mut ITimerHandler) -> tresult {
+        kResultFalse
+    }
+}
+
+/// A call the plugin made on the host's `IComponentHandler`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum EditCall {
+    /// `beginEdit(id)`.
+    Begin(u32),
+    /// `performEdit(id, normalized value)`.
+    Perform(u32, f64),
+    /// `endEdit(id)`.
+    End(u32),
+    /// `restartComponent(flags)`.
+    Restart(i32),
+}
+
+/// An [`EditCall`] and whether it came on the host's main (UI) thread: the thread that loaded
+/// the plugin and runs [`Vst3Plugin::pump_run_loop`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EditCallAt {
+    /// The call.
+    pub call: EditCall,
+    /// It came on the main thread.
+    pub on_main_thread: bool,
+}
+
+/// The host's `IComponentHandler`: records every call. `[thread-safe]`
+struct ComponentHandler {
+    /// The thread that loaded the plugin.
+    main_thread: ThreadId,
+    /// The calls so far, shared with [`Vst3Plugin`].
+    calls: Arc<Mutex<Vec<EditCallAt>>>,
+}
+
+impl Class for ComponentHandler {
+    type Interfaces = (IComponentHandler,);
+}
+
+impl ComponentHandler {
+    fn record(&self, call: EditCall) -> tresult {
+        let on_main_thread = std::thread::current().id() == self.main_thread;
+        self.calls.lock().expect("calls lock").push(EditCallAt { call, on_main_thread });
+        kResultOk
+    }
+}
+
+impl IComponentHandlerTrait for ComponentHandler {
+    unsafe fn beginEdit(&self, id: ParamID) -> tresult {
+        self.record(EditCall::Begin(id))
+    }
+
+    unsafe fn performEdit(&self, id: ParamID, value: ParamValue) -> tresult {
+        self.record(EditCall::Perform(id, value))
+    }
+
+    unsafe fn endEdit(&self, id: ParamID) -> tresult {
+        self.record(EditCall::End(id))
+    }
+
+    unsafe fn restartComponent(&self, flags: int32) -> tresult {
+        self.record(EditCall::Restart(flags))
+    }
 }
 
 impl IHostApplicationTrait for HostApp {
@@ -471,6 +564,10 @@ pub fn vst3_class_infos() -> Vec<Vst3ClassInfo> {
 pub struct Vst3Plugin {
     processor: ComPtr<IAudioProcessor>,
     component: ComPtr<IComponent>,
+    /// The same object as its `IEditController`.
+    controller: ComPtr<IEditController>,
+    /// What the plugin called on the host's `IComponentHandler`, in order.
+    edit_calls: Arc<Mutex<Vec<EditCallAt>>>,
     _host: ComWrapper<HostApp>,
     active: bool,
     process_mode: int32,
@@ -536,17 +633,27 @@ impl Vst3Plugin {
                 "createInstance(IComponent)",
             );
             let component = ComPtr::from_raw(obj as *mut IComponent).expect("createInstance gave null");
-            let host = ComWrapper::new(HostApp { name: host_name.to_owned() });
+            let host = ComWrapper::new(HostApp { name: host_name.to_owned(), handlers: Mutex::new(Vec::new()) });
             let host_unknown =
                 host.as_com_ref::<IHostApplication>().expect("IHostApplication").as_ptr() as *mut FUnknown;
             check(component.initialize(host_unknown), "IComponent::initialize");
             (component, host)
         };
         let processor = component.cast::<IAudioProcessor>().expect("the component is an IAudioProcessor");
+        // nice-plug's component is its own edit controller; the host gives it a handler, as hosts do.
+        let controller = component.cast::<IEditController>().expect("the component is an IEditController");
+        let edit_calls = Arc::new(Mutex::new(Vec::new()));
+        let handler =
+            ComWrapper::new(ComponentHandler { main_thread: std::thread::current().id(), calls: edit_calls.clone() });
+        let handler_ptr = handler.to_com_ptr::<IComponentHandler>().expect("IComponentHandler");
+        // SAFETY: a live controller and handler (the controller keeps its own reference).
+        check(unsafe { controller.setComponentHandler(handler_ptr.as_ptr()) }, "setComponentHandler");
         drop(factory);
         Self {
             processor,
             component,
+            controller,
+            edit_calls,
             _host: host,
             active: false,
             process_mode: ProcessModes_::kRealtime as int32,
@@ -632,6 +739,48 @@ impl Vst3Plugin {
         let result = unsafe { self.processor.setupProcessing(&mut setup) };
         self.sample_rate = sample_rate;
         result
+    }
+
+    /// The calls the plugin made on the host's `IComponentHandler` so far, in order.
+    pub fn edit_calls(&self) -> Vec<EditCallAt> {
+        self.edit_calls.lock().expect("calls lock").clone()
+    }
+
+    /// Runs the host's run loop once on this (the main) thread: calls `onFDIsSet` for every
+    /// registered handler whose descriptor is readable. Returns how many were called.
+    pub fn pump_run_loop(&self) -> usize {
+        let ready: Vec<(ComPtr<IEventHandler>, FileDescriptor)> = self
+            ._host
+            .handlers
+            .lock()
+            .expect("run loop lock")
+            .iter()
+            .filter(|(_, fd)| {
+                let mut pfd = libc::pollfd { fd: *fd, events: libc::POLLIN, revents: 0 };
+                // SAFETY: one valid pollfd, no waiting.
+                let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+                n > 0 && pfd.revents & libc::POLLIN != 0
+            })
+            .cloned()
+            .collect();
+        for (handler, fd) in &ready {
+            // SAFETY: a live handler the plugin registered, called on the main thread.
+            unsafe { handler.onFDIsSet(*fd) };
+        }
+        ready.len()
+    }
+
+    /// `IEditController::getParamNormalized` for the parameter `id`.
+    pub fn param_normalized(&self, id: u32) -> f64 {
+        // SAFETY: a live controller.
+        unsafe { self.controller.getParamNormalized(id) }
+    }
+
+    /// `IAudioProcessor::setProcessing` (the host pauses processing while staying active).
+    pub fn set_processing(&mut self, on: bool) {
+        // SAFETY: a live processor.
+        let r = unsafe { self.processor.setProcessing(u8::from(on)) };
+        assert!(r == kResultOk || r == vst3::Steinberg::kNotImplemented, "setProcessing({on}) returned {r}");
     }
 
     /// Stops processing and deactivates.

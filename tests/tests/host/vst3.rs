@@ -351,3 +351,41 @@ fn vst3_artnet_labels_are_the_osc_streams() {
         );
     }
 }
+
+/// Issue 19, VST3: a `/macro/1` cue reaches the host as `beginEdit`, `performEdit`, `endEdit`
+/// through its `IComponentHandler`, in that order, on the host's UI thread (the task runs in the
+/// `IRunLoop` the host passed to `initialize()`, pumped here on the test's thread) with no editor
+/// open, and the controller reads the new value back.
+#[test]
+fn vst3_macro_cue_is_one_gesture_on_the_hosts_ui_thread() {
+    use osc_timecode_tests::clap::nice_plug_param_hash;
+    use osc_timecode_tests::cues::{CueSender, CueValue, cues_settings, free_loopback_addr, set_cues};
+    use osc_timecode_tests::vst3host::{EditCall, EditCallAt};
+
+    let listen = free_loopback_addr();
+    let mut plugin = vst3_configured(None, "25", 0, |s| set_cues(s, cues_settings(listen, serde_json::json!({}))));
+    plugin.activate(48_000, 256);
+    // Active but paused: the wrapper sets the value itself (a processing host passes it back to
+    // the audio thread instead).
+    plugin.set_processing(false);
+    let mut sender = CueSender::new(listen);
+    sender.wait_ready();
+    let ack = sender.cue_acked("/macro/1", Some(CueValue::Float(0.5)), None);
+    assert_eq!(ack.status, "ok", "{ack:?}");
+
+    let id = nice_plug_param_hash("macro1");
+    let want = [EditCall::Begin(id), EditCall::Perform(id, 0.5), EditCall::End(id)];
+    let gestures = |calls: Vec<EditCallAt>| -> Vec<EditCallAt> {
+        calls.into_iter().filter(|c| !matches!(c.call, EditCall::Restart(_))).collect()
+    };
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while gestures(plugin.edit_calls()).len() < want.len() && std::time::Instant::now() < deadline {
+        plugin.pump_run_loop();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let calls = gestures(plugin.edit_calls());
+    assert_eq!(calls.iter().map(|c| c.call).collect::<Vec<_>>(), want, "{calls:?}");
+    assert!(calls.iter().all(|c| c.on_main_thread), "every call on the host's UI thread: {calls:?}");
+    assert_eq!(plugin.param_normalized(id), 0.5, "the controller reads the new value");
+    plugin.set_processing(true);
+}

@@ -47,6 +47,8 @@ use super::inner::{Task, WrapperInner};
 /// lock has to be dropped before this object.
 pub(crate) struct WrapperActivateContext<'a, P: Vst3Plugin> {
     pub(super) inner: &'a WrapperInner<P>,
+    /// PATCHED (osc-timecode): the same wrapper, weak, for `remote_param_setter()`.
+    pub(super) weak: std::sync::Weak<WrapperInner<P>>,
     pub(super) pending_requests: PendingActivateContextRequests,
 }
 
@@ -106,6 +108,13 @@ impl<P: Vst3Plugin> ActivateContext<P> for WrapperActivateContext<'_, P> {
 
     fn set_current_voice_capacity(&self, _capacity: u32) {
         // This is only supported by CLAP
+    }
+
+    // PATCHED (osc-timecode): parameter gestures from a plugin thread, without an editor.
+    fn remote_param_setter(
+        &self,
+    ) -> Option<std::sync::Arc<dyn nice_plug_core::context::remote_params::RemoteParamSetter>> {
+        Some(WrapperInner::remote_param_setter(self.weak.clone()))
     }
 }
 
@@ -444,6 +453,8 @@ impl<P: Vst3Plugin + Send> GuiContextInner for WrapperGuiContext<P> {
         match &*inner.component_handler.borrow() {
             Some(handler) => match inner.param_ptr_to_hash.get(&param) {
                 Some(hash) => unsafe {
+                    // PATCHED (osc-timecode): remote changes join this gesture until it ends.
+                    inner.editor_gestures.lock().insert(*hash);
                     handler.beginEdit(*hash);
                 },
                 None => crate::nice_debug_assert_failure!("Unknown parameter: {:?}", param),
@@ -515,6 +526,8 @@ impl<P: Vst3Plugin + Send> GuiContextInner for WrapperGuiContext<P> {
             Some(handler) => match inner.param_ptr_to_hash.get(&param) {
                 Some(hash) => unsafe {
                     handler.endEdit(*hash);
+                    // PATCHED (osc-timecode): see `raw_begin_set_parameter()`.
+                    inner.editor_gestures.lock().remove(hash);
                 },
                 None => crate::nice_debug_assert_failure!("Unknown parameter: {:?}", param),
             },

@@ -5,6 +5,8 @@ use nice_plug_core::audio_setup::{AudioIOLayout, BufferConfig, ProcessMode};
 #[cfg(feature = "editor")]
 use nice_plug_core::context::gui::GuiContext;
 use nice_plug_core::context::process::Transport;
+use nice_plug_core::context::remote_params::{RemoteParamError, RemoteParamSetter};
+use crossbeam::queue::ArrayQueue;
 #[cfg(feature = "editor")]
 use nice_plug_core::editor::dpi::Size;
 #[cfg(feature = "editor")]
@@ -19,8 +21,8 @@ use parking_lot::Mutex;
 #[cfg(feature = "editor")]
 use parking_lot::RwLock;
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Weak};
 use try_lock::TryLock;
 #[cfg(feature = "editor")]
 use vst3::ComWrapper;
@@ -98,6 +100,24 @@ pub(crate) struct WrapperInner<P: Vst3Plugin> {
     /// derivatives, which never set `kPullDownRate` and set `kDropRate` alone for 29.97 and 59.94
     /// drop-frame (`libs/ardour/vst3_plugin.cc`, `VST3Plugin::connect_and_run`).
     pub host_is_ardour: AtomicBool,
+    // PATCHED (osc-timecode): see `Vst3RemoteParamSetter`.
+    /// Parameter changes from a `RemoteParamSetter` waiting for the UI thread, as (hash,
+    /// normalized value), at most `REMOTE_PARAM_QUEUE_CAPACITY`. `[thread-safe]`: pushed by the
+    /// setter's thread, popped by `Task::RemoteParams` on the UI thread.
+    pub remote_params: ArrayQueue<(u32, f32)>,
+    /// A `Task::RemoteParams` is posted and has not started draining `remote_params` yet (one task
+    /// at a time, however many changes). `[thread-safe]`
+    pub remote_params_posted: AtomicBool,
+    /// The parameters (hashes) with a gesture of the editor's open, so a remote change joins it
+    /// instead of interleaving. `[main-thread]` (locked: the editor's context may be used from
+    /// more than one thread).
+    pub editor_gestures: Mutex<HashSet<u32>>,
+    /// The host's `IRunLoop` from the context passed to `initialize()` (Linux hosts that offer
+    /// it there, not only through the editor's `IPlugFrame`), so remote parameter changes run on
+    /// the host's UI thread with no editor open. `[main-thread]`: set in `initialize()`,
+    /// unregistered in `terminate()`.
+    #[cfg(all(feature = "editor", target_family = "unix", not(target_os = "macos")))]
+    pub host_run_loop: RwLock<Option<ComWrapper<super::view::RunLoopEventHandler<P>>>>,
     // PATCHED (osc-timecode): see `OutputDataBytes`.
     /// The bytes of the `DataEvent`s the plugin sent in the current `process()` call.
     pub output_data_bytes: AtomicRefCell<OutputDataBytes>,
@@ -197,6 +217,9 @@ pub enum Task<P: Plugin> {
     /// Trigger a restart with the given restart flags. This is a bit set of the flags from
     /// [`vst3::Steinberg::Vst::RestartFlags`].
     TriggerRestart(i32),
+    /// PATCHED (osc-timecode): run the pending `RemoteParamSetter` changes
+    /// (`WrapperInner::remote_params`) as `beginEdit`/`performEdit`/`endEdit` on the UI thread.
+    RemoteParams,
     // Request the editor to be resized according to its current size. Right now there is no way to
     // handle "denied resize" requests yet.
     #[cfg(feature = "editor")]
@@ -358,6 +381,11 @@ impl<P: Vst3Plugin> WrapperInner<P> {
 
             is_processing: AtomicBool::new(false),
             host_is_ardour: AtomicBool::new(false),
+            remote_params: ArrayQueue::new(REMOTE_PARAM_QUEUE_CAPACITY),
+            remote_params_posted: AtomicBool::new(false),
+            editor_gestures: Mutex::new(HashSet::new()),
+            #[cfg(all(feature = "editor", target_family = "unix", not(target_os = "macos")))]
+            host_run_loop: RwLock::new(None),
             output_data_bytes: AtomicRefCell::new(OutputDataBytes::new()),
             // Some hosts, like the current version of Bitwig and Ardour at the time of writing,
             // will try using the plugin's default not yet initialized bus arrangement. Because of
@@ -457,11 +485,71 @@ impl<P: Vst3Plugin> WrapperInner<P> {
     ///
     /// The lock on the plugin must be dropped before this object is dropped to avoid deadlocks
     /// caused by reentrant function calls.
-    pub fn make_activate_context(&self) -> WrapperActivateContext<'_, P> {
+    pub fn make_activate_context(self: &Arc<Self>) -> WrapperActivateContext<'_, P> {
         WrapperActivateContext {
             inner: self,
+            // PATCHED (osc-timecode): for `ActivateContext::remote_param_setter()`.
+            weak: Arc::downgrade(self),
             pending_requests: Default::default(),
         }
+    }
+
+    /// PATCHED (osc-timecode): queues a remote parameter change and makes sure a
+    /// `Task::RemoteParams` is on its way to the UI thread: the host's run loop from
+    /// `initialize()` if it gave one, else `schedule_gui()` (the editor's run loop while it is
+    /// open, else nice-plug's event loop: on Linux that is a thread of nice-plug's own, not the
+    /// host's UI thread). `[thread-safe, !audio-thread]`
+    fn queue_remote_param(&self, hash: u32, normalized: f32) -> Result<(), RemoteParamError> {
+        if self.remote_params.push((hash, normalized)).is_err() {
+            return Err(RemoteParamError::QueueFull);
+        }
+        if self.remote_params_posted.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        #[cfg(all(feature = "editor", target_family = "unix", not(target_os = "macos")))]
+        if let Some(run_loop) = &*self.host_run_loop.read() {
+            if run_loop.post_task(Task::RemoteParams).is_ok() {
+                return Ok(());
+            }
+        }
+        if !self.schedule_gui(Task::RemoteParams) {
+            // The task queue is full: the change waits in `remote_params` for the next one.
+            self.remote_params_posted.store(false, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
+    /// PATCHED (osc-timecode): runs the pending remote changes, each as one gesture through the
+    /// host's `IComponentHandler` (only the value while the editor holds a gesture open on that
+    /// parameter). `[main-thread]`
+    fn run_remote_params(&self) {
+        self.remote_params_posted.store(false, Ordering::SeqCst);
+        let handler = self.component_handler.borrow();
+        let sample_rate = self.current_buffer_config.load().map(|c| c.sample_rate);
+        while let Some((hash, normalized)) = self.remote_params.pop() {
+            // As the editor's context does: while processing, the host passes the change back to
+            // the audio thread; otherwise set it here.
+            if !self.is_processing.load(Ordering::SeqCst) || handler.is_none() {
+                self.set_normalized_value_by_hash(hash, normalized, sample_rate);
+            }
+            let Some(handler) = &*handler else { continue };
+            let in_editor_gesture = self.editor_gestures.lock().contains(&hash);
+            // SAFETY: the host's handler, called on the UI thread as VST3 wants.
+            unsafe {
+                if !in_editor_gesture {
+                    handler.beginEdit(hash);
+                }
+                handler.performEdit(hash, f64::from(normalized));
+                if !in_editor_gesture {
+                    handler.endEdit(hash);
+                }
+            }
+        }
+    }
+
+    /// PATCHED (osc-timecode): a `RemoteParamSetter` for this instance (weak).
+    pub fn remote_param_setter(this: Weak<Self>) -> Arc<dyn RemoteParamSetter> {
+        Arc::new(Vst3RemoteParamSetter { inner: this })
     }
 
     pub fn make_process_context<'a>(
@@ -728,6 +816,7 @@ impl<P: Vst3Plugin> MainThreadExecutor<Task<P>> for WrapperInner<P> {
                         .param_value_changed(param_id, normalized_value);
                 }
             }
+            Task::RemoteParams => self.run_remote_params(),
             Task::TriggerRestart(flags) => match &*self.component_handler.borrow() {
                 Some(handler) => unsafe {
                     crate::nice_debug_assert!(is_gui_thread);
@@ -768,6 +857,37 @@ impl<P: Vst3Plugin> MainThreadExecutor<Task<P>> for WrapperInner<P> {
                 }
             }
         }
+    }
+}
+
+/// PATCHED (osc-timecode): remote parameter changes waiting for the UI thread, at most (beyond,
+/// `RemoteParamError::QueueFull`).
+pub const REMOTE_PARAM_QUEUE_CAPACITY: usize = 512;
+
+/// PATCHED (osc-timecode): the VST3 wrapper's `RemoteParamSetter`. VST3 wants
+/// `IComponentHandler::beginEdit`/`performEdit`/`endEdit` on the UI thread, so a call queues the
+/// change and a task runs the gesture there (`WrapperInner::queue_remote_param`).
+struct Vst3RemoteParamSetter<P: Vst3Plugin> {
+    /// The wrapper; weak, so a handle kept by a plugin thread never keeps the instance alive.
+    /// `[thread-safe]`
+    inner: Weak<WrapperInner<P>>,
+}
+
+impl<P: Vst3Plugin> RemoteParamSetter for Vst3RemoteParamSetter<P> {
+    fn set_parameter_normalized(&self, param_id: &str, normalized: f32) -> Result<(), RemoteParamError> {
+        if !normalized.is_finite() {
+            return Err(RemoteParamError::InvalidValue);
+        }
+        let inner = self.inner.upgrade().ok_or(RemoteParamError::Gone)?;
+        let hash = *inner.param_id_to_hash.get(param_id).ok_or(RemoteParamError::UnknownParam)?;
+        let param_ptr = inner.param_by_hash.get(&hash).ok_or(RemoteParamError::UnknownParam)?;
+        // A stepped parameter takes whole steps only.
+        let normalized = normalized.clamp(0.0, 1.0);
+        let normalized = match unsafe { param_ptr.step_count() } {
+            Some(steps) => (normalized * steps as f32).round() / steps as f32,
+            None => normalized,
+        };
+        inner.queue_remote_param(hash, normalized)
     }
 }
 

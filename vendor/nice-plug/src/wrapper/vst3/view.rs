@@ -179,8 +179,10 @@ impl<P: Vst3Plugin> Class for WrapperView<P> {
 /// only exposed when compiling on Linux. This might be fixable since we use the vst3 crate.
 /// The struct will register itself when calling [`RunLoopEventHandler::new()`] and it will
 /// unregister itself when it gets dropped.
+// PATCHED (osc-timecode): `pub(crate)`: the wrapper also keeps one for the run loop the host
+// passes to `initialize()` (remote parameter changes without an editor).
 #[cfg(all(target_family = "unix", not(target_os = "macos")))]
-struct RunLoopEventHandler<P: Vst3Plugin> {
+pub(crate) struct RunLoopEventHandler<P: Vst3Plugin> {
     /// We need access to the inner wrapper so we that we can post any outstanding tasks there when
     /// this object gets dropped so no work is lost.
     inner: Weak<WrapperInner<P>>,
@@ -207,6 +209,9 @@ struct RunLoopEventHandler<P: Vst3Plugin> {
     event_handler_ptr: EventHandlerSelfRefPtr,
 
     notified: AtomicBool,
+    /// PATCHED (osc-timecode): `unregister()` ran (the host no longer calls us; `Drop` must not
+    /// unregister again).
+    unregistered: AtomicBool,
 }
 
 /// A self-referencing pointer to the outer `ComWrapper<RunLoopEventHandler>`, needed to call
@@ -352,18 +357,28 @@ impl<P: Vst3Plugin> WrapperView<P> {
 #[cfg(all(target_family = "unix", not(target_os = "macos")))]
 impl<P: Vst3Plugin> RunLoopEventHandler<P> {
     pub fn new(inner: Weak<WrapperInner<P>>, run_loop: ComPtr<IRunLoop>) -> ComWrapper<Self> {
+        Self::try_new(inner, run_loop).expect("could not register with the host's IRunLoop")
+    }
+
+    /// PATCHED (osc-timecode): like `new()`, `None` instead of a panic when the socket pair or the
+    /// registration fails (used for the run loop from the host context, which a host may offer
+    /// without supporting it well).
+    pub fn try_new(
+        inner: Weak<WrapperInner<P>>,
+        run_loop: ComPtr<IRunLoop>,
+    ) -> Option<ComWrapper<Self>> {
         let mut sockets = [0i32; 2];
-        assert_eq!(
-            unsafe {
-                libc::socketpair(
-                    libc::AF_UNIX,
-                    libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-                    0,
-                    sockets.as_mut_ptr(),
-                )
-            },
-            0
-        );
+        if unsafe {
+            libc::socketpair(
+                libc::AF_UNIX,
+                libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+                0,
+                sockets.as_mut_ptr(),
+            )
+        } != 0
+        {
+            return None;
+        }
         let [socket_read_fd, socket_write_fd] = sockets;
 
         let handler = ComWrapper::new(RunLoopEventHandler {
@@ -374,6 +389,7 @@ impl<P: Vst3Plugin> RunLoopEventHandler<P> {
             tasks: ArrayQueue::new(TASK_QUEUE_CAPACITY),
             event_handler_ptr: EventHandlerSelfRefPtr(Cell::new(std::ptr::null_mut())),
             notified: AtomicBool::new(false),
+            unregistered: AtomicBool::new(false),
         });
         let event_handler_ptr = handler.to_com_ptr::<IEventHandler>().unwrap().into_raw();
 
@@ -382,16 +398,34 @@ impl<P: Vst3Plugin> RunLoopEventHandler<P> {
         // this struct.
         handler.event_handler_ptr.0.set(event_handler_ptr);
 
-        assert_eq!(
-            unsafe {
-                handler
-                    .run_loop
-                    .registerEventHandler(event_handler_ptr, handler.socket_read_fd)
-            },
-            kResultOk
-        );
+        if unsafe {
+            handler
+                .run_loop
+                .registerEventHandler(event_handler_ptr, handler.socket_read_fd)
+        } != kResultOk
+        {
+            handler.unregistered.store(true, Ordering::SeqCst);
+            // SAFETY: the reference `into_raw()` kept above; released once, here.
+            drop(unsafe { ComPtr::from_raw(event_handler_ptr) });
+            return None;
+        }
 
-        handler
+        Some(handler)
+    }
+
+    /// PATCHED (osc-timecode): unregisters from the host's run loop and releases the reference the
+    /// registration kept, so the handler can be dropped (upstream's `Drop` never ran: that
+    /// reference kept it alive). Once only. `[main-thread]`
+    pub fn unregister(&self) {
+        if self.unregistered.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let ptr = self.event_handler_ptr.0.get();
+        unsafe {
+            self.run_loop.unregisterEventHandler(ptr);
+        }
+        // SAFETY: the reference `into_raw()` kept in `try_new()`; released once, here.
+        drop(unsafe { ComPtr::from_raw(ptr) });
     }
 
     /// Post a task to the tasks queue so it will be run on the host's GUI thread later. Returns the
@@ -882,9 +916,12 @@ impl<P: Vst3Plugin> Drop for RunLoopEventHandler<P> {
             libc::close(self.socket_write_fd);
         }
 
-        unsafe {
-            self.run_loop
-                .unregisterEventHandler(self.event_handler_ptr.0.get());
+        // PATCHED (osc-timecode): not twice (see `unregister()`).
+        if !self.unregistered.swap(true, Ordering::SeqCst) {
+            unsafe {
+                self.run_loop
+                    .unregisterEventHandler(self.event_handler_ptr.0.get());
+            }
         }
     }
 }

@@ -121,10 +121,29 @@ impl<P: Vst3Plugin> IPluginBaseTrait for Wrapper<P> {
                 self.inner.host_is_ardour.store(ardour, Ordering::Relaxed);
             }
         }
+        // PATCHED (osc-timecode): keep the host's run loop, where the host context offers one,
+        // so remote parameter changes run on the host's UI thread with no editor open.
+        #[cfg(all(feature = "editor", target_family = "unix", not(target_os = "macos")))]
+        {
+            // SAFETY: as above.
+            let run_loop = unsafe { ComRef::from_raw(context) }
+                .and_then(|c| c.cast::<vst3::Steinberg::Linux::IRunLoop>());
+            let handler = run_loop.and_then(|run_loop| {
+                super::view::RunLoopEventHandler::try_new(Arc::downgrade(&self.inner), run_loop)
+            });
+            if let Some(old) = std::mem::replace(&mut *self.inner.host_run_loop.write(), handler) {
+                old.unregister();
+            }
+        }
         kResultOk
     }
 
     unsafe fn terminate(&self) -> tresult {
+        // PATCHED (osc-timecode): the host's run loop from `initialize()` is no longer ours.
+        #[cfg(all(feature = "editor", target_family = "unix", not(target_os = "macos")))]
+        if let Some(handler) = self.inner.host_run_loop.write().take() {
+            handler.unregister();
+        }
         kResultOk
     }
 }
