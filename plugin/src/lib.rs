@@ -17,7 +17,9 @@
 //!
 //! Cues come the other way ([`cues`]): a cue thread, also spawned in `activate()`, receives
 //! `/cue/...` and `/trigger/...` over UDP (default `127.0.0.1:5005`), and `process()` drains a
-//! second ring and hands each cue to the host as a MIDI event at its sample.
+//! second ring and hands each cue to the host as a MIDI event at its sample. `/macro/N VALUE`
+//! skips the audio thread: the cue thread sets Cue Macro N ([`params`]) as one host gesture
+//! through the wrapper's `RemoteParamSetter` (vendored nice-plug), which `activate()` hands it.
 //! With `advertise = true` in the machine config, a third thread ([`discovery`]) advertises the
 //! cue input over DNS-SD (`_osc._udp`, role=master), following its socket.
 //!
