@@ -258,29 +258,41 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     diff == 0
 }
 
-/// Parses `[TOKEN] [VALUE] [ID]`.
-pub fn parse_cue_args(args: &[OscType], token: Option<&str>) -> Result<CueArgs, ArgError> {
+/// Splits `[TOKEN] [VALUE] [ID]`, the arguments every cue address takes (`/cue`, `/trigger`, the
+/// plugin's `/macro`): checks the token, reads the ID, and returns the VALUE argument for the
+/// caller's own reading ([`parse_cue_args`] reads it as a MIDI value).
+pub fn split_cue_args<'a>(
+    args: &'a [OscType],
+    token: Option<&str>,
+) -> Result<(Option<&'a OscType>, Option<CueId>), ArgError> {
     let rest = strip_token(args, token)?;
     if rest.len() > 2 {
         return Err(ArgError::TooMany(args.len()));
     }
-    let value = match rest.first() {
-        None | Some(OscType::Nil) => CueValue::Default,
-        Some(OscType::Int(i)) if (0..=127).contains(i) => CueValue::Midi(*i as u8),
-        Some(OscType::Float(f)) if (0.0..=1.0).contains(f) => CueValue::Midi((f * 127.0).round() as u8),
-        Some(other) => return Err(ArgError::BadValue(describe(other))),
-    };
     let id = match rest.get(1) {
         None => None,
         Some(OscType::Int(i)) => Some(CueId::Int(*i)),
         Some(OscType::Long(h)) => Some(CueId::Long(*h)),
         Some(other) => return Err(ArgError::BadId(describe(other))),
     };
+    Ok((rest.first(), id))
+}
+
+/// Parses `[TOKEN] [VALUE] [ID]`.
+pub fn parse_cue_args(args: &[OscType], token: Option<&str>) -> Result<CueArgs, ArgError> {
+    let (value, id) = split_cue_args(args, token)?;
+    let value = match value {
+        None | Some(OscType::Nil) => CueValue::Default,
+        Some(OscType::Int(i)) if (0..=127).contains(i) => CueValue::Midi(*i as u8),
+        Some(OscType::Float(f)) if (0.0..=1.0).contains(f) => CueValue::Midi((f * 127.0).round() as u8),
+        Some(other) => return Err(ArgError::BadValue(describe(other))),
+    };
     Ok(CueArgs { value, id })
 }
 
-/// A short description of an argument for error messages.
-fn describe(arg: &OscType) -> String {
+/// A short description of an argument for error messages: numbers as they are, anything else by
+/// its type (never its contents).
+pub fn describe(arg: &OscType) -> String {
     match arg {
         OscType::Int(i) => format!("int {i}"),
         OscType::Float(f) => format!("float {f}"),

@@ -4,10 +4,9 @@
 
 use std::collections::HashMap;
 
-use osc_timecode_core::cue::{ArgError, CueId, MAX_FANOUT, strip_token};
+use osc_timecode_core::cue::{ArgError, CueId, MAX_FANOUT, describe, split_cue_args};
 use osc_timecode_core::pattern;
 use osc_timecode_core::protocol::address::{CUE_PREFIX, TRIGGER_PREFIX};
-use osc_timecode_core::protocol::type_tag;
 
 use rosc::OscType;
 
@@ -35,33 +34,14 @@ pub fn macro_index(address: &str) -> Option<usize> {
 /// normalized value to set; ID as for cues. A macro needs its VALUE: absent, nil or anything
 /// else is [`ArgError::BadValue`].
 pub fn parse_macro_args(args: &[OscType], token: Option<&str>) -> Result<(f32, Option<CueId>), ArgError> {
-    let rest = strip_token(args, token)?;
-    if rest.len() > 2 {
-        return Err(ArgError::TooMany(args.len()));
-    }
-    let value = match rest.first() {
+    let (value, id) = split_cue_args(args, token)?;
+    let value = match value {
         Some(OscType::Int(i)) if (0..=127).contains(i) => *i as f32 / 127.0,
         Some(OscType::Float(f)) if (0.0..=1.0).contains(f) => *f,
         None => return Err(ArgError::BadValue("no value".to_owned())),
         Some(other) => return Err(ArgError::BadValue(describe(other))),
     };
-    let id = match rest.get(1) {
-        None => None,
-        Some(OscType::Int(i)) => Some(CueId::Int(*i)),
-        Some(OscType::Long(h)) => Some(CueId::Long(*h)),
-        Some(other) => return Err(ArgError::BadId(describe(other))),
-    };
     Ok((value, id))
-}
-
-/// A refused argument for error texts: numbers as they are, anything else by its type tag only
-/// (`Debug` would recurse into whatever a sender nested).
-fn describe(arg: &OscType) -> String {
-    match arg {
-        OscType::Int(i) => format!("int {i}"),
-        OscType::Float(f) => format!("float {f}"),
-        other => format!("an argument of type '{}'", type_tag(other)),
-    }
 }
 
 /// Why an address maps to nothing usable.
