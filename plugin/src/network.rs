@@ -848,6 +848,11 @@ mod tests {
         FrameEvent { frame, rate: FrameRate::FPS_25, offset, playing, jump, looped: false, starts: playing }
     }
 
+    /// Settings sending to `targets` with no keep-alive and no output latency.
+    fn sending_to(targets: Targets) -> Settings {
+        Settings { targets, keepalive_ms: 0, output_latency_ms: 0.0, ..Settings::default() }
+    }
+
     /// A receiver on loopback and a running network thread sending to it.
     /// The readout says the host gives a position, as after a block with one.
     #[allow(clippy::type_complexity)]
@@ -971,12 +976,8 @@ mod tests {
         rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         // Port 0 cannot be sent to: the OS refuses every datagram.
         let bad: SocketAddr = "127.0.0.1:0".parse().unwrap();
-        let settings = Settings {
-            targets: Targets::new(vec![Target::unchecked(bad), target(rx.local_addr().unwrap())]).unwrap(),
-            keepalive_ms: 0,
-            output_latency_ms: 0.0,
-            ..Settings::default()
-        };
+        let settings =
+            sending_to(Targets::new(vec![Target::unchecked(bad), target(rx.local_addr().unwrap())]).unwrap());
         let params = Arc::new(TimecodeParams::new(settings));
         let stats = Arc::new(Stats::default());
         let (mut producer, consumer) = rtrb::RingBuffer::new(QUEUE_CAPACITY);
@@ -1013,12 +1014,7 @@ mod tests {
             let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
             rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
             let loopback = rx.local_addr().unwrap();
-            let settings = Settings {
-                targets: Targets::new(vec![target(v4), target(v6), target(loopback)]).unwrap(),
-                keepalive_ms: 0,
-                output_latency_ms: 0.0,
-                ..Settings::default()
-            };
+            let settings = sending_to(Targets::new(vec![target(v4), target(v6), target(loopback)]).unwrap());
             let params = Arc::new(TimecodeParams::new(settings));
             let stats = Arc::new(Stats::default());
             let (mut producer, consumer) = rtrb::RingBuffer::new(QUEUE_CAPACITY);
@@ -1127,11 +1123,7 @@ mod tests {
         let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
         rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let (bad, good): (SocketAddr, SocketAddr) = ("127.0.0.1:0".parse().unwrap(), rx.local_addr().unwrap());
-        let settings = Settings {
-            targets: Targets::new(vec![Target::unchecked(bad), target(good)]).unwrap(),
-            keepalive_ms: 0,
-            ..Settings::default()
-        };
+        let settings = sending_to(Targets::new(vec![Target::unchecked(bad), target(good)]).unwrap());
         let params = Arc::new(TimecodeParams::new(settings));
         let stats = Arc::new(Stats::default());
         let (mut producer, consumer) = rtrb::RingBuffer::new(QUEUE_CAPACITY);
@@ -1222,12 +1214,7 @@ mod tests {
         thread.stop();
         // A new thread (as after deactivate/activate) shares the instance's stats.
         let (mut producer, consumer) = rtrb::RingBuffer::new(QUEUE_CAPACITY);
-        let settings = Settings {
-            targets: Targets::one(target(rx.local_addr().unwrap())),
-            keepalive_ms: 0,
-            output_latency_ms: 0.0,
-            ..Settings::default()
-        };
+        let settings = sending_to(Targets::one(target(rx.local_addr().unwrap())));
         let thread = spawn(consumer, Arc::new(TimecodeParams::new(settings)), stats.clone(), Arc::default()).unwrap();
         producer
             .push(FrameMessage {
