@@ -55,6 +55,34 @@ impl Class for HostApp {
     type Interfaces = (IHostApplication, IRunLoop);
 }
 
+/// The host context of a host that offers no `IRunLoop` ([`Vst3Plugin::load_without_run_loop`]):
+/// the same name and no objects to create, and `queryInterface(IRunLoop)` fails.
+struct HostAppWithoutRunLoop(HostApp);
+
+impl Class for HostAppWithoutRunLoop {
+    type Interfaces = (IHostApplication,);
+}
+
+impl IHostApplicationTrait for HostAppWithoutRunLoop {
+    unsafe fn getName(&self, name: *mut String128) -> tresult {
+        // SAFETY: the caller's pointer, passed on.
+        unsafe { self.0.getName(name) }
+    }
+
+    unsafe fn createInstance(&self, cid: *mut TUID, iid: *mut TUID, obj: *mut *mut c_void) -> tresult {
+        // SAFETY: the caller's pointers, passed on.
+        unsafe { self.0.createInstance(cid, iid, obj) }
+    }
+}
+
+/// The host context the plugin was initialised with (kept alive as long as the plugin).
+enum HostContext {
+    /// With an `IRunLoop` (the default).
+    WithRunLoop(ComWrapper<HostApp>),
+    /// Without one.
+    WithoutRunLoop(ComWrapper<HostAppWithoutRunLoop>),
+}
+
 impl IRunLoopTrait for HostApp {
     unsafe fn registerEventHandler(&self, handler: *mut IEventHandler, fd: FileDescriptor) -> tresult {
         // SAFETY: the plugin passes a live handler (or null); we keep a reference of our own.
@@ -92,14 +120,38 @@ pub enum EditCall {
     Restart(i32),
 }
 
-/// An [`EditCall`] and whether it came on the host's main (UI) thread: the thread that loaded
-/// the plugin and runs [`Vst3Plugin::pump_run_loop`].
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// An [`EditCall`] and the thread it came on: whether it was the host's main (UI) thread, the
+/// thread that loaded the plugin and runs [`Vst3Plugin::pump_run_loop`], and which one it was.
+#[derive(Debug, Clone, PartialEq)]
 pub struct EditCallAt {
     /// The call.
     pub call: EditCall,
     /// It came on the main thread.
     pub on_main_thread: bool,
+    /// The thread it came on.
+    pub thread: ThreadId,
+    /// That thread's name, if it has one: the operating system's (a thread the plugin spawned has
+    /// its name there; the plugin's copy of `std` keeps it from ours).
+    pub thread_name: Option<String>,
+}
+
+/// The calling thread's name as the operating system knows it.
+#[cfg(unix)]
+fn os_thread_name() -> Option<String> {
+    let mut buf = [0 as std::ffi::c_char; 64];
+    // SAFETY: the calling thread, a buffer of the length given.
+    if unsafe { libc::pthread_getname_np(libc::pthread_self(), buf.as_mut_ptr(), buf.len()) } != 0 {
+        return None;
+    }
+    // SAFETY: on success the buffer holds a NUL-terminated name.
+    let name = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned();
+    (!name.is_empty()).then_some(name)
+}
+
+/// The calling thread's name as the operating system knows it (not asked here).
+#[cfg(not(unix))]
+fn os_thread_name() -> Option<String> {
+    None
 }
 
 /// The host's `IComponentHandler`: records every call. `[thread-safe]`
@@ -116,8 +168,14 @@ impl Class for ComponentHandler {
 
 impl ComponentHandler {
     fn record(&self, call: EditCall) -> tresult {
-        let on_main_thread = std::thread::current().id() == self.main_thread;
-        self.calls.lock().expect("calls lock").push(EditCallAt { call, on_main_thread });
+        let current = std::thread::current();
+        let at = EditCallAt {
+            call,
+            on_main_thread: current.id() == self.main_thread,
+            thread: current.id(),
+            thread_name: os_thread_name().or_else(|| current.name().map(str::to_owned)),
+        };
+        self.calls.lock().expect("calls lock").push(at);
         kResultOk
     }
 }
@@ -568,7 +626,8 @@ pub struct Vst3Plugin {
     controller: ComPtr<IEditController>,
     /// What the plugin called on the host's `IComponentHandler`, in order.
     edit_calls: Arc<Mutex<Vec<EditCallAt>>>,
-    _host: ComWrapper<HostApp>,
+    /// The host context the plugin was initialised with (the plugin may hold it until dropped).
+    _host: HostContext,
     active: bool,
     process_mode: int32,
     sample_rate: u32,
@@ -610,6 +669,18 @@ impl Vst3Plugin {
 
     /// [`Vst3Plugin::load`], the host calling itself `host_name` (`IHostApplication::getName`).
     pub fn load_as(host_name: &str) -> Self {
+        Self::load_with(host_name, true)
+    }
+
+    /// [`Vst3Plugin::load`] by a host whose context offers no `IRunLoop` (`queryInterface` fails),
+    /// so the plugin cannot run anything on the host's UI thread through it.
+    pub fn load_without_run_loop() -> Self {
+        Self::load_with(HOST_NAME, false)
+    }
+
+    /// Loads and initialises the plugin, the host calling itself `host_name`, its context offering
+    /// an `IRunLoop` if `run_loop`.
+    fn load_with(host_name: &str, run_loop: bool) -> Self {
         let module = Module::load(&bundles().vst3_so);
         let factory = module.factory();
         // SAFETY (this block): COM calls on a live factory with valid out pointers.
@@ -633,9 +704,18 @@ impl Vst3Plugin {
                 "createInstance(IComponent)",
             );
             let component = ComPtr::from_raw(obj as *mut IComponent).expect("createInstance gave null");
-            let host = ComWrapper::new(HostApp { name: host_name.to_owned(), handlers: Mutex::new(Vec::new()) });
-            let host_unknown =
-                host.as_com_ref::<IHostApplication>().expect("IHostApplication").as_ptr() as *mut FUnknown;
+            let app = HostApp { name: host_name.to_owned(), handlers: Mutex::new(Vec::new()) };
+            let host = if run_loop {
+                HostContext::WithRunLoop(ComWrapper::new(app))
+            } else {
+                HostContext::WithoutRunLoop(ComWrapper::new(HostAppWithoutRunLoop(app)))
+            };
+            let host_unknown = match &host {
+                HostContext::WithRunLoop(h) => h.as_com_ref::<IHostApplication>().expect("IHostApplication").as_ptr(),
+                HostContext::WithoutRunLoop(h) => {
+                    h.as_com_ref::<IHostApplication>().expect("IHostApplication").as_ptr()
+                }
+            } as *mut FUnknown;
             check(component.initialize(host_unknown), "IComponent::initialize");
             (component, host)
         };
@@ -747,10 +827,11 @@ impl Vst3Plugin {
     }
 
     /// Runs the host's run loop once on this (the main) thread: calls `onFDIsSet` for every
-    /// registered handler whose descriptor is readable. Returns how many were called.
+    /// registered handler whose descriptor is readable. Returns how many were called (0 when the
+    /// host offers no run loop: [`Vst3Plugin::load_without_run_loop`]).
     pub fn pump_run_loop(&self) -> usize {
-        let ready: Vec<(ComPtr<IEventHandler>, FileDescriptor)> = self
-            ._host
+        let HostContext::WithRunLoop(host) = &self._host else { return 0 };
+        let ready: Vec<(ComPtr<IEventHandler>, FileDescriptor)> = host
             .handlers
             .lock()
             .expect("run loop lock")

@@ -23,8 +23,18 @@ fn vst3_configured(
     offset_seconds: i32,
     edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
 ) -> Vst3Plugin {
+    configure(Vst3Plugin::load(), rx, rate_id, offset_seconds, edit)
+}
+
+/// [`vst3_configured`] on an instance already loaded (by a host of the test's choice).
+fn configure(
+    mut plugin: Vst3Plugin,
+    rx: Option<&Receiver>,
+    rate_id: &str,
+    offset_seconds: i32,
+    edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
+) -> Vst3Plugin {
     let targets = serde_json::json!(rx.map(|rx| rx.addr().to_string()).into_iter().collect::<Vec<_>>());
-    let mut plugin = Vst3Plugin::load();
     let mut state = NiceState::from_json_bytes(&plugin.get_state());
     state.edit_settings(|s| {
         s.insert("targets".into(), targets.clone());
@@ -387,5 +397,64 @@ fn vst3_macro_cue_is_one_gesture_on_the_hosts_ui_thread() {
     assert_eq!(calls.iter().map(|c| c.call).collect::<Vec<_>>(), want, "{calls:?}");
     assert!(calls.iter().all(|c| c.on_main_thread), "every call on the host's UI thread: {calls:?}");
     assert_eq!(plugin.param_normalized(id), 0.5, "the controller reads the new value");
+    plugin.set_processing(true);
+}
+
+/// Issue 19, VST3, the fallback: a host whose `initialize()` context offers no `IRunLoop` still
+/// gets a `/macro/1` cue as `beginEdit`, `performEdit(0.5)`, `endEdit` through its
+/// `IComponentHandler`, once each and in that order, and the controller reads 0.5 back. As
+/// vendor/README.md says, the task then runs in nice-plug's own event loop: on Linux its
+/// background worker thread (`bg-worker`, `event_loop/background_thread.rs`), not the host's UI
+/// thread. A second cue (0.25) is the barrier that shows nothing of the first came twice: the
+/// worker runs tasks in order, so a repeat would sit between the two gestures.
+#[test]
+fn vst3_macro_cue_without_a_host_run_loop_is_one_gesture_on_nice_plugs_thread() {
+    use osc_timecode_tests::clap::nice_plug_param_hash;
+    use osc_timecode_tests::cues::{CueSender, CueValue, cues_settings, free_loopback_addr, set_cues};
+    use osc_timecode_tests::vst3host::{EditCall, EditCallAt};
+
+    let listen = free_loopback_addr();
+    let mut plugin = configure(Vst3Plugin::load_without_run_loop(), None, "25", 0, |s| {
+        set_cues(s, cues_settings(listen, serde_json::json!({})))
+    });
+    plugin.activate(48_000, 256);
+    // Active but paused: the wrapper sets the value itself.
+    plugin.set_processing(false);
+    assert_eq!(plugin.pump_run_loop(), 0, "this host has no run loop");
+    let mut sender = CueSender::new(listen);
+    sender.wait_ready();
+
+    let id = nice_plug_param_hash("macro1");
+    let gestures = |calls: Vec<EditCallAt>| -> Vec<EditCallAt> {
+        calls.into_iter().filter(|c| !matches!(c.call, EditCall::Restart(_))).collect()
+    };
+    // Nothing pumps a run loop here: the calls come on their own.
+    let wait_for = |n: usize| {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        while gestures(plugin.edit_calls()).len() < n && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        gestures(plugin.edit_calls())
+    };
+
+    let ack = sender.cue_acked("/macro/1", Some(CueValue::Float(0.5)), None);
+    assert_eq!(ack.status, "ok", "{ack:?}");
+    let first = [EditCall::Begin(id), EditCall::Perform(id, 0.5), EditCall::End(id)];
+    let calls = wait_for(first.len());
+    assert_eq!(calls.iter().map(|c| c.call).collect::<Vec<_>>(), first, "{calls:?}");
+    assert_eq!(plugin.param_normalized(id), 0.5, "the controller reads the new value");
+
+    let ack = sender.cue_acked("/macro/1", Some(CueValue::Float(0.25)), None);
+    assert_eq!(ack.status, "ok", "{ack:?}");
+    let second = [EditCall::Begin(id), EditCall::Perform(id, 0.25), EditCall::End(id)];
+    let calls = wait_for(first.len() + second.len());
+    let want: Vec<EditCall> = first.iter().chain(&second).copied().collect();
+    assert_eq!(calls.iter().map(|c| c.call).collect::<Vec<_>>(), want, "each once, in order: {calls:?}");
+    assert_eq!(plugin.param_normalized(id), 0.25, "the controller reads the second value");
+
+    let test_thread = std::thread::current().id();
+    assert!(calls.iter().all(|c| !c.on_main_thread && c.thread != test_thread), "not the host's UI thread: {calls:?}");
+    assert!(calls.iter().all(|c| c.thread == calls[0].thread), "all on one thread: {calls:?}");
+    assert_eq!(calls[0].thread_name.as_deref(), Some("bg-worker"), "nice-plug's event loop thread: {calls:?}");
     plugin.set_processing(true);
 }
