@@ -450,7 +450,7 @@ impl<P: Vst3Plugin + Send> GuiContextInner for WrapperGuiContext<P> {
     unsafe fn raw_begin_set_parameter(&self, param: ParamPtr) {
         let inner = self.inner.upgrade().unwrap();
 
-        match &*inner.component_handler.borrow() {
+        match &*inner.component_handler.read() {
             Some(handler) => match inner.param_ptr_to_hash.get(&param) {
                 Some(hash) => unsafe {
                     // PATCHED (osc-timecode): remote changes join this gesture until it ends.
@@ -477,7 +477,7 @@ impl<P: Vst3Plugin + Send> GuiContextInner for WrapperGuiContext<P> {
     unsafe fn raw_set_parameter_normalized(&self, param: ParamPtr, normalized: f32) {
         let inner = self.inner.upgrade().unwrap();
 
-        match &*inner.component_handler.borrow() {
+        match &*inner.component_handler.read() {
             Some(handler) => match inner.param_ptr_to_hash.get(&param) {
                 Some(hash) => {
                     // Only update the parameters manually if the host is not processing audio. If
@@ -522,7 +522,7 @@ impl<P: Vst3Plugin + Send> GuiContextInner for WrapperGuiContext<P> {
     unsafe fn raw_end_set_parameter(&self, param: ParamPtr) {
         let inner = self.inner.upgrade().unwrap();
 
-        match &*inner.component_handler.borrow() {
+        match &*inner.component_handler.read() {
             Some(handler) => match inner.param_ptr_to_hash.get(&param) {
                 Some(hash) => unsafe {
                     handler.endEdit(*hash);

@@ -71,7 +71,12 @@ pub(crate) struct WrapperInner<P: Vst3Plugin> {
 
     /// The host's [`IComponentHandler`] instance, if passed through
     /// [`IEditController::set_component_handler`].
-    pub component_handler: AtomicRefCell<Option<ComPtr<IComponentHandler>>>,
+    ///
+    /// PATCHED (osc-timecode): a lock rather than an `AtomicRefCell`, since a `RemoteParamSetter`'s
+    /// task may run on nice-plug's own thread (hosts without an `IRunLoop`) while the host sets its
+    /// handler on its UI thread: the refcell would panic on the overlap, the lock waits. Never
+    /// taken on the audio thread.
+    pub component_handler: RwLock<Option<ComPtr<IComponentHandler>>>,
 
     /// Our own [`IPlugView`] instance.
     #[cfg(feature = "editor")]
@@ -369,7 +374,7 @@ impl<P: Vst3Plugin> WrapperInner<P> {
             #[cfg(feature = "editor")]
             editor_window: Arc::new(AtomicRefCell::new(None)),
 
-            component_handler: AtomicRefCell::new(None),
+            component_handler: RwLock::new(None),
 
             #[cfg(feature = "editor")]
             plug_view: RwLock::new(None),
@@ -524,7 +529,7 @@ impl<P: Vst3Plugin> WrapperInner<P> {
     /// parameter). `[main-thread]`
     fn run_remote_params(&self) {
         self.remote_params_posted.store(false, Ordering::SeqCst);
-        let handler = self.component_handler.borrow();
+        let handler = self.component_handler.read();
         let sample_rate = self.current_buffer_config.load().map(|c| c.sample_rate);
         while let Some((hash, normalized)) = self.remote_params.pop() {
             // As the editor's context does: while processing, the host passes the change back to
@@ -817,7 +822,7 @@ impl<P: Vst3Plugin> MainThreadExecutor<Task<P>> for WrapperInner<P> {
                 }
             }
             Task::RemoteParams => self.run_remote_params(),
-            Task::TriggerRestart(flags) => match &*self.component_handler.borrow() {
+            Task::TriggerRestart(flags) => match &*self.component_handler.read() {
                 Some(handler) => unsafe {
                     crate::nice_debug_assert!(is_gui_thread);
                     let result = handler.restartComponent(flags);

@@ -818,7 +818,7 @@ impl<P: Vst3Plugin> IEditControllerTrait for Wrapper<P> {
     }
 
     unsafe fn setComponentHandler(&self, handler: *mut IComponentHandler) -> tresult {
-        *self.inner.component_handler.borrow_mut() =
+        *self.inner.component_handler.write() =
             unsafe { ComRef::from_raw(handler) }.map(|r| r.to_com_ptr());
 
         kResultOk
