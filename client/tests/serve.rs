@@ -689,9 +689,9 @@ ack = next(client.get_messages(10))
 print("ack", ack.address, words(ack.params), flush=True)
 "#;
 
-#[test]
-#[ignore = "needs python-osc: python3 -m pip install python-osc==1.10.2"]
-fn python_osc_reads_the_timecode_and_gets_its_cue_acked() {
+/// Fails, saying how to install it, unless python-osc is importable.
+#[track_caller]
+fn require_python_osc() {
     let present = Command::new("python3")
         .args(["-c", "import pythonosc"])
         .stdout(Stdio::null())
@@ -699,6 +699,12 @@ fn python_osc_reads_the_timecode_and_gets_its_cue_acked() {
         .status()
         .is_ok_and(|s| s.success());
     require("python-osc", present, "python3 -m pip install python-osc==1.10.2");
+}
+
+#[test]
+#[ignore = "needs python-osc: python3 -m pip install python-osc==1.10.2"]
+fn python_osc_reads_the_timecode_and_gets_its_cue_acked() {
+    require_python_osc();
     let rate = FrameRate::FPS_29_97_DF;
     let mut python = KillOnDrop(
         Command::new("python3")
@@ -865,13 +871,7 @@ fn sync_pings_are_answered_on_the_timecode_socket_on_the_timetags_timescale() {
 #[ignore = "needs python-osc: python3 -m pip install python-osc==1.10.2"]
 fn python_osc_reads_serve_s_pong() {
     use osc_timecode_core::clocksync::{Ping, Pong};
-    let present = Command::new("python3")
-        .args(["-c", "import pythonosc"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    require("python-osc", present, "python3 -m pip install python-osc==1.10.2");
+    require_python_osc();
     let rx = Timecodes::bind();
     let _serve = Serve::start("serve_sync_python", &["--rate", "25", "--to", &rx.addr()]);
     let mut buf = [0u8; 2048];
