@@ -15,6 +15,12 @@
 --     recorded, and what the audio log recorded (OSCTC_AUDIO_LOG=1 at create: the "OSCTC Audio
 --     Log" Lua processor, tests/ardour/audio_log.lua, after the plugin): its cycles as lines, its
 --     samples as little-endian f32 into OSCTC_AUDIO_FILE.
+--     With OSCTC_WATCH (parameter names separated by ";"), the roll also watches those
+--     parameters of the plugin as Ardour sees them: each found by its name among the plugin's
+--     control inputs ("OSCTC watch <i> <parameter index>"), read through the PluginInsert's own
+--     AutomationControl for it (what Ardour's mixer strip and automation show, not the plugin)
+--     every 5 ms, reported at the roll's start and whenever it changes ("OSCTC param <i>
+--     <transport sample> <value>"), and once more after the stop ("OSCTC param_end <i> <value>").
 -- Every step prints one line "OSCTC <what> <values...>" for the test to read: playhead positions
 -- in samples, and the parameter read back after loading.
 --
@@ -54,6 +60,47 @@ local function find_processor(name)
     end
   end
   return nil
+end
+
+-- The watched parameters (OSCTC_WATCH, see the top): a list of { name, ac, last }.
+local function watched(pi)
+  local list = {}
+  local names = os.getenv("OSCTC_WATCH")
+  if not names or names == "" then return list end
+  local plug = pi:plugin(0)
+  for name in names:gmatch("[^;]+") do
+    local found
+    for j = 0, plug:parameter_count() - 1 do
+      if plug:parameter_is_control(j) and plug:parameter_is_input(j) and plug:parameter_label(j) == name then
+        found = j
+        break
+      end
+    end
+    assert(found, "the plugin has no input parameter called " .. name)
+    local param = Evoral.Parameter(ARDOUR.AutomationType.PluginAutomation, 0, found)
+    local ac = pi:to_automatable():automation_control(param, false)
+    assert(not ac:isnil(), "Ardour has no control for " .. name)
+    list[#list + 1] = { name = name, ac = ac }
+    say("watch", #list - 1, found)
+  end
+  return list
+end
+
+-- Sleeps `s` seconds; with watched parameters, reads them every 5 ms meanwhile and reports each
+-- first read and each change with the transport sample it saw.
+local function watch_for(list, s)
+  if #list == 0 then return sleep(s) end
+  local deadline = ARDOUR.LuaAPI.monotonic_time() + s * 1000000
+  repeat
+    for i, w in ipairs(list) do
+      local v = w.ac:get_value()
+      if v ~= w.last then
+        w.last = v
+        say("param", i - 1, Session:transport_sample(), string.format("%.6f", v))
+      end
+    end
+    sleep(0.005)
+  until ARDOUR.LuaAPI.monotonic_time() >= deadline
 end
 
 if phase == "create" then
@@ -121,8 +168,9 @@ elseif phase == "play" then
   Session:request_locate(3600 * rate, false, ARDOUR.LocateTransportDisposition.MustStop, TRS)
   sleep(1)
   say("located", Session:transport_sample())
+  local watch = watched(pi)
   Session:request_roll(TRS)
-  sleep(roll_s)
+  watch_for(watch, roll_s)
   say("rolled", Session:transport_sample())
   if loops > 0 then
     Session:request_play_loop(true, true)
@@ -133,6 +181,9 @@ elseif phase == "play" then
   Session:request_stop(false, false, TRS)
   sleep(1)
   say("stopped", Session:transport_sample(), tostring(Session:transport_rolling()))
+  for i, w in ipairs(watch) do
+    say("param_end", i - 1, string.format("%.6f", w.ac:get_value()))
+  end
   local later = os.getenv("OSCTC_PROJECT_RATE_AFTER")
   if later then
     local format = assert(Timecode.TimecodeFormat[later], "no Timecode.TimecodeFormat " .. later)
@@ -181,7 +232,7 @@ elseif phase == "play" then
     f:write(table.concat(chunk))
     f:close()
   end
-  pi, loop, log, audio_log = nil, nil, nil, nil
+  pi, loop, log, audio_log, watch = nil, nil, nil, nil, nil
   release_and_close()
 else
   error("OSCTC_PHASE must be create or play")

@@ -13,12 +13,17 @@
 //! - creating the session must come before listing plugins, and fails if the folder exists;
 //! - its Lua cannot flag a range as the loop, so the script edits the saved session file;
 //! - a session closed with `close_session()` keeps its plugin instances running until the process
-//!   exits, so creating and playing are two processes.
+//!   exits, so creating and playing are two processes;
+//! - it offers a VST3 plugin no `IRunLoop` in `initialize()`'s context (only a plugin window's
+//!   frame has one) and runs no GUI event loop, so the plugin's `beginEdit`/`performEdit`/
+//!   `endEdit` for a cue come from nice-plug's own `bg-worker` thread (seen in gdb); Ardour takes
+//!   them from there, and its control for the parameter has the value as `performEdit` returns.
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use osc_timecode_core::FrameRate;
@@ -77,7 +82,7 @@ impl Ardour {
 pub struct Played {
     /// The script's `OSCTC <what> <values...>` lines in order: playhead positions in samples,
     /// MIDI events and the like (see `tests/ardour/session.lua`).
-    pub lines: Vec<(String, Vec<String>)>,
+    pub lines: Vec<Line>,
     /// Every datagram the plugin sent during the play phase, in arrival order.
     pub packets: Vec<Packet>,
     /// The play phase's stdout and stderr, for failure messages.
@@ -123,6 +128,33 @@ impl Played {
             .collect()
     }
 
+    /// What the script read of watched parameter `i` ([`Options::watch`]) through Ardour's
+    /// control for it while rolling: (transport sample, value) at the roll's start and at each
+    /// change, in order.
+    pub fn param(&self, i: usize) -> Vec<(i64, f64)> {
+        self.all("param")
+            .into_iter()
+            .filter(|v| v.first().is_some_and(|w| *w == i.to_string()))
+            .map(|v| match v {
+                [_, sample, value] => (
+                    sample.parse().unwrap_or_else(|e| panic!("bad param line {v:?}: {e}")),
+                    value.parse().unwrap_or_else(|e| panic!("bad param line {v:?}: {e}")),
+                ),
+                _ => panic!("bad param line {v:?}"),
+            })
+            .collect()
+    }
+
+    /// Watched parameter `i`'s value as Ardour's control had it after the stop.
+    pub fn param_end(&self, i: usize) -> f64 {
+        let line = self
+            .all("param_end")
+            .into_iter()
+            .find(|v| v.first().is_some_and(|w| *w == i.to_string()))
+            .unwrap_or_else(|| panic!("Ardour did not report parameter {i} after the stop:\n{}", self.log));
+        line.get(1).and_then(|t| t.parse().ok()).unwrap_or_else(|| panic!("bad param_end line {line:?}"))
+    }
+
     /// What the MIDI log after the plugin recorded (sessions made with [`Options::midi_log`]).
     pub fn midi(&self) -> Vec<MidiEvent> {
         self.all("midi")
@@ -140,6 +172,58 @@ impl Played {
             })
             .collect()
     }
+}
+
+/// One report line of the script, `OSCTC <what> <values...>`: what, and the values.
+pub type Line = (String, Vec<String>);
+
+/// `line` as a report line, if it is one.
+fn report_line(line: &str) -> Option<Line> {
+    let mut words = line.split_whitespace();
+    if words.next() != Some("OSCTC") {
+        return None;
+    }
+    let what = words.next()?;
+    Some((what.to_string(), words.map(str::to_string).collect()))
+}
+
+/// What [`Session::play_while`]'s closure has while Ardour plays.
+#[derive(Debug)]
+pub struct Playing<'a> {
+    /// The loopback receiver the plugin sends to.
+    pub rx: &'a Receiver,
+    /// Where the plugin listens for cues.
+    pub cue_addr: SocketAddr,
+    /// The script's report lines as it prints them (from the thread that reads its stdout).
+    lines: mpsc::Receiver<Line>,
+}
+
+impl Playing<'_> {
+    /// Waits up to `timeout` for the script's next report line `what` whose values `accept`
+    /// takes, passing over the lines before it ([`Played::lines`] has them all afterwards);
+    /// `None` if none came in time or the script ended.
+    pub fn wait_line(&self, what: &str, timeout: Duration, accept: impl Fn(&[String]) -> bool) -> Option<Vec<String>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            match self.lines.recv_timeout(left) {
+                Ok((w, v)) if w == what && accept(&v) => return Some(v),
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+    }
+}
+
+/// A named cue mapping of kind `param` in the plugin's machine config (`[[plugin.cues.map]]`).
+#[derive(Debug, Clone, Copy)]
+pub struct ParamCue {
+    /// The OSC address (`/show/stop`).
+    pub address: &'static str,
+    /// The parameter's ID (`output`, `macro1`).
+    pub param: &'static str,
+    /// The fixed normalized value 0–1 it sets.
+    pub value: f64,
 }
 
 /// Bytes of each MIDI event the log keeps (`tests/ardour/midi_log.lua`): an MTC full frame is 10.
@@ -208,6 +292,11 @@ pub struct Options {
     /// The timecode format to switch the session to after the play phase stopped (it waits half
     /// a second after the switch, so the plugin sees it).
     pub project_rate_after: Option<&'static str>,
+    /// The plugin's parameters (by name, "Cue Macro 1") the script watches while rolling,
+    /// through Ardour's own control for each ([`Played::param`], [`Played::param_end`]).
+    pub watch: &'static [&'static str],
+    /// Named `param` cue mappings for the plugin's machine config.
+    pub param_cues: &'static [ParamCue],
 }
 
 /// A session set up for one frame rate, ready to play.
@@ -287,7 +376,7 @@ impl Session {
         if let Some(format) = options.project_rate {
             env.push(("OSCTC_PROJECT_RATE", format.to_string()));
         }
-        let (ok, log) = phase(&session.ardour, &session.root, "create", &env);
+        let (ok, log) = phase(&session.ardour, &session.root, "create", &env, None);
         assert!(ok && log.contains("OSCTC created"), "creating the Ardour session failed:\n{log}");
         // The create phase's plugin sent to the receivers too; only the play phase counts.
         let _ = session.rx.drain_now();
@@ -298,18 +387,13 @@ impl Session {
     /// Loads the session and runs the script's play phase: locate to 01:00:00:00, roll for
     /// `roll_s` seconds, play the loop range `loops` times, stop.
     pub fn play(&self, roll_s: u32, loops: u32) -> Played {
-        self.play_while(roll_s, loops, |_, _| Vec::new())
+        self.play_while(roll_s, loops, |_| Vec::new())
     }
 
     /// [`Session::play`], running `during` on this thread while Ardour plays: it gets the
-    /// receiver (what it takes from it, it returns, to be put first in [`Played::packets`]) and
-    /// the plugin's cue address.
-    pub fn play_while(
-        &self,
-        roll_s: u32,
-        loops: u32,
-        during: impl FnOnce(&Receiver, SocketAddr) -> Vec<Packet>,
-    ) -> Played {
+    /// receiver (what it takes from it, it returns, to be put first in [`Played::packets`]), the
+    /// plugin's cue address and the script's report lines as they come ([`Playing`]).
+    pub fn play_while(&self, roll_s: u32, loops: u32, during: impl FnOnce(&Playing) -> Vec<Packet>) -> Played {
         let _ = self.rx.drain_now();
         let _ = self.art.as_ref().map(Receiver::drain_now);
         let audio_file = self.root.join("audio_log.f32");
@@ -321,10 +405,15 @@ impl Session {
         if let Some(format) = self.options.project_rate_after {
             env.push(("OSCTC_PROJECT_RATE_AFTER", format.to_string()));
         }
+        if !self.options.watch.is_empty() {
+            env.push(("OSCTC_WATCH", self.options.watch.join(";")));
+        }
+        let (lines_tx, lines) = mpsc::channel();
+        let playing = Playing { rx: &self.rx, cue_addr: self.cue_addr, lines };
         let (taken, (ok, log)) = std::thread::scope(|scope| {
             let (ardour, root, env) = (&self.ardour, &self.root, &env);
-            let ardour = scope.spawn(move || phase(ardour, root, "play", env));
-            let taken = during(&self.rx, self.cue_addr);
+            let ardour = scope.spawn(move || phase(ardour, root, "play", env, Some(lines_tx)));
+            let taken = during(&playing);
             (taken, ardour.join().expect("the Ardour phase thread"))
         });
         assert!(ok, "the Ardour play phase failed:\n{log}");
@@ -340,15 +429,7 @@ impl Session {
                 .collect(),
             None => Vec::new(),
         };
-        let mut lines = Vec::new();
-        for line in log.lines() {
-            let mut words = line.split_whitespace();
-            if words.next() == Some("OSCTC")
-                && let Some(what) = words.next()
-            {
-                lines.push((what.to_string(), words.map(str::to_string).collect()));
-            }
-        }
+        let lines = log.lines().filter_map(report_line).collect();
         Played { lines, packets, log, audio, artnet }
     }
 }
@@ -369,8 +450,14 @@ fn command(root: &Path, program: &Path) -> Command {
 }
 
 /// Runs one phase of the script to completion (or [`PHASE_TIMEOUT`]): success and the
-/// combined output.
-fn phase(ardour: &Ardour, root: &Path, phase: &str, env: &[(&str, String)]) -> (bool, String) {
+/// combined output. Each report line also goes to `live`, if given, as the script prints it.
+fn phase(
+    ardour: &Ardour,
+    root: &Path,
+    phase: &str,
+    env: &[(&str, String)],
+    live: Option<mpsc::Sender<Line>>,
+) -> (bool, String) {
     let script = workspace_root().join("tests/ardour/session.lua");
     let mut cmd = command(root, &ardour.lua);
     cmd.arg(&script).env("OSCTC_PHASE", phase).stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -382,7 +469,17 @@ fn phase(ardour: &Ardour, root: &Path, phase: &str, env: &[(&str, String)]) -> (
     let mut stderr = child.stderr.take().expect("stderr");
     let out = std::thread::spawn(move || {
         let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
+        let mut reader = BufReader::new(&mut stdout);
+        let mut line = Vec::new();
+        while reader.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+            let text = String::from_utf8_lossy(&line);
+            if let (Some(live), Some(report)) = (&live, report_line(&text)) {
+                // The test may have stopped listening: the line is in the log all the same.
+                let _ = live.send(report);
+            }
+            s.push_str(&text);
+            line.clear();
+        }
         s
     });
     let err = std::thread::spawn(move || {
@@ -425,11 +522,12 @@ impl Drop for Session {
 
 /// The plugin's machine config for the run: one loopback target, keep-alive every 200 ms (so
 /// parked positions show), the cue input on a free loopback port of its own, MTC as
-/// [`Options::mtc`] says, LTC as [`Options::ltc_level_dbfs`] says and Art-Net to `art`, if any.
+/// [`Options::mtc`] says, LTC as [`Options::ltc_level_dbfs`] says, Art-Net to `art`, if any, and
+/// the named mappings of [`Options::param_cues`].
 fn write_plugin_config(path: &Path, target: SocketAddr, art: Option<SocketAddr>, cues: SocketAddr, options: Options) {
     let loopback = target.ip().is_loopback() && cues.ip().is_loopback() && art.is_none_or(|a| a.ip().is_loopback());
     assert!(loopback, "tests use loopback only");
-    let Options { quantise, mtc, ltc_level_dbfs, .. } = options;
+    let Options { quantise, mtc, ltc_level_dbfs, param_cues, .. } = options;
     let mut text = format!(
         "[plugin]\ntargets = [\"{target}\"]\nkeepalive_ms = 200\noutput_latency_ms = 0.0\n\n\
          [plugin.cues]\nlisten = \"{cues}\"\nquantise = {quantise}\n\n[plugin.mtc]\nenabled = {mtc}\n"
@@ -439,6 +537,11 @@ fn write_plugin_config(path: &Path, target: SocketAddr, art: Option<SocketAddr>,
     }
     if let Some(art) = art {
         text += &format!("\n[plugin.artnet]\ntargets = [\"{art}\"]\nstream_id = 0\n");
+    }
+    for ParamCue { address, param, value } in param_cues {
+        text += &format!(
+            "\n[[plugin.cues.map]]\naddress = \"{address}\"\nkind = \"param\"\nparam = \"{param}\"\nvalue = {value:?}\n"
+        );
     }
     std::fs::write(path, text).expect("write the plugin config");
 }

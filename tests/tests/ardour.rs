@@ -5,7 +5,9 @@
 //! `tests/ardour/session.lua`.
 //!
 //! A third run records the plugin's MIDI out on the track (a Lua processor after the plugin) while
-//! the test sends it cues over loopback; a fourth records its MTC there, read by mido. Two keep
+//! the test sends it cues over loopback; a fourth records its MTC there, read by mido. One sends
+//! `/macro/1` cues while Ardour rolls and reads the Cue Macro back through Ardour's own control
+//! from Lua (issue 19). Two keep
 //! its LTC (a Lua processor after it on the track logs the left channel with Ardour's transport
 //! sample of each cycle), read by libltc, at 25 and 29.97 DF; one sends Art-Net to a loopback
 //! receiver, read by artnet_protocol against the OSC stream of the same run.
@@ -21,14 +23,15 @@
 //! run explicitly (`-- --ignored`, as `.ci/run` does, after installing Ardour), a test fails with
 //! the install command when Ardour is missing.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use osc_timecode_core::FrameRate;
 use osc_timecode_core::protocol::{TimecodeMessage, system_time_from_timetag};
 use osc_timecode_core::timecode::{Timecode, frame_at_sample, frame_start_nanos, frame_start_sample};
-use osc_timecode_tests::ardour::{Ardour, MidiEvent, Options, Played, Session};
+use osc_timecode_tests::ardour::{Ardour, MidiEvent, Options, Played, Playing, Session};
 use osc_timecode_tests::cues::{CueId, CueSender, CueValue, timetag};
 use osc_timecode_tests::expect::{assert_seq_consecutive, describe};
+use osc_timecode_tests::receiver::Packet;
 use osc_timecode_tests::transport;
 
 /// The session's sample rate (the script creates it at 48 kHz).
@@ -103,15 +106,9 @@ fn ardour_records_cues_as_midi_on_frame_starts() {
         Options { midi_log: true, quantise: true, project_rate: Some("TC25"), ..Options::default() },
     );
     let mut aimed = None;
-    let played = session.play_while(4, 0, |rx, cue_addr| {
-        // Half a second into the roll.
-        let mut taken = Vec::new();
-        while taken.iter().filter(|p: &&osc_timecode_tests::receiver::Packet| p.msg().playing).count() < 12 {
-            let mut got = rx.collect(1, Duration::from_secs(60));
-            assert!(!got.is_empty(), "Ardour sent no timecode within a minute");
-            taken.append(&mut got);
-        }
-        let mut sender = CueSender::new(cue_addr);
+    let played = session.play_while(4, 0, |playing| {
+        let taken = half_a_second_into_the_roll(playing);
+        let mut sender = CueSender::new(playing.cue_addr);
         let ack = sender.cue_acked("/cue/60", Some(CueValue::Int(100)), Some(CueId::Int(1)));
         assert_eq!(ack.status, "ok", "immediate cue: {ack:?}");
 
@@ -165,6 +162,79 @@ fn ardour_records_cues_as_midi_on_frame_starts() {
         "frame {} was sent as timecode",
         aimed + 1
     );
+}
+
+/// What the plugin sent while Ardour played, up to its 12th frame played (half a second into the
+/// roll at 25 fps).
+fn half_a_second_into_the_roll(playing: &Playing) -> Vec<Packet> {
+    let mut taken = Vec::new();
+    while taken.iter().filter(|p: &&Packet| p.msg().playing).count() < 12 {
+        let mut got = playing.rx.collect(1, Duration::from_secs(60));
+        assert!(!got.is_empty(), "Ardour sent no timecode within a minute");
+        taken.append(&mut got);
+    }
+    taken
+}
+
+/// How long a test waits for the script to report that Ardour's control for a parameter took
+/// a cue's value (the roll it watches lasts a few seconds).
+const SEEN_WITHIN: Duration = Duration::from_millis(2500);
+
+/// A `param` line of watched parameter `i` with value `want`.
+fn param_is(i: usize, want: f64) -> impl Fn(&[String]) -> bool {
+    move |v| matches!(v, [w, _, value] if *w == i.to_string() && value.parse::<f64>() == Ok(want))
+}
+
+/// Issue 19 in a real host: `/macro/1` cues sent while Ardour rolls move the plugin's "Cue Macro
+/// 1" as Ardour itself sees it. The script reads Ardour's own control for the parameter (found by
+/// name; the PluginInsert's AutomationControl, what its mixer strip and automation show) every
+/// 5 ms while rolling: 0 from the roll's start until the first cue, then 0.5 (`/macro/1 0.5`),
+/// then 1.0 (`/macro/1 127`), each only after its cue was acked, in that order and nothing else,
+/// all while rolling, and 1.0 still after the stop.
+///
+/// Headless Ardour 7 offers no `IRunLoop` in the plugin's `initialize()` context (its
+/// `HostApplication` answers no such interface; only a plugin window's frame has one) and runs
+/// no GUI event loop: the wrapper's gesture task then runs on nice-plug's own event loop thread
+/// (vendor/README.md), and Ardour takes `beginEdit`/`performEdit`/`endEdit` from there.
+#[test]
+#[ignore = "needs ardour7-lua: apt-get install --no-install-recommends ardour"]
+fn ardour_sees_macro_cues_as_its_parameter_while_rolling() {
+    let ardour = Ardour::require();
+    let options = Options { watch: &["Cue Macro 1"], project_rate: Some("TC25"), ..Options::default() };
+    let session = Session::create(&ardour, FrameRate::FPS_25, options);
+    let sent = [(CueValue::Float(0.5), 0.5), (CueValue::Int(127), 1.0)];
+    let mut seen = Vec::new();
+    let played = session.play_while(5, 0, |playing| {
+        let taken = half_a_second_into_the_roll(playing);
+        let before = playing.wait_line("param", SEEN_WITHIN, |v| v.first().is_some_and(|w| w == "0"));
+        let mut sender = CueSender::new(playing.cue_addr);
+        for (value, want) in sent {
+            let ack = sender.cue_acked("/macro/1", Some(value), None);
+            let acked = Instant::now();
+            let line = playing.wait_line("param", SEEN_WITHIN, param_is(0, want));
+            seen.push((ack.status, before.is_some(), line.map(|_| acked.elapsed())));
+        }
+        taken
+    });
+    let log = &played.log;
+    eprintln!("Ardour's control took /macro/1 (ack status, seen at the start, ack to seen): {seen:?}");
+    for (status, _, _) in &seen {
+        assert_eq!(status, "ok", "/macro/1 acked:\n{log}");
+    }
+    let values = played.param(0);
+    let located = played.number("located");
+    let rolled = played.number("rolled");
+    assert_eq!(
+        values.iter().map(|(_, v)| *v).collect::<Vec<_>>(),
+        [0.0, 0.5, 1.0],
+        "Cue Macro 1 as Ardour saw it while rolling (transport sample, value): {values:?}\n{log}"
+    );
+    assert!(
+        located <= values[0].0 && values.windows(2).all(|w| w[0].0 <= w[1].0) && values[2].0 <= rolled,
+        "in order, while rolling (from {located}; the roll ended at {rolled}): {values:?}"
+    );
+    assert!(seen.iter().all(|(_, _, took)| took.is_some()), "each value seen after its ack: {seen:?}\n{log}");
+    assert_eq!(played.param_end(0), 1.0, "Cue Macro 1 after the stop:\n{log}");
 }
 
 /// Everything the issue asks of a run, against the playhead positions Ardour reported.
