@@ -91,6 +91,11 @@ impl Jack {
         cmd
     }
 
+    /// The file jackd writes its standard output and error to (its xrun lines among them).
+    pub fn log_path(&self) -> &std::path::Path {
+        &self.log
+    }
+
     /// Waits until port `port` exists (a client just started registers it).
     pub fn wait_for_port(&self, port: &str) {
         let until = Instant::now() + Duration::from_secs(20);
