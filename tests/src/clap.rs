@@ -24,6 +24,7 @@ use std::sync::{Mutex, OnceLock};
 use std::thread::ThreadId;
 use std::time::{Instant, SystemTime};
 
+use clack_extensions::gui::{GuiApiType, GuiConfiguration, GuiSize, HostGui, HostGuiImpl, PluginGui, Window};
 use clack_extensions::latency::{HostLatency, HostLatencyImpl};
 use clack_extensions::log::{HostLog, HostLogImpl, LogSeverity};
 use clack_extensions::params::{
@@ -153,6 +154,8 @@ pub struct HostShared {
     pub log: Mutex<Vec<String>>,
     /// Every `clap.thread-check` question asked of this host, by where it was asked.
     pub thread_checks: ThreadCheckLog,
+    /// The plugin said its window was closed (`clap.gui` `closed`).
+    pub window_closed: AtomicBool,
 }
 
 /// Counts of `clap.thread-check` questions by the thread they were asked on (the harness knows
@@ -273,6 +276,24 @@ impl HostThreadCheckImpl for HostShared {
     }
 }
 
+/// The host side of `clap.gui`: the window is the host's own X11 window, of the size the plugin
+/// asked for, so resize requests are refused; a plugin that asks to be shown is already shown.
+impl HostGuiImpl for HostShared {
+    fn resize_hints_changed(&self) {}
+    fn request_resize(&self, _new_size: GuiSize) -> Result<(), HostError> {
+        Err(HostError::Message("the test host's window has a fixed size"))
+    }
+    fn request_show(&self) -> Result<(), HostError> {
+        Ok(())
+    }
+    fn request_hide(&self) -> Result<(), HostError> {
+        Err(HostError::Message("the test host keeps the window shown"))
+    }
+    fn closed(&self, _was_destroyed: bool) {
+        self.window_closed.store(true, Ordering::SeqCst);
+    }
+}
+
 impl HostParamsImplShared for HostShared {
     fn request_flush(&self) {
         self.flush_requested.store(true, Ordering::SeqCst);
@@ -325,7 +346,8 @@ impl HostHandlers for TestHost {
             .register::<HostThreadCheck>()
             .register::<HostParams>()
             .register::<HostState>()
-            .register::<HostLatency>();
+            .register::<HostLatency>()
+            .register::<HostGui>();
     }
 }
 
@@ -959,6 +981,10 @@ pub struct ClapPlugin {
     params: PluginParams,
     state: PluginState,
     render: Option<PluginRender>,
+    /// `clap.gui`, if the plugin has it.
+    gui: Option<PluginGui>,
+    /// The plugin's window is open ([`ClapPlugin::open_window_x11`]).
+    window_open: bool,
     param_ids: HashMap<Param, ClapId>,
     sample_rate: u32,
     max_block: u32,
@@ -1013,6 +1039,7 @@ impl ClapPlugin {
                 rescans: AtomicU32::new(0),
                 log: Mutex::new(Vec::new()),
                 thread_checks: ThreadCheckLog::default(),
+                window_closed: AtomicBool::new(false),
             },
             |shared| HostMainThread { shared, state_dirty: Cell::new(false), latency_changed: Cell::new(false) },
             &entry,
@@ -1024,6 +1051,7 @@ impl ClapPlugin {
         let params = handle.get_extension::<PluginParams>().expect("the plugin implements clap.params");
         let state = handle.get_extension::<PluginState>().expect("the plugin implements clap.state");
         let render = handle.get_extension::<PluginRender>();
+        let gui = handle.get_extension::<PluginGui>();
         let mut me = Self {
             processor: None,
             instance,
@@ -1031,6 +1059,8 @@ impl ClapPlugin {
             params,
             state,
             render,
+            gui,
+            window_open: false,
             param_ids: HashMap::new(),
             sample_rate: 0,
             max_block: 0,
@@ -1440,6 +1470,36 @@ impl ClapPlugin {
         self.instance.access_shared_handler(|h| h.restart_requested.swap(false, Ordering::SeqCst))
     }
 
+    /// `[main-thread]` Opens the plugin's window (`clap.gui`) embedded in the X11 window `parent`
+    /// (an id on the display `$DISPLAY` names, which the plugin opens itself), as a Linux host
+    /// does: `is_api_supported(x11, embedded)`, `create`, `get_size`, `set_parent`, `show`. The
+    /// size the plugin asked for. nice-plug has no floating windows, so the window is embedded.
+    pub fn open_window_x11(&mut self, parent: u32) -> Result<GuiSize, String> {
+        let gui = self.gui.ok_or("the plugin has no clap.gui")?;
+        let handle = self.instance.plugin_handle();
+        let x11 = GuiConfiguration { api_type: GuiApiType::X11, is_floating: false };
+        if !gui.is_api_supported(&handle, x11) {
+            return Err("clap.gui: X11 (embedded) is not supported".into());
+        }
+        gui.create(&handle, x11).map_err(|e| format!("clap.gui create: {e}"))?;
+        self.window_open = true;
+        let size = gui.get_size(&handle).ok_or("clap.gui get_size failed")?;
+        // SAFETY: the caller's window outlives the plugin's (the caller closes it with
+        // `close_window`, or dropping this instance does, before destroying its own).
+        unsafe { gui.set_parent(&handle, Window::from_x11_handle(parent.into())) }
+            .map_err(|e| format!("clap.gui set_parent: {e}"))?;
+        gui.show(&handle).map_err(|e| format!("clap.gui show: {e}"))?;
+        Ok(size)
+    }
+
+    /// `[main-thread]` Destroys the plugin's window, if it is open.
+    pub fn close_window(&mut self) {
+        if let (true, Some(gui)) = (self.window_open, self.gui) {
+            gui.destroy(&self.instance.plugin_handle());
+            self.window_open = false;
+        }
+    }
+
     /// What the plugin logged through `clap.log`.
     pub fn host_log(&self) -> Vec<String> {
         self.instance.access_shared_handler(|h| h.log.lock().map(|l| l.clone()).unwrap_or_default())
@@ -1448,6 +1508,7 @@ impl ClapPlugin {
 
 impl Drop for ClapPlugin {
     fn drop(&mut self) {
+        self.close_window();
         if self.processor.is_some() && !std::thread::panicking() {
             self.deactivate();
         }

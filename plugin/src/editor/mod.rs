@@ -23,6 +23,7 @@
 //! - [`edits`]: the changes the window makes to the settings;
 //! - [`mapping`]: cue map rows as they are typed, and Learn;
 //! - [`receivers`]: "Find receivers", the DNS-SD browse on a worker thread and its rows;
+//! - [`macros`]: Cue Macro 1–8's sliders and their host gestures;
 //!
 //! and `view`, which only draws.
 
@@ -31,6 +32,7 @@ pub mod fields;
 #[cfg(test)]
 mod fixtures;
 pub mod health;
+pub mod macros;
 pub mod mapping;
 pub mod receivers;
 pub mod texts;

@@ -50,6 +50,8 @@ enum Tab {
     Map,
     /// LTC, MTC, Art-Net and half rate.
     Outputs,
+    /// Cue Macro 1–8 ([`super::macros`]).
+    Macros,
 }
 
 /// Which mapping row "learn" fills.
@@ -108,6 +110,8 @@ pub struct View {
     socket_errors: Growth,
     /// Frames dropped.
     dropped: Growth,
+    /// Cue Macro 1–8's sliders and their host gestures.
+    macros: super::macros::Macros,
 }
 
 /// The window's look: egui's dark theme, a little larger.
@@ -144,6 +148,7 @@ impl View {
                     (Tab::Cues, "Cue input"),
                     (Tab::Map, "Cue map"),
                     (Tab::Outputs, "Outputs"),
+                    (Tab::Macros, "Macros"),
                 ] {
                     ui.selectable_value(&mut self.tab, tab, RichText::new(label).size(16.0));
                 }
@@ -157,6 +162,12 @@ impl View {
                 Tab::Cues => self.cues_tab(ui, shared, now),
                 Tab::Map => self.map_tab(ui, shared),
                 Tab::Outputs => self.outputs_tab(ui, shared),
+                Tab::Macros => match gui {
+                    Some(gui) => self.macros.draw(ui, &shared.params, gui),
+                    None => {
+                        ui.label("The host has not connected this window yet.");
+                    }
+                },
             });
         });
     }

@@ -28,6 +28,7 @@ mod clap_playback;
 mod clap_settings;
 mod clap_sync;
 mod clap_transport;
+mod clap_window;
 mod client_to_plugin;
 mod interop;
 mod vst3;
