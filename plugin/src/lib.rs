@@ -53,14 +53,16 @@ pub mod settings;
 pub mod thread;
 pub mod wallclock;
 
-use cues::player::{BlockTiming, CuePlayer, MidiOut, PendingReleases};
+use cues::automation::ParamDue;
+use cues::player::{BlockTiming, CueOut, CuePlayer, PendingReleases};
 use cues::{CUE_QUEUE_CAPACITY, CueStats};
 use network::{FrameMessage, QUEUE_CAPACITY, Stats};
 use outputs::OutputStats;
 use outputs::ltc::LtcOut;
 use outputs::mtc::{MtcBatch, MtcOut, MtcPlan};
-use params::TimecodeParams;
+use params::{ParamRef, TimecodeParams};
 use readout::{CueActivity, Readout};
+use settings::values::{Normalized, RampMs};
 use settings::{OfflinePolicy, Settings};
 use thread::StoppableThread;
 
@@ -86,6 +88,10 @@ pub struct OscTimecode {
     advertising: Option<StoppableThread>,
     /// Places cues at their samples. `[audio-thread]`; allocated in `activate()`.
     cue_player: Option<CuePlayer>,
+    /// Producer end of the ring on which the audio thread hands parameter changes back to the cue
+    /// thread (ramps, and formats that cannot begin a host gesture on the audio thread:
+    /// [`cues::automation`]). `[audio-thread]`; allocated in `activate()`.
+    param_returns: Option<rtrb::Producer<ParamDue>>,
     /// Note offs owed to the host while inactive: those the cue player still had pending at
     /// deactivation, sent at offset 0 of the first block after the next `activate()` (no stuck
     /// notes across a deactivation). `[main-thread]`; plain data, 256 bytes.
@@ -127,6 +133,7 @@ impl Default for OscTimecode {
             cue_thread: None,
             advertising: None,
             cue_player: None,
+            param_returns: None,
             owed_note_offs: PendingReleases::default(),
             readout: Arc::new(Readout::default()),
             cue_activity: Arc::new(CueActivity::default()),
@@ -148,6 +155,7 @@ impl OscTimecode {
             self.owed_note_offs.merge(player.abandon());
         }
         self.producer = None;
+        self.param_returns = None;
     }
 }
 
@@ -237,13 +245,15 @@ impl Plugin for OscTimecode {
         }
         self.producer = Some(producer);
         let (cue_producer, cue_consumer) = rtrb::RingBuffer::new(CUE_QUEUE_CAPACITY);
+        let (returns, returned) = rtrb::RingBuffer::new(cues::automation::RETURN_CAPACITY);
+        self.param_returns = Some(returns);
         match cues::receiver::spawn(
             cue_producer,
             self.params.clone(),
             self.cue_stats.clone(),
             self.cue_activity.clone(),
             cues::OutputCounters { outputs: self.output_stats.clone(), network: self.stats.clone() },
-            context.remote_param_setter(),
+            cues::receiver::ParamSide { setter: context.remote_param_setter(), returns: Some(returned) },
         ) {
             Ok(thread) => self.cue_thread = Some(thread),
             // Timecode keeps flowing; no cues arrive.
@@ -270,8 +280,22 @@ impl Plugin for OscTimecode {
     ) -> ProcessStatus {
         // Audio passes through (the wrapper already copied input to output), except on channels
         // that carry LTC (`outputs::ltc`).
-        let Self { params, stats, send, producer, cue_player, readout, ltc, mtc, mtc_batch, output_stats, .. } = self;
-        let (Some(send), Some(producer), Some(cue_player)) = (send.as_mut(), producer.as_mut(), cue_player.as_mut())
+        let Self {
+            params,
+            stats,
+            send,
+            producer,
+            cue_player,
+            param_returns,
+            readout,
+            ltc,
+            mtc,
+            mtc_batch,
+            output_stats,
+            ..
+        } = self;
+        let (Some(send), Some(producer), Some(cue_player), Some(returns)) =
+            (send.as_mut(), producer.as_mut(), cue_player.as_mut(), param_returns.as_mut())
         else {
             return ProcessStatus::KeepAlive;
         };
@@ -304,7 +328,10 @@ impl Plugin for OscTimecode {
         mtc_batch.render(mtc, plan, send.clock(), output_stats);
         cue_player.run_block(timing, |timing, event| {
             send_mtc_until(mtc_batch, timing, output_stats, context);
-            context.try_send_event(note_event(timing, event)).is_ok()
+            match event {
+                CueOut::Param { param, value, ramp_ms } => set_param(context, returns, timing, param, value, ramp_ms),
+                midi => note_event(timing, midi).is_some_and(|e| context.try_send_event(e).is_ok()),
+            }
         });
         send_mtc_until(mtc_batch, u32::MAX, output_stats, context);
         // Timecode must keep flowing through silence: never let the host suspend us.
@@ -379,27 +406,52 @@ fn send_mtc_until(
 }
 
 /// A cue's MIDI event as nice-plug's note event at `timing` samples into the block.
-fn note_event(timing: u32, event: MidiOut) -> PluginNoteEvent<OscTimecode> {
-    match event {
-        MidiOut::NoteOn { channel, key, velocity } => NoteEvent::NoteOn {
+/// `[audio-thread]` A parameter cue at sample `timing` of this block: set here as one host
+/// gesture at its sample (CLAP), or handed back to the cue thread (a ramp, or a format that cannot
+/// begin a gesture on the audio thread: VST3). `false`: neither took it now (the host's output
+/// event list or the ring is full): the player carries it to the next block.
+fn set_param(
+    context: &mut impl ProcessContext<OscTimecode>,
+    returns: &mut rtrb::Producer<ParamDue>,
+    timing: u32,
+    param: ParamRef,
+    value: Normalized,
+    ramp_ms: RampMs,
+) -> bool {
+    let done = ramp_ms == RampMs::MIN
+        && match context.set_parameter_normalized(timing, param.id(), value.get()) {
+            Ok(()) => true,
+            Err(RemoteParamError::QueueFull) => return false,
+            // VST3, or no output events: the cue thread sets it.
+            Err(_) => false,
+        };
+    // Set here, the cue thread still hears of it: a ramp of the parameter running there stops.
+    returns.push(ParamDue { param, value, ramp_ms, done }).is_ok() || done
+}
+
+/// A MIDI event of the cue player as nice-plug's note event; `None` for a parameter change.
+fn note_event(timing: u32, event: CueOut) -> Option<PluginNoteEvent<OscTimecode>> {
+    Some(match event {
+        CueOut::Param { .. } => return None,
+        CueOut::NoteOn { channel, key, velocity } => NoteEvent::NoteOn {
             timing,
             voice_id: VoiceID::Wildcard,
             channel: Channel::Number(channel),
             key: Key::Number(key),
             velocity: f32::from(velocity) / 127.0,
         },
-        MidiOut::NoteOff { channel, key } => NoteEvent::NoteOff {
+        CueOut::NoteOff { channel, key } => NoteEvent::NoteOff {
             timing,
             voice_id: VoiceID::Wildcard,
             channel: Channel::Number(channel),
             key: Key::Number(key),
             velocity: 0.0,
         },
-        MidiOut::Cc { channel, number, value } => {
+        CueOut::Cc { channel, number, value } => {
             NoteEvent::MidiCC { timing, channel, cc: number, value: f32::from(value) / 127.0 }
         }
-        MidiOut::Program { channel, program } => NoteEvent::MidiProgramChange { timing, channel, program },
-    }
+        CueOut::Program { channel, program } => NoteEvent::MidiProgramChange { timing, channel, program },
+    })
 }
 
 impl ClapPlugin for OscTimecode {

@@ -154,8 +154,76 @@ impl TimecodeParams {
 /// How many Cue Macro parameters there are.
 pub const MACROS: usize = 8;
 
-/// The string IDs of Cue Macro 1–8, in order (frozen, as every parameter ID).
-pub const MACRO_IDS: [&str; MACROS] = ["macro1", "macro2", "macro3", "macro4", "macro5", "macro6", "macro7", "macro8"];
+/// Every parameter's string ID (frozen), in the order of the `#[id]`s above: what a `param` cue
+/// mapping may name ([`ParamRef`]). The Cue Macros are the last [`MACROS`].
+pub const PARAM_IDS: [&str; 12] = [
+    "rate",
+    "output",
+    "offset",
+    "send_stopped",
+    "macro1",
+    "macro2",
+    "macro3",
+    "macro4",
+    "macro5",
+    "macro6",
+    "macro7",
+    "macro8",
+];
+
+/// One of the plugin's parameters, by its string ID ([`PARAM_IDS`]): what a `param` cue mapping
+/// sets. `Copy`; read and written as the ID (`"output"`, `"macro1"`), so a state or config file
+/// naming no parameter of ours is refused with the list of those that exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ParamRef(u8);
+
+impl ParamRef {
+    /// The parameter with the string ID `id`.
+    pub fn from_id(id: &str) -> Option<Self> {
+        PARAM_IDS.iter().position(|&p| p == id).and_then(|i| u8::try_from(i).ok()).map(Self)
+    }
+
+    /// Cue Macro `index + 1` (`index` 0–7).
+    pub fn cue_macro(index: usize) -> Option<Self> {
+        (index < MACROS).then(|| Self((MACRO_IDS_START + index) as u8))
+    }
+
+    /// The string ID.
+    pub fn id(self) -> &'static str {
+        PARAM_IDS.get(usize::from(self.0)).copied().unwrap_or(PARAM_IDS[0])
+    }
+}
+
+impl std::fmt::Display for ParamRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+impl std::str::FromStr for ParamRef {
+    type Err = UnknownParam;
+    fn from_str(text: &str) -> Result<Self, UnknownParam> {
+        Self::from_id(text.trim()).ok_or_else(|| UnknownParam(text.trim().to_owned()))
+    }
+}
+
+/// A parameter ID the plugin does not have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no parameter has the ID {0:?} (the IDs are {ids})", ids = PARAM_IDS.join(", "))]
+pub struct UnknownParam(pub String);
+
+impl serde::Serialize for ParamRef {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.id())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ParamRef {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let id = String::deserialize(deserializer)?;
+        id.parse().map_err(serde::de::Error::custom)
+    }
+}
 
 /// "Cue Macro `n`": 0–1, linear, default 0, shown with three decimals.
 fn macro_param(n: usize) -> FloatParam {
@@ -168,7 +236,25 @@ impl TimecodeParams {
     pub fn macros(&self) -> [&FloatParam; MACROS] {
         [&self.macro1, &self.macro2, &self.macro3, &self.macro4, &self.macro5, &self.macro6, &self.macro7, &self.macro8]
     }
+
+    /// The normalized value of `param` as the host last set it (where a ramp starts from).
+    pub fn normalized(&self, param: ParamRef) -> f32 {
+        match param.id() {
+            "rate" => self.rate.unmodulated_normalized_value(),
+            "output" => self.output.unmodulated_normalized_value(),
+            "offset" => self.offset.unmodulated_normalized_value(),
+            "send_stopped" => self.send_stopped.unmodulated_normalized_value(),
+            id => {
+                let index = MACRO_IDS_START..PARAM_IDS.len();
+                let n = PARAM_IDS[index].iter().position(|&m| m == id).unwrap_or(0);
+                self.macros()[n].unmodulated_normalized_value()
+            }
+        }
+    }
 }
+
+/// Where the Cue Macros start in [`PARAM_IDS`].
+const MACRO_IDS_START: usize = PARAM_IDS.len() - MACROS;
 
 /// A switch's text as a host's value field takes it: `On`/`Off` (how nice-plug displays them),
 /// `true`/`false` or `1`/`0`, in any case. Anything else is refused: nice-plug's default reads
@@ -243,13 +329,34 @@ mod tests {
         );
     }
 
-    /// Cue Macro N is `macroN`, 0–1 from 0, continuous and automatable; `MACRO_IDS` (what
-    /// `/macro/N` sets) names exactly these, in order.
+    /// `PARAM_IDS` (what a `param` mapping may name) is exactly the parameters, in their order,
+    /// and a `ParamRef` reads and writes as its ID.
+    #[test]
+    fn param_refs_are_the_parameters_by_id() {
+        let params = TimecodeParams::new(Settings::default());
+        let ids: Vec<String> = params.param_map().into_iter().map(|(id, _, _)| id).collect();
+        assert_eq!(ids, PARAM_IDS);
+        for id in PARAM_IDS {
+            let p: ParamRef = id.parse().unwrap();
+            assert_eq!((p.id(), p.to_string()), (id, id.to_owned()));
+            assert_eq!(serde_json::to_string(&p).unwrap(), format!("{id:?}"));
+            assert_eq!(serde_json::from_str::<ParamRef>(&format!("{id:?}")).unwrap(), p);
+        }
+        let err = serde_json::from_str::<ParamRef>(r#""volume""#).unwrap_err().to_string();
+        assert!(err.contains(r#"no parameter has the ID "volume" (the IDs are rate, output, "#), "{err}");
+        assert_eq!(ParamRef::cue_macro(0).map(ParamRef::id), Some("macro1"));
+        assert_eq!(ParamRef::cue_macro(7).map(ParamRef::id), Some("macro8"));
+        assert_eq!(ParamRef::cue_macro(8), None);
+    }
+
+    /// Cue Macro N is `macroN`, 0–1 from 0, continuous and automatable; `ParamRef::cue_macro`
+    /// (what `/macro/N` sets) names exactly these, in order.
     #[test]
     fn cue_macros_are_eight_automatable_unit_parameters() {
         let params = TimecodeParams::new(Settings::default());
         let ids: Vec<String> = params.param_map().into_iter().map(|(id, _, _)| id).collect();
-        for (n, (id, p)) in MACRO_IDS.iter().zip(params.macros()).enumerate() {
+        for (n, p) in params.macros().into_iter().enumerate() {
+            let id = ParamRef::cue_macro(n).unwrap().id();
             assert!(ids.iter().any(|i| i == id), "no parameter {id}");
             assert_eq!(p.name(), format!("Cue Macro {}", n + 1));
             assert_eq!((p.default_plain_value(), p.step_count()), (0.0, None), "{id}: continuous, from 0");

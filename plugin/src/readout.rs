@@ -21,7 +21,7 @@ use osc_timecode_core::clock::FrameEvent;
 use osc_timecode_core::cue::{AckStatus, MAX_FANOUT};
 use osc_timecode_core::{FrameRate, HostRate};
 
-use crate::settings::cues::{Exposure, MidiAction};
+use crate::settings::cues::{CueAction, Exposure};
 use crate::settings::values::MAX_PATTERN_LEN;
 
 /// The audio thread's side of the window: what it last saw. `[thread-safe]`; allocated with the
@@ -354,12 +354,12 @@ pub struct RecentCue {
     pub status: AckStatus,
     /// The MIDI it maps to, VALUE applied; the first `len` are used (none when refused before
     /// mapping).
-    pub actions: [Option<MidiAction>; MAX_FANOUT],
+    pub actions: [Option<CueAction>; MAX_FANOUT],
 }
 
 impl RecentCue {
     /// The mapped MIDI events.
-    pub fn actions(&self) -> impl Iterator<Item = &MidiAction> {
+    pub fn actions(&self) -> impl Iterator<Item = &CueAction> {
         self.actions.iter().flatten()
     }
 }
@@ -589,7 +589,7 @@ mod tests {
         assert!(out.is_empty());
         for i in 1..=20 {
             let mut c = cue(&format!("/cue/{i}"));
-            c.actions[0] = Some(MidiAction::Program { channel: Channel::ONE, program: U7::MAX });
+            c.actions[0] = Some(CueAction::Program { channel: Channel::ONE, program: U7::MAX });
             assert_eq!(activity.record(c), i);
         }
         activity.recent(0, &mut out);

@@ -4,15 +4,15 @@
 
 use std::collections::HashMap;
 
-use osc_timecode_core::cue::{ArgError, CueId, MAX_FANOUT, describe, split_cue_args};
+use osc_timecode_core::cue::{ArgError, MAX_FANOUT, describe, split_cue_args};
 use osc_timecode_core::pattern;
 use osc_timecode_core::protocol::address::{CUE_PREFIX, TRIGGER_PREFIX};
 
 use rosc::OscType;
 
-use crate::params::MACROS;
-use crate::settings::cues::{CueSettings, MidiAction};
-use crate::settings::values::{Channel, MAX_PATTERN_LEN, U7};
+use crate::params::{MACROS, ParamRef};
+use crate::settings::cues::{CueAction, CueSettings};
+use crate::settings::values::{Channel, MAX_PATTERN_LEN, Normalized, RampMs, U7};
 
 /// The numbers `/cue/N` and `/trigger/N` take by default: 0–127.
 pub const DEFAULT_NUMBERS: u8 = 128;
@@ -20,28 +20,19 @@ pub const DEFAULT_NUMBERS: u8 = 128;
 /// The address prefix of the Cue Macro defaults: `/macro/N VALUE` sets Cue Macro N (1–8).
 pub const MACRO_PREFIX: &str = "/macro/";
 
-/// The Cue Macro a plain address names: `/macro/1` → `Some(0)` … `/macro/8` → `Some(7)`; any
-/// other address (patterns, `/macro/01`, `/macro/9`) → `None`.
-pub fn macro_index(address: &str) -> Option<usize> {
-    let n = address.strip_prefix(MACRO_PREFIX)?;
-    match n.as_bytes() {
-        [d @ b'1'..=b'8'] => Some(usize::from(d - b'1')).filter(|&i| i < MACROS),
-        _ => None,
+/// A cue's VALUE as a parameter takes it: an int 0–127 (÷ 127) or a float 0.0–1.0 exactly;
+/// `None` when the cue carries none (absent or nil). Anything else is [`ArgError::BadValue`],
+/// as [`osc_timecode_core::cue::parse_cue_args`] refuses it for MIDI.
+pub fn unit_value(args: &[OscType], token: Option<&str>) -> Result<Option<Normalized>, ArgError> {
+    let (value, _) = split_cue_args(args, token)?;
+    match value {
+        None | Some(OscType::Nil) => Ok(None),
+        Some(OscType::Int(i)) if (0..=127).contains(i) => Ok(Normalized::new(*i as f32 / 127.0)),
+        Some(OscType::Float(f)) => {
+            Normalized::new(*f).map(Some).ok_or_else(|| ArgError::BadValue(describe(&OscType::Float(*f))))
+        }
+        Some(other) => Err(ArgError::BadValue(describe(other))),
     }
-}
-
-/// `/macro/N [TOKEN] VALUE [ID]`: VALUE an int 0–127 (÷ 127) or a float 0.0–1.0, the
-/// normalized value to set; ID as for cues. A macro needs its VALUE: absent, nil or anything
-/// else is [`ArgError::BadValue`].
-pub fn parse_macro_args(args: &[OscType], token: Option<&str>) -> Result<(f32, Option<CueId>), ArgError> {
-    let (value, id) = split_cue_args(args, token)?;
-    let value = match value {
-        Some(OscType::Int(i)) if (0..=127).contains(i) => *i as f32 / 127.0,
-        Some(OscType::Float(f)) if (0.0..=1.0).contains(f) => *f,
-        None => return Err(ArgError::BadValue("no value".to_owned())),
-        Some(other) => return Err(ArgError::BadValue(describe(other))),
-    };
-    Ok((value, id))
 }
 
 /// Why an address maps to nothing usable.
@@ -59,9 +50,9 @@ pub enum Unresolved {
 #[derive(Debug)]
 pub struct CueMap {
     /// Named entries and the defaults they do not replace, in matching order.
-    entries: Vec<(String, MidiAction)>,
+    entries: Vec<(String, CueAction)>,
     /// The same, by address, for plain (non-pattern) addresses.
-    exact: HashMap<String, MidiAction>,
+    exact: HashMap<String, CueAction>,
 }
 
 impl CueMap {
@@ -69,7 +60,7 @@ impl CueMap {
     pub fn new(settings: &CueSettings) -> Self {
         let mut entries = Vec::new();
         let mut exact = HashMap::new();
-        let mut add = |address: String, action: MidiAction| {
+        let mut add = |address: String, action: CueAction| {
             // Named addresses are unique (`settings::cues::Mappings` refuses a second), so what
             // is skipped here is a default that a named entry replaces.
             if exact.contains_key(&address) {
@@ -87,7 +78,7 @@ impl CueMap {
                 let Some(key) = U7::new(n) else { continue };
                 add(
                     format!("{CUE_PREFIX}{n}"),
-                    MidiAction::Note {
+                    CueAction::Note {
                         channel: Channel::ONE,
                         key,
                         velocity: U7::MAX,
@@ -96,7 +87,14 @@ impl CueMap {
                 );
                 add(
                     format!("{TRIGGER_PREFIX}{n}"),
-                    MidiAction::Cc { channel: Channel::ONE, number: key, value: U7::MAX },
+                    CueAction::Cc { channel: Channel::ONE, number: key, value: U7::MAX },
+                );
+            }
+            for index in 0..MACROS {
+                let Some(param) = ParamRef::cue_macro(index) else { continue };
+                add(
+                    format!("{MACRO_PREFIX}{}", index + 1),
+                    CueAction::Param { param, value: None, ramp_ms: RampMs::MIN },
                 );
             }
         }
@@ -106,7 +104,7 @@ impl CueMap {
     /// The actions `pattern` selects (OSC 1.0 matching), appended to `out` in table order.
     /// Matching draws on `budget` (steps, shared by every message of a datagram): when it runs
     /// out, the pattern is [`Unresolved::TooBroad`] and nothing is appended.
-    pub fn resolve(&self, pattern: &str, out: &mut Vec<MidiAction>, budget: &mut u32) -> Result<(), Unresolved> {
+    pub fn resolve(&self, pattern: &str, out: &mut Vec<CueAction>, budget: &mut u32) -> Result<(), Unresolved> {
         if pattern.len() > MAX_PATTERN_LEN {
             return Err(Unresolved::Unmapped);
         }
@@ -142,7 +140,7 @@ mod tests {
     use super::*;
     use crate::settings::cues::fixtures::{ch, note, u7};
 
-    fn resolve(map: &CueMap, pattern: &str) -> Result<Vec<MidiAction>, Unresolved> {
+    fn resolve(map: &CueMap, pattern: &str) -> Result<Vec<CueAction>, Unresolved> {
         let mut out = Vec::new();
         map.resolve(pattern, &mut out, &mut pattern::DATAGRAM_STEP_BUDGET.clone()).map(|()| out)
     }
@@ -154,7 +152,7 @@ mod tests {
         assert_eq!(resolve(&map, "/cue/127"), Ok(vec![note(1, 127, 127, 100)]));
         assert_eq!(
             resolve(&map, "/trigger/7"),
-            Ok(vec![MidiAction::Cc { channel: ch(1), number: u7(7), value: u7(127) }])
+            Ok(vec![CueAction::Cc { channel: ch(1), number: u7(7), value: u7(127) }])
         );
         for unmapped in ["/cue/128", "/cue/007", "/cue/-1", "/cue/", "/cue", "/foo", "/trigger/x", "cue/1", ""] {
             assert_eq!(resolve(&map, unmapped), Err(Unresolved::Unmapped), "{unmapped}");
@@ -164,27 +162,31 @@ mod tests {
     }
 
     #[test]
-    fn macro_addresses_are_macro_1_to_8_exactly() {
+    fn macro_defaults_set_macro_1_to_8_from_the_cues_value() {
+        let map = CueMap::new(&CueSettings::default());
         for n in 1..=8 {
-            assert_eq!(macro_index(&format!("/macro/{n}")), Some(n - 1));
+            let param = ParamRef::cue_macro(n - 1).unwrap();
+            assert_eq!(
+                resolve(&map, &format!("/macro/{n}")),
+                Ok(vec![CueAction::Param { param, value: None, ramp_ms: RampMs::MIN }])
+            );
         }
-        for other in
-            ["/macro/0", "/macro/9", "/macro/01", "/macro/1/", "/macro/", "/macro", "/macro/*", "/macro/1x", ""]
-        {
-            assert_eq!(macro_index(other), None, "{other:?}");
+        for other in ["/macro/0", "/macro/9", "/macro/01", "/macro/1/", "/macro/", "/macro", "/macro/1x"] {
+            assert_eq!(resolve(&map, other), Err(Unresolved::Unmapped), "{other:?}");
         }
+        assert_eq!(resolve(&map, "/macro/*").unwrap().len(), 8);
     }
 
     #[test]
-    fn macro_values_are_int_0_127_or_float_0_1_and_nothing_else() {
-        let ok = |args: Vec<OscType>, token| parse_macro_args(&args, token).unwrap();
-        assert_eq!(ok(vec![OscType::Float(0.5)], None), (0.5, None));
-        assert_eq!(ok(vec![OscType::Int(127), OscType::Int(9)], None), (1.0, Some(CueId::Int(9))));
-        assert_eq!(ok(vec![OscType::Int(0)], None).0, 0.0);
-        assert_eq!(ok(vec![OscType::String("t".into()), OscType::Float(1.0)], Some("t")), (1.0, None));
+    fn parameter_values_are_int_0_127_or_float_0_1_and_nothing_else() {
+        let ok = |args: Vec<OscType>, token| unit_value(&args, token).unwrap().map(Normalized::get);
+        assert_eq!(ok(vec![OscType::Float(0.5)], None), Some(0.5));
+        assert_eq!(ok(vec![OscType::Int(127), OscType::Int(9)], None), Some(1.0));
+        assert_eq!(ok(vec![OscType::Int(0)], None), Some(0.0));
+        assert_eq!(ok(vec![OscType::String("t".into()), OscType::Float(1.0)], Some("t")), Some(1.0));
+        assert_eq!(ok(vec![], None), None);
+        assert_eq!(ok(vec![OscType::Nil, OscType::Int(3)], None), None);
         for bad in [
-            vec![],
-            vec![OscType::Nil],
             vec![OscType::Int(128)],
             vec![OscType::Int(-1)],
             vec![OscType::Float(1.01)],
@@ -195,10 +197,10 @@ mod tests {
             vec![OscType::Float(0.5), OscType::Float(1.0)],
             vec![OscType::Float(0.5), OscType::Int(1), OscType::Int(2)],
         ] {
-            let err = parse_macro_args(&bad, None).expect_err(&format!("{bad:?} must be refused"));
+            let err = unit_value(&bad, None).expect_err(&format!("{bad:?} must be refused"));
             assert!(!err.is_token(), "{bad:?}: a bad argument, not a token failure");
         }
-        let token = parse_macro_args(&[OscType::Float(0.5)], Some("t")).unwrap_err();
+        let token = unit_value(&[OscType::Float(0.5)], Some("t")).unwrap_err();
         assert!(token.is_token(), "a missing token is a token failure");
     }
 
@@ -210,7 +212,7 @@ mod tests {
         assert_eq!(resolve(&map, "/cue/12?").unwrap().len(), 8, "120..=127");
         assert_eq!(resolve(&map, "/cue/1[!0-9]"), Err(Unresolved::Unmapped));
         assert_eq!(resolve(&map, "/cue/*"), Err(Unresolved::TooBroad));
-        assert_eq!(resolve(&map, "/*/1").unwrap().len(), 2, "/cue/1 and /trigger/1");
+        assert_eq!(resolve(&map, "/*/1").unwrap().len(), 3, "/cue/1, /trigger/1 and /macro/1");
         assert_eq!(resolve(&map, "/cue/[").unwrap_err(), Unresolved::Unmapped, "a bad pattern matches nothing");
         assert_eq!(resolve(&map, &format!("/cue/{}", "*".repeat(300))), Err(Unresolved::Unmapped));
     }
@@ -228,10 +230,10 @@ mod tests {
         .unwrap();
         let map = CueMap::new(&settings);
         assert_eq!(resolve(&map, "/cue/intro").unwrap(), vec![note(2, 60, 100, 250)]);
-        assert_eq!(resolve(&map, "/cue/5").unwrap(), vec![MidiAction::Program { channel: ch(3), program: u7(9) }]);
+        assert_eq!(resolve(&map, "/cue/5").unwrap(), vec![CueAction::Program { channel: ch(3), program: u7(9) }]);
         assert_eq!(
             resolve(&map, "/x/cc").unwrap(),
-            vec![MidiAction::Cc { channel: ch(16), number: u7(20), value: u7(127) }]
+            vec![CueAction::Cc { channel: ch(16), number: u7(20), value: u7(127) }]
         );
         assert_eq!(resolve(&map, "/cue/in*").unwrap(), vec![note(2, 60, 100, 250)]);
     }

@@ -10,13 +10,14 @@
 //!    at its sample (immediate: offset 0; timetagged: where its time falls; quantised: on the
 //!    next frame start), and hands the events to the host with `try_send_event`. A full host
 //!    buffer drops and counts, never blocks.
-//! 3. `/macro/N VALUE` (Cue Macro 1–8) does not go through the audio thread: the cue thread sets
-//!    the parameter through the wrapper's `RemoteParamSetter` (vendored nice-plug, `PATCHED`),
-//!    one host gesture per cue, and the host hands the value to the audio thread as it does any
-//!    automation.
+//! 3. parameter cues (`param` mappings, `/macro/N VALUE`) are host gestures ([`automation`]):
+//!    immediate ones set by the cue thread through the wrapper's `RemoteParamSetter` (vendored
+//!    nice-plug, `PATCHED`), timetagged ones placed by the audio thread like MIDI and set at
+//!    their sample (CLAP) or handed back to the cue thread at their block (ramps, VST3).
 //! 4. [`CueStats`] counts everything, for `/status` and the log (written by the cue thread only).
 //!    `/status` also reports the outputs' counters ([`OutputCounters`]: LTC, MTC, Art-Net).
 
+pub mod automation;
 pub mod map;
 pub mod player;
 pub mod receiver;
@@ -30,7 +31,7 @@ use osc_timecode_core::protocol::status;
 
 use crate::network::Stats;
 use crate::outputs::OutputStats;
-use crate::settings::cues::MidiAction;
+use crate::settings::cues::CueAction;
 
 /// Cues the cue thread → audio thread ring holds.
 pub const CUE_QUEUE_CAPACITY: usize = 1024;
@@ -40,7 +41,7 @@ pub const CUE_QUEUE_CAPACITY: usize = 1024;
 #[derive(Debug, Clone, Copy)]
 pub struct CueEvent {
     /// The actions; the first `len` are used.
-    pub actions: [MidiAction; MAX_FANOUT],
+    pub actions: [CueAction; MAX_FANOUT],
     /// How many of `actions` are used (1..=[`MAX_FANOUT`]).
     pub len: u8,
     /// `None`: immediate (the next block's first sample). `Some(t)`: the sample *processed* at
@@ -56,7 +57,7 @@ pub struct CueEvent {
 
 impl CueEvent {
     /// The used actions.
-    pub fn actions(&self) -> &[MidiAction] {
+    pub fn actions(&self) -> &[CueAction] {
         &self.actions[..usize::from(self.len).min(MAX_FANOUT)]
     }
 }

@@ -28,7 +28,9 @@ use std::time::Instant;
 use osc_timecode_core::cue::MAX_FANOUT;
 
 use super::{CueEvent, CueStats, DropReason};
-use crate::settings::cues::MidiAction;
+use crate::params::ParamRef;
+use crate::settings::cues::CueAction;
+use crate::settings::values::{Normalized, RampMs};
 
 /// Cues held on the audio thread until their block comes (timetagged ones arrive up to
 /// [`super::receiver::RELEASE_AHEAD`] early).
@@ -61,7 +63,7 @@ pub const FRAME_STARTS_CAPACITY: usize = 256;
 
 /// One MIDI event for the host. `Copy`. Channels are 0–15 here, as on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MidiOut {
+pub enum CueOut {
     /// Note on with velocity 1–127.
     NoteOn {
         /// 0–15.
@@ -93,6 +95,17 @@ pub enum MidiOut {
         channel: u8,
         /// 0–127.
         program: u8,
+    },
+    /// A parameter change (a `param` cue): one host gesture at its sample, or, with a ramp (or
+    /// where the format cannot do it from the audio thread), handed back to the cue thread
+    /// ([`crate::cues::automation`]).
+    Param {
+        /// The parameter.
+        param: ParamRef,
+        /// Normalized value.
+        value: Normalized,
+        /// Milliseconds to move there; 0 at once.
+        ramp_ms: RampMs,
     },
 }
 
@@ -199,7 +212,7 @@ enum Placement {
 #[derive(Debug, Clone, Copy)]
 struct Out {
     /// The event.
-    event: MidiOut,
+    event: CueOut,
     /// What it belongs to.
     origin: Origin,
 }
@@ -281,9 +294,9 @@ struct HostQueue<F> {
     flow: Flow,
 }
 
-impl<F: FnMut(u32, MidiOut) -> bool> HostQueue<F> {
+impl<F: FnMut(u32, CueOut) -> bool> HostQueue<F> {
     /// Offers `event` at `offset`: whether the host took it.
-    fn offer(&mut self, offset: u32, event: MidiOut) -> bool {
+    fn offer(&mut self, offset: u32, event: CueOut) -> bool {
         if self.flow == Flow::Open && (self.send)(offset, event) {
             return true;
         }
@@ -334,7 +347,7 @@ impl CuePlayer {
     /// large block (a page fault there is a trip through the kernel).
     pub fn new(consumer: rtrb::Consumer<CueEvent>, stats: Arc<CueStats>) -> Self {
         let blank =
-            Out { event: MidiOut::Program { channel: 0, program: 0 }, origin: Origin::Release { counted: false } };
+            Out { event: CueOut::Program { channel: 0, program: 0 }, origin: Origin::Release { counted: false } };
         let mut ready = vec![Ready { offset: 0, seq: 0, idx: 0, out: blank }; READY_CAPACITY];
         ready.clear();
         let mut carry = vec![blank; CARRY_CAPACITY];
@@ -361,7 +374,7 @@ impl CuePlayer {
     pub fn owe(&mut self, releases: PendingReleases) {
         for (channel, key) in releases.iter() {
             if self.carry.len() < self.carry.capacity() {
-                let event = MidiOut::NoteOff { channel, key };
+                let event = CueOut::NoteOff { channel, key };
                 self.carry.push(Out { event, origin: Origin::Release { counted: true } });
             }
         }
@@ -387,7 +400,7 @@ impl CuePlayer {
     /// Places this block's cues and note offs and sends them in sample order through `send`,
     /// which returns `false` when the host refused the event: carried events first (at offset
     /// 0), then this block's note offs and cue events by sample, note offs first at one sample.
-    pub fn run_block(&mut self, block: BlockTiming, send: impl FnMut(u32, MidiOut) -> bool) {
+    pub fn run_block(&mut self, block: BlockTiming, send: impl FnMut(u32, CueOut) -> bool) {
         if !self.is_idle() {
             let mut host = HostQueue { send, flow: Flow::Open };
             self.take_from_ring();
@@ -464,12 +477,12 @@ impl CuePlayer {
     /// Gives `cue`'s events message slot `msg` and places them at `offset` in `ready`.
     fn admit(&mut self, msg: u16, cue: CueEvent, offset: u32, late: bool, sample_rate: u32) {
         let actions = cue.actions();
-        self.messages[usize::from(msg)] = Message { outstanding: actions.len() as u8, late, lost: false };
-        if actions.is_empty() {
+        let events = actions.iter().filter_map(|a| cue_out(*a, sample_rate));
+        self.messages[usize::from(msg)] = Message { outstanding: events.count() as u8, late, lost: false };
+        if self.messages[usize::from(msg)].outstanding == 0 {
             self.finish(msg);
         }
-        for (idx, action) in actions.iter().enumerate() {
-            let (event, release_after) = midi_out(*action, sample_rate);
+        for (idx, (event, release_after)) in actions.iter().filter_map(|a| cue_out(*a, sample_rate)).enumerate() {
             let out = Out { event, origin: Origin::Cue { msg, release_after } };
             self.ready.push(Ready { offset, seq: cue.seq, idx: idx as u8, out });
         }
@@ -477,7 +490,7 @@ impl CuePlayer {
 
     /// Phase 3: what earlier blocks could not send, at offset 0, in order; kept in place if
     /// refused again.
-    fn send_carried(&mut self, host: &mut HostQueue<impl FnMut(u32, MidiOut) -> bool>) {
+    fn send_carried(&mut self, host: &mut HostQueue<impl FnMut(u32, CueOut) -> bool>) {
         let mut kept = 0;
         for i in 0..self.carry.len() {
             let out = self.carry[i];
@@ -492,7 +505,7 @@ impl CuePlayer {
     }
 
     /// Phase 4: this block's note offs and cue events, merged by sample.
-    fn send_in_sample_order(&mut self, block: BlockTiming, host: &mut HostQueue<impl FnMut(u32, MidiOut) -> bool>) {
+    fn send_in_sample_order(&mut self, block: BlockTiming, host: &mut HostQueue<impl FnMut(u32, CueOut) -> bool>) {
         let end = self.now.saturating_add(u64::from(block.len));
         let mut next_cue = 0;
         loop {
@@ -538,7 +551,7 @@ impl CuePlayer {
             Some(current) if current == due => {
                 self.due[index] = None;
                 let (channel, key) = key_of(index);
-                Some(Out { event: MidiOut::NoteOff { channel, key }, origin: Origin::Release { counted: false } })
+                Some(Out { event: CueOut::NoteOff { channel, key }, origin: Origin::Release { counted: false } })
             }
             Some(later) => {
                 self.offs.push(Reverse((later, slot)));
@@ -558,7 +571,7 @@ impl CuePlayer {
 
     /// Sends `out` at `offset`, or keeps it for the next block once the host has refused
     /// anything in this one.
-    fn send(&mut self, offset: u32, out: Out, host: &mut HostQueue<impl FnMut(u32, MidiOut) -> bool>) {
+    fn send(&mut self, offset: u32, out: Out, host: &mut HostQueue<impl FnMut(u32, CueOut) -> bool>) {
         if host.offer(offset, out.event) {
             self.delivered(offset, out);
         } else {
@@ -573,7 +586,7 @@ impl CuePlayer {
             return;
         };
         self.settle(msg);
-        if let (MidiOut::NoteOn { channel, key, .. }, Some(length)) = (out.event, release_after) {
+        if let (CueOut::NoteOn { channel, key, .. }, Some(length)) = (out.event, release_after) {
             let due = self.now.saturating_add(u64::from(offset)).saturating_add(length);
             let slot = slot_of(channel, key);
             match self.due[slot] {
@@ -659,7 +672,7 @@ impl CuePlayer {
         }
         let mut owed = PendingReleases::default();
         for out in self.carry.drain(..) {
-            if let MidiOut::NoteOff { channel, key } = out.event {
+            if let CueOut::NoteOff { channel, key } = out.event {
                 owed.insert(channel, key);
             }
         }
@@ -674,22 +687,24 @@ impl CuePlayer {
     }
 }
 
-/// `action` as the MIDI event for the host at `sample_rate` Hz, with a note's length in samples
-/// (at least 1; `None` for a held note, length 0 ms, and for other events).
-fn midi_out(action: MidiAction, sample_rate: u32) -> (MidiOut, Option<u64>) {
-    match action {
-        MidiAction::Note { channel, key, velocity, length_ms } => {
+/// `action` as the event for the host at `sample_rate` Hz, with a note's length in samples
+/// (at least 1; `None` for a held note, length 0 ms, and for other events). `None` for a
+/// parameter change without its value, which the cue thread never queues.
+fn cue_out(action: CueAction, sample_rate: u32) -> Option<(CueOut, Option<u64>)> {
+    Some(match action {
+        CueAction::Param { param, value, ramp_ms } => (CueOut::Param { param, value: value?, ramp_ms }, None),
+        CueAction::Note { channel, key, velocity, length_ms } => {
             let length = length_ms.ms().map(|ms| (u64::from(ms) * u64::from(sample_rate) / 1000).max(1));
-            (MidiOut::NoteOn { channel: channel.index(), key: key.get(), velocity: velocity.get().max(1) }, length)
+            (CueOut::NoteOn { channel: channel.index(), key: key.get(), velocity: velocity.get().max(1) }, length)
         }
-        MidiAction::NoteOff { channel, key } => (MidiOut::NoteOff { channel: channel.index(), key: key.get() }, None),
-        MidiAction::Cc { channel, number, value } => {
-            (MidiOut::Cc { channel: channel.index(), number: number.get(), value: value.get() }, None)
+        CueAction::NoteOff { channel, key } => (CueOut::NoteOff { channel: channel.index(), key: key.get() }, None),
+        CueAction::Cc { channel, number, value } => {
+            (CueOut::Cc { channel: channel.index(), number: number.get(), value: value.get() }, None)
         }
-        MidiAction::Program { channel, program } => {
-            (MidiOut::Program { channel: channel.index(), program: program.get() }, None)
+        CueAction::Program { channel, program } => {
+            (CueOut::Program { channel: channel.index(), program: program.get() }, None)
         }
-    }
+    })
 }
 
 /// Where a cue timed `at` falls in a block that started processing at `start`: at an offset if
@@ -716,14 +731,14 @@ fn place(at: Instant, start: Instant, sample_rate: u32, len: u32, seen: bool) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::cues::MidiAction;
+    use crate::settings::cues::CueAction;
     use crate::settings::values::{Channel, NoteLength, U7};
     use std::time::Duration;
 
     const SR: u32 = 48_000;
 
-    fn note_on(channel: u8, key: u8, length_ms: u32) -> MidiAction {
-        MidiAction::Note {
+    fn note_on(channel: u8, key: u8, length_ms: u32) -> CueAction {
+        CueAction::Note {
             channel: Channel::try_from(channel + 1).unwrap(),
             key: U7::new(key).unwrap(),
             velocity: U7::MAX,
@@ -731,16 +746,16 @@ mod tests {
         }
     }
 
-    fn note(key: u8, length_ms: u32) -> MidiAction {
+    fn note(key: u8, length_ms: u32) -> CueAction {
         note_on(0, key, length_ms)
     }
 
-    fn cue(action: MidiAction, at: Option<Instant>, seq: u64) -> CueEvent {
+    fn cue(action: CueAction, at: Option<Instant>, seq: u64) -> CueEvent {
         CueEvent { actions: [action; 8], len: 1, at, seq, quantise: false }
     }
 
     /// An immediate cue of `actions` (up to 8).
-    fn fan_out(actions: &[MidiAction], seq: u64) -> CueEvent {
+    fn fan_out(actions: &[CueAction], seq: u64) -> CueEvent {
         let mut c = cue(actions[0], None, seq);
         c.actions[..actions.len()].copy_from_slice(actions);
         c.len = actions.len() as u8;
@@ -748,7 +763,7 @@ mod tests {
     }
 
     /// Eight notes, keys 1–8, `length_ms` each (`/cue/{1,2,3,4,5,6,7,8}` with the defaults).
-    fn eight_notes(length_ms: u32) -> [MidiAction; 8] {
+    fn eight_notes(length_ms: u32) -> [CueAction; 8] {
         std::array::from_fn(|i| note(i as u8 + 1, length_ms))
     }
 
@@ -776,12 +791,12 @@ mod tests {
         }
 
         /// Runs one block; returns what was sent.
-        fn block(&mut self, start: Instant, len: u32, frames: &[u32]) -> Vec<(u32, MidiOut)> {
+        fn block(&mut self, start: Instant, len: u32, frames: &[u32]) -> Vec<(u32, CueOut)> {
             self.block_playing(start, len, frames, !frames.is_empty())
         }
 
         /// Runs one block, playing or not; returns what was sent.
-        fn block_playing(&mut self, start: Instant, len: u32, frames: &[u32], playing: bool) -> Vec<(u32, MidiOut)> {
+        fn block_playing(&mut self, start: Instant, len: u32, frames: &[u32], playing: bool) -> Vec<(u32, CueOut)> {
             self.player.begin_block();
             for &f in frames {
                 self.player.frame_start(f);
@@ -797,7 +812,7 @@ mod tests {
 
         /// Runs one block of `len` (not playing, immediate cues only) on a host that takes at
         /// most `room` events; returns what it took.
-        fn block_with_room(&mut self, len: u32, room: usize) -> Vec<(u32, MidiOut)> {
+        fn block_with_room(&mut self, len: u32, room: usize) -> Vec<(u32, CueOut)> {
             self.player.begin_block();
             let mut sent = Vec::new();
             let timing = BlockTiming { start: Instant::now(), sample_rate: SR, len, playing: false };
@@ -833,16 +848,16 @@ mod tests {
     const DELAYED: AtomicU64Ref = |s| &s.note_offs_delayed;
     const MERGED: AtomicU64Ref = |s| &s.note_offs_merged;
 
-    fn on(key: u8) -> MidiOut {
-        MidiOut::NoteOn { channel: 0, key, velocity: 127 }
+    fn on(key: u8) -> CueOut {
+        CueOut::NoteOn { channel: 0, key, velocity: 127 }
     }
 
-    fn off(key: u8) -> MidiOut {
-        MidiOut::NoteOff { channel: 0, key }
+    fn off(key: u8) -> CueOut {
+        CueOut::NoteOff { channel: 0, key }
     }
 
-    fn ons(sent: &[(u32, MidiOut)]) -> usize {
-        sent.iter().filter(|(_, e)| matches!(e, MidiOut::NoteOn { .. })).count()
+    fn ons(sent: &[(u32, CueOut)]) -> usize {
+        sent.iter().filter(|(_, e)| matches!(e, CueOut::NoteOn { .. })).count()
     }
 
     #[test]
@@ -872,6 +887,31 @@ mod tests {
         assert_eq!(rig.block(block(1), 256, &[]), vec![]);
         assert_eq!(rig.block(block(2), 256, &[]), vec![(232, on(1))]);
         assert_eq!(rig.count(&LATE), 0);
+    }
+
+    /// A timetagged parameter change is placed exactly as a MIDI cue (the block containing its
+    /// time, at its sample), in order with a note of the same message, and counted applied once
+    /// the host (or the hand-back to the cue thread) took both.
+    #[test]
+    fn a_timetagged_parameter_change_lands_at_its_sample_in_the_block_containing_its_time() {
+        let mut rig = Rig::new();
+        let t0 = Instant::now();
+        let at = t0 + Duration::from_nanos(1000 * 1_000_000_000 / u64::from(SR));
+        let param = ParamRef::cue_macro(0).unwrap();
+        let (value, ramp_ms) = (Normalized::new(0.5).unwrap(), RampMs::MIN);
+        let mut c = fan_out(&[note(1, 0), CueAction::Param { param, value: Some(value), ramp_ms }], 1);
+        c.at = Some(at);
+        rig.push(c);
+        let block = |i: u64| t0 + Duration::from_nanos(i * 256 * 1_000_000_000 / u64::from(SR));
+        assert_eq!(rig.block(block(0), 256, &[]), vec![]);
+        assert_eq!(rig.block(block(1), 256, &[]), vec![]);
+        assert_eq!(rig.block(block(2), 256, &[]), vec![(232, on(1)), (232, CueOut::Param { param, value, ramp_ms })]);
+        assert_eq!((rig.count(&LATE), rig.count(&APPLIED)), (0, 1));
+        // A change with no value (never queued by the cue thread) sends nothing and still ends
+        // its message.
+        rig.push(cue(CueAction::Param { param, value: None, ramp_ms }, None, 2));
+        assert_eq!(rig.block(block(3), 256, &[]), vec![]);
+        assert_eq!(rig.count(&APPLIED), 2);
     }
 
     #[test]
@@ -915,7 +955,7 @@ mod tests {
         let t0 = Instant::now();
         rig.push(cue(note(7, 0), None, 1));
         rig.push(fan_out(&[note(8, 0), note(9, 0)], 2));
-        rig.push(cue(MidiAction::NoteOff { channel: Channel::ONE, key: U7::new(7).unwrap() }, None, 3));
+        rig.push(cue(CueAction::NoteOff { channel: Channel::ONE, key: U7::new(7).unwrap() }, None, 3));
         assert_eq!(rig.block(t0, 64, &[]), vec![(0, on(7)), (0, on(8)), (0, on(9)), (0, off(7))]);
         // A 1 ms note re-triggered right at its end: the off first.
         rig.push(cue(note(10, 1), None, 4));
@@ -938,7 +978,7 @@ mod tests {
         let sent = rig.block(t0, 512, &[]);
         assert_eq!(ons(&sent), 8192, "every note on, in the block after they arrived");
         assert!(sent.iter().all(|&(o, _)| o == 0), "immediate: all at offset 0");
-        let want: Vec<MidiOut> = (0..1024).flat_map(|_| (1..=8).map(on)).collect();
+        let want: Vec<CueOut> = (0..1024).flat_map(|_| (1..=8).map(on)).collect();
         assert_eq!(sent.iter().map(|&(_, e)| e).collect::<Vec<_>>(), want, "in arrival order, table order");
         assert_eq!((rig.count(&APPLIED), rig.count(&LATE)), (1024, 0));
         // 100 ms = 4800 samples: one note off per key, exactly then; the other 1023 per key merged.
@@ -961,7 +1001,7 @@ mod tests {
         let mut seq = 0;
         for channel in 0..16 {
             for key in (0..128).step_by(8) {
-                let notes: [MidiAction; 8] = std::array::from_fn(|i| note_on(channel, key + i as u8, 250));
+                let notes: [CueAction; 8] = std::array::from_fn(|i| note_on(channel, key + i as u8, 250));
                 rig.push(fan_out(&notes, seq));
                 seq += 1;
             }
@@ -970,7 +1010,7 @@ mod tests {
         for b in 0..30u64 {
             all.extend(rig.block(t0, 512, &[]).into_iter().map(|(o, e)| (b * 512 + u64::from(o), e)));
         }
-        let (ons, offs): (Vec<_>, Vec<_>) = all.iter().partition(|(_, e)| matches!(e, MidiOut::NoteOn { .. }));
+        let (ons, offs): (Vec<_>, Vec<_>) = all.iter().partition(|(_, e)| matches!(e, CueOut::NoteOn { .. }));
         assert_eq!((ons.len(), offs.len()), (2048, 2048));
         assert!(ons.iter().all(|&&(s, _)| s == 0));
         // 250 ms at 48 kHz = 12 000 samples, for every one of them.
@@ -1083,9 +1123,9 @@ mod tests {
         for _ in 0..100 {
             sent.extend(rig.block_with_room(512, 100));
         }
-        let want: Vec<MidiOut> = (0..1024).flat_map(|_| (1..=8).map(on)).collect();
+        let want: Vec<CueOut> = (0..1024).flat_map(|_| (1..=8).map(on)).collect();
         assert_eq!(
-            sent.iter().map(|&(_, e)| e).filter(|e| matches!(e, MidiOut::NoteOn { .. })).collect::<Vec<_>>(),
+            sent.iter().map(|&(_, e)| e).filter(|e| matches!(e, CueOut::NoteOn { .. })).collect::<Vec<_>>(),
             want
         );
         // 100 events: the first 12 messages whole in the first block, the others carried.
@@ -1099,7 +1139,7 @@ mod tests {
         let far = Instant::now() + Duration::from_secs(60);
         rig.push(cue(note(12, 0), Some(far), 1));
         rig.push(cue(note(14, 1000), None, 2));
-        rig.push(fan_out(&[note(15, 0), MidiAction::NoteOff { channel: Channel::ONE, key: U7::new(16).unwrap() }], 3));
+        rig.push(fan_out(&[note(15, 0), CueAction::NoteOff { channel: Channel::ONE, key: U7::new(16).unwrap() }], 3));
         assert_eq!(rig.block_with_room(64, 1), vec![(0, on(14))]);
         rig.push(cue(note(13, 0), None, 4));
         let owed = rig.player.abandon();

@@ -35,11 +35,14 @@ use osc_timecode_core::protocol::{address, system_time_from_timetag};
 use osc_timecode_core::reply::{ReplyBudget, ReplyKind, message_len};
 use rosc::{OscMessage, OscPacket};
 
-use super::map::{CueMap, Unresolved, macro_index, parse_macro_args};
+use super::automation::{Automation, ParamDue};
+use super::map::{CueMap, Unresolved, unit_value};
 use super::{CueEvent, CueStats, DropReason, OutputCounters};
-use crate::params::{MACRO_IDS, TimecodeParams};
+use crate::params::TimecodeParams;
 use crate::readout::{BindFailure, CueActivity, RecentCue, ShortText};
-use crate::settings::cues::{CueSettings, Exposure, MidiAction};
+use crate::settings::Settings;
+use crate::settings::cues::{CueAction, CueSettings, Exposure};
+use crate::settings::values::Normalized;
 use crate::thread::{Priority, StoppableThread};
 use crate::wallclock::WallClock;
 
@@ -56,6 +59,9 @@ pub const SCHEDULE_CAPACITY: usize = 1024;
 pub const DEDUPE_CAPACITY: usize = 4096;
 /// Longest wait on the socket: bounds how late a stop or a release is noticed.
 const RECV_TIMEOUT: Duration = Duration::from_millis(20);
+/// How long after a timetagged parameter cue's time the thread looks for it in the audio
+/// thread's hand-back ring (the audio thread processes its block before that time).
+const PARAM_WAKE_AFTER: Duration = Duration::from_millis(1);
 /// How often a failed bind is retried.
 const REBIND_EVERY: Duration = Duration::from_secs(1);
 /// Counters and trouble are logged at most this often.
@@ -63,20 +69,29 @@ const LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// `[main-thread]` Spawns the cue thread (in `activate()`), which owns `producer` until it stops
 /// and tells `activity` (the plugin window) about its socket and the cues it receives; its
-/// `/status` answers report `outputs` too; `/macro/N` cues set the Cue Macros through
-/// `param_setter` (the wrapper's, from `activate()`'s context). The handle stops it within one
-/// receive timeout.
+/// `/status` answers report `outputs` too; parameter cues are set through `params.setter` (the
+/// wrapper's, from `activate()`'s context), with what the audio thread hands back from
+/// `params.returns`. The handle stops it within one receive timeout.
 pub fn spawn(
     producer: rtrb::Producer<CueEvent>,
     params: Arc<TimecodeParams>,
     stats: Arc<CueStats>,
     activity: Arc<CueActivity>,
     outputs: OutputCounters,
-    param_setter: Option<Arc<dyn RemoteParamSetter>>,
+    setter: ParamSide,
 ) -> std::io::Result<StoppableThread> {
     StoppableThread::spawn_at("osc-timecode-cues", Priority::Background, move |stop| {
-        Worker::new(producer, params, stats, activity, outputs, stop, param_setter).run()
+        Worker::new(producer, params, stats, activity, outputs, stop, setter).run()
     })
+}
+
+/// What the cue thread needs to set parameters: the wrapper's setter, and the ring on which the
+/// audio thread hands back the changes it does not set itself ([`super::automation`]).
+pub struct ParamSide {
+    /// The wrapper's setter, if it gives one.
+    pub setter: Option<Arc<dyn RemoteParamSetter>>,
+    /// Consumer end of the audio thread's hand-back ring.
+    pub returns: Option<rtrb::Consumer<ParamDue>>,
 }
 
 /// A cue waiting on this thread for its release time. Ordered by (time, arrival).
@@ -141,7 +156,7 @@ pub struct Dispatcher {
     /// `Instant` ↔ wall clock, for timetags.
     wall: WallClock,
     /// Scratch for resolved actions, [`MAX_FANOUT`] long.
-    actions: Vec<MidiAction>,
+    actions: Vec<CueAction>,
     /// Arrival counter for [`CueEvent::seq`].
     next_seq: u64,
     /// Pattern-matching steps left for the datagram being handled (reset to
@@ -155,9 +170,13 @@ pub struct Dispatcher {
     /// The outputs' counters `/status` reports after the cue input's (zeros until
     /// [`Dispatcher::report_outputs`]).
     outputs: OutputCounters,
-    /// Sets the Cue Macros as host gestures (`/macro/N`); `None` until
-    /// [`Dispatcher::set_params_with`] (then `/macro/N` is `unmapped`).
-    param_setter: Option<Arc<dyn RemoteParamSetter>>,
+    /// Sets parameters as host gestures (`param` cues, `/macro/N`); without a setter (until
+    /// [`Dispatcher::set_params_with`]) parameter cues are `unmapped`.
+    automation: Automation,
+    /// The times of timetagged parameter cues accepted: the audio thread may hand them back then
+    /// ([`Automation`]), so the thread wakes at each. At most [`SCHEDULE_CAPACITY`] (beyond, the
+    /// receive timeout still brings it back).
+    param_times: BinaryHeap<Reverse<Instant>>,
 }
 
 impl Dispatcher {
@@ -185,14 +204,29 @@ impl Dispatcher {
             budget: ReplyBudget::new(Instant::now()),
             activity: None,
             outputs: OutputCounters::default(),
-            param_setter: None,
+            automation: Automation::new(None, Arc::new(TimecodeParams::new(Settings::default())), None),
+            param_times: BinaryHeap::new(),
         }
     }
 
-    /// `/macro/N` cues set the Cue Macros through `setter` (the plugin wrapper's
-    /// [`RemoteParamSetter`]).
-    pub fn set_params_with(&mut self, setter: Arc<dyn RemoteParamSetter>) {
-        self.param_setter = Some(setter);
+    /// Parameter cues set `params` through `side` (the plugin wrapper's [`RemoteParamSetter`] and
+    /// the audio thread's hand-back ring).
+    pub fn set_params_with(&mut self, side: ParamSide, params: Arc<TimecodeParams>) {
+        self.automation = Automation::new(side.setter, params, side.returns);
+    }
+
+    /// One turn of the parameter side: what the audio thread handed back, ramps
+    /// ([`Automation::run`]).
+    pub fn run_automation(&mut self, now: Instant) {
+        while self.param_times.peek().is_some_and(|Reverse(t)| *t <= now) {
+            self.param_times.pop();
+        }
+        self.automation.run(now);
+    }
+
+    /// Deactivation: every ramp ends at its value.
+    pub fn finish_automation(&mut self) {
+        self.automation.finish();
     }
 
     /// `/status` answers report `outputs` (the plugin's LTC, MTC and Art-Net counters).
@@ -231,9 +265,13 @@ impl Dispatcher {
         self.wall.refresh_if_due(now);
     }
 
-    /// When the next scheduled cue is due to leave for the audio thread, if any is waiting.
+    /// When the next scheduled cue is due to leave for the audio thread, or a ramp step or a
+    /// handed-back parameter change is due, if any.
     pub fn next_release(&self) -> Option<Instant> {
-        self.schedule.peek().and_then(|Reverse(s)| s.0.at).map(|at| at.checked_sub(RELEASE_AHEAD).unwrap_or(at))
+        let release =
+            self.schedule.peek().and_then(|Reverse(s)| s.0.at).map(|at| at.checked_sub(RELEASE_AHEAD).unwrap_or(at));
+        let handed_back = self.param_times.peek().map(|Reverse(t)| *t + PARAM_WAKE_AFTER);
+        release.into_iter().chain(self.automation.next_wake()).chain(handed_back).min()
     }
 
     /// Cues waiting on this side for their time.
@@ -323,11 +361,9 @@ impl Dispatcher {
         self.stats.received.fetch_add(1, Ordering::Relaxed);
         // From here on `actions` holds only what this message maps to (for `report`).
         self.actions.clear();
-        if let Some(index) = self.macro_default(&msg.addr) {
-            return self.set_macro(index, msg, timetag.is_some(), from, now);
-        }
-        let args = match parse_cue_args(&msg.args, token) {
-            Ok(args) => args,
+        let parsed = parse_cue_args(&msg.args, token).and_then(|args| Ok((args, unit_value(&msg.args, token)?)));
+        let (args, unit) = match parsed {
+            Ok(parsed) => parsed,
             Err(e) if e.is_token() => {
                 self.stats.count_drop(DropReason::BadToken);
                 return None;
@@ -338,71 +374,12 @@ impl Dispatcher {
                 return Some(ack(msg, None, AckStatus::BadArgument));
             }
         };
-        let status = self.accept(&msg.addr, timetag.map(system_time_from_timetag), args, from, now);
+        let status = self.accept(&msg.addr, timetag.map(system_time_from_timetag), args, unit, from, now);
         if let Some(reason) = drop_reason(status) {
             self.stats.count_drop(reason);
         }
         self.report(&msg.addr, from, now, timetag.is_some(), status, args.value);
         Some(ack(msg, args.id, status))
-    }
-
-    /// The Cue Macro `address` sets, if it is a `/macro/N` default in use: defaults on and no
-    /// named mapping of that address (a named mapping replaces a default, as for `/cue/N`).
-    fn macro_default(&self, address: &str) -> Option<usize> {
-        let index = macro_index(address)?;
-        let named = self.settings.map.iter().any(|m| m.address.as_str() == address);
-        (self.settings.defaults && !named).then_some(index)
-    }
-
-    /// `/macro/N VALUE`: sets Cue Macro N (`index` 0–7) through the wrapper as one host gesture
-    /// (begin, value, end), now: the host applies it at its next parameter flush or block, so a
-    /// timetag is not waited for. Acked and counted as a cue: `ok` once the wrapper queued it
-    /// (accepted and applied at once: the host takes it from there), `queue_full` when the
-    /// wrapper's queue to the host is full, `unmapped` when the wrapper gives no setter.
-    fn set_macro(
-        &mut self,
-        index: usize,
-        msg: OscMessage,
-        timetagged: bool,
-        from: SocketAddr,
-        now: Instant,
-    ) -> Option<OscMessage> {
-        let (value, id) = match parse_macro_args(&msg.args, self.settings.token()) {
-            Ok(parsed) => parsed,
-            Err(e) if e.is_token() => {
-                self.stats.count_drop(DropReason::BadToken);
-                return None;
-            }
-            Err(_) => {
-                self.stats.count_drop(DropReason::BadArgument);
-                self.report(&msg.addr, from, now, timetagged, AckStatus::BadArgument, CueValue::Default);
-                return Some(ack(msg, None, AckStatus::BadArgument));
-            }
-        };
-        let status = if id.is_some_and(|id| self.dedupe.contains(&(from, id), now)) {
-            AckStatus::Duplicate
-        } else {
-            match self.param_setter.as_ref().map(|s| s.set_parameter_normalized(MACRO_IDS[index], value)) {
-                Some(Ok(())) => {
-                    self.stats.accepted.fetch_add(1, Ordering::Relaxed);
-                    self.stats.applied.fetch_add(1, Ordering::Relaxed);
-                    if let Some(id) = id {
-                        self.dedupe.insert((from, id), now);
-                    }
-                    AckStatus::Ok
-                }
-                Some(Err(RemoteParamError::QueueFull)) => AckStatus::QueueFull,
-                // No setter (a wrapper without one), or the instance going away.
-                None | Some(Err(_)) => AckStatus::Unmapped,
-            }
-        };
-        if let Some(reason) = drop_reason(status) {
-            self.stats.count_drop(reason);
-        }
-        // The window's list shows the value as 0–127, as for MIDI cues.
-        let shown = CueValue::Midi((value * 127.0).round() as u8);
-        self.report(&msg.addr, from, now, timetagged, status, shown);
-        Some(ack(msg, id, status))
     }
 
     /// Records one message for the plugin window, if it is watching (see [`Self::report_to`]).
@@ -424,12 +401,14 @@ impl Dispatcher {
         activity.record(RecentCue { number: 0, at: now, from, address, timetagged, status, actions });
     }
 
-    /// Maps, times and queues one cue; returns what the ack says.
+    /// Maps, times and queues one cue (`unit`: its VALUE as a parameter takes it); returns what
+    /// the ack says.
     fn accept(
         &mut self,
         address: &str,
         timetag: Option<SystemTime>,
         args: CueArgs,
+        unit: Option<Normalized>,
         from: SocketAddr,
         now: Instant,
     ) -> AckStatus {
@@ -445,6 +424,21 @@ impl Dispatcher {
             Err(Unresolved::TooBroad) => return AckStatus::TooBroad,
         }
         let Some(&first) = self.actions.first() else { return AckStatus::Unmapped };
+        // A parameter change takes the cue's VALUE, else its mapping's; one with neither refuses
+        // the whole message before anything of it is queued.
+        for action in &mut self.actions {
+            *action = match action.with_value(args.value) {
+                CueAction::Param { param, value, ramp_ms } => match unit.or(value) {
+                    Some(v) => CueAction::Param { param, value: Some(v), ramp_ms },
+                    None => return AckStatus::BadArgument,
+                },
+                midi => midi,
+            };
+        }
+        let params = self.actions.iter().filter(|a| matches!(a, CueAction::Param { .. })).count();
+        if params > 0 && !self.automation.can_set() {
+            return AckStatus::Unmapped;
+        }
         let at = match timetag {
             None => None,
             // When the sample heard at `wall` leaves the host: the output latency earlier.
@@ -454,11 +448,48 @@ impl Dispatcher {
                 Some(at) => Some(at),
             },
         };
+        // Immediate parameter changes are set here, now (the MIDI ones go on to the audio thread);
+        // timetagged ones go with the MIDI ones and are set at their block.
+        let immediate_params = at.is_none() && params > 0;
         let mut cue =
             CueEvent { actions: [first; MAX_FANOUT], len: 0, at, seq: self.next_seq, quantise: self.settings.quantise };
-        for (slot, action) in cue.actions.iter_mut().zip(&self.actions) {
-            *slot = action.with_value(args.value);
+        for action in &self.actions {
+            if immediate_params && matches!(action, CueAction::Param { .. }) {
+                continue;
+            }
+            cue.actions[usize::from(cue.len)] = *action;
             cue.len += 1;
+        }
+        if immediate_params {
+            // Refused only when nothing of it was set: the first change found the wrapper's
+            // queue full and there is no MIDI event to queue.
+            let mut changes = self.actions.iter().filter_map(|a| match *a {
+                CueAction::Param { param, value: Some(value), ramp_ms } => Some((param, value, ramp_ms)),
+                _ => None,
+            });
+            let changes: [_; MAX_FANOUT] = std::array::from_fn(|_| changes.next());
+            let mut set_any = false;
+            for (param, value, ramp_ms) in changes.into_iter().flatten() {
+                if set_any || cue.len > 0 {
+                    self.automation.set_soon(param, value, ramp_ms, now);
+                } else if self.automation.set_now(param, value, ramp_ms, now).is_err() {
+                    return AckStatus::QueueFull;
+                }
+                set_any = true;
+            }
+            if cue.len == 0 {
+                // Applied: the host takes it from here (a ramp has begun).
+                self.next_seq += 1;
+                self.stats.accepted.fetch_add(1, Ordering::Relaxed);
+                self.stats.applied.fetch_add(1, Ordering::Relaxed);
+                if let Some(id) = args.id {
+                    self.dedupe.insert((from, id), now);
+                }
+                return AckStatus::Ok;
+            }
+        }
+        if let Some(at) = at.filter(|_| params > 0 && self.param_times.len() < SCHEDULE_CAPACITY) {
+            self.param_times.push(Reverse(at));
         }
         if at.is_some_and(|t| t > now + RELEASE_AHEAD) {
             if self.schedule.len() >= SCHEDULE_CAPACITY {
@@ -523,7 +554,7 @@ impl Worker {
         activity: Arc<CueActivity>,
         outputs: OutputCounters,
         stop: Arc<AtomicBool>,
-        param_setter: Option<Arc<dyn RemoteParamSetter>>,
+        param_side: ParamSide,
     ) -> Self {
         let network_allowed = crate::settings::machine_allows_network_cues();
         let (saved, latency_ms) = read_settings(&params);
@@ -534,9 +565,7 @@ impl Worker {
         let mut dispatcher = Dispatcher::new(producer, stats.clone(), settings, latency_ms);
         dispatcher.report_to(activity.clone());
         dispatcher.report_outputs(outputs);
-        if let Some(setter) = param_setter {
-            dispatcher.set_params_with(setter);
-        }
+        dispatcher.set_params_with(param_side, params.clone());
         Self {
             dispatcher,
             activity,
@@ -560,9 +589,11 @@ impl Worker {
             let now = Instant::now();
             self.refresh(now);
             self.dispatcher.release(now);
+            self.dispatcher.run_automation(now);
             self.log_counters(now);
             self.receive_one(now);
         }
+        self.dispatcher.finish_automation();
         self.stats.listening.store(false, Ordering::Relaxed);
         self.activity.closed();
         for _ in 0..self.dispatcher.scheduled() {
@@ -734,9 +765,11 @@ fn read_settings(params: &TimecodeParams) -> (CueSettings, f64) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::player::{BlockTiming, CuePlayer, MidiOut};
+    use super::super::player::{BlockTiming, CueOut, CuePlayer};
     use super::*;
+    use crate::params::ParamRef;
     use crate::settings::Settings;
+    use crate::settings::values::RampMs;
     use osc_timecode_core::cue::status_from_osc;
     use rosc::{OscBundle, OscType};
 
@@ -760,7 +793,8 @@ mod tests {
             let stats = Arc::new(CueStats::default());
             let (producer, consumer) = rtrb::RingBuffer::new(super::super::CUE_QUEUE_CAPACITY);
             let outputs = OutputCounters::default();
-            let thread = spawn(producer, params, stats.clone(), Arc::default(), outputs.clone(), None).unwrap();
+            let side = ParamSide { setter: None, returns: None };
+            let thread = spawn(producer, params, stats.clone(), Arc::default(), outputs.clone(), side).unwrap();
             let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
             sender.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
             let rig = Self { thread: Some(thread), consumer: Some(consumer), stats, outputs, sender, port };
@@ -819,7 +853,7 @@ mod tests {
         assert_eq!(cue.at, None);
         assert_eq!(
             cue.actions(),
-            &[MidiAction::Note {
+            &[CueAction::Note {
                 channel: crate::settings::values::Channel::ONE,
                 key: crate::settings::values::U7::new(60).unwrap(),
                 velocity: crate::settings::values::U7::new(90).unwrap(),
@@ -836,7 +870,7 @@ mod tests {
             sent.push((o, e));
             true
         });
-        assert_eq!(sent, vec![(0, MidiOut::NoteOn { channel: 0, key: 61, velocity: 127 })]);
+        assert_eq!(sent, vec![(0, CueOut::NoteOn { channel: 0, key: 61, velocity: 127 })]);
     }
 
     #[test]
@@ -976,7 +1010,8 @@ mod tests {
         // Without a setter from the wrapper: unmapped.
         assert_eq!(status_of(&mut d, "/macro/1", vec![OscType::Float(0.5)]), AckStatus::Unmapped);
         let setter = Arc::new(FakeSetter { calls: Default::default(), room: 3 });
-        d.set_params_with(setter.clone());
+        let side = ParamSide { setter: Some(setter.clone()), returns: None };
+        d.set_params_with(side, Arc::new(TimecodeParams::new(Settings::default())));
         assert_eq!(status_of(&mut d, "/macro/1", vec![OscType::Float(0.5)]), AckStatus::Ok);
         assert_eq!(status_of(&mut d, "/macro/8", vec![OscType::Int(127), OscType::Int(4)]), AckStatus::Ok);
         assert_eq!(status_of(&mut d, "/macro/8", vec![OscType::Int(0), OscType::Int(4)]), AckStatus::Duplicate);
@@ -1010,6 +1045,67 @@ mod tests {
         }
         assert!(consumer.pop().is_ok(), "the named mapping's MIDI went to the audio thread");
         assert_eq!(setter.calls.lock().unwrap().len(), 3, "the setter was not asked again");
+    }
+
+    /// A named `param` mapping: its fixed value, or the cue's VALUE (an int ÷ 127, a float
+    /// exactly); a ramp moves there in steps; timetagged, the change goes to the audio thread with
+    /// its value resolved; a mapping with no value and a cue with none is `bad_argument`.
+    #[test]
+    fn param_mappings_set_a_parameter_by_id_now_ramped_or_at_their_time() {
+        let (producer, mut consumer) = rtrb::RingBuffer::new(16);
+        let stats = Arc::new(CueStats::default());
+        let settings: CueSettings = serde_json::from_str(
+            r#"{"map": [
+                {"address": "/show/stop", "kind": "param", "param": "output", "value": 0.0},
+                {"address": "/show/level", "kind": "param", "param": "macro2"},
+                {"address": "/show/fade", "kind": "param", "param": "macro3", "value": 1.0, "ramp_ms": 100}
+            ]}"#,
+        )
+        .unwrap();
+        let mut d = Dispatcher::new(producer, stats.clone(), settings, 0.0);
+        let setter = Arc::new(FakeSetter { calls: Default::default(), room: usize::MAX });
+        let side = ParamSide { setter: Some(setter.clone()), returns: None };
+        d.set_params_with(side, Arc::new(TimecodeParams::new(Settings::default())));
+        let from: SocketAddr = "127.0.0.1:9000".parse().unwrap();
+        let now = Instant::now();
+        let send = |d: &mut Dispatcher, packet: OscPacket| {
+            let mut replies = Vec::new();
+            d.handle_datagram(&rosc::encoder::encode(&packet).unwrap(), from, now, &mut replies);
+            ack_of(&replies[0]).status
+        };
+        assert_eq!(send(&mut d, cue_msg("/show/stop", vec![])), AckStatus::Ok);
+        assert_eq!(send(&mut d, cue_msg("/show/level", vec![OscType::Float(0.3)])), AckStatus::Ok);
+        assert_eq!(send(&mut d, cue_msg("/show/level", vec![OscType::Int(127)])), AckStatus::Ok);
+        assert_eq!(send(&mut d, cue_msg("/show/level", vec![])), AckStatus::BadArgument, "no value anywhere");
+        assert_eq!(send(&mut d, cue_msg("/show/level", vec![OscType::Float(2.0)])), AckStatus::BadArgument);
+        assert_eq!(
+            *setter.calls.lock().unwrap(),
+            [("output".to_owned(), 0.0), ("macro2".to_owned(), 0.3), ("macro2".to_owned(), 1.0)]
+        );
+        assert_eq!(send(&mut d, cue_msg("/show/fade", vec![])), AckStatus::Ok);
+        for ms in (10..=100).step_by(10) {
+            d.run_automation(now + Duration::from_millis(ms));
+        }
+        let fade: Vec<f32> =
+            setter.calls.lock().unwrap().iter().filter(|(id, _)| id == "macro3").map(|(_, v)| *v).collect();
+        assert_eq!(fade.len(), 10, "{fade:?}");
+        assert_eq!(fade.last(), Some(&1.0));
+        assert!(fade.windows(2).all(|w| w[0] < w[1]), "{fade:?}");
+        assert!(consumer.pop().is_err(), "immediate parameter cues stay on this thread");
+
+        let at = SystemTime::now() + Duration::from_millis(500);
+        let timed = OscBundle {
+            timetag: osc_timecode_core::protocol::timetag_from_system_time(at),
+            content: vec![cue_msg("/show/level", vec![OscType::Int(0)])],
+        };
+        assert_eq!(send(&mut d, OscPacket::Bundle(timed)), AckStatus::Ok);
+        let cue = consumer.pop().expect("a timetagged parameter cue goes to the audio thread");
+        assert!(cue.at.is_some());
+        let param = ParamRef::from_id("macro2").unwrap();
+        assert_eq!(cue.actions(), [CueAction::Param { param, value: Normalized::new(0.0), ramp_ms: RampMs::MIN }]);
+        assert!(d.next_release().is_some_and(|t| t <= cue.at.unwrap() + Duration::from_millis(2)), "wakes for it");
+        let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        assert_eq!((load(&stats.accepted), load(&stats.applied), stats.dropped(DropReason::BadArgument)), (5, 4, 2));
     }
 
     #[test]
@@ -1057,9 +1153,9 @@ mod tests {
         let velocity = crate::settings::values::U7::new(90).unwrap();
         assert_eq!(
             recent[5].actions().next(),
-            Some(&MidiAction::Note { channel, key, velocity, length_ms: crate::settings::cues::DEFAULT_NOTE_LENGTH })
+            Some(&CueAction::Note { channel, key, velocity, length_ms: crate::settings::cues::DEFAULT_NOTE_LENGTH })
         );
-        assert_eq!(recent[1].actions().next(), Some(&MidiAction::NoteOff { channel, key }), "VALUE 0 applied");
+        assert_eq!(recent[1].actions().next(), Some(&CueAction::NoteOff { channel, key }), "VALUE 0 applied");
         assert_eq!(recent[0].from, friend);
     }
 

@@ -6,6 +6,7 @@
 //! go through. What is left here is the start offset's text, which is a parameter.
 
 use super::edits::ListEdit;
+use crate::params::UnknownParam;
 use crate::settings::outputs::{ArtNetListError, ArtNetTarget, ArtNetTargetError, ArtNetTargets, LevelError, LtcLevel};
 use crate::settings::values::{
     AddressError, AllowEntries, AllowEntry, AllowError, Duplicate, ListenAddress, NumberError, PlainAddress,
@@ -32,6 +33,12 @@ pub enum FieldError {
     /// A MIDI channel, a 7-bit MIDI value or a note length.
     #[error(transparent)]
     Number(#[from] NumberError),
+    /// A `param` mapping's parameter ID.
+    #[error(transparent)]
+    Param(#[from] UnknownParam),
+    /// A `param` mapping's value (0.0–1.0).
+    #[error("{0}")]
+    ParamValue(String),
     /// Already in the list.
     #[error(transparent)]
     Duplicate(#[from] Duplicate),

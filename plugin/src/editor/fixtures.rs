@@ -7,7 +7,7 @@ use osc_timecode_core::FrameRate;
 use osc_timecode_core::cue::{AckStatus, MAX_FANOUT};
 
 use crate::readout::{Position, ReadoutSnapshot, RecentCue, ShortText};
-use crate::settings::cues::MidiAction;
+use crate::settings::cues::CueAction;
 
 pub(super) fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
@@ -26,7 +26,7 @@ pub(super) fn snapshot(active: bool, offline: bool, playing: Option<bool>, has_p
     }
 }
 
-pub(super) fn recent(number: u64, address: &str, status: AckStatus, action: Option<MidiAction>) -> RecentCue {
+pub(super) fn recent(number: u64, address: &str, status: AckStatus, action: Option<CueAction>) -> RecentCue {
     let mut actions = [None; MAX_FANOUT];
     actions[0] = action;
     RecentCue {

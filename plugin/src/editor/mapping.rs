@@ -2,11 +2,12 @@
 //! reason), and Learn, which takes the address from the next cue that arrives. `[gui-thread]`.
 
 use super::fields::{FieldError, parse_mapped_address};
+use crate::params::ParamRef;
 use crate::readout::RecentCue;
-use crate::settings::cues::{Mapping, Mappings, MidiAction};
-use crate::settings::values::{Channel, NoteLength, PlainAddressError, U7};
+use crate::settings::cues::{CueAction, Mapping, Mappings};
+use crate::settings::values::{Channel, Normalized, NoteLength, PlainAddressError, RampMs, U7};
 
-/// The MIDI event kinds a mapping can send.
+/// What a mapping can do: the MIDI event kinds, and setting a parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     /// Note on (and off after a length).
@@ -17,11 +18,13 @@ pub enum Kind {
     Cc,
     /// Program change.
     Program,
+    /// One of the plugin's parameters (a Cue Macro, `output`, ...).
+    Param,
 }
 
 impl Kind {
     /// Every kind, in menu order.
-    pub const ALL: [Self; 4] = [Self::Note, Self::NoteOff, Self::Cc, Self::Program];
+    pub const ALL: [Self; 5] = [Self::Note, Self::NoteOff, Self::Cc, Self::Program, Self::Param];
 
     /// The menu text.
     pub fn label(self) -> &'static str {
@@ -30,15 +33,17 @@ impl Kind {
             Self::NoteOff => "note off",
             Self::Cc => "CC",
             Self::Program => "program",
+            Self::Param => "parameter",
         }
     }
 
-    /// What the number field means.
+    /// What the number field means (for `Param`: the parameter's ID).
     pub fn number_label(self) -> &'static str {
         match self {
             Self::Note | Self::NoteOff => "key",
             Self::Cc => "controller",
             Self::Program => "program",
+            Self::Param => "param",
         }
     }
 
@@ -47,13 +52,23 @@ impl Kind {
         match self {
             Self::Note => Some("velocity"),
             Self::Cc => Some("value"),
+            Self::Param => Some("value 0–1"),
             Self::NoteOff | Self::Program => None,
         }
     }
 
-    /// Whether this kind has a length.
-    pub fn has_length(self) -> bool {
-        self == Self::Note
+    /// What the length field means, if this kind has one: a note's length, a parameter's ramp.
+    pub fn length_label(self) -> Option<&'static str> {
+        match self {
+            Self::Note => Some("ms"),
+            Self::Param => Some("ramp ms"),
+            _ => None,
+        }
+    }
+
+    /// Whether this kind sends on a MIDI channel.
+    pub fn has_channel(self) -> bool {
+        self != Self::Param
     }
 }
 
@@ -86,9 +101,10 @@ pub struct MappingDraft {
     pub channel: String,
     /// Key, controller or program 0–127.
     pub number: String,
-    /// Velocity or value 0–127 (notes and CCs).
+    /// Velocity or value 0–127 (notes and CCs); a parameter's value 0.0–1.0, empty for the
+    /// cue's VALUE.
     pub value: String,
-    /// Note length in ms (notes); 0 holds the note.
+    /// Note length in ms (notes; 0 holds the note), or a parameter's ramp in ms (0: at once).
     pub length_ms: String,
 }
 
@@ -111,7 +127,7 @@ impl MappingDraft {
         let text = |n: u8| n.to_string();
         let base = Self { address: mapping.address.as_str().into(), ..Self::default() };
         match mapping.action {
-            MidiAction::Note { channel, key, velocity, length_ms } => Self {
+            CueAction::Note { channel, key, velocity, length_ms } => Self {
                 kind: Kind::Note,
                 channel: text(channel.into()),
                 number: text(key.get()),
@@ -119,19 +135,26 @@ impl MappingDraft {
                 length_ms: length_ms.to_string(),
                 ..base
             },
-            MidiAction::NoteOff { channel, key } => {
+            CueAction::NoteOff { channel, key } => {
                 Self { kind: Kind::NoteOff, channel: text(channel.into()), number: text(key.get()), ..base }
             }
-            MidiAction::Cc { channel, number, value } => Self {
+            CueAction::Cc { channel, number, value } => Self {
                 kind: Kind::Cc,
                 channel: text(channel.into()),
                 number: text(number.get()),
                 value: text(value.get()),
                 ..base
             },
-            MidiAction::Program { channel, program } => {
+            CueAction::Program { channel, program } => {
                 Self { kind: Kind::Program, channel: text(channel.into()), number: text(program.get()), ..base }
             }
+            CueAction::Param { param, value, ramp_ms } => Self {
+                kind: Kind::Param,
+                number: param.id().into(),
+                value: value.map_or_else(String::new, |v| v.to_string()),
+                length_ms: ramp_ms.to_string(),
+                ..base
+            },
         }
     }
 
@@ -142,13 +165,16 @@ impl MappingDraft {
     pub fn to_mapping(&self, map: &Mappings, editing: Option<usize>) -> Result<Mapping, MappingErrors> {
         let mut errors = Vec::new();
         let kind = self.kind;
+        if kind == Kind::Param {
+            return self.to_param_mapping(map, editing);
+        }
         let channel = check(&mut errors, MappingField::Channel, self.channel.parse::<Channel>());
         let number = check(&mut errors, MappingField::Number, self.number.parse::<U7>());
         let value = match kind.value_label() {
             Some(_) => check(&mut errors, MappingField::Value, self.value.parse::<U7>()),
             None => Some(U7::MIN),
         };
-        let length_ms = match kind.has_length() {
+        let length_ms = match kind == Kind::Note {
             true => check(&mut errors, MappingField::Length, self.length_ms.parse::<NoteLength>()),
             false => Some(NoteLength::HELD),
         };
@@ -161,12 +187,36 @@ impl MappingDraft {
             return Err(errors);
         };
         let action = match kind {
-            Kind::Note => MidiAction::Note { channel, key: n, velocity: v, length_ms },
-            Kind::NoteOff => MidiAction::NoteOff { channel, key: n },
-            Kind::Cc => MidiAction::Cc { channel, number: n, value: v },
-            Kind::Program => MidiAction::Program { channel, program: n },
+            Kind::Note => CueAction::Note { channel, key: n, velocity: v, length_ms },
+            Kind::NoteOff => CueAction::NoteOff { channel, key: n },
+            Kind::Cc => CueAction::Cc { channel, number: n, value: v },
+            Kind::Program => CueAction::Program { channel, program: n },
+            Kind::Param => return self.to_param_mapping(map, editing),
         };
         Ok(Mapping { address, action })
+    }
+
+    /// [`Self::to_mapping`] for a `param` row: the parameter's ID, an optional value 0.0–1.0,
+    /// a ramp in ms.
+    fn to_param_mapping(&self, map: &Mappings, editing: Option<usize>) -> Result<Mapping, MappingErrors> {
+        let mut errors = Vec::new();
+        let param = check(&mut errors, MappingField::Number, self.number.parse::<ParamRef>());
+        let value = match self.value.trim() {
+            "" => Some(None),
+            text => check(&mut errors, MappingField::Value, text.parse::<Normalized>().map_err(FieldError::ParamValue))
+                .map(Some),
+        };
+        let ramp_ms = match self.length_ms.trim() {
+            "" => Some(RampMs::MIN),
+            text => check(&mut errors, MappingField::Length, text.parse::<RampMs>()),
+        };
+        let address = parse_mapped_address(&self.address)
+            .and_then(|a| map.refuse_key(&a, editing).map(|()| a).map_err(FieldError::from));
+        let address = check(&mut errors, MappingField::Address, address);
+        let (Some(address), Some(param), Some(value), Some(ramp_ms)) = (address, param, value, ramp_ms) else {
+            return Err(errors);
+        };
+        Ok(Mapping { address, action: CueAction::Param { param, value, ramp_ms } })
     }
 }
 
@@ -217,6 +267,8 @@ mod tests {
             draft("/x/off", Kind::NoteOff, "1", "127", "127", "100"),
             draft("/x/cc", Kind::Cc, "3", "7", "64", "100"),
             draft("/cue/blackout", Kind::Program, "1", "12", "127", "100"),
+            draft("/show/stop", Kind::Param, "", "output", "0", "0"),
+            draft("/show/fade", Kind::Param, "", "macro3", "", "2500"),
         ] {
             let m = d.to_mapping(&Mappings::default(), None).unwrap_or_else(|e| panic!("{d:?}: {e:?}"));
             let back = MappingDraft::from_mapping(&m);
@@ -241,6 +293,12 @@ mod tests {
         assert_eq!(reasons[1], "a MIDI key, velocity, controller, value or program is 0-127, not 128");
         assert_eq!(reasons[2], "a MIDI key, velocity, controller, value or program is a whole number, 0-127");
         assert_eq!(reasons[3], "a note length is 0-600000 ms (0 holds the note), not -1");
+        let bad = draft("/p", Kind::Param, "x", "volume", "1.5", "600001").to_mapping(&Mappings::default(), None);
+        let reasons: Vec<String> = bad.unwrap_err().iter().map(|(_, e)| e.to_string()).collect();
+        assert_eq!(reasons.len(), 3, "{reasons:?}");
+        assert!(reasons[0].starts_with(r#"no parameter has the ID "volume" (the IDs are rate, output"#), "{reasons:?}");
+        assert_eq!(reasons[1], "a parameter value is 0.0-1.0 (normalized), not \"1.5\"");
+        assert_eq!(reasons[2], "a ramp is 0-600000 ms (0 sets the value at once), not 600001");
         // Fields a kind does not use are not checked.
         assert!(draft("/p", Kind::Program, "1", "5", "junk", "junk").to_mapping(&Mappings::default(), None).is_ok());
         assert!(

@@ -11,7 +11,7 @@ use osc_timecode_core::timecode::Timecode;
 
 use crate::cues::DropReason;
 use crate::readout::{Position, ReadoutSnapshot, RecentCue};
-use crate::settings::cues::MidiAction;
+use crate::settings::cues::CueAction;
 use crate::settings::values::NoteLength;
 
 /// The big timecode and what goes beside it.
@@ -175,26 +175,34 @@ pub fn format_age(age: Duration) -> String {
     }
 }
 
-/// A MIDI event as the window lists it: `"note 60 vel 127, 100 ms · ch 1"`.
-pub fn format_midi(action: &MidiAction) -> String {
+/// A mapped action as the window lists it: `"note 60 vel 127, 100 ms · ch 1"`,
+/// `"output = 0.000"`, `"macro1 → 1.000 over 500 ms"`.
+pub fn format_action(action: &CueAction) -> String {
     match *action {
-        MidiAction::Note { channel, key, velocity, length_ms: NoteLength::HELD } => {
+        CueAction::Note { channel, key, velocity, length_ms: NoteLength::HELD } => {
             format!("note {} vel {}, held · ch {}", key.get(), velocity.get(), u8::from(channel))
         }
-        MidiAction::Note { channel, key, velocity, length_ms } => {
+        CueAction::Note { channel, key, velocity, length_ms } => {
             format!("note {} vel {}, {length_ms} ms · ch {}", key.get(), velocity.get(), u8::from(channel))
         }
-        MidiAction::NoteOff { channel, key } => format!("note off {} · ch {}", key.get(), u8::from(channel)),
-        MidiAction::Cc { channel, number, value } => {
+        CueAction::NoteOff { channel, key } => format!("note off {} · ch {}", key.get(), u8::from(channel)),
+        CueAction::Cc { channel, number, value } => {
             format!("CC {} = {} · ch {}", number.get(), value.get(), u8::from(channel))
         }
-        MidiAction::Program { channel, program } => format!("program {} · ch {}", program.get(), u8::from(channel)),
+        CueAction::Program { channel, program } => format!("program {} · ch {}", program.get(), u8::from(channel)),
+        CueAction::Param { param, value, ramp_ms } => {
+            let value = value.map_or_else(|| "the cue's value".to_owned(), |v| format!("{:.3}", v.get()));
+            match ramp_ms.get() {
+                0 => format!("{param} = {value}"),
+                ms => format!("{param} → {value} over {ms} ms"),
+            }
+        }
     }
 }
 
 /// The MIDI a recent cue became, or why it became none.
 pub fn format_outcome(cue: &RecentCue) -> String {
-    let events: Vec<String> = cue.actions().map(format_midi).collect();
+    let events: Vec<String> = cue.actions().map(format_action).collect();
     match (cue.status, events.is_empty()) {
         (AckStatus::Ok, _) => events.join("; "),
         (status, true) => status_text(status).into(),
@@ -226,7 +234,7 @@ pub fn drop_reason_text(reason: DropReason) -> String {
 mod tests {
     use super::*;
     use crate::editor::fixtures::{addr, recent, snapshot};
-    use crate::settings::values::{Channel, U7};
+    use crate::settings::values::{Channel, Normalized, RampMs, U7};
 
     #[test]
     fn the_outputs_tab_says_how_the_rate_goes_out() {
@@ -314,7 +322,7 @@ mod tests {
         let ch = Channel::try_from(2).unwrap();
         let u = |n| U7::new(n).unwrap();
         assert_eq!(
-            format_midi(&MidiAction::Note {
+            format_action(&CueAction::Note {
                 channel: ch,
                 key: u(60),
                 velocity: u(100),
@@ -323,19 +331,29 @@ mod tests {
             "note 60 vel 100, 250 ms · ch 2"
         );
         assert_eq!(
-            format_midi(&MidiAction::Note { channel: ch, key: u(60), velocity: u(100), length_ms: NoteLength::HELD }),
+            format_action(&CueAction::Note { channel: ch, key: u(60), velocity: u(100), length_ms: NoteLength::HELD }),
             "note 60 vel 100, held · ch 2"
         );
-        assert_eq!(format_midi(&MidiAction::NoteOff { channel: ch, key: u(1) }), "note off 1 · ch 2");
-        assert_eq!(format_midi(&MidiAction::Cc { channel: ch, number: u(7), value: u(64) }), "CC 7 = 64 · ch 2");
-        assert_eq!(format_midi(&MidiAction::Program { channel: ch, program: u(12) }), "program 12 · ch 2");
+        assert_eq!(format_action(&CueAction::NoteOff { channel: ch, key: u(1) }), "note off 1 · ch 2");
+        assert_eq!(format_action(&CueAction::Cc { channel: ch, number: u(7), value: u(64) }), "CC 7 = 64 · ch 2");
+        assert_eq!(format_action(&CueAction::Program { channel: ch, program: u(12) }), "program 12 · ch 2");
+        let output = crate::params::ParamRef::from_id("output").unwrap();
+        let (zero, ramp) = (Normalized::new(0.0), RampMs::new(500).unwrap());
+        assert_eq!(
+            format_action(&CueAction::Param { param: output, value: zero, ramp_ms: RampMs::MIN }),
+            "output = 0.000"
+        );
+        assert_eq!(
+            format_action(&CueAction::Param { param: output, value: None, ramp_ms: ramp }),
+            "output → the cue's value over 500 ms"
+        );
         assert_eq!(drop_reason_text(DropReason::NotAllowed), "not allowed");
         assert_eq!(drop_reason_text(DropReason::TooFarAhead), "too far ahead");
     }
 
     #[test]
     fn outcomes_say_what_a_cue_became() {
-        let program = MidiAction::Program { channel: Channel::ONE, program: U7::MAX };
+        let program = CueAction::Program { channel: Channel::ONE, program: U7::MAX };
         assert_eq!(format_outcome(&recent(1, "/a", AckStatus::Ok, Some(program))), "program 127 · ch 1");
         assert_eq!(format_outcome(&recent(1, "/a", AckStatus::Unmapped, None)), "unmapped");
         assert_eq!(

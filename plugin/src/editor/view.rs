@@ -19,8 +19,8 @@ use super::health::{Growth, Health, Stillness, Warning, bind_failure_text, warni
 use super::mapping::{Kind, Learn, MappingDraft, MappingErrors, MappingField};
 use super::receivers::Finder;
 use super::texts::{
-    CueSummary, TransportState, carriage_text, drop_reason_text, format_age, format_count, format_midi, format_outcome,
-    status_line, timecode_text, transport_state,
+    CueSummary, TransportState, carriage_text, drop_reason_text, format_action, format_age, format_count,
+    format_outcome, status_line, timecode_text, transport_state,
 };
 use crate::cues::DropReason;
 use crate::params::{RateChoice, format_offset};
@@ -639,7 +639,7 @@ impl View {
                     continue;
                 }
                 ui.monospace(mapping.address.as_str());
-                ui.label(format_midi(&mapping.action));
+                ui.label(format_action(&mapping.action));
                 ui.horizontal(|ui| {
                     if ui.small_button("Edit").clicked() {
                         self.map_editing = Some((i, MappingDraft::from_mapping(mapping), Vec::new()));
@@ -758,16 +758,29 @@ fn mapping_form(
                 ui.selectable_value(&mut draft.kind, kind, kind.label());
             }
         });
-        ui.label("ch");
-        entered |= small_field(ui, &mut draft.channel, 28.0, "1", invalid(MappingField::Channel));
-        ui.label(draft.kind.number_label());
-        entered |= small_field(ui, &mut draft.number, 36.0, "60", invalid(MappingField::Number));
+        if draft.kind.has_channel() {
+            ui.label("ch");
+            entered |= small_field(ui, &mut draft.channel, 28.0, "1", invalid(MappingField::Channel));
+            ui.label(draft.kind.number_label());
+            entered |= small_field(ui, &mut draft.number, 36.0, "60", invalid(MappingField::Number));
+        } else {
+            // A parameter, chosen by its ID (what the state and the config file store).
+            egui::ComboBox::from_id_salt(("param", id)).width(100.0).selected_text(draft.number.as_str()).show_ui(
+                ui,
+                |ui| {
+                    for param in crate::params::PARAM_IDS {
+                        ui.selectable_value(&mut draft.number, param.to_owned(), param);
+                    }
+                },
+            );
+        }
         if let Some(label) = draft.kind.value_label() {
             ui.label(label);
-            entered |= small_field(ui, &mut draft.value, 36.0, "127", invalid(MappingField::Value));
+            let hint = if draft.kind.has_channel() { "127" } else { "cue's" };
+            entered |= small_field(ui, &mut draft.value, 36.0, hint, invalid(MappingField::Value));
         }
-        if draft.kind.has_length() {
-            ui.label("ms");
+        if let Some(label) = draft.kind.length_label() {
+            ui.label(label);
             entered |= small_field(ui, &mut draft.length_ms, 52.0, "100", invalid(MappingField::Length));
         }
         if entered || ui.button(if id == "new" { "Add" } else { "Save" }).clicked() {

@@ -15,8 +15,10 @@ use osc_timecode_core::cue::{CueValue, default_allow};
 use serde::{Deserialize, Serialize};
 
 use super::values::{
-    AllowEntries, AllowEntry, Channel, ListenAddress, NoteLength, PlainAddress, Token, U7, Unique, UniqueList,
+    AllowEntries, AllowEntry, Channel, ListenAddress, Normalized, NoteLength, PlainAddress, RampMs, Token, U7, Unique,
+    UniqueList,
 };
+use crate::params::ParamRef;
 
 /// The default cue input: loopback, port 5005 (defined in core's protocol module).
 pub const DEFAULT_LISTEN: ListenAddress = match ListenAddress::new(osc_timecode_core::protocol::port::DEFAULT_CUES) {
@@ -163,10 +165,12 @@ pub const DEFAULT_NOTE_LENGTH: NoteLength = match NoteLength::new(100) {
     None => panic!("100 ms is a note length"),
 };
 
-/// What a mapped address sends into the host. `Copy`: it crosses to the audio thread.
+/// What a mapped address does in the host: a MIDI event, or (`param`) a parameter change. `Copy`:
+/// MIDI actions cross to the audio thread; parameter changes stay on the cue thread, which sets
+/// them through the wrapper as host gestures ([`crate::cues::params`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum MidiAction {
+pub enum CueAction {
     /// Note on; a note off follows after `length_ms` (0: held). The cue's VALUE replaces
     /// `velocity`; VALUE 0 sends a note off instead.
     Note {
@@ -205,9 +209,26 @@ pub enum MidiAction {
         /// Program number.
         program: U7,
     },
+    /// Sets one of the plugin's parameters (a Cue Macro, or `output` and the like) as a host
+    /// gesture. The cue's VALUE (int 0–127 ÷ 127, or float 0.0–1.0) replaces `value`; a cue with
+    /// no VALUE where `value` is not set is refused (`bad_argument`).
+    Param {
+        /// The parameter, by its string ID.
+        param: ParamRef,
+        /// Normalized value when the cue has no VALUE.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        value: Option<Normalized>,
+        /// Milliseconds to move there from where the parameter is; 0 at once.
+        #[serde(default, skip_serializing_if = "is_at_once")]
+        ramp_ms: RampMs,
+    },
 }
 
-impl MidiAction {
+fn is_at_once(ramp: &RampMs) -> bool {
+    *ramp == RampMs::MIN
+}
+
+impl CueAction {
     /// The action with the cue's VALUE applied.
     pub fn with_value(self, value: CueValue) -> Self {
         let CueValue::Midi(v) = value else { return self };
@@ -241,7 +262,7 @@ pub struct Mapping {
     pub address: PlainAddress,
     /// The MIDI event.
     #[serde(flatten)]
-    pub action: MidiAction,
+    pub action: CueAction,
 }
 
 /// MIDI values for tests, built from plain numbers (panicking on a value out of range).
@@ -260,8 +281,8 @@ pub(crate) mod fixtures {
     }
 
     /// A note action.
-    pub fn note(channel: u8, key: u8, velocity: u8, length_ms: u32) -> MidiAction {
-        MidiAction::Note {
+    pub fn note(channel: u8, key: u8, velocity: u8, length_ms: u32) -> CueAction {
+        CueAction::Note {
             channel: ch(channel),
             key: u7(key),
             velocity: u7(velocity),
@@ -335,6 +356,16 @@ mod tests {
             (r#"{"listen": "localhost"}"#, "\"localhost\" is a name"),
             (r#"{"listen": "127.0.0.1:0"}"#, "port 0"),
             (r#"{"token": " s3cret"}"#, "no spaces at the start or end of the token"),
+            (
+                r#"{"map": [{"address": "/a", "kind": "param", "param": "volume"}]}"#,
+                r#"no parameter has the ID "volume""#,
+            ),
+            (
+                r#"{"map": [{"address": "/a", "kind": "param", "param": "output", "value": 1.5}]}"#,
+                "a parameter value is 0.0-1.0 (normalized), not 1.5",
+            ),
+            (r#"{"map": [{"address": "/a", "kind": "param", "param": "macro1", "ramp_ms": -1}]}"#, "not -1"),
+            (r#"{"map": [{"address": "/a", "kind": "param", "param": "macro1", "channel": 1}]}"#, "channel"),
         ] {
             let err = serde_json::from_str::<CueSettings>(bad).unwrap_err().to_string();
             assert!(err.contains(why), "{bad}: {err}");
@@ -346,10 +377,10 @@ mod tests {
         let n = note(1, 60, 100, 250);
         assert_eq!(n.with_value(CueValue::Default), n);
         assert_eq!(n.with_value(CueValue::Midi(5)), note(1, 60, 5, 250));
-        assert_eq!(n.with_value(CueValue::Midi(0)), MidiAction::NoteOff { channel: ch(1), key: u7(60) });
-        let cc = MidiAction::Cc { channel: ch(1), number: u7(7), value: u7(127) };
-        assert_eq!(cc.with_value(CueValue::Midi(0)), MidiAction::Cc { channel: ch(1), number: u7(7), value: u7(0) });
-        let p = MidiAction::Program { channel: ch(1), program: u7(3) };
+        assert_eq!(n.with_value(CueValue::Midi(0)), CueAction::NoteOff { channel: ch(1), key: u7(60) });
+        let cc = CueAction::Cc { channel: ch(1), number: u7(7), value: u7(127) };
+        assert_eq!(cc.with_value(CueValue::Midi(0)), CueAction::Cc { channel: ch(1), number: u7(7), value: u7(0) });
+        let p = CueAction::Program { channel: ch(1), program: u7(3) };
         assert_eq!(p.with_value(CueValue::Midi(9)), p);
     }
 
@@ -358,11 +389,32 @@ mod tests {
         let s = CueSettings {
             token: Some("s3cret".parse().unwrap()),
             allow: AllowEntries::one("10.0.0.0/8".parse().unwrap()),
-            map: Mappings::one(Mapping { address: "/cue/go".parse().unwrap(), action: note(1, 1, 2, 3) }),
+            map: Mappings::new(vec![
+                Mapping { address: "/cue/go".parse().unwrap(), action: note(1, 1, 2, 3) },
+                Mapping {
+                    address: "/show/stop".parse().unwrap(),
+                    action: CueAction::Param {
+                        param: "output".parse().unwrap(),
+                        value: Normalized::new(0.0),
+                        ramp_ms: RampMs::MIN,
+                    },
+                },
+                Mapping {
+                    address: "/show/fade".parse().unwrap(),
+                    action: CueAction::Param {
+                        param: "macro3".parse().unwrap(),
+                        value: None,
+                        ramp_ms: RampMs::new(2500).unwrap(),
+                    },
+                },
+            ])
+            .unwrap(),
             ..CueSettings::default()
         };
         let json = serde_json::to_string(&s).unwrap();
         assert_eq!(serde_json::from_str::<CueSettings>(&json).unwrap(), s);
+        assert!(json.contains(r#"{"address":"/show/stop","kind":"param","param":"output","value":0.0}"#), "{json}");
+        assert!(json.contains(r#"{"address":"/show/fade","kind":"param","param":"macro3","ramp_ms":2500}"#), "{json}");
         let toml_text = toml::to_string(&s).unwrap();
         assert_eq!(toml::from_str::<CueSettings>(&toml_text).unwrap(), s);
         // A plain address in the allow-list is one host.

@@ -776,13 +776,13 @@ mod tests {
     /// A mapping of `address` to program 1 on channel 1.
     fn program(address: &str) -> cues::Mapping {
         let (channel, program) = (values::Channel::ONE, values::U7::MIN);
-        cues::Mapping { address: address.parse().unwrap(), action: cues::MidiAction::Program { channel, program } }
+        cues::Mapping { address: address.parse().unwrap(), action: cues::CueAction::Program { channel, program } }
     }
 
     /// A note mapping's channel, key and length, as text.
     fn note_of(mapping: &cues::Mapping) -> (String, String, String) {
         match mapping.action {
-            cues::MidiAction::Note { channel, key, length_ms, .. } => {
+            cues::CueAction::Note { channel, key, length_ms, .. } => {
                 (channel.to_string(), key.to_string(), length_ms.to_string())
             }
             other => panic!("not a note: {other:?}"),

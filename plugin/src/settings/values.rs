@@ -575,6 +575,74 @@ impl NoteLength {
     }
 }
 
+/// The longest parameter ramp, ms: ten minutes, as a note.
+pub const MAX_RAMP_MS: u32 = 600_000;
+
+bounded_number! {
+    /// Milliseconds over which a `param` cue moves its parameter from where it is to the new
+    /// value, 0 to [`MAX_RAMP_MS`]; 0 sets the value at once.
+    RampMs: u32, 0, MAX_RAMP_MS, what: "a ramp", range: "0-600000 ms (0 sets the value at once)"
+}
+
+impl Default for RampMs {
+    /// 0: at once.
+    fn default() -> Self {
+        Self::MIN
+    }
+}
+
+/// A parameter's normalized value, 0.0–1.0, finite: what a `param` cue mapping sets when the cue
+/// carries no VALUE. `Copy`; read and written as the plain number.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct Normalized(f32);
+
+// NaN is never held (`new` refuses it), so equality is an equivalence.
+impl Eq for Normalized {}
+
+impl Normalized {
+    /// `v` if it is a finite number in 0.0–1.0.
+    pub fn new(v: f32) -> Option<Self> {
+        (0.0..=1.0).contains(&v).then_some(Self(v))
+    }
+
+    /// The value.
+    pub const fn get(self) -> f32 {
+        self.0
+    }
+
+    fn refused(value: impl fmt::Display) -> String {
+        format!("a parameter value is 0.0-1.0 (normalized), not {value}")
+    }
+}
+
+impl FromStr for Normalized {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        text.parse::<f32>().ok().and_then(Self::new).ok_or_else(|| Self::refused(format!("{text:?}")))
+    }
+}
+
+impl fmt::Display for Normalized {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Serialize for Normalized {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Normalized {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let v = f64::deserialize(deserializer)?;
+        // Through f32, as the value is kept: 0.1 stays the f32 nearest 0.1.
+        Self::new(v as f32).filter(|_| v.is_finite()).ok_or_else(|| serde::de::Error::custom(Self::refused(v)))
+    }
+}
+
 /// Why a list cannot hold an entry: one like it is there already (the window's message, quoted
 /// by the config file's and a project state's errors).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -400,6 +400,57 @@ fn vst3_macro_cue_is_one_gesture_on_the_hosts_ui_thread() {
     plugin.set_processing(true);
 }
 
+/// Issue 19, VST3, timetagged: the audio thread places a timetagged `/macro/1` at its block, but
+/// VST3 begins gestures only on the UI thread, so the wrapper refuses it there
+/// (`ProcessContext::set_parameter_normalized` is CLAP's) and the audio thread hands it back to
+/// the cue thread, which sets it through the `IComponentHandler` task: the host still gets one
+/// gesture with the value on its UI thread, not before the cue's time, and the cue counts
+/// applied once.
+#[test]
+fn vst3_timetagged_macro_cue_is_one_gesture_on_the_ui_thread_after_its_block() {
+    use osc_timecode_tests::clap::nice_plug_param_hash;
+    use osc_timecode_tests::cues::{CueSender, cues_settings, free_loopback_addr, message, set_cues, timetag};
+    use osc_timecode_tests::vst3host::{EditCall, EditCallAt};
+
+    let listen = free_loopback_addr();
+    let mut plugin = vst3_configured(None, "25", 0, |s| set_cues(s, cues_settings(listen, serde_json::json!({}))));
+    plugin.activate(48_000, 256);
+    let mut sender = CueSender::new(listen);
+    sender.wait_ready();
+    let at = std::time::SystemTime::now() + std::time::Duration::from_millis(300);
+    let content = vec![message("/macro/1", vec![rosc::OscType::Float(0.5)])];
+    sender.send_packet(&osc_timecode_tests::cues::bundle(timetag(at), content));
+    assert_eq!(sender.ack().status, "ok");
+
+    let id = nice_plug_param_hash("macro1");
+    let want = [EditCall::Begin(id), EditCall::Perform(id, 0.5), EditCall::End(id)];
+    let gestures = |calls: Vec<EditCallAt>| -> Vec<EditCallAt> {
+        calls.into_iter().filter(|c| !matches!(c.call, EditCall::Restart(_))).collect()
+    };
+    // Blocks about as fast as they play, with the UI thread's run loop pumped between them.
+    let mut transport = Transport::new(48_000);
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let mut first_seen = None;
+    while gestures(plugin.edit_calls()).len() < want.len() && std::time::Instant::now() < deadline {
+        plugin.run(&mut transport, 256, 256);
+        plugin.pump_run_loop();
+        if first_seen.is_none() && !gestures(plugin.edit_calls()).is_empty() {
+            first_seen = Some(std::time::SystemTime::now());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let calls = gestures(plugin.edit_calls());
+    assert_eq!(calls.iter().map(|c| c.call).collect::<Vec<_>>(), want, "{calls:?}");
+    assert!(calls.iter().all(|c| c.on_main_thread), "every call on the host's UI thread: {calls:?}");
+    // Its block is processed up to two blocks (10.7 ms) before its time: never sooner than that.
+    let early = at.duration_since(first_seen.expect("seen")).unwrap_or_default();
+    assert!(early < std::time::Duration::from_millis(50), "set {early:?} before its time");
+    // While processing, the value reaches the plugin when the host passes it back as an input
+    // parameter change (this host passes none), so only the gesture is checked here.
+    let status = sender.status();
+    assert_eq!((status.get("applied"), status.get("queued")), (1, 0), "{status}");
+}
+
 /// Issue 19, VST3, the fallback: a host whose `initialize()` context offers no `IRunLoop` still
 /// gets a `/macro/1` cue as `beginEdit`, `performEdit(0.5)`, `endEdit` through its
 /// `IComponentHandler`, once each and in that order, and the controller reads 0.5 back. As

@@ -103,6 +103,28 @@ pub trait ProcessContext<P: Plugin> {
     //       change to a queue (or directly to the VST3 plugin's parameter output queues) instead of
     //       using main thread host automation (and all the locks involved there).
     // fn set_parameter<P: Param>(&self, param: &P, value: P::Plain);
+
+    /// PATCHED (osc-timecode): sets the parameter with the string ID `param_id` to `normalized`
+    /// (0.0–1.0, clamped; a stepped parameter snaps to its nearest step) as one host gesture at
+    /// sample `timing` of this block, from the audio thread: the host records it there, and the
+    /// plugin's own parameter takes the value after this `process()` call. While the host has a
+    /// gesture open on the parameter (a drag in the editor) only the value is sent, so the host
+    /// never sees begin/begin/end/end. Never allocates, locks or waits.
+    ///
+    /// CLAP puts the events in the host's output events of this block. VST3 has no way to begin a
+    /// gesture from the audio thread (`IComponentHandler` belongs to the UI thread), so there and
+    /// in wrappers without output events this returns [`RemoteParamError::Unsupported`]: use a
+    /// [`RemoteParamSetter`][super::remote_params::RemoteParamSetter] from another thread instead.
+    /// [`RemoteParamError::QueueFull`]: the host's output event list refused the events.
+    fn set_parameter_normalized(
+        &mut self,
+        timing: u32,
+        param_id: &str,
+        normalized: f32,
+    ) -> Result<(), super::remote_params::RemoteParamError> {
+        let _ = (timing, param_id, normalized);
+        Err(super::remote_params::RemoteParamError::Unsupported)
+    }
 }
 
 /// An error occurred while sending an event with [`ProcessContext::try_send_event()`].

@@ -40,6 +40,10 @@ pub enum RemoteParamError {
     /// The plugin instance is gone.
     #[error("the plugin instance is gone")]
     Gone,
+    /// This wrapper cannot set parameters this way (`ProcessContext::set_parameter_normalized()`
+    /// in a VST3 wrapper).
+    #[error("the plugin format cannot set parameters this way")]
+    Unsupported,
 }
 
 /// Sets the plugin's parameters as host gestures from a thread other than the audio thread.

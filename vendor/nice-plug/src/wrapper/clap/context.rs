@@ -137,6 +137,24 @@ impl<P: ClapPlugin> ProcessContext<P> for WrapperProcessContext<'_, P> {
         self.input_events_guard.pop_front()
     }
 
+    /// PATCHED (osc-timecode): see `Wrapper::push_gesture_to_host()`.
+    fn set_parameter_normalized(
+        &mut self,
+        timing: u32,
+        param_id: &str,
+        normalized: f32,
+    ) -> Result<(), nice_plug_core::context::remote_params::RemoteParamError> {
+        if self.host_out_events.is_null() {
+            return Err(nice_plug_core::context::remote_params::RemoteParamError::Unsupported);
+        }
+        let time = clamp_output_event_timing(timing + self.current_sample_idx, self.total_buffer_len);
+        // SAFETY: the host's output event list of this process call, checked for null above.
+        unsafe {
+            self.wrapper
+                .push_gesture_to_host(&*self.host_out_events, time, param_id, normalized)
+        }
+    }
+
     fn try_send_event(
         &mut self,
         event: PluginNoteEvent<P>,

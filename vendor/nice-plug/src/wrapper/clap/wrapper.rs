@@ -260,6 +260,13 @@ pub struct Wrapper<P: ClapPlugin> {
     /// gesture's begin and end. Holds the hashes of the parameters with an editor gesture open.
     /// `[thread-safe]`, allocated on the GUI thread when a gesture begins.
     param_event_producers: Mutex<HashSet<u32>>,
+    /// PATCHED (osc-timecode): the hashes of the parameters whose gesture begin the host has been
+    /// sent and whose end it has not, as the host has seen them: updated where the events are
+    /// handed to the host (`handle_out_events()`, on the audio thread or in a flush) and read by
+    /// `push_gesture_to_host()` (the audio thread). Allocated at its full size (one slot per
+    /// parameter) here, never grown. `[audio-thread]` and `flush()`, which CLAP never runs at the
+    /// same time.
+    host_open_gestures: AtomicRefCell<Vec<u32>>,
 
     host_thread_check: AtomicRefCell<Option<ClapPtr<clap_host_thread_check>>>,
 
@@ -572,6 +579,8 @@ impl<P: ClapPlugin> Wrapper<P> {
             .iter()
             .map(|(_, hash, _, _)| *hash)
             .collect();
+        // PATCHED (osc-timecode): one slot per parameter in `host_open_gestures`.
+        let open_gesture_slots = param_id_hashes_ptrs_groups.len();
         let param_by_hash = param_id_hashes_ptrs_groups
             .iter()
             .map(|(_, hash, ptr, _)| (*hash, *ptr))
@@ -760,6 +769,7 @@ impl<P: ClapPlugin> Wrapper<P> {
             poly_mod_ids_by_hash,
             output_parameter_events: ArrayQueue::new(OUTPUT_EVENT_QUEUE_CAPACITY),
             param_event_producers: Mutex::new(HashSet::new()),
+            host_open_gestures: AtomicRefCell::new(Vec::with_capacity(open_gesture_slots)),
 
             host_thread_check: AtomicRefCell::new(None),
 
@@ -1013,6 +1023,113 @@ impl<P: ClapPlugin> Wrapper<P> {
         Ok(())
     }
 
+    /// PATCHED (osc-timecode): records a gesture begin or end on its way to the host in
+    /// `host_open_gestures`. Never allocates: the list has a slot for every parameter.
+    fn track_host_gesture(&self, event: &OutputParamEvent) {
+        let Ok(mut open) = self.host_open_gestures.try_borrow_mut() else {
+            return;
+        };
+        match *event {
+            OutputParamEvent::BeginGesture { param_hash } => {
+                if !open.contains(&param_hash) && open.len() < open.capacity() {
+                    open.push(param_hash);
+                }
+            }
+            OutputParamEvent::EndGesture { param_hash } => open.retain(|&h| h != param_hash),
+            OutputParamEvent::SetValue { .. } => {}
+        }
+    }
+
+    /// PATCHED (osc-timecode): the audio thread's way to set a parameter as a host gesture, at
+    /// sample `time` of the block being processed: the events go straight into the host's
+    /// output events `out` (begin, value, end; only the value while the host has a gesture open
+    /// on the parameter, such as a drag in the editor, so it never sees begin/begin/end/end), and
+    /// the plugin's own parameter takes the value (it acts on it from its next block). Never
+    /// allocates, locks or waits. `[audio-thread]`, from `process()`.
+    ///
+    /// # Safety
+    ///
+    /// `out` must be the host's valid output event list of the process call running now.
+    pub unsafe fn push_gesture_to_host(
+        &self,
+        out: &clap_output_events,
+        time: u32,
+        param_id: &str,
+        normalized: f32,
+    ) -> Result<(), RemoteParamError> {
+        if !normalized.is_finite() {
+            return Err(RemoteParamError::InvalidValue);
+        }
+        let param_hash = *self
+            .param_id_to_hash
+            .get(param_id)
+            .ok_or(RemoteParamError::UnknownParam)?;
+        let param_ptr = self
+            .param_by_hash
+            .get(&param_hash)
+            .ok_or(RemoteParamError::UnknownParam)?;
+        let normalized = f64::from(normalized.clamp(0.0, 1.0));
+        let clap_plain_value = match unsafe { param_ptr.step_count() } {
+            Some(steps) => (normalized * steps as f64).round(),
+            None => normalized,
+        };
+        let open = self
+            .host_open_gestures
+            .try_borrow()
+            .map(|open| open.contains(&param_hash))
+            .unwrap_or(false);
+        let gesture = |type_: u16| clap_event_param_gesture {
+            header: clap_event_header {
+                size: mem::size_of::<clap_event_param_gesture>() as u32,
+                time,
+                space_id: CLAP_CORE_EVENT_SPACE_ID,
+                type_,
+                flags: CLAP_EVENT_IS_LIVE,
+            },
+            param_id: param_hash,
+        };
+        let value = clap_event_param_value {
+            header: clap_event_header {
+                size: mem::size_of::<clap_event_param_value>() as u32,
+                time,
+                space_id: CLAP_CORE_EVENT_SPACE_ID,
+                type_: CLAP_EVENT_PARAM_VALUE,
+                flags: CLAP_EVENT_IS_LIVE,
+            },
+            param_id: param_hash,
+            cookie: std::ptr::null_mut(),
+            port_index: -1,
+            note_id: -1,
+            channel: -1,
+            key: -1,
+            value: clap_plain_value,
+        };
+        let pushed = if open {
+            unsafe { clap_call! { out=>try_push(out, &value.header) } }
+        } else {
+            let begin = gesture(CLAP_EVENT_PARAM_GESTURE_BEGIN);
+            if !unsafe { clap_call! { out=>try_push(out, &begin.header) } } {
+                return Err(RemoteParamError::QueueFull);
+            }
+            // Once the begin is in, the end must follow whatever happens to the value.
+            let set = unsafe { clap_call! { out=>try_push(out, &value.header) } };
+            let end = gesture(CLAP_EVENT_PARAM_GESTURE_END);
+            let ended = unsafe { clap_call! { out=>try_push(out, &end.header) } };
+            crate::nice_debug_assert!(ended, "the host took the begin but not the end");
+            set
+        };
+        if !pushed {
+            return Err(RemoteParamError::QueueFull);
+        }
+        let sample_rate = self.current_buffer_config.load().map(|c| c.sample_rate);
+        self.update_plain_value_by_hash(
+            param_hash,
+            ClapParamUpdate::PlainValueSet(clap_plain_value),
+            sample_rate,
+        );
+        Ok(())
+    }
+
     /// Convenience function for setting a value for a parameter as triggered by a CLAP parameter
     /// update. The same rate is for updating parameter smoothing.
     ///
@@ -1197,6 +1314,8 @@ impl<P: ClapPlugin> Wrapper<P> {
         // shouldn't have to think about interleaving events here
         let sample_rate = self.current_buffer_config.load().map(|c| c.sample_rate);
         while let Some(change) = self.output_parameter_events.pop() {
+            // PATCHED (osc-timecode): what the host has seen open, for `push_gesture_to_host()`.
+            self.track_host_gesture(&change);
             let push_successful = match change {
                 OutputParamEvent::BeginGesture { param_hash } => {
                     let event = clap_event_param_gesture {
@@ -2360,6 +2479,16 @@ impl<P: ClapPlugin> Wrapper<P> {
                         inputs: buffers.aux_inputs,
                         outputs: buffers.aux_outputs,
                     };
+
+                    // PATCHED (osc-timecode): what other threads queued goes out at the block's
+                    // start, before what the plugin sends from `process()` at later samples, so
+                    // the host gets its output events in time order (and the plugin processes
+                    // this block with the new values already).
+                    if !process.out_events.is_null()
+                        && !wrapper.output_parameter_events.is_empty()
+                    {
+                        unsafe { wrapper.handle_out_events(&*process.out_events, block_start) };
+                    }
 
                     let mut context = wrapper.make_process_context(
                         transport,
