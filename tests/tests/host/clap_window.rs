@@ -123,14 +123,18 @@ fn host() -> anyhow::Result<()> {
     // Blocks go on (in real time) while we wait for the window's first frame.
     let mut events = Vec::new();
     let deadline = Instant::now() + FIRST_FRAME_WITHIN;
-    let first = loop {
+    loop {
         events.extend(param_events(&tick(&mut cr), macro1));
-        let image = screen.grab(width, height)?;
-        if image.distinct_colours() >= 32 {
-            break image;
+        if screen.grab(width, height)?.distinct_colours() >= 32 {
+            break;
         }
         ensure!(Instant::now() < deadline, "the window showed nothing within {FIRST_FRAME_WITHIN:?}");
-    };
+    }
+    // Half a second more for the layout to settle before anything is clicked.
+    for _ in 0..10 {
+        events.extend(param_events(&tick(&mut cr), macro1));
+    }
+    let first = screen.grab(width, height)?;
     write_png(&shots.join("clap-window-first.png"), &first)?;
 
     screen.click(MACROS_TAB)?;
@@ -250,6 +254,23 @@ fn gestures(events: &[OutputEventKind]) -> anyhow::Result<Vec<Vec<f64>>> {
     }
     ensure!(open.is_none(), "a gesture left open at the end: {:?}", open);
     Ok(done)
+}
+
+/// The checker itself: it refuses what the host must never see.
+#[test]
+fn the_gesture_checker_refuses_interleaved_open_and_stray_events() {
+    let (b, e) = (OutputEventKind::GestureBegin { param_id: 1 }, OutputEventKind::GestureEnd { param_id: 1 });
+    let v = |value| OutputEventKind::ParamValue { param_id: 1, value };
+    assert_eq!(gestures(&[b, v(0.5), v(0.25), e, b, v(0.75), e]).unwrap(), [vec![0.5, 0.25], vec![0.75]]);
+    for (bad, why) in [
+        (vec![b, v(0.5), b, v(0.25), e, e], "begin, begin"),
+        (vec![b, v(0.5), e, e], "end, end"),
+        (vec![v(0.5)], "a value outside any gesture"),
+        (vec![b, v(0.5)], "left open"),
+    ] {
+        let error = gestures(&bad).expect_err(why).to_string();
+        assert!(error.contains(why), "{bad:?}: {error}");
+    }
 }
 
 fn shots_dir() -> anyhow::Result<PathBuf> {
