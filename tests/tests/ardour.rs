@@ -5,9 +5,9 @@
 //! `tests/ardour/session.lua`.
 //!
 //! A third run records the plugin's MIDI out on the track (a Lua processor after the plugin) while
-//! the test sends it cues over loopback; a fourth records its MTC there, read by mido. One sends
-//! `/macro/1` cues while Ardour rolls and reads the Cue Macro back through Ardour's own control
-//! from Lua (issue 19). Two keep
+//! the test sends it cues over loopback; a fourth records its MTC there, read by mido. Two send
+//! cues that move parameters (issue 19), a Cue Macro and, through a `param` mapping, the Output,
+//! and read them back through Ardour's own controls from Lua. Two keep
 //! its LTC (a Lua processor after it on the track logs the left channel with Ardour's transport
 //! sample of each cycle), read by libltc, at 25 and 29.97 DF; one sends Art-Net to a loopback
 //! receiver, read by artnet_protocol against the OSC stream of the same run.
@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use osc_timecode_core::FrameRate;
 use osc_timecode_core::protocol::{TimecodeMessage, system_time_from_timetag};
 use osc_timecode_core::timecode::{Timecode, frame_at_sample, frame_start_nanos, frame_start_sample};
-use osc_timecode_tests::ardour::{Ardour, MidiEvent, Options, Played, Playing, Session};
+use osc_timecode_tests::ardour::{Ardour, MidiEvent, Options, ParamCue, Played, Playing, Session};
 use osc_timecode_tests::cues::{CueId, CueSender, CueValue, timetag};
 use osc_timecode_tests::expect::{assert_seq_consecutive, describe};
 use osc_timecode_tests::receiver::Packet;
@@ -235,6 +235,62 @@ fn ardour_sees_macro_cues_as_its_parameter_while_rolling() {
     );
     assert!(seen.iter().all(|(_, _, took)| took.is_some()), "each value seen after its ack: {seen:?}\n{log}");
     assert_eq!(played.param_end(0), 1.0, "Cue Macro 1 after the stop:\n{log}");
+}
+
+/// The issue's `param` mapping in Ardour: `/show/stop`, mapped in the plugin's machine config
+/// to `output` at 0, sent while Ardour rolls, turns the plugin's "Output" off as Ardour sees it
+/// (its control, read by the script: on from the roll's start, then off), and the timecode
+/// stream stops: nothing reaches the receiver once the change has had 200 ms to act, through
+/// the rest of the roll, the stop and the parked second after it, and the last frame sent is at
+/// most one block past the transport sample where Ardour's control read off.
+#[test]
+#[ignore = "needs ardour7-lua: apt-get install --no-install-recommends ardour"]
+fn ardour_param_cue_turns_the_output_off_while_rolling() {
+    const STOP: ParamCue = ParamCue { address: "/show/stop", param: "output", value: 0.0 };
+    let ardour = Ardour::require();
+    let rate = FrameRate::FPS_25;
+    let options = Options { watch: &["Output"], param_cues: &[STOP], project_rate: Some("TC25"), ..Options::default() };
+    let session = Session::create(&ardour, rate, options);
+    let mut acted = None;
+    let played = session.play_while(4, 0, |playing| {
+        let mut taken = half_a_second_into_the_roll(playing);
+        let ack = CueSender::new(playing.cue_addr).cue_acked(STOP.address, None, None);
+        let acked = Instant::now();
+        let off = playing.wait_line("param", SEEN_WITHIN, param_is(0, 0.0)).map(|_| acked.elapsed());
+        if off.is_some() {
+            // Frames already on their way when the audio thread took the change.
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        taken.extend(playing.rx.drain_now());
+        acted = Some((ack, off, taken.len()));
+        taken
+    });
+    let log = &played.log;
+    let (ack, off, kept) = acted.expect("the cue was sent");
+    assert_eq!(ack.status, "ok", "{} acked: {ack:?}\n{log}", STOP.address);
+    let values = played.param(0);
+    assert_eq!(
+        values.iter().map(|(_, v)| *v).collect::<Vec<_>>(),
+        [1.0, 0.0],
+        "Output as Ardour saw it while rolling (transport sample, value): {values:?}\n{log}"
+    );
+    assert!(off.is_some(), "the script reported Output off while the test waited:\n{log}");
+    assert_eq!(played.param_end(0), 0.0, "Output after the stop:\n{log}");
+    let late: Vec<_> = played.packets[kept..].iter().map(|p| describe(&p.msg())).collect();
+    assert!(late.is_empty(), "timecode after Output went off (and 200 ms):\n{}\n{log}", late.join("\n"));
+    let last = played.packets.iter().rev().find(|p| p.msg().playing).expect("frames before the cue").msg();
+    let block = played.number("block");
+    let off_at = values[1].0;
+    assert!(
+        last.frame <= frame_at_sample(off_at + block, SAMPLE_RATE, rate),
+        "the last frame sent, {}, is at most a block past Ardour's Output off at sample {off_at}",
+        describe(&last)
+    );
+    eprintln!(
+        "Output off in Ardour at sample {off_at}, {off:?} after the ack; the last frame sent {}; {} packets",
+        describe(&last),
+        played.packets.len()
+    );
 }
 
 /// Everything the issue asks of a run, against the playhead positions Ardour reported.
