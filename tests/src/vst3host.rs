@@ -30,9 +30,10 @@ use vst3::Steinberg::Vst::{
     ProcessSetup, SpeakerArr, SpeakerArrangement, String128, SymbolicSampleSizes_,
 };
 use vst3::Steinberg::{
-    FUnknown, IBStream, IBStream_, IBStreamTrait, IPluginBaseTrait, IPluginFactory, IPluginFactory2,
-    IPluginFactory2Trait, IPluginFactoryTrait, PClassInfo, PClassInfo2, TUID, int32, int64, kInvalidArgument,
-    kResultFalse, kResultOk, tresult,
+    FUnknown, IBStream, IBStream_, IBStreamTrait, IPlugFrame, IPlugFrameTrait, IPlugView, IPlugViewTrait,
+    IPluginBaseTrait, IPluginFactory, IPluginFactory2, IPluginFactory2Trait, IPluginFactoryTrait, PClassInfo,
+    PClassInfo2, TUID, ViewRect, int32, int64, kInvalidArgument, kPlatformTypeX11EmbedWindowID, kResultFalse,
+    kResultOk, tresult,
 };
 use vst3::{Class, ComPtr, ComRef, ComWrapper, Interface};
 
@@ -44,6 +45,8 @@ pub const HOST_NAME: &str = "osc-timecode host tests";
 
 /// A minimal host context: a name, no objects to create, and Linux's `IRunLoop` (event handlers
 /// on file descriptors, run on the test's thread by [`Vst3Plugin::pump_run_loop`]; no timers).
+/// It is also the `IPlugFrame` of the plugin's window ([`Vst3Plugin::open_window_x11`]), where
+/// nice-plug looks for the `IRunLoop` of the window's tasks.
 struct HostApp {
     /// What `getName` answers.
     name: String,
@@ -52,7 +55,14 @@ struct HostApp {
 }
 
 impl Class for HostApp {
-    type Interfaces = (IHostApplication, IRunLoop);
+    type Interfaces = (IHostApplication, IRunLoop, IPlugFrame);
+}
+
+impl IPlugFrameTrait for HostApp {
+    /// The host's window has a fixed size.
+    unsafe fn resizeView(&self, _view: *mut IPlugView, _new_size: *mut ViewRect) -> tresult {
+        kResultFalse
+    }
 }
 
 /// The host context of a host that offers no `IRunLoop` ([`Vst3Plugin::load_without_run_loop`]):
@@ -626,6 +636,8 @@ pub struct Vst3Plugin {
     controller: ComPtr<IEditController>,
     /// What the plugin called on the host's `IComponentHandler`, in order.
     edit_calls: Arc<Mutex<Vec<EditCallAt>>>,
+    /// The plugin's window, while open ([`Vst3Plugin::open_window_x11`]).
+    view: Option<ComPtr<IPlugView>>,
     /// The host context the plugin was initialised with (the plugin may hold it until dropped).
     _host: HostContext,
     active: bool,
@@ -734,6 +746,7 @@ impl Vst3Plugin {
             component,
             controller,
             edit_calls,
+            view: None,
             _host: host,
             active: false,
             process_mode: ProcessModes_::kRealtime as int32,
@@ -849,6 +862,49 @@ impl Vst3Plugin {
             unsafe { handler.onFDIsSet(*fd) };
         }
         ready.len()
+    }
+
+    /// `[main-thread]` Opens the plugin's window (`createView("editor")`) in the X11 window
+    /// `parent` (on the display `$DISPLAY` names, which the plugin opens itself), as a Linux host
+    /// does: `isPlatformTypeSupported(X11EmbedWindowID)`, `setFrame` (the host context, with its
+    /// `IRunLoop`), `attached`. Returns the view's size. Needs the default host (with a run loop).
+    pub fn open_window_x11(&mut self, parent: u32) -> Result<(u32, u32), String> {
+        let HostContext::WithRunLoop(host) = &self._host else { return Err("this host has no run loop".into()) };
+        let frame = host.to_com_ptr::<IPlugFrame>().ok_or("IPlugFrame")?;
+        // SAFETY: a live controller; the view it returns (or null) is ours to release.
+        let view = unsafe { ComPtr::from_raw(self.controller.createView(vst3::Steinberg::Vst::ViewType::kEditor)) }
+            .ok_or("createView(\"editor\") gave null")?;
+        // SAFETY: COM calls on the live view with a live frame (which the host context keeps
+        // alive as long as this instance), a pointer to a local and `parent`, a window the caller
+        // keeps until `close_window` (or dropping this instance) runs.
+        let size = unsafe {
+            if view.isPlatformTypeSupported(kPlatformTypeX11EmbedWindowID) != kResultOk {
+                return Err("X11EmbedWindowID is not supported".into());
+            }
+            if view.setFrame(frame.as_ptr()) != kResultOk {
+                return Err("setFrame failed".into());
+            }
+            if view.attached(parent as usize as *mut c_void, kPlatformTypeX11EmbedWindowID) != kResultOk {
+                let _ = view.setFrame(ptr::null_mut());
+                return Err("attached failed".into());
+            }
+            let mut rect = ViewRect { left: 0, top: 0, right: 0, bottom: 0 };
+            let got = view.getSize(&mut rect);
+            (got == kResultOk).then(|| ((rect.right - rect.left) as u32, (rect.bottom - rect.top) as u32))
+        };
+        self.view = Some(view);
+        size.ok_or_else(|| "getSize failed".into())
+    }
+
+    /// `[main-thread]` Closes the plugin's window (`removed`, `setFrame(null)`), if it is open.
+    pub fn close_window(&mut self) {
+        if let Some(view) = self.view.take() {
+            // SAFETY: COM calls on the live view.
+            unsafe {
+                let _ = view.removed();
+                let _ = view.setFrame(ptr::null_mut());
+            }
+        }
     }
 
     /// `IEditController::getParamNormalized` for the parameter `id`.
@@ -1048,6 +1104,7 @@ impl ContextMaker {
 
 impl Drop for Vst3Plugin {
     fn drop(&mut self) {
+        self.close_window();
         if self.active && !std::thread::panicking() {
             self.deactivate();
         }

@@ -1,5 +1,6 @@
 //! The plugin window in the CLAP host, dragged by a person while cues hit the same parameter
-//! (issue 19: "a parameter cue and a drag in the open window never interleave gestures").
+//! (issue 19: "a parameter cue and a drag in the open window never interleave gestures"). The
+//! scenario ([`drag_under_cues`]) and the display's helpers serve `vst3_window` too.
 //!
 //! The CLAP host opens the plugin's window the way a Linux host does (`clap.gui`: X11,
 //! embedded in a window of the host's own), processes blocks on its audio thread in real time,
@@ -19,6 +20,7 @@
 //! `#[ignore = "needs Xvfb: ..."]`; run with `--ignored` it fails when Xvfb is missing. Screenshots
 //! go to `target/screenshots/clap-window-*.png`.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -57,28 +59,30 @@ const CUE_VALUES: [f64; 2] = [0.25, 0.75];
 #[cfg_attr(target_os = "linux", ignore = "needs Xvfb: apt-get install xvfb")]
 #[cfg_attr(not(target_os = "linux"), ignore = "drives the window over X11 (Linux only)")]
 fn a_drag_in_the_window_and_macro_cues_never_interleave_gestures() {
-    let result = if std::env::var_os(HOST_ENV).is_some() { host() } else { run() };
+    let result = if std::env::var_os(HOST_ENV).is_some() { host() } else { run_on_xvfb(TEST_NAME, HOST_ENV) };
     if let Err(e) = result {
         panic!("{e:#}");
     }
 }
 
-/// The test: Xvfb, then the child on its display.
-fn run() -> anyhow::Result<()> {
+/// The test's first role: starts Xvfb and runs the test `test_name` of this binary again in a
+/// child process on its display, with `host_env` set (so that there it takes its second role);
+/// fails with the child's log if the child fails or takes longer than [`CHILD_WITHIN`].
+pub(crate) fn run_on_xvfb(test_name: &str, host_env: &str) -> anyhow::Result<()> {
     let Some(xvfb) = find_on_path("Xvfb") else {
         bail!("Xvfb is not installed: this test needs it (apt-get install xvfb; .ci/run does this)");
     };
     let bundle_dir = bundles().clap.parent().context("the CLAP bundle has no directory")?.to_owned();
-    let work = std::env::temp_dir().join(format!("osc-timecode-clap-window-{}", std::process::id()));
+    let work = std::env::temp_dir().join(format!("osc-timecode-window-{}-{test_name}", std::process::id()));
     std::fs::create_dir_all(&work).context("could not create the test's scratch directory")?;
     let server = Xvfb::start(&xvfb, &work)?;
 
     let log_path = work.join("host.log");
     let log = std::fs::File::create(&log_path).context("could not create the child's log")?;
     let child = Command::new(std::env::current_exe()?)
-        .args(["--exact", TEST_NAME, "--ignored", "--nocapture", "--test-threads=1"])
+        .args(["--exact", test_name, "--ignored", "--nocapture", "--test-threads=1"])
         .env("DISPLAY", &server.display)
-        .env(HOST_ENV, "1")
+        .env(host_env, "1")
         .env(BUNDLE_DIR_ENV, &bundle_dir)
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
@@ -112,19 +116,64 @@ fn run() -> anyhow::Result<()> {
 
 fn host() -> anyhow::Result<()> {
     let mut cr = CueRig::new(48_000, 256, json!({}));
-    let macro1 = nice_plug_param_hash(Param::Macro(1).string_id());
     let screen = Screen::connect()?;
     // The host's window, over the whole screen at (0, 0): window coordinates are the screen's.
     let parent = screen.host_window()?;
     let size = cr.rig.plugin.open_window_x11(parent).map_err(|e| anyhow::anyhow!(e))?;
-    let (width, height) = (u16::try_from(size.width)?, u16::try_from(size.height)?);
+    let listen = cr.listen;
+    let mut clap = ClapHost { cr, macro1: nice_plug_param_hash(Param::Macro(1).string_id()) };
+    let result = drag_under_cues(&mut clap, listen, &screen, (size.width, size.height), "clap");
+    clap.cr.rig.plugin.close_window();
+    result?;
+    let (_, on_audio) = clap.cr.rig.plugin.flush_requests();
+    ensure!(on_audio == 0, "request_flush was called on the audio thread {on_audio} times");
+    Ok(())
+}
+
+/// A host with the plugin's window open, as [`drag_under_cues`] drives it.
+pub(crate) trait WindowHost {
+    /// Keeps the host going for about 50 ms (blocks in real time, the UI thread's work) and
+    /// returns Cue Macro 1's value and gesture events since the last call, in the order the host
+    /// got them.
+    fn tick(&mut self) -> anyhow::Result<Vec<OutputEventKind>>;
+}
+
+/// The CLAP host: its output events.
+struct ClapHost {
+    /// The plugin, its transport and its cue port.
+    cr: CueRig,
+    /// Cue Macro 1's CLAP id.
+    macro1: u32,
+}
+
+impl WindowHost for ClapHost {
+    fn tick(&mut self) -> anyhow::Result<Vec<OutputEventKind>> {
+        let block = self.cr.block;
+        let report = self.cr.rig.plugin.run_realtime(&mut self.cr.rig.transport, u64::from(block) * 10, block);
+        Ok(param_events(&report, self.macro1))
+    }
+}
+
+/// The scenario, the window open in `host` (`size` pixels at the screen's top left) and the
+/// plugin listening for cues on `listen`: waits for the window's first frame, opens the Macros
+/// tab, drags Cue Macro 1 while `/macro/1` cues arrive, and checks what the host got.
+/// Screenshots are `<name>-window-*.png`.
+pub(crate) fn drag_under_cues(
+    host: &mut impl WindowHost,
+    listen: SocketAddr,
+    screen: &Screen,
+    size: (u32, u32),
+    name: &str,
+) -> anyhow::Result<()> {
+    let (width, height) = (u16::try_from(size.0)?, u16::try_from(size.1)?);
     let shots = shots_dir()?;
+    let shot = |what: &str, image: &Image| write_png(&shots.join(format!("{name}-window-{what}.png")), image);
 
     // Blocks go on (in real time) while we wait for the window's first frame.
     let mut events = Vec::new();
     let deadline = Instant::now() + FIRST_FRAME_WITHIN;
     loop {
-        events.extend(param_events(&tick(&mut cr), macro1));
+        events.extend(host.tick()?);
         if screen.grab(width, height)?.distinct_colours() >= 32 {
             break;
         }
@@ -132,28 +181,28 @@ fn host() -> anyhow::Result<()> {
     }
     // Half a second more for the layout to settle before anything is clicked.
     for _ in 0..10 {
-        events.extend(param_events(&tick(&mut cr), macro1));
+        events.extend(host.tick()?);
     }
     let first = screen.grab(width, height)?;
-    write_png(&shots.join("clap-window-first.png"), &first)?;
+    shot("first", &first)?;
 
     screen.click(MACROS_TAB)?;
     let deadline = Instant::now() + SETTLE_WITHIN;
     let tab = loop {
-        events.extend(param_events(&tick(&mut cr), macro1));
+        events.extend(host.tick()?);
         let image = screen.grab(width, height)?;
         if image.rows(170..u32::from(height)) != first.rows(170..u32::from(height)) {
             break image;
         }
         ensure!(Instant::now() < deadline, "clicking {MACROS_TAB:?} did not change the tab");
     };
-    write_png(&shots.join("clap-window-macros.png"), &tab)?;
+    shot("macros", &tab)?;
     ensure!(events.is_empty(), "parameter events before anyone touched anything: {events:?}");
 
     // The cues, from before the press until after the release, and the person.
     let stop_cues = Arc::new(AtomicBool::new(false));
     let cues = {
-        let (stop, listen) = (Arc::clone(&stop_cues), cr.listen);
+        let stop = Arc::clone(&stop_cues);
         std::thread::spawn(move || {
             let sender = CueSender::new(listen);
             let mut sent = 0usize;
@@ -174,23 +223,22 @@ fn host() -> anyhow::Result<()> {
         Ok(())
     });
     while !person.is_finished() {
-        events.extend(param_events(&tick(&mut cr), macro1));
+        events.extend(host.tick()?);
     }
     person.join().map_err(|_| anyhow::anyhow!("the person's thread panicked"))??;
     stop_cues.store(true, Ordering::Relaxed);
     let sent = cues.join().map_err(|_| anyhow::anyhow!("the cue thread panicked"))?;
     // The last cues and gestures reach the host in the next blocks.
     for _ in 0..5 {
-        events.extend(param_events(&tick(&mut cr), macro1));
+        events.extend(host.tick()?);
     }
-    write_png(&shots.join("clap-window-dragged.png"), &screen.grab(width, height)?)?;
-    cr.rig.plugin.close_window();
+    shot("dragged", &screen.grab(width, height)?)?;
 
     let gestures = gestures(&events)?;
     let (drags, cue_gestures): (Vec<_>, Vec<_>) =
         gestures.iter().partition(|values| values.iter().any(|v| !CUE_VALUES.contains(v)));
     eprintln!(
-        "{sent} cues sent, {} parameter events: {} gestures, {} of them cues outside the drag",
+        "{name}: {sent} cues sent, {} parameter events: {} gestures, {} of them cues outside the drag",
         events.len(),
         gestures.len(),
         cue_gestures.len()
@@ -198,20 +246,12 @@ fn host() -> anyhow::Result<()> {
     ensure!(drags.len() == 1, "one drag, one gesture; got {} gestures with drag values: {drags:?}", drags.len());
     let joined = drags[0].iter().filter(|v| CUE_VALUES.contains(v)).count();
     ensure!(joined > 0, "no cue value inside the drag's gesture (the overlap never happened?): {:?}", drags[0]);
-    eprintln!("the drag: {} values, {joined} of them cues joined to it", drags[0].len());
+    eprintln!("{name}: the drag: {} values, {joined} of them cues joined to it", drags[0].len());
     ensure!(!cue_gestures.is_empty(), "no cue gesture outside the drag");
     for values in &cue_gestures {
         ensure!(values.len() == 1, "a cue outside the drag is one value in its own gesture: {values:?}");
     }
-    let (_, on_audio) = cr.rig.plugin.flush_requests();
-    ensure!(on_audio == 0, "request_flush was called on the audio thread {on_audio} times");
     Ok(())
-}
-
-/// About 50 ms of blocks in real time, the transport as it is.
-fn tick(cr: &mut CueRig) -> RunReport {
-    let block = cr.block;
-    cr.rig.plugin.run_realtime(&mut cr.rig.transport, u64::from(block) * 10, block)
 }
 
 /// Macro 1's value and gesture events in `report`, in order.
@@ -231,7 +271,7 @@ fn param_events(report: &RunReport, param: u32) -> Vec<OutputEventKind> {
 
 /// The values of each gesture in `events`, checking that begin and end come strictly by turns,
 /// that every value is inside a gesture and that none is open at the end.
-fn gestures(events: &[OutputEventKind]) -> anyhow::Result<Vec<Vec<f64>>> {
+pub(crate) fn gestures(events: &[OutputEventKind]) -> anyhow::Result<Vec<Vec<f64>>> {
     let mut done = Vec::new();
     let mut open: Option<Vec<f64>> = None;
     let around = |i: usize| &events[i.saturating_sub(4)..(i + 4).min(events.len())];
@@ -284,7 +324,7 @@ fn find_on_path(program: &str) -> Option<PathBuf> {
 }
 
 /// The X display (`DISPLAY`): the host's window, captures, and a person's pointer (XTEST).
-struct Screen {
+pub(crate) struct Screen {
     /// The connection.
     conn: x11rb::rust_connection::RustConnection,
     /// The root window.
@@ -294,7 +334,7 @@ struct Screen {
 }
 
 impl Screen {
-    fn connect() -> anyhow::Result<Self> {
+    pub(crate) fn connect() -> anyhow::Result<Self> {
         use x11rb::connection::Connection;
         let (conn, screen) = x11rb::connect(None).context("could not connect to the X display in DISPLAY")?;
         let setup = &conn.setup().roots[screen];
@@ -304,7 +344,7 @@ impl Screen {
 
     /// A mapped window of the screen's size at (0, 0), for the plugin's window to live in (no
     /// window manager moves it).
-    fn host_window(&self) -> anyhow::Result<u32> {
+    pub(crate) fn host_window(&self) -> anyhow::Result<u32> {
         use x11rb::connection::Connection;
         use x11rb::protocol::xproto::{ConnectionExt, CreateWindowAux, WindowClass};
         let window = self.conn.generate_id()?;
@@ -388,7 +428,7 @@ impl Screen {
 }
 
 /// An RGB image, 8 bits per channel, rows top to bottom.
-struct Image {
+pub(crate) struct Image {
     width: u32,
     height: u32,
     rgb: Vec<u8>,
@@ -435,7 +475,8 @@ impl Xvfb {
     fn start(xvfb: &Path, work: &Path) -> anyhow::Result<Self> {
         for n in 190..290 {
             let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
-            if socket.exists() || Path::new(&format!("/tmp/.X{n}-lock")).exists() {
+            let lock = PathBuf::from(format!("/tmp/.X{n}-lock"));
+            if socket.exists() || lock.exists() {
                 continue;
             }
             let display = format!(":{n}");
@@ -450,7 +491,11 @@ impl Xvfb {
             let mut child = KillOnDrop(child);
             let deadline = Instant::now() + Duration::from_secs(20);
             while Instant::now() < deadline {
-                if socket.exists() && x11rb::connect(Some(&display)).is_ok() {
+                // Ours only if its lock file names our server: two tests starting at once may
+                // both try a display, and the one that lost answers on the winner's socket
+                // until it exits.
+                let ours = std::fs::read_to_string(&lock).is_ok_and(|pid| pid.trim() == child.0.id().to_string());
+                if ours && socket.exists() && x11rb::connect(Some(&display)).is_ok() {
                     return Ok(Self { display, _server: child });
                 }
                 if child.0.try_wait()?.is_some() {

@@ -32,3 +32,4 @@ mod clap_window;
 mod client_to_plugin;
 mod interop;
 mod vst3;
+mod vst3_window;
