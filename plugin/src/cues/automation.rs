@@ -137,8 +137,13 @@ impl Automation {
         }
     }
 
-    /// One turn: takes what the audio thread handed back, retries what waits, moves the ramps.
+    /// One turn: takes what the audio thread handed back, retries what waits, moves the ramps,
+    /// and lets the wrapper deliver changes a host's run loop left waiting
+    /// ([`RemoteParamSetter::flush_stalled`]).
     pub fn run(&mut self, now: Instant) {
+        if let Some(setter) = &self.setter {
+            setter.flush_stalled();
+        }
         while self.waiting.len() < RETURN_CAPACITY {
             let Some(due) = self.returns.as_mut().and_then(|r| r.pop().ok()) else { break };
             self.waiting.push(due);

@@ -451,6 +451,57 @@ fn vst3_timetagged_macro_cue_is_one_gesture_on_the_ui_thread_after_its_block() {
     assert_eq!((status.get("applied"), status.get("queued")), (1, 0), "{status}");
 }
 
+/// Issue 19, VST3, a host that offers an `IRunLoop` and never runs it (headless Ardour 8.7 and
+/// later: a GLib loop `ardour8-lua` does not run): after two seconds the waiting change goes to
+/// nice-plug's own thread, with one warning in the log, so a cue is not acked `ok` and then never
+/// applied. The gesture arrives once, whole; later cues go straight there.
+#[test]
+fn vst3_macro_cue_reaches_a_host_whose_run_loop_never_runs() {
+    use osc_timecode_tests::clap::nice_plug_param_hash;
+    use osc_timecode_tests::cues::{CueSender, CueValue, cues_settings, free_loopback_addr, set_cues};
+    use osc_timecode_tests::vst3host::{EditCall, EditCallAt};
+
+    if !in_child(module_path!(), "vst3_macro_cue_reaches_a_host_whose_run_loop_never_runs", PATIENCE * 4) {
+        return;
+    }
+    let log = PluginLog::new();
+    let listen = free_loopback_addr();
+    let mut plugin = vst3_configured(None, "25", 0, |s| set_cues(s, cues_settings(listen, serde_json::json!({}))));
+    plugin.activate(48_000, 256);
+    plugin.set_processing(false);
+    let mut sender = CueSender::new(listen);
+    sender.wait_ready();
+    let id = nice_plug_param_hash("macro1");
+    let gestures = |calls: Vec<EditCallAt>| -> Vec<EditCallAt> {
+        calls.into_iter().filter(|c| !matches!(c.call, EditCall::Restart(_))).collect()
+    };
+    // The host's run loop is never pumped here.
+    let wait_for = |n: usize| {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        while gestures(plugin.edit_calls()).len() < n && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        gestures(plugin.edit_calls())
+    };
+    assert_eq!(sender.cue_acked("/macro/1", Some(CueValue::Float(0.5)), None).status, "ok");
+    let first = [EditCall::Begin(id), EditCall::Perform(id, 0.5), EditCall::End(id)];
+    let calls = wait_for(first.len());
+    assert_eq!(calls.iter().map(|c| c.call).collect::<Vec<_>>(), first, "{calls:?}");
+    assert_eq!(calls[0].thread_name.as_deref(), Some("bg-worker"), "nice-plug's own thread: {calls:?}");
+    assert_eq!(plugin.param_normalized(id), 0.5);
+    log.wait_for(&["WARN", "the host's run loop has not run a task for 2s"]);
+
+    assert_eq!(sender.cue_acked("/macro/1", Some(CueValue::Float(0.25)), None).status, "ok");
+    let second = [EditCall::Begin(id), EditCall::Perform(id, 0.25), EditCall::End(id)];
+    let calls = wait_for(first.len() + second.len());
+    let want: Vec<EditCall> = first.iter().chain(&second).copied().collect();
+    assert_eq!(calls.iter().map(|c| c.call).collect::<Vec<_>>(), want, "each once, in order: {calls:?}");
+    assert_eq!(plugin.pump_run_loop(), 1, "the host's loop still holds the first task, which finds nothing");
+    assert_eq!(gestures(plugin.edit_calls()).len(), want.len(), "nothing twice");
+    assert_eq!(log.count(&["the host's run loop has not run a task"]), 1, "warned once");
+    plugin.set_processing(true);
+}
+
 /// Issue 19, VST3, the fallback: a host whose `initialize()` context offers no `IRunLoop` still
 /// gets a `/macro/1` cue as `beginEdit`, `performEdit(0.5)`, `endEdit` through its
 /// `IComponentHandler`, once each and in that order, and the controller reads 0.5 back. As

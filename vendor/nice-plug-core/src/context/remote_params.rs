@@ -53,4 +53,10 @@ pub trait RemoteParamSetter: Send + Sync {
     /// (0.0–1.0, clamped; a stepped parameter snaps to its nearest step) as one gesture: begin,
     /// set, end.
     fn set_parameter_normalized(&self, param_id: &str, normalized: f32) -> Result<(), RemoteParamError>;
+
+    /// Call now and then (every few tens of milliseconds) from the setter's thread while changes
+    /// may be waiting: where the wrapper handed them to a host run loop that has not run them for
+    /// a while (VST3: a host that offers an `IRunLoop` and never runs it, as headless Ardour 8.7
+    /// and later), it delivers them another way. Cheap when nothing waits; a no-op by default.
+    fn flush_stalled(&self) {}
 }

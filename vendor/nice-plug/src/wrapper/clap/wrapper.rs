@@ -1045,7 +1045,9 @@ impl<P: ClapPlugin> Wrapper<P> {
     /// output events `out` (begin, value, end; only the value while the host has a gesture open
     /// on the parameter, such as a drag in the editor, so it never sees begin/begin/end/end), and
     /// the plugin's own parameter takes the value (it acts on it from its next block). Never
-    /// allocates, locks or waits. `[audio-thread]`, from `process()`.
+    /// allocates, locks, waits or asks the host for anything but the output events (an open
+    /// editor is not sent a task: it reads the value when it next draws). `[audio-thread]`, from
+    /// `process()`.
     ///
     /// # Safety
     ///
@@ -1121,12 +1123,16 @@ impl<P: ClapPlugin> Wrapper<P> {
         if !pushed {
             return Err(RemoteParamError::QueueFull);
         }
-        let sample_rate = self.current_buffer_config.load().map(|c| c.sample_rate);
-        self.update_plain_value_by_hash(
-            param_hash,
-            ClapParamUpdate::PlainValueSet(clap_plain_value),
-            sample_rate,
-        );
+        // The value itself, as `update_plain_value_by_hash()` sets it, but without telling the
+        // editor through a GUI task: that would ask the host for a main-thread callback from the
+        // audio thread. An open editor reads the value when it next draws.
+        let normalized_value =
+            clap_plain_value as f32 / unsafe { param_ptr.step_count() }.unwrap_or(1) as f32;
+        if unsafe { param_ptr._internal_set_normalized_value(normalized_value) } {
+            if let Some(config) = self.current_buffer_config.load() {
+                unsafe { param_ptr._internal_update_smoother(config.sample_rate, false) };
+            }
+        }
         Ok(())
     }
 

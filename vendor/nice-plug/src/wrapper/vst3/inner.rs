@@ -23,6 +23,7 @@ use parking_lot::RwLock;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 use try_lock::TryLock;
 #[cfg(feature = "editor")]
 use vst3::ComWrapper;
@@ -113,6 +114,12 @@ pub(crate) struct WrapperInner<P: Vst3Plugin> {
     /// A `Task::RemoteParams` is posted and has not started draining `remote_params` yet (one task
     /// at a time, however many changes). `[thread-safe]`
     pub remote_params_posted: AtomicBool,
+    /// When the `Task::RemoteParams` waiting now was posted to the host's run loop, if it went
+    /// there. `[thread-safe]`
+    pub remote_params_posted_at: Mutex<Option<Instant>>,
+    /// The host's run loop took a task and did not run it for `HOST_RUN_LOOP_PATIENCE`: from then
+    /// on this instance's remote changes go to nice-plug's event loop. `[thread-safe]`
+    pub host_run_loop_stalled: AtomicBool,
     /// The parameters (hashes) with a gesture of the editor's open, so a remote change joins it
     /// instead of interleaving. `[main-thread]` (locked: the editor's context may be used from
     /// more than one thread).
@@ -388,6 +395,8 @@ impl<P: Vst3Plugin> WrapperInner<P> {
             host_is_ardour: AtomicBool::new(false),
             remote_params: ArrayQueue::new(REMOTE_PARAM_QUEUE_CAPACITY),
             remote_params_posted: AtomicBool::new(false),
+            remote_params_posted_at: Mutex::new(None),
+            host_run_loop_stalled: AtomicBool::new(false),
             editor_gestures: Mutex::new(HashSet::new()),
             #[cfg(all(feature = "editor", target_family = "unix", not(target_os = "macos")))]
             host_run_loop: RwLock::new(None),
@@ -512,9 +521,12 @@ impl<P: Vst3Plugin> WrapperInner<P> {
             return Ok(());
         }
         #[cfg(all(feature = "editor", target_family = "unix", not(target_os = "macos")))]
-        if let Some(run_loop) = &*self.host_run_loop.read() {
-            if run_loop.post_task(Task::RemoteParams).is_ok() {
-                return Ok(());
+        if !self.host_run_loop_stalled.load(Ordering::SeqCst) {
+            if let Some(run_loop) = &*self.host_run_loop.read() {
+                if run_loop.post_task(Task::RemoteParams).is_ok() {
+                    *self.remote_params_posted_at.lock() = Some(Instant::now());
+                    return Ok(());
+                }
             }
         }
         if !self.schedule_gui(Task::RemoteParams) {
@@ -524,11 +536,37 @@ impl<P: Vst3Plugin> WrapperInner<P> {
         Ok(())
     }
 
+    /// PATCHED (osc-timecode): a host that offers an `IRunLoop` but does not run it (headless
+    /// Ardour 8.7 and later, whose GLib loop `ardour8-lua` never runs) would keep every remote
+    /// change waiting: once a task posted there has waited `HOST_RUN_LOOP_PATIENCE`, it is posted
+    /// to nice-plug's own event loop too (whichever runs first drains the queue; the other finds
+    /// it empty), with a warning, and this instance stops using the host's run loop.
+    /// `[thread-safe, !audio-thread]`, from `RemoteParamSetter::flush_stalled()`.
+    fn rescue_stalled_remote_params(&self) {
+        let mut posted_at = self.remote_params_posted_at.lock();
+        let stalled = posted_at.is_some_and(|at| at.elapsed() >= HOST_RUN_LOOP_PATIENCE);
+        if !stalled || !self.remote_params_posted.load(Ordering::SeqCst) {
+            return;
+        }
+        *posted_at = None;
+        drop(posted_at);
+        if !self.host_run_loop_stalled.swap(true, Ordering::SeqCst) {
+            crate::nice_warn!(
+                "the host's run loop has not run a task for {HOST_RUN_LOOP_PATIENCE:?}: parameter changes from \
+                 this plugin now reach the host from nice-plug's own thread, not the host's UI thread"
+            );
+        }
+        if !self.schedule_gui(Task::RemoteParams) {
+            self.remote_params_posted.store(false, Ordering::SeqCst);
+        }
+    }
+
     /// PATCHED (osc-timecode): runs the pending remote changes, each as one gesture through the
     /// host's `IComponentHandler` (only the value while the editor holds a gesture open on that
     /// parameter). `[main-thread]`
     fn run_remote_params(&self) {
         self.remote_params_posted.store(false, Ordering::SeqCst);
+        *self.remote_params_posted_at.lock() = None;
         let handler = self.component_handler.read();
         let sample_rate = self.current_buffer_config.load().map(|c| c.sample_rate);
         while let Some((hash, normalized)) = self.remote_params.pop() {
@@ -868,6 +906,10 @@ impl<P: Vst3Plugin> MainThreadExecutor<Task<P>> for WrapperInner<P> {
 /// PATCHED (osc-timecode): remote parameter changes waiting for the UI thread, at most (beyond,
 /// `RemoteParamError::QueueFull`).
 pub const REMOTE_PARAM_QUEUE_CAPACITY: usize = 512;
+/// PATCHED (osc-timecode): how long a task may wait in the host's run loop before remote
+/// parameter changes go through nice-plug's own event loop instead
+/// (`WrapperInner::rescue_stalled_remote_params()`).
+const HOST_RUN_LOOP_PATIENCE: Duration = Duration::from_secs(2);
 
 /// PATCHED (osc-timecode): the VST3 wrapper's `RemoteParamSetter`. VST3 wants
 /// `IComponentHandler::beginEdit`/`performEdit`/`endEdit` on the UI thread, so a call queues the
@@ -893,6 +935,12 @@ impl<P: Vst3Plugin> RemoteParamSetter for Vst3RemoteParamSetter<P> {
             None => normalized,
         };
         inner.queue_remote_param(hash, normalized)
+    }
+
+    fn flush_stalled(&self) {
+        if let Some(inner) = self.inner.upgrade() {
+            inner.rescue_stalled_remote_params();
+        }
     }
 }
 
