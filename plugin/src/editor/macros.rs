@@ -5,14 +5,15 @@
 //! is held, end when it is released. The cue thread sets the same parameters at any moment
 //! (`/macro/N`, through nice-plug's `RemoteParamSetter`); while the window holds a gesture open
 //! on a macro, nice-plug's wrapper puts the cue's value inside that gesture instead of a gesture
-//! of its own, so the host never sees begin, begin, end, end (issue 19; the host test
-//! `tests/tests/host/clap_window.rs` drags a macro under a cue flood).
+//! of its own, so the host never sees begin, begin, end, end (issue 19; the host tests
+//! `tests/tests/host/clap_window.rs` and `vst3_window.rs` drag a macro under a cue flood).
 //!
 //! Not nice-plug-egui's `ParamSlider`: it begins a gesture when the button goes down on it and
 //! ends it only when egui reports the end of a drag, which a click (press and release without
 //! moving) never is, so a click would leave the host's gesture open and every later cue
-//! joined to it. Here [`Gesture`] decides begin and end from the value changing and the button
-//! being held, each frame, and a gesture still open when the window's state goes is ended then.
+//! joined to it (`plugin/tests/window_macros.rs` shows both). Here [`Gesture`] decides begin and
+//! end from the value changing and the button being held, each frame, and a gesture still open
+//! when the window's state goes is ended then.
 //!
 //! `[gui-thread]` throughout.
 
