@@ -18,7 +18,7 @@
 //! the display `DISPLAY` names; setting it in this process, where other tests run, would race
 //! them), and the child is the host and the person. The test is
 //! `#[ignore = "needs Xvfb: ..."]`; run with `--ignored` it fails when Xvfb is missing. Screenshots
-//! go to `target/screenshots/clap-window-*.png`.
+//! go to `target/screenshots/clap-window-*.png` (`vst3-window-*.png` for `vst3_window`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
