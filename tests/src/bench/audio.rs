@@ -492,13 +492,15 @@ pub fn alloc_child(quick: bool) -> anyhow::Result<()> {
             let cues = s.spawn(|| {
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
-                    // Immediate, timetagged, notes (with their note-offs) and CCs, and a pattern.
+                    // Immediate, timetagged, notes (with their note-offs) and CCs, and a pattern;
+                    // timetagged parameter cues, which the audio thread sets at their sample.
                     let v = Some(CueValue::Int((n % 127) as i32 + 1));
                     sender.cue(&format!("/cue/{}", n % 128), v, None);
                     sender.cue(&format!("/trigger/{}", n % 128), v, None);
                     let at = timetag(SystemTime::now() + Duration::from_millis(20 + n % 200));
                     sender.cue_at("/cue/{1,2,3}", v, None, at);
-                    n += 3;
+                    sender.cue_at(&format!("/macro/{}", n % 8 + 1), v, None, at);
+                    n += 4;
                     std::thread::sleep(Duration::from_millis(1));
                 }
                 n
@@ -767,7 +769,7 @@ pub fn run(ctx: &Ctx) -> Section {
                         "0: the debug bundle (nice-plug's `assert_process_allocs`, which aborts the process on the \
                          first allocation inside `process()`) ran {blocks} blocks at 64, 512 and 4096 samples with 8 \
                          targets, LTC on both channels (still while stopped) and MTC on, {cues} cues sent while it \
-                         ran (immediate, timetagged, notes, CCs, patterns), locates, loops, stop and start, without \
+                         ran (immediate, timetagged, notes, CCs, patterns, timetagged parameter cues), locates, loops, stop and start, without \
                          aborting"
                     ),
                     true,

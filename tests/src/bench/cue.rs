@@ -13,7 +13,7 @@ use rosc::OscType;
 
 use super::stats::{Summary, cell, num};
 use super::{Ctx, Section, Target, cue_plugin, signed_secs_wall, sleep_until};
-use crate::clap::{BlockRecord, Midi, RunReport};
+use crate::clap::{BlockRecord, Midi, OutputEventKind, RunReport, nice_plug_param_hash};
 use crate::cues::{CueSender, CueValue, Status, encode, expected_offset, message, query_status, timetag};
 use crate::transport::Transport;
 
@@ -147,6 +147,57 @@ struct Latency {
     after: Option<Duration>,
 }
 
+/// What the latency runs send: MIDI cues (the baseline) or parameter cues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// `/trigger/1 i` immediate, `/trigger/2 i` timetagged: control changes 1 and 2, value i.
+    Midi,
+    /// `/macro/1 i` immediate, `/macro/2 i` timetagged: Cue Macro 1 and 2 set to i / 127, as the
+    /// host's parameter value events.
+    Param,
+}
+
+impl Kind {
+    /// The immediate and the timetagged cue's address.
+    fn addresses(self) -> [&'static str; 2] {
+        match self {
+            Self::Midi => ["/trigger/1", "/trigger/2"],
+            Self::Param => ["/macro/1", "/macro/2"],
+        }
+    }
+
+    /// Which of the two cues an output event of `report` is (0 immediate, 1 timetagged) and the
+    /// cue's index `i`, with the event's block and offset.
+    fn landed(self, report: &RunReport) -> Vec<(usize, usize, usize, u32)> {
+        match self {
+            Self::Midi => report
+                .midi()
+                .into_iter()
+                .filter_map(|m| match m.midi {
+                    Midi::ControlChange { number: n @ 1..=2, value, .. } => {
+                        Some((usize::from(n - 1), usize::from(value), m.block, m.offset))
+                    }
+                    _ => None,
+                })
+                .collect(),
+            Self::Param => {
+                let macros = [nice_plug_param_hash("macro1"), nice_plug_param_hash("macro2")];
+                report
+                    .events
+                    .iter()
+                    .filter_map(|e| match e.kind {
+                        OutputEventKind::ParamValue { param_id, value } => {
+                            let which = macros.iter().position(|&m| m == param_id)?;
+                            Some((which, (value * 127.0).round() as usize, e.block, e.time))
+                        }
+                        _ => None,
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
 /// Index of the block that was running at `t`: the last one that started at or before it.
 fn block_at(blocks: &[BlockRecord], t: SystemTime) -> Option<usize> {
     blocks.iter().rposition(|b| b.wall_start <= t)
@@ -155,7 +206,8 @@ fn block_at(blocks: &[BlockRecord], t: SystemTime) -> Option<usize> {
 /// Sends immediate then timetagged cues into a paced run at `block` samples and measures where
 /// each one's MIDI event landed. With `after`, the timetagged cues wait until that long after
 /// activation.
-fn latency(block: u32, quick: bool, after: Option<Duration>) -> anyhow::Result<Latency> {
+fn latency(kind: Kind, block: u32, quick: bool, after: Option<Duration>) -> anyhow::Result<Latency> {
+    let [now_address, tagged_address] = kind.addresses();
     let n = if quick { 15 } else { 60 };
     let lead = Duration::from_millis(300);
     let (_sink, listen, mut plugin) = cue_plugin()?;
@@ -177,7 +229,7 @@ fn latency(block: u32, quick: bool, after: Option<Duration>) -> anyhow::Result<L
             for i in 0..n {
                 sleep_until(at);
                 immediate.push(SystemTime::now());
-                sender.cue("/trigger/1", Some(CueValue::Int(i)), None);
+                sender.cue(now_address, Some(CueValue::Int(i)), None);
                 at += Duration::from_millis(50 + (i as u64 * 7) % 13);
             }
             if let Some(after) = after {
@@ -187,7 +239,7 @@ fn latency(block: u32, quick: bool, after: Option<Duration>) -> anyhow::Result<L
                 sleep_until(at);
                 let due = SystemTime::now() + lead;
                 tagged.push(due);
-                sender.cue_at("/trigger/2", Some(CueValue::Int(i)), None, timetag(due));
+                sender.cue_at(tagged_address, Some(CueValue::Int(i)), None, timetag(due));
                 at += Duration::from_millis(50 + (i as u64 * 5) % 11);
             }
             (immediate, tagged)
@@ -199,33 +251,31 @@ fn latency(block: u32, quick: bool, after: Option<Duration>) -> anyhow::Result<L
     plugin.deactivate();
     let (mut blocks, mut ms, mut landing, mut in_gap) = (Vec::new(), Vec::new(), Vec::new(), 0);
     let (mut got_immediate, mut got_tagged) = (0, 0);
-    for m in report.midi() {
-        let Midi::ControlChange { number, value, .. } = m.midi else { continue };
-        let b = &report.block_log[m.block];
-        match number {
-            1 => {
-                let Some(sent) = immediate.get(usize::from(value)) else { continue };
+    for (which, value, block_index, offset) in kind.landed(&report) {
+        let b = &report.block_log[block_index];
+        match which {
+            0 => {
+                let Some(sent) = immediate.get(value) else { continue };
                 got_immediate += 1;
                 if let Some(running) = block_at(&report.block_log, *sent) {
-                    blocks.push(m.block as f64 - running as f64);
+                    blocks.push(block_index as f64 - running as f64);
                 }
                 ms.push(signed_secs_wall(*sent, b.wall_start) * 1e3);
             }
-            2 => {
-                let Some(due) = tagged.get(usize::from(value)) else { continue };
+            _ => {
+                let Some(due) = tagged.get(value) else { continue };
                 got_tagged += 1;
                 let want = expected_offset(*due, Duration::ZERO, b, SR);
-                let prev = m.block.checked_sub(1).map(|p| &report.block_log[p]);
+                let prev = block_index.checked_sub(1).map(|p| &report.block_log[p]);
                 let in_prev = prev.map(|p| expected_offset(*due, Duration::ZERO, p, SR));
-                if m.offset == 0 && want < 0 && prev.zip(in_prev).is_some_and(|(p, i)| i >= i64::from(p.len)) {
+                if offset == 0 && want < 0 && prev.zip(in_prev).is_some_and(|(p, i)| i >= i64::from(p.len)) {
                     // Due after the previous block's last sample and before this block began.
                     in_gap += 1;
                     landing.push(0.0);
                 } else {
-                    landing.push((i64::from(m.offset) - want) as f64);
+                    landing.push((i64::from(offset) - want) as f64);
                 }
             }
-            _ => {}
         }
     }
     Ok(Latency {
@@ -333,7 +383,7 @@ pub fn run(ctx: &Ctx) -> Section {
     };
     for &(block, after) in runs {
         eprintln!("[bench] cue path: latency at {block} samples");
-        match latency(block, ctx.quick, after) {
+        match latency(Kind::Midi, block, ctx.quick, after) {
             Ok(l) => {
                 let label = match after {
                     Some(a) => format!("{block}, timetagged cues sent {} s after activation", a.as_secs()),
@@ -399,5 +449,84 @@ pub fn run(ctx: &Ctx) -> Section {
             met: Some(all_matched),
         });
     }
+    parameter_latency(ctx, &lat, &mut body, &mut targets, &mut headline);
     Section { title: "6. Cue path".into(), body, targets, headline, findings }
+}
+
+/// The latency table for parameter cues (issue 19), beside the MIDI cues' (`midi`, the baseline).
+fn parameter_latency(
+    ctx: &Ctx,
+    midi: &[Latency],
+    body: &mut String,
+    targets: &mut Vec<Target>,
+    headline: &mut Vec<String>,
+) {
+    body.push_str(
+        "### Parameter cues\n\nThe same runs with `/macro/1 i` (immediate) and `/macro/2 i` (timetagged) instead of \
+         `/trigger/1` and `/trigger/2`: where the host got each Cue Macro's parameter value event (CLAP output \
+         events), measured as above. Immediate parameter cues are set by the cue thread through the wrapper's \
+         queue, which the host gets at the start of the next block; timetagged ones are placed by the audio thread \
+         as MIDI cues are and set at their sample (PROTOCOL.md, \"Parameter changes\"). The MIDI cues' table above \
+         is the baseline.\n\n| block | immediate: blocks p50 / p99 / max | send → block start ms p50 / p99 / max | \
+         matched | timetagged: landing error samples p50 / p99 / max | signed p50 | matched | MIDI baseline: \
+         landing error max |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    let blocks: &[u32] = &[64, 512, 4096];
+    let mut params = Vec::new();
+    for &block in blocks {
+        eprintln!("[bench] cue path: parameter cue latency at {block} samples");
+        let baseline = midi.iter().find(|l| l.block == block && l.after.is_none()).and_then(|l| l.landing);
+        match latency(Kind::Param, block, ctx.quick, None) {
+            Ok(l) => {
+                body.push_str(&format!(
+                    "| {block} | {} | {} | {}/{} | {} | {} | {}/{} | {} |\n",
+                    cell(l.blocks),
+                    cell(l.ms),
+                    l.immediate.0,
+                    l.immediate.1,
+                    cell(l.landing),
+                    num(l.landing_signed_p50),
+                    l.tagged.0,
+                    l.tagged.1,
+                    baseline.map_or("—".to_owned(), |s| num(s.max)),
+                ));
+                params.push((l, baseline));
+            }
+            Err(e) => body.push_str(&format!("| {block} | failed: {e:#} | | | | | | |\n")),
+        }
+    }
+    body.push('\n');
+    if params.is_empty() {
+        return;
+    }
+    let all_matched = params.iter().all(|(l, _)| l.immediate.0 == l.immediate.1 && l.tagged.0 == l.tagged.1);
+    targets.push(Target {
+        target: "every parameter cue reaches the host as a parameter value".into(),
+        result: if all_matched { "all matched".into() } else { "some cues missing (see the table)".into() },
+        met: Some(all_matched),
+    });
+    // A timetagged parameter cue is placed as a MIDI cue is: its error is the MIDI baseline's,
+    // within a sample of the harness's own reading of the block start.
+    let worst = params.iter().filter_map(|(l, _)| l.landing).map(|s| s.max).fold(0.0f64, f64::max);
+    let baseline = params.iter().filter_map(|(_, b)| *b).map(|s| s.max).fold(0.0f64, f64::max);
+    let as_midi = worst <= baseline.max(1.0) + 1.0;
+    targets.push(Target {
+        target: "timetagged parameter cues land where MIDI cues do (landing error ≤ the MIDI baseline's + 1 sample)"
+            .into(),
+        result: format!("at most {} samples (MIDI: {})", num(worst), num(baseline)),
+        met: Some(as_midi),
+    });
+    let immediate: Vec<String> = params
+        .iter()
+        .map(|(l, _)| {
+            let s = l.blocks.map_or("—".to_owned(), |s| format!("p50 {} p99 {}", num(s.p50), num(s.p99)));
+            format!("{}: {s}", l.block)
+        })
+        .collect();
+    headline.push(format!(
+        "parameter cues: immediate, in blocks: {}; timetagged landing error at most {} samples (MIDI cues: {})",
+        immediate.join(", "),
+        num(worst),
+        num(baseline)
+    ));
 }
