@@ -362,6 +362,28 @@ fn vst3_artnet_labels_are_the_osc_streams() {
     }
 }
 
+/// The gesture calls (begin, perform, end) the host's `IComponentHandler` got so far, in order
+/// (restarts left out).
+fn gestures(plugin: &Vst3Plugin) -> Vec<osc_timecode_tests::vst3host::EditCallAt> {
+    use osc_timecode_tests::vst3host::EditCall;
+    plugin.edit_calls().into_iter().filter(|c| !matches!(c.call, EditCall::Restart(_))).collect()
+}
+
+/// Waits up to [`PATIENCE`] for `n` gesture calls, running `between` (pump the host's run loop,
+/// process a block, ...) between looks; returns the calls then.
+fn wait_for_gestures(
+    plugin: &mut Vst3Plugin,
+    n: usize,
+    mut between: impl FnMut(&mut Vst3Plugin),
+) -> Vec<osc_timecode_tests::vst3host::EditCallAt> {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while gestures(plugin).len() < n && std::time::Instant::now() < deadline {
+        between(plugin);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    gestures(plugin)
+}
+
 /// Issue 19, VST3: a `/macro/1` cue reaches the host as `beginEdit`, `performEdit`, `endEdit`
 /// through its `IComponentHandler`, in that order, on the host's UI thread (the task runs in the
 /// `IRunLoop` the host passed to `initialize()`, pumped here on the test's thread) with no editor
@@ -370,7 +392,7 @@ fn vst3_artnet_labels_are_the_osc_streams() {
 fn vst3_macro_cue_is_one_gesture_on_the_hosts_ui_thread() {
     use osc_timecode_tests::clap::nice_plug_param_hash;
     use osc_timecode_tests::cues::{CueSender, CueValue, cues_settings, free_loopback_addr, set_cues};
-    use osc_timecode_tests::vst3host::{EditCall, EditCallAt};
+    use osc_timecode_tests::vst3host::EditCall;
 
     let listen = free_loopback_addr();
     let mut plugin = vst3_configured(None, "25", 0, |s| set_cues(s, cues_settings(listen, serde_json::json!({}))));
@@ -385,15 +407,9 @@ fn vst3_macro_cue_is_one_gesture_on_the_hosts_ui_thread() {
 
     let id = nice_plug_param_hash("macro1");
     let want = [EditCall::Begin(id), EditCall::Perform(id, 0.5), EditCall::End(id)];
-    let gestures = |calls: Vec<EditCallAt>| -> Vec<EditCallAt> {
-        calls.into_iter().filter(|c| !matches!(c.call, EditCall::Restart(_))).collect()
-    };
-    let deadline = std::time::Instant::now() + PATIENCE;
-    while gestures(plugin.edit_calls()).len() < want.len() && std::time::Instant::now() < deadline {
-        plugin.pump_run_loop();
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    let calls = gestures(plugin.edit_calls());
+    let calls = wait_for_gestures(&mut plugin, want.len(), |p| {
+        p.pump_run_loop();
+    });
     assert_eq!(calls.iter().map(|c| c.call).collect::<Vec<_>>(), want, "{calls:?}");
     assert!(calls.iter().all(|c| c.on_main_thread), "every call on the host's UI thread: {calls:?}");
     assert_eq!(plugin.param_normalized(id), 0.5, "the controller reads the new value");
@@ -410,7 +426,7 @@ fn vst3_macro_cue_is_one_gesture_on_the_hosts_ui_thread() {
 fn vst3_timetagged_macro_cue_is_one_gesture_on_the_ui_thread_after_its_block() {
     use osc_timecode_tests::clap::nice_plug_param_hash;
     use osc_timecode_tests::cues::{CueSender, cues_settings, free_loopback_addr, message, set_cues, timetag};
-    use osc_timecode_tests::vst3host::{EditCall, EditCallAt};
+    use osc_timecode_tests::vst3host::EditCall;
 
     let listen = free_loopback_addr();
     let mut plugin = vst3_configured(None, "25", 0, |s| set_cues(s, cues_settings(listen, serde_json::json!({}))));
@@ -424,22 +440,16 @@ fn vst3_timetagged_macro_cue_is_one_gesture_on_the_ui_thread_after_its_block() {
 
     let id = nice_plug_param_hash("macro1");
     let want = [EditCall::Begin(id), EditCall::Perform(id, 0.5), EditCall::End(id)];
-    let gestures = |calls: Vec<EditCallAt>| -> Vec<EditCallAt> {
-        calls.into_iter().filter(|c| !matches!(c.call, EditCall::Restart(_))).collect()
-    };
     // Blocks about as fast as they play, with the UI thread's run loop pumped between them.
     let mut transport = Transport::new(48_000);
-    let deadline = std::time::Instant::now() + PATIENCE;
     let mut first_seen = None;
-    while gestures(plugin.edit_calls()).len() < want.len() && std::time::Instant::now() < deadline {
-        plugin.run(&mut transport, 256, 256);
-        plugin.pump_run_loop();
-        if first_seen.is_none() && !gestures(plugin.edit_calls()).is_empty() {
+    let calls = wait_for_gestures(&mut plugin, want.len(), |p| {
+        p.run(&mut transport, 256, 256);
+        p.pump_run_loop();
+        if first_seen.is_none() && !gestures(p).is_empty() {
             first_seen = Some(std::time::SystemTime::now());
         }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    let calls = gestures(plugin.edit_calls());
+    });
     assert_eq!(calls.iter().map(|c| c.call).collect::<Vec<_>>(), want, "{calls:?}");
     assert!(calls.iter().all(|c| c.on_main_thread), "every call on the host's UI thread: {calls:?}");
     // Its block is processed up to two blocks (10.7 ms) before its time: never sooner than that.
@@ -459,7 +469,7 @@ fn vst3_timetagged_macro_cue_is_one_gesture_on_the_ui_thread_after_its_block() {
 fn vst3_macro_cue_reaches_a_host_whose_run_loop_never_runs() {
     use osc_timecode_tests::clap::nice_plug_param_hash;
     use osc_timecode_tests::cues::{CueSender, CueValue, cues_settings, free_loopback_addr, set_cues};
-    use osc_timecode_tests::vst3host::{EditCall, EditCallAt};
+    use osc_timecode_tests::vst3host::EditCall;
 
     if !in_child(module_path!(), "vst3_macro_cue_reaches_a_host_whose_run_loop_never_runs", PATIENCE * 4) {
         return;
@@ -472,20 +482,10 @@ fn vst3_macro_cue_reaches_a_host_whose_run_loop_never_runs() {
     let mut sender = CueSender::new(listen);
     sender.wait_ready();
     let id = nice_plug_param_hash("macro1");
-    let gestures = |calls: Vec<EditCallAt>| -> Vec<EditCallAt> {
-        calls.into_iter().filter(|c| !matches!(c.call, EditCall::Restart(_))).collect()
-    };
     // The host's run loop is never pumped here.
-    let wait_for = |n: usize| {
-        let deadline = std::time::Instant::now() + PATIENCE;
-        while gestures(plugin.edit_calls()).len() < n && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-        gestures(plugin.edit_calls())
-    };
     assert_eq!(sender.cue_acked("/macro/1", Some(CueValue::Float(0.5)), None).status, "ok");
     let first = [EditCall::Begin(id), EditCall::Perform(id, 0.5), EditCall::End(id)];
-    let calls = wait_for(first.len());
+    let calls = wait_for_gestures(&mut plugin, first.len(), |_| {});
     assert_eq!(calls.iter().map(|c| c.call).collect::<Vec<_>>(), first, "{calls:?}");
     assert_eq!(calls[0].thread_name.as_deref(), Some("bg-worker"), "nice-plug's own thread: {calls:?}");
     assert_eq!(plugin.param_normalized(id), 0.5);
@@ -493,11 +493,11 @@ fn vst3_macro_cue_reaches_a_host_whose_run_loop_never_runs() {
 
     assert_eq!(sender.cue_acked("/macro/1", Some(CueValue::Float(0.25)), None).status, "ok");
     let second = [EditCall::Begin(id), EditCall::Perform(id, 0.25), EditCall::End(id)];
-    let calls = wait_for(first.len() + second.len());
+    let calls = wait_for_gestures(&mut plugin, first.len() + second.len(), |_| {});
     let want: Vec<EditCall> = first.iter().chain(&second).copied().collect();
     assert_eq!(calls.iter().map(|c| c.call).collect::<Vec<_>>(), want, "each once, in order: {calls:?}");
     assert_eq!(plugin.pump_run_loop(), 1, "the host's loop still holds the first task, which finds nothing");
-    assert_eq!(gestures(plugin.edit_calls()).len(), want.len(), "nothing twice");
+    assert_eq!(gestures(&plugin).len(), want.len(), "nothing twice");
     assert_eq!(log.count(&["the host's run loop has not run a task"]), 1, "warned once");
     plugin.set_processing(true);
 }
@@ -513,7 +513,7 @@ fn vst3_macro_cue_reaches_a_host_whose_run_loop_never_runs() {
 fn vst3_macro_cue_without_a_host_run_loop_is_one_gesture_on_nice_plugs_thread() {
     use osc_timecode_tests::clap::nice_plug_param_hash;
     use osc_timecode_tests::cues::{CueSender, CueValue, cues_settings, free_loopback_addr, set_cues};
-    use osc_timecode_tests::vst3host::{EditCall, EditCallAt};
+    use osc_timecode_tests::vst3host::EditCall;
 
     let listen = free_loopback_addr();
     let mut plugin = configure(Vst3Plugin::load_without_run_loop(), None, "25", 0, |s| {
@@ -527,29 +527,19 @@ fn vst3_macro_cue_without_a_host_run_loop_is_one_gesture_on_nice_plugs_thread() 
     sender.wait_ready();
 
     let id = nice_plug_param_hash("macro1");
-    let gestures = |calls: Vec<EditCallAt>| -> Vec<EditCallAt> {
-        calls.into_iter().filter(|c| !matches!(c.call, EditCall::Restart(_))).collect()
-    };
     // Nothing pumps a run loop here: the calls come on their own.
-    let wait_for = |n: usize| {
-        let deadline = std::time::Instant::now() + PATIENCE;
-        while gestures(plugin.edit_calls()).len() < n && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-        gestures(plugin.edit_calls())
-    };
 
     let ack = sender.cue_acked("/macro/1", Some(CueValue::Float(0.5)), None);
     assert_eq!(ack.status, "ok", "{ack:?}");
     let first = [EditCall::Begin(id), EditCall::Perform(id, 0.5), EditCall::End(id)];
-    let calls = wait_for(first.len());
+    let calls = wait_for_gestures(&mut plugin, first.len(), |_| {});
     assert_eq!(calls.iter().map(|c| c.call).collect::<Vec<_>>(), first, "{calls:?}");
     assert_eq!(plugin.param_normalized(id), 0.5, "the controller reads the new value");
 
     let ack = sender.cue_acked("/macro/1", Some(CueValue::Float(0.25)), None);
     assert_eq!(ack.status, "ok", "{ack:?}");
     let second = [EditCall::Begin(id), EditCall::Perform(id, 0.25), EditCall::End(id)];
-    let calls = wait_for(first.len() + second.len());
+    let calls = wait_for_gestures(&mut plugin, first.len() + second.len(), |_| {});
     let want: Vec<EditCall> = first.iter().chain(&second).copied().collect();
     assert_eq!(calls.iter().map(|c| c.call).collect::<Vec<_>>(), want, "each once, in order: {calls:?}");
     assert_eq!(plugin.param_normalized(id), 0.25, "the controller reads the second value");
