@@ -21,7 +21,6 @@ use vst3::{
 };
 
 #[cfg(feature = "editor")]
-use vst3::Steinberg::Vst::IComponentHandlerTrait;
 
 #[cfg(feature = "editor")]
 use nice_plug_core::{
@@ -34,7 +33,7 @@ use crate::wrapper::{
     vst3::note_expressions::NoteExpressionController,
 };
 
-use super::inner::{Task, WrapperInner};
+use super::inner::{HostEdit, Task, WrapperInner};
 
 /// An [`ActivateContext`] implementation for the wrapper.
 ///
@@ -450,13 +449,15 @@ impl<P: Vst3Plugin + Send> GuiContextInner for WrapperGuiContext<P> {
     unsafe fn raw_begin_set_parameter(&self, param: ParamPtr) {
         let inner = self.inner.upgrade().unwrap();
 
-        match &*inner.component_handler.read() {
-            Some(handler) => match inner.param_ptr_to_hash.get(&param) {
-                Some(hash) => unsafe {
-                    // PATCHED (osc-timecode): remote changes join this gesture until it ends.
-                    inner.editor_gestures.lock().insert(*hash);
-                    handler.beginEdit(*hash);
-                },
+        // PATCHED (osc-timecode): the handler is not held here: the call may run at once.
+        let has_handler = inner.component_handler.read().is_some();
+        match has_handler.then_some(()) {
+            Some(()) => match inner.param_ptr_to_hash.get(&param) {
+                // PATCHED (osc-timecode): through the queue remote changes take to the UI thread,
+                // so they join this gesture until it ends and never begin one inside it.
+                Some(hash) => {
+                    inner.queue_editor_edit(HostEdit::Begin(*hash));
+                }
                 None => crate::nice_debug_assert_failure!("Unknown parameter: {:?}", param),
             },
             None => crate::nice_debug_assert_failure!("Component handler not yet set"),
@@ -477,8 +478,10 @@ impl<P: Vst3Plugin + Send> GuiContextInner for WrapperGuiContext<P> {
     unsafe fn raw_set_parameter_normalized(&self, param: ParamPtr, normalized: f32) {
         let inner = self.inner.upgrade().unwrap();
 
-        match &*inner.component_handler.read() {
-            Some(handler) => match inner.param_ptr_to_hash.get(&param) {
+        // PATCHED (osc-timecode): the handler is not held here: the call may run at once.
+        let has_handler = inner.component_handler.read().is_some();
+        match has_handler.then_some(()) {
+            Some(()) => match inner.param_ptr_to_hash.get(&param) {
                 Some(hash) => {
                     // Only update the parameters manually if the host is not processing audio. If
                     // the plugin is currently processing audio, the host will pass this change back
@@ -498,7 +501,8 @@ impl<P: Vst3Plugin + Send> GuiContextInner for WrapperGuiContext<P> {
                         );
                     }
 
-                    unsafe { handler.performEdit(*hash, normalized as f64) };
+                    // PATCHED (osc-timecode): see `raw_begin_set_parameter()`.
+                    inner.queue_editor_edit(HostEdit::Perform(*hash, normalized));
                 }
                 None => crate::nice_debug_assert_failure!("Unknown parameter: {:?}", param),
             },
@@ -522,13 +526,14 @@ impl<P: Vst3Plugin + Send> GuiContextInner for WrapperGuiContext<P> {
     unsafe fn raw_end_set_parameter(&self, param: ParamPtr) {
         let inner = self.inner.upgrade().unwrap();
 
-        match &*inner.component_handler.read() {
-            Some(handler) => match inner.param_ptr_to_hash.get(&param) {
-                Some(hash) => unsafe {
-                    handler.endEdit(*hash);
-                    // PATCHED (osc-timecode): see `raw_begin_set_parameter()`.
-                    inner.editor_gestures.lock().remove(hash);
-                },
+        // PATCHED (osc-timecode): the handler is not held here: the call may run at once.
+        let has_handler = inner.component_handler.read().is_some();
+        match has_handler.then_some(()) {
+            Some(()) => match inner.param_ptr_to_hash.get(&param) {
+                // PATCHED (osc-timecode): see `raw_begin_set_parameter()`.
+                Some(hash) => {
+                    inner.queue_editor_edit(HostEdit::End(*hash));
+                }
                 None => crate::nice_debug_assert_failure!("Unknown parameter: {:?}", param),
             },
             None => crate::nice_debug_assert_failure!("Component handler not yet set"),

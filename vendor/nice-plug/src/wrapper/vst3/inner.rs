@@ -107,10 +107,15 @@ pub(crate) struct WrapperInner<P: Vst3Plugin> {
     /// drop-frame (`libs/ardour/vst3_plugin.cc`, `VST3Plugin::connect_and_run`).
     pub host_is_ardour: AtomicBool,
     // PATCHED (osc-timecode): see `Vst3RemoteParamSetter`.
-    /// Parameter changes from a `RemoteParamSetter` waiting for the UI thread, as (hash,
-    /// normalized value), at most `REMOTE_PARAM_QUEUE_CAPACITY`. `[thread-safe]`: pushed by the
-    /// setter's thread, popped by `Task::RemoteParams` on the UI thread.
-    pub remote_params: ArrayQueue<(u32, f32)>,
+    /// The `IComponentHandler` calls waiting for the UI thread, in the order they were asked for:
+    /// the editor's gestures and the `RemoteParamSetter`'s changes, at most
+    /// `HOST_EDIT_QUEUE_CAPACITY` (of which remote changes may take
+    /// `REMOTE_PARAM_QUEUE_CAPACITY`). One queue for both, run by one thread, so whether the
+    /// editor holds a gesture open is decided in the order the host gets the calls: a remote
+    /// change never begins a gesture between the editor's begin and end. `[thread-safe]`: pushed
+    /// by the editor's thread and the setter's thread, popped by `Task::RemoteParams` on the UI
+    /// thread.
+    pub remote_params: ArrayQueue<HostEdit>,
     /// A `Task::RemoteParams` is posted and has not started draining `remote_params` yet (one task
     /// at a time, however many changes). `[thread-safe]`
     pub remote_params_posted: AtomicBool,
@@ -120,9 +125,9 @@ pub(crate) struct WrapperInner<P: Vst3Plugin> {
     /// The host's run loop took a task and did not run it for `HOST_RUN_LOOP_PATIENCE`: from then
     /// on this instance's remote changes go to nice-plug's event loop. `[thread-safe]`
     pub host_run_loop_stalled: AtomicBool,
-    /// The parameters (hashes) with a gesture of the editor's open, so a remote change joins it
-    /// instead of interleaving. `[main-thread]` (locked: the editor's context may be used from
-    /// more than one thread).
+    /// The parameters (hashes) with a gesture of the editor's open, as the host has been told, so
+    /// a remote change joins it instead of interleaving. `[main-thread]`: only
+    /// `Task::RemoteParams` touches it (locked for `Sync`).
     pub editor_gestures: Mutex<HashSet<u32>>,
     /// The host's `IRunLoop` from the context passed to `initialize()` (Linux hosts that offer
     /// it there, not only through the editor's `IPlugFrame`), so remote parameter changes run on
@@ -229,7 +234,7 @@ pub enum Task<P: Plugin> {
     /// Trigger a restart with the given restart flags. This is a bit set of the flags from
     /// [`vst3::Steinberg::Vst::RestartFlags`].
     TriggerRestart(i32),
-    /// PATCHED (osc-timecode): run the pending `RemoteParamSetter` changes
+    /// PATCHED (osc-timecode): run the pending editor gestures and `RemoteParamSetter` changes
     /// (`WrapperInner::remote_params`) as `beginEdit`/`performEdit`/`endEdit` on the UI thread.
     RemoteParams,
     // Request the editor to be resized according to its current size. Right now there is no way to
@@ -393,7 +398,7 @@ impl<P: Vst3Plugin> WrapperInner<P> {
 
             is_processing: AtomicBool::new(false),
             host_is_ardour: AtomicBool::new(false),
-            remote_params: ArrayQueue::new(REMOTE_PARAM_QUEUE_CAPACITY),
+            remote_params: ArrayQueue::new(HOST_EDIT_QUEUE_CAPACITY),
             remote_params_posted: AtomicBool::new(false),
             remote_params_posted_at: Mutex::new(None),
             host_run_loop_stalled: AtomicBool::new(false),
@@ -514,18 +519,40 @@ impl<P: Vst3Plugin> WrapperInner<P> {
     /// open, else nice-plug's event loop: on Linux that is a thread of nice-plug's own, not the
     /// host's UI thread). `[thread-safe, !audio-thread]`
     fn queue_remote_param(&self, hash: u32, normalized: f32) -> Result<(), RemoteParamError> {
-        if self.remote_params.push((hash, normalized)).is_err() {
+        // The rest of the queue is kept for the editor's gestures.
+        if self.remote_params.len() >= REMOTE_PARAM_QUEUE_CAPACITY
+            || self.remote_params.push(HostEdit::Remote(hash, normalized)).is_err()
+        {
             return Err(RemoteParamError::QueueFull);
         }
+        self.post_host_edits();
+        Ok(())
+    }
+
+    /// PATCHED (osc-timecode): queues one of the editor's `IComponentHandler` calls behind
+    /// whatever waits, and makes sure a task runs them on the UI thread. Only if the queue is full
+    /// (the UI thread has not run for thousands of calls) is the call made here, at once, as
+    /// upstream did. `[thread-safe]`, from the editor's `GuiContext`.
+    pub fn queue_editor_edit(&self, edit: HostEdit) {
+        if let Err(edit) = self.remote_params.push(edit) {
+            self.run_host_edit(edit, self.component_handler.read().as_ref());
+            return;
+        }
+        self.post_host_edits();
+    }
+
+    /// PATCHED (osc-timecode): makes sure a `Task::RemoteParams` is on its way to the UI thread:
+    /// the host's run loop from `initialize()` if it gave one, else `schedule_gui()`.
+    fn post_host_edits(&self) {
         if self.remote_params_posted.swap(true, Ordering::SeqCst) {
-            return Ok(());
+            return;
         }
         #[cfg(all(feature = "editor", target_family = "unix", not(target_os = "macos")))]
         if !self.host_run_loop_stalled.load(Ordering::SeqCst) {
             if let Some(run_loop) = &*self.host_run_loop.read() {
                 if run_loop.post_task(Task::RemoteParams).is_ok() {
                     *self.remote_params_posted_at.lock() = Some(Instant::now());
-                    return Ok(());
+                    return;
                 }
             }
         }
@@ -533,7 +560,6 @@ impl<P: Vst3Plugin> WrapperInner<P> {
             // The task queue is full: the change waits in `remote_params` for the next one.
             self.remote_params_posted.store(false, Ordering::SeqCst);
         }
-        Ok(())
     }
 
     /// PATCHED (osc-timecode): a host that offers an `IRunLoop` but does not run it (headless
@@ -561,30 +587,59 @@ impl<P: Vst3Plugin> WrapperInner<P> {
         }
     }
 
-    /// PATCHED (osc-timecode): runs the pending remote changes, each as one gesture through the
-    /// host's `IComponentHandler` (only the value while the editor holds a gesture open on that
-    /// parameter). `[main-thread]`
+    /// PATCHED (osc-timecode): makes the waiting `IComponentHandler` calls, in order: the
+    /// editor's as they were asked for, each remote change as one gesture (only the value while
+    /// the editor holds a gesture open on that parameter). `[main-thread]`
     fn run_remote_params(&self) {
         self.remote_params_posted.store(false, Ordering::SeqCst);
         *self.remote_params_posted_at.lock() = None;
         let handler = self.component_handler.read();
-        let sample_rate = self.current_buffer_config.load().map(|c| c.sample_rate);
-        while let Some((hash, normalized)) = self.remote_params.pop() {
-            // As the editor's context does: while processing, the host passes the change back to
-            // the audio thread; otherwise set it here.
-            if !self.is_processing.load(Ordering::SeqCst) || handler.is_none() {
-                self.set_normalized_value_by_hash(hash, normalized, sample_rate);
-            }
-            let Some(handler) = &*handler else { continue };
-            let in_editor_gesture = self.editor_gestures.lock().contains(&hash);
-            // SAFETY: the host's handler, called on the UI thread as VST3 wants.
-            unsafe {
-                if !in_editor_gesture {
-                    handler.beginEdit(hash);
+        while let Some(edit) = self.remote_params.pop() {
+            self.run_host_edit(edit, handler.as_ref());
+        }
+    }
+
+    /// PATCHED (osc-timecode): one `IComponentHandler` call (or three, for a remote change)
+    /// through `handler`, keeping `editor_gestures` as the host sees them.
+    fn run_host_edit(&self, edit: HostEdit, handler: Option<&ComPtr<IComponentHandler>>) {
+        let mut open = self.editor_gestures.lock();
+        // SAFETY: the host's handler (on the UI thread, but for a full queue's editor call).
+        unsafe {
+            match edit {
+                HostEdit::Begin(hash) => {
+                    open.insert(hash);
+                    if let Some(handler) = handler {
+                        handler.beginEdit(hash);
+                    }
                 }
-                handler.performEdit(hash, f64::from(normalized));
-                if !in_editor_gesture {
-                    handler.endEdit(hash);
+                HostEdit::Perform(hash, normalized) => {
+                    if let Some(handler) = handler {
+                        handler.performEdit(hash, f64::from(normalized));
+                    }
+                }
+                HostEdit::End(hash) => {
+                    open.remove(&hash);
+                    if let Some(handler) = handler {
+                        handler.endEdit(hash);
+                    }
+                }
+                HostEdit::Remote(hash, normalized) => {
+                    // As the editor's context does: while processing, the host passes the change
+                    // back to the audio thread; otherwise set it here.
+                    if !self.is_processing.load(Ordering::SeqCst) || handler.is_none() {
+                        let sample_rate = self.current_buffer_config.load().map(|c| c.sample_rate);
+                        self.set_normalized_value_by_hash(hash, normalized, sample_rate);
+                    }
+                    let Some(handler) = handler else { return };
+                    let in_editor_gesture = open.contains(&hash);
+                    drop(open);
+                    if !in_editor_gesture {
+                        handler.beginEdit(hash);
+                    }
+                    handler.performEdit(hash, f64::from(normalized));
+                    if !in_editor_gesture {
+                        handler.endEdit(hash);
+                    }
                 }
             }
         }
@@ -906,6 +961,24 @@ impl<P: Vst3Plugin> MainThreadExecutor<Task<P>> for WrapperInner<P> {
 /// PATCHED (osc-timecode): remote parameter changes waiting for the UI thread, at most (beyond,
 /// `RemoteParamError::QueueFull`).
 pub const REMOTE_PARAM_QUEUE_CAPACITY: usize = 512;
+/// PATCHED (osc-timecode): `IComponentHandler` calls waiting for the UI thread, the editor's and
+/// remote ones, at most.
+pub const HOST_EDIT_QUEUE_CAPACITY: usize = 4096;
+
+/// PATCHED (osc-timecode): one `IComponentHandler` call waiting for the UI thread
+/// (`WrapperInner::remote_params`). `Copy`; parameters by hash.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum HostEdit {
+    /// The editor began a gesture: `beginEdit`.
+    Begin(u32),
+    /// The editor set a normalized value: `performEdit`.
+    Perform(u32, f32),
+    /// The editor ended its gesture: `endEdit`.
+    End(u32),
+    /// A `RemoteParamSetter` change: `beginEdit`, `performEdit`, `endEdit`, or only the
+    /// `performEdit` while the editor's gesture on the parameter is open.
+    Remote(u32, f32),
+}
 /// PATCHED (osc-timecode): how long a task may wait in the host's run loop before remote
 /// parameter changes go through nice-plug's own event loop instead
 /// (`WrapperInner::rescue_stalled_remote_params()`).
