@@ -38,11 +38,12 @@ use rosc::{OscMessage, OscPacket};
 use super::automation::{Automation, ParamDue};
 use super::map::{CueMap, Unresolved, unit_value};
 use super::{CueEvent, CueStats, DropReason, OutputCounters};
+use crate::params::ParamRef;
 use crate::params::TimecodeParams;
 use crate::readout::{BindFailure, CueActivity, RecentCue, ShortText};
 use crate::settings::Settings;
 use crate::settings::cues::{CueAction, CueSettings, Exposure};
-use crate::settings::values::Normalized;
+use crate::settings::values::{Normalized, RampMs};
 use crate::thread::{Priority, StoppableThread};
 use crate::wallclock::WallClock;
 
@@ -454,50 +455,41 @@ impl Dispatcher {
         let mut cue =
             CueEvent { actions: [first; MAX_FANOUT], len: 0, at, seq: self.next_seq, quantise: self.settings.quantise };
         for action in &self.actions {
-            if immediate_params && matches!(action, CueAction::Param { .. }) {
-                continue;
+            if !(immediate_params && matches!(action, CueAction::Param { .. })) {
+                cue.actions[usize::from(cue.len)] = *action;
+                cue.len += 1;
             }
-            cue.actions[usize::from(cue.len)] = *action;
-            cue.len += 1;
         }
-        if immediate_params {
-            // Refused only when nothing of it was set: the first change found the wrapper's
-            // queue full and there is no MIDI event to queue.
-            let mut changes = self.actions.iter().filter_map(|a| match *a {
-                CueAction::Param { param, value: Some(value), ramp_ms } => Some((param, value, ramp_ms)),
-                _ => None,
-            });
-            let changes: [_; MAX_FANOUT] = std::array::from_fn(|_| changes.next());
-            let mut set_any = false;
-            for (param, value, ramp_ms) in changes.into_iter().flatten() {
-                if set_any || cue.len > 0 {
+        if cue.len == 0 {
+            // Parameter changes only: refused when the first finds the wrapper's queue full
+            // (nothing of the message was set then); the rest are set as soon as there is room.
+            for (i, (param, value, ramp_ms)) in self.param_changes().enumerate() {
+                if i > 0 {
                     self.automation.set_soon(param, value, ramp_ms, now);
                 } else if self.automation.set_now(param, value, ramp_ms, now).is_err() {
                     return AckStatus::QueueFull;
                 }
-                set_any = true;
             }
-            if cue.len == 0 {
-                // Applied: the host takes it from here (a ramp has begun).
-                self.next_seq += 1;
-                self.stats.accepted.fetch_add(1, Ordering::Relaxed);
-                self.stats.applied.fetch_add(1, Ordering::Relaxed);
-                if let Some(id) = args.id {
-                    self.dedupe.insert((from, id), now);
+            // Applied: the host takes it from here (a ramp has begun).
+            self.stats.applied.fetch_add(1, Ordering::Relaxed);
+        } else {
+            if at.is_some_and(|t| t > now + RELEASE_AHEAD) {
+                if self.schedule.len() >= SCHEDULE_CAPACITY {
+                    return AckStatus::ScheduleFull;
                 }
-                return AckStatus::Ok;
+                self.schedule.push(Reverse(Scheduled(cue)));
+            } else if self.producer.push(cue).is_err() {
+                return AckStatus::QueueFull;
             }
-        }
-        if let Some(at) = at.filter(|_| params > 0 && self.param_times.len() < SCHEDULE_CAPACITY) {
-            self.param_times.push(Reverse(at));
-        }
-        if at.is_some_and(|t| t > now + RELEASE_AHEAD) {
-            if self.schedule.len() >= SCHEDULE_CAPACITY {
-                return AckStatus::ScheduleFull;
+            if let Some(at) = at.filter(|_| params > 0 && self.param_times.len() < SCHEDULE_CAPACITY) {
+                self.param_times.push(Reverse(at));
             }
-            self.schedule.push(Reverse(Scheduled(cue)));
-        } else if self.producer.push(cue).is_err() {
-            return AckStatus::QueueFull;
+            // The MIDI events are queued: the message's parameter changes follow them now.
+            if immediate_params {
+                for (param, value, ramp_ms) in self.param_changes() {
+                    self.automation.set_soon(param, value, ramp_ms, now);
+                }
+            }
         }
         self.next_seq += 1;
         self.stats.accepted.fetch_add(1, Ordering::Relaxed);
@@ -505,6 +497,20 @@ impl Dispatcher {
             self.dedupe.insert((from, id), now);
         }
         AckStatus::Ok
+    }
+
+    /// The parameter changes among the resolved actions (their values resolved), in table order.
+    /// A copy, so the caller may set them while iterating.
+    fn param_changes(&self) -> impl Iterator<Item = (ParamRef, Normalized, RampMs)> + use<> {
+        let mut changes = [None; MAX_FANOUT];
+        for (slot, action) in
+            changes.iter_mut().zip(self.actions.iter().filter(|a| matches!(a, CueAction::Param { .. })))
+        {
+            if let CueAction::Param { param, value: Some(value), ramp_ms } = *action {
+                *slot = Some((param, value, ramp_ms));
+            }
+        }
+        changes.into_iter().flatten()
     }
 }
 
@@ -1106,6 +1112,35 @@ mod tests {
         assert!(d.next_release().is_some_and(|t| t <= cue.at.unwrap() + Duration::from_millis(2)), "wakes for it");
         let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
         assert_eq!((load(&stats.accepted), load(&stats.applied), stats.dropped(DropReason::BadArgument)), (5, 4, 2));
+    }
+
+    /// A message that maps to MIDI and a parameter (`/*/1`: `/cue/1`, `/trigger/1`, `/macro/1`):
+    /// the parameter is set only once the MIDI events are queued, so a full ring refuses the
+    /// whole message and sets nothing.
+    #[test]
+    fn a_message_of_midi_and_a_parameter_sets_the_parameter_only_once_the_midi_is_queued() {
+        let (producer, mut consumer) = rtrb::RingBuffer::new(1);
+        let stats = Arc::new(CueStats::default());
+        let mut d = Dispatcher::new(producer, stats.clone(), CueSettings::default(), 0.0);
+        let setter = Arc::new(FakeSetter { calls: Default::default(), room: usize::MAX });
+        let side = ParamSide { setter: Some(setter.clone()), returns: None };
+        d.set_params_with(side, Arc::new(TimecodeParams::new(Settings::default())));
+        let from: SocketAddr = "127.0.0.1:9000".parse().unwrap();
+        let send = |d: &mut Dispatcher| {
+            let mut replies = Vec::new();
+            let bytes = rosc::encoder::encode(&cue_msg("/*/1", vec![OscType::Int(127)])).unwrap();
+            d.handle_datagram(&bytes, from, Instant::now(), &mut replies);
+            ack_of(&replies[0]).status
+        };
+        assert_eq!(send(&mut d), AckStatus::Ok);
+        assert_eq!(*setter.calls.lock().unwrap(), [("macro1".to_owned(), 1.0)]);
+        assert_eq!(send(&mut d), AckStatus::QueueFull, "the ring holds the first message");
+        assert_eq!(setter.calls.lock().unwrap().len(), 1, "nothing of the refused message was set");
+        let first = consumer.pop().unwrap();
+        assert_eq!(first.len, 2, "the note and the CC, not the parameter: {first:?}");
+        assert_eq!(send(&mut d), AckStatus::Ok);
+        assert_eq!(setter.calls.lock().unwrap().len(), 2);
+        assert_eq!((stats.accepted.load(Ordering::Relaxed), stats.dropped(DropReason::QueueFull)), (2, 1));
     }
 
     #[test]
