@@ -167,7 +167,7 @@ pub const DEFAULT_NOTE_LENGTH: NoteLength = match NoteLength::new(100) {
 
 /// What a mapped address does in the host: a MIDI event, or (`param`) a parameter change. `Copy`:
 /// MIDI actions cross to the audio thread; parameter changes stay on the cue thread, which sets
-/// them through the wrapper as host gestures ([`crate::cues::params`]).
+/// them through the wrapper as host gestures ([`crate::cues::automation`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum CueAction {
