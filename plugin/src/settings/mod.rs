@@ -415,8 +415,15 @@ mod tests {
         let cues: ConfigFile =
             toml::from_str(&block(include_str!("../../../docs/CUES.md"), "```toml\n[plugin.cues]\n")).unwrap();
         let cues = cues.plugin.unwrap().0.cues;
-        assert_eq!(cues.map.len(), 2);
+        assert_eq!(cues.map.len(), 4);
         assert_eq!(cues.map[0].address.as_str(), "/cue/intro");
+        let output = crate::params::ParamRef::from_id("output").unwrap();
+        let stop =
+            cues::CueAction::Param { param: output, value: values::Normalized::new(0.0), ramp_ms: values::RampMs::MIN };
+        assert_eq!((cues.map[2].address.as_str(), cues.map[2].action), ("/show/stop", stop));
+        assert!(
+            matches!(cues.map[3].action, cues::CueAction::Param { value: None, ramp_ms, .. } if ramp_ms.get() == 2500)
+        );
         assert_eq!(cues.listen, cues::DEFAULT_LISTEN);
     }
 
