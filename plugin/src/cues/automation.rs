@@ -148,20 +148,19 @@ impl Automation {
             let Some(due) = self.returns.as_mut().and_then(|r| r.pop().ok()) else { break };
             self.waiting.push(due);
         }
-        let waiting = std::mem::take(&mut self.waiting);
-        let mut kept = Vec::new();
-        for due in &waiting {
+        let mut waiting = std::mem::take(&mut self.waiting);
+        let mut blocked = false;
+        waiting.retain(|due| {
             if due.done {
                 // Set at its sample by the audio thread: it ends any ramp of that parameter.
                 self.ramps.retain(|r| r.param != due.param);
-            } else if !kept.is_empty() || self.set_now(due.param, due.value, due.ramp_ms, now).is_err() {
-                // In order: once one waits, the ones after it wait too.
-                kept.push(*due);
+                return false;
             }
-        }
+            // In order: once one waits, the ones after it wait too.
+            blocked = blocked || self.set_now(due.param, due.value, due.ramp_ms, now).is_err();
+            blocked
+        });
         self.waiting = waiting;
-        self.waiting.clear();
-        self.waiting.extend(kept);
         self.step_ramps(now, false);
     }
 

@@ -476,15 +476,15 @@ impl CuePlayer {
 
     /// Gives `cue`'s events message slot `msg` and places them at `offset` in `ready`.
     fn admit(&mut self, msg: u16, cue: CueEvent, offset: u32, late: bool, sample_rate: u32) {
-        let actions = cue.actions();
-        let events = actions.iter().filter_map(|a| cue_out(*a, sample_rate));
-        self.messages[usize::from(msg)] = Message { outstanding: events.count() as u8, late, lost: false };
-        if self.messages[usize::from(msg)].outstanding == 0 {
-            self.finish(msg);
-        }
-        for (idx, (event, release_after)) in actions.iter().filter_map(|a| cue_out(*a, sample_rate)).enumerate() {
+        let before = self.ready.len();
+        for (idx, (event, release_after)) in cue.actions().iter().filter_map(|a| cue_out(*a, sample_rate)).enumerate() {
             let out = Out { event, origin: Origin::Cue { msg, release_after } };
             self.ready.push(Ready { offset, seq: cue.seq, idx: idx as u8, out });
+        }
+        let outstanding = (self.ready.len() - before) as u8;
+        self.messages[usize::from(msg)] = Message { outstanding, late, lost: false };
+        if outstanding == 0 {
+            self.finish(msg);
         }
     }
 

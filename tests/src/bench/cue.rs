@@ -147,6 +147,34 @@ struct Latency {
     after: Option<Duration>,
 }
 
+impl Latency {
+    /// The table row: `label`, the figures, then `last` (the table's own last column).
+    fn row(&self, label: &str, last: &str) -> String {
+        format!(
+            "| {label} | {} | {} | {}/{} | {} | {} | {}/{} | {last} |\n",
+            cell(self.blocks),
+            cell(self.ms),
+            self.immediate.0,
+            self.immediate.1,
+            cell(self.landing),
+            num(self.landing_signed_p50),
+            self.tagged.0,
+            self.tagged.1,
+        )
+    }
+
+    /// The immediate cues' blocks for a headline: `"512: p50 1.00 p99 2.00"`.
+    fn immediate_headline(&self) -> String {
+        let s = self.blocks.map_or("—".to_owned(), |s| format!("p50 {} p99 {}", num(s.p50), num(s.p99)));
+        format!("{}: {s}", self.block)
+    }
+
+    /// Every cue of both kinds matched.
+    fn all_matched(&self) -> bool {
+        self.immediate.0 == self.immediate.1 && self.tagged.0 == self.tagged.1
+    }
+}
+
 /// What the latency runs send: MIDI cues (the baseline) or parameter cues.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -389,18 +417,7 @@ pub fn run(ctx: &Ctx) -> Section {
                     Some(a) => format!("{block}, timetagged cues sent {} s after activation", a.as_secs()),
                     None => block.to_string(),
                 };
-                body.push_str(&format!(
-                    "| {label} | {} | {} | {}/{} | {} | {} | {}/{} | {} |\n",
-                    cell(l.blocks),
-                    cell(l.ms),
-                    l.immediate.0,
-                    l.immediate.1,
-                    cell(l.landing),
-                    num(l.landing_signed_p50),
-                    l.tagged.0,
-                    l.tagged.1,
-                    l.in_gap
-                ));
+                body.push_str(&l.row(&label, &l.in_gap.to_string()));
                 lat.push(l);
             }
             Err(e) => body.push_str(&format!("| {block} | failed: {e:#} | | | | | | |\n")),
@@ -408,14 +425,7 @@ pub fn run(ctx: &Ctx) -> Section {
     }
     body.push('\n');
     if !lat.is_empty() {
-        let blocks: Vec<String> = lat
-            .iter()
-            .filter(|l| l.after.is_none())
-            .map(|l| {
-                let s = l.blocks.map_or("—".to_owned(), |s| format!("p50 {} p99 {}", num(s.p50), num(s.p99)));
-                format!("{}: {s}", l.block)
-            })
-            .collect();
+        let blocks: Vec<String> = lat.iter().filter(|l| l.after.is_none()).map(Latency::immediate_headline).collect();
         let worst_landing = lat.iter().filter_map(|l| l.landing).map(|s| s.max).fold(0.0f64, f64::max);
         let settled = lat.iter().find(|l| l.after.is_some()).and_then(|l| l.landing).map(|s| s.max);
         headline.push(format!(
@@ -442,7 +452,7 @@ pub fn run(ctx: &Ctx) -> Section {
                 num(after.landing_signed_p50)
             ));
         }
-        let all_matched = lat.iter().all(|l| l.immediate.0 == l.immediate.1 && l.tagged.0 == l.tagged.1);
+        let all_matched = lat.iter().all(Latency::all_matched);
         targets.push(Target {
             target: "every latency cue arrives as MIDI (no loss at low rates)".into(),
             result: if all_matched { "all matched".into() } else { "some cues missing (see the table)".into() },
@@ -478,18 +488,7 @@ fn parameter_latency(
         let baseline = midi.iter().find(|l| l.block == block && l.after.is_none()).and_then(|l| l.landing);
         match latency(Kind::Param, block, ctx.quick, None) {
             Ok(l) => {
-                body.push_str(&format!(
-                    "| {block} | {} | {} | {}/{} | {} | {} | {}/{} | {} |\n",
-                    cell(l.blocks),
-                    cell(l.ms),
-                    l.immediate.0,
-                    l.immediate.1,
-                    cell(l.landing),
-                    num(l.landing_signed_p50),
-                    l.tagged.0,
-                    l.tagged.1,
-                    baseline.map_or("—".to_owned(), |s| num(s.max)),
-                ));
+                body.push_str(&l.row(&block.to_string(), &baseline.map_or("—".to_owned(), |s| num(s.max))));
                 params.push((l, baseline));
             }
             Err(e) => body.push_str(&format!("| {block} | failed: {e:#} | | | | | | |\n")),
@@ -499,7 +498,7 @@ fn parameter_latency(
     if params.is_empty() {
         return;
     }
-    let all_matched = params.iter().all(|(l, _)| l.immediate.0 == l.immediate.1 && l.tagged.0 == l.tagged.1);
+    let all_matched = params.iter().all(|(l, _)| l.all_matched());
     targets.push(Target {
         target: "every parameter cue reaches the host as a parameter value".into(),
         result: if all_matched { "all matched".into() } else { "some cues missing (see the table)".into() },
@@ -516,13 +515,7 @@ fn parameter_latency(
         result: format!("at most {} samples (MIDI: {})", num(worst), num(baseline)),
         met: Some(as_midi),
     });
-    let immediate: Vec<String> = params
-        .iter()
-        .map(|(l, _)| {
-            let s = l.blocks.map_or("—".to_owned(), |s| format!("p50 {} p99 {}", num(s.p50), num(s.p99)));
-            format!("{}: {s}", l.block)
-        })
-        .collect();
+    let immediate: Vec<String> = params.iter().map(|(l, _)| l.immediate_headline()).collect();
     headline.push(format!(
         "parameter cues: immediate, in blocks: {}; timetagged landing error at most {} samples (MIDI cues: {})",
         immediate.join(", "),

@@ -362,6 +362,18 @@ fn vst3_artnet_labels_are_the_osc_streams() {
     }
 }
 
+/// `plugin` taking cues on a free loopback port (the default cue settings otherwise), active at
+/// 48 kHz with 256-sample blocks, and a sender it answers.
+fn with_cue_input(plugin: Vst3Plugin) -> (Vst3Plugin, osc_timecode_tests::cues::CueSender) {
+    use osc_timecode_tests::cues::{CueSender, cues_settings, free_loopback_addr, set_cues};
+    let listen = free_loopback_addr();
+    let mut plugin = configure(plugin, None, "25", 0, |s| set_cues(s, cues_settings(listen, serde_json::json!({}))));
+    plugin.activate(48_000, 256);
+    let sender = CueSender::new(listen);
+    sender.wait_ready();
+    (plugin, sender)
+}
+
 /// The gesture calls (begin, perform, end) the host's `IComponentHandler` got so far, in order
 /// (restarts left out).
 fn gestures(plugin: &Vst3Plugin) -> Vec<osc_timecode_tests::vst3host::EditCallAt> {
@@ -391,17 +403,13 @@ fn wait_for_gestures(
 #[test]
 fn vst3_macro_cue_is_one_gesture_on_the_hosts_ui_thread() {
     use osc_timecode_tests::clap::nice_plug_param_hash;
-    use osc_timecode_tests::cues::{CueSender, CueValue, cues_settings, free_loopback_addr, set_cues};
+    use osc_timecode_tests::cues::CueValue;
     use osc_timecode_tests::vst3host::EditCall;
 
-    let listen = free_loopback_addr();
-    let mut plugin = vst3_configured(None, "25", 0, |s| set_cues(s, cues_settings(listen, serde_json::json!({}))));
-    plugin.activate(48_000, 256);
+    let (mut plugin, mut sender) = with_cue_input(Vst3Plugin::load());
     // Active but paused: the wrapper sets the value itself (a processing host passes it back to
     // the audio thread instead).
     plugin.set_processing(false);
-    let mut sender = CueSender::new(listen);
-    sender.wait_ready();
     let ack = sender.cue_acked("/macro/1", Some(CueValue::Float(0.5)), None);
     assert_eq!(ack.status, "ok", "{ack:?}");
 
@@ -425,14 +433,10 @@ fn vst3_macro_cue_is_one_gesture_on_the_hosts_ui_thread() {
 #[test]
 fn vst3_timetagged_macro_cue_is_one_gesture_on_the_ui_thread_after_its_block() {
     use osc_timecode_tests::clap::nice_plug_param_hash;
-    use osc_timecode_tests::cues::{CueSender, cues_settings, free_loopback_addr, message, set_cues, timetag};
+    use osc_timecode_tests::cues::{message, timetag};
     use osc_timecode_tests::vst3host::EditCall;
 
-    let listen = free_loopback_addr();
-    let mut plugin = vst3_configured(None, "25", 0, |s| set_cues(s, cues_settings(listen, serde_json::json!({}))));
-    plugin.activate(48_000, 256);
-    let mut sender = CueSender::new(listen);
-    sender.wait_ready();
+    let (mut plugin, mut sender) = with_cue_input(Vst3Plugin::load());
     let at = std::time::SystemTime::now() + std::time::Duration::from_millis(300);
     let content = vec![message("/macro/1", vec![rosc::OscType::Float(0.5)])];
     sender.send_packet(&osc_timecode_tests::cues::bundle(timetag(at), content));
@@ -468,19 +472,15 @@ fn vst3_timetagged_macro_cue_is_one_gesture_on_the_ui_thread_after_its_block() {
 #[test]
 fn vst3_macro_cue_reaches_a_host_whose_run_loop_never_runs() {
     use osc_timecode_tests::clap::nice_plug_param_hash;
-    use osc_timecode_tests::cues::{CueSender, CueValue, cues_settings, free_loopback_addr, set_cues};
+    use osc_timecode_tests::cues::CueValue;
     use osc_timecode_tests::vst3host::EditCall;
 
     if !in_child(module_path!(), "vst3_macro_cue_reaches_a_host_whose_run_loop_never_runs", PATIENCE * 4) {
         return;
     }
     let log = PluginLog::new();
-    let listen = free_loopback_addr();
-    let mut plugin = vst3_configured(None, "25", 0, |s| set_cues(s, cues_settings(listen, serde_json::json!({}))));
-    plugin.activate(48_000, 256);
+    let (mut plugin, mut sender) = with_cue_input(Vst3Plugin::load());
     plugin.set_processing(false);
-    let mut sender = CueSender::new(listen);
-    sender.wait_ready();
     let id = nice_plug_param_hash("macro1");
     // The host's run loop is never pumped here.
     assert_eq!(sender.cue_acked("/macro/1", Some(CueValue::Float(0.5)), None).status, "ok");
@@ -512,19 +512,13 @@ fn vst3_macro_cue_reaches_a_host_whose_run_loop_never_runs() {
 #[test]
 fn vst3_macro_cue_without_a_host_run_loop_is_one_gesture_on_nice_plugs_thread() {
     use osc_timecode_tests::clap::nice_plug_param_hash;
-    use osc_timecode_tests::cues::{CueSender, CueValue, cues_settings, free_loopback_addr, set_cues};
+    use osc_timecode_tests::cues::CueValue;
     use osc_timecode_tests::vst3host::EditCall;
 
-    let listen = free_loopback_addr();
-    let mut plugin = configure(Vst3Plugin::load_without_run_loop(), None, "25", 0, |s| {
-        set_cues(s, cues_settings(listen, serde_json::json!({})))
-    });
-    plugin.activate(48_000, 256);
+    let (mut plugin, mut sender) = with_cue_input(Vst3Plugin::load_without_run_loop());
     // Active but paused: the wrapper sets the value itself.
     plugin.set_processing(false);
     assert_eq!(plugin.pump_run_loop(), 0, "this host has no run loop");
-    let mut sender = CueSender::new(listen);
-    sender.wait_ready();
 
     let id = nice_plug_param_hash("macro1");
     // Nothing pumps a run loop here: the calls come on their own.

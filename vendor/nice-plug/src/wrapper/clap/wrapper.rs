@@ -377,6 +377,58 @@ struct ClapRemoteParamSetter<P: ClapPlugin> {
     wrapper: Weak<Wrapper<P>>,
 }
 
+/// PATCHED (osc-timecode): `event` as the CLAP event at sample `time`, pushed to the host's
+/// output events `out`; whether the host took it. Upstream built these inline in
+/// `handle_out_events()`; `Wrapper::push_gesture_to_host()` needs the same.
+///
+/// # Safety
+///
+/// `out` must be a valid output event list of the running process call or flush.
+unsafe fn push_param_event(out: &clap_output_events, time: u32, event: &OutputParamEvent) -> bool {
+    let gesture = |param_id: u32, type_: u16| clap_event_param_gesture {
+        header: clap_event_header {
+            size: mem::size_of::<clap_event_param_gesture>() as u32,
+            time,
+            space_id: CLAP_CORE_EVENT_SPACE_ID,
+            type_,
+            flags: CLAP_EVENT_IS_LIVE,
+        },
+        param_id,
+    };
+    match *event {
+        OutputParamEvent::BeginGesture { param_hash } => {
+            let event = gesture(param_hash, CLAP_EVENT_PARAM_GESTURE_BEGIN);
+            unsafe { clap_call! { out=>try_push(out, &event.header) } }
+        }
+        OutputParamEvent::EndGesture { param_hash } => {
+            let event = gesture(param_hash, CLAP_EVENT_PARAM_GESTURE_END);
+            unsafe { clap_call! { out=>try_push(out, &event.header) } }
+        }
+        OutputParamEvent::SetValue {
+            param_hash,
+            clap_plain_value,
+        } => {
+            let event = clap_event_param_value {
+                header: clap_event_header {
+                    size: mem::size_of::<clap_event_param_value>() as u32,
+                    time,
+                    space_id: CLAP_CORE_EVENT_SPACE_ID,
+                    type_: CLAP_EVENT_PARAM_VALUE,
+                    flags: CLAP_EVENT_IS_LIVE,
+                },
+                param_id: param_hash,
+                cookie: std::ptr::null_mut(),
+                port_index: -1,
+                note_id: -1,
+                channel: -1,
+                key: -1,
+                value: clap_plain_value,
+            };
+            unsafe { clap_call! { out=>try_push(out, &event.header) } }
+        }
+    }
+}
+
 impl<P: ClapPlugin> RemoteParamSetter for ClapRemoteParamSetter<P> {
     fn set_parameter_normalized(
         &self,
@@ -1080,43 +1132,21 @@ impl<P: ClapPlugin> Wrapper<P> {
             .try_borrow()
             .map(|open| open.contains(&param_hash))
             .unwrap_or(false);
-        let gesture = |type_: u16| clap_event_param_gesture {
-            header: clap_event_header {
-                size: mem::size_of::<clap_event_param_gesture>() as u32,
-                time,
-                space_id: CLAP_CORE_EVENT_SPACE_ID,
-                type_,
-                flags: CLAP_EVENT_IS_LIVE,
-            },
-            param_id: param_hash,
-        };
-        let value = clap_event_param_value {
-            header: clap_event_header {
-                size: mem::size_of::<clap_event_param_value>() as u32,
-                time,
-                space_id: CLAP_CORE_EVENT_SPACE_ID,
-                type_: CLAP_EVENT_PARAM_VALUE,
-                flags: CLAP_EVENT_IS_LIVE,
-            },
-            param_id: param_hash,
-            cookie: std::ptr::null_mut(),
-            port_index: -1,
-            note_id: -1,
-            channel: -1,
-            key: -1,
-            value: clap_plain_value,
+        let set = OutputParamEvent::SetValue {
+            param_hash,
+            clap_plain_value,
         };
         let pushed = if open {
-            unsafe { clap_call! { out=>try_push(out, &value.header) } }
+            unsafe { push_param_event(out, time, &set) }
         } else {
-            let begin = gesture(CLAP_EVENT_PARAM_GESTURE_BEGIN);
-            if !unsafe { clap_call! { out=>try_push(out, &begin.header) } } {
+            let begin = OutputParamEvent::BeginGesture { param_hash };
+            if !unsafe { push_param_event(out, time, &begin) } {
                 return Err(RemoteParamError::QueueFull);
             }
             // Once the begin is in, the end must follow whatever happens to the value.
-            let set = unsafe { clap_call! { out=>try_push(out, &value.header) } };
-            let end = gesture(CLAP_EVENT_PARAM_GESTURE_END);
-            let ended = unsafe { clap_call! { out=>try_push(out, &end.header) } };
+            let set = unsafe { push_param_event(out, time, &set) };
+            let end = OutputParamEvent::EndGesture { param_hash };
+            let ended = unsafe { push_param_event(out, time, &end) };
             crate::nice_debug_assert!(ended, "the host took the begin but not the end");
             set
         };
@@ -1322,71 +1352,21 @@ impl<P: ClapPlugin> Wrapper<P> {
         while let Some(change) = self.output_parameter_events.pop() {
             // PATCHED (osc-timecode): what the host has seen open, for `push_gesture_to_host()`.
             self.track_host_gesture(&change);
-            let push_successful = match change {
-                OutputParamEvent::BeginGesture { param_hash } => {
-                    let event = clap_event_param_gesture {
-                        header: clap_event_header {
-                            size: mem::size_of::<clap_event_param_gesture>() as u32,
-                            time: current_sample_idx as u32,
-                            space_id: CLAP_CORE_EVENT_SPACE_ID,
-                            type_: CLAP_EVENT_PARAM_GESTURE_BEGIN,
-                            flags: CLAP_EVENT_IS_LIVE,
-                        },
-                        param_id: param_hash,
-                    };
-
-                    unsafe {
-                        clap_call! { out=>try_push(out, &event.header) }
-                    }
-                }
-                OutputParamEvent::SetValue {
+            if let OutputParamEvent::SetValue {
+                param_hash,
+                clap_plain_value,
+            } = change
+            {
+                self.update_plain_value_by_hash(
                     param_hash,
-                    clap_plain_value,
-                } => {
-                    self.update_plain_value_by_hash(
-                        param_hash,
-                        ClapParamUpdate::PlainValueSet(clap_plain_value),
-                        sample_rate,
-                    );
-
-                    let event = clap_event_param_value {
-                        header: clap_event_header {
-                            size: mem::size_of::<clap_event_param_value>() as u32,
-                            time: current_sample_idx as u32,
-                            space_id: CLAP_CORE_EVENT_SPACE_ID,
-                            type_: CLAP_EVENT_PARAM_VALUE,
-                            flags: CLAP_EVENT_IS_LIVE,
-                        },
-                        param_id: param_hash,
-                        cookie: std::ptr::null_mut(),
-                        port_index: -1,
-                        note_id: -1,
-                        channel: -1,
-                        key: -1,
-                        value: clap_plain_value,
-                    };
-
-                    unsafe {
-                        clap_call! { out=>try_push(out, &event.header) }
-                    }
-                }
-                OutputParamEvent::EndGesture { param_hash } => {
-                    let event = clap_event_param_gesture {
-                        header: clap_event_header {
-                            size: mem::size_of::<clap_event_param_gesture>() as u32,
-                            time: current_sample_idx as u32,
-                            space_id: CLAP_CORE_EVENT_SPACE_ID,
-                            type_: CLAP_EVENT_PARAM_GESTURE_END,
-                            flags: CLAP_EVENT_IS_LIVE,
-                        },
-                        param_id: param_hash,
-                    };
-
-                    unsafe {
-                        clap_call! { out=>try_push(out, &event.header) }
-                    }
-                }
-            };
+                    ClapParamUpdate::PlainValueSet(clap_plain_value),
+                    sample_rate,
+                );
+            }
+            // PATCHED (osc-timecode): the event is built where `push_gesture_to_host()` builds
+            // its own.
+            let push_successful =
+                unsafe { push_param_event(out, current_sample_idx as u32, &change) };
 
             crate::nice_debug_assert!(push_successful);
         }

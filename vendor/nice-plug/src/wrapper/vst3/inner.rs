@@ -113,21 +113,21 @@ pub(crate) struct WrapperInner<P: Vst3Plugin> {
     /// `REMOTE_PARAM_QUEUE_CAPACITY`). One queue for both, run by one thread, so whether the
     /// editor holds a gesture open is decided in the order the host gets the calls: a remote
     /// change never begins a gesture between the editor's begin and end. `[thread-safe]`: pushed
-    /// by the editor's thread and the setter's thread, popped by `Task::RemoteParams` on the UI
+    /// by the editor's thread and the setter's thread, popped by `Task::HostEdits` on the UI
     /// thread.
-    pub remote_params: ArrayQueue<HostEdit>,
-    /// A `Task::RemoteParams` is posted and has not started draining `remote_params` yet (one task
+    pub host_edits: ArrayQueue<HostEdit>,
+    /// A `Task::HostEdits` is posted and has not started draining `host_edits` yet (one task
     /// at a time, however many changes). `[thread-safe]`
-    pub remote_params_posted: AtomicBool,
-    /// When the `Task::RemoteParams` waiting now was posted to the host's run loop, if it went
+    pub host_edits_posted: AtomicBool,
+    /// When the `Task::HostEdits` waiting now was posted to the host's run loop, if it went
     /// there. `[thread-safe]`
-    pub remote_params_posted_at: Mutex<Option<Instant>>,
+    pub host_edits_posted_at: Mutex<Option<Instant>>,
     /// The host's run loop took a task and did not run it for `HOST_RUN_LOOP_PATIENCE`: from then
     /// on this instance's remote changes go to nice-plug's event loop. `[thread-safe]`
     pub host_run_loop_stalled: AtomicBool,
     /// The parameters (hashes) with a gesture of the editor's open, as the host has been told, so
     /// a remote change joins it instead of interleaving. `[main-thread]`: only
-    /// `Task::RemoteParams` touches it (locked for `Sync`).
+    /// `Task::HostEdits` touches it (locked for `Sync`).
     pub editor_gestures: Mutex<HashSet<u32>>,
     /// The host's `IRunLoop` from the context passed to `initialize()` (Linux hosts that offer
     /// it there, not only through the editor's `IPlugFrame`), so remote parameter changes run on
@@ -235,8 +235,8 @@ pub enum Task<P: Plugin> {
     /// [`vst3::Steinberg::Vst::RestartFlags`].
     TriggerRestart(i32),
     /// PATCHED (osc-timecode): run the pending editor gestures and `RemoteParamSetter` changes
-    /// (`WrapperInner::remote_params`) as `beginEdit`/`performEdit`/`endEdit` on the UI thread.
-    RemoteParams,
+    /// (`WrapperInner::host_edits`) as `beginEdit`/`performEdit`/`endEdit` on the UI thread.
+    HostEdits,
     // Request the editor to be resized according to its current size. Right now there is no way to
     // handle "denied resize" requests yet.
     #[cfg(feature = "editor")]
@@ -398,9 +398,9 @@ impl<P: Vst3Plugin> WrapperInner<P> {
 
             is_processing: AtomicBool::new(false),
             host_is_ardour: AtomicBool::new(false),
-            remote_params: ArrayQueue::new(HOST_EDIT_QUEUE_CAPACITY),
-            remote_params_posted: AtomicBool::new(false),
-            remote_params_posted_at: Mutex::new(None),
+            host_edits: ArrayQueue::new(HOST_EDIT_QUEUE_CAPACITY),
+            host_edits_posted: AtomicBool::new(false),
+            host_edits_posted_at: Mutex::new(None),
             host_run_loop_stalled: AtomicBool::new(false),
             editor_gestures: Mutex::new(HashSet::new()),
             #[cfg(all(feature = "editor", target_family = "unix", not(target_os = "macos")))]
@@ -514,14 +514,14 @@ impl<P: Vst3Plugin> WrapperInner<P> {
     }
 
     /// PATCHED (osc-timecode): queues a remote parameter change and makes sure a
-    /// `Task::RemoteParams` is on its way to the UI thread: the host's run loop from
+    /// `Task::HostEdits` is on its way to the UI thread: the host's run loop from
     /// `initialize()` if it gave one, else `schedule_gui()` (the editor's run loop while it is
     /// open, else nice-plug's event loop: on Linux that is a thread of nice-plug's own, not the
     /// host's UI thread). `[thread-safe, !audio-thread]`
     fn queue_remote_param(&self, hash: u32, normalized: f32) -> Result<(), RemoteParamError> {
         // The rest of the queue is kept for the editor's gestures.
-        if self.remote_params.len() >= REMOTE_PARAM_QUEUE_CAPACITY
-            || self.remote_params.push(HostEdit::Remote(hash, normalized)).is_err()
+        if self.host_edits.len() >= REMOTE_PARAM_QUEUE_CAPACITY
+            || self.host_edits.push(HostEdit::Remote(hash, normalized)).is_err()
         {
             return Err(RemoteParamError::QueueFull);
         }
@@ -534,31 +534,31 @@ impl<P: Vst3Plugin> WrapperInner<P> {
     /// (the UI thread has not run for thousands of calls) is the call made here, at once, as
     /// upstream did. `[thread-safe]`, from the editor's `GuiContext`.
     pub fn queue_editor_edit(&self, edit: HostEdit) {
-        if let Err(edit) = self.remote_params.push(edit) {
+        if let Err(edit) = self.host_edits.push(edit) {
             self.run_host_edit(edit, self.component_handler.read().as_ref());
             return;
         }
         self.post_host_edits();
     }
 
-    /// PATCHED (osc-timecode): makes sure a `Task::RemoteParams` is on its way to the UI thread:
+    /// PATCHED (osc-timecode): makes sure a `Task::HostEdits` is on its way to the UI thread:
     /// the host's run loop from `initialize()` if it gave one, else `schedule_gui()`.
     fn post_host_edits(&self) {
-        if self.remote_params_posted.swap(true, Ordering::SeqCst) {
+        if self.host_edits_posted.swap(true, Ordering::SeqCst) {
             return;
         }
         #[cfg(all(feature = "editor", target_family = "unix", not(target_os = "macos")))]
         if !self.host_run_loop_stalled.load(Ordering::SeqCst) {
             if let Some(run_loop) = &*self.host_run_loop.read() {
-                if run_loop.post_task(Task::RemoteParams).is_ok() {
-                    *self.remote_params_posted_at.lock() = Some(Instant::now());
+                if run_loop.post_task(Task::HostEdits).is_ok() {
+                    *self.host_edits_posted_at.lock() = Some(Instant::now());
                     return;
                 }
             }
         }
-        if !self.schedule_gui(Task::RemoteParams) {
-            // The task queue is full: the change waits in `remote_params` for the next one.
-            self.remote_params_posted.store(false, Ordering::SeqCst);
+        if !self.schedule_gui(Task::HostEdits) {
+            // The task queue is full: the change waits in `host_edits` for the next one.
+            self.host_edits_posted.store(false, Ordering::SeqCst);
         }
     }
 
@@ -568,10 +568,10 @@ impl<P: Vst3Plugin> WrapperInner<P> {
     /// to nice-plug's own event loop too (whichever runs first drains the queue; the other finds
     /// it empty), with a warning, and this instance stops using the host's run loop.
     /// `[thread-safe, !audio-thread]`, from `RemoteParamSetter::flush_stalled()`.
-    fn rescue_stalled_remote_params(&self) {
-        let mut posted_at = self.remote_params_posted_at.lock();
+    fn rescue_stalled_host_edits(&self) {
+        let mut posted_at = self.host_edits_posted_at.lock();
         let stalled = posted_at.is_some_and(|at| at.elapsed() >= HOST_RUN_LOOP_PATIENCE);
-        if !stalled || !self.remote_params_posted.load(Ordering::SeqCst) {
+        if !stalled || !self.host_edits_posted.load(Ordering::SeqCst) {
             return;
         }
         *posted_at = None;
@@ -582,19 +582,19 @@ impl<P: Vst3Plugin> WrapperInner<P> {
                  this plugin now reach the host from nice-plug's own thread, not the host's UI thread"
             );
         }
-        if !self.schedule_gui(Task::RemoteParams) {
-            self.remote_params_posted.store(false, Ordering::SeqCst);
+        if !self.schedule_gui(Task::HostEdits) {
+            self.host_edits_posted.store(false, Ordering::SeqCst);
         }
     }
 
     /// PATCHED (osc-timecode): makes the waiting `IComponentHandler` calls, in order: the
     /// editor's as they were asked for, each remote change as one gesture (only the value while
     /// the editor holds a gesture open on that parameter). `[main-thread]`
-    fn run_remote_params(&self) {
-        self.remote_params_posted.store(false, Ordering::SeqCst);
-        *self.remote_params_posted_at.lock() = None;
+    fn run_host_edits(&self) {
+        self.host_edits_posted.store(false, Ordering::SeqCst);
+        *self.host_edits_posted_at.lock() = None;
         let handler = self.component_handler.read();
-        while let Some(edit) = self.remote_params.pop() {
+        while let Some(edit) = self.host_edits.pop() {
             self.run_host_edit(edit, handler.as_ref());
         }
     }
@@ -914,7 +914,7 @@ impl<P: Vst3Plugin> MainThreadExecutor<Task<P>> for WrapperInner<P> {
                         .param_value_changed(param_id, normalized_value);
                 }
             }
-            Task::RemoteParams => self.run_remote_params(),
+            Task::HostEdits => self.run_host_edits(),
             Task::TriggerRestart(flags) => match &*self.component_handler.read() {
                 Some(handler) => unsafe {
                     crate::nice_debug_assert!(is_gui_thread);
@@ -966,7 +966,7 @@ pub const REMOTE_PARAM_QUEUE_CAPACITY: usize = 512;
 pub const HOST_EDIT_QUEUE_CAPACITY: usize = 4096;
 
 /// PATCHED (osc-timecode): one `IComponentHandler` call waiting for the UI thread
-/// (`WrapperInner::remote_params`). `Copy`; parameters by hash.
+/// (`WrapperInner::host_edits`). `Copy`; parameters by hash.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum HostEdit {
     /// The editor began a gesture: `beginEdit`.
@@ -981,7 +981,7 @@ pub enum HostEdit {
 }
 /// PATCHED (osc-timecode): how long a task may wait in the host's run loop before remote
 /// parameter changes go through nice-plug's own event loop instead
-/// (`WrapperInner::rescue_stalled_remote_params()`).
+/// (`WrapperInner::rescue_stalled_host_edits()`).
 const HOST_RUN_LOOP_PATIENCE: Duration = Duration::from_secs(2);
 
 /// PATCHED (osc-timecode): the VST3 wrapper's `RemoteParamSetter`. VST3 wants
@@ -1012,7 +1012,7 @@ impl<P: Vst3Plugin> RemoteParamSetter for Vst3RemoteParamSetter<P> {
 
     fn flush_stalled(&self) {
         if let Some(inner) = self.inner.upgrade() {
-            inner.rescue_stalled_remote_params();
+            inner.rescue_stalled_host_edits();
         }
     }
 }
