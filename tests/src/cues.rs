@@ -54,6 +54,20 @@ pub fn free_loopback_addr_v6() -> Option<SocketAddr> {
     socket.local_addr().ok()
 }
 
+/// A socket on `ip` at a port the system picks, never `target`'s: [`free_loopback_addr`] gives
+/// its port back before the plugin binds it, so the system may hand that same port to the next
+/// socket, which would then send to itself (a sender waiting for the plugin read its own
+/// `/status` query back once, in CI).
+fn bind_other_than(ip: IpAddr, target: SocketAddr, what: &str) -> UdpSocket {
+    let bind = || UdpSocket::bind((ip, 0)).unwrap_or_else(|e| panic!("could not bind {what} on {ip}: {e}"));
+    let first = bind();
+    if first.local_addr().ok() != Some(target) {
+        return first;
+    }
+    // Bound while `first` holds the target's port, so the system picks another.
+    bind()
+}
+
 fn free_addr(ip: IpAddr) -> SocketAddr {
     let socket = UdpSocket::bind((ip, 0)).unwrap_or_else(|e| panic!("could not bind {ip}:0 to find a free port: {e}"));
     socket.local_addr().unwrap_or_else(|e| panic!("could not read the local address of a socket on {ip}: {e}"))
@@ -360,8 +374,7 @@ impl CueSender {
     pub fn from_ip(local: IpAddr, target: SocketAddr) -> Self {
         assert_loopback(target, "the cue target");
         assert!(local.is_loopback(), "cue senders bind loopback addresses only, not {local}");
-        let socket =
-            UdpSocket::bind((local, 0)).unwrap_or_else(|e| panic!("could not bind a cue sender on {local}: {e}"));
+        let socket = bind_other_than(local, target, "a cue sender");
         Self { socket, target, token: None, backlog: VecDeque::new() }
     }
 
@@ -488,8 +501,7 @@ impl CueSender {
     /// comes.
     pub fn wait_ready(&self) -> Status {
         let local = self.local_addr().ip();
-        let socket =
-            UdpSocket::bind((local, 0)).unwrap_or_else(|e| panic!("could not bind a status socket on {local}: {e}"));
+        let socket = bind_other_than(local, self.target, "a status socket");
         let query = encode(&OscPacket::Message(osc_timecode_core::cue::status_query(self.token())));
         let deadline = Instant::now() + READY_TIMEOUT;
         while Instant::now() < deadline {
@@ -513,8 +525,7 @@ impl CueSender {
 /// reply (which must come from `target`).
 pub fn query_status(local: IpAddr, target: SocketAddr, token: Option<&str>, timeout: Duration) -> Option<Status> {
     assert_loopback(target, "the /status target");
-    let socket =
-        UdpSocket::bind((local, 0)).unwrap_or_else(|e| panic!("could not bind a status socket on {local}: {e}"));
+    let socket = bind_other_than(local, target, "a status socket");
     // Padded, so the plugin's reply budget answers every query (core::reply).
     let query = encode(&OscPacket::Message(osc_timecode_core::cue::status_query(token)));
     // Sent again every STATUS_RETRY until answered: a receiver answers one query per source
